@@ -1,0 +1,409 @@
+//! `Db`: the public Rust API of a database handle.
+//!
+//! A handle owns one database directory (see the crate docs for the layout) from `open` to
+//! `close`. It is `Send + Sync`: every method may be called from any thread at the same time,
+//! except `close`, which consumes the handle.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::background::{spawn, WorkQueue};
+use crate::clock::{expiry_after_ms, now_ns};
+use crate::engine::{Durability, Engine, Writer};
+use crate::error::{Error, Result};
+use crate::format::meta::{Meta, FORMAT_VERSION};
+use crate::format::record::{Encoded, CODEC_NONE, FLAG_TOMBSTONE};
+use crate::hints::write_hint;
+use crate::index::Index;
+use crate::iter::{Iter, KeyFilter};
+use crate::options::Options;
+use crate::recovery::{self, OpenReport};
+use crate::storage::datafile::{ActiveFile, DataFile};
+use crate::storage::fs::{self, atomic_write, data_dir, hint_name, LOCK_FILE, META_FILE};
+use crate::storage::lock::LockFile;
+
+/// Size and garbage figures of a database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Keys in the keydir (keys that expired but were not yet read or collected still count).
+    pub keys: u64,
+    pub data_files: u64,
+    /// Bytes of every data file.
+    pub total_bytes: u64,
+    /// Bytes of records no key points at any more (overwritten, deleted, tombstones).
+    pub dead_bytes: u64,
+}
+
+/// Where and when a key's current record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub ts_unix_nano: u64,
+    /// 0 when the key never expires.
+    pub expires_unix_nano: u64,
+    pub file_id: u32,
+    /// Offset of the record's first byte in its data file.
+    pub offset: u64,
+    /// Bytes of the record on disk (header, key and stored value).
+    pub size: u64,
+}
+
+/// Remaining lifetime of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    Never,
+    /// Milliseconds left, rounded up.
+    Remaining(u64),
+}
+
+pub struct Db {
+    engine: Arc<Engine>,
+    flusher_stop: Arc<WorkQueue<()>>,
+    workers: Vec<JoinHandle<()>>,
+    report: OpenReport,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        let root = path.as_ref().to_path_buf();
+        fs::ensure_dir(&root)?;
+        let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
+        recovery::resolve_interrupted_merge(&root)?;
+        let dir = data_dir(&root);
+        fs::ensure_dir(&dir)?;
+        check_meta(&dir)?;
+        let rec = recovery::recover(&dir, opts.hint_files)?;
+
+        // The highest file keeps being appended while it has room (its hint goes first, since
+        // a hint may only describe a sealed file).
+        let mut active = None;
+        if rec.max_id > 0 && rec.sizes[&rec.max_id] < opts.max_file_size {
+            if fs::remove_if_exists(&dir.join(hint_name(rec.max_id)))? {
+                fs::fsync_dir(&dir)?;
+            }
+            active = Some(ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?);
+        }
+        let mut files = HashMap::new();
+        for &id in rec.sizes.keys() {
+            let f = match &active {
+                Some(a) if a.id == id => DataFile::active(a),
+                _ => DataFile::sealed(&dir, id)?,
+            };
+            files.insert(id, Arc::new(f));
+        }
+        let next_id = rec.max_id.checked_add(1).ok_or_else(|| Error::InvalidArg("data file ids exhausted".into()))?;
+        let writer = Writer::new(active, next_id, rec.max_ts);
+        let index = Index { keys: rec.keys, live: rec.live, sizes: rec.sizes };
+        let engine = Arc::new(Engine::new(root, dir, opts, index, files, writer, lock));
+        if engine.opts.hint_files {
+            let active_id = engine.writer.lock().active.as_ref().map(|a| a.id);
+            for id in rec.unhinted.iter().filter(|&&id| Some(id) != active_id) {
+                engine.hint_queue.push(*id);
+            }
+        }
+        let mut db = Db { engine, flusher_stop: Arc::new(WorkQueue::default()), workers: Vec::new(), report: rec.report };
+        db.start_workers();
+        Ok(db)
+    }
+
+    fn start_workers(&mut self) {
+        if self.engine.opts.hint_files {
+            let e = self.engine.clone();
+            self.workers.push(spawn("bitgask-hints", move || {
+                while let Some(id) = e.hint_queue.pop() {
+                    // A failed hint only costs a slower open; the file is scanned instead.
+                    let _ = write_hint(&e.dir, id);
+                }
+            }));
+        }
+        if self.engine.opts.sync_interval_ms > 0 {
+            let (e, stop) = (self.engine.clone(), self.flusher_stop.clone());
+            let period = Duration::from_millis(self.engine.opts.sync_interval_ms);
+            self.workers.push(spawn("bitgask-flush", move || {
+                while stop.sleep(period) {
+                    // Errors poison the handle; the next write reports them.
+                    let _ = e.sync_all();
+                }
+            }));
+        }
+    }
+
+    /// What open found: files loaded from hints, torn tails cut, hints ignored, unknown files.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Poisons the handle after a panic crossed a C entry point: state may be half-updated.
+    pub(crate) fn poison_after_panic(&self, what: &str) {
+        self.engine.poison(format!("panic in {what}"));
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.engine.root
+    }
+
+    /// Syncs, writes the active file's hint, releases the LOCK. Also done (errors ignored) on drop.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        let e = &self.engine;
+        if e.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        e.hint_queue.stop();
+        self.flusher_stop.stop();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        let result = match e.check_writable() {
+            Ok(()) => e.sync_all(),
+            Err(Error::Poisoned(_)) => Ok(()),
+            Err(err) => Err(err),
+        };
+        e.closed.store(true, Ordering::Release);
+        let mut w = e.writer.lock();
+        if let Some(active) = w.active.take() {
+            if result.is_ok() && e.opts.hint_files && active.len > 0 {
+                let _ = write_hint(&e.dir, active.id);
+            }
+        }
+        e.files.write().clear();
+        e.lock.lock().take();
+        result
+    }
+
+    // ---- writes ----
+
+    fn check_sizes(&self, key: &[u8], value_len: usize) -> Result<()> {
+        let o = &self.engine.opts;
+        if key.is_empty() {
+            return Err(Error::InvalidArg("empty key".into()));
+        }
+        if key.len() > o.max_key_size as usize {
+            return Err(Error::TooLarge(format!("key of {} bytes exceeds max_key_size {}", key.len(), o.max_key_size)));
+        }
+        if value_len > o.max_value_size as usize {
+            return Err(Error::TooLarge(format!("value of {value_len} bytes exceeds max_value_size {}", o.max_value_size)));
+        }
+        Ok(())
+    }
+
+    fn encode(&self, key: &[u8], value: &[u8], expires: u64) -> Encoded {
+        let o = &self.engine.opts;
+        let codec = if value.len() >= o.compression_threshold as usize { o.compression as u8 } else { CODEC_NONE };
+        Encoded::new(key, value, expires, 0, codec)
+    }
+
+    fn put_durability(&self) -> Durability {
+        if self.engine.opts.sync_on_put { Durability::Sync } else { Durability::NoSync }
+    }
+
+    /// Stores `value` under `key` (with the default TTL, if one is set).
+    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        let ttl = self.engine.opts.default_ttl_ms;
+        let expires = if ttl == 0 { 0 } else { expiry_after_ms(now_ns(), ttl) };
+        self.put_expiring(key, value, expires)
+    }
+
+    /// Stores `value` under `key`, expiring `ttl_ms` milliseconds from now (`ttl_ms` > 0).
+    pub fn put_ttl(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        if ttl_ms == 0 {
+            return Err(Error::InvalidArg("ttl_ms must be positive (use put for keys without expiry)".into()));
+        }
+        self.put_expiring(key, value, expiry_after_ms(now_ns(), ttl_ms))
+    }
+
+    fn put_expiring(&self, key: &[u8], value: &[u8], expires: u64) -> Result<()> {
+        self.check_sizes(key, value.len())?;
+        let enc = self.encode(key, value, expires);
+        self.engine.write(key, enc, false, self.put_durability()).map(|_| ())
+    }
+
+    /// Deletes `key`; `Ok(false)` when it was absent (or already expired).
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.check_sizes(key, 0)?;
+        let e = &self.engine;
+        let mut w = e.writer.lock();
+        let Some(cur) = e.lookup_latest(&w, key) else { return Ok(false) };
+        if e.expired(key, cur)? {
+            return Ok(false);
+        }
+        let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
+        let durability = if e.opts.sync_on_delete { Durability::Sync } else { Durability::NoSync };
+        e.write_locked(&mut w, key, enc, true, durability)?;
+        Ok(true)
+    }
+
+    /// Atomically gives `key` a new lifetime of `ttl_ms` (0 deletes it). `Ok(false)` if absent.
+    pub fn expire(&self, key: &[u8], ttl_ms: u64) -> Result<bool> {
+        if ttl_ms == 0 {
+            return self.delete(key);
+        }
+        self.rewrite_expiry(key, Some(expiry_after_ms(now_ns(), ttl_ms)))
+    }
+
+    /// Atomically removes `key`'s expiry. `Ok(false)` if absent.
+    pub fn persist(&self, key: &[u8]) -> Result<bool> {
+        self.rewrite_expiry(key, None)
+    }
+
+    /// Appends a copy of the key's current record with a new expiry, under the writer mutex so
+    /// no write to the key can slip in between the read and the write.
+    fn rewrite_expiry(&self, key: &[u8], expires: Option<u64>) -> Result<bool> {
+        self.check_sizes(key, 0)?;
+        let e = &self.engine;
+        let mut w = e.writer.lock();
+        let Some(cur) = e.lookup_latest(&w, key) else { return Ok(false) };
+        if e.expired(key, cur)? {
+            return Ok(false);
+        }
+        if expires.is_none() && !cur.has_ttl {
+            return Ok(true);
+        }
+        let enc = e.with_record(key, cur, |r| {
+            let value = r.value().map_err(|bad| Error::Corrupt(bad.to_string()))?;
+            Ok(self.encode(key, &value, expires.unwrap_or(0)))
+        })?;
+        e.write_locked(&mut w, key, enc, false, self.put_durability())?;
+        Ok(true)
+    }
+
+    /// Flushes every write so far to stable storage.
+    pub fn sync(&self) -> Result<()> {
+        self.engine.sync_all()
+    }
+
+    // ---- reads ----
+
+    /// The value of `key`, or `None` when it is absent or expired.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, |v| v.to_vec())
+    }
+
+    /// Calls `f` with the value of `key` without copying it out of the data file when possible.
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        self.check_sizes(key, 0)?;
+        let e = &self.engine;
+        e.check_open()?;
+        let Some(loc) = e.lookup(key) else { return Ok(None) };
+        e.with_record(key, loc, |r| {
+            if r.header.is_expired(now_ns()) {
+                e.index.write().remove_if(key, loc);
+                return Ok(None);
+            }
+            let value = r.value().map_err(|bad| Error::Corrupt(format!("key's value does not decode: {bad}")))?;
+            Ok(Some(f(&value)))
+        })
+    }
+
+    pub fn exists(&self, key: &[u8]) -> Result<bool> {
+        self.check_sizes(key, 0)?;
+        self.engine.check_open()?;
+        Ok(self.engine.live_loc(key)?.is_some())
+    }
+
+    /// Remaining lifetime of `key`; `None` when absent.
+    pub fn ttl(&self, key: &[u8]) -> Result<Option<Ttl>> {
+        Ok(self.meta(key)?.map(|m| match m.expires_unix_nano {
+            0 => Ttl::Never,
+            exp => Ttl::Remaining(exp.saturating_sub(now_ns()).div_ceil(1_000_000)),
+        }))
+    }
+
+    /// Stamp, expiry and location of `key`'s current record; `None` when absent.
+    pub fn meta(&self, key: &[u8]) -> Result<Option<RecordMeta>> {
+        self.check_sizes(key, 0)?;
+        let e = &self.engine;
+        e.check_open()?;
+        let Some(loc) = e.lookup(key) else { return Ok(None) };
+        let h = e.header_at(loc)?;
+        if h.is_expired(now_ns()) {
+            e.index.write().remove_if(key, loc);
+            return Ok(None);
+        }
+        Ok(Some(RecordMeta {
+            ts_unix_nano: h.ts,
+            expires_unix_nano: h.expires,
+            file_id: loc.file_id,
+            offset: loc.offset as u64,
+            size: loc.size as u64,
+        }))
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        let e = &self.engine;
+        e.check_open()?;
+        let files = e.files.read().len() as u64;
+        let ix = e.index.read();
+        Ok(Stats { keys: ix.keys.len() as u64, data_files: files, total_bytes: ix.total_bytes(), dead_bytes: ix.dead_bytes() })
+    }
+
+    // ---- iteration ----
+
+    /// A cursor over the keys starting with `prefix`, in byte order, as of now.
+    pub fn iter_prefix(&self, prefix: &[u8]) -> Result<Iter> {
+        Iter::new(self.engine.clone(), KeyFilter::Prefix(prefix.to_vec()))
+    }
+
+    /// A cursor over the keys in `[start, end)` (no upper bound when `end` is `None`).
+    pub fn iter_range(&self, start: &[u8], end: Option<&[u8]>) -> Result<Iter> {
+        Iter::new(self.engine.clone(), KeyFilter::Range { start: start.to_vec(), end: end.map(<[u8]>::to_vec) })
+    }
+
+    /// Calls `f(key, value)` for every key with `prefix` in byte order until it returns false.
+    pub fn fold(&self, prefix: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+        let mut it = self.iter_prefix(prefix)?;
+        while it.advance(true)? {
+            if !f(it.key(), it.value()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Reads `bitgask.meta`, creating it for a new database; refuses newer format versions.
+fn check_meta(dir: &Path) -> Result<()> {
+    let path = dir.join(META_FILE);
+    let bytes = match fs::open_nofollow(&path, false) {
+        Ok(f) => read_all(f, &path)?,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            if !fs::list(dir)?.data.is_empty() {
+                return Err(Error::Corrupt(format!("{} is missing but data files exist", path.display())));
+            }
+            return atomic_write(dir, META_FILE, &Meta::new(now_ns()).encode());
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = Meta::parse(&bytes).map_err(|why| Error::Corrupt(format!("{}: {why}", path.display())))?;
+    if meta.version > FORMAT_VERSION {
+        return Err(Error::FormatVersion(format!("{} has format version {}, this library reads up to {FORMAT_VERSION}", path.display(), meta.version)));
+    }
+    if meta.version == 0 {
+        return Err(Error::Corrupt(format!("{}: format version 0 does not exist", path.display())));
+    }
+    Ok(())
+}
+
+fn read_all(mut f: std::fs::File, path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut v = Vec::new();
+    f.read_to_end(&mut v).map_err(|e| Error::io("read", path, e))?;
+    Ok(v)
+}
+
+#[cfg(test)]
+#[path = "db_tests.rs"]
+mod tests;

@@ -1,0 +1,412 @@
+//! Behaviour of `Db` through its public API: persistence, TTL, rotation, hints, recovery.
+
+use super::*;
+use std::path::PathBuf;
+use crate::error::status;
+use crate::testutil::TempDir;
+
+fn small_files() -> Options {
+    let mut o = Options::default();
+    o.set_max_file_size(4096).unwrap();
+    o
+}
+
+fn fast() -> Options {
+    let mut o = small_files();
+    o.set_sync_on_put(false).set_sync_on_delete(false);
+    o
+}
+
+fn data_files(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "data"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn put_get_delete_and_reopen() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    db.put(b"a", b"1").unwrap();
+    db.put(b"b", b"").unwrap();
+    assert_eq!(db.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(db.get(b"b").unwrap().as_deref(), Some(&b""[..]));
+    assert!(db.delete(b"a").unwrap());
+    assert!(!db.delete(b"a").unwrap());
+    assert_eq!(db.get(b"a").unwrap(), None);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(db.get(b"a").unwrap(), None);
+    assert_eq!(db.get(b"b").unwrap().as_deref(), Some(&b""[..]));
+    assert_eq!(db.stats().unwrap().keys, 1);
+}
+
+#[test]
+fn the_layout_follows_the_design() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    assert!(dir.path().join("LOCK").is_file());
+    assert!(dir.path().join("data/bitgask.meta").is_file());
+    assert!(dir.path().join("data/000000001.data").is_file());
+    let meta = std::fs::read_to_string(dir.path().join("data/bitgask.meta")).unwrap();
+    assert!(meta.contains("\"version\": 1"), "{meta}");
+}
+
+#[test]
+fn bad_sizes_are_refused_and_write_nothing() {
+    let dir = TempDir::new("db");
+    let mut o = Options::default();
+    o.set_max_key_size(8).unwrap().set_max_value_size(16).unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_eq!(db.put(b"123456789", b"v").unwrap_err().status(), status::E_TOO_LARGE);
+    assert_eq!(db.put(b"k", &[0; 17]).unwrap_err().status(), status::E_TOO_LARGE);
+    assert_eq!(db.put(b"", b"v").unwrap_err().status(), status::E_INVALID_ARG);
+    assert_eq!(db.stats().unwrap().total_bytes, 0);
+    assert!(data_files(dir.path()).is_empty());
+}
+
+#[test]
+fn rotation_spreads_data_over_files_and_reopen_reads_all() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    for i in 0..1000u32 {
+        db.put(format!("key{i}").as_bytes(), &[i as u8; 50]).unwrap();
+    }
+    let files = db.stats().unwrap().data_files;
+    assert!(files > 10, "only {files} files");
+    db.close().unwrap();
+    let db = Db::open(dir.path(), fast()).unwrap();
+    assert!(db.open_report().files_from_hints > 10, "{:?}", db.open_report());
+    for i in 0..1000u32 {
+        assert_eq!(db.get(format!("key{i}").as_bytes()).unwrap().unwrap(), vec![i as u8; 50]);
+    }
+}
+
+#[test]
+fn overwrites_and_deletes_survive_reopen_with_and_without_hints() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    for round in 0..5u32 {
+        for i in 0..200u32 {
+            db.put(format!("k{i}").as_bytes(), format!("v{round}-{i}").as_bytes()).unwrap();
+        }
+    }
+    for i in (0..200u32).step_by(3) {
+        db.delete(format!("k{i}").as_bytes()).unwrap();
+    }
+    let expect = |db: &Db| {
+        for i in 0..200u32 {
+            let want = (i % 3 != 0).then(|| format!("v4-{i}").into_bytes());
+            assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap(), want, "k{i}");
+        }
+    };
+    expect(&db);
+    let before = db.stats().unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir.path(), fast()).unwrap();
+    expect(&db);
+    let after = db.stats().unwrap();
+    assert_eq!((before.keys, before.total_bytes, before.dead_bytes), (after.keys, after.total_bytes, after.dead_bytes));
+    db.close().unwrap();
+    let mut no_hints = fast();
+    no_hints.set_hint_files(false);
+    let db = Db::open(dir.path(), no_hints).unwrap();
+    assert_eq!(db.open_report().files_from_hints, 0);
+    expect(&db);
+}
+
+#[test]
+fn damaged_hints_give_the_same_reads_as_no_hints() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    for i in 0..300u32 {
+        db.put(format!("k{}", i % 50).as_bytes(), format!("v{i}").as_bytes()).unwrap();
+    }
+    db.close().unwrap();
+    let hints: Vec<_> = std::fs::read_dir(dir.path().join("data")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "hint")).collect();
+    assert!(hints.len() > 2);
+    for (n, h) in hints.iter().enumerate() {
+        let mut b = std::fs::read(h).unwrap();
+        match n % 3 {
+            0 => b.truncate(b.len() / 2),
+            1 => b[30] ^= 0x40,
+            _ => b.clear(),
+        }
+        std::fs::write(h, b).unwrap();
+    }
+    let db = Db::open(dir.path(), fast()).unwrap();
+    assert_eq!(db.open_report().files_from_hints, 0);
+    for k in 0..50u32 {
+        let last = (0..300u32).filter(|i| i % 50 == k).max().unwrap();
+        assert_eq!(db.get(format!("k{k}").as_bytes()).unwrap().unwrap(), format!("v{last}").into_bytes());
+    }
+}
+
+#[test]
+fn a_torn_tail_at_every_byte_keeps_every_earlier_record() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    for i in 0..5u32 {
+        db.put(format!("k{i}").as_bytes(), format!("value-{i}").as_bytes()).unwrap();
+    }
+    let full_len = db.stats().unwrap().total_bytes;
+    let last_len = db.meta(b"k4").unwrap().unwrap().size;
+    db.close().unwrap();
+    let file = data_files(dir.path()).pop().unwrap();
+    let hint = file.with_extension("hint");
+    let original = std::fs::read(&file).unwrap();
+    for cut in (full_len - last_len)..full_len {
+        std::fs::write(&file, &original[..cut as usize]).unwrap();
+        let _ = std::fs::remove_file(&hint);
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        for i in 0..4u32 {
+            assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap().unwrap(), format!("value-{i}").into_bytes());
+        }
+        assert_eq!(db.get(b"k4").unwrap(), None, "cut at {cut}");
+        let torn = &db.open_report().torn_tails;
+        assert_eq!(torn.len(), usize::from(cut > full_len - last_len), "cut at {cut}");
+        drop(db);
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_a_sealed_file_is_refused_with_file_and_offset() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), small_files()).unwrap();
+    for i in 0..200u32 {
+        db.put(format!("k{i}").as_bytes(), &[7u8; 40]).unwrap();
+    }
+    db.close().unwrap();
+    let first = &data_files(dir.path())[0];
+    std::fs::remove_file(first.with_extension("hint")).unwrap();
+    let mut b = std::fs::read(first).unwrap();
+    b[100] ^= 1;
+    std::fs::write(first, b).unwrap();
+    let err = Db::open(dir.path(), small_files()).err().unwrap();
+    assert_eq!(err.status(), status::E_CORRUPT);
+    let msg = err.to_string();
+    assert!(msg.contains("000000001.data") && msg.contains("offset"), "{msg}");
+}
+
+#[test]
+fn damage_followed_by_valid_records_in_the_last_file_is_corruption_not_a_torn_tail() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    for i in 0..10u32 {
+        db.put(format!("k{i}").as_bytes(), b"some value").unwrap();
+    }
+    let off = db.meta(b"k3").unwrap().unwrap().offset;
+    db.close().unwrap();
+    let file = data_files(dir.path()).pop().unwrap();
+    std::fs::remove_file(file.with_extension("hint")).unwrap();
+    let mut b = std::fs::read(&file).unwrap();
+    b[off as usize + 35] ^= 0xff;
+    std::fs::write(&file, &b).unwrap();
+    let err = Db::open(dir.path(), Options::default()).err().unwrap();
+    assert_eq!(err.status(), status::E_CORRUPT, "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), b, "a refused open must not change the file");
+}
+
+#[test]
+fn ttl_expire_persist_and_remaining() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.put_ttl(b"t", b"v", 60).unwrap();
+    match db.ttl(b"t").unwrap() {
+        Some(Ttl::Remaining(ms)) => assert!((1..=60).contains(&ms)),
+        other => panic!("{other:?}"),
+    }
+    std::thread::sleep(Duration::from_millis(80));
+    assert_eq!(db.get(b"t").unwrap(), None);
+    assert!(!db.exists(b"t").unwrap());
+    db.put(b"p", b"v").unwrap();
+    assert_eq!(db.ttl(b"p").unwrap(), Some(Ttl::Never));
+    assert!(db.expire(b"p", 100_000).unwrap());
+    assert!(matches!(db.ttl(b"p").unwrap(), Some(Ttl::Remaining(ms)) if ms > 99_000));
+    assert!(db.persist(b"p").unwrap());
+    assert_eq!(db.ttl(b"p").unwrap(), Some(Ttl::Never));
+    assert_eq!(db.get(b"p").unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(db.expire(b"p", 0).unwrap());
+    assert_eq!(db.get(b"p").unwrap(), None);
+    assert!(!db.expire(b"missing", 10).unwrap());
+    assert!(!db.persist(b"missing").unwrap());
+    assert_eq!(db.put_ttl(b"x", b"v", 0).unwrap_err().status(), status::E_INVALID_ARG);
+}
+
+#[test]
+fn expired_keys_stay_gone_after_reopen_and_a_huge_ttl_saturates() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.put_ttl(b"short", b"v", 1).unwrap();
+    db.put_ttl(b"huge", b"v", u64::MAX).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    db.close().unwrap();
+    let db = Db::open(dir.path(), fast()).unwrap();
+    assert_eq!(db.get(b"short").unwrap(), None);
+    assert_eq!(db.get(b"huge").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(db.meta(b"huge").unwrap().unwrap().expires_unix_nano, u64::MAX);
+}
+
+#[test]
+fn default_ttl_applies_to_plain_puts() {
+    let dir = TempDir::new("db");
+    let mut o = fast();
+    o.set_default_ttl_ms(30);
+    let db = Db::open(dir.path(), o).unwrap();
+    db.put(b"k", b"v").unwrap();
+    assert!(matches!(db.ttl(b"k").unwrap(), Some(Ttl::Remaining(_))));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(db.get(b"k").unwrap(), None);
+}
+
+#[test]
+fn sequence_stamps_strictly_increase() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    let mut last = 0;
+    for i in 0..1000u32 {
+        db.put(&i.to_be_bytes(), b"v").unwrap();
+        let ts = db.meta(&i.to_be_bytes()).unwrap().unwrap().ts_unix_nano;
+        assert!(ts > last);
+        last = ts;
+    }
+    db.close().unwrap();
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.put(b"after", b"v").unwrap();
+    assert!(db.meta(b"after").unwrap().unwrap().ts_unix_nano > last);
+}
+
+#[test]
+fn compressed_values_round_trip_and_take_less_space() {
+    let dir = TempDir::new("db");
+    let mut o = fast();
+    o.set_compression(crate::options::CODEC_SNAPPY).unwrap().set_compression_threshold(64);
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    let big = vec![b'z'; 10_000];
+    db.put(b"big", &big).unwrap();
+    db.put(b"small", b"tiny").unwrap();
+    assert!(db.meta(b"big").unwrap().unwrap().size < 1000);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(db.get(b"big").unwrap().unwrap(), big);
+    assert_eq!(db.get(b"small").unwrap().unwrap(), b"tiny");
+}
+
+#[test]
+fn a_second_open_is_locked_and_a_timeout_waits() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(Db::open(dir.path(), Options::default()).err().unwrap().status(), status::E_LOCKED);
+    let root = dir.path().to_path_buf();
+    let waiter = std::thread::spawn(move || {
+        let mut o = Options::default();
+        o.set_lock_timeout_ms(5_000);
+        Db::open(root, o).map(|_| ())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    db.close().unwrap();
+    waiter.join().unwrap().unwrap();
+}
+
+#[test]
+fn prefix_and_range_iteration_are_in_byte_order_and_skip_deleted_keys() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    for k in ["b2", "a1", "b1", "c", "b10", "b"] {
+        db.put(k.as_bytes(), k.as_bytes()).unwrap();
+    }
+    let keys = |it: Iter| it.map(|r| String::from_utf8(r.unwrap().0).unwrap()).collect::<Vec<_>>();
+    assert_eq!(keys(db.iter_prefix(b"b").unwrap()), ["b", "b1", "b10", "b2"]);
+    assert_eq!(keys(db.iter_range(b"a1", Some(b"b10")).unwrap()), ["a1", "b", "b1"]);
+    assert_eq!(keys(db.iter_range(b"b2", None).unwrap()), ["b2", "c"]);
+    let mut it = db.iter_prefix(b"").unwrap();
+    db.delete(b"b1").unwrap();
+    db.put(b"new", b"x").unwrap();
+    let mut seen = Vec::new();
+    while it.advance(false).unwrap() {
+        seen.push(String::from_utf8(it.key().to_vec()).unwrap());
+    }
+    assert_eq!(seen, ["a1", "b", "b10", "b2", "c"]);
+    let mut n = 0;
+    db.fold(b"b", |_, _| {
+        n += 1;
+        n < 2
+    })
+    .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn an_iterator_outliving_close_reports_closed() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    let mut it = db.iter_prefix(b"").unwrap();
+    db.close().unwrap();
+    assert_eq!(it.advance(true).unwrap_err().status(), status::E_CLOSED);
+    Db::open(dir.path(), fast()).unwrap();
+}
+
+#[test]
+fn concurrent_durable_writers_share_fsyncs_and_lose_nothing() {
+    let dir = TempDir::new("db");
+    let db = Arc::new(Db::open(dir.path(), Options::default()).unwrap());
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..100u32 {
+                    db.put(format!("t{t}-{i}").as_bytes(), &i.to_le_bytes()).unwrap();
+                    assert_eq!(db.get(format!("t{t}-{i}").as_bytes()).unwrap().unwrap(), i.to_le_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    Arc::try_unwrap(db).ok().unwrap().close().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(db.stats().unwrap().keys, 800);
+}
+
+#[test]
+fn the_interval_flusher_and_explicit_sync_run() {
+    let dir = TempDir::new("db");
+    let mut o = fast();
+    o.set_sync_interval_ms(10);
+    let db = Db::open(dir.path(), o).unwrap();
+    db.put(b"k", b"v").unwrap();
+    std::thread::sleep(Duration::from_millis(30));
+    db.sync().unwrap();
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn a_newer_format_version_is_refused() {
+    let dir = TempDir::new("db");
+    Db::open(dir.path(), Options::default()).unwrap().close().unwrap();
+    std::fs::write(dir.path().join("data/bitgask.meta"), br#"{"version": 2, "created": "x"}"#).unwrap();
+    assert_eq!(Db::open(dir.path(), Options::default()).err().unwrap().status(), status::E_FORMAT_VERSION);
+    std::fs::write(dir.path().join("data/bitgask.meta"), b"garbage").unwrap();
+    assert_eq!(Db::open(dir.path(), Options::default()).err().unwrap().status(), status::E_CORRUPT);
+}
+
+#[test]
+fn unknown_files_in_data_are_left_alone() {
+    let dir = TempDir::new("db");
+    Db::open(dir.path(), Options::default()).unwrap().close().unwrap();
+    std::fs::write(dir.path().join("data/notes.txt"), b"mine").unwrap();
+    std::fs::create_dir(dir.path().join("data/sub")).unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    assert_eq!(db.open_report().unknown_files.len(), 2);
+    db.close().unwrap();
+    assert_eq!(std::fs::read(dir.path().join("data/notes.txt")).unwrap(), b"mine");
+    assert!(dir.path().join("data/sub").is_dir());
+}

@@ -1,0 +1,326 @@
+//! The shared state behind a `Db` handle and the machinery of writes and reads: appending under
+//! the writer mutex, rotation, group commit, and record lookup.
+//!
+//! Write path, step by step:
+//! 1. The record is encoded (and compressed, and most of its CRC computed) outside any lock.
+//! 2. Under the writer mutex it gets its sequence stamp, rotation happens if it would overflow
+//!    the active file, and it is appended with one `pwrite`. It gets an append sequence number.
+//! 3. If its policy needs no fsync and nothing is waiting for one, the keydir is updated right
+//!    there, still in append order.
+//! 4. Otherwise it joins the pending queue and waits in [`Engine::commit`]: one waiting thread
+//!    becomes the leader, fdatasyncs the file once for everything appended so far, then applies
+//!    the whole group's keydir updates in append order and wakes the group (group commit).
+//! 5. An fsync failure poisons the handle: the group gets `E_IO`, later writes `E_POISONED`, and
+//!    the group's records are never made visible.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::background::WorkQueue;
+use crate::clock::now_ns;
+use crate::error::{Error, Result};
+use crate::format::record::{Encoded, Header, Record, HEADER_LEN};
+use crate::index::Index;
+use crate::keydir::Loc;
+use crate::options::Options;
+use crate::storage::datafile::{ActiveFile, DataFile};
+use crate::storage::lock::LockFile;
+
+/// A record appended but not yet visible, waiting for its group's fsync.
+struct Pending {
+    seq: u64,
+    key: Vec<u8>,
+    loc: Loc,
+}
+
+/// State owned by the writer mutex.
+pub(crate) struct Writer {
+    pub active: Option<ActiveFile>,
+    pub next_id: u32,
+    pub last_ts: u64,
+    /// Records appended so far (append sequence numbers start at 1).
+    pub seq: u64,
+    pending: VecDeque<Pending>,
+}
+
+impl Writer {
+    pub fn new(active: Option<ActiveFile>, next_id: u32, last_ts: u64) -> Writer {
+        Writer { active, next_id, last_ts, seq: 0, pending: VecDeque::new() }
+    }
+
+    /// The next sequence stamp: wall clock, but always above the last one.
+    fn next_ts(&mut self) -> u64 {
+        self.last_ts = now_ns().max(self.last_ts + 1);
+        self.last_ts
+    }
+
+    /// The newest appended-but-invisible record of `key`, if any.
+    fn pending_loc(&self, key: &[u8]) -> Option<Loc> {
+        self.pending.iter().rev().find(|p| p.key == key).map(|p| p.loc)
+    }
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// Every record with a sequence number up to here is durable and visible.
+    durable: u64,
+    /// Records up to here belonged to a group whose fsync failed.
+    failed_upto: u64,
+    failure: String,
+    syncing: bool,
+}
+
+pub(crate) struct Engine {
+    pub root: PathBuf,
+    pub dir: PathBuf,
+    pub opts: Options,
+    pub index: RwLock<Index>,
+    pub files: RwLock<HashMap<u32, Arc<DataFile>>>,
+    pub writer: Mutex<Writer>,
+    commit: Mutex<CommitState>,
+    commit_cv: Condvar,
+    poison: Mutex<Option<String>>,
+    poisoned: AtomicBool,
+    pub closed: AtomicBool,
+    pub hint_queue: WorkQueue<u32>,
+    pub lock: Mutex<Option<LockFile>>,
+}
+
+/// How a write wants to be made durable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    Sync,
+    NoSync,
+}
+
+impl Engine {
+    pub fn new(root: PathBuf, dir: PathBuf, opts: Options, index: Index, files: HashMap<u32, Arc<DataFile>>, writer: Writer, lock: LockFile) -> Engine {
+        Engine {
+            root,
+            dir,
+            opts,
+            index: RwLock::new(index),
+            files: RwLock::new(files),
+            writer: Mutex::new(writer),
+            commit: Mutex::new(CommitState::default()),
+            commit_cv: Condvar::new(),
+            poison: Mutex::new(None),
+            poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            hint_queue: WorkQueue::default(),
+            lock: Mutex::new(Some(lock)),
+        }
+    }
+
+    /// Refuses work on a closed or poisoned handle.
+    pub fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.poisoned.load(Ordering::Acquire) {
+            let why = self.poison.lock().clone().unwrap_or_default();
+            return Err(Error::Poisoned(why));
+        }
+        Ok(())
+    }
+
+    pub fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Marks the handle unusable for writes until it is reopened.
+    pub fn poison(&self, why: String) {
+        let mut p = self.poison.lock();
+        if p.is_none() {
+            *p = Some(why);
+        }
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    // ---- writes ----
+
+    /// Appends `enc` for `key` and makes it durable and visible as `durability` says.
+    pub fn write(&self, key: &[u8], enc: Encoded, tombstone: bool, durability: Durability) -> Result<Loc> {
+        let mut w = self.writer.lock();
+        self.write_locked(&mut w, key, enc, tombstone, durability)
+    }
+
+    /// The body of [`Engine::write`] for callers that already hold the writer mutex (atomic
+    /// read-modify-write operations). Releases the mutex before waiting for an fsync.
+    pub fn write_locked(&self, w: &mut parking_lot::MutexGuard<'_, Writer>, key: &[u8], mut enc: Encoded, tombstone: bool, durability: Durability) -> Result<Loc> {
+        self.check_writable()?;
+        self.ensure_room(w, enc.len() as u64)?;
+        let ts = w.next_ts();
+        enc.stamp(ts);
+        let active = w.active.as_mut().expect("ensure_room created the active file");
+        let offset = match active.append(&enc.buf) {
+            Ok(off) => off,
+            Err((err, dirty)) => {
+                if dirty {
+                    self.poison(format!("could not cut off a failed append: {err}"));
+                }
+                return Err(err);
+            }
+        };
+        let expires = crate::format::record::u64_at(&enc.buf, 12);
+        let loc = Loc { file_id: active.id, offset: offset as u32, size: enc.len() as u32, tombstone, has_ttl: expires != 0 };
+        w.seq += 1;
+        let seq = w.seq;
+        if durability == Durability::NoSync && w.pending.is_empty() {
+            self.index.write().apply(key, loc);
+            return Ok(loc);
+        }
+        // Visibility must follow append order, so even a no-sync write queues behind a group.
+        w.pending.push_back(Pending { seq, key: key.to_vec(), loc });
+        parking_lot::MutexGuard::unlocked(w, || self.commit(seq))?;
+        Ok(loc)
+    }
+
+    /// Makes sure the active file exists and can take `len` more bytes, rotating if not: the old
+    /// file is fdatasynced before the next id is created, so every file below the highest one
+    /// is complete on disk.
+    fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<()> {
+        match &w.active {
+            Some(a) if a.len == 0 || a.len + len <= self.opts.max_file_size => return Ok(()),
+            Some(a) => {
+                if let Err(e) = a.sync() {
+                    self.poison(format!("fdatasync before rotation failed: {e}"));
+                    return Err(e);
+                }
+            }
+            None => {}
+        }
+        let id = w.next_id;
+        let fresh = ActiveFile::create(&self.dir, id)?;
+        w.next_id = id.checked_add(1).ok_or_else(|| Error::InvalidArg("data file ids exhausted".into()))?;
+        let mut files = self.files.write();
+        if let Some(old) = w.active.take() {
+            files.insert(old.id, Arc::new(DataFile::sealed(&self.dir, old.id)?));
+            if self.opts.hint_files {
+                self.hint_queue.push(old.id);
+            }
+        }
+        files.insert(id, Arc::new(DataFile::active(&fresh)));
+        w.active = Some(fresh);
+        Ok(())
+    }
+
+    /// Waits until record `seq` is durable and visible, leading a group fsync if nobody is.
+    pub fn commit(&self, seq: u64) -> Result<()> {
+        let mut st = self.commit.lock();
+        loop {
+            if st.durable >= seq {
+                return Ok(());
+            }
+            if st.failed_upto >= seq {
+                return Err(Error::Io { context: st.failure.clone(), source: std::io::Error::other("fsync failed") });
+            }
+            self.check_writable()?;
+            if st.syncing {
+                self.commit_cv.wait(&mut st);
+                continue;
+            }
+            st.syncing = true;
+            drop(st);
+            let outcome = self.sync_group();
+            st = self.commit.lock();
+            st.syncing = false;
+            match outcome {
+                Ok(target) => st.durable = st.durable.max(target),
+                Err((target, e)) => {
+                    st.failed_upto = target;
+                    st.failure = e.to_string();
+                }
+            }
+            self.commit_cv.notify_all();
+        }
+    }
+
+    /// One group commit: fdatasync everything appended so far, then publish it in order.
+    fn sync_group(&self) -> std::result::Result<u64, (u64, Error)> {
+        let (target, file) = {
+            let w = self.writer.lock();
+            (w.seq, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone())))
+        };
+        if let Some((file, path)) = file {
+            if let Err(e) = file.sync_data() {
+                let err = Error::io("fdatasync", &path, e);
+                self.poison(err.to_string());
+                self.writer.lock().pending.clear();
+                return Err((target, err));
+            }
+        }
+        let mut w = self.writer.lock();
+        let mut index = self.index.write();
+        while w.pending.front().is_some_and(|p| p.seq <= target) {
+            let p = w.pending.pop_front().unwrap();
+            index.apply(&p.key, p.loc);
+        }
+        Ok(target)
+    }
+
+    /// Flushes everything appended so far (explicit `sync()` and the interval flusher).
+    pub fn sync_all(&self) -> Result<()> {
+        self.check_writable()?;
+        let seq = self.writer.lock().seq;
+        self.commit(seq)
+    }
+
+    // ---- reads ----
+
+    /// Where `key`'s newest record is as seen by a reader (durable records only).
+    pub fn lookup(&self, key: &[u8]) -> Option<Loc> {
+        self.index.read().keys.get(key)
+    }
+
+    /// Where `key`'s newest record is including appended-but-not-yet-visible ones; for
+    /// read-modify-write operations that hold the writer mutex.
+    pub fn lookup_latest(&self, w: &Writer, key: &[u8]) -> Option<Loc> {
+        w.pending_loc(key).or_else(|| self.lookup(key)).filter(|l| !l.tombstone)
+    }
+
+    /// Reads and verifies the record at `loc`, handing it to `f`.
+    pub fn with_record<R>(&self, key: &[u8], loc: Loc, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<R> {
+        let file = self.files.read().get(&loc.file_id).cloned();
+        let file = file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", loc.file_id)))?;
+        let bytes = file.read(loc.offset as u64, loc.size as usize)?;
+        let rec = Record::decode(&bytes).map_err(|bad| Error::corrupt_at(&file.path, loc.offset as u64, bad))?;
+        if rec.key != key {
+            return Err(Error::corrupt_at(&file.path, loc.offset as u64, "record holds a different key than the keydir says"));
+        }
+        f(rec)
+    }
+
+    /// The header of the record at `loc` (no CRC check: for expiry and metadata).
+    pub fn header_at(&self, loc: Loc) -> Result<Header> {
+        let file = self.files.read().get(&loc.file_id).cloned();
+        let file = file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", loc.file_id)))?;
+        let bytes = file.read(loc.offset as u64, HEADER_LEN)?;
+        Header::parse(&bytes).map_err(|bad| Error::corrupt_at(&file.path, loc.offset as u64, bad))
+    }
+
+    /// Whether the record at `loc` has expired; an expired key is dropped from the keydir.
+    pub fn expired(&self, key: &[u8], loc: Loc) -> Result<bool> {
+        if !loc.has_ttl {
+            return Ok(false);
+        }
+        let gone = self.header_at(loc)?.is_expired(now_ns());
+        if gone {
+            self.index.write().remove_if(key, loc);
+        }
+        Ok(gone)
+    }
+
+    /// The live location of `key` for a reader, or `None` when absent or expired.
+    pub fn live_loc(&self, key: &[u8]) -> Result<Option<Loc>> {
+        match self.lookup(key) {
+            Some(loc) if !self.expired(key, loc)? => Ok(Some(loc)),
+            _ => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `bitgask_iter`: snapshot cursors in key byte order, and `bitgask_fold`.
+//!
+//! A cursor fixes its key set when it is created; values are read when a key is visited, and a
+//! key deleted or expired since creation is skipped. Creating one costs a pass over all keys.
+//! Single-owner: use an iterator from one thread at a time. It keeps working while writes go on,
+//! and returns `BITGASK_E_CLOSED` once its database is closed; free it with `bitgask_iter_free`.
+
+use std::ffi::{c_int, c_void};
+
+use super::boundary::{arg_mut, bytes, guard};
+use super::db::{bitgask_db, db_ref};
+use super::error::bitgask_error;
+use super::{bitgask_status, BITGASK_ITER_DONE, BITGASK_OK};
+use crate::error::Error;
+use crate::iter::Iter;
+
+/// A cursor. Opaque.
+pub struct bitgask_iter {
+    it: Iter,
+}
+
+/// Callback of `bitgask_fold`: return 0 to continue, nonzero to stop. The key and value pointers
+/// are valid only during the call.
+pub type bitgask_fold_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, key: *const u8, klen: usize, val: *const u8, vlen: usize) -> c_int>;
+
+/// A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys). On success
+/// `*it_out` receives an iterator owned by the caller.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_iter_new(db: *const bitgask_db, prefix: *const u8, plen: usize, it_out: *mut *mut bitgask_iter, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    guard(err_out, || {
+        let d = db_ref(db)?;
+        let p = bytes(prefix, plen, "prefix")?;
+        let out = arg_mut(it_out, "it_out")?;
+        *out = Box::into_raw(Box::new(bitgask_iter { it: d.iter_prefix(p)? }));
+        Ok(BITGASK_OK)
+    })
+}
+
+/// A cursor over keys in `[start, end)`; `end` NULL means no upper bound (`start` may be NULL
+/// with `slen` 0 for "from the first key").
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_iter_range(db: *const bitgask_db, start: *const u8, slen: usize, end: *const u8, elen: usize, it_out: *mut *mut bitgask_iter, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    guard(err_out, || {
+        let d = db_ref(db)?;
+        let s = bytes(start, slen, "start")?;
+        let e = if end.is_null() { None } else { Some(bytes(end, elen, "end")?) };
+        let out = arg_mut(it_out, "it_out")?;
+        *out = Box::into_raw(Box::new(bitgask_iter { it: d.iter_range(s, e)? }));
+        Ok(BITGASK_OK)
+    })
+}
+
+/// Advances to the next key: `BITGASK_OK` with `*key`/`*klen` (and `*val`/`*vlen` unless `val`
+/// is NULL, which skips reading the value) or `BITGASK_ITER_DONE`. The pointers are borrowed
+/// from the iterator and valid until the next call on it or `bitgask_iter_free`.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_iter_next(it: *mut bitgask_iter, key: *mut *const u8, klen: *mut usize, val: *mut *const u8, vlen: *mut usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    guard(err_out, || {
+        let it = &mut arg_mut(it, "it")?.it;
+        let (k, kl) = (arg_mut(key, "key")?, arg_mut(klen, "klen")?);
+        let want_value = !val.is_null();
+        if want_value && vlen.is_null() {
+            return Err(Error::NullArg("vlen"));
+        }
+        if !it.advance(want_value)? {
+            return Ok(BITGASK_ITER_DONE);
+        }
+        (*k, *kl) = (it.key().as_ptr(), it.key().len());
+        if want_value {
+            (*val, *vlen) = (it.value().as_ptr(), it.value().len());
+        }
+        Ok(BITGASK_OK)
+    })
+}
+
+/// Frees an iterator. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_iter_free(it: *mut bitgask_iter) {
+    if !it.is_null() {
+        drop(Box::from_raw(it));
+    }
+}
+
+/// Calls `fn(ctx, key, klen, val, vlen)` for every key starting with `prefix` (NULL/0: all),
+/// in byte order, until it returns nonzero. Returns `BITGASK_OK` whether or not it was stopped.
+/// The callback may read from the database but must not close it.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_fold(db: *const bitgask_db, prefix: *const u8, plen: usize, f: bitgask_fold_fn, ctx: *mut c_void, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    guard(err_out, || {
+        let d = db_ref(db)?;
+        let p = bytes(prefix, plen, "prefix")?;
+        let f = f.ok_or(Error::NullArg("fn"))?;
+        d.fold(p, |k, v| f(ctx, k.as_ptr(), k.len(), v.as_ptr(), v.len()) == 0)?;
+        Ok(BITGASK_OK)
+    })
+}

@@ -1,0 +1,129 @@
+//! `bitgask_options`: tunables passed to `bitgask_open`.
+//!
+//! Create with `bitgask_options_new`, set fields, pass to `bitgask_open` (which copies them; the
+//! object may be freed or reused right after), free with `bitgask_options_free`. Single-owner.
+//! Every setter returns `BITGASK_E_NULL_ARG` for a NULL object and `BITGASK_E_INVALID_ARG`
+//! (leaving the option unchanged) for a value out of range.
+
+use super::boundary::{arg_mut, guard};
+use super::error::bitgask_error;
+use super::{bitgask_status, BITGASK_OK};
+use crate::options::Options;
+
+/// Options for `bitgask_open`. Opaque.
+pub struct bitgask_options {
+    pub(crate) opts: Options,
+}
+
+/// A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
+/// 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
+#[no_mangle]
+pub extern "C" fn bitgask_options_new() -> *mut bitgask_options {
+    Box::into_raw(Box::new(bitgask_options { opts: Options::default() }))
+}
+
+/// Frees an options object. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_free(o: *mut bitgask_options) {
+    if !o.is_null() {
+        drop(Box::from_raw(o));
+    }
+}
+
+/// Runs a setter on a non-NULL options object.
+unsafe fn set(o: *mut bitgask_options, err_out: *mut *mut bitgask_error, f: impl FnOnce(&mut Options) -> crate::Result<()>) -> bitgask_status {
+    guard(err_out, || {
+        f(&mut arg_mut(o, "options")?.opts)?;
+        Ok(BITGASK_OK)
+    })
+}
+
+/// fdatasync before `bitgask_put` returns (default true). Concurrent writers share fsyncs.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_sync_on_put(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_sync_on_put(v);
+        Ok(())
+    })
+}
+
+/// fdatasync before `bitgask_delete` returns (default true).
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_sync_on_delete(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_sync_on_delete(v);
+        Ok(())
+    })
+}
+
+/// Period of the background flusher in milliseconds (0, the default, disables it). Useful with
+/// per-write sync off: a crash of the machine then loses at most about one period of writes.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_sync_interval_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_sync_interval_ms(ms);
+        Ok(())
+    })
+}
+
+/// Size at which the active data file is sealed and a new one started (default 64 MiB; 256 bytes
+/// up to a little under 4 GiB).
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_max_file_size(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_max_file_size(bytes).map(drop))
+}
+
+/// Largest key accepted, 1 to 32 MiB (default 64 KiB). Larger keys give `BITGASK_E_TOO_LARGE`.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_max_key_size(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_max_key_size(bytes).map(drop))
+}
+
+/// Largest value accepted, 0 to 32 MiB (default 32 MiB). Larger values give `BITGASK_E_TOO_LARGE`.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_max_value_size(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_max_value_size(bytes).map(drop))
+}
+
+/// TTL given to keys written with `bitgask_put` (0, the default: they never expire).
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_default_ttl_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_default_ttl_ms(ms);
+        Ok(())
+    })
+}
+
+/// Write hint files for sealed data files and use them at open (default true).
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_hint_files(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_hint_files(v);
+        Ok(())
+    })
+}
+
+/// `BITGASK_CODEC_NONE` (default) or `BITGASK_CODEC_SNAPPY`; anything else is `E_INVALID_ARG`.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_compression(o: *mut bitgask_options, codec: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_compression(codec).map(drop))
+}
+
+/// Values shorter than this are never compressed (default 4096 bytes).
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_compression_threshold(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_compression_threshold(bytes);
+        Ok(())
+    })
+}
+
+/// How long `bitgask_open` waits for a LOCK held by another handle (default 0: fail at once
+/// with `BITGASK_E_LOCKED`).
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_lock_timeout_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_lock_timeout_ms(ms);
+        Ok(())
+    })
+}

@@ -1,0 +1,194 @@
+//! Hint files: a summary of one sealed data file so open need not read values (DESIGN.md
+//! section 3). Layout, little-endian:
+//!
+//! ```text
+//! magic "BGKHINT\0" (8) | version u32 | data file id u32 | covered data length u64
+//! entry*: ts u64 | expires u64 | offset u32 | record_len u32 | flags u8 | key_len u32 | key
+//! trailer: CRC32 of every byte before it (4)
+//! ```
+//!
+//! One entry per key: the last record of that key in the data file, tombstones included. A hint
+//! is trusted only after [`HintView::check`] accepted all of it; otherwise the data file is
+//! scanned, so a bad hint can slow open down but never change a read.
+
+use super::record::{u32_at, u64_at, HARD_MAX_KEY, HEADER_LEN};
+
+const MAGIC: &[u8; 8] = b"BGKHINT\0";
+const VERSION: u32 = 1;
+const PREFIX_LEN: usize = 24;
+const ENTRY_FIXED: usize = 29;
+const TRAILER_LEN: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintEntry<'a> {
+    pub ts: u64,
+    pub expires: u64,
+    pub offset: u32,
+    pub record_len: u32,
+    pub flags: u8,
+    pub key: &'a [u8],
+}
+
+/// Builds a hint file in memory.
+pub struct HintBuilder {
+    buf: Vec<u8>,
+}
+
+impl HintBuilder {
+    pub fn new(file_id: u32, data_len: u64) -> HintBuilder {
+        let mut buf = Vec::with_capacity(4096);
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&VERSION.to_le_bytes());
+        buf.extend_from_slice(&file_id.to_le_bytes());
+        buf.extend_from_slice(&data_len.to_le_bytes());
+        HintBuilder { buf }
+    }
+
+    pub fn push(&mut self, e: &HintEntry<'_>) {
+        self.buf.extend_from_slice(&e.ts.to_le_bytes());
+        self.buf.extend_from_slice(&e.expires.to_le_bytes());
+        self.buf.extend_from_slice(&e.offset.to_le_bytes());
+        self.buf.extend_from_slice(&e.record_len.to_le_bytes());
+        self.buf.push(e.flags);
+        self.buf.extend_from_slice(&(e.key.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(e.key);
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        let crc = crc32fast::hash(&self.buf);
+        self.buf.extend_from_slice(&crc.to_le_bytes());
+        self.buf
+    }
+}
+
+/// A hint file whose every byte has been checked.
+pub struct HintView<'a> {
+    body: &'a [u8],
+}
+
+impl<'a> HintView<'a> {
+    /// Accepts the hint only if magic, version, trailer CRC, file id and covered length match,
+    /// and every entry is well-formed and lies inside the data file. The error says why not.
+    pub fn check(bytes: &'a [u8], file_id: u32, data_len: u64) -> Result<HintView<'a>, String> {
+        if bytes.len() < PREFIX_LEN + TRAILER_LEN {
+            return Err(format!("hint is {} bytes, shorter than its fixed header", bytes.len()));
+        }
+        if &bytes[..8] != MAGIC {
+            return Err("bad magic".into());
+        }
+        let (body, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
+        let stored = u32_at(trailer, 0);
+        if crc32fast::hash(body) != stored {
+            return Err("trailer crc mismatch".into());
+        }
+        let version = u32_at(body, 8);
+        if version != VERSION {
+            return Err(format!("unknown hint version {version}"));
+        }
+        if u32_at(body, 12) != file_id {
+            return Err(format!("hint names file id {}, expected {file_id}", u32_at(body, 12)));
+        }
+        let covered = u64_at(body, 16);
+        if covered != data_len {
+            return Err(format!("hint covers {covered} bytes but the data file has {data_len}"));
+        }
+        let view = HintView { body };
+        let mut pos = PREFIX_LEN;
+        while pos < body.len() {
+            let (e, next) = parse_entry(body, pos).ok_or_else(|| format!("malformed entry at hint offset {pos}"))?;
+            let end = e.offset as u64 + e.record_len as u64;
+            if end > data_len || (e.record_len as usize) < HEADER_LEN + e.key.len() {
+                return Err(format!("entry at hint offset {pos} points outside the data file"));
+            }
+            pos = next;
+        }
+        Ok(view)
+    }
+
+    pub fn entries(&self) -> HintEntries<'a> {
+        HintEntries { body: self.body, pos: PREFIX_LEN }
+    }
+}
+
+pub struct HintEntries<'a> {
+    body: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for HintEntries<'a> {
+    type Item = HintEntry<'a>;
+    fn next(&mut self) -> Option<HintEntry<'a>> {
+        let (e, next) = parse_entry(self.body, self.pos)?;
+        self.pos = next;
+        Some(e)
+    }
+}
+
+fn parse_entry(b: &[u8], pos: usize) -> Option<(HintEntry<'_>, usize)> {
+    let fixed = b.get(pos..pos.checked_add(ENTRY_FIXED)?)?;
+    let key_len = u32_at(fixed, 25);
+    if key_len == 0 || key_len > HARD_MAX_KEY {
+        return None;
+    }
+    let key_start = pos + ENTRY_FIXED;
+    let key = b.get(key_start..key_start + key_len as usize)?;
+    let e = HintEntry {
+        ts: u64_at(fixed, 0),
+        expires: u64_at(fixed, 8),
+        offset: u32_at(fixed, 16),
+        record_len: u32_at(fixed, 20),
+        flags: fixed[24],
+        key,
+    };
+    Some((e, key_start + key_len as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<u8> {
+        let mut h = HintBuilder::new(3, 1000);
+        h.push(&HintEntry { ts: 1, expires: 0, offset: 0, record_len: 40, flags: 0, key: b"a" });
+        h.push(&HintEntry { ts: 2, expires: 9, offset: 40, record_len: 33, flags: 1, key: b"b" });
+        h.finish()
+    }
+
+    #[test]
+    fn round_trip() {
+        let bytes = sample();
+        let v = HintView::check(&bytes, 3, 1000).unwrap();
+        let all: Vec<_> = v.entries().collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].key, b"b");
+        assert_eq!((all[1].ts, all[1].expires, all[1].flags), (2, 9, 1));
+    }
+
+    #[test]
+    fn wrong_file_or_length_is_refused() {
+        let bytes = sample();
+        assert!(HintView::check(&bytes, 4, 1000).is_err());
+        assert!(HintView::check(&bytes, 3, 999).is_err());
+    }
+
+    #[test]
+    fn every_truncation_and_every_bit_flip_is_refused() {
+        let bytes = sample();
+        for n in 0..bytes.len() {
+            assert!(HintView::check(&bytes[..n], 3, 1000).is_err(), "truncation to {n}");
+        }
+        for i in 0..bytes.len() * 8 {
+            let mut c = bytes.clone();
+            c[i / 8] ^= 1 << (i % 8);
+            assert!(HintView::check(&c, 3, 1000).is_err(), "bit {i}");
+        }
+    }
+
+    #[test]
+    fn entries_outside_the_data_file_are_refused_even_with_a_good_crc() {
+        let mut h = HintBuilder::new(1, 100);
+        h.push(&HintEntry { ts: 1, expires: 0, offset: 90, record_len: 40, flags: 0, key: b"a" });
+        let bytes = h.finish();
+        assert!(HintView::check(&bytes, 1, 100).is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! The data-file record, byte for byte (DESIGN.md section 2):
+//!
+//! ```text
+//! | CRC32 (4) | ts (8) | expires (8) | key_len (4) | val_len (4) | flags (1) | codec (1) | reserved (2) | key | value |
+//! ```
+//!
+//! Little-endian, 32-byte header. The CRC32 (IEEE) covers bytes 4..end. `ts` is the database-wide
+//! sequence stamp that decides recency; `expires` is 0 for "never". Pure code, no I/O.
+
+use std::borrow::Cow;
+use std::fmt;
+
+pub const HEADER_LEN: usize = 32;
+/// Hard caps on lengths; the configurable limits live in `Options`.
+pub const HARD_MAX_KEY: u32 = 32 << 20;
+pub const HARD_MAX_VALUE: u32 = 32 << 20;
+
+pub const FLAG_TOMBSTONE: u8 = 1;
+pub const FLAG_COMPRESSED: u8 = 2;
+/// Bits this version understands; any other bit is corruption (bits 2 and up are reserved for
+/// batch framing).
+const KNOWN_FLAGS: u8 = FLAG_TOMBSTONE | FLAG_COMPRESSED;
+
+pub const CODEC_NONE: u8 = 0;
+pub const CODEC_SNAPPY: u8 = 1;
+
+/// Why bytes at some offset are not a valid record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bad {
+    /// The header or the body runs past the end of the available bytes.
+    Truncated { needed: u64, available: u64 },
+    Crc { stored: u32, computed: u32 },
+    KeyLength(u32),
+    ValueLength(u32),
+    Flags(u8),
+    Codec(u8),
+    Reserved(u16),
+    /// The compressed payload does not decode.
+    Compression(String),
+}
+
+impl fmt::Display for Bad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bad::Truncated { needed, available } => {
+                write!(f, "record needs {needed} bytes but only {available} remain")
+            }
+            Bad::Crc { stored, computed } => {
+                write!(f, "crc mismatch (stored {stored:#010x}, computed {computed:#010x})")
+            }
+            Bad::KeyLength(n) => write!(f, "key length {n} outside 1..={HARD_MAX_KEY}"),
+            Bad::ValueLength(n) => write!(f, "value length {n} above {HARD_MAX_VALUE}"),
+            Bad::Flags(b) => write!(f, "unknown flag bits {b:#04x}"),
+            Bad::Codec(c) => write!(f, "unknown codec {c}"),
+            Bad::Reserved(r) => write!(f, "reserved field is {r:#06x}, not zero"),
+            Bad::Compression(m) => write!(f, "compressed value does not decode: {m}"),
+        }
+    }
+}
+
+/// The parsed, length-checked header (CRC not yet verified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub crc: u32,
+    pub ts: u64,
+    pub expires: u64,
+    pub key_len: u32,
+    pub val_len: u32,
+    pub flags: u8,
+    pub codec: u8,
+}
+
+impl Header {
+    /// Parses and sanity-checks a header. Lengths are checked against the hard caps so a corrupt
+    /// header can never make a reader allocate or read gigabytes.
+    pub fn parse(b: &[u8]) -> Result<Header, Bad> {
+        if b.len() < HEADER_LEN {
+            return Err(Bad::Truncated { needed: HEADER_LEN as u64, available: b.len() as u64 });
+        }
+        let h = Header {
+            crc: u32_at(b, 0),
+            ts: u64_at(b, 4),
+            expires: u64_at(b, 12),
+            key_len: u32_at(b, 20),
+            val_len: u32_at(b, 24),
+            flags: b[28],
+            codec: b[29],
+        };
+        let reserved = u16::from_le_bytes([b[30], b[31]]);
+        if h.key_len == 0 || h.key_len > HARD_MAX_KEY {
+            return Err(Bad::KeyLength(h.key_len));
+        }
+        if h.val_len > HARD_MAX_VALUE {
+            return Err(Bad::ValueLength(h.val_len));
+        }
+        if h.flags & !KNOWN_FLAGS != 0 {
+            return Err(Bad::Flags(h.flags));
+        }
+        if h.codec > CODEC_SNAPPY {
+            return Err(Bad::Codec(h.codec));
+        }
+        if reserved != 0 {
+            return Err(Bad::Reserved(reserved));
+        }
+        Ok(h)
+    }
+
+    /// Total bytes of the record on disk.
+    pub fn record_len(&self) -> u64 {
+        HEADER_LEN as u64 + self.key_len as u64 + self.val_len as u64
+    }
+
+    pub fn is_tombstone(&self) -> bool {
+        self.flags & FLAG_TOMBSTONE != 0
+    }
+
+    /// Expired at wall-clock time `now` (`now >= expires`, 0 never expires).
+    pub fn is_expired(&self, now: u64) -> bool {
+        expired(self.expires, now)
+    }
+}
+
+/// The one expiry rule of the crate.
+pub fn expired(expires: u64, now: u64) -> bool {
+    expires != 0 && now >= expires
+}
+
+/// A verified record borrowed from a buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub header: Header,
+    pub key: &'a [u8],
+    /// The value as stored (compressed when `FLAG_COMPRESSED` is set).
+    pub stored_value: &'a [u8],
+}
+
+impl<'a> Record<'a> {
+    /// Parses and CRC-checks the record at the start of `b`.
+    pub fn decode(b: &'a [u8]) -> Result<Record<'a>, Bad> {
+        let header = Header::parse(b)?;
+        let len = header.record_len();
+        if (b.len() as u64) < len {
+            return Err(Bad::Truncated { needed: len, available: b.len() as u64 });
+        }
+        let len = len as usize;
+        let computed = crc32fast::hash(&b[4..len]);
+        if computed != header.crc {
+            return Err(Bad::Crc { stored: header.crc, computed });
+        }
+        let key_end = HEADER_LEN + header.key_len as usize;
+        Ok(Record { header, key: &b[HEADER_LEN..key_end], stored_value: &b[key_end..len] })
+    }
+
+    /// The user's value, decompressed if needed.
+    pub fn value(&self) -> Result<Cow<'a, [u8]>, Bad> {
+        if self.header.flags & FLAG_COMPRESSED == 0 {
+            return Ok(Cow::Borrowed(self.stored_value));
+        }
+        match self.header.codec {
+            CODEC_SNAPPY => decompress_snappy(self.stored_value).map(Cow::Owned),
+            other => Err(Bad::Codec(other)),
+        }
+    }
+}
+
+fn decompress_snappy(src: &[u8]) -> Result<Vec<u8>, Bad> {
+    let n = snap::raw::decompress_len(src).map_err(|e| Bad::Compression(e.to_string()))?;
+    if n > HARD_MAX_VALUE as usize {
+        return Err(Bad::ValueLength(n.min(u32::MAX as usize) as u32));
+    }
+    snap::raw::Decoder::new().decompress_vec(src).map_err(|e| Bad::Compression(e.to_string()))
+}
+
+/// A record encoded before its sequence stamp is known. The expensive part (copying and
+/// checksumming key and value, compressing) happens outside the writer lock; [`Encoded::stamp`]
+/// fills in `ts` and finishes the CRC under it.
+pub struct Encoded {
+    pub buf: Vec<u8>,
+    body_crc: crc32fast::Hasher,
+}
+
+impl Encoded {
+    /// `value` is stored compressed with `codec` when that makes it smaller.
+    pub fn new(key: &[u8], value: &[u8], expires: u64, flags: u8, codec: u8) -> Encoded {
+        let compressed = match codec {
+            CODEC_SNAPPY if !value.is_empty() => snap::raw::Encoder::new()
+                .compress_vec(value)
+                .ok()
+                .filter(|c| c.len() < value.len()),
+            _ => None,
+        };
+        let (stored, flags, codec) = match &compressed {
+            Some(c) => (c.as_slice(), flags | FLAG_COMPRESSED, CODEC_SNAPPY),
+            None => (value, flags, CODEC_NONE),
+        };
+        let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + stored.len());
+        buf.extend_from_slice(&[0u8; 12]); // crc + ts, filled in by `stamp`
+        buf.extend_from_slice(&expires.to_le_bytes());
+        buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&[flags, codec, 0, 0]);
+        buf.extend_from_slice(key);
+        buf.extend_from_slice(stored);
+        let mut body_crc = crc32fast::Hasher::new();
+        body_crc.update(&buf[HEADER_LEN..]);
+        Encoded { buf, body_crc }
+    }
+
+    /// Writes the sequence stamp and the CRC.
+    pub fn stamp(&mut self, ts: u64) {
+        self.buf[4..12].copy_from_slice(&ts.to_le_bytes());
+        let mut h = crc32fast::Hasher::new();
+        h.update(&self.buf[4..HEADER_LEN]);
+        h.combine(&self.body_crc);
+        let crc = h.finalize();
+        self.buf[0..4].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+/// Encodes a complete record in one go (tests, merge, tools).
+pub fn encode(ts: u64, expires: u64, flags: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut e = Encoded::new(key, value, expires, flags, CODEC_NONE);
+    e.stamp(ts);
+    e.buf
+}
+
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_every_field() {
+        let b = encode(42, 99, 0, b"key", b"value");
+        assert_eq!(b.len(), HEADER_LEN + 8);
+        let r = Record::decode(&b).unwrap();
+        assert_eq!((r.header.ts, r.header.expires), (42, 99));
+        assert_eq!(r.key, b"key");
+        assert_eq!(&*r.value().unwrap(), b"value");
+    }
+
+    #[test]
+    fn crc_covers_header_key_and_value_exactly_as_specified() {
+        let b = encode(7, 0, FLAG_TOMBSTONE, b"k", b"");
+        let crc = u32_at(&b, 0);
+        assert_eq!(crc, crc32fast::hash(&b[4..]));
+        assert_eq!(b[28], FLAG_TOMBSTONE);
+        assert_eq!(&b[30..32], &[0, 0]);
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_detected() {
+        let b = encode(1, 2, 0, b"abc", b"defgh");
+        for i in 0..b.len() * 8 {
+            let mut c = b.clone();
+            c[i / 8] ^= 1 << (i % 8);
+            assert!(Record::decode(&c).is_err(), "flip of bit {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_reported_as_truncated_or_bad() {
+        let b = encode(1, 0, 0, b"abc", b"defgh");
+        for n in 0..b.len() {
+            assert!(Record::decode(&b[..n]).is_err());
+        }
+        assert!(matches!(Record::decode(&b[..b.len() - 1]), Err(Bad::Truncated { .. })));
+    }
+
+    #[test]
+    fn huge_declared_lengths_are_rejected_before_any_allocation() {
+        let mut b = encode(1, 0, 0, b"k", b"v");
+        b[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(Record::decode(&b).unwrap_err(), Bad::ValueLength(u32::MAX));
+        b[20..24].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(Record::decode(&b).unwrap_err(), Bad::KeyLength(0));
+    }
+
+    #[test]
+    fn unknown_codec_and_flags_are_corruption() {
+        let mut b = encode(1, 0, 0, b"k", b"v");
+        b[29] = 7;
+        assert_eq!(Record::decode(&b).unwrap_err(), Bad::Codec(7));
+        let mut b = encode(1, 0, 0, b"k", b"v");
+        b[28] = 0x80;
+        assert_eq!(Record::decode(&b).unwrap_err(), Bad::Flags(0x80));
+    }
+
+    #[test]
+    fn snappy_values_written_by_others_decode() {
+        let raw = vec![b'x'; 1000];
+        let stored = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+        // Build the record by hand, as another implementation would.
+        let mut b = vec![0u8; HEADER_LEN];
+        b[4..12].copy_from_slice(&5u64.to_le_bytes());
+        b[20..24].copy_from_slice(&1u32.to_le_bytes());
+        b[24..28].copy_from_slice(&(stored.len() as u32).to_le_bytes());
+        b[28] = FLAG_COMPRESSED;
+        b[29] = CODEC_SNAPPY;
+        b.push(b'k');
+        b.extend_from_slice(&stored);
+        let crc = crc32fast::hash(&b[4..]);
+        b[0..4].copy_from_slice(&crc.to_le_bytes());
+        let r = Record::decode(&b).unwrap();
+        assert_eq!(&*r.value().unwrap(), &raw[..]);
+    }
+
+    #[test]
+    fn compression_is_used_only_when_it_saves_space() {
+        let mut e = Encoded::new(b"k", &[0u8; 4096], 0, 0, CODEC_SNAPPY);
+        e.stamp(1);
+        let r = Record::decode(&e.buf).unwrap();
+        assert_eq!(r.header.flags & FLAG_COMPRESSED, FLAG_COMPRESSED);
+        assert_eq!(r.value().unwrap().len(), 4096);
+        let mut e = Encoded::new(b"k", b"ab", 0, 0, CODEC_SNAPPY);
+        e.stamp(1);
+        assert_eq!(Record::decode(&e.buf).unwrap().header.flags, 0);
+    }
+}

@@ -1,0 +1,78 @@
+//! The keydir together with per-file byte accounting, kept consistent under one lock.
+//!
+//! `sizes` counts every byte appended to a file, `live` the bytes of records the keydir points
+//! at; the difference is what a merge could reclaim.
+
+use std::collections::HashMap;
+
+use crate::keydir::{Keydir, Loc};
+
+#[derive(Default)]
+pub(crate) struct Index {
+    pub keys: Keydir,
+    pub live: HashMap<u32, u64>,
+    pub sizes: HashMap<u32, u64>,
+}
+
+impl Index {
+    /// Applies one appended record (a value or a tombstone) in append order.
+    pub fn apply(&mut self, key: &[u8], loc: Loc) {
+        *self.sizes.entry(loc.file_id).or_insert(0) += loc.size as u64;
+        let old = if loc.tombstone {
+            self.keys.remove(key)
+        } else {
+            *self.live.entry(loc.file_id).or_insert(0) += loc.size as u64;
+            self.keys.insert(key, loc)
+        };
+        if let Some(old) = old {
+            self.forget(old);
+        }
+    }
+
+    /// Drops `key` if it still points at `loc` (lazy expiry); true if it did.
+    pub fn remove_if(&mut self, key: &[u8], loc: Loc) -> bool {
+        let removed = self.keys.remove_if(key, loc);
+        if removed {
+            self.forget(loc);
+        }
+        removed
+    }
+
+    fn forget(&mut self, old: Loc) {
+        if let Some(l) = self.live.get_mut(&old.file_id) {
+            *l = l.saturating_sub(old.size as u64);
+        }
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.sizes.values().sum()
+    }
+
+    pub fn dead_bytes(&self) -> u64 {
+        self.total_bytes().saturating_sub(self.live.values().sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(file_id: u32, size: u32, tombstone: bool) -> Loc {
+        Loc { file_id, offset: 0, size, tombstone, has_ttl: false }
+    }
+
+    #[test]
+    fn overwrites_and_deletes_turn_live_bytes_dead() {
+        let mut ix = Index::default();
+        ix.apply(b"a", at(1, 100, false));
+        ix.apply(b"b", at(1, 50, false));
+        assert_eq!((ix.total_bytes(), ix.dead_bytes()), (150, 0));
+        ix.apply(b"a", at(2, 100, false));
+        assert_eq!((ix.total_bytes(), ix.dead_bytes()), (250, 100));
+        ix.apply(b"b", at(2, 40, true));
+        assert_eq!((ix.total_bytes(), ix.dead_bytes()), (290, 190));
+        assert!(ix.remove_if(b"a", at(2, 100, false)));
+        assert_eq!(ix.dead_bytes(), 290);
+        assert!(ix.keys.is_empty());
+    }
+}

@@ -1,0 +1,48 @@
+//! bitgask: a Bitcask-style log-structured key-value store with a C ABI.
+//!
+//! # Design
+//!
+//! Every write is appended to the active data file as one CRC-protected record; an in-memory
+//! keydir maps each key to the file and offset of its newest record, so a read is one hash lookup
+//! and one read (a memory map for sealed files, `pread` for the active one). Recency is decided
+//! by each record's sequence stamp, never by file order. When the active file reaches
+//! `max_file_size` it is fdatasynced and sealed, a new one is started, and a background thread
+//! writes a hint file for the sealed one so the next open need not read values.
+//!
+//! # On-disk layout (the contract is DESIGN.md)
+//!
+//! ```text
+//! <root>/LOCK                 flock held while a handle is open
+//! <root>/data/bitgask.meta    {"version": 1, "created": "..."}
+//! <root>/data/000000001.data  records: crc32 | ts | expires | key_len | val_len | flags | codec | reserved | key | value
+//! <root>/data/000000001.hint  per key: the last record of that key in the data file, CRC-checked
+//! ```
+//!
+//! # Durability
+//!
+//! With `sync_on_put`/`sync_on_delete` (the default) a write returns after an fdatasync that
+//! concurrent writers share (group commit), and a reader never sees it before that. Recovery
+//! cuts a torn tail off the newest file and refuses any other damage with `E_CORRUPT`.
+
+mod background;
+mod clock;
+mod db;
+mod engine;
+pub mod error;
+pub mod ffi;
+pub mod format;
+mod hints;
+mod index;
+mod iter;
+mod keydir;
+mod options;
+mod recovery;
+pub mod storage;
+#[cfg(test)]
+mod testutil;
+
+pub use db::{Db, RecordMeta, Stats, Ttl};
+pub use error::{status, Error, Result};
+pub use iter::{Iter, KeyFilter};
+pub use options::{Options, CODEC_NONE, CODEC_SNAPPY};
+pub use recovery::OpenReport;

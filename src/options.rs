@@ -1,0 +1,161 @@
+//! Tunables of a database handle. Every setter validates its value so a bad option is reported
+//! where it is set (`E_INVALID_ARG`), not later at open.
+
+use crate::error::{Error, Result};
+use crate::format::record::{HARD_MAX_KEY, HARD_MAX_VALUE, HEADER_LEN};
+
+/// Codec numbers as stored in the record header (DESIGN.md section 2).
+pub const CODEC_NONE: u32 = 0;
+pub const CODEC_SNAPPY: u32 = 1;
+
+/// Smallest allowed `max_file_size`: one header plus a little room, so tests can rotate often.
+pub const MIN_FILE_SIZE: u64 = 256;
+/// Largest allowed `max_file_size`. A file may exceed the limit by one record (a record larger
+/// than the limit is written alone), and every offset must still fit in a `u32`.
+pub const MAX_FILE_SIZE: u64 = u32::MAX as u64 - (HARD_MAX_KEY as u64 + HARD_MAX_VALUE as u64 + HEADER_LEN as u64);
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub(crate) sync_on_put: bool,
+    pub(crate) sync_on_delete: bool,
+    pub(crate) sync_interval_ms: u64,
+    pub(crate) max_file_size: u64,
+    pub(crate) max_key_size: u32,
+    pub(crate) max_value_size: u32,
+    pub(crate) default_ttl_ms: u64,
+    pub(crate) hint_files: bool,
+    pub(crate) compression: u32,
+    pub(crate) compression_threshold: u32,
+    pub(crate) lock_timeout_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            sync_on_put: true,
+            sync_on_delete: true,
+            sync_interval_ms: 0,
+            max_file_size: 64 << 20,
+            max_key_size: 64 << 10,
+            max_value_size: HARD_MAX_VALUE,
+            default_ttl_ms: 0,
+            hint_files: true,
+            compression: CODEC_NONE,
+            compression_threshold: 4096,
+            lock_timeout_ms: 0,
+        }
+    }
+}
+
+fn invalid(msg: String) -> Error {
+    Error::InvalidArg(msg)
+}
+
+impl Options {
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// fdatasync before a put returns (default true).
+    pub fn set_sync_on_put(&mut self, v: bool) -> &mut Self {
+        self.sync_on_put = v;
+        self
+    }
+
+    /// fdatasync before a delete returns (default true).
+    pub fn set_sync_on_delete(&mut self, v: bool) -> &mut Self {
+        self.sync_on_delete = v;
+        self
+    }
+
+    /// Background flush period when per-write sync is off; 0 disables the flusher.
+    pub fn set_sync_interval_ms(&mut self, v: u64) -> &mut Self {
+        self.sync_interval_ms = v;
+        self
+    }
+
+    pub fn set_max_file_size(&mut self, v: u64) -> Result<&mut Self> {
+        if !(MIN_FILE_SIZE..=MAX_FILE_SIZE).contains(&v) {
+            return Err(invalid(format!("max_file_size {v} outside {MIN_FILE_SIZE}..={MAX_FILE_SIZE}")));
+        }
+        self.max_file_size = v;
+        Ok(self)
+    }
+
+    pub fn set_max_key_size(&mut self, v: u32) -> Result<&mut Self> {
+        if !(1..=HARD_MAX_KEY).contains(&v) {
+            return Err(invalid(format!("max_key_size {v} outside 1..={HARD_MAX_KEY}")));
+        }
+        self.max_key_size = v;
+        Ok(self)
+    }
+
+    pub fn set_max_value_size(&mut self, v: u32) -> Result<&mut Self> {
+        if v > HARD_MAX_VALUE {
+            return Err(invalid(format!("max_value_size {v} above the hard cap {HARD_MAX_VALUE}")));
+        }
+        self.max_value_size = v;
+        Ok(self)
+    }
+
+    /// TTL applied by plain puts; 0 means keys never expire.
+    pub fn set_default_ttl_ms(&mut self, v: u64) -> &mut Self {
+        self.default_ttl_ms = v;
+        self
+    }
+
+    /// Write hint files for sealed data files (default true).
+    pub fn set_hint_files(&mut self, v: bool) -> &mut Self {
+        self.hint_files = v;
+        self
+    }
+
+    /// Codec for values at or above the compression threshold: `CODEC_NONE` or `CODEC_SNAPPY`.
+    pub fn set_compression(&mut self, codec: u32) -> Result<&mut Self> {
+        if codec != CODEC_NONE && codec != CODEC_SNAPPY {
+            return Err(invalid(format!("unknown codec {codec} (0 = none, 1 = snappy)")));
+        }
+        self.compression = codec;
+        Ok(self)
+    }
+
+    /// Values shorter than this many bytes are stored raw even with compression on.
+    pub fn set_compression_threshold(&mut self, v: u32) -> &mut Self {
+        self.compression_threshold = v;
+        self
+    }
+
+    /// How long open waits for the LOCK held by another handle; 0 fails at once.
+    pub fn set_lock_timeout_ms(&mut self, v: u64) -> &mut Self {
+        self.lock_timeout_ms = v;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let o = Options::default();
+        assert!(o.sync_on_put && o.sync_on_delete && o.hint_files);
+        assert_eq!(o.max_file_size, 64 << 20);
+        assert_eq!(o.max_key_size, 64 << 10);
+        assert_eq!(o.max_value_size, 32 << 20);
+        assert_eq!(o.compression, CODEC_NONE);
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let mut o = Options::default();
+        assert!(o.set_max_file_size(MIN_FILE_SIZE - 1).is_err());
+        assert!(o.set_max_file_size(MAX_FILE_SIZE + 1).is_err());
+        assert!(o.set_max_key_size(0).is_err());
+        assert!(o.set_max_key_size(HARD_MAX_KEY + 1).is_err());
+        assert!(o.set_max_value_size(HARD_MAX_VALUE + 1).is_err());
+        assert!(o.set_compression(2).is_err());
+        assert!(o.set_max_file_size(4096).is_ok());
+        assert_eq!(o.max_file_size, 4096);
+    }
+}

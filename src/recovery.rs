@@ -1,0 +1,223 @@
+//! Open-time recovery (DESIGN.md section 4): load every data file in id order, from its hint
+//! when the hint checks out and by a CRC-checked scan otherwise, keep the newest record of each
+//! key by sequence stamp, cut a torn tail off the file being appended, and refuse corruption.
+//!
+//! While loading, tombstones and expired records stay in the keydir: a merge can leave an older
+//! version of a key in a higher-numbered file than the tombstone that deleted it, and only the
+//! stamp comparison against the tombstone keeps that version dead. They are purged at the end.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::clock::now_ns;
+use crate::error::{Error, Result};
+use crate::format::hint::HintView;
+use crate::format::record::{expired, Header, FLAG_TOMBSTONE};
+use crate::keydir::{Keydir, Loc};
+use crate::storage::datafile::{map_for_scan, MappedFile};
+use crate::storage::fs::{self, data_name, hint_name};
+use crate::storage::scan::{valid_record_after, Scan};
+
+/// What open found and did; available from `Db::open_report`.
+#[derive(Debug, Default, Clone)]
+pub struct OpenReport {
+    pub files: usize,
+    pub files_from_hints: usize,
+    pub records_scanned: u64,
+    /// Hints that were present but not used, with the reason.
+    pub hints_ignored: Vec<String>,
+    /// Torn tails cut off: (file, offset, bytes removed).
+    pub torn_tails: Vec<(String, u64, u64)>,
+    pub unknown_files: Vec<String>,
+}
+
+pub(crate) struct Recovered {
+    pub keys: Keydir,
+    /// Live record bytes per file.
+    pub live: HashMap<u32, u64>,
+    /// Valid bytes per file.
+    pub sizes: HashMap<u32, u64>,
+    pub max_ts: u64,
+    pub max_id: u32,
+    /// Files loaded by scanning (no usable hint): candidates for a fresh hint.
+    pub unhinted: Vec<u32>,
+    pub report: OpenReport,
+}
+
+/// One record as recovery sees it, from a hint entry or a scanned header.
+struct Seen<'a> {
+    key: &'a [u8],
+    ts: u64,
+    loc: Loc,
+}
+
+/// Every data file, mapped for the duration of recovery.
+type Maps = HashMap<u32, MappedFile>;
+
+/// The header a keydir entry points at (recovery has already validated it).
+fn header_of(maps: &Maps, loc: Loc) -> Option<Header> {
+    Header::parse(&maps[&loc.file_id][loc.offset as usize..]).ok()
+}
+
+#[derive(Default)]
+struct Loader {
+    keys: Keydir,
+    max_ts: u64,
+}
+
+impl Loader {
+    /// Keeps the record if it is newer than what the keydir has; later files win ties.
+    fn offer(&mut self, maps: &Maps, s: Seen<'_>) {
+        self.max_ts = self.max_ts.max(s.ts);
+        match self.keys.get(s.key) {
+            Some(old) if header_of(maps, old).map_or(0, |h| h.ts) > s.ts => {}
+            _ => {
+                self.keys.insert(s.key, s.loc);
+            }
+        }
+    }
+}
+
+fn loc(file_id: u32, offset: u64, size: u64, flags: u8, expires: u64) -> Loc {
+    Loc {
+        file_id,
+        offset: offset as u32,
+        size: size as u32,
+        tombstone: flags & FLAG_TOMBSTONE != 0,
+        has_ttl: expires != 0,
+    }
+}
+
+pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
+    let listing = fs::list(dir)?;
+    let mut report = OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
+    let mut loader = Loader::default();
+    let mut maps = Maps::new();
+    let mut sizes = HashMap::new();
+    let last = listing.data.last().copied();
+    let mut torn: Option<(u32, u64, u64)> = None;
+    let mut unhinted = Vec::new();
+
+    for &id in &listing.data {
+        let map = map_for_scan(&dir.join(data_name(id)))?;
+        let len = map.len() as u64;
+        maps.insert(id, map);
+        if use_hints && listing.hints.contains(&id) && load_hint(dir, id, len, &maps, &mut loader, &mut report) {
+            sizes.insert(id, len);
+            continue;
+        }
+        let valid = scan_file(dir, id, Some(id) == last, &maps, &mut loader, &mut report)?;
+        unhinted.push(id);
+        if valid < len {
+            torn = Some((id, valid, len - valid));
+        }
+        sizes.insert(id, valid);
+    }
+
+    // Purge what is absent: tombstones, and records expired as their key's newest version.
+    let now = now_ns();
+    let mut keys = loader.keys;
+    let absent = |l: Loc| l.tombstone || (l.has_ttl && header_of(&maps, l).is_some_and(|h| expired(h.expires, now)));
+    keys.retain(|_, l| !absent(l));
+    let mut live = HashMap::new();
+    keys.for_each(|_, l| *live.entry(l.file_id).or_insert(0) += l.size as u64);
+    drop(maps);
+
+    if let Some((id, at, cut)) = torn {
+        truncate(dir, id, at)?;
+        report.torn_tails.push((data_name(id), at, cut));
+    }
+    Ok(Recovered {
+        keys,
+        live,
+        sizes,
+        max_ts: loader.max_ts,
+        max_id: last.unwrap_or(0),
+        unhinted,
+        report,
+    })
+}
+
+/// Loads a file from its hint if the hint checks out; false means "scan instead".
+fn load_hint(dir: &Path, id: u32, data_len: u64, maps: &Maps, loader: &mut Loader, report: &mut OpenReport) -> bool {
+    let name = hint_name(id);
+    let bytes = match map_for_scan(&dir.join(&name)) {
+        Ok(b) => b,
+        Err(e) => {
+            report.hints_ignored.push(format!("{name}: {e}"));
+            return false;
+        }
+    };
+    let view = match HintView::check(&bytes, id, data_len) {
+        Ok(v) => v,
+        Err(why) => {
+            report.hints_ignored.push(format!("{name}: {why}"));
+            return false;
+        }
+    };
+    for e in view.entries() {
+        let l = loc(id, e.offset as u64, e.record_len as u64, e.flags, e.expires);
+        loader.offer(maps, Seen { key: e.key, ts: e.ts, loc: l });
+    }
+    report.files_from_hints += 1;
+    true
+}
+
+/// Scans a data file, returning the length of its valid prefix. A bad record is a torn tail only
+/// at the end of the last file with nothing valid after it; anything else is corruption.
+fn scan_file(dir: &Path, id: u32, is_last: bool, maps: &Maps, loader: &mut Loader, report: &mut OpenReport) -> Result<u64> {
+    let bytes = &maps[&id];
+    let mut scan = Scan::new(bytes);
+    let mut last_ts = 0;
+    for (offset, r) in scan.by_ref() {
+        let h = r.header;
+        last_ts = h.ts;
+        report.records_scanned += 1;
+        loader.offer(maps, Seen { key: r.key, ts: h.ts, loc: loc(id, offset, h.record_len(), h.flags, h.expires) });
+    }
+    match scan.stopped_at() {
+        None => Ok(scan.valid_len()),
+        Some((at, bad)) => {
+            let path = dir.join(data_name(id));
+            if !is_last {
+                Err(Error::corrupt_at(&path, *at, format!("{bad} (in a sealed file; run repair)")))
+            } else if let Some(next) = valid_record_after(bytes, *at, last_ts) {
+                Err(Error::corrupt_at(&path, *at, format!("{bad}, followed by a valid record at offset {next} (run repair)")))
+            } else {
+                Ok(*at)
+            }
+        }
+    }
+}
+
+fn truncate(dir: &Path, id: u32, len: u64) -> Result<()> {
+    let path = dir.join(data_name(id));
+    let f = fs::open_nofollow(&path, true)?;
+    f.set_len(len).map_err(|e| Error::io("truncate torn tail of", &path, e))?;
+    f.sync_all().map_err(|e| Error::io("fsync", &path, e))
+}
+
+/// Settles what an interrupted merge left in the root (DESIGN.md section 7): a merge that never
+/// reached the swap is discarded, a swap that finished has its old generation removed; any other
+/// combination is refused, naming the state, rather than guessed at.
+pub(crate) fn resolve_interrupted_merge(root: &Path) -> Result<()> {
+    let is_dir = |name: &str| std::fs::symlink_metadata(root.join(name)).map(|m| m.is_dir()).unwrap_or(false);
+    let (data, tmp, old) = (is_dir(fs::DATA_DIR), is_dir(MERGE_TMP), is_dir(DATA_OLD));
+    let leftover = match (data, tmp, old) {
+        (_, false, false) => return Ok(()),
+        (true, true, false) => MERGE_TMP,
+        (true, false, true) => DATA_OLD,
+        _ => {
+            return Err(Error::Corrupt(format!(
+                "{}: interrupted merge in an unrecognised state (data/: {data}, merge.tmp/: {tmp}, data.old/: {old})",
+                root.display()
+            )))
+        }
+    };
+    let path = root.join(leftover);
+    std::fs::remove_dir_all(&path).map_err(|e| Error::io("remove", &path, e))?;
+    fs::fsync_dir(root)
+}
+
+pub(crate) const MERGE_TMP: &str = "merge.tmp";
+pub(crate) const DATA_OLD: &str = "data.old";

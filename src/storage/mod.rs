@@ -1,0 +1,6 @@
+//! Everything that touches files: data files, the lock, scans and fs helpers.
+
+pub mod datafile;
+pub mod fs;
+pub mod lock;
+pub mod scan;
