@@ -4,7 +4,6 @@
 //! `close`. It is `Send + Sync`: every method may be called from any thread at the same time,
 //! except `close`, which consumes the handle.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Encoded, CODEC_NONE, FLAG_TOMBSTONE};
 use crate::hints::write_hint;
+use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::iter::{Iter, KeyFilter};
 use crate::options::Options;
@@ -87,7 +87,7 @@ impl Db {
             }
             active = Some(ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?);
         }
-        let mut files = HashMap::new();
+        let mut files = IdMap::default();
         for &id in rec.sizes.keys() {
             let f = match &active {
                 Some(a) if a.id == id => DataFile::active(a),

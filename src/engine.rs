@@ -13,7 +13,7 @@
 //! 5. An fsync failure poisons the handle: the group gets `E_IO`, later writes `E_POISONED`, and
 //!    the group's records are never made visible.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use crate::background::WorkQueue;
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::record::{Encoded, Header, Record, HEADER_LEN};
+use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::keydir::Loc;
 use crate::options::Options;
@@ -79,7 +80,7 @@ pub(crate) struct Engine {
     pub dir: PathBuf,
     pub opts: Options,
     pub index: RwLock<Index>,
-    pub files: RwLock<HashMap<u32, Arc<DataFile>>>,
+    pub files: RwLock<IdMap<Arc<DataFile>>>,
     pub writer: Mutex<Writer>,
     commit: Mutex<CommitState>,
     commit_cv: Condvar,
@@ -98,7 +99,7 @@ pub(crate) enum Durability {
 }
 
 impl Engine {
-    pub fn new(root: PathBuf, dir: PathBuf, opts: Options, index: Index, files: HashMap<u32, Arc<DataFile>>, writer: Writer, lock: LockFile) -> Engine {
+    pub fn new(root: PathBuf, dir: PathBuf, opts: Options, index: Index, files: IdMap<Arc<DataFile>>, writer: Writer, lock: LockFile) -> Engine {
         Engine {
             root,
             dir,

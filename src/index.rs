@@ -3,15 +3,14 @@
 //! `sizes` counts every byte appended to a file, `live` the bytes of records the keydir points
 //! at; the difference is what a merge could reclaim.
 
-use std::collections::HashMap;
-
+use crate::idmap::IdMap;
 use crate::keydir::{Keydir, Loc};
 
 #[derive(Default)]
 pub(crate) struct Index {
     pub keys: Keydir,
-    pub live: HashMap<u32, u64>,
-    pub sizes: HashMap<u32, u64>,
+    pub live: IdMap<u64>,
+    pub sizes: IdMap<u64>,
 }
 
 impl Index {

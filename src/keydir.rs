@@ -171,6 +171,14 @@ fn varint_len(v: u32) -> usize {
     put_varint(&mut [0u8; 5], v)
 }
 
+/// What [`Keydir::upsert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Inserted,
+    Replaced(Loc),
+    Kept,
+}
+
 /// The in-memory index from key to [`Loc`].
 pub struct Keydir {
     table: HashTable<Slot>,
@@ -207,23 +215,41 @@ impl Keydir {
         self.table.find(self.hash(key), |s| arena.get(&s.key) == key).map(Slot::loc)
     }
 
+    /// Room for `additional` more keys without rehashing.
+    pub fn reserve(&mut self, additional: usize) {
+        let Keydir { table, arena, hasher } = self;
+        table.reserve(additional, |s| hasher.hash_one(arena.get(&s.key)));
+    }
+
     /// Points `key` at `loc`; returns where it pointed before.
     pub fn insert(&mut self, key: &[u8], loc: Loc) -> Option<Loc> {
+        match self.upsert(key, loc, |_| false) {
+            Upsert::Replaced(old) => Some(old),
+            _ => None,
+        }
+    }
+
+    /// Points `key` at `loc` unless `keep(current)` says the current entry stays, with a single
+    /// hash lookup.
+    pub fn upsert(&mut self, key: &[u8], loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
         let h = self.hash(key);
         let Keydir { table, arena, hasher } = self;
         let entry = table.entry(h, |s| arena.get(&s.key) == key, |s| hasher.hash_one(arena.get(&s.key)));
         match entry {
             Entry::Occupied(mut o) => {
                 let old = o.get().loc();
+                if keep(old) {
+                    return Upsert::Kept;
+                }
                 o.get_mut().set_loc(loc);
-                Some(old)
+                Upsert::Replaced(old)
             }
             Entry::Vacant(v) => {
                 let r = arena.add(key);
                 let mut slot = Slot { key: [r as u32, (r >> 32) as u32], file_id: 0, offset: 0, size_flags: 0 };
                 slot.set_loc(loc);
                 v.insert(slot);
-                None
+                Upsert::Inserted
             }
         }
     }

@@ -32,6 +32,7 @@ pub mod error;
 pub mod ffi;
 pub mod format;
 mod hints;
+mod idmap;
 mod index;
 mod iter;
 mod keydir;

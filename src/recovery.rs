@@ -6,13 +6,13 @@
 //! version of a key in a higher-numbered file than the tombstone that deleted it, and only the
 //! stamp comparison against the tombstone keeps that version dead. They are purged at the end.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
 use crate::format::record::{expired, Header, FLAG_TOMBSTONE};
+use crate::idmap::IdMap;
 use crate::keydir::{Keydir, Loc};
 use crate::storage::datafile::{map_for_scan, MappedFile};
 use crate::storage::fs::{self, data_name, hint_name};
@@ -34,9 +34,9 @@ pub struct OpenReport {
 pub(crate) struct Recovered {
     pub keys: Keydir,
     /// Live record bytes per file.
-    pub live: HashMap<u32, u64>,
+    pub live: IdMap<u64>,
     /// Valid bytes per file.
-    pub sizes: HashMap<u32, u64>,
+    pub sizes: IdMap<u64>,
     pub max_ts: u64,
     pub max_id: u32,
     /// Files loaded by scanning (no usable hint): candidates for a fresh hint.
@@ -52,7 +52,7 @@ struct Seen<'a> {
 }
 
 /// Every data file, mapped for the duration of recovery.
-type Maps = HashMap<u32, MappedFile>;
+type Maps = IdMap<MappedFile>;
 
 /// The header a keydir entry points at (recovery has already validated it).
 fn header_of(maps: &Maps, loc: Loc) -> Option<Header> {
@@ -69,12 +69,7 @@ impl Loader {
     /// Keeps the record if it is newer than what the keydir has; later files win ties.
     fn offer(&mut self, maps: &Maps, s: Seen<'_>) {
         self.max_ts = self.max_ts.max(s.ts);
-        match self.keys.get(s.key) {
-            Some(old) if header_of(maps, old).map_or(0, |h| h.ts) > s.ts => {}
-            _ => {
-                self.keys.insert(s.key, s.loc);
-            }
-        }
+        self.keys.upsert(s.key, s.loc, |old| header_of(maps, old).map_or(0, |h| h.ts) > s.ts);
     }
 }
 
@@ -91,27 +86,56 @@ fn loc(file_id: u32, offset: u64, size: u64, flags: u8, expires: u64) -> Loc {
 pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let listing = fs::list(dir)?;
     let mut report = OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
-    let mut loader = Loader::default();
-    let mut maps = Maps::new();
-    let mut sizes = HashMap::new();
-    let last = listing.data.last().copied();
-    let mut torn: Option<(u32, u64, u64)> = None;
-    let mut unhinted = Vec::new();
 
+    // Map every data file, and every hint that will be considered.
+    let mut maps = Maps::default();
+    let mut hint_maps = IdMap::default();
     for &id in &listing.data {
         let map = map_for_scan(&dir.join(data_name(id)))?;
-        let len = map.len() as u64;
         maps.insert(id, map);
-        if use_hints && listing.hints.contains(&id) && load_hint(dir, id, len, &maps, &mut loader, &mut report) {
+        if use_hints && listing.hints.contains(&id) {
+            match map_for_scan(&dir.join(hint_name(id))) {
+                Ok(h) => {
+                    hint_maps.insert(id, h);
+                }
+                Err(e) => report.hints_ignored.push(format!("{}: {e}", hint_name(id))),
+            }
+        }
+    }
+    // Check hints up front: the check counts their keys, so the keydir is sized once.
+    let mut views = IdMap::default();
+    for (&id, bytes) in &hint_maps {
+        match HintView::check(bytes, id, maps[&id].len() as u64) {
+            Ok(v) => {
+                views.insert(id, v);
+            }
+            Err(why) => report.hints_ignored.push(format!("{}: {why}", hint_name(id))),
+        }
+    }
+    let mut loader = Loader::default();
+    loader.keys.reserve(views.values().map(HintView::len).sum());
+
+    let last = listing.data.last().copied();
+    let mut sizes = IdMap::default();
+    let mut torn = None;
+    let mut unhinted = Vec::new();
+    for &id in &listing.data {
+        let len = maps[&id].len() as u64;
+        if let Some(view) = views.get(&id) {
+            for e in view.entries() {
+                let l = loc(id, e.offset as u64, e.record_len as u64, e.flags, e.expires);
+                loader.offer(&maps, Seen { key: e.key, ts: e.ts, loc: l });
+            }
+            report.files_from_hints += 1;
             sizes.insert(id, len);
             continue;
         }
         let valid = scan_file(dir, id, Some(id) == last, &maps, &mut loader, &mut report)?;
-        unhinted.push(id);
         if valid < len {
             torn = Some((id, valid, len - valid));
         }
         sizes.insert(id, valid);
+        unhinted.push(id);
     }
 
     // Purge what is absent: tombstones, and records expired as their key's newest version.
@@ -119,48 +143,31 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let mut keys = loader.keys;
     let absent = |l: Loc| l.tombstone || (l.has_ttl && header_of(&maps, l).is_some_and(|h| expired(h.expires, now)));
     keys.retain(|_, l| !absent(l));
-    let mut live = HashMap::new();
-    keys.for_each(|_, l| *live.entry(l.file_id).or_insert(0) += l.size as u64);
+    let live = live_bytes(&keys);
+    drop(views);
     drop(maps);
 
     if let Some((id, at, cut)) = torn {
         truncate(dir, id, at)?;
         report.torn_tails.push((data_name(id), at, cut));
     }
-    Ok(Recovered {
-        keys,
-        live,
-        sizes,
-        max_ts: loader.max_ts,
-        max_id: last.unwrap_or(0),
-        unhinted,
-        report,
-    })
+    Ok(Recovered { keys, live, sizes, max_ts: loader.max_ts, max_id: last.unwrap_or(0), unhinted, report })
 }
 
-/// Loads a file from its hint if the hint checks out; false means "scan instead".
-fn load_hint(dir: &Path, id: u32, data_len: u64, maps: &Maps, loader: &mut Loader, report: &mut OpenReport) -> bool {
-    let name = hint_name(id);
-    let bytes = match map_for_scan(&dir.join(&name)) {
-        Ok(b) => b,
-        Err(e) => {
-            report.hints_ignored.push(format!("{name}: {e}"));
-            return false;
+/// Live bytes per file. Consecutive keys mostly share a file, so remember the last slot.
+fn live_bytes(keys: &Keydir) -> IdMap<u64> {
+    let mut acc: Vec<(u32, u64)> = Vec::new();
+    let mut last = usize::MAX;
+    keys.for_each(|_, l| {
+        if acc.get(last).map(|e| e.0) != Some(l.file_id) {
+            last = acc.iter().position(|e| e.0 == l.file_id).unwrap_or_else(|| {
+                acc.push((l.file_id, 0));
+                acc.len() - 1
+            });
         }
-    };
-    let view = match HintView::check(&bytes, id, data_len) {
-        Ok(v) => v,
-        Err(why) => {
-            report.hints_ignored.push(format!("{name}: {why}"));
-            return false;
-        }
-    };
-    for e in view.entries() {
-        let l = loc(id, e.offset as u64, e.record_len as u64, e.flags, e.expires);
-        loader.offer(maps, Seen { key: e.key, ts: e.ts, loc: l });
-    }
-    report.files_from_hints += 1;
-    true
+        acc[last].1 += l.size as u64;
+    });
+    acc.into_iter().collect()
 }
 
 /// Scans a data file, returning the length of its valid prefix. A bad record is a torn tail only

@@ -64,6 +64,7 @@ impl HintBuilder {
 /// A hint file whose every byte has been checked.
 pub struct HintView<'a> {
     body: &'a [u8],
+    count: usize,
 }
 
 impl<'a> HintView<'a> {
@@ -92,7 +93,7 @@ impl<'a> HintView<'a> {
         if covered != data_len {
             return Err(format!("hint covers {covered} bytes but the data file has {data_len}"));
         }
-        let view = HintView { body };
+        let mut count = 0;
         let mut pos = PREFIX_LEN;
         while pos < body.len() {
             let (e, next) = parse_entry(body, pos).ok_or_else(|| format!("malformed entry at hint offset {pos}"))?;
@@ -101,8 +102,18 @@ impl<'a> HintView<'a> {
                 return Err(format!("entry at hint offset {pos} points outside the data file"));
             }
             pos = next;
+            count += 1;
         }
-        Ok(view)
+        Ok(HintView { body, count })
+    }
+
+    /// Number of entries (keys) in the hint.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 
     pub fn entries(&self) -> HintEntries<'a> {
@@ -159,7 +170,7 @@ mod tests {
         let bytes = sample();
         let v = HintView::check(&bytes, 3, 1000).unwrap();
         let all: Vec<_> = v.entries().collect();
-        assert_eq!(all.len(), 2);
+        assert_eq!((all.len(), v.len()), (2, 2));
         assert_eq!(all[1].key, b"b");
         assert_eq!((all[1].ts, all[1].expires, all[1].flags), (2, 9, 1));
     }
