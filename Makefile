@@ -29,7 +29,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
-.PHONY: all lib header-check test cargo-test c-tests run bench bench-smoke install uninstall clean
+.PHONY: all lib header-check test cargo-test c-tests run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -71,7 +71,7 @@ c-tests: $(addprefix $(BUILD)/c_tests_,$(C_VARIANTS))
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(BUILD)/c_tests_$$v || exit 1; \
 	done
 
-test: header-check cargo-test c-tests bench-smoke run
+test: header-check cargo-test c-tests bench-smoke run install-check
 
 $(BUILD)/quickstart: examples/quickstart.c lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/lib' -lbitgask $(SYSLIBS)
@@ -103,6 +103,19 @@ uninstall:
 	rm -f $(DESTDIR)$(libdir)/libbitgask.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME) \
 	      $(DESTDIR)$(libdir)/libbitgask.so $(DESTDIR)$(libdir)/libbitgask.a \
 	      $(DESTDIR)$(includedir)/bitgask.h $(DESTDIR)$(libdir)/pkgconfig/bitgask.pc
+
+# Installs into a staging prefix, builds the quickstart the way a user would (pkg-config, the
+# installed soname symlinks), runs it, then uninstalls and checks nothing is left.
+STAGE := $(abspath $(BUILD)/stage)
+install-check: lib
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install prefix=$(STAGE)
+	$(CC) $(CFLAGS) $(WARN) -std=c11 examples/quickstart.c -o $(BUILD)/quickstart_installed \
+	    $$(PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig pkg-config --cflags --libs bitgask) -Wl,-rpath,$(STAGE)/lib
+	@d=$$(mktemp -d) && ./$(BUILD)/quickstart_installed "$$d/db" >/dev/null; s=$$?; rm -rf "$$d"; exit $$s
+	$(MAKE) --no-print-directory uninstall prefix=$(STAGE)
+	@left=$$(find $(STAGE) -type f -o -type l); if [ -n "$$left" ]; then echo "uninstall left: $$left"; exit 1; fi
+	@echo "install-check: ok"
 
 clean:
 	$(CARGO) clean
