@@ -291,15 +291,15 @@ impl Db {
         self.check_sizes(key, 0)?;
         let e = &self.engine;
         e.check_open()?;
-        let Some(loc) = e.lookup(key) else { return Ok(None) };
-        e.with_record(key, loc, |r| {
-            if r.header.is_expired(now_ns()) {
+        let found = e.with_current(key, |loc, r| {
+            if r.header.expires != 0 && r.header.is_expired(now_ns()) {
                 e.index.write().remove_if(key, loc);
                 return Ok(None);
             }
             let value = r.value().map_err(|bad| Error::Corrupt(format!("key's value does not decode: {bad}")))?;
             Ok(Some(f(&value)))
-        })
+        })?;
+        Ok(found.flatten())
     }
 
     pub fn exists(&self, key: &[u8]) -> Result<bool> {

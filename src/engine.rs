@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::format::record::{Encoded, Header, Record, HEADER_LEN};
 use crate::idmap::IdMap;
 use crate::index::Index;
-use crate::keydir::Loc;
+use crate::keydir::{Loc, Probe};
 use crate::options::Options;
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::lock::LockFile;
@@ -287,14 +287,38 @@ impl Engine {
 
     /// Reads and verifies the record at `loc`, handing it to `f`.
     pub fn with_record<R>(&self, key: &[u8], loc: Loc, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<R> {
+        self.read_record(key, loc, true, f).map(|r| r.expect("verified key"))
+    }
+
+    /// Reads and CRC-checks the record at `loc`. A record holding another key is corruption
+    /// when the keydir matched the key itself (`verified`), and just "not this key" when the
+    /// location came from a hash-only [`Keydir::probe`] (then `Ok(None)`).
+    fn read_record<R>(&self, key: &[u8], loc: Loc, verified: bool, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<Option<R>> {
         let file = self.files.read().get(&loc.file_id).cloned();
         let file = file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", loc.file_id)))?;
         let bytes = file.read(loc.offset as u64, loc.size as usize)?;
         let rec = Record::decode(&bytes).map_err(|bad| Error::corrupt_at(&file.path, loc.offset as u64, bad))?;
         if rec.key != key {
+            if !verified {
+                return Ok(None);
+            }
             return Err(Error::corrupt_at(&file.path, loc.offset as u64, "record holds a different key than the keydir says"));
         }
-        f(rec)
+        f(rec).map(Some)
+    }
+
+    /// Reads `key`'s current record for a reader; `Ok(None)` when the key is absent. The key is
+    /// compared against the record read, not the keydir's copy (one cache miss less per read).
+    pub fn with_current<R>(&self, key: &[u8], f: impl FnOnce(Loc, Record<'_>) -> Result<R>) -> Result<Option<R>> {
+        let probe = self.index.read().keys.probe(key);
+        match probe {
+            Probe::None => Ok(None),
+            Probe::One(loc) => self.read_record(key, loc, false, |r| f(loc, r)),
+            Probe::Many => match self.lookup(key) {
+                Some(loc) => self.read_record(key, loc, true, |r| f(loc, r)),
+                None => Ok(None),
+            },
+        }
     }
 
     /// The header of the record at `loc` (no CRC check: for expiry and metadata).

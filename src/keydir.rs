@@ -9,8 +9,13 @@
 //! compacted when it outgrows the live keys.
 //!
 //! Lookups hash with a per-process random seed (keys come from network clients via the server).
+//! A reader that is about to read the record anyway can skip comparing against the arena copy
+//! of the key ([`Keydir::probe`]) and compare against the record's key instead: that saves one
+//! cache miss per lookup.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
+
+use foldhash::quality::RandomState;
 
 use hashbrown::hash_table::{Entry, HashTable};
 
@@ -171,6 +176,14 @@ fn varint_len(v: u32) -> usize {
     put_varint(&mut [0u8; 5], v)
 }
 
+/// Result of [`Keydir::probe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    None,
+    One(Loc),
+    Many,
+}
+
 /// What [`Keydir::upsert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upsert {
@@ -194,7 +207,7 @@ impl Default for Keydir {
 
 impl Keydir {
     pub fn new() -> Keydir {
-        Keydir { table: HashTable::new(), arena: Arena::default(), hasher: RandomState::new() }
+        Keydir { table: HashTable::new(), arena: Arena::default(), hasher: RandomState::default() }
     }
 
     pub fn len(&self) -> usize {
@@ -208,6 +221,17 @@ impl Keydir {
 
     fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
+    }
+
+    /// The entries that may hold `key` without comparing keys: the caller must check the key
+    /// of the record it reads. `Probe::Many` (two keys sharing a hash tag) is rare; use `get`.
+    pub fn probe(&self, key: &[u8]) -> Probe {
+        let mut it = self.table.iter_hash(self.hash(key));
+        match (it.next(), it.next()) {
+            (None, _) => Probe::None,
+            (Some(s), None) => Probe::One(s.loc()),
+            _ => Probe::Many,
+        }
     }
 
     pub fn get(&self, key: &[u8]) -> Option<Loc> {
@@ -278,12 +302,11 @@ impl Keydir {
         Some(loc)
     }
 
-    /// Keeps only the entries for which `keep` returns true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], Loc) -> bool) {
-        let Keydir { table, arena, .. } = self;
+    /// Keeps only the entries whose location `keep` accepts (keys are not read: no arena misses).
+    pub fn retain(&mut self, mut keep: impl FnMut(Loc) -> bool) {
         let mut released = Vec::new();
-        table.retain(|s| {
-            let k = keep(arena.get(&s.key), s.loc());
+        self.table.retain(|s| {
+            let k = keep(s.loc());
             if !k {
                 released.push(s.key);
             }
@@ -293,6 +316,13 @@ impl Keydir {
             self.arena.release(&r);
         }
         self.maybe_compact();
+    }
+
+    /// Calls `f` with every location, in no particular order (keys are not read).
+    pub fn for_each_loc(&self, mut f: impl FnMut(Loc)) {
+        for s in self.table.iter() {
+            f(s.loc());
+        }
     }
 
     /// Calls `f` for every entry, in no particular order.
@@ -377,7 +407,7 @@ mod tests {
             for i in 0..100_000 {
                 k.insert(&key(i + round * 100_000), loc(i));
             }
-            k.retain(|_, l| l.file_id % 10 == 0);
+            k.retain(|l| l.file_id % 10 == 0);
         }
         assert!(k.arena.garbage <= k.arena.live.max(CHUNK));
         assert_eq!(k.get(&key(300_010)), Some(loc(10)));

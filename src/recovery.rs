@@ -142,7 +142,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let now = now_ns();
     let mut keys = loader.keys;
     let absent = |l: Loc| l.tombstone || (l.has_ttl && header_of(&maps, l).is_some_and(|h| expired(h.expires, now)));
-    keys.retain(|_, l| !absent(l));
+    keys.retain(|l| !absent(l));
     let live = live_bytes(&keys);
     drop(views);
     drop(maps);
@@ -158,7 +158,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
 fn live_bytes(keys: &Keydir) -> IdMap<u64> {
     let mut acc: Vec<(u32, u64)> = Vec::new();
     let mut last = usize::MAX;
-    keys.for_each(|_, l| {
+    keys.for_each_loc(|l| {
         if acc.get(last).map(|e| e.0) != Some(l.file_id) {
             last = acc.iter().position(|e| e.0 == l.file_id).unwrap_or_else(|| {
                 acc.push((l.file_id, 0));

@@ -179,6 +179,9 @@ pub struct Encoded {
     body_crc: crc32fast::Hasher,
 }
 
+/// Records at least this long get their body CRC computed outside the writer lock.
+const COMBINE_ABOVE: usize = 8192;
+
 impl Encoded {
     /// `value` is stored compressed with `codec` when that makes it smaller.
     pub fn new(key: &[u8], value: &[u8], expires: u64, flags: u8, codec: u8) -> Encoded {
@@ -202,17 +205,24 @@ impl Encoded {
         buf.extend_from_slice(key);
         buf.extend_from_slice(stored);
         let mut body_crc = crc32fast::Hasher::new();
-        body_crc.update(&buf[HEADER_LEN..]);
+        if buf.len() >= COMBINE_ABOVE {
+            body_crc.update(&buf[HEADER_LEN..]);
+        }
         Encoded { buf, body_crc }
     }
 
-    /// Writes the sequence stamp and the CRC.
+    /// Writes the sequence stamp and the CRC. Small records are simply checksummed again (that
+    /// is cheaper than combining CRCs); large ones reuse the body CRC computed before the lock.
     pub fn stamp(&mut self, ts: u64) {
         self.buf[4..12].copy_from_slice(&ts.to_le_bytes());
-        let mut h = crc32fast::Hasher::new();
-        h.update(&self.buf[4..HEADER_LEN]);
-        h.combine(&self.body_crc);
-        let crc = h.finalize();
+        let crc = if self.buf.len() < COMBINE_ABOVE {
+            crc32fast::hash(&self.buf[4..])
+        } else {
+            let mut h = crc32fast::Hasher::new();
+            h.update(&self.buf[4..HEADER_LEN]);
+            h.combine(&self.body_crc);
+            h.finalize()
+        };
         self.buf[0..4].copy_from_slice(&crc.to_le_bytes());
     }
 
@@ -318,6 +328,15 @@ mod tests {
         b[0..4].copy_from_slice(&crc.to_le_bytes());
         let r = Record::decode(&b).unwrap();
         assert_eq!(&*r.value().unwrap(), &raw[..]);
+    }
+
+    #[test]
+    fn large_records_get_the_same_crc_through_the_combined_path() {
+        let value: Vec<u8> = (0..3 * COMBINE_ABOVE).map(|i| (i * 31) as u8).collect();
+        let mut e = Encoded::new(b"key", &value, 5, 0, CODEC_NONE);
+        e.stamp(99);
+        let r = Record::decode(&e.buf).unwrap();
+        assert_eq!((r.header.ts, r.stored_value), (99, &value[..]));
     }
 
     #[test]

@@ -1,0 +1,161 @@
+/*
+ * check.h: the tiny harness of the bitgask C test suite.
+ *
+ * Every file in c_tests/ is compiled as C11 and as C++17 (see the Makefile), so everything here
+ * and in the tests stays in the common subset: casts on malloc, no VLAs, no compound literals,
+ * no designated initializers.
+ *
+ *   TEST(name) { ... }                 defines and registers a test (run by main.c)
+ *   CHECK(cond)                        fails the test and returns from the function if !cond
+ *   CHECK_MSG(cond, fmt, ...)          same, with a printf-style explanation
+ *   CHECK_OK(expr, err)                expr must return BITGASK_OK and leave err NULL
+ *   CHECK_STATUS(expr, want, err)      expr must return want; for an error status err must hold
+ *                                      an error object with that status (it is then freed and
+ *                                      reset to NULL); for OK and the positive outcomes err must
+ *                                      stay NULL
+ *   CHECK_ERR(expr, want, err)         like CHECK_STATUS for an error, but err is kept for the
+ *                                      test to inspect; the test frees it
+ *
+ * On failure the macros print file:line, the expression, the status number, its
+ * bitgask_status_str() text and the error message, then mark the test failed and `return;`
+ * (so they are for functions returning void; helpers return bool and use t_note()).
+ */
+#ifndef BITGASK_C_TESTS_CHECK_H
+#define BITGASK_C_TESTS_CHECK_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitgask.h"
+
+#define T_PATH_MAX 1024
+
+/* ---- registry (main.c) ---- */
+
+typedef void (*t_test_fn)(void);
+void t_register(const char *name, t_test_fn fn, const char *file, int line);
+
+#define TEST(name)                                                                              \
+    static void test_##name(void);                                                              \
+    __attribute__((constructor)) static void t_register_##name(void) {                          \
+        t_register(#name, test_##name, __FILE__, __LINE__);                                     \
+    }                                                                                           \
+    static void test_##name(void)
+
+/* ---- failure reporting (main.c) ---- */
+
+void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void t_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Compares a status with the wanted one and reports a mismatch; see CHECK_STATUS. Frees *errp
+ * unless keep is true and the status matched. */
+bool t_status_is(const char *file, int line, const char *expr, bitgask_status got, bitgask_status want,
+                 bitgask_error **errp, bool keep);
+/* The name of the test running now. */
+const char *t_current_test(void);
+
+#define CHECK(cond)                                                                             \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            t_fail(__FILE__, __LINE__, "CHECK(%s)", #cond);                                     \
+            return;                                                                             \
+        }                                                                                       \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                                    \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            t_fail(__FILE__, __LINE__, __VA_ARGS__);                                            \
+            return;                                                                             \
+        }                                                                                       \
+    } while (0)
+
+#define CHECK_STATUS(expr, want, err)                                                           \
+    do {                                                                                        \
+        bitgask_status t_got_ = (expr);                                                         \
+        if (!t_status_is(__FILE__, __LINE__, #expr, t_got_, (want), &(err), false))             \
+            return;                                                                             \
+    } while (0)
+
+#define CHECK_OK(expr, err) CHECK_STATUS(expr, BITGASK_OK, err)
+
+#define CHECK_ERR(expr, want, err)                                                              \
+    do {                                                                                        \
+        bitgask_status t_got_ = (expr);                                                         \
+        if (!t_status_is(__FILE__, __LINE__, #expr, t_got_, (want), &(err), true))              \
+            return;                                                                             \
+    } while (0)
+
+/* A NUL-terminated string as a (const uint8_t *, size_t) argument pair. */
+#define KS(s) (const uint8_t *)(s), strlen(s)
+
+/* ---- helpers (util.c) ---- */
+
+/* A fresh empty directory under $TMPDIR (or /tmp), removed recursively after the test (kept when
+ * BITGASK_KEEP_TMP is set). The returned string lives until then. NULL on failure. */
+const char *t_tmpdir(void);
+/* Removes everything t_tmpdir handed out (main.c calls it after each test). */
+void t_cleanup_tmpdirs(void);
+bool t_rm_rf(const char *path);
+
+/* snprintf into out[T_PATH_MAX]; returns out. */
+char *t_pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* <root>/data/<id as 9 digits>.<ext> */
+char *t_data_path(char *out, const char *root, uint32_t id, const char *ext);
+
+/* Whole-file helpers. t_read_file returns a malloc'd buffer (free()) or NULL. */
+unsigned char *t_read_file(const char *path, size_t *len);
+bool t_write_file(const char *path, const void *data, size_t len);
+bool t_truncate_file(const char *path, size_t len);
+long long t_file_size(const char *path); /* -1 when missing */
+bool t_file_exists(const char *path);
+bool t_remove_file(const char *path); /* true when removed or already absent */
+/* Flips bits of one byte of a file in place. */
+bool t_xor_byte(const char *path, size_t offset, unsigned char mask);
+
+/* Ids of <root>/data/NNNNNNNNN.<ext> files in numeric order; returns how many there are (ids
+ * beyond cap are counted but not stored). */
+size_t t_list_ids(const char *root, const char *ext, uint32_t *ids, size_t cap);
+/* Sum of the sizes of every data file. */
+unsigned long long t_data_bytes(const char *root);
+
+void t_sleep_ms(unsigned ms);
+void t_sleep_us(unsigned us);
+uint64_t t_mono_ms(void);
+uint64_t t_mono_us(void);
+
+/* A small deterministic PRNG (xorshift64*). */
+uint64_t t_rand(uint64_t *state);
+
+/* ---- database helpers (util.c); they print details with t_note and return false ---- */
+
+/* A new options object with max_file_size set (0: keep the default); NULL on failure. */
+bitgask_options *t_opts(uint64_t max_file_size);
+/* Opens root with opts (may be NULL); NULL (after a note) on failure. */
+bitgask_db *t_open(const char *root, const bitgask_options *opts);
+/* Closes; false (after a note) when close reports an error. */
+bool t_close(bitgask_db *db);
+
+bitgask_status t_put_s(bitgask_db *db, const char *key, const char *val, bitgask_error **err);
+/* The key holds exactly val[0..vlen), by bitgask_get and by bitgask_get_into. */
+bool t_has(bitgask_db *db, const void *key, size_t klen, const void *val, size_t vlen);
+bool t_has_s(bitgask_db *db, const char *key, const char *val);
+/* The key is absent: get NOT_FOUND (outputs untouched), exists false. */
+bool t_absent(bitgask_db *db, const void *key, size_t klen);
+bool t_absent_s(bitgask_db *db, const char *key);
+/* bitgask_stats_get, or a note and false. */
+bool t_stats(bitgask_db *db, bitgask_stats *out);
+
+/* Key and value families used by several tests: key "key-%08u" and a value derived from the
+ * key number and a version, with a length that varies with n. */
+size_t t_key(char *out, size_t cap, uint32_t n);
+size_t t_value(char *out, size_t cap, uint32_t n, uint32_t version);
+
+#endif /* BITGASK_C_TESTS_CHECK_H */

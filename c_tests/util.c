@@ -1,0 +1,414 @@
+/* Helpers of the C test suite: temporary directories, file surgery, clocks, database shortcuts. */
+#include "check.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- temporary directories ---- */
+
+#define T_MAX_TMPDIRS 64
+
+static char t_dirs[T_MAX_TMPDIRS][T_PATH_MAX];
+static size_t t_ndirs;
+
+const char *t_tmpdir(void) {
+    const char *base = getenv("TMPDIR");
+    char *d;
+    if (base == NULL || base[0] == '\0')
+        base = "/tmp";
+    if (t_ndirs == T_MAX_TMPDIRS) {
+        t_note("t_tmpdir: more than %d directories in one test", T_MAX_TMPDIRS);
+        return NULL;
+    }
+    d = t_dirs[t_ndirs];
+    t_pathf(d, "%s/bitgask-ctest-XXXXXX", base);
+    if (mkdtemp(d) == NULL) {
+        t_note("mkdtemp(%s): %s", d, strerror(errno));
+        return NULL;
+    }
+    t_ndirs++;
+    return d;
+}
+
+void t_cleanup_tmpdirs(void) {
+    bool keep = getenv("BITGASK_KEEP_TMP") != NULL;
+    while (t_ndirs > 0) {
+        t_ndirs--;
+        if (keep)
+            t_note("kept %s", t_dirs[t_ndirs]);
+        else if (!t_rm_rf(t_dirs[t_ndirs]))
+            t_note("could not remove %s", t_dirs[t_ndirs]);
+    }
+}
+
+bool t_rm_rf(const char *path) {
+    struct stat st;
+    DIR *d;
+    struct dirent *e;
+    bool ok = true;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path) == 0;
+    d = opendir(path);
+    if (d == NULL)
+        return false;
+    while ((e = readdir(d)) != NULL) {
+        char child[T_PATH_MAX];
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        t_pathf(child, "%s/%s", path, e->d_name);
+        ok = t_rm_rf(child) && ok;
+    }
+    closedir(d);
+    return rmdir(path) == 0 && ok;
+}
+
+/* ---- paths and files ---- */
+
+char *t_pathf(char *out, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, T_PATH_MAX, fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+char *t_data_path(char *out, const char *root, uint32_t id, const char *ext) {
+    return t_pathf(out, "%s/data/%09u.%s", root, (unsigned)id, ext);
+}
+
+unsigned char *t_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long size;
+    if (f == NULL) {
+        t_note("open %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    buf = (unsigned char *)malloc((size_t)size + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        t_note("read %s failed", path);
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[size] = 0;
+    *len = (size_t)size;
+    return buf;
+}
+
+bool t_write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    bool ok;
+    if (f == NULL) {
+        t_note("create %s: %s", path, strerror(errno));
+        return false;
+    }
+    ok = len == 0 || fwrite(data, 1, len, f) == len;
+    ok = fclose(f) == 0 && ok;
+    if (!ok)
+        t_note("write %s failed", path);
+    return ok;
+}
+
+bool t_truncate_file(const char *path, size_t len) {
+    if (truncate(path, (off_t)len) != 0) {
+        t_note("truncate %s to %zu: %s", path, len, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+long long t_file_size(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    return (long long)st.st_size;
+}
+
+bool t_file_exists(const char *path) {
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+bool t_remove_file(const char *path) {
+    if (unlink(path) == 0 || errno == ENOENT)
+        return true;
+    t_note("unlink %s: %s", path, strerror(errno));
+    return false;
+}
+
+bool t_xor_byte(const char *path, size_t offset, unsigned char mask) {
+    int fd = open(path, O_RDWR);
+    unsigned char b;
+    bool ok;
+    if (fd < 0) {
+        t_note("open %s: %s", path, strerror(errno));
+        return false;
+    }
+    ok = pread(fd, &b, 1, (off_t)offset) == 1;
+    b ^= mask;
+    ok = ok && pwrite(fd, &b, 1, (off_t)offset) == 1;
+    ok = close(fd) == 0 && ok;
+    if (!ok)
+        t_note("flipping byte %zu of %s failed", offset, path);
+    return ok;
+}
+
+static int t_cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+size_t t_list_ids(const char *root, const char *ext, uint32_t *ids, size_t cap) {
+    char dir[T_PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+    size_t n = 0;
+    size_t extlen = strlen(ext);
+    d = opendir(t_pathf(dir, "%s/data", root));
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        size_t len = strlen(name), i;
+        bool digits = len == 10 + extlen && name[9] == '.' && strcmp(name + 10, ext) == 0;
+        for (i = 0; digits && i < 9; i++)
+            digits = name[i] >= '0' && name[i] <= '9';
+        if (!digits)
+            continue;
+        if (n < cap)
+            ids[n] = (uint32_t)strtoul(name, NULL, 10);
+        n++;
+    }
+    closedir(d);
+    qsort(ids, n < cap ? n : cap, sizeof ids[0], t_cmp_u32);
+    return n;
+}
+
+unsigned long long t_data_bytes(const char *root) {
+    uint32_t ids[4096];
+    size_t n = t_list_ids(root, "data", ids, 4096), i;
+    unsigned long long sum = 0;
+    char p[T_PATH_MAX];
+    for (i = 0; i < n && i < 4096; i++)
+        sum += (unsigned long long)t_file_size(t_data_path(p, root, ids[i], "data"));
+    return sum;
+}
+
+/* ---- clocks and randomness ---- */
+
+void t_sleep_us(unsigned us) {
+    struct timespec ts;
+    ts.tv_sec = us / 1000000u;
+    ts.tv_nsec = (long)(us % 1000000u) * 1000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+void t_sleep_ms(unsigned ms) {
+    t_sleep_us(ms * 1000u);
+}
+
+uint64_t t_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t t_mono_ms(void) {
+    return t_mono_us() / 1000u;
+}
+
+uint64_t t_rand(uint64_t *state) {
+    uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* ---- database helpers ---- */
+
+static void t_note_err(const char *what, bitgask_status s, bitgask_error *err) {
+    t_note("%s: status %d (%s): %s", what, (int)s, bitgask_status_str(s), err ? bitgask_error_message(err) : "");
+}
+
+bitgask_options *t_opts(uint64_t max_file_size) {
+    bitgask_options *o = bitgask_options_new();
+    bitgask_error *err = NULL;
+    bitgask_status s;
+    if (o == NULL) {
+        t_note("bitgask_options_new returned NULL");
+        return NULL;
+    }
+    if (max_file_size != 0) {
+        s = bitgask_options_set_max_file_size(o, max_file_size, &err);
+        if (s != BITGASK_OK) {
+            t_note_err("bitgask_options_set_max_file_size", s, err);
+            bitgask_error_free(err);
+            bitgask_options_free(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+bitgask_db *t_open(const char *root, const bitgask_options *opts) {
+    bitgask_db *db = NULL;
+    bitgask_error *err = NULL;
+    bitgask_status s = bitgask_open(root, opts, &db, &err);
+    if (s != BITGASK_OK || db == NULL) {
+        t_note_err("bitgask_open", s, err);
+        bitgask_error_free(err);
+        return NULL;
+    }
+    return db;
+}
+
+bool t_close(bitgask_db *db) {
+    bitgask_error *err = NULL;
+    bitgask_status s = bitgask_close(db, &err);
+    if (s != BITGASK_OK) {
+        t_note_err("bitgask_close", s, err);
+        bitgask_error_free(err);
+        return false;
+    }
+    return true;
+}
+
+bitgask_status t_put_s(bitgask_db *db, const char *key, const char *val, bitgask_error **err) {
+    return bitgask_put(db, (const uint8_t *)key, strlen(key), (const uint8_t *)val, strlen(val), err);
+}
+
+static void t_show(char *out, size_t cap, const void *p, size_t len) {
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i, o = 0;
+    for (i = 0; i < len && o + 8 < cap; i++) {
+        if (b[i] >= 0x20 && b[i] < 0x7f && b[i] != '\\')
+            out[o++] = (char)b[i];
+        else
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", b[i]);
+    }
+    if (i < len && o + 4 < cap) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+bool t_has(bitgask_db *db, const void *key, size_t klen, const void *val, size_t vlen) {
+    uint8_t *got = NULL;
+    size_t glen = 0, ilen = 0;
+    bitgask_error *err = NULL;
+    char ks[200], vs[200], gs[200];
+    bitgask_status s = bitgask_get(db, (const uint8_t *)key, klen, &got, &glen, &err);
+    uint8_t *buf;
+    bool ok;
+    t_show(ks, sizeof ks, key, klen);
+    if (s != BITGASK_OK) {
+        t_note("get \"%s\": status %d (%s) %s", ks, (int)s, bitgask_status_str(s), err ? bitgask_error_message(err) : "");
+        bitgask_error_free(err);
+        return false;
+    }
+    if (got == NULL || glen != vlen || (vlen > 0 && memcmp(got, val, vlen) != 0)) {
+        t_show(vs, sizeof vs, val, vlen);
+        t_show(gs, sizeof gs, got, got ? glen : 0);
+        t_note("get \"%s\": got %zu bytes \"%s\"%s, expected %zu bytes \"%s\"", ks, glen, gs, got ? "" : " (NULL buffer)",
+               vlen, vs);
+        bitgask_free(got);
+        return false;
+    }
+    bitgask_free(got);
+    /* The same through the caller-buffer path, with exactly the room needed. */
+    buf = (uint8_t *)malloc(vlen + 1);
+    if (buf == NULL)
+        return false;
+    s = bitgask_get_into(db, (const uint8_t *)key, klen, vlen ? buf : NULL, vlen, &ilen, &err);
+    ok = s == BITGASK_OK && ilen == vlen && (vlen == 0 || memcmp(buf, val, vlen) == 0);
+    if (!ok)
+        t_note("get_into \"%s\": status %d (%s), %zu bytes %s", ks, (int)s, bitgask_status_str(s), ilen,
+               err ? bitgask_error_message(err) : "");
+    bitgask_error_free(err);
+    free(buf);
+    return ok;
+}
+
+bool t_has_s(bitgask_db *db, const char *key, const char *val) {
+    return t_has(db, key, strlen(key), val, strlen(val));
+}
+
+static uint8_t t_sentinel_byte;
+
+bool t_absent(bitgask_db *db, const void *key, size_t klen) {
+    uint8_t *got = &t_sentinel_byte;
+    size_t glen = 12345;
+    bool ex = true;
+    bitgask_error *err = NULL;
+    char ks[200];
+    bitgask_status s = bitgask_get(db, (const uint8_t *)key, klen, &got, &glen, &err);
+    t_show(ks, sizeof ks, key, klen);
+    if (s != BITGASK_NOT_FOUND) {
+        t_note("get \"%s\": status %d (%s), expected NOT_FOUND %s", ks, (int)s, bitgask_status_str(s),
+               err ? bitgask_error_message(err) : "");
+        if (s == BITGASK_OK)
+            bitgask_free(got);
+        bitgask_error_free(err);
+        return false;
+    }
+    if (err != NULL || got != &t_sentinel_byte || glen != 12345) {
+        t_note("get \"%s\" NOT_FOUND wrote its outputs or an error object", ks);
+        bitgask_error_free(err);
+        return false;
+    }
+    s = bitgask_exists(db, (const uint8_t *)key, klen, &ex, &err);
+    if (s != BITGASK_OK || ex) {
+        t_note("exists \"%s\": status %d, exists=%d (expected OK and false)", ks, (int)s, (int)ex);
+        bitgask_error_free(err);
+        return false;
+    }
+    return true;
+}
+
+bool t_absent_s(bitgask_db *db, const char *key) {
+    return t_absent(db, key, strlen(key));
+}
+
+bool t_stats(bitgask_db *db, bitgask_stats *out) {
+    bitgask_error *err = NULL;
+    bitgask_status s = bitgask_stats_get(db, out, &err);
+    if (s != BITGASK_OK) {
+        t_note_err("bitgask_stats_get", s, err);
+        bitgask_error_free(err);
+        return false;
+    }
+    return true;
+}
+
+size_t t_key(char *out, size_t cap, uint32_t n) {
+    int len = snprintf(out, cap, "key-%08u", (unsigned)n);
+    return len < 0 ? 0 : (size_t)len;
+}
+
+size_t t_value(char *out, size_t cap, uint32_t n, uint32_t version) {
+    /* "value-<n>-v<version>-" then n-dependent padding of 0..199 bytes. */
+    int head = snprintf(out, cap, "value-%u-v%u-", (unsigned)n, (unsigned)version);
+    size_t len = head < 0 ? 0 : (size_t)head, pad = ((size_t)n * 7919u + version * 31u) % 200u, i;
+    for (i = 0; i < pad && len + 1 < cap; i++)
+        out[len++] = (char)('a' + (n + i) % 26u);
+    if (len < cap)
+        out[len] = '\0';
+    return len;
+}
