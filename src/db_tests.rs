@@ -410,3 +410,21 @@ fn unknown_files_in_data_are_left_alone() {
     assert_eq!(std::fs::read(dir.path().join("data/notes.txt")).unwrap(), b"mine");
     assert!(dir.path().join("data/sub").is_dir());
 }
+
+#[test]
+fn a_poisoned_handle_refuses_writes_but_still_reads() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    db.engine.poison("simulated fsync failure".into());
+    let err = db.put(b"k2", b"v").unwrap_err();
+    assert_eq!(err.status(), status::E_POISONED);
+    assert!(err.to_string().contains("simulated fsync failure"), "{err}");
+    assert_eq!(db.delete(b"k").unwrap_err().status(), status::E_POISONED);
+    assert_eq!(db.sync().unwrap_err().status(), status::E_POISONED);
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    db.close().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    db.put(b"k2", b"v").unwrap();
+    assert_eq!(db.get(b"k2").unwrap().as_deref(), Some(&b"v"[..]));
+}

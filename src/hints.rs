@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use foldhash::fast::RandomState;
+
 use crate::error::{Error, Result};
 use crate::format::hint::{HintBuilder, HintEntry};
 use crate::storage::datafile::map_for_scan;
@@ -14,7 +16,7 @@ use crate::storage::scan::Scan;
 pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
-    let mut last: HashMap<&[u8], HintEntry<'_>> = HashMap::new();
+    let mut last: HashMap<&[u8], HintEntry<'_>, RandomState> = HashMap::default();
     let mut scan = Scan::new(&bytes);
     for (offset, r) in scan.by_ref() {
         let e = HintEntry {
