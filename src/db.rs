@@ -222,7 +222,7 @@ impl Db {
     fn put_expiring(&self, key: &[u8], value: &[u8], expires: u64) -> Result<()> {
         self.check_sizes(key, value.len())?;
         let enc = self.encode(key, value, expires);
-        self.engine.write(key, enc, false, self.put_durability()).map(|_| ())
+        self.engine.write(key, enc, self.put_durability()).map(|_| ())
     }
 
     /// Deletes `key`; `Ok(false)` when it was absent (or already expired).
@@ -236,7 +236,7 @@ impl Db {
         }
         let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
         let durability = if e.opts.sync_on_delete { Durability::Sync } else { Durability::NoSync };
-        e.write_locked(&mut w, key, enc, true, durability)?;
+        e.write_locked(&mut w, key, enc, durability)?;
         Ok(true)
     }
 
@@ -270,7 +270,7 @@ impl Db {
             let value = r.value().map_err(|bad| Error::Corrupt(bad.to_string()))?;
             Ok(self.encode(key, &value, expires.unwrap_or(0)))
         })?;
-        e.write_locked(&mut w, key, enc, false, self.put_durability())?;
+        e.write_locked(&mut w, key, enc, self.put_durability())?;
         Ok(true)
     }
 

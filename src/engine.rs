@@ -146,14 +146,14 @@ impl Engine {
     // ---- writes ----
 
     /// Appends `enc` for `key` and makes it durable and visible as `durability` says.
-    pub fn write(&self, key: &[u8], enc: Encoded, tombstone: bool, durability: Durability) -> Result<Loc> {
+    pub fn write(&self, key: &[u8], enc: Encoded, durability: Durability) -> Result<Loc> {
         let mut w = self.writer.lock();
-        self.write_locked(&mut w, key, enc, tombstone, durability)
+        self.write_locked(&mut w, key, enc, durability)
     }
 
     /// The body of [`Engine::write`] for callers that already hold the writer mutex (atomic
     /// read-modify-write operations). Releases the mutex before waiting for an fsync.
-    pub fn write_locked(&self, w: &mut parking_lot::MutexGuard<'_, Writer>, key: &[u8], mut enc: Encoded, tombstone: bool, durability: Durability) -> Result<Loc> {
+    pub fn write_locked(&self, w: &mut parking_lot::MutexGuard<'_, Writer>, key: &[u8], mut enc: Encoded, durability: Durability) -> Result<Loc> {
         self.check_writable()?;
         self.ensure_room(w, enc.len() as u64)?;
         let ts = w.next_ts();
@@ -168,8 +168,7 @@ impl Engine {
                 return Err(err);
             }
         };
-        let expires = crate::format::record::u64_at(&enc.buf, 12);
-        let loc = Loc { file_id: active.id, offset: offset as u32, size: enc.len() as u32, tombstone, has_ttl: expires != 0 };
+        let loc = Loc { file_id: active.id, offset: offset as u32, size: enc.len() as u32, tombstone: enc.is_tombstone(), has_ttl: enc.expires() != 0 };
         w.seq += 1;
         let seq = w.seq;
         if durability == Durability::NoSync && w.pending.is_empty() {

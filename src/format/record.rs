@@ -230,6 +230,14 @@ impl Encoded {
         self.buf.len()
     }
 
+    pub fn expires(&self) -> u64 {
+        u64_at(&self.buf, 12)
+    }
+
+    pub fn is_tombstone(&self) -> bool {
+        self.buf[28] & FLAG_TOMBSTONE != 0
+    }
+
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
