@@ -161,54 +161,68 @@ extern "C" {
 // `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
 // Fails with `BITGASK_E_LOCKED` when another handle (in this or another process) has it open,
 // `BITGASK_E_CORRUPT` when a sealed file is damaged, `BITGASK_E_FORMAT_VERSION` for a newer format.
+// Threads: any thread; the new handle may then be shared.
 bitgask_status bitgask_open(const char *path, const struct bitgask_options *opts, struct bitgask_db **db_out, struct bitgask_error **err_out);
 
 // Syncs outstanding writes, writes the active file's hint, releases the LOCK and frees the
 // handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
 // Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards.
+// Threads: must not race any other call on the same handle.
 bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_out);
 
 // Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the
 // write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_put(const struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
 
 // Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0).
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_put_ttl(const struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ttl_ms, struct bitgask_error **err_out);
 
 // Reads a value into a new buffer: `*val_out` (free with `bitgask_free`; never NULL on success,
 // even for an empty value) and `*vlen_out`. `BITGASK_NOT_FOUND` when absent or expired.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_get(const struct bitgask_db *db, const uint8_t *key, size_t klen, uint8_t **val_out, size_t *vlen_out, struct bitgask_error **err_out);
 
 // Reads a value into the caller's buffer `buf[0..cap)`; `*vlen_out` gets its length. When the
 // value does not fit, returns `BITGASK_E_BUFFER_TOO_SMALL`, sets `*vlen_out` to the length
 // needed and leaves `buf` untouched (`buf` may be NULL with `cap` 0 to ask for the length).
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_get_into(const struct bitgask_db *db, const uint8_t *key, size_t klen, uint8_t *buf, size_t cap, size_t *vlen_out, struct bitgask_error **err_out);
 
 // Deletes a key (a tombstone is appended). `BITGASK_NOT_FOUND` when it was absent or expired.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_delete(const struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
 
 // `*out` = whether the key is present and not expired.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_exists(const struct bitgask_db *db, const uint8_t *key, size_t klen, bool *out, struct bitgask_error **err_out);
 
 // Atomically sets the key to expire `ttl_ms` from now, keeping its value; `ttl_ms` 0 deletes it.
 // `BITGASK_NOT_FOUND` when absent.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_expire(const struct bitgask_db *db, const uint8_t *key, size_t klen, uint64_t ttl_ms, struct bitgask_error **err_out);
 
 // Atomically removes the key's expiry. `BITGASK_NOT_FOUND` when absent.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_persist(const struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
 
 // `*remaining_ms` = milliseconds until the key expires (rounded up), or -1 when it has no
 // expiry. `BITGASK_NOT_FOUND` when absent.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_ttl_ms(const struct bitgask_db *db, const uint8_t *key, size_t klen, int64_t *remaining_ms, struct bitgask_error **err_out);
 
 // Fills `*out` with the stamp, expiry and location of the key's record.
 // `BITGASK_NOT_FOUND` when absent.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_meta(const struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_record_meta *out, struct bitgask_error **err_out);
 
 // Makes every write so far durable (fdatasync). Needed only with per-write sync off.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_sync(const struct bitgask_db *db, struct bitgask_error **err_out);
 
 // Fills `*out` with key count, data file count, total and dead bytes.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_stats_get(const struct bitgask_db *db, struct bitgask_stats *out, struct bitgask_error **err_out);
 
 // Static text for a status (never NULL; unknown numbers give "unknown status").
@@ -216,86 +230,110 @@ bitgask_status bitgask_stats_get(const struct bitgask_db *db, struct bitgask_sta
 const char *bitgask_status_str(bitgask_status s);
 
 // The error's message, owned by the error (valid until `bitgask_error_free`); "" for NULL.
+// Threads: one thread at a time per error object.
 const char *bitgask_error_message(const struct bitgask_error *err);
 
 // The error's status code; `BITGASK_E_NULL_ARG` for NULL.
+// Threads: one thread at a time per error object.
 bitgask_status bitgask_error_status(const struct bitgask_error *err);
 
 // Frees an error object. NULL is a no-op.
+// Threads: one thread at a time per error object.
 void bitgask_error_free(struct bitgask_error *err);
 
 // Frees a buffer returned by the library (`bitgask_get`). NULL is a no-op.
+// Threads: any (the buffer is the caller's).
 void bitgask_free(void *p);
 
 // The library's version as "MAJOR.MINOR.PATCH" (static, never NULL). Compare with the
 // `BITGASK_VERSION_STRING` macro to detect a header/library mismatch.
+// Threads: any.
 const char *bitgask_version(void);
 
 // The library's version as MAJOR * 1000000 + MINOR * 1000 + PATCH, like `BITGASK_VERSION_NUMBER`.
+// Threads: any.
 uint32_t bitgask_version_number(void);
 
 // A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys). On success
 // `*it_out` receives an iterator owned by the caller.
+// Threads: safe on a shared handle; the iterator is single-owner.
 bitgask_status bitgask_iter_new(const struct bitgask_db *db, const uint8_t *prefix, size_t plen, struct bitgask_iter **it_out, struct bitgask_error **err_out);
 
 // A cursor over keys in `[start, end)`; `end` NULL means no upper bound (`start` may be NULL
 // with `slen` 0 for "from the first key").
+// Threads: safe on a shared handle; the iterator is single-owner.
 bitgask_status bitgask_iter_range(const struct bitgask_db *db, const uint8_t *start, size_t slen, const uint8_t *end, size_t elen, struct bitgask_iter **it_out, struct bitgask_error **err_out);
 
 // Advances to the next key: `BITGASK_OK` with `*key`/`*klen` (and `*val`/`*vlen` unless `val`
 // is NULL, which skips reading the value) or `BITGASK_ITER_DONE`. The pointers are borrowed
 // from the iterator and valid until the next call on it or `bitgask_iter_free`.
+// Threads: one thread at a time per iterator.
 bitgask_status bitgask_iter_next(struct bitgask_iter *it, const uint8_t **key, size_t *klen, const uint8_t **val, size_t *vlen, struct bitgask_error **err_out);
 
 // Frees an iterator. NULL is a no-op.
+// Threads: one thread at a time per iterator.
 void bitgask_iter_free(struct bitgask_iter *it);
 
 // Calls `fn(ctx, key, klen, val, vlen)` for every key starting with `prefix` (NULL/0: all),
 // in byte order, until it returns nonzero. Returns `BITGASK_OK` whether or not it was stopped.
 // The callback may read from the database but must not close it.
+// Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_fold(const struct bitgask_db *db, const uint8_t *prefix, size_t plen, bitgask_fold_fn f, void *ctx, struct bitgask_error **err_out);
 
 // A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
 // 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
+// Threads: one thread at a time per options object.
 struct bitgask_options *bitgask_options_new(void);
 
 // Frees an options object. NULL is a no-op.
+// Threads: one thread at a time per options object.
 void bitgask_options_free(struct bitgask_options *o);
 
 // fdatasync before `bitgask_put` returns (default true). Concurrent writers share fsyncs.
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_sync_on_put(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
 
 // fdatasync before `bitgask_delete` returns (default true).
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_sync_on_delete(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
 
 // Period of the background flusher in milliseconds (0, the default, disables it). Useful with
 // per-write sync off: a crash of the machine then loses at most about one period of writes.
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_sync_interval_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
 
 // Size at which the active data file is sealed and a new one started (default 64 MiB; 256 bytes
 // up to a little under 4 GiB).
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_max_file_size(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
 // Largest key accepted, 1 to 32 MiB (default 64 KiB). Larger keys give `BITGASK_E_TOO_LARGE`.
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_max_key_size(struct bitgask_options *o, uint32_t bytes, struct bitgask_error **err_out);
 
 // Largest value accepted, 0 to 32 MiB (default 32 MiB). Larger values give `BITGASK_E_TOO_LARGE`.
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_max_value_size(struct bitgask_options *o, uint32_t bytes, struct bitgask_error **err_out);
 
 // TTL given to keys written with `bitgask_put` (0, the default: they never expire).
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_default_ttl_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
 
 // Write hint files for sealed data files and use them at open (default true).
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_hint_files(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
 
 // `BITGASK_CODEC_NONE` (default) or `BITGASK_CODEC_SNAPPY`; anything else is `E_INVALID_ARG`.
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_compression(struct bitgask_options *o, uint32_t codec, struct bitgask_error **err_out);
 
 // Values shorter than this are never compressed (default 4096 bytes).
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_compression_threshold(struct bitgask_options *o, uint32_t bytes, struct bitgask_error **err_out);
 
 // How long `bitgask_open` waits for a LOCK held by another handle (default 0: fail at once
 // with `BITGASK_E_LOCKED`).
+// Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_lock_timeout_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
 
 #ifdef __cplusplus

@@ -58,6 +58,7 @@ unsafe fn with_db(db: *const bitgask_db, err_out: *mut *mut bitgask_error, what:
 /// `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
 /// Fails with `BITGASK_E_LOCKED` when another handle (in this or another process) has it open,
 /// `BITGASK_E_CORRUPT` when a sealed file is damaged, `BITGASK_E_FORMAT_VERSION` for a newer format.
+/// Threads: any thread; the new handle may then be shared.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_open(path: *const c_char, opts: *const bitgask_options, db_out: *mut *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
     guard(err_out, || {
@@ -73,6 +74,7 @@ pub unsafe extern "C" fn bitgask_open(path: *const c_char, opts: *const bitgask_
 /// Syncs outstanding writes, writes the active file's hint, releases the LOCK and frees the
 /// handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
 /// Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards.
+/// Threads: must not race any other call on the same handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_close(db: *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
     if db.is_null() {
@@ -84,6 +86,7 @@ pub unsafe extern "C" fn bitgask_close(db: *mut bitgask_db, err_out: *mut *mut b
 
 /// Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the
 /// write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_put(db: *const bitgask_db, key: *const u8, klen: usize, val: *const u8, vlen: usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_put", |d| {
@@ -93,6 +96,7 @@ pub unsafe extern "C" fn bitgask_put(db: *const bitgask_db, key: *const u8, klen
 }
 
 /// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0).
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_put_ttl(db: *const bitgask_db, key: *const u8, klen: usize, val: *const u8, vlen: usize, ttl_ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_put_ttl", |d| {
@@ -103,6 +107,7 @@ pub unsafe extern "C" fn bitgask_put_ttl(db: *const bitgask_db, key: *const u8, 
 
 /// Reads a value into a new buffer: `*val_out` (free with `bitgask_free`; never NULL on success,
 /// even for an empty value) and `*vlen_out`. `BITGASK_NOT_FOUND` when absent or expired.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_get(db: *const bitgask_db, key: *const u8, klen: usize, val_out: *mut *mut u8, vlen_out: *mut usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_get", |d| {
@@ -121,6 +126,7 @@ pub unsafe extern "C" fn bitgask_get(db: *const bitgask_db, key: *const u8, klen
 /// Reads a value into the caller's buffer `buf[0..cap)`; `*vlen_out` gets its length. When the
 /// value does not fit, returns `BITGASK_E_BUFFER_TOO_SMALL`, sets `*vlen_out` to the length
 /// needed and leaves `buf` untouched (`buf` may be NULL with `cap` 0 to ask for the length).
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_get_into(db: *const bitgask_db, key: *const u8, klen: usize, buf: *mut u8, cap: usize, vlen_out: *mut usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_get_into", |d| {
@@ -153,12 +159,14 @@ pub unsafe extern "C" fn bitgask_get_into(db: *const bitgask_db, key: *const u8,
 }
 
 /// Deletes a key (a tombstone is appended). `BITGASK_NOT_FOUND` when it was absent or expired.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_delete(db: *const bitgask_db, key: *const u8, klen: usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_delete", |d| Ok(found(d.delete(bytes(key, klen, "key")?)?)))
 }
 
 /// `*out` = whether the key is present and not expired.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_exists(db: *const bitgask_db, key: *const u8, klen: usize, out: *mut bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_exists", |d| {
@@ -171,12 +179,14 @@ pub unsafe extern "C" fn bitgask_exists(db: *const bitgask_db, key: *const u8, k
 
 /// Atomically sets the key to expire `ttl_ms` from now, keeping its value; `ttl_ms` 0 deletes it.
 /// `BITGASK_NOT_FOUND` when absent.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_expire(db: *const bitgask_db, key: *const u8, klen: usize, ttl_ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_expire", |d| Ok(found(d.expire(bytes(key, klen, "key")?, ttl_ms)?)))
 }
 
 /// Atomically removes the key's expiry. `BITGASK_NOT_FOUND` when absent.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_persist(db: *const bitgask_db, key: *const u8, klen: usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_persist", |d| Ok(found(d.persist(bytes(key, klen, "key")?)?)))
@@ -184,6 +194,7 @@ pub unsafe extern "C" fn bitgask_persist(db: *const bitgask_db, key: *const u8, 
 
 /// `*remaining_ms` = milliseconds until the key expires (rounded up), or -1 when it has no
 /// expiry. `BITGASK_NOT_FOUND` when absent.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_ttl_ms(db: *const bitgask_db, key: *const u8, klen: usize, remaining_ms: *mut i64, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_ttl_ms", |d| {
@@ -204,6 +215,7 @@ pub unsafe extern "C" fn bitgask_ttl_ms(db: *const bitgask_db, key: *const u8, k
 
 /// Fills `*out` with the stamp, expiry and location of the key's record.
 /// `BITGASK_NOT_FOUND` when absent.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_meta(db: *const bitgask_db, key: *const u8, klen: usize, out: *mut bitgask_record_meta, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_meta", |d| {
@@ -216,12 +228,14 @@ pub unsafe extern "C" fn bitgask_meta(db: *const bitgask_db, key: *const u8, kle
 }
 
 /// Makes every write so far durable (fdatasync). Needed only with per-write sync off.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_sync(db: *const bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_sync", |d| d.sync().map(|_| BITGASK_OK))
 }
 
 /// Fills `*out` with key count, data file count, total and dead bytes.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_stats_get(db: *const bitgask_db, out: *mut bitgask_stats, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_stats_get", |d| {

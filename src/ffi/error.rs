@@ -29,6 +29,7 @@ pub extern "C" fn bitgask_status_str(s: bitgask_status) -> *const c_char {
 }
 
 /// The error's message, owned by the error (valid until `bitgask_error_free`); "" for NULL.
+/// Threads: one thread at a time per error object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_error_message(err: *const bitgask_error) -> *const c_char {
     match err.as_ref() {
@@ -38,12 +39,14 @@ pub unsafe extern "C" fn bitgask_error_message(err: *const bitgask_error) -> *co
 }
 
 /// The error's status code; `BITGASK_E_NULL_ARG` for NULL.
+/// Threads: one thread at a time per error object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_error_status(err: *const bitgask_error) -> bitgask_status {
     err.as_ref().map_or(status::E_NULL_ARG, |e| e.status)
 }
 
 /// Frees an error object. NULL is a no-op.
+/// Threads: one thread at a time per error object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_error_free(err: *mut bitgask_error) {
     if !err.is_null() {
@@ -52,6 +55,7 @@ pub unsafe extern "C" fn bitgask_error_free(err: *mut bitgask_error) {
 }
 
 /// Frees a buffer returned by the library (`bitgask_get`). NULL is a no-op.
+/// Threads: any (the buffer is the caller's).
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_free(p: *mut c_void) {
     libc::free(p);
@@ -59,12 +63,14 @@ pub unsafe extern "C" fn bitgask_free(p: *mut c_void) {
 
 /// The library's version as "MAJOR.MINOR.PATCH" (static, never NULL). Compare with the
 /// `BITGASK_VERSION_STRING` macro to detect a header/library mismatch.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn bitgask_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
 
 /// The library's version as MAJOR * 1000000 + MINOR * 1000 + PATCH, like `BITGASK_VERSION_NUMBER`.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn bitgask_version_number() -> u32 {
     let part = |s: &str| s.parse::<u32>().unwrap_or(0);

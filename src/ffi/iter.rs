@@ -25,6 +25,7 @@ pub type bitgask_fold_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, key: *c
 
 /// A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys). On success
 /// `*it_out` receives an iterator owned by the caller.
+/// Threads: safe on a shared handle; the iterator is single-owner.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_new(db: *const bitgask_db, prefix: *const u8, plen: usize, it_out: *mut *mut bitgask_iter, err_out: *mut *mut bitgask_error) -> bitgask_status {
     guard(err_out, || {
@@ -38,6 +39,7 @@ pub unsafe extern "C" fn bitgask_iter_new(db: *const bitgask_db, prefix: *const 
 
 /// A cursor over keys in `[start, end)`; `end` NULL means no upper bound (`start` may be NULL
 /// with `slen` 0 for "from the first key").
+/// Threads: safe on a shared handle; the iterator is single-owner.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_range(db: *const bitgask_db, start: *const u8, slen: usize, end: *const u8, elen: usize, it_out: *mut *mut bitgask_iter, err_out: *mut *mut bitgask_error) -> bitgask_status {
     guard(err_out, || {
@@ -53,6 +55,7 @@ pub unsafe extern "C" fn bitgask_iter_range(db: *const bitgask_db, start: *const
 /// Advances to the next key: `BITGASK_OK` with `*key`/`*klen` (and `*val`/`*vlen` unless `val`
 /// is NULL, which skips reading the value) or `BITGASK_ITER_DONE`. The pointers are borrowed
 /// from the iterator and valid until the next call on it or `bitgask_iter_free`.
+/// Threads: one thread at a time per iterator.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_next(it: *mut bitgask_iter, key: *mut *const u8, klen: *mut usize, val: *mut *const u8, vlen: *mut usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
     guard(err_out, || {
@@ -74,6 +77,7 @@ pub unsafe extern "C" fn bitgask_iter_next(it: *mut bitgask_iter, key: *mut *con
 }
 
 /// Frees an iterator. NULL is a no-op.
+/// Threads: one thread at a time per iterator.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_free(it: *mut bitgask_iter) {
     if !it.is_null() {
@@ -84,6 +88,7 @@ pub unsafe extern "C" fn bitgask_iter_free(it: *mut bitgask_iter) {
 /// Calls `fn(ctx, key, klen, val, vlen)` for every key starting with `prefix` (NULL/0: all),
 /// in byte order, until it returns nonzero. Returns `BITGASK_OK` whether or not it was stopped.
 /// The callback may read from the database but must not close it.
+/// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_fold(db: *const bitgask_db, prefix: *const u8, plen: usize, f: bitgask_fold_fn, ctx: *mut c_void, err_out: *mut *mut bitgask_error) -> bitgask_status {
     guard(err_out, || {

@@ -17,12 +17,14 @@ pub struct bitgask_options {
 
 /// A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
 /// 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub extern "C" fn bitgask_options_new() -> *mut bitgask_options {
     Box::into_raw(Box::new(bitgask_options { opts: Options::default() }))
 }
 
 /// Frees an options object. NULL is a no-op.
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_free(o: *mut bitgask_options) {
     if !o.is_null() {
@@ -39,6 +41,7 @@ unsafe fn set(o: *mut bitgask_options, err_out: *mut *mut bitgask_error, f: impl
 }
 
 /// fdatasync before `bitgask_put` returns (default true). Concurrent writers share fsyncs.
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_sync_on_put(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| {
@@ -48,6 +51,7 @@ pub unsafe extern "C" fn bitgask_options_set_sync_on_put(o: *mut bitgask_options
 }
 
 /// fdatasync before `bitgask_delete` returns (default true).
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_sync_on_delete(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| {
@@ -58,6 +62,7 @@ pub unsafe extern "C" fn bitgask_options_set_sync_on_delete(o: *mut bitgask_opti
 
 /// Period of the background flusher in milliseconds (0, the default, disables it). Useful with
 /// per-write sync off: a crash of the machine then loses at most about one period of writes.
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_sync_interval_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| {
@@ -68,24 +73,28 @@ pub unsafe extern "C" fn bitgask_options_set_sync_interval_ms(o: *mut bitgask_op
 
 /// Size at which the active data file is sealed and a new one started (default 64 MiB; 256 bytes
 /// up to a little under 4 GiB).
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_max_file_size(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| x.set_max_file_size(bytes).map(drop))
 }
 
 /// Largest key accepted, 1 to 32 MiB (default 64 KiB). Larger keys give `BITGASK_E_TOO_LARGE`.
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_max_key_size(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| x.set_max_key_size(bytes).map(drop))
 }
 
 /// Largest value accepted, 0 to 32 MiB (default 32 MiB). Larger values give `BITGASK_E_TOO_LARGE`.
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_max_value_size(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| x.set_max_value_size(bytes).map(drop))
 }
 
 /// TTL given to keys written with `bitgask_put` (0, the default: they never expire).
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_default_ttl_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| {
@@ -95,6 +104,7 @@ pub unsafe extern "C" fn bitgask_options_set_default_ttl_ms(o: *mut bitgask_opti
 }
 
 /// Write hint files for sealed data files and use them at open (default true).
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_hint_files(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| {
@@ -104,12 +114,14 @@ pub unsafe extern "C" fn bitgask_options_set_hint_files(o: *mut bitgask_options,
 }
 
 /// `BITGASK_CODEC_NONE` (default) or `BITGASK_CODEC_SNAPPY`; anything else is `E_INVALID_ARG`.
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_compression(o: *mut bitgask_options, codec: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| x.set_compression(codec).map(drop))
 }
 
 /// Values shorter than this are never compressed (default 4096 bytes).
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_compression_threshold(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| {
@@ -120,6 +132,7 @@ pub unsafe extern "C" fn bitgask_options_set_compression_threshold(o: *mut bitga
 
 /// How long `bitgask_open` waits for a LOCK held by another handle (default 0: fail at once
 /// with `BITGASK_E_LOCKED`).
+/// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_lock_timeout_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
     set(o, err_out, |x| {
