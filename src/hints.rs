@@ -1,42 +1,44 @@
 //! Building and writing hint files from sealed data files.
 
-use std::collections::HashMap;
 use std::path::Path;
-
-use foldhash::fast::RandomState;
 
 use crate::error::{Error, Result};
 use crate::format::hint::{HintBuilder, HintEntry};
+use crate::format::record::Header;
 use crate::storage::datafile::map_for_scan;
-use crate::storage::fs::{atomic_write, data_name, hint_name};
+use crate::storage::fs::{atomic_write_with, data_name, hint_name};
 use crate::storage::scan::Scan;
 
 /// Scans data file `id` (checking every CRC) and writes its hint: the last record of each key,
 /// tombstones included. A file with a bad record gets no hint; the error says where.
+///
+/// Memory stays small: one (key slice, offset) pair per record borrowed from the mapped file,
+/// sorted to find each key's last record, and the hint streamed to disk.
 pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
-    let mut last: HashMap<&[u8], HintEntry<'_>, RandomState> = HashMap::default();
+    let mut records: Vec<(&[u8], u32)> = Vec::new();
     let mut scan = Scan::new(&bytes);
-    for (offset, r) in scan.by_ref() {
-        let e = HintEntry {
-            ts: r.header.ts,
-            expires: r.header.expires,
-            offset: offset as u32,
-            record_len: r.header.record_len() as u32,
-            flags: r.header.flags,
-            key: r.key,
-        };
-        last.insert(r.key, e);
-    }
+    records.extend(scan.by_ref().map(|(offset, r)| (r.key, offset as u32)));
     if let Some((at, bad)) = scan.stopped_at() {
         return Err(Error::corrupt_at(&path, *at, bad));
     }
-    let mut entries: Vec<_> = last.into_values().collect();
-    entries.sort_unstable_by_key(|e| e.offset);
-    let mut b = HintBuilder::new(id, bytes.len() as u64);
-    for e in &entries {
-        b.push(e);
+    // Keep the last record of each key, then restore file order.
+    records.sort_unstable();
+    let mut last: Vec<(&[u8], u32)> = Vec::with_capacity(records.len());
+    for r in records {
+        match last.last_mut() {
+            Some(prev) if prev.0 == r.0 => *prev = r,
+            _ => last.push(r),
+        }
     }
-    atomic_write(dir, &hint_name(id), &b.finish())
+    last.sort_unstable_by_key(|r| r.1);
+    atomic_write_with(dir, &hint_name(id), |w| {
+        let mut b = HintBuilder::new(w, id, bytes.len() as u64)?;
+        for &(key, offset) in &last {
+            let h = Header::parse(&bytes[offset as usize..]).expect("scanned above");
+            b.push(&HintEntry { ts: h.ts, expires: h.expires, offset, record_len: h.record_len() as u32, flags: h.flags, key })?;
+        }
+        b.finish().map(drop)
+    })
 }

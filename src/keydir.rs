@@ -318,13 +318,6 @@ impl Keydir {
         self.maybe_compact();
     }
 
-    /// Calls `f` with every location, in no particular order (keys are not read).
-    pub fn for_each_loc(&self, mut f: impl FnMut(Loc)) {
-        for s in self.table.iter() {
-            f(s.loc());
-        }
-    }
-
     /// Calls `f` for every entry, in no particular order.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], Loc)) {
         for s in self.table.iter() {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::format::hint::HintView;
 use crate::format::record::{expired, Header, FLAG_TOMBSTONE};
 use crate::idmap::IdMap;
-use crate::keydir::{Keydir, Loc};
+use crate::keydir::{Keydir, Loc, Upsert};
 use crate::storage::datafile::{map_for_scan, MappedFile};
 use crate::storage::fs::{self, data_name, hint_name};
 use crate::storage::scan::{valid_record_after, Scan};
@@ -63,13 +63,34 @@ fn header_of(maps: &Maps, loc: Loc) -> Option<Header> {
 struct Loader {
     keys: Keydir,
     max_ts: u64,
+    /// Live bytes per file, kept up to date as entries are replaced.
+    live: IdMap<u64>,
+    /// Whether any tombstone or expiring record was loaded (else there is nothing to purge).
+    purge: bool,
 }
 
 impl Loader {
     /// Keeps the record if it is newer than what the keydir has; later files win ties.
     fn offer(&mut self, maps: &Maps, s: Seen<'_>) {
         self.max_ts = self.max_ts.max(s.ts);
-        self.keys.upsert(s.key, s.loc, |old| header_of(maps, old).map_or(0, |h| h.ts) > s.ts);
+        self.purge |= s.loc.tombstone || s.loc.has_ttl;
+        let old = match self.keys.upsert(s.key, s.loc, |old| header_of(maps, old).map_or(0, |h| h.ts) > s.ts) {
+            Upsert::Kept => return,
+            Upsert::Inserted => None,
+            Upsert::Replaced(old) => Some(old),
+        };
+        self.count(s.loc, 1);
+        if let Some(old) = old {
+            self.count(old, -1);
+        }
+    }
+
+    /// Adds (`sign` 1) or removes (-1) a value record's bytes from its file's live bytes.
+    fn count(&mut self, l: Loc, sign: i64) {
+        if !l.tombstone {
+            let v = self.live.entry(l.file_id).or_insert(0);
+            *v = v.wrapping_add_signed(sign * l.size as i64);
+        }
     }
 }
 
@@ -139,11 +160,24 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     }
 
     // Purge what is absent: tombstones, and records expired as their key's newest version.
-    let now = now_ns();
-    let mut keys = loader.keys;
-    let absent = |l: Loc| l.tombstone || (l.has_ttl && header_of(&maps, l).is_some_and(|h| expired(h.expires, now)));
-    keys.retain(|l| !absent(l));
-    let live = live_bytes(&keys);
+    if loader.purge {
+        let now = now_ns();
+        let mut keys = std::mem::take(&mut loader.keys);
+        let absent = |l: Loc| l.tombstone || (l.has_ttl && header_of(&maps, l).is_some_and(|h| expired(h.expires, now)));
+        let mut gone = Vec::new();
+        keys.retain(|l| {
+            let keep = !absent(l);
+            if !keep {
+                gone.push(l);
+            }
+            keep
+        });
+        for l in gone {
+            loader.count(l, -1);
+        }
+        loader.keys = keys;
+    }
+    let Loader { keys, max_ts, live, .. } = loader;
     drop(views);
     drop(maps);
 
@@ -151,23 +185,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
         truncate(dir, id, at)?;
         report.torn_tails.push((data_name(id), at, cut));
     }
-    Ok(Recovered { keys, live, sizes, max_ts: loader.max_ts, max_id: last.unwrap_or(0), unhinted, report })
-}
-
-/// Live bytes per file. Consecutive keys mostly share a file, so remember the last slot.
-fn live_bytes(keys: &Keydir) -> IdMap<u64> {
-    let mut acc: Vec<(u32, u64)> = Vec::new();
-    let mut last = usize::MAX;
-    keys.for_each_loc(|l| {
-        if acc.get(last).map(|e| e.0) != Some(l.file_id) {
-            last = acc.iter().position(|e| e.0 == l.file_id).unwrap_or_else(|| {
-                acc.push((l.file_id, 0));
-                acc.len() - 1
-            });
-        }
-        acc[last].1 += l.size as u64;
-    });
-    acc.into_iter().collect()
+    Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report })
 }
 
 /// Scans a data file, returning the length of its valid prefix. A bad record is a torn tail only

@@ -11,6 +11,8 @@
 //! is trusted only after [`HintView::check`] accepted all of it; otherwise the data file is
 //! scanned, so a bad hint can slow open down but never change a read.
 
+use std::io::{self, Write};
+
 use super::record::{u32_at, u64_at, HARD_MAX_KEY, HEADER_LEN};
 
 const MAGIC: &[u8; 8] = b"BGKHINT\0";
@@ -29,35 +31,47 @@ pub struct HintEntry<'a> {
     pub key: &'a [u8],
 }
 
-/// Builds a hint file in memory.
-pub struct HintBuilder {
-    buf: Vec<u8>,
+/// Streams a hint file into any writer, checksumming as it goes (no copy of the whole file is
+/// held in memory).
+pub struct HintBuilder<W: Write> {
+    out: W,
+    crc: crc32fast::Hasher,
 }
 
-impl HintBuilder {
-    pub fn new(file_id: u32, data_len: u64) -> HintBuilder {
-        let mut buf = Vec::with_capacity(4096);
-        buf.extend_from_slice(MAGIC);
-        buf.extend_from_slice(&VERSION.to_le_bytes());
-        buf.extend_from_slice(&file_id.to_le_bytes());
-        buf.extend_from_slice(&data_len.to_le_bytes());
-        HintBuilder { buf }
+impl<W: Write> HintBuilder<W> {
+    pub fn new(out: W, file_id: u32, data_len: u64) -> io::Result<HintBuilder<W>> {
+        let mut b = HintBuilder { out, crc: crc32fast::Hasher::new() };
+        let mut prefix = [0u8; PREFIX_LEN];
+        prefix[..8].copy_from_slice(MAGIC);
+        prefix[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        prefix[12..16].copy_from_slice(&file_id.to_le_bytes());
+        prefix[16..24].copy_from_slice(&data_len.to_le_bytes());
+        b.put(&prefix)?;
+        Ok(b)
     }
 
-    pub fn push(&mut self, e: &HintEntry<'_>) {
-        self.buf.extend_from_slice(&e.ts.to_le_bytes());
-        self.buf.extend_from_slice(&e.expires.to_le_bytes());
-        self.buf.extend_from_slice(&e.offset.to_le_bytes());
-        self.buf.extend_from_slice(&e.record_len.to_le_bytes());
-        self.buf.push(e.flags);
-        self.buf.extend_from_slice(&(e.key.len() as u32).to_le_bytes());
-        self.buf.extend_from_slice(e.key);
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.crc.update(bytes);
+        self.out.write_all(bytes)
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
-        let crc = crc32fast::hash(&self.buf);
-        self.buf.extend_from_slice(&crc.to_le_bytes());
-        self.buf
+    pub fn push(&mut self, e: &HintEntry<'_>) -> io::Result<()> {
+        let mut fixed = [0u8; ENTRY_FIXED];
+        fixed[0..8].copy_from_slice(&e.ts.to_le_bytes());
+        fixed[8..16].copy_from_slice(&e.expires.to_le_bytes());
+        fixed[16..20].copy_from_slice(&e.offset.to_le_bytes());
+        fixed[20..24].copy_from_slice(&e.record_len.to_le_bytes());
+        fixed[24] = e.flags;
+        fixed[25..29].copy_from_slice(&(e.key.len() as u32).to_le_bytes());
+        self.put(&fixed)?;
+        self.put(e.key)
+    }
+
+    /// Writes the CRC trailer and hands the writer back.
+    pub fn finish(mut self) -> io::Result<W> {
+        let crc = self.crc.clone().finalize();
+        self.out.write_all(&crc.to_le_bytes())?;
+        Ok(self.out)
     }
 }
 
@@ -159,10 +173,10 @@ mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        let mut h = HintBuilder::new(3, 1000);
-        h.push(&HintEntry { ts: 1, expires: 0, offset: 0, record_len: 40, flags: 0, key: b"a" });
-        h.push(&HintEntry { ts: 2, expires: 9, offset: 40, record_len: 33, flags: 1, key: b"b" });
-        h.finish()
+        let mut h = HintBuilder::new(Vec::new(), 3, 1000).unwrap();
+        h.push(&HintEntry { ts: 1, expires: 0, offset: 0, record_len: 40, flags: 0, key: b"a" }).unwrap();
+        h.push(&HintEntry { ts: 2, expires: 9, offset: 40, record_len: 33, flags: 1, key: b"b" }).unwrap();
+        h.finish().unwrap()
     }
 
     #[test]
@@ -197,9 +211,9 @@ mod tests {
 
     #[test]
     fn entries_outside_the_data_file_are_refused_even_with_a_good_crc() {
-        let mut h = HintBuilder::new(1, 100);
-        h.push(&HintEntry { ts: 1, expires: 0, offset: 90, record_len: 40, flags: 0, key: b"a" });
-        let bytes = h.finish();
+        let mut h = HintBuilder::new(Vec::new(), 1, 100).unwrap();
+        h.push(&HintEntry { ts: 1, expires: 0, offset: 90, record_len: 40, flags: 0, key: b"a" }).unwrap();
+        let bytes = h.finish().unwrap();
         assert!(HintView::check(&bytes, 1, 100).is_err());
     }
 }

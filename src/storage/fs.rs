@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -96,13 +96,25 @@ pub fn create_new(path: &Path) -> Result<File> {
 
 /// Replaces `dir/name` with `bytes`: tmp file, fsync, rename, directory fsync.
 pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(dir, name, |w| w.write_all(bytes))
+}
+
+/// Like [`atomic_write`], with the content streamed by `fill` through a buffered writer. The
+/// tmp file is removed again if anything fails.
+pub fn atomic_write_with(dir: &Path, name: &str, fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let dst = dir.join(name);
     remove_if_exists(&tmp)?;
-    let mut f = create_new(&tmp)?;
-    f.write_all(bytes).map_err(|e| Error::io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
-    drop(f);
+    let written = (|| {
+        let mut w = BufWriter::with_capacity(1 << 16, create_new(&tmp)?);
+        fill(&mut w).map_err(|e| Error::io("write", &tmp, e))?;
+        let f = w.into_inner().map_err(|e| Error::io("write", &tmp, e.into_error()))?;
+        f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, &dst).map_err(|e| Error::io("rename", &tmp, e))?;
     fsync_dir(dir)
 }
