@@ -1,5 +1,5 @@
 /*
- * The test runner: every TEST() of every c_tests/*.c file, or only those named on the command
+ * The test runner: every TEST() in the c_tests directory, or only those named on the command
  * line. One line per test ("ok name" / "FAIL name"), then exactly "N passed, N failed" (CI parses
  * that line). Exit status 1 when any test failed.
  *
@@ -8,6 +8,8 @@
  *   c_tests_xxx --list          print the test names
  *
  * A watchdog (BITGASK_TEST_TIMEOUT seconds per test, default 120) turns a hang into a failure.
+ * BITGASK_TEST_TIMES=1 prints each test's duration (stderr), BITGASK_TEST_VERBOSE=1 extra notes,
+ * BITGASK_KEEP_TMP=1 keeps the temporary directories.
  */
 #include "check.h"
 
@@ -134,6 +136,7 @@ static const t_test *t_find(const char *name) {
 }
 
 static bool t_run(const t_test *t, unsigned timeout_s) {
+    uint64_t start = t_mono_us();
     t_running = t->name;
     t_failed_now = false;
     alarm(timeout_s);
@@ -142,6 +145,8 @@ static bool t_run(const t_test *t, unsigned timeout_s) {
     t_cleanup_tmpdirs();
     printf("%s %s\n", t_failed_now ? "FAIL" : "ok", t->name);
     fflush(stdout);
+    if (getenv("BITGASK_TEST_TIMES"))
+        t_note("%s took %.1f ms", t->name, (double)(t_mono_us() - start) / 1000.0);
     t_running = "";
     return !t_failed_now;
 }

@@ -193,7 +193,8 @@ size_t t_list_ids(const char *root, const char *ext, uint32_t *ids, size_t cap) 
         n++;
     }
     closedir(d);
-    qsort(ids, n < cap ? n : cap, sizeof ids[0], t_cmp_u32);
+    if (ids != NULL && n > 0 && cap > 0)
+        qsort(ids, n < cap ? n : cap, sizeof ids[0], t_cmp_u32);
     return n;
 }
 

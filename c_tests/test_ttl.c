@@ -1,0 +1,271 @@
+/* Expiry: put_ttl, expire, persist, ttl_ms and the default TTL option. */
+#include "check.h"
+
+/* Short TTLs expire after SHORT_TTL_MS; tests sleep PAST_TTL_MS to be safely past them. */
+#define SHORT_TTL_MS 50
+#define PAST_TTL_MS 120
+
+TEST(put_ttl_expires) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    bool ex = false;
+    int64_t ttl = 12345;
+    bitgask_record_meta m;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(bitgask_put_ttl(db, KS("short"), (const uint8_t *)"v", 1, SHORT_TTL_MS, &err), err);
+    CHECK_OK(t_put_s(db, "forever", "f", &err), err);
+    CHECK(t_has_s(db, "short", "v"));
+    CHECK_OK(bitgask_exists(db, KS("short"), &ex, &err), err);
+    CHECK(ex);
+    t_sleep_ms(PAST_TTL_MS);
+    CHECK(t_absent_s(db, "short")); /* get NOT_FOUND and exists false */
+    CHECK_STATUS(bitgask_ttl_ms(db, KS("short"), &ttl, &err), BITGASK_NOT_FOUND, err);
+    CHECK(ttl == 12345);
+    CHECK_STATUS(bitgask_meta(db, KS("short"), &m, &err), BITGASK_NOT_FOUND, err);
+    CHECK(t_has_s(db, "forever", "f"));
+    CHECK(t_close(db));
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK(t_absent_s(db, "short"));
+    CHECK(t_has_s(db, "forever", "f"));
+    CHECK(t_close(db));
+}
+
+TEST(expired_key_stays_gone_after_reopen_and_is_not_counted) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    bitgask_stats s;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(t_put_s(db, "k", "old", &err), err);
+    CHECK_OK(bitgask_put_ttl(db, KS("k"), (const uint8_t *)"new", 3, SHORT_TTL_MS, &err), err);
+    CHECK_OK(t_put_s(db, "other", "o", &err), err);
+    CHECK(t_close(db));
+    t_sleep_ms(PAST_TTL_MS);
+    CHECK((db = t_open(root, NULL)) != NULL);
+    /* The newest version expired: the older value must not come back. */
+    CHECK(t_absent_s(db, "k"));
+    CHECK(t_stats(db, &s));
+    CHECK_MSG(s.keys == 1, "keys = %llu", (unsigned long long)s.keys);
+    CHECK(t_close(db));
+}
+
+TEST(put_ttl_zero_is_invalid_and_writes_nothing) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    bitgask_stats s;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_STATUS(bitgask_put_ttl(db, KS("k"), (const uint8_t *)"v", 1, 0, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK(t_stats(db, &s));
+    CHECK(s.total_bytes == 0 && s.keys == 0);
+    CHECK(t_absent_s(db, "k"));
+    CHECK(t_close(db));
+}
+
+TEST(ttl_ms_reports_remaining_never_and_absent) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    int64_t ttl = 0;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(t_put_s(db, "plain", "p", &err), err);
+    CHECK_OK(bitgask_put_ttl(db, KS("timed"), (const uint8_t *)"t", 1, 10000, &err), err);
+    CHECK_OK(bitgask_ttl_ms(db, KS("plain"), &ttl, &err), err);
+    CHECK(ttl == -1);
+    CHECK_OK(bitgask_ttl_ms(db, KS("timed"), &ttl, &err), err);
+    CHECK_MSG(ttl > 9000 && ttl <= 10000, "remaining %lld", (long long)ttl);
+    ttl = 4242;
+    CHECK_STATUS(bitgask_ttl_ms(db, KS("absent"), &ttl, &err), BITGASK_NOT_FOUND, err);
+    CHECK(ttl == 4242);
+    /* Deleted is absent too. */
+    CHECK_OK(bitgask_delete(db, KS("plain"), &err), err);
+    CHECK_STATUS(bitgask_ttl_ms(db, KS("plain"), &ttl, &err), BITGASK_NOT_FOUND, err);
+    CHECK(t_close(db));
+    /* The expiry is on disk: it survives a reopen. */
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK_OK(bitgask_ttl_ms(db, KS("timed"), &ttl, &err), err);
+    CHECK_MSG(ttl > 8000 && ttl <= 10000, "remaining %lld", (long long)ttl);
+    CHECK(t_close(db));
+}
+
+TEST(expire_sets_a_new_ttl_and_keeps_the_value) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    int64_t ttl = 0;
+    bitgask_record_meta m;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(t_put_s(db, "k", "value", &err), err);
+    CHECK_OK(bitgask_expire(db, KS("k"), 60000, &err), err);
+    CHECK_OK(bitgask_ttl_ms(db, KS("k"), &ttl, &err), err);
+    CHECK_MSG(ttl > 59000 && ttl <= 60000, "remaining %lld", (long long)ttl);
+    CHECK_OK(bitgask_meta(db, KS("k"), &m, &err), err);
+    CHECK(m.expires_unix_nano != 0);
+    CHECK(t_has_s(db, "k", "value"));
+    /* A shorter TTL replaces the longer one. */
+    CHECK_OK(bitgask_expire(db, KS("k"), 30000, &err), err);
+    CHECK_OK(bitgask_ttl_ms(db, KS("k"), &ttl, &err), err);
+    CHECK_MSG(ttl > 29000 && ttl <= 30000, "remaining %lld", (long long)ttl);
+    CHECK(t_close(db));
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK(t_has_s(db, "k", "value"));
+    CHECK_OK(bitgask_ttl_ms(db, KS("k"), &ttl, &err), err);
+    CHECK_MSG(ttl > 28000 && ttl <= 30000, "remaining %lld", (long long)ttl);
+    CHECK_OK(bitgask_expire(db, KS("k"), SHORT_TTL_MS, &err), err);
+    CHECK(t_has_s(db, "k", "value"));
+    t_sleep_ms(PAST_TTL_MS);
+    CHECK(t_absent_s(db, "k"));
+    CHECK(t_close(db));
+}
+
+TEST(expire_zero_deletes) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(t_put_s(db, "k", "v", &err), err);
+    CHECK_OK(bitgask_expire(db, KS("k"), 0, &err), err);
+    CHECK(t_absent_s(db, "k"));
+    CHECK_STATUS(bitgask_expire(db, KS("k"), 0, &err), BITGASK_NOT_FOUND, err);
+    CHECK(t_close(db));
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK(t_absent_s(db, "k"));
+    CHECK(t_close(db));
+}
+
+TEST(expire_and_persist_of_absent_keys_are_not_found) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_STATUS(bitgask_expire(db, KS("nope"), 1000, &err), BITGASK_NOT_FOUND, err);
+    CHECK_STATUS(bitgask_persist(db, KS("nope"), &err), BITGASK_NOT_FOUND, err);
+    /* expire must not create the key */
+    CHECK(t_absent_s(db, "nope"));
+    CHECK_OK(t_put_s(db, "gone", "v", &err), err);
+    CHECK_OK(bitgask_delete(db, KS("gone"), &err), err);
+    CHECK_STATUS(bitgask_expire(db, KS("gone"), 1000, &err), BITGASK_NOT_FOUND, err);
+    CHECK_STATUS(bitgask_persist(db, KS("gone"), &err), BITGASK_NOT_FOUND, err);
+    CHECK(t_absent_s(db, "gone"));
+    CHECK(t_close(db));
+}
+
+TEST(operations_on_an_expired_key_are_not_found) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    const char *keys[4] = {"d", "e", "p", "t"};
+    int64_t ttl = 5;
+    int i;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    for (i = 0; i < 4; i++)
+        CHECK_OK(bitgask_put_ttl(db, KS(keys[i]), (const uint8_t *)"v", 1, SHORT_TTL_MS, &err), err);
+    t_sleep_ms(PAST_TTL_MS);
+    CHECK_STATUS(bitgask_delete(db, KS("d"), &err), BITGASK_NOT_FOUND, err);
+    CHECK_STATUS(bitgask_expire(db, KS("e"), 60000, &err), BITGASK_NOT_FOUND, err);
+    CHECK_STATUS(bitgask_persist(db, KS("p"), &err), BITGASK_NOT_FOUND, err);
+    CHECK_STATUS(bitgask_ttl_ms(db, KS("t"), &ttl, &err), BITGASK_NOT_FOUND, err);
+    CHECK(ttl == 5);
+    /* None of them was revived by the calls above. */
+    for (i = 0; i < 4; i++)
+        CHECK(t_absent_s(db, keys[i]));
+    CHECK(t_close(db));
+    CHECK((db = t_open(root, NULL)) != NULL);
+    for (i = 0; i < 4; i++)
+        CHECK(t_absent_s(db, keys[i]));
+    CHECK(t_close(db));
+}
+
+TEST(persist_removes_the_expiry) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    int64_t ttl = 0;
+    bitgask_record_meta m;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(bitgask_put_ttl(db, KS("k"), (const uint8_t *)"kept", 4, SHORT_TTL_MS, &err), err);
+    CHECK_OK(bitgask_persist(db, KS("k"), &err), err);
+    CHECK_OK(bitgask_ttl_ms(db, KS("k"), &ttl, &err), err);
+    CHECK(ttl == -1);
+    CHECK_OK(bitgask_meta(db, KS("k"), &m, &err), err);
+    CHECK(m.expires_unix_nano == 0);
+    t_sleep_ms(PAST_TTL_MS);
+    CHECK(t_has_s(db, "k", "kept"));
+    /* Persist of a key without expiry is fine and changes nothing. */
+    CHECK_OK(t_put_s(db, "plain", "p", &err), err);
+    CHECK_OK(bitgask_persist(db, KS("plain"), &err), err);
+    CHECK(t_has_s(db, "plain", "p"));
+    CHECK(t_close(db));
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK(t_has_s(db, "k", "kept"));
+    CHECK_OK(bitgask_ttl_ms(db, KS("k"), &ttl, &err), err);
+    CHECK(ttl == -1);
+    CHECK(t_close(db));
+}
+
+TEST(persist_survives_reopen_after_the_old_expiry) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(bitgask_put_ttl(db, KS("k"), (const uint8_t *)"v", 1, SHORT_TTL_MS, &err), err);
+    CHECK_OK(bitgask_persist(db, KS("k"), &err), err);
+    CHECK(t_close(db));
+    t_sleep_ms(PAST_TTL_MS);
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK(t_has_s(db, "k", "v"));
+    CHECK(t_close(db));
+}
+
+TEST(default_ttl_option_applies_to_plain_puts) {
+    const char *root = t_tmpdir();
+    bitgask_options *o = t_opts(0);
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    int64_t ttl = 0;
+    CHECK(root && o);
+    CHECK_OK(bitgask_options_set_default_ttl_ms(o, 10000, &err), err);
+    CHECK((db = t_open(root, o)) != NULL);
+    CHECK_OK(t_put_s(db, "d", "v", &err), err);
+    CHECK_OK(bitgask_ttl_ms(db, KS("d"), &ttl, &err), err);
+    CHECK_MSG(ttl > 9000 && ttl <= 10000, "remaining %lld", (long long)ttl);
+    /* An explicit TTL wins over the default. */
+    CHECK_OK(bitgask_put_ttl(db, KS("x"), (const uint8_t *)"v", 1, 60000, &err), err);
+    CHECK_OK(bitgask_ttl_ms(db, KS("x"), &ttl, &err), err);
+    CHECK_MSG(ttl > 59000 && ttl <= 60000, "remaining %lld", (long long)ttl);
+    CHECK(t_close(db));
+
+    CHECK_OK(bitgask_options_set_default_ttl_ms(o, SHORT_TTL_MS, &err), err);
+    CHECK((db = t_open(root, o)) != NULL);
+    CHECK_OK(t_put_s(db, "short", "s", &err), err);
+    CHECK_OK(t_put_s(db, "saved", "s", &err), err);
+    CHECK_OK(bitgask_persist(db, KS("saved"), &err), err);
+    CHECK(t_has_s(db, "short", "s"));
+    t_sleep_ms(PAST_TTL_MS);
+    CHECK(t_absent_s(db, "short"));
+    CHECK(t_has_s(db, "saved", "s"));
+    CHECK(t_has_s(db, "d", "v")); /* written with the 10 s default */
+    CHECK(t_close(db));
+    bitgask_options_free(o);
+}
+
+TEST(huge_ttl_saturates_instead_of_wrapping) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    int64_t ttl = 0;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(bitgask_put_ttl(db, KS("a"), (const uint8_t *)"v", 1, UINT64_MAX, &err), err);
+    CHECK(t_has_s(db, "a", "v"));
+    CHECK_OK(bitgask_ttl_ms(db, KS("a"), &ttl, &err), err);
+    CHECK_MSG(ttl > (int64_t)1000 * 3600 * 24 * 365, "remaining %lld", (long long)ttl);
+    CHECK_OK(t_put_s(db, "b", "w", &err), err);
+    CHECK_OK(bitgask_expire(db, KS("b"), UINT64_MAX / 2, &err), err);
+    CHECK(t_has_s(db, "b", "w"));
+    CHECK(t_close(db));
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK(t_has_s(db, "a", "v"));
+    CHECK(t_has_s(db, "b", "w"));
+    CHECK(t_close(db));
+}
