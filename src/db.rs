@@ -20,6 +20,7 @@ use crate::hints::write_hint;
 use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::iter::{Iter, KeyFilter};
+use crate::merge::{self, MergeKind};
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
 use crate::storage::datafile::{ActiveFile, DataFile};
@@ -36,6 +37,19 @@ pub struct Stats {
     pub total_bytes: u64,
     /// Bytes of records no key points at any more (overwritten, deleted, tombstones).
     pub dead_bytes: u64,
+    /// Merges completed by this handle.
+    pub merges: u64,
+    /// When the last merge of this handle finished (Unix nanoseconds; 0 = none yet).
+    pub last_merge_unix_nano: u64,
+}
+
+/// Space a full merge would free.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reclaimable {
+    pub dead_bytes: u64,
+    pub total_bytes: u64,
+    /// dead / total (0 for an empty database).
+    pub ratio: f64,
 }
 
 /// Where and when a key's current record was written.
@@ -61,7 +75,8 @@ pub enum Ttl {
 
 pub struct Db {
     engine: Arc<Engine>,
-    flusher_stop: Arc<WorkQueue<()>>,
+    /// Stops the periodic workers (flusher, merger).
+    stop: Arc<WorkQueue<()>>,
     workers: Vec<JoinHandle<()>>,
     report: OpenReport,
 }
@@ -69,6 +84,7 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
+        opts.validate()?;
         let root = path.as_ref().to_path_buf();
         fs::ensure_dir(&root)?;
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
@@ -105,8 +121,11 @@ impl Db {
                 engine.hint_queue.push(*id);
             }
         }
-        let mut db = Db { engine, flusher_stop: Arc::new(WorkQueue::default()), workers: Vec::new(), report: rec.report };
+        let mut db = Db { engine, stop: Arc::new(WorkQueue::default()), workers: Vec::new(), report: rec.report };
         db.start_workers();
+        if db.engine.opts.merge.on_open {
+            db.compact_if_needed()?;
+        }
         Ok(db)
     }
 
@@ -115,21 +134,37 @@ impl Db {
             let e = self.engine.clone();
             self.workers.push(spawn("bitgask-hints", move || {
                 while let Some(id) = e.hint_queue.pop() {
-                    // A failed hint only costs a slower open; the file is scanned instead.
-                    let _ = write_hint(&e.dir, id);
+                    // Not while a merge swaps directories, and not for a file a merge removed.
+                    let _dirs = e.dir_lock.lock();
+                    if e.files.read().contains_key(&id) {
+                        // A failed hint only costs a slower open; the file is scanned instead.
+                        let _ = write_hint(&e.dir, id);
+                    }
                 }
             }));
         }
-        if self.engine.opts.sync_interval_ms > 0 {
-            let (e, stop) = (self.engine.clone(), self.flusher_stop.clone());
-            let period = Duration::from_millis(self.engine.opts.sync_interval_ms);
-            self.workers.push(spawn("bitgask-flush", move || {
-                while stop.sleep(period) {
-                    // Errors poison the handle; the next write reports them.
-                    let _ = e.sync_all();
-                }
-            }));
+        self.periodic("bitgask-flush", self.engine.opts.sync_interval_ms, |e| {
+            // Errors poison the handle; the next write reports them.
+            let _ = e.sync_all();
+        });
+        self.periodic("bitgask-merge", self.engine.opts.merge.interval_ms, |e| {
+            // A failed background merge leaves the database as it was; the next pass retries.
+            let _ = merge::compact_if_needed(e);
+        });
+    }
+
+    /// Runs `f` every `period_ms` (0: never) until the handle closes.
+    fn periodic(&mut self, name: &str, period_ms: u64, f: fn(&Engine)) {
+        if period_ms == 0 {
+            return;
         }
+        let (e, stop) = (self.engine.clone(), self.stop.clone());
+        let period = Duration::from_millis(period_ms);
+        self.workers.push(spawn(name, move || {
+            while stop.sleep(period) {
+                f(&e);
+            }
+        }));
     }
 
     /// What open found: files loaded from hints, torn tails cut, hints ignored, unknown files.
@@ -156,8 +191,9 @@ impl Db {
         if e.closed.load(Ordering::Acquire) {
             return Ok(());
         }
+        e.closing.store(true, Ordering::Release);
         e.hint_queue.stop();
-        self.flusher_stop.stop();
+        self.stop.stop();
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
@@ -231,7 +267,7 @@ impl Db {
         let e = &self.engine;
         let mut w = e.writer.lock();
         let Some(cur) = e.lookup_latest(&w, key) else { return Ok(false) };
-        if e.expired(key, cur)? {
+        if e.expired_locked(&w, key, cur)? {
             return Ok(false);
         }
         let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
@@ -260,13 +296,13 @@ impl Db {
         let e = &self.engine;
         let mut w = e.writer.lock();
         let Some(cur) = e.lookup_latest(&w, key) else { return Ok(false) };
-        if e.expired(key, cur)? {
+        if e.expired_locked(&w, key, cur)? {
             return Ok(false);
         }
         if expires.is_none() && !cur.has_ttl {
             return Ok(true);
         }
-        let enc = e.with_record(key, cur, |r| {
+        let enc = e.with_record_locked(&w, key, cur, |r| {
             let value = r.value().map_err(|bad| Error::Corrupt(bad.to_string()))?;
             Ok(self.encode(key, &value, expires.unwrap_or(0)))
         })?;
@@ -305,7 +341,7 @@ impl Db {
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
         self.check_sizes(key, 0)?;
         self.engine.check_open()?;
-        Ok(self.engine.live_loc(key)?.is_some())
+        Ok(self.engine.live_header(key)?.is_some())
     }
 
     /// Remaining lifetime of `key`; `None` when absent.
@@ -321,12 +357,7 @@ impl Db {
         self.check_sizes(key, 0)?;
         let e = &self.engine;
         e.check_open()?;
-        let Some(loc) = e.lookup(key) else { return Ok(None) };
-        let h = e.header_at(loc)?;
-        if h.is_expired(now_ns()) {
-            e.index.write().remove_if(key, loc);
-            return Ok(None);
-        }
+        let Some((loc, h)) = e.live_header(key)? else { return Ok(None) };
         Ok(Some(RecordMeta {
             ts_unix_nano: h.ts,
             expires_unix_nano: h.expires,
@@ -341,7 +372,60 @@ impl Db {
         e.check_open()?;
         let files = e.files.read().len() as u64;
         let ix = e.index.read();
-        Ok(Stats { keys: ix.keys.len() as u64, data_files: files, total_bytes: ix.total_bytes(), dead_bytes: ix.dead_bytes() })
+        Ok(Stats {
+            keys: ix.keys.len() as u64,
+            data_files: files,
+            total_bytes: ix.total_bytes(),
+            dead_bytes: ix.dead_bytes(),
+            merges: e.merges.load(Ordering::Relaxed),
+            last_merge_unix_nano: e.last_merge_ns.load(Ordering::Relaxed),
+        })
+    }
+
+    // ---- space reclamation ----
+
+    /// A full merge (DESIGN.md section 7). Without `force` it runs only when the trigger holds
+    /// (dead/total >= merge_trigger_ratio and total >= merge_min_total). Returns whether it ran.
+    /// Reads and writes continue meanwhile; writers wait only for the final swap.
+    pub fn merge(&self, force: bool) -> Result<bool> {
+        self.engine.check_open()?;
+        if !force && !merge::full_merge_due(&self.engine) {
+            return Ok(false);
+        }
+        merge::run(&self.engine, MergeKind::Full)
+    }
+
+    /// One pass of the background policy: a full merge when its trigger holds, else a
+    /// selective merge of the files with the most garbage when enough qualify.
+    pub fn compact_if_needed(&self) -> Result<bool> {
+        self.engine.check_open()?;
+        merge::compact_if_needed(&self.engine)
+    }
+
+    /// Dead and total bytes: what a full merge would free.
+    pub fn reclaimable(&self) -> Result<Reclaimable> {
+        let s = self.stats()?;
+        let ratio = if s.total_bytes == 0 { 0.0 } else { s.dead_bytes as f64 / s.total_bytes as f64 };
+        Ok(Reclaimable { dead_bytes: s.dead_bytes, total_bytes: s.total_bytes, ratio })
+    }
+
+    /// Drops every expired key from the keydir (their bytes become dead); returns how many.
+    pub fn run_gc(&self) -> Result<u64> {
+        let e = &self.engine;
+        e.check_open()?;
+        let mut expiring = Vec::new();
+        e.index.read().keys.for_each(|k, l| {
+            if l.has_ttl {
+                expiring.push(k.to_vec());
+            }
+        });
+        let mut removed = 0;
+        for k in expiring {
+            if e.lookup(&k).is_some() && e.live_header(&k)?.is_none() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     // ---- iteration ----

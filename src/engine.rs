@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -59,6 +59,13 @@ impl Writer {
         self.last_ts
     }
 
+    /// The next id from the counter shared by rotation and merge.
+    pub fn allocate_id(&mut self) -> Result<u32> {
+        let id = self.next_id;
+        self.next_id = id.checked_add(1).ok_or_else(|| Error::InvalidArg("data file ids exhausted".into()))?;
+        Ok(id)
+    }
+
     /// The newest appended-but-invisible record of `key`, if any.
     fn pending_loc(&self, key: &[u8]) -> Option<Loc> {
         self.pending.iter().rev().find(|p| p.key == key).map(|p| p.loc)
@@ -89,6 +96,15 @@ pub(crate) struct Engine {
     pub closed: AtomicBool,
     pub hint_queue: WorkQueue<u32>,
     pub lock: Mutex<Option<LockFile>>,
+    /// One merge (or backup) at a time.
+    pub merge_lock: Mutex<()>,
+    /// Held by the hint writer while it writes into `data/`, and by a merge while it swaps
+    /// generations, so a hint never lands in a directory being renamed away.
+    pub dir_lock: Mutex<()>,
+    /// Set by close: long work (a merge) stops early.
+    pub closing: AtomicBool,
+    pub merges: AtomicU64,
+    pub last_merge_ns: AtomicU64,
 }
 
 /// How a write wants to be made durable.
@@ -114,6 +130,11 @@ impl Engine {
             closed: AtomicBool::new(false),
             hint_queue: WorkQueue::default(),
             lock: Mutex::new(Some(lock)),
+            merge_lock: Mutex::new(()),
+            dir_lock: Mutex::new(()),
+            closing: AtomicBool::new(false),
+            merges: AtomicU64::new(0),
+            last_merge_ns: AtomicU64::new(0),
         }
     }
 
@@ -182,31 +203,33 @@ impl Engine {
     }
 
     /// Makes sure the active file exists and can take `len` more bytes, rotating if not: the old
-    /// file is fdatasynced before the next id is created, so every file below the highest one
-    /// is complete on disk.
+    /// file is sealed before the next id is created, so every file below the highest one is
+    /// complete on disk.
     fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<()> {
         match &w.active {
             Some(a) if a.len == 0 || a.len + len <= self.opts.max_file_size => return Ok(()),
-            Some(a) => {
-                if let Err(e) = a.sync() {
-                    self.poison(format!("fdatasync before rotation failed: {e}"));
-                    return Err(e);
-                }
-            }
+            Some(_) => self.seal_active(w)?,
             None => {}
         }
-        let id = w.next_id;
+        let id = w.allocate_id()?;
         let fresh = ActiveFile::create(&self.dir, id)?;
-        w.next_id = id.checked_add(1).ok_or_else(|| Error::InvalidArg("data file ids exhausted".into()))?;
-        let mut files = self.files.write();
-        if let Some(old) = w.active.take() {
-            files.insert(old.id, Arc::new(DataFile::sealed(&self.dir, old.id)?));
-            if self.opts.hint_files {
-                self.hint_queue.push(old.id);
-            }
-        }
-        files.insert(id, Arc::new(DataFile::active(&fresh)));
+        self.files.write().insert(id, Arc::new(DataFile::active(&fresh)));
         w.active = Some(fresh);
+        Ok(())
+    }
+
+    /// Seals the active file: fdatasync (an error poisons), read it through a map from now on,
+    /// queue its hint. The next write creates a new file.
+    pub fn seal_active(&self, w: &mut Writer) -> Result<()> {
+        let Some(active) = w.active.take() else { return Ok(()) };
+        if let Err(e) = active.sync() {
+            self.poison(format!("fdatasync while sealing {} failed: {e}", active.path.display()));
+            return Err(e);
+        }
+        self.files.write().insert(active.id, Arc::new(DataFile::sealed(&self.dir, active.id)?));
+        if self.opts.hint_files {
+            self.hint_queue.push(active.id);
+        }
         Ok(())
     }
 
@@ -284,17 +307,29 @@ impl Engine {
         w.pending_loc(key).or_else(|| self.lookup(key)).filter(|l| !l.tombstone)
     }
 
-    /// Reads and verifies the record at `loc`, handing it to `f`.
-    pub fn with_record<R>(&self, key: &[u8], loc: Loc, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<R> {
-        self.read_record(key, loc, true, f).map(|r| r.expect("verified key"))
+    pub fn file(&self, id: u32) -> Result<Arc<DataFile>> {
+        let file = self.files.read().get(&id).cloned();
+        file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", crate::storage::fs::data_name(id))))
     }
 
-    /// Reads and CRC-checks the record at `loc`. A record holding another key is corruption
-    /// when the keydir matched the key itself (`verified`), and just "not this key" when the
-    /// location came from a hash-only [`Keydir::probe`] (then `Ok(None)`).
-    fn read_record<R>(&self, key: &[u8], loc: Loc, verified: bool, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<Option<R>> {
-        let file = self.files.read().get(&loc.file_id).cloned();
-        let file = file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", loc.file_id)))?;
+    /// A key's location together with a handle on its file, both taken under the index lock.
+    /// A merge adds its outputs to the file table before it repoints the keydir, and drops its
+    /// inputs only after, so a reader never holds a location whose file is gone. With
+    /// `verified` false the key is not compared (see [`Keydir::probe`]).
+    fn locate(&self, key: &[u8], verified: bool) -> Result<Option<(Loc, Arc<DataFile>)>> {
+        let index = self.index.read();
+        let loc = match (verified, index.keys.probe(key)) {
+            (_, Probe::None) => None,
+            (false, Probe::One(loc)) => Some(loc),
+            _ => index.keys.get(key),
+        };
+        loc.map(|l| Ok((l, self.file(l.file_id)?))).transpose()
+    }
+
+    /// Reads and CRC-checks the record at `loc` of `file`. A record holding another key is
+    /// corruption when the keydir matched the key itself (`verified`), and just "not this key"
+    /// (`Ok(None)`) when the location came from a hash-only probe.
+    fn read_record<R>(file: &DataFile, key: &[u8], loc: Loc, verified: bool, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<Option<R>> {
         let bytes = file.read(loc.offset as u64, loc.size as usize)?;
         let rec = Record::decode(&bytes).map_err(|bad| Error::corrupt_at(&file.path, loc.offset as u64, bad))?;
         if rec.key != key {
@@ -309,42 +344,46 @@ impl Engine {
     /// Reads `key`'s current record for a reader; `Ok(None)` when the key is absent. The key is
     /// compared against the record read, not the keydir's copy (one cache miss less per read).
     pub fn with_current<R>(&self, key: &[u8], f: impl FnOnce(Loc, Record<'_>) -> Result<R>) -> Result<Option<R>> {
-        let probe = self.index.read().keys.probe(key);
-        match probe {
-            Probe::None => Ok(None),
-            Probe::One(loc) => self.read_record(key, loc, false, |r| f(loc, r)),
-            Probe::Many => match self.lookup(key) {
-                Some(loc) => self.read_record(key, loc, true, |r| f(loc, r)),
-                None => Ok(None),
-            },
+        match self.locate(key, false)? {
+            Some((loc, file)) => Self::read_record(&file, key, loc, false, |r| f(loc, r)),
+            None => Ok(None),
         }
     }
 
-    /// The header of the record at `loc` (no CRC check: for expiry and metadata).
-    pub fn header_at(&self, loc: Loc) -> Result<Header> {
-        let file = self.files.read().get(&loc.file_id).cloned();
-        let file = file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", loc.file_id)))?;
+    /// Reads the record at a known `loc` of `key`. Only for callers holding the writer mutex,
+    /// which keeps merges from swapping files underneath.
+    pub fn with_record_locked<R>(&self, _w: &Writer, key: &[u8], loc: Loc, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<R> {
+        let file = self.file(loc.file_id)?;
+        Self::read_record(&file, key, loc, true, f).map(|r| r.expect("verified read"))
+    }
+
+    fn header_in(file: &DataFile, loc: Loc) -> Result<Header> {
         let bytes = file.read(loc.offset as u64, HEADER_LEN)?;
         Header::parse(&bytes).map_err(|bad| Error::corrupt_at(&file.path, loc.offset as u64, bad))
     }
 
-    /// Whether the record at `loc` has expired; an expired key is dropped from the keydir.
-    pub fn expired(&self, key: &[u8], loc: Loc) -> Result<bool> {
+    /// Whether the record at `loc` (of a caller holding the writer mutex) has expired; an
+    /// expired key is dropped from the keydir.
+    pub fn expired_locked(&self, _w: &Writer, key: &[u8], loc: Loc) -> Result<bool> {
         if !loc.has_ttl {
             return Ok(false);
         }
-        let gone = self.header_at(loc)?.is_expired(now_ns());
+        let gone = Self::header_in(&*self.file(loc.file_id)?, loc)?.is_expired(now_ns());
         if gone {
             self.index.write().remove_if(key, loc);
         }
         Ok(gone)
     }
 
-    /// The live location of `key` for a reader, or `None` when absent or expired.
-    pub fn live_loc(&self, key: &[u8]) -> Result<Option<Loc>> {
-        match self.lookup(key) {
-            Some(loc) if !self.expired(key, loc)? => Ok(Some(loc)),
-            _ => Ok(None),
+    /// The location and header of `key`'s live record; `None` when absent or expired (an
+    /// expired key is dropped from the keydir on the way).
+    pub fn live_header(&self, key: &[u8]) -> Result<Option<(Loc, Header)>> {
+        let Some((loc, file)) = self.locate(key, true)? else { return Ok(None) };
+        let h = Self::header_in(&file, loc)?;
+        if h.is_expired(now_ns()) {
+            self.index.write().remove_if(key, loc);
+            return Ok(None);
         }
+        Ok(Some((loc, h)))
     }
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use crate::engine::Engine;
+use crate::clock::now_ns;
 use crate::error::{Error, Result};
 
 /// Which keys a cursor visits.
@@ -60,18 +61,24 @@ impl Iter {
             let (start, len) = self.spans[self.pos];
             self.pos += 1;
             let key = &self.bytes[start..start + len];
-            let Some(loc) = self.engine.live_loc(key)? else { continue };
-            if with_value {
+            let found = if with_value {
                 let value = &mut self.value;
-                let read = self.engine.with_record(key, loc, |r| {
+                let read = self.engine.with_current(key, |_, r| {
+                    if r.header.is_expired(now_ns()) {
+                        return Ok(false);
+                    }
                     let v = r.value().map_err(|bad| Error::Corrupt(bad.to_string()))?;
                     value.clear();
                     value.extend_from_slice(&v);
-                    Ok(())
+                    Ok(true)
                 });
-                read?;
+                read? == Some(true)
             } else {
                 self.value.clear();
+                self.engine.live_header(key)?.is_some()
+            };
+            if !found {
+                continue;
             }
             self.key.clear();
             self.key.extend_from_slice(key);

@@ -36,13 +36,15 @@ mod idmap;
 mod index;
 mod iter;
 mod keydir;
+mod merge;
+pub mod killpoint;
 mod options;
 mod recovery;
 pub mod storage;
 #[cfg(test)]
 mod testutil;
 
-pub use db::{Db, RecordMeta, Stats, Ttl};
+pub use db::{Db, Reclaimable, RecordMeta, Stats, Ttl};
 pub use error::{status, Error, Result};
 pub use iter::{Iter, KeyFilter};
 pub use options::{Options, CODEC_NONE, CODEC_SNAPPY};

@@ -27,6 +27,44 @@ pub struct Options {
     pub(crate) compression: u32,
     pub(crate) compression_threshold: u32,
     pub(crate) lock_timeout_ms: u64,
+    pub(crate) merge: MergeOptions,
+}
+
+/// When and how merges run (DESIGN.md section 7).
+#[derive(Clone, Debug)]
+pub(crate) struct MergeOptions {
+    /// A full merge is worth it when dead/total reaches this ratio...
+    pub trigger_ratio: f64,
+    /// ...and the data files hold at least this many bytes.
+    pub min_total: u64,
+    /// Period of the background merge worker; 0 disables it.
+    pub interval_ms: u64,
+    pub on_open: bool,
+    /// Size at which merge output files are cut.
+    pub max_file_size: u64,
+    /// Selective merge: a file is a candidate when its own dead/size reaches this ratio.
+    pub garbage_ratio: f64,
+    pub min_files: u32,
+    pub min_bytes: u64,
+    pub max_files: u32,
+    pub max_bytes: u64,
+}
+
+impl Default for MergeOptions {
+    fn default() -> Self {
+        MergeOptions {
+            trigger_ratio: 0.6,
+            min_total: 64 << 20,
+            interval_ms: 10 * 60 * 1000,
+            on_open: false,
+            max_file_size: 64 << 20,
+            garbage_ratio: 0.4,
+            min_files: 3,
+            min_bytes: 256 << 20,
+            max_files: 5,
+            max_bytes: 2 << 30,
+        }
+    }
 }
 
 impl Default for Options {
@@ -43,6 +81,7 @@ impl Default for Options {
             compression: CODEC_NONE,
             compression_threshold: 4096,
             lock_timeout_ms: 0,
+            merge: MergeOptions::default(),
         }
     }
 }
@@ -75,9 +114,7 @@ impl Options {
     }
 
     pub fn set_max_file_size(&mut self, v: u64) -> Result<&mut Self> {
-        if !(MIN_FILE_SIZE..=MAX_FILE_SIZE).contains(&v) {
-            return Err(invalid(format!("max_file_size {v} outside {MIN_FILE_SIZE}..={MAX_FILE_SIZE}")));
-        }
+        check_file_size("max_file_size", v)?;
         self.max_file_size = v;
         Ok(self)
     }
@@ -132,6 +169,108 @@ impl Options {
     }
 }
 
+/// A ratio in `[low, 1]` (or `(0, 1]` when `zero_ok` is false); NaN is never valid.
+fn check_ratio(name: &str, v: f64, zero_ok: bool) -> Result<()> {
+    let ok = v.is_finite() && v <= 1.0 && (v > 0.0 || (zero_ok && v == 0.0));
+    if !ok {
+        let range = if zero_ok { "[0, 1]" } else { "(0, 1]" };
+        return Err(invalid(format!("{name} {v} outside {range}")));
+    }
+    Ok(())
+}
+
+fn check_file_size(name: &str, v: u64) -> Result<()> {
+    if !(MIN_FILE_SIZE..=MAX_FILE_SIZE).contains(&v) {
+        return Err(invalid(format!("{name} {v} outside {MIN_FILE_SIZE}..={MAX_FILE_SIZE}")));
+    }
+    Ok(())
+}
+
+impl Options {
+    /// Full merge trigger: dead/total at least this (default 0.6).
+    pub fn set_merge_trigger_ratio(&mut self, v: f64) -> Result<&mut Self> {
+        check_ratio("merge_trigger_ratio", v, true)?;
+        self.merge.trigger_ratio = v;
+        Ok(self)
+    }
+
+    /// Full merge trigger: at least this many bytes of data files (default 64 MiB).
+    pub fn set_merge_min_total(&mut self, v: u64) -> &mut Self {
+        self.merge.min_total = v;
+        self
+    }
+
+    /// Period of the background merge worker (default 10 minutes; 0 disables it).
+    pub fn set_merge_interval_ms(&mut self, v: u64) -> &mut Self {
+        self.merge.interval_ms = v;
+        self
+    }
+
+    /// Run one pass of the merge policy at open (default false).
+    pub fn set_merge_on_open(&mut self, v: bool) -> &mut Self {
+        self.merge.on_open = v;
+        self
+    }
+
+    /// Size at which merge output files are cut (default 64 MiB).
+    pub fn set_merge_max_file_size(&mut self, v: u64) -> Result<&mut Self> {
+        check_file_size("merge_max_file_size", v)?;
+        self.merge.max_file_size = v;
+        Ok(self)
+    }
+
+    /// Selective merge: per-file garbage ratio that makes a file a candidate (default 0.4).
+    pub fn set_garbage_ratio(&mut self, v: f64) -> Result<&mut Self> {
+        check_ratio("garbage_ratio", v, false)?;
+        self.merge.garbage_ratio = v;
+        Ok(self)
+    }
+
+    /// Selective merge: fewest candidate files worth merging (default 3).
+    pub fn set_min_merge_files(&mut self, v: u32) -> Result<&mut Self> {
+        if v == 0 {
+            return Err(invalid("min_merge_files must be at least 1".into()));
+        }
+        self.merge.min_files = v;
+        Ok(self)
+    }
+
+    /// Selective merge: fewest bytes worth merging (default 256 MiB).
+    pub fn set_min_merge_total(&mut self, v: u64) -> &mut Self {
+        self.merge.min_bytes = v;
+        self
+    }
+
+    /// Selective merge: most files in one merge (default 5).
+    pub fn set_max_merge_files(&mut self, v: u32) -> Result<&mut Self> {
+        if v == 0 {
+            return Err(invalid("max_merge_files must be at least 1".into()));
+        }
+        self.merge.max_files = v;
+        Ok(self)
+    }
+
+    /// Selective merge: most bytes in one merge (default 2 GiB).
+    pub fn set_max_merge_bytes(&mut self, v: u64) -> Result<&mut Self> {
+        if v == 0 {
+            return Err(invalid("max_merge_bytes must be at least 1".into()));
+        }
+        self.merge.max_bytes = v;
+        Ok(self)
+    }
+
+    /// Checks that options make sense together (called by open).
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.merge.max_files < self.merge.min_files {
+            return Err(invalid(format!(
+                "max_merge_files {} is below min_merge_files {}",
+                self.merge.max_files, self.merge.min_files
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +294,14 @@ mod tests {
         assert!(o.set_max_key_size(HARD_MAX_KEY + 1).is_err());
         assert!(o.set_max_value_size(HARD_MAX_VALUE + 1).is_err());
         assert!(o.set_compression(2).is_err());
+        assert!(o.set_merge_trigger_ratio(f64::NAN).is_err());
+        assert!(o.set_merge_trigger_ratio(1.5).is_err());
+        assert!(o.set_garbage_ratio(0.0).is_err());
+        assert!(o.set_min_merge_files(0).is_err());
+        assert!(o.set_max_merge_bytes(0).is_err());
+        assert!(o.set_merge_max_file_size(1).is_err());
+        o.set_min_merge_files(4).unwrap().set_max_merge_files(3).unwrap();
+        assert!(o.validate().is_err());
         assert!(o.set_max_file_size(4096).is_ok());
         assert_eq!(o.max_file_size, 4096);
     }

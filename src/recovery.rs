@@ -11,6 +11,7 @@ use std::path::Path;
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
+use crate::format::merge_done::MergeDone;
 use crate::format::record::{expired, Header, FLAG_TOMBSTONE};
 use crate::idmap::IdMap;
 use crate::keydir::{Keydir, Loc, Upsert};
@@ -222,25 +223,79 @@ fn truncate(dir: &Path, id: u32, len: u64) -> Result<()> {
     f.sync_all().map_err(|e| Error::io("fsync", &path, e))
 }
 
-/// Settles what an interrupted merge left in the root (DESIGN.md section 7): a merge that never
-/// reached the swap is discarded, a swap that finished has its old generation removed; any other
-/// combination is refused, naming the state, rather than guessed at.
+/// Settles what an interrupted merge left in the root (DESIGN.md section 7):
+///
+/// | data/ | merge.tmp/ | MERGE_DONE valid | data.old/ | action |
+/// |---|---|---|---|---|
+/// | yes | yes | any | no | discard merge.tmp (the merge never reached the swap) |
+/// | no | yes | yes | yes | rename merge.tmp to data, then remove data.old |
+/// | yes | no | - | yes | the swap finished: remove data.old |
+/// | any other combination | | | | refuse with `E_CORRUPT`, naming the state |
 pub(crate) fn resolve_interrupted_merge(root: &Path) -> Result<()> {
     let is_dir = |name: &str| std::fs::symlink_metadata(root.join(name)).map(|m| m.is_dir()).unwrap_or(false);
     let (data, tmp, old) = (is_dir(fs::DATA_DIR), is_dir(MERGE_TMP), is_dir(DATA_OLD));
-    let leftover = match (data, tmp, old) {
-        (_, false, false) => return Ok(()),
-        (true, true, false) => MERGE_TMP,
-        (true, false, true) => DATA_OLD,
-        _ => {
-            return Err(Error::Corrupt(format!(
-                "{}: interrupted merge in an unrecognised state (data/: {data}, merge.tmp/: {tmp}, data.old/: {old})",
-                root.display()
-            )))
-        }
+    let refuse = |why: &str| {
+        Err(Error::Corrupt(format!(
+            "{}: interrupted merge in a state that cannot be resolved safely (data/: {data}, merge.tmp/: {tmp}, data.old/: {old}){why}",
+            root.display()
+        )))
     };
-    let path = root.join(leftover);
-    std::fs::remove_dir_all(&path).map_err(|e| Error::io("remove", &path, e))?;
+    match (data, tmp, old) {
+        (_, false, false) => Ok(()),
+        (true, true, false) => {
+            let path = root.join(MERGE_TMP);
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io("remove", &path, e))?;
+            fs::fsync_dir(root)
+        }
+        (false, true, true) => match merge_done_valid(&root.join(MERGE_TMP)) {
+            Ok(()) => {
+                let (from, to) = (root.join(MERGE_TMP), root.join(fs::DATA_DIR));
+                std::fs::rename(&from, &to).map_err(|e| Error::io("rename", &from, e))?;
+                fs::fsync_dir(root)?;
+                remove_old_generation(root)
+            }
+            Err(why) => refuse(&format!(": {why}")),
+        },
+        (true, false, true) => remove_old_generation(root),
+        _ => refuse(""),
+    }
+}
+
+/// A merge's outputs are complete when MERGE_DONE parses and every output it lists is there
+/// with exactly the recorded size.
+fn merge_done_valid(tmp: &Path) -> std::result::Result<(), String> {
+    let path = tmp.join(crate::merge::MERGE_DONE);
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let done = MergeDone::parse(&bytes)?;
+    for (id, size) in done.outputs {
+        let p = tmp.join(data_name(id));
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_file() && m.len() == size => {}
+            _ => return Err(format!("merge output {} is missing or not {size} bytes", p.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Removes `data.old/` after a swap. Directories that are not ours cannot be hard-linked into
+/// the new generation, so they are moved back into `data/` first: nothing unknown is deleted.
+pub(crate) fn remove_old_generation(root: &Path) -> Result<()> {
+    let (old, data) = (root.join(DATA_OLD), root.join(fs::DATA_DIR));
+    let entries = std::fs::read_dir(&old).map_err(|e| Error::io("list", &old, e))?;
+    let mut moved = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", &old, e))?;
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && !data.join(entry.file_name()).exists() {
+            let to = data.join(entry.file_name());
+            std::fs::rename(entry.path(), &to).map_err(|e| Error::io("move back", &entry.path(), e))?;
+            moved = true;
+        }
+    }
+    if moved {
+        fs::fsync_dir(&data)?;
+    }
+    std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
     fs::fsync_dir(root)
 }
 

@@ -31,7 +31,7 @@ pub struct Listing {
 }
 
 /// Parses `NNNNNNNNN.data` / `.hint`: at least nine decimal digits that fit a u32.
-fn parse_name(name: &str) -> Option<(u32, &str)> {
+pub fn parse_name(name: &str) -> Option<(u32, &str)> {
     let (stem, ext) = name.split_once('.')?;
     if stem.len() < 9 || !stem.bytes().all(|b| b.is_ascii_digit()) {
         return None;

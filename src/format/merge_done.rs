@@ -1,0 +1,72 @@
+//! `merge.tmp/MERGE_DONE`: the proof that a merge finished writing its outputs. Plain text so an
+//! operator can read it, with a CRC so a torn or edited marker is never trusted:
+//!
+//! ```text
+//! bitgask-merge 1
+//! input 3
+//! output 9 1048576
+//! crc 0a1b2c3d
+//! ```
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MergeDone {
+    pub inputs: Vec<u32>,
+    /// (file id, exact size in bytes)
+    pub outputs: Vec<(u32, u64)>,
+}
+
+const HEAD: &str = "bitgask-merge 1\n";
+
+impl MergeDone {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut body = String::from(HEAD);
+        for id in &self.inputs {
+            body.push_str(&format!("input {id}\n"));
+        }
+        for (id, size) in &self.outputs {
+            body.push_str(&format!("output {id} {size}\n"));
+        }
+        let crc = crc32fast::hash(body.as_bytes());
+        body.push_str(&format!("crc {crc:08x}\n"));
+        body.into_bytes()
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<MergeDone, String> {
+        let text = std::str::from_utf8(bytes).map_err(|_| "MERGE_DONE is not UTF-8")?;
+        let crc_at = text.rfind("crc ").ok_or("MERGE_DONE has no crc line")?;
+        let (body, crc_line) = text.split_at(crc_at);
+        let stored = u32::from_str_radix(crc_line.trim_start_matches("crc ").trim_end(), 16).map_err(|_| "MERGE_DONE crc is not hex")?;
+        if crc32fast::hash(body.as_bytes()) != stored || !body.starts_with(HEAD) {
+            return Err("MERGE_DONE crc mismatch".into());
+        }
+        let mut done = MergeDone::default();
+        for line in body[HEAD.len()..].lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            let num = |s: &str| s.parse::<u64>().map_err(|_| format!("bad number in MERGE_DONE line {line:?}"));
+            match f.as_slice() {
+                ["input", id] => done.inputs.push(num(id)? as u32),
+                ["output", id, size] => done.outputs.push((num(id)? as u32, num(size)?)),
+                _ => return Err(format!("unknown MERGE_DONE line {line:?}")),
+            }
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_every_truncation_is_refused() {
+        let d = MergeDone { inputs: vec![1, 2], outputs: vec![(9, 100), (10, 7)] };
+        let b = d.encode();
+        assert_eq!(MergeDone::parse(&b).unwrap(), d);
+        for n in 0..b.len() - 1 {
+            assert!(MergeDone::parse(&b[..n]).is_err(), "cut at {n}");
+        }
+        let mut c = b.clone();
+        c[20] ^= 1;
+        assert!(MergeDone::parse(&c).is_err());
+    }
+}

@@ -1,0 +1,390 @@
+//! Merge (compaction), DESIGN.md section 7: rewrite the live records of sealed files into new
+//! files in `merge.tmp/`, then swap generations with directory renames.
+//!
+//! Step by step:
+//! 1. Seal the active file (full merge) and publish every pending write, so each input is
+//!    immutable and the keydir says exactly which of its records are live.
+//! 2. Copy each live record, byte for byte (stamp and expiry preserved), into output files with
+//!    fresh ids from the shared counter. A full merge drops dead versions, tombstones and
+//!    expired records. A selective merge also keeps tombstones and expired records of keys the
+//!    keydir no longer has: they may be all that shadows an older version in a file outside the
+//!    merge.
+//! 3. fsync every output, write its hint, write `MERGE_DONE` (inputs, outputs, sizes), fsync it
+//!    and `merge.tmp/`.
+//! 4. Under the writer mutex (the only time writers wait): fdatasync the active file, hard-link
+//!    every file that is not an input into `merge.tmp/`, rename `data` to `data.old`, rename
+//!    `merge.tmp` to `data` (fsyncing the root after each), make the outputs readable, repoint
+//!    keydir entries that still point at a merged record, drop the inputs, and seal the active
+//!    file so the next write goes to a file numbered above every output.
+//! 5. Remove `data.old/`.
+//!
+//! A crash anywhere leaves a directory state that open resolves (see `recovery`).
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::clock::now_ns;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::format::merge_done::MergeDone;
+use crate::format::record::{Header, HEADER_LEN};
+use crate::hints::write_hint;
+use crate::keydir::{Loc, Probe};
+use crate::killpoint;
+use crate::recovery::{remove_old_generation, DATA_OLD, MERGE_TMP};
+use crate::storage::datafile::DataFile;
+use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, parse_name, DATA_DIR};
+use crate::storage::scan::Scan;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeKind {
+    /// Every sealed file.
+    Full,
+    /// The sealed files with the most garbage, as the selective policy picks them.
+    Selective,
+}
+
+/// A live record copied from `old` to `new`.
+struct Moved {
+    old: Loc,
+    new: Loc,
+}
+
+/// What the copy phase produced.
+#[derive(Default)]
+struct Copied {
+    outputs: Vec<(u32, u64)>,
+    moved: Vec<Moved>,
+    /// Live but expired records a full merge did not copy; their keys leave the keydir.
+    dropped: Vec<Loc>,
+}
+
+/// Runs one merge of `kind`. Returns false when there was nothing to merge.
+pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
+    let _one_at_a_time = e.merge_lock.lock();
+    e.check_writable()?;
+    let inputs = prepare(e, kind)?;
+    if inputs.is_empty() {
+        return Ok(false);
+    }
+    let tmp = e.root.join(MERGE_TMP);
+    let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
+    let built = build(e, kind, &inputs_files, &tmp);
+    let copied = match built {
+        Ok(c) => c,
+        Err(err) => {
+            // Nothing outside merge.tmp changed yet: discard it.
+            let _ = fs::remove_dir_all(&tmp);
+            let _ = fsync_dir(&e.root);
+            return Err(err);
+        }
+    };
+    swap(e, &inputs_files, copied, &tmp)?;
+    e.merges.fetch_add(1, Ordering::Relaxed);
+    e.last_merge_ns.store(now_ns(), Ordering::Relaxed);
+    Ok(true)
+}
+
+/// Whether the full-merge trigger holds: dead/total >= `merge_trigger_ratio` and total >=
+/// `merge_min_total`.
+pub(crate) fn full_merge_due(e: &Engine) -> bool {
+    let ix = e.index.read();
+    let (total, dead) = (ix.total_bytes(), ix.dead_bytes());
+    total > 0 && total >= e.opts.merge.min_total && dead as f64 / total as f64 >= e.opts.merge.trigger_ratio
+}
+
+/// One pass of the policy: a full merge when its trigger holds, else a selective merge when
+/// enough files qualify. Returns whether a merge ran.
+pub(crate) fn compact_if_needed(e: &Engine) -> Result<bool> {
+    if full_merge_due(e) {
+        return run(e, MergeKind::Full);
+    }
+    run(e, MergeKind::Selective)
+}
+
+/// Step 1: seal, publish pending writes, pick the inputs (ascending ids).
+fn prepare(e: &Engine, kind: MergeKind) -> Result<Vec<u32>> {
+    let seq = {
+        let mut w = e.writer.lock();
+        if kind == MergeKind::Full {
+            e.seal_active(&mut w)?;
+        }
+        w.seq
+    };
+    e.commit(seq)?;
+    let active = e.writer.lock().active.as_ref().map(|a| a.id);
+    let mut sealed: Vec<u32> = e.files.read().keys().copied().filter(|&id| Some(id) != active).collect();
+    sealed.sort_unstable();
+    Ok(match kind {
+        MergeKind::Full => sealed,
+        MergeKind::Selective => select(e, &sealed),
+    })
+}
+
+/// The selective policy: files whose own dead/size reaches `garbage_ratio`, most garbage first,
+/// at most `max_files` and `max_bytes` of them, and only if there are at least `min_files` with
+/// at least `min_bytes` between them.
+pub(crate) fn select(e: &Engine, sealed: &[u32]) -> Vec<u32> {
+    let m = &e.opts.merge;
+    let ix = e.index.read();
+    let mut candidates: Vec<(f64, u32, u64)> = sealed
+        .iter()
+        .filter_map(|&id| {
+            let size = *ix.sizes.get(&id)?;
+            let live = ix.live.get(&id).copied().unwrap_or(0);
+            let ratio = if size == 0 { 1.0 } else { size.saturating_sub(live) as f64 / size as f64 };
+            (ratio >= m.garbage_ratio).then_some((ratio, id, size))
+        })
+        .collect();
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let (mut picked, mut bytes) = (Vec::new(), 0u64);
+    for (_, id, size) in candidates {
+        if picked.len() as u32 >= m.max_files || bytes + size > m.max_bytes {
+            break;
+        }
+        picked.push(id);
+        bytes += size;
+    }
+    if (picked.len() as u32) < m.min_files || bytes < m.min_bytes {
+        return Vec::new();
+    }
+    picked.sort_unstable();
+    picked
+}
+
+/// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside `merge.tmp/`.
+fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> Result<Copied> {
+    if tmp.exists() {
+        fs::remove_dir_all(tmp).map_err(|err| Error::io("remove stale", tmp, err))?;
+    }
+    fs::create_dir(tmp).map_err(|err| Error::io("create", tmp, err))?;
+    fsync_dir(&e.root)?;
+    killpoint::hit("merge-tmp-created");
+
+    let mut out = Outputs { e, tmp, current: None, finished: Vec::new() };
+    let mut copied = Copied::default();
+    let now = now_ns();
+    for file in inputs {
+        copy_file(e, kind, file, now, &mut out, &mut copied)?;
+    }
+    copied.outputs = out.finish()?;
+    for &(id, _) in &copied.outputs {
+        write_hint(tmp, id)?;
+        killpoint::hit("merge-hint-written");
+    }
+    let done = MergeDone { inputs: inputs.iter().map(|f| f.id).collect(), outputs: copied.outputs.clone() };
+    dfs::atomic_write(tmp, MERGE_DONE, &done.encode())?;
+    killpoint::hit("merge-done-written");
+    Ok(copied)
+}
+
+pub(crate) const MERGE_DONE: &str = "MERGE_DONE";
+
+/// Copies what must survive from one input file.
+fn copy_file(e: &Engine, kind: MergeKind, file: &DataFile, now: u64, out: &mut Outputs<'_>, copied: &mut Copied) -> Result<()> {
+    let bytes = file.mapped().expect("merge inputs are sealed, hence mapped");
+    let mut scan = Scan::new(bytes);
+    for (offset, rec) in scan.by_ref() {
+        if e.closing.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        let h = rec.header;
+        let here = Loc { file_id: file.id, offset: offset as u32, size: h.record_len() as u32, tombstone: h.is_tombstone(), has_ttl: h.expires != 0 };
+        let live = is_live(e, rec.key, here);
+        let expired = h.is_expired(now);
+        let keep = match (kind, live) {
+            (MergeKind::Full, true) => !expired,
+            (MergeKind::Full, false) => false,
+            (MergeKind::Selective, true) => true,
+            // An absence marker of a key the keydir no longer has may shadow an older version
+            // in a file this merge does not touch.
+            (MergeKind::Selective, false) => (h.is_tombstone() || expired) && e.lookup(rec.key).is_none(),
+        };
+        if live && !keep {
+            copied.dropped.push(here);
+        }
+        if !keep {
+            continue;
+        }
+        let (id, at) = out.append(&bytes[offset as usize..offset as usize + here.size as usize])?;
+        if live {
+            copied.moved.push(Moved { old: here, new: Loc { file_id: id, offset: at, ..here } });
+        }
+    }
+    match scan.stopped_at() {
+        Some((at, bad)) => Err(Error::corrupt_at(&file.path, *at, format!("{bad} (merge stopped; run repair)"))),
+        None => Ok(()),
+    }
+}
+
+/// Whether the keydir points at exactly this record. A slot can only point at a record of its
+/// own key, so a hash probe that lands on this location needs no key comparison.
+fn is_live(e: &Engine, key: &[u8], here: Loc) -> bool {
+    let at = |l: Loc| l.file_id == here.file_id && l.offset == here.offset;
+    let ix = e.index.read();
+    match ix.keys.probe(key) {
+        Probe::None => false,
+        Probe::One(l) => at(l),
+        Probe::Many => ix.keys.get(key).is_some_and(at),
+    }
+}
+
+/// The output files of a merge, cut at `merge_max_file_size`.
+struct Outputs<'a> {
+    e: &'a Engine,
+    tmp: &'a Path,
+    current: Option<(u32, BufWriter<File>, u64)>,
+    finished: Vec<(u32, File, u64)>,
+}
+
+impl Outputs<'_> {
+    fn append(&mut self, rec: &[u8]) -> Result<(u32, u32)> {
+        let full = self.current.as_ref().is_some_and(|c| c.2 > 0 && c.2 + rec.len() as u64 > self.e.opts.merge.max_file_size);
+        if full {
+            self.close_current()?;
+        }
+        if self.current.is_none() {
+            let id = self.e.writer.lock().allocate_id()?;
+            let f = create_new(&self.tmp.join(data_name(id)))?;
+            self.current = Some((id, BufWriter::with_capacity(1 << 20, f), 0));
+        }
+        let (id, w, len) = self.current.as_mut().unwrap();
+        let at = *len;
+        w.write_all(rec).map_err(|err| Error::io("write merge output", &self.tmp.join(data_name(*id)), err))?;
+        *len += rec.len() as u64;
+        Ok((*id, at as u32))
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        if let Some((id, w, len)) = self.current.take() {
+            let path = self.tmp.join(data_name(id));
+            let f = w.into_inner().map_err(|err| Error::io("write merge output", &path, err.into_error()))?;
+            self.finished.push((id, f, len));
+        }
+        Ok(())
+    }
+
+    /// Flushes and fsyncs every output; returns (id, size) of each.
+    fn finish(mut self) -> Result<Vec<(u32, u64)>> {
+        self.close_current()?;
+        let mut done = Vec::new();
+        for (id, f, len) in self.finished {
+            f.sync_all().map_err(|err| Error::io("fsync merge output", &self.tmp.join(data_name(id)), err))?;
+            killpoint::hit("merge-output-synced");
+            done.push((id, len));
+        }
+        fsync_dir(self.tmp)?;
+        Ok(done)
+    }
+}
+
+/// Steps 4 and 5.
+fn swap(e: &Engine, inputs: &[Arc<DataFile>], copied: Copied, tmp: &Path) -> Result<()> {
+    let data = e.root.join(DATA_DIR);
+    let old = e.root.join(DATA_OLD);
+    let _no_hint_writes = e.dir_lock.lock();
+    let mut w = e.writer.lock();
+    if let Some(a) = &w.active {
+        if let Err(err) = a.sync() {
+            e.poison(format!("fdatasync before merge swap failed: {err}"));
+            return Err(err);
+        }
+    }
+    let input_ids: Vec<u32> = inputs.iter().map(|f| f.id).collect();
+    let renamed = (|| {
+        link_survivors(&data, tmp, &input_ids)?;
+        fsync_dir(tmp)?;
+        killpoint::hit("merge-links-made");
+        rename(&data, &old)?;
+        fsync_dir(&e.root)?;
+        killpoint::hit("merge-data-renamed");
+        rename(tmp, &data)?;
+        fsync_dir(&e.root)?;
+        killpoint::hit("merge-tmp-renamed");
+        Ok(())
+    })();
+    if let Err(err) = renamed {
+        // The directories may now be between generations; open knows how to finish or undo.
+        e.poison(format!("merge swap failed, reopen to recover: {err}"));
+        return Err(err);
+    }
+    publish(e, inputs, &copied)?;
+    e.seal_active(&mut w)?;
+    drop(w);
+    remove_old_generation(&e.root)?;
+    killpoint::hit("merge-old-removed");
+    Ok(())
+}
+
+/// Makes the new generation visible: outputs readable, keydir repointed where it still points
+/// at a merged record, inputs dropped (their maps go away with the last reader).
+fn publish(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied) -> Result<()> {
+    let mut outputs = Vec::new();
+    for &(id, _) in &copied.outputs {
+        outputs.push(Arc::new(DataFile::sealed(&e.dir, id)?));
+    }
+    e.files.write().extend(outputs.iter().map(|f| (f.id, f.clone())));
+    let key_at = |files: &[Arc<DataFile>], l: Loc| -> Option<Vec<u8>> {
+        let f = files.iter().find(|f| f.id == l.file_id)?;
+        let b = f.mapped()?;
+        let h = Header::parse(&b[l.offset as usize..]).ok()?;
+        let start = l.offset as usize + HEADER_LEN;
+        Some(b[start..start + h.key_len as usize].to_vec())
+    };
+    {
+        let mut ix = e.index.write();
+        for &(id, size) in &copied.outputs {
+            ix.sizes.insert(id, size);
+        }
+        for m in &copied.moved {
+            let Some(key) = key_at(&outputs, m.new) else { continue };
+            if ix.keys.get(&key) == Some(m.old) {
+                ix.keys.insert(&key, m.new);
+                *ix.live.entry(m.new.file_id).or_insert(0) += m.new.size as u64;
+            }
+        }
+        for &l in &copied.dropped {
+            if let Some(key) = key_at(inputs, l) {
+                ix.keys.remove_if(&key, l);
+            }
+        }
+        for f in inputs {
+            ix.sizes.remove(&f.id);
+            ix.live.remove(&f.id);
+        }
+    }
+    let mut files = e.files.write();
+    for f in inputs {
+        files.remove(&f.id);
+    }
+    Ok(())
+}
+
+/// Hard-links into `tmp` every entry of `data` that is not a merge input: the active file,
+/// files written during the merge, their hints, the meta file, and files that are not ours.
+fn link_survivors(data: &Path, tmp: &Path, inputs: &[u32]) -> Result<()> {
+    for entry in fs::read_dir(data).map_err(|err| Error::io("list", data, err))? {
+        let entry = entry.map_err(|err| Error::io("list", data, err))?;
+        let name = entry.file_name();
+        let input = parse_name(&name.to_string_lossy()).is_some_and(|(id, ext)| (ext == "data" || ext == "hint") && inputs.contains(&id));
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        // Directories cannot be linked; they stay in data.old and are moved back afterwards.
+        if input || is_dir || tmp.join(&name).exists() {
+            continue;
+        }
+        let (from, to) = (entry.path(), tmp.join(&name));
+        fs::hard_link(&from, &to).map_err(|err| Error::io("link", &from, err))?;
+    }
+    Ok(())
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|err| Error::io(&format!("rename to {}:", to.display()), from, err))
+}
+
+#[cfg(test)]
+#[path = "merge_tests.rs"]
+mod tests;

@@ -1,0 +1,406 @@
+//! Merge behaviour through the public API: what survives, what is freed, what a crash leaves.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::testutil::TempDir;
+use crate::{Db, Options};
+
+fn opts() -> Options {
+    let mut o = Options::default();
+    o.set_max_file_size(4096).unwrap().set_merge_max_file_size(8192).unwrap();
+    o.set_sync_on_put(false).set_sync_on_delete(false).set_merge_interval_ms(0);
+    o.set_merge_min_total(0).set_min_merge_total(0);
+    o
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+fn contents(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    db.iter_prefix(b"").unwrap().map(|r| r.unwrap()).collect()
+}
+
+/// Compares a database with its model, reporting the first difference readably.
+fn assert_matches(db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
+    let got = contents(db);
+    let show = |m: Option<&Vec<u8>>| m.map(|v| String::from_utf8_lossy(v).into_owned());
+    for k in got.keys().chain(model.keys()) {
+        if got.get(k) != model.get(k) {
+            panic!("key {:?}: database has {:?}, model has {:?}", String::from_utf8_lossy(k), show(got.get(k)), show(model.get(k)));
+        }
+    }
+}
+
+fn fill(db: &Db, rounds: u32, keys: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut model = BTreeMap::new();
+    for r in 0..rounds {
+        for k in 0..keys {
+            let (key, val) = (format!("key{k:04}").into_bytes(), format!("value-{r}-{k}").into_bytes());
+            db.put(&key, &val).unwrap();
+            model.insert(key, val);
+        }
+    }
+    model
+}
+
+#[test]
+fn a_full_merge_keeps_every_live_value_and_frees_the_dead_bytes() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let model = fill(&db, 5, 200);
+    let before = db.reclaimable().unwrap();
+    assert!(before.ratio > 0.7, "{before:?}");
+    assert!(db.merge(true).unwrap());
+    let after = db.stats().unwrap();
+    assert_eq!(after.dead_bytes, 0);
+    assert_eq!(after.total_bytes, before.total_bytes - before.dead_bytes, "reclaimable must equal what the merge freed");
+    assert_eq!((after.merges, after.keys), (1, 200));
+    assert!(after.last_merge_unix_nano > 0);
+    assert_matches(&db, &model);
+    assert!(!dir.path().join("merge.tmp").exists() && !dir.path().join("data.old").exists());
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_matches(&db, &model);
+}
+
+#[test]
+fn merging_twice_then_reopening_changes_nothing() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let model = fill(&db, 3, 100);
+    assert!(db.merge(true).unwrap());
+    let once = db.stats().unwrap().total_bytes;
+    assert!(db.merge(true).unwrap());
+    assert_eq!(db.stats().unwrap().total_bytes, once);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_matches(&db, &model);
+    assert_eq!(db.stats().unwrap().dead_bytes, 0);
+}
+
+#[test]
+fn delete_everything_then_merge_leaves_zero_keys_after_reopen() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    fill(&db, 2, 100);
+    for k in 0..100 {
+        db.delete(format!("key{k:04}").as_bytes()).unwrap();
+    }
+    assert!(db.merge(true).unwrap());
+    assert_eq!(db.stats().unwrap().total_bytes, 0);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.stats().unwrap().keys, 0);
+    assert!(contents(&db).is_empty());
+}
+
+#[test]
+fn merge_of_an_empty_database_is_harmless() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(!db.merge(true).unwrap());
+    db.put(b"k", b"v").unwrap();
+    db.delete(b"k").unwrap();
+    assert!(db.merge(true).unwrap());
+    db.put(b"after", b"merge").unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(contents(&db), BTreeMap::from([(b"after".to_vec(), b"merge".to_vec())]));
+}
+
+#[test]
+fn one_key_overwritten_a_million_times_merges_to_one_record() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_max_file_size(64 << 20).unwrap().set_merge_max_file_size(64 << 20).unwrap();
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    for i in 0..1_000_000u32 {
+        db.put(b"hot", &i.to_le_bytes()).unwrap();
+    }
+    assert!(db.merge(true).unwrap());
+    let s = db.stats().unwrap();
+    assert_eq!((s.keys, s.dead_bytes, s.total_bytes), (1, 0, 32 + 3 + 4));
+    db.close().unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_eq!(db.get(b"hot").unwrap().unwrap(), 999_999u32.to_le_bytes());
+}
+
+#[test]
+fn the_trigger_decides_unforced_merges() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_merge_trigger_ratio(0.5).unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    fill(&db, 1, 100);
+    assert!(!db.merge(false).unwrap(), "no garbage yet");
+    fill(&db, 2, 100);
+    assert!(db.merge(false).unwrap());
+    assert!(!db.compact_if_needed().unwrap(), "nothing left to do");
+}
+
+#[test]
+fn a_selective_merge_never_resurrects_a_key_deleted_in_a_merged_file() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_garbage_ratio(0.5).unwrap().set_min_merge_files(1).unwrap().set_merge_trigger_ratio(1.0).unwrap();
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    // The old value sits in early files that stay mostly live and are not merged.
+    db.put(b"victim", b"old value").unwrap();
+    for k in 0..100 {
+        db.put(format!("stable{k:03}").as_bytes(), &[1u8; 60]).unwrap();
+    }
+    // Later files: garbage plus the tombstone.
+    for r in 0..4 {
+        for k in 0..60 {
+            db.put(format!("churn{k:03}").as_bytes(), format!("r{r}").as_bytes()).unwrap();
+        }
+        if r == 1 {
+            db.delete(b"victim").unwrap();
+        }
+    }
+    let victim_file = 1;
+    assert!(db.compact_if_needed().unwrap());
+    assert!(dir.path().join(format!("data/{victim_file:09}.data")).exists(), "the old value's file was not merged");
+    assert_eq!(db.get(b"victim").unwrap(), None);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_eq!(db.get(b"victim").unwrap(), None, "a deleted key came back");
+    assert_eq!(db.stats().unwrap().keys, 160);
+}
+
+#[test]
+fn selective_merge_respects_its_thresholds() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_garbage_ratio(0.9).unwrap().set_min_merge_files(2).unwrap().set_merge_trigger_ratio(1.0).unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    fill(&db, 1, 300);
+    assert!(!db.compact_if_needed().unwrap(), "no file has 90% garbage");
+}
+
+#[test]
+fn expired_keys_are_collected_and_dropped_by_a_full_merge() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for k in 0..50 {
+        db.put_ttl(format!("t{k}").as_bytes(), b"v", 20).unwrap();
+        db.put(format!("p{k}").as_bytes(), b"v").unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(40));
+    assert_eq!(db.run_gc().unwrap(), 50);
+    assert_eq!(db.run_gc().unwrap(), 0);
+    assert_eq!(db.stats().unwrap().keys, 50);
+    assert!(db.merge(true).unwrap());
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.stats().unwrap().keys, 50);
+}
+
+#[test]
+fn a_merge_racing_writers_and_readers_ends_in_the_models_state() {
+    let dir = TempDir::new("merge");
+    let db = Arc::new(Db::open(dir.path(), opts()).unwrap());
+    fill(&db, 2, 400);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..8u32)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut mine = BTreeMap::new();
+                for i in 0..300u32 {
+                    let key = format!("w{t}-{}", i % 50).into_bytes();
+                    if i % 7 == 3 {
+                        db.delete(&key).unwrap();
+                        mine.remove(&key);
+                    } else {
+                        let v = format!("{t}-{i}").into_bytes();
+                        db.put(&key, &v).unwrap();
+                        mine.insert(key, v);
+                    }
+                }
+                mine
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..8u32)
+        .map(|_| {
+            let (db, stop) = (db.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for k in (0..400).step_by(37) {
+                        let v = db.get(format!("key{k:04}").as_bytes()).unwrap().expect("a stable key vanished");
+                        assert!(v.starts_with(b"value-1-"));
+                    }
+                }
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        db.merge(true).unwrap();
+    }
+    let mut model = fill(&db, 0, 0);
+    for k in 0..400 {
+        model.insert(format!("key{k:04}").into_bytes(), format!("value-1-{k}").into_bytes());
+    }
+    for w in writers {
+        model.extend(w.join().unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert_matches(&db, &model);
+    db.merge(true).unwrap();
+    assert_matches(&db, &model);
+    Arc::try_unwrap(db).ok().unwrap().close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_matches(&db, &model);
+}
+
+#[test]
+fn files_and_directories_that_are_not_ours_survive_a_merge() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    std::fs::write(dir.path().join("data/notes.txt"), b"mine").unwrap();
+    std::fs::create_dir(dir.path().join("data/keep")).unwrap();
+    std::fs::write(dir.path().join("data/keep/inner"), b"x").unwrap();
+    fill(&db, 3, 100);
+    assert!(db.merge(true).unwrap());
+    assert_eq!(std::fs::read(dir.path().join("data/notes.txt")).unwrap(), b"mine");
+    assert_eq!(std::fs::read(dir.path().join("data/keep/inner")).unwrap(), b"x");
+}
+
+#[test]
+fn the_file_being_appended_is_the_highest_numbered_after_a_merge() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    fill(&db, 3, 100);
+    db.merge(true).unwrap();
+    db.put(b"after", b"merge").unwrap();
+    let ids: Vec<u32> = names(&dir.path().join("data")).iter().filter_map(|n| n.strip_suffix(".data")?.parse().ok()).collect();
+    let after = db.meta(b"after").unwrap().unwrap().file_id;
+    assert_eq!(Some(&after), ids.iter().max());
+}
+
+#[test]
+fn a_background_merge_runs_on_its_interval() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_merge_interval_ms(10).set_merge_trigger_ratio(0.5).unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    fill(&db, 4, 100);
+    for _ in 0..200 {
+        if db.stats().unwrap().merges > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(db.stats().unwrap().merges > 0);
+}
+
+#[test]
+fn merge_on_open_runs_the_policy() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let model = fill(&db, 4, 100);
+    db.close().unwrap();
+    let mut o = opts();
+    o.set_merge_on_open(true).set_merge_trigger_ratio(0.5).unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_eq!(db.stats().unwrap().merges, 1);
+    assert_matches(&db, &model);
+}
+
+// ---- the recovery table, built by hand ----
+
+/// A database with some data, closed, and a copy of its `data/` in `name`.
+fn closed_db_with_copy(dir: &Path, name: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let db = Db::open(dir, opts()).unwrap();
+    let model = fill(&db, 2, 50);
+    db.close().unwrap();
+    copy_dir(&dir.join("data"), &dir.join(name));
+    model
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+fn valid_merge_done(tmp: &Path) {
+    let mut done = crate::format::merge_done::MergeDone::default();
+    for n in names(tmp) {
+        if let Some(id) = n.strip_suffix(".data") {
+            done.outputs.push((id.parse().unwrap(), std::fs::metadata(tmp.join(&n)).unwrap().len()));
+        }
+    }
+    std::fs::write(tmp.join("MERGE_DONE"), done.encode()).unwrap();
+}
+
+#[test]
+fn recovery_discards_a_merge_that_never_reached_the_swap() {
+    let dir = TempDir::new("merge");
+    let model = closed_db_with_copy(dir.path(), "merge.tmp");
+    valid_merge_done(&dir.path().join("merge.tmp"));
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_matches(&db, &model);
+    assert!(!dir.path().join("merge.tmp").exists());
+}
+
+#[test]
+fn recovery_finishes_a_swap_cut_between_the_renames() {
+    let dir = TempDir::new("merge");
+    let model = closed_db_with_copy(dir.path(), "merge.tmp");
+    valid_merge_done(&dir.path().join("merge.tmp"));
+    std::fs::rename(dir.path().join("data"), dir.path().join("data.old")).unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_matches(&db, &model);
+    assert!(!dir.path().join("merge.tmp").exists() && !dir.path().join("data.old").exists());
+}
+
+#[test]
+fn recovery_removes_the_old_generation_after_a_finished_swap() {
+    let dir = TempDir::new("merge");
+    let model = closed_db_with_copy(dir.path(), "data.old");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_matches(&db, &model);
+    assert!(!dir.path().join("data.old").exists());
+}
+
+#[test]
+fn recovery_refuses_states_it_cannot_resolve_safely() {
+    let status = |dir: &Path| Db::open(dir, opts()).err().map(|e| e.status());
+    let corrupt = Some(crate::status::E_CORRUPT);
+    // merge.tmp and data.old without data/, but MERGE_DONE missing or wrong.
+    let dir = TempDir::new("merge");
+    closed_db_with_copy(dir.path(), "merge.tmp");
+    std::fs::rename(dir.path().join("data"), dir.path().join("data.old")).unwrap();
+    assert_eq!(status(dir.path()), corrupt);
+    std::fs::write(dir.path().join("merge.tmp/MERGE_DONE"), b"garbage").unwrap();
+    assert_eq!(status(dir.path()), corrupt);
+    valid_merge_done(&dir.path().join("merge.tmp"));
+    let some_output = names(&dir.path().join("merge.tmp")).into_iter().find(|n| n.ends_with(".data")).unwrap();
+    std::fs::OpenOptions::new().append(true).open(dir.path().join("merge.tmp").join(some_output)).unwrap().set_len(1).unwrap();
+    assert_eq!(status(dir.path()), corrupt, "an output of the wrong size");
+    assert!(dir.path().join("data.old").exists(), "a refused open changes nothing");
+    // data/, merge.tmp/ and data.old/ all present.
+    let dir = TempDir::new("merge");
+    closed_db_with_copy(dir.path(), "merge.tmp");
+    copy_dir(&dir.path().join("data"), &dir.path().join("data.old"));
+    assert_eq!(status(dir.path()), corrupt);
+    // Only data.old/.
+    let dir = TempDir::new("merge");
+    closed_db_with_copy(dir.path(), "data.old");
+    std::fs::remove_dir_all(dir.path().join("data")).unwrap();
+    assert_eq!(status(dir.path()), corrupt);
+}
