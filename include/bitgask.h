@@ -116,6 +116,10 @@ typedef struct bitgask_stats {
   uint64_t total_bytes;
   // Bytes of overwritten or deleted records and tombstones (what a merge would reclaim).
   uint64_t dead_bytes;
+  // When this handle last completed a merge (Unix nanoseconds; 0 when it has not).
+  uint64_t last_merge_unix_nano;
+  // Merges completed by this handle.
+  uint64_t merges;
 } bitgask_stats;
 
 // Callback of `bitgask_fold`: return 0 to continue, nonzero to stop. The key and value pointers
@@ -280,6 +284,30 @@ void bitgask_iter_free(struct bitgask_iter *it);
 // Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_fold(const struct bitgask_db *db, const uint8_t *prefix, size_t plen, bitgask_fold_fn f, void *ctx, struct bitgask_error **err_out);
 
+// A full merge: rewrites the live records of every sealed file and drops dead versions,
+// tombstones and expired records. Without `force` it runs only when the trigger holds
+// (dead/total >= merge_trigger_ratio and total >= merge_min_total). `*merged_out` (may be
+// NULL) tells whether a merge ran.
+// Threads: safe to call concurrently on one handle (merges are serialized).
+bitgask_status bitgask_merge(const struct bitgask_db *db, bool force, bool *merged_out, struct bitgask_error **err_out);
+
+// One pass of the background policy: a full merge when its trigger holds, else a selective
+// merge of the sealed files with the most garbage when enough of them qualify
+// (garbage_ratio, min/max_merge_files, min_merge_total, max_merge_bytes). `*merged_out` (may
+// be NULL) tells whether a merge ran.
+// Threads: safe to call concurrently on one handle (merges are serialized).
+bitgask_status bitgask_compact_if_needed(const struct bitgask_db *db, bool *merged_out, struct bitgask_error **err_out);
+
+// Dead bytes, total bytes of the data files, and their ratio (0 for an empty database): what
+// a full merge would free. All three outputs are required.
+// Threads: safe to call concurrently on one handle.
+bitgask_status bitgask_reclaimable(const struct bitgask_db *db, uint64_t *dead_bytes, uint64_t *total_bytes, double *ratio, struct bitgask_error **err_out);
+
+// Drops every expired key from the keydir so its bytes count as dead (a merge then frees
+// them); `*removed_out` (may be NULL) receives how many keys were dropped.
+// Threads: safe to call concurrently on one handle.
+bitgask_status bitgask_run_gc(const struct bitgask_db *db, uint64_t *removed_out, struct bitgask_error **err_out);
+
 // A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
 // 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
 // Threads: one thread at a time per options object.
@@ -335,6 +363,49 @@ bitgask_status bitgask_options_set_compression_threshold(struct bitgask_options 
 // with `BITGASK_E_LOCKED`).
 // Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_lock_timeout_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
+
+// Full merge trigger: dead/total bytes at least this ratio, in [0, 1] (default 0.6).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_merge_trigger_ratio(struct bitgask_options *o, double ratio, struct bitgask_error **err_out);
+
+// Full merge trigger: at least this many bytes in data files (default 64 MiB).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_merge_min_total(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
+
+// Period of the background merge worker in milliseconds (default 600000; 0 disables it). Each
+// tick runs `bitgask_compact_if_needed`.
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_merge_interval_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
+
+// Run one pass of the merge policy inside `bitgask_open` (default false).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_merge_on_open(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
+
+// Size at which merge output files are cut (default 64 MiB; same range as max_file_size).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_merge_max_file_size(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
+
+// Selective merge: a sealed file qualifies when its own dead/size reaches this ratio, in
+// (0, 1] (default 0.4).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_garbage_ratio(struct bitgask_options *o, double ratio, struct bitgask_error **err_out);
+
+// Selective merge: fewest qualifying files worth a merge, at least 1 (default 3).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_min_merge_files(struct bitgask_options *o, uint32_t n, struct bitgask_error **err_out);
+
+// Selective merge: fewest bytes worth a merge (default 256 MiB).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_min_merge_total(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
+
+// Selective merge: most files in one merge, at least 1 and not below min_merge_files (checked
+// at open) (default 5).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_max_merge_files(struct bitgask_options *o, uint32_t n, struct bitgask_error **err_out);
+
+// Selective merge: most bytes in one merge, at least 1 (default 2 GiB).
+// Threads: one thread at a time per options object.
+bitgask_status bitgask_options_set_max_merge_bytes(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,10 +13,12 @@
 //!    and `merge.tmp/`.
 //! 4. Under the writer mutex (the only time writers wait): fdatasync the active file, hard-link
 //!    every file that is not an input into `merge.tmp/`, rename `data` to `data.old`, rename
-//!    `merge.tmp` to `data` (fsyncing the root after each), make the outputs readable, repoint
-//!    keydir entries that still point at a merged record, drop the inputs, and seal the active
-//!    file so the next write goes to a file numbered above every output.
-//! 5. Remove `data.old/`.
+//!    `merge.tmp` to `data` (fsyncing the root after each), make the outputs readable, and seal
+//!    the active file so the next write goes to a file numbered above every output.
+//! 5. With writers running again, repoint keydir entries that still point at a merged record
+//!    (compare-and-swap, in small batches so no writer waits long for the index), then drop the
+//!    inputs from the file table (their maps go away with the last reader) and remove
+//!    `data.old/`. Until then the inputs stay readable, so every keydir entry stays valid.
 //!
 //! A crash anywhere leaves a directory state that open resolves (see `recovery`).
 
@@ -283,6 +285,15 @@ impl Outputs<'_> {
 
 /// Steps 4 and 5.
 fn swap(e: &Engine, inputs: &[Arc<DataFile>], copied: Copied, tmp: &Path) -> Result<()> {
+    let outputs = swap_directories(e, inputs, &copied, tmp)?;
+    repoint(e, inputs, &outputs, &copied);
+    remove_old_generation(&e.root)?;
+    killpoint::hit("merge-old-removed");
+    Ok(())
+}
+
+/// Step 4, under the writer mutex. Returns the outputs, now readable.
+fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: &Path) -> Result<Vec<Arc<DataFile>>> {
     let data = e.root.join(DATA_DIR);
     let old = e.root.join(DATA_OLD);
     let _no_hint_writes = e.dir_lock.lock();
@@ -311,46 +322,42 @@ fn swap(e: &Engine, inputs: &[Arc<DataFile>], copied: Copied, tmp: &Path) -> Res
         e.poison(format!("merge swap failed, reopen to recover: {err}"));
         return Err(err);
     }
-    publish(e, inputs, &copied)?;
-    e.seal_active(&mut w)?;
-    drop(w);
-    remove_old_generation(&e.root)?;
-    killpoint::hit("merge-old-removed");
-    Ok(())
-}
-
-/// Makes the new generation visible: outputs readable, keydir repointed where it still points
-/// at a merged record, inputs dropped (their maps go away with the last reader).
-fn publish(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied) -> Result<()> {
     let mut outputs = Vec::new();
-    for &(id, _) in &copied.outputs {
+    for &(id, size) in &copied.outputs {
         outputs.push(Arc::new(DataFile::sealed(&e.dir, id)?));
+        e.index.write().sizes.insert(id, size);
     }
     e.files.write().extend(outputs.iter().map(|f| (f.id, f.clone())));
-    let key_at = |files: &[Arc<DataFile>], l: Loc| -> Option<Vec<u8>> {
-        let f = files.iter().find(|f| f.id == l.file_id)?;
-        let b = f.mapped()?;
-        let h = Header::parse(&b[l.offset as usize..]).ok()?;
-        let start = l.offset as usize + HEADER_LEN;
-        Some(b[start..start + h.key_len as usize].to_vec())
-    };
-    {
+    e.seal_active(&mut w)?;
+    Ok(outputs)
+}
+
+/// Keydir entries moved per index lock acquisition: short enough that a writer waiting to
+/// publish its record is not held up for long.
+const REPOINT_BATCH: usize = 4096;
+
+/// Step 5: repoint the keydir (compare-and-swap on location), then drop the inputs.
+fn repoint(e: &Engine, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], copied: &Copied) {
+    for batch in copied.moved.chunks(REPOINT_BATCH) {
         let mut ix = e.index.write();
-        for &(id, size) in &copied.outputs {
-            ix.sizes.insert(id, size);
-        }
-        for m in &copied.moved {
-            let Some(key) = key_at(&outputs, m.new) else { continue };
-            if ix.keys.get(&key) == Some(m.old) {
-                ix.keys.insert(&key, m.new);
+        for m in batch {
+            let Some(key) = key_at(outputs, m.new) else { continue };
+            if ix.keys.get(key) == Some(m.old) {
+                ix.keys.insert(key, m.new);
                 *ix.live.entry(m.new.file_id).or_insert(0) += m.new.size as u64;
             }
         }
-        for &l in &copied.dropped {
+    }
+    for batch in copied.dropped.chunks(REPOINT_BATCH) {
+        let mut ix = e.index.write();
+        for &l in batch {
             if let Some(key) = key_at(inputs, l) {
-                ix.keys.remove_if(&key, l);
+                ix.keys.remove_if(key, l);
             }
         }
+    }
+    {
+        let mut ix = e.index.write();
         for f in inputs {
             ix.sizes.remove(&f.id);
             ix.live.remove(&f.id);
@@ -360,7 +367,15 @@ fn publish(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied) -> Result<()> 
     for f in inputs {
         files.remove(&f.id);
     }
-    Ok(())
+}
+
+/// The key of the record at `l` in one of `files` (all mapped).
+fn key_at(files: &[Arc<DataFile>], l: Loc) -> Option<&[u8]> {
+    let f = files.iter().find(|f| f.id == l.file_id)?;
+    let b = f.mapped()?;
+    let h = Header::parse(&b[l.offset as usize..]).ok()?;
+    let start = l.offset as usize + HEADER_LEN;
+    Some(&b[start..start + h.key_len as usize])
 }
 
 /// Hard-links into `tmp` every entry of `data` that is not a merge input: the active file,

@@ -28,6 +28,10 @@ pub struct bitgask_stats {
     pub total_bytes: u64,
     /// Bytes of overwritten or deleted records and tombstones (what a merge would reclaim).
     pub dead_bytes: u64,
+    /// When this handle last completed a merge (Unix nanoseconds; 0 when it has not).
+    pub last_merge_unix_nano: u64,
+    /// Merges completed by this handle.
+    pub merges: u64,
 }
 
 /// Metadata of a key's current record, filled by `bitgask_meta`.
@@ -45,7 +49,7 @@ pub struct bitgask_record_meta {
 }
 
 /// Runs `f` on a non-NULL handle; a panic poisons the handle.
-unsafe fn with_db(db: *const bitgask_db, err_out: *mut *mut bitgask_error, what: &str, f: impl FnOnce(&Db) -> Result<bitgask_status>) -> bitgask_status {
+pub(crate) unsafe fn with_db(db: *const bitgask_db, err_out: *mut *mut bitgask_error, what: &str, f: impl FnOnce(&Db) -> Result<bitgask_status>) -> bitgask_status {
     let h = match db.as_ref() {
         Some(h) => h,
         None => return guard(err_out, || Err(Error::NullArg("db"))),
@@ -241,7 +245,14 @@ pub unsafe extern "C" fn bitgask_stats_get(db: *const bitgask_db, out: *mut bitg
     with_db(db, err_out, "bitgask_stats_get", |d| {
         let o = arg_mut(out, "out")?;
         let s = d.stats()?;
-        *o = bitgask_stats { keys: s.keys, data_files: s.data_files, total_bytes: s.total_bytes, dead_bytes: s.dead_bytes };
+        *o = bitgask_stats {
+            keys: s.keys,
+            data_files: s.data_files,
+            total_bytes: s.total_bytes,
+            dead_bytes: s.dead_bytes,
+            last_merge_unix_nano: s.last_merge_unix_nano,
+            merges: s.merges,
+        };
         Ok(BITGASK_OK)
     })
 }

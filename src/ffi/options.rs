@@ -140,3 +140,88 @@ pub unsafe extern "C" fn bitgask_options_set_lock_timeout_ms(o: *mut bitgask_opt
         Ok(())
     })
 }
+
+/// Full merge trigger: dead/total bytes at least this ratio, in [0, 1] (default 0.6).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_merge_trigger_ratio(o: *mut bitgask_options, ratio: f64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_merge_trigger_ratio(ratio).map(drop))
+}
+
+/// Full merge trigger: at least this many bytes in data files (default 64 MiB).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_merge_min_total(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_merge_min_total(bytes);
+        Ok(())
+    })
+}
+
+/// Period of the background merge worker in milliseconds (default 600000; 0 disables it). Each
+/// tick runs `bitgask_compact_if_needed`.
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_merge_interval_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_merge_interval_ms(ms);
+        Ok(())
+    })
+}
+
+/// Run one pass of the merge policy inside `bitgask_open` (default false).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_merge_on_open(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_merge_on_open(v);
+        Ok(())
+    })
+}
+
+/// Size at which merge output files are cut (default 64 MiB; same range as max_file_size).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_merge_max_file_size(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_merge_max_file_size(bytes).map(drop))
+}
+
+/// Selective merge: a sealed file qualifies when its own dead/size reaches this ratio, in
+/// (0, 1] (default 0.4).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_garbage_ratio(o: *mut bitgask_options, ratio: f64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_garbage_ratio(ratio).map(drop))
+}
+
+/// Selective merge: fewest qualifying files worth a merge, at least 1 (default 3).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_min_merge_files(o: *mut bitgask_options, n: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_min_merge_files(n).map(drop))
+}
+
+/// Selective merge: fewest bytes worth a merge (default 256 MiB).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_min_merge_total(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_min_merge_total(bytes);
+        Ok(())
+    })
+}
+
+/// Selective merge: most files in one merge, at least 1 and not below min_merge_files (checked
+/// at open) (default 5).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_max_merge_files(o: *mut bitgask_options, n: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_max_merge_files(n).map(drop))
+}
+
+/// Selective merge: most bytes in one merge, at least 1 (default 2 GiB).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_max_merge_bytes(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    set(o, err_out, |x| x.set_max_merge_bytes(bytes).map(drop))
+}

@@ -1,0 +1,68 @@
+//! `bitgask_db`, continued: merge (compaction) and space accounting (DESIGN.md section 7).
+//!
+//! Merges run alongside reads and writes: writers wait only for the final directory swap. One
+//! merge runs at a time per handle; a second caller waits for the first.
+
+use super::boundary::arg_mut;
+use super::db::{bitgask_db, with_db};
+use super::error::bitgask_error;
+use super::{bitgask_status, BITGASK_OK};
+
+/// A full merge: rewrites the live records of every sealed file and drops dead versions,
+/// tombstones and expired records. Without `force` it runs only when the trigger holds
+/// (dead/total >= merge_trigger_ratio and total >= merge_min_total). `*merged_out` (may be
+/// NULL) tells whether a merge ran.
+/// Threads: safe to call concurrently on one handle (merges are serialized).
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_merge(db: *const bitgask_db, force: bool, merged_out: *mut bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    with_db(db, err_out, "bitgask_merge", |d| {
+        let merged = d.merge(force)?;
+        if let Some(out) = merged_out.as_mut() {
+            *out = merged;
+        }
+        Ok(BITGASK_OK)
+    })
+}
+
+/// One pass of the background policy: a full merge when its trigger holds, else a selective
+/// merge of the sealed files with the most garbage when enough of them qualify
+/// (garbage_ratio, min/max_merge_files, min_merge_total, max_merge_bytes). `*merged_out` (may
+/// be NULL) tells whether a merge ran.
+/// Threads: safe to call concurrently on one handle (merges are serialized).
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_compact_if_needed(db: *const bitgask_db, merged_out: *mut bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    with_db(db, err_out, "bitgask_compact_if_needed", |d| {
+        let merged = d.compact_if_needed()?;
+        if let Some(out) = merged_out.as_mut() {
+            *out = merged;
+        }
+        Ok(BITGASK_OK)
+    })
+}
+
+/// Dead bytes, total bytes of the data files, and their ratio (0 for an empty database): what
+/// a full merge would free. All three outputs are required.
+/// Threads: safe to call concurrently on one handle.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_reclaimable(db: *const bitgask_db, dead_bytes: *mut u64, total_bytes: *mut u64, ratio: *mut f64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    with_db(db, err_out, "bitgask_reclaimable", |d| {
+        let (dead, total, r) = (arg_mut(dead_bytes, "dead_bytes")?, arg_mut(total_bytes, "total_bytes")?, arg_mut(ratio, "ratio")?);
+        let rc = d.reclaimable()?;
+        (*dead, *total, *r) = (rc.dead_bytes, rc.total_bytes, rc.ratio);
+        Ok(BITGASK_OK)
+    })
+}
+
+/// Drops every expired key from the keydir so its bytes count as dead (a merge then frees
+/// them); `*removed_out` (may be NULL) receives how many keys were dropped.
+/// Threads: safe to call concurrently on one handle.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_run_gc(db: *const bitgask_db, removed_out: *mut u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    with_db(db, err_out, "bitgask_run_gc", |d| {
+        let removed = d.run_gc()?;
+        if let Some(out) = removed_out.as_mut() {
+            *out = removed;
+        }
+        Ok(BITGASK_OK)
+    })
+}
