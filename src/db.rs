@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::background::{spawn, WorkQueue};
 use crate::clock::{expiry_after_ms, now_ns};
-use crate::engine::{Durability, Engine, Writer};
+use crate::engine::{Chore, Durability, Engine, Writer};
 use crate::error::{Error, Result};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Encoded, CODEC_NONE, FLAG_TOMBSTONE};
@@ -118,7 +118,7 @@ impl Db {
         if engine.opts.hint_files {
             let active_id = engine.writer.lock().active.as_ref().map(|a| a.id);
             for id in rec.unhinted.iter().filter(|&&id| Some(id) != active_id) {
-                engine.hint_queue.push(*id);
+                engine.chores.push(Chore::Hint(*id));
             }
         }
         let mut db = Db { engine, stop: Arc::new(WorkQueue::default()), workers: Vec::new(), report: rec.report };
@@ -130,19 +130,22 @@ impl Db {
     }
 
     fn start_workers(&mut self) {
-        if self.engine.opts.hint_files {
-            let e = self.engine.clone();
-            self.workers.push(spawn("bitgask-hints", move || {
-                while let Some(id) = e.hint_queue.pop() {
-                    // Not while a merge swaps directories, and not for a file a merge removed.
-                    let _dirs = e.dir_lock.lock();
-                    if e.files.read().contains_key(&id) {
-                        // A failed hint only costs a slower open; the file is scanned instead.
-                        let _ = write_hint(&e.dir, id);
+        let e = self.engine.clone();
+        self.workers.push(spawn("bitgask-background", move || {
+            while let Some(chore) = e.chores.pop() {
+                match chore {
+                    Chore::Hint(id) => {
+                        // Not while a merge swaps directories, and not for a file a merge removed.
+                        let _dirs = e.dir_lock.lock();
+                        if e.files.read().contains_key(&id) {
+                            // A failed hint only costs a slower open; the file is scanned instead.
+                            let _ = write_hint(&e.dir, id);
+                        }
                     }
+                    Chore::Release(files) => drop(files),
                 }
-            }));
-        }
+            }
+        }));
         self.periodic("bitgask-flush", self.engine.opts.sync_interval_ms, |e| {
             // Errors poison the handle; the next write reports them.
             let _ = e.sync_all();
@@ -192,7 +195,7 @@ impl Db {
             return Ok(());
         }
         e.closing.store(true, Ordering::Release);
-        e.hint_queue.stop();
+        e.chores.stop();
         self.stop.stop();
         for w in self.workers.drain(..) {
             let _ = w.join();

@@ -94,7 +94,8 @@ pub(crate) struct Engine {
     poison: Mutex<Option<String>>,
     poisoned: AtomicBool,
     pub closed: AtomicBool,
-    pub hint_queue: WorkQueue<u32>,
+    /// Work for the background thread: hints to write, files to let go of.
+    pub chores: WorkQueue<Chore>,
     pub lock: Mutex<Option<LockFile>>,
     /// One merge (or backup) at a time.
     pub merge_lock: Mutex<()>,
@@ -105,6 +106,15 @@ pub(crate) struct Engine {
     pub closing: AtomicBool,
     pub merges: AtomicU64,
     pub last_merge_ns: AtomicU64,
+}
+
+/// A job for the background thread.
+pub(crate) enum Chore {
+    /// Write the hint of this sealed data file.
+    Hint(u32),
+    /// Drop these file handles. Unmapping a large file whose name is gone also frees its page
+    /// cache and disk blocks, which takes a while; a merge hands its old inputs over here.
+    Release(Vec<Arc<DataFile>>),
 }
 
 /// How a write wants to be made durable.
@@ -128,7 +138,7 @@ impl Engine {
             poison: Mutex::new(None),
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
-            hint_queue: WorkQueue::default(),
+            chores: WorkQueue::default(),
             lock: Mutex::new(Some(lock)),
             merge_lock: Mutex::new(()),
             dir_lock: Mutex::new(()),
@@ -218,6 +228,21 @@ impl Engine {
         Ok(())
     }
 
+    /// fdatasyncs the active file without holding the writer mutex, so that the sync a caller
+    /// then does under the mutex (sealing, a merge swap) only has the last few writes to flush
+    /// and writers are not held up behind a large flush. An error poisons the handle.
+    pub fn presync_active(&self) -> Result<()> {
+        let file = self.writer.lock().active.as_ref().map(|a| (a.file.clone(), a.path.clone()));
+        if let Some((f, path)) = file {
+            if let Err(e) = f.sync_data() {
+                let err = Error::io("fdatasync", &path, e);
+                self.poison(err.to_string());
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
     /// Seals the active file: fdatasync (an error poisons), read it through a map from now on,
     /// queue its hint. The next write creates a new file.
     pub fn seal_active(&self, w: &mut Writer) -> Result<()> {
@@ -228,7 +253,7 @@ impl Engine {
         }
         self.files.write().insert(active.id, Arc::new(DataFile::sealed(&self.dir, active.id)?));
         if self.opts.hint_files {
-            self.hint_queue.push(active.id);
+            self.chores.push(Chore::Hint(active.id));
         }
         Ok(())
     }

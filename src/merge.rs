@@ -29,8 +29,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::clock::now_ns;
-use crate::engine::Engine;
+use crate::engine::{Chore, Engine};
 use crate::error::{Error, Result};
+use crate::format::hint::{HintBuilder, HintEntry};
 use crate::format::merge_done::MergeDone;
 use crate::format::record::{Header, HEADER_LEN};
 use crate::hints::write_hint;
@@ -38,7 +39,7 @@ use crate::keydir::{Loc, Probe};
 use crate::killpoint;
 use crate::recovery::{remove_old_generation, DATA_OLD, MERGE_TMP};
 use crate::storage::datafile::DataFile;
-use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, parse_name, DATA_DIR};
+use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, parse_name, DATA_DIR};
 use crate::storage::scan::Scan;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +86,7 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
         }
     };
     swap(e, &inputs_files, copied, &tmp)?;
+    e.chores.push(Chore::Release(inputs_files));
     e.merges.fetch_add(1, Ordering::Relaxed);
     e.last_merge_ns.store(now_ns(), Ordering::Relaxed);
     Ok(true)
@@ -109,6 +111,7 @@ pub(crate) fn compact_if_needed(e: &Engine) -> Result<bool> {
 
 /// Step 1: seal, publish pending writes, pick the inputs (ascending ids).
 fn prepare(e: &Engine, kind: MergeKind) -> Result<Vec<u32>> {
+    e.presync_active()?;
     let seq = {
         let mut w = e.writer.lock();
         if kind == MergeKind::Full {
@@ -166,16 +169,21 @@ fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> R
     fsync_dir(&e.root)?;
     killpoint::hit("merge-tmp-created");
 
-    let mut out = Outputs { e, tmp, current: None, finished: Vec::new() };
+    // A full merge copies each key at most once, so hints can be streamed while copying. A
+    // selective one may keep several tombstones of one key; its hints come from a scan.
+    let stream_hints = kind == MergeKind::Full && e.opts.hint_files;
+    let mut out = Outputs { e, tmp, stream_hints, current: None, finished: Vec::new() };
     let mut copied = Copied::default();
     let now = now_ns();
     for file in inputs {
         copy_file(e, kind, file, now, &mut out, &mut copied)?;
     }
     copied.outputs = out.finish()?;
-    for &(id, _) in &copied.outputs {
-        write_hint(tmp, id)?;
-        killpoint::hit("merge-hint-written");
+    if !stream_hints && e.opts.hint_files {
+        for &(id, _) in &copied.outputs {
+            write_hint(tmp, id)?;
+            killpoint::hit("merge-hint-written");
+        }
     }
     let done = MergeDone { inputs: inputs.iter().map(|f| f.id).collect(), outputs: copied.outputs.clone() };
     dfs::atomic_write(tmp, MERGE_DONE, &done.encode())?;
@@ -211,7 +219,7 @@ fn copy_file(e: &Engine, kind: MergeKind, file: &DataFile, now: u64, out: &mut O
         if !keep {
             continue;
         }
-        let (id, at) = out.append(&bytes[offset as usize..offset as usize + here.size as usize])?;
+        let (id, at) = out.append(&bytes[offset as usize..offset as usize + here.size as usize], rec.key, &h)?;
         if live {
             copied.moved.push(Moved { old: here, new: Loc { file_id: id, offset: at, ..here } });
         }
@@ -234,53 +242,110 @@ fn is_live(e: &Engine, key: &[u8], here: Loc) -> bool {
     }
 }
 
+/// The output file being written, and its hint when hints are streamed.
+struct Current {
+    id: u32,
+    data: BufWriter<File>,
+    len: u64,
+    hint: Option<HintBuilder<BufWriter<File>>>,
+}
+
+/// A written output: data file and (streamed) hint tmp file, both still to be fsynced.
+struct Finished {
+    id: u32,
+    data: File,
+    len: u64,
+    hint: Option<File>,
+}
+
 /// The output files of a merge, cut at `merge_max_file_size`.
 struct Outputs<'a> {
     e: &'a Engine,
     tmp: &'a Path,
-    current: Option<(u32, BufWriter<File>, u64)>,
-    finished: Vec<(u32, File, u64)>,
+    stream_hints: bool,
+    current: Option<Current>,
+    finished: Vec<Finished>,
+}
+
+fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |err| Error::io("write merge output", path, err)
 }
 
 impl Outputs<'_> {
-    fn append(&mut self, rec: &[u8]) -> Result<(u32, u32)> {
-        let full = self.current.as_ref().is_some_and(|c| c.2 > 0 && c.2 + rec.len() as u64 > self.e.opts.merge.max_file_size);
+    fn append(&mut self, rec: &[u8], key: &[u8], h: &Header) -> Result<(u32, u32)> {
+        let full = self.current.as_ref().is_some_and(|c| c.len > 0 && c.len + rec.len() as u64 > self.e.opts.merge.max_file_size);
         if full {
             self.close_current()?;
         }
         if self.current.is_none() {
-            let id = self.e.writer.lock().allocate_id()?;
-            let f = create_new(&self.tmp.join(data_name(id)))?;
-            self.current = Some((id, BufWriter::with_capacity(1 << 20, f), 0));
+            self.current = Some(self.open_next()?);
         }
-        let (id, w, len) = self.current.as_mut().unwrap();
-        let at = *len;
-        w.write_all(rec).map_err(|err| Error::io("write merge output", &self.tmp.join(data_name(*id)), err))?;
-        *len += rec.len() as u64;
-        Ok((*id, at as u32))
+        let c = self.current.as_mut().unwrap();
+        let at = c.len as u32;
+        let path = self.tmp.join(data_name(c.id));
+        c.data.write_all(rec).map_err(write_err(&path))?;
+        c.len += rec.len() as u64;
+        if let Some(hint) = &mut c.hint {
+            let e = HintEntry { ts: h.ts, expires: h.expires, offset: at, record_len: rec.len() as u32, flags: h.flags, key };
+            hint.push(&e).map_err(write_err(&path))?;
+        }
+        Ok((c.id, at))
+    }
+
+    fn open_next(&self) -> Result<Current> {
+        let id = self.e.writer.lock().allocate_id()?;
+        let data = BufWriter::with_capacity(1 << 20, create_new(&self.tmp.join(data_name(id)))?);
+        let hint = match self.stream_hints {
+            true => {
+                let f = BufWriter::with_capacity(1 << 16, create_new(&self.tmp.join(hint_tmp_name(id)))?);
+                // The covered length is patched in when the file is closed.
+                Some(HintBuilder::new(f, id, 0).map_err(write_err(&self.tmp.join(hint_tmp_name(id))))?)
+            }
+            false => None,
+        };
+        Ok(Current { id, data, len: 0, hint })
     }
 
     fn close_current(&mut self) -> Result<()> {
-        if let Some((id, w, len)) = self.current.take() {
-            let path = self.tmp.join(data_name(id));
-            let f = w.into_inner().map_err(|err| Error::io("write merge output", &path, err.into_error()))?;
-            self.finished.push((id, f, len));
-        }
+        let Some(c) = self.current.take() else { return Ok(()) };
+        let path = self.tmp.join(data_name(c.id));
+        let data = c.data.into_inner().map_err(|err| write_err(&path)(err.into_error()))?;
+        let hint = match c.hint {
+            Some(h) => {
+                let hpath = self.tmp.join(hint_tmp_name(c.id));
+                let w = h.finish_covering(c.len).map_err(write_err(&hpath))?;
+                Some(w.into_inner().map_err(|err| write_err(&hpath)(err.into_error()))?)
+            }
+            None => None,
+        };
+        self.finished.push(Finished { id: c.id, data, len: c.len, hint });
         Ok(())
     }
 
-    /// Flushes and fsyncs every output; returns (id, size) of each.
+    /// Flushes and fsyncs every output and puts streamed hints in place; returns (id, size) of
+    /// each output.
     fn finish(mut self) -> Result<Vec<(u32, u64)>> {
         self.close_current()?;
         let mut done = Vec::new();
-        for (id, f, len) in self.finished {
-            f.sync_all().map_err(|err| Error::io("fsync merge output", &self.tmp.join(data_name(id)), err))?;
+        for f in self.finished {
+            let path = self.tmp.join(data_name(f.id));
+            f.data.sync_all().map_err(|err| Error::io("fsync merge output", &path, err))?;
             killpoint::hit("merge-output-synced");
-            done.push((id, len));
+            if let Some(h) = f.hint {
+                let tmp_path = self.tmp.join(hint_tmp_name(f.id));
+                h.sync_all().map_err(|err| Error::io("fsync", &tmp_path, err))?;
+                fs::rename(&tmp_path, self.tmp.join(hint_name(f.id))).map_err(|err| Error::io("rename", &tmp_path, err))?;
+                killpoint::hit("merge-hint-written");
+            }
+            done.push((f.id, f.len));
         }
         fsync_dir(self.tmp)?;
         Ok(done)
     }
+}
+
+fn hint_tmp_name(id: u32) -> String {
+    format!("{}.tmp", hint_name(id))
 }
 
 /// Steps 4 and 5.
@@ -297,6 +362,7 @@ fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: 
     let data = e.root.join(DATA_DIR);
     let old = e.root.join(DATA_OLD);
     let _no_hint_writes = e.dir_lock.lock();
+    e.presync_active()?;
     let mut w = e.writer.lock();
     if let Some(a) = &w.active {
         if let Err(err) = a.sync() {

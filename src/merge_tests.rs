@@ -68,6 +68,9 @@ fn a_full_merge_keeps_every_live_value_and_frees_the_dead_bytes() {
     db.close().unwrap();
     let db = Db::open(dir.path(), opts()).unwrap();
     assert_matches(&db, &model);
+    let report = db.open_report();
+    assert!(report.hints_ignored.is_empty(), "{report:?}");
+    assert_eq!(report.files_from_hints, report.files, "every merge output has a valid hint");
 }
 
 #[test]

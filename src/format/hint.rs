@@ -11,7 +11,7 @@
 //! is trusted only after [`HintView::check`] accepted all of it; otherwise the data file is
 //! scanned, so a bad hint can slow open down but never change a read.
 
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 
 use super::record::{u32_at, u64_at, HARD_MAX_KEY, HEADER_LEN};
 
@@ -32,27 +32,35 @@ pub struct HintEntry<'a> {
 }
 
 /// Streams a hint file into any writer, checksumming as it goes (no copy of the whole file is
-/// held in memory).
+/// held in memory). The CRC of the entries is kept apart from the prefix's so the covered length
+/// can still be filled in at the end ([`HintBuilder::finish_covering`]).
 pub struct HintBuilder<W: Write> {
     out: W,
-    crc: crc32fast::Hasher,
+    prefix: [u8; PREFIX_LEN],
+    body_crc: crc32fast::Hasher,
 }
 
 impl<W: Write> HintBuilder<W> {
-    pub fn new(out: W, file_id: u32, data_len: u64) -> io::Result<HintBuilder<W>> {
-        let mut b = HintBuilder { out, crc: crc32fast::Hasher::new() };
+    pub fn new(mut out: W, file_id: u32, data_len: u64) -> io::Result<HintBuilder<W>> {
         let mut prefix = [0u8; PREFIX_LEN];
         prefix[..8].copy_from_slice(MAGIC);
         prefix[8..12].copy_from_slice(&VERSION.to_le_bytes());
         prefix[12..16].copy_from_slice(&file_id.to_le_bytes());
         prefix[16..24].copy_from_slice(&data_len.to_le_bytes());
-        b.put(&prefix)?;
-        Ok(b)
+        out.write_all(&prefix)?;
+        Ok(HintBuilder { out, prefix, body_crc: crc32fast::Hasher::new() })
     }
 
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.crc.update(bytes);
+        self.body_crc.update(bytes);
         self.out.write_all(bytes)
+    }
+
+    fn crc(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&self.prefix);
+        h.combine(&self.body_crc);
+        h.finalize()
     }
 
     pub fn push(&mut self, e: &HintEntry<'_>) -> io::Result<()> {
@@ -69,8 +77,22 @@ impl<W: Write> HintBuilder<W> {
 
     /// Writes the CRC trailer and hands the writer back.
     pub fn finish(mut self) -> io::Result<W> {
-        let crc = self.crc.clone().finalize();
+        let crc = self.crc();
         self.out.write_all(&crc.to_le_bytes())?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write + Seek> HintBuilder<W> {
+    /// Like [`HintBuilder::finish`], first setting the covered data length, for hints written
+    /// while their data file was still growing.
+    pub fn finish_covering(mut self, data_len: u64) -> io::Result<W> {
+        self.prefix[16..24].copy_from_slice(&data_len.to_le_bytes());
+        let crc = self.crc();
+        self.out.write_all(&crc.to_le_bytes())?;
+        self.out.seek(SeekFrom::Start(0))?;
+        self.out.write_all(&self.prefix)?;
+        self.out.seek(SeekFrom::End(0))?;
         Ok(self.out)
     }
 }
@@ -187,6 +209,14 @@ mod tests {
         assert_eq!((all.len(), v.len()), (2, 2));
         assert_eq!(all[1].key, b"b");
         assert_eq!((all[1].ts, all[1].expires, all[1].flags), (2, 9, 1));
+    }
+
+    #[test]
+    fn a_length_filled_in_at_the_end_gives_the_same_file() {
+        let mut h = HintBuilder::new(io::Cursor::new(Vec::new()), 3, 0).unwrap();
+        h.push(&HintEntry { ts: 1, expires: 0, offset: 0, record_len: 40, flags: 0, key: b"a" }).unwrap();
+        h.push(&HintEntry { ts: 2, expires: 9, offset: 40, record_len: 33, flags: 1, key: b"b" }).unwrap();
+        assert_eq!(h.finish_covering(1000).unwrap().into_inner(), sample());
     }
 
     #[test]
