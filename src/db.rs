@@ -65,6 +65,25 @@ pub struct RecordMeta {
     pub size: u64,
 }
 
+/// A key's current state, as [`Db::update`] shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Current<'a> {
+    pub value: &'a [u8],
+    /// Absolute expiry in Unix nanoseconds; 0 when the key never expires.
+    pub expires_unix_nano: u64,
+}
+
+/// What [`Db::update`] does with the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// Leave it as it is.
+    Keep,
+    /// Store `value` with this absolute expiry (0: never expires).
+    Put { value: Vec<u8>, expires_unix_nano: u64 },
+    /// Delete it (nothing is written when it is already absent).
+    Delete,
+}
+
 /// Remaining lifetime of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ttl {
@@ -243,6 +262,10 @@ impl Db {
         if self.engine.opts.sync_on_put { Durability::Sync } else { Durability::NoSync }
     }
 
+    fn delete_durability(&self) -> Durability {
+        if self.engine.opts.sync_on_delete { Durability::Sync } else { Durability::NoSync }
+    }
+
     /// Stores `value` under `key` (with the default TTL, if one is set).
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
         let ttl = self.engine.opts.default_ttl_ms;
@@ -274,8 +297,7 @@ impl Db {
             return Ok(false);
         }
         let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
-        let durability = if e.opts.sync_on_delete { Durability::Sync } else { Durability::NoSync };
-        e.write_locked(&mut w, key, enc, durability)?;
+        e.write_locked(&mut w, key, enc, self.delete_durability())?;
         Ok(true)
     }
 
@@ -292,25 +314,52 @@ impl Db {
         self.rewrite_expiry(key, None)
     }
 
-    /// Appends a copy of the key's current record with a new expiry, under the writer mutex so
-    /// no write to the key can slip in between the read and the write.
+    /// Rewrites the key's current value with a new expiry (`None`: no expiry), atomically.
     fn rewrite_expiry(&self, key: &[u8], expires: Option<u64>) -> Result<bool> {
+        let expires = expires.unwrap_or(0);
+        self.update(key, |cur| match cur {
+            None => (Update::Keep, false),
+            Some(c) if c.expires_unix_nano == expires => (Update::Keep, true),
+            Some(c) => (Update::Put { value: c.value.to_vec(), expires_unix_nano: expires }, true),
+        })
+    }
+
+    /// Atomic read-modify-write of one key: `f` sees the key's current value and expiry (`None`
+    /// when absent or expired), decides what to do, and returns a result for the caller. No
+    /// other write to the database can land between the read and the write. The new record is
+    /// made durable as a put (or, for `Update::Delete`, a delete) would be.
+    ///
+    /// `f` runs with the writer mutex held: it must be quick and must not call back into this
+    /// `Db` (that would deadlock).
+    pub fn update<R>(&self, key: &[u8], f: impl FnOnce(Option<Current<'_>>) -> (Update, R)) -> Result<R> {
         self.check_sizes(key, 0)?;
         let e = &self.engine;
         let mut w = e.writer.lock();
-        let Some(cur) = e.lookup_latest(&w, key) else { return Ok(false) };
-        if e.expired_locked(&w, key, cur)? {
-            return Ok(false);
+        let cur = match e.lookup_latest(&w, key) {
+            Some(l) if !e.expired_locked(&w, key, l)? => Some(l),
+            _ => None,
+        };
+        let (action, out) = match cur {
+            None => f(None),
+            Some(l) => e.with_record_locked(&w, key, l, |r| {
+                let value = r.value().map_err(|bad| Error::Corrupt(format!("key's value does not decode: {bad}")))?;
+                Ok(f(Some(Current { value: &value, expires_unix_nano: r.header.expires })))
+            })?,
+        };
+        match action {
+            Update::Keep => {}
+            Update::Put { value, expires_unix_nano } => {
+                self.check_sizes(key, value.len())?;
+                let enc = self.encode(key, &value, expires_unix_nano);
+                e.write_locked(&mut w, key, enc, self.put_durability())?;
+            }
+            Update::Delete if cur.is_some() => {
+                let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
+                e.write_locked(&mut w, key, enc, self.delete_durability())?;
+            }
+            Update::Delete => {}
         }
-        if expires.is_none() && !cur.has_ttl {
-            return Ok(true);
-        }
-        let enc = e.with_record_locked(&w, key, cur, |r| {
-            let value = r.value().map_err(|bad| Error::Corrupt(bad.to_string()))?;
-            Ok(self.encode(key, &value, expires.unwrap_or(0)))
-        })?;
-        e.write_locked(&mut w, key, enc, self.put_durability())?;
-        Ok(true)
+        Ok(out)
     }
 
     /// Flushes every write so far to stable storage.

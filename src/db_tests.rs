@@ -428,3 +428,46 @@ fn a_poisoned_handle_refuses_writes_but_still_reads() {
     db.put(b"k2", b"v").unwrap();
     assert_eq!(db.get(b"k2").unwrap().as_deref(), Some(&b"v"[..]));
 }
+
+#[test]
+fn update_is_an_atomic_read_modify_write() {
+    let dir = TempDir::new("db");
+    let db = Arc::new(Db::open(dir.path(), fast()).unwrap());
+    let incr = |db: &Db| {
+        db.update(b"counter", |cur| {
+            let n = cur.map_or(0, |c| u64::from_le_bytes(c.value.try_into().unwrap()));
+            (Update::Put { value: (n + 1).to_le_bytes().to_vec(), expires_unix_nano: 0 }, n + 1)
+        })
+        .unwrap()
+    };
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || (0..500).map(|_| incr(&db)).max().unwrap())
+        })
+        .collect();
+    let top = threads.into_iter().map(|t| t.join().unwrap()).max().unwrap();
+    assert_eq!(top, 4000, "an increment was lost");
+    assert_eq!(db.get(b"counter").unwrap().unwrap(), 4000u64.to_le_bytes());
+    // Keep leaves the key alone; Delete removes it and reports what it saw.
+    assert_eq!(db.update(b"counter", |c| (Update::Keep, c.is_some())).unwrap(), true);
+    let seen = db.update(b"counter", |c| (Update::Delete, c.map(|c| c.value.to_vec()))).unwrap();
+    assert_eq!(seen.unwrap(), 4000u64.to_le_bytes());
+    assert_eq!(db.get(b"counter").unwrap(), None);
+    assert_eq!(db.update(b"counter", |c| (Update::Delete, c.is_some())).unwrap(), false);
+}
+
+#[test]
+fn update_sees_the_expiry_and_can_keep_it() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.put_ttl(b"k", b"1", 100_000).unwrap();
+    let exp = db.update(b"k", |c| {
+        let c = c.unwrap();
+        (Update::Put { value: b"2".to_vec(), expires_unix_nano: c.expires_unix_nano }, c.expires_unix_nano)
+    });
+    let exp = exp.unwrap();
+    assert!(exp > 0);
+    assert_eq!(db.meta(b"k").unwrap().unwrap().expires_unix_nano, exp);
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"2");
+}

@@ -44,7 +44,7 @@ pub mod storage;
 #[cfg(test)]
 mod testutil;
 
-pub use db::{Db, Reclaimable, RecordMeta, Stats, Ttl};
+pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
 pub use iter::{Iter, KeyFilter};
 pub use options::{Options, CODEC_NONE, CODEC_SNAPPY};
