@@ -492,6 +492,36 @@ impl Db {
         Iter::new(self.engine.clone(), KeyFilter::Range { start: start.to_vec(), end: end.map(<[u8]>::to_vec) })
     }
 
+    /// One step of a stateless cursor over all keys, Redis `SCAN` style: pass 0 to start, then
+    /// the cursor returned, until it is 0 again. Each step looks at about `count` keys (at least
+    /// one) and returns those `filter` accepts, in no particular order, without copying the key
+    /// set. A key present for the whole scan is returned at least once; keys written or
+    /// deleted meanwhile may or may not be, and a key may come twice if the index grows during
+    /// the scan. Expired keys are skipped.
+    pub fn scan(&self, cursor: u64, count: usize, mut filter: impl FnMut(&[u8]) -> bool) -> Result<(u64, Vec<Vec<u8>>)> {
+        let e = &self.engine;
+        e.check_open()?;
+        let mut found = Vec::new();
+        let next = {
+            let ix = e.index.read();
+            let buckets = ix.keys.num_buckets();
+            let start = scan_cursor::resume(cursor, buckets);
+            let next = ix.keys.scan_buckets(start, count.max(1), |k, l| {
+                if filter(k) {
+                    found.push((k.to_vec(), l.has_ttl));
+                }
+            });
+            if next >= buckets { 0 } else { scan_cursor::make(next, buckets) }
+        };
+        let mut keys = Vec::with_capacity(found.len());
+        for (k, has_ttl) in found {
+            if !has_ttl || e.live_header(&k)?.is_some() {
+                keys.push(k);
+            }
+        }
+        Ok((next, keys))
+    }
+
     /// Calls `f(key, value)` for every key with `prefix` in byte order until it returns false.
     pub fn fold(&self, prefix: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
         let mut it = self.iter_prefix(prefix)?;
@@ -507,6 +537,27 @@ impl Db {
 impl Drop for Db {
     fn drop(&mut self) {
         let _ = self.shutdown();
+    }
+}
+
+/// Scan cursors: the next bucket index, tagged with the table size it was issued for (log2 in
+/// the top byte; tables are powers of two). When the index has grown since, the scan goes on
+/// from the same index less a little slack: entries only move to the same or a higher home
+/// bucket when a table doubles, and the slack covers those displaced by probing. Repeats are
+/// allowed, misses are not.
+mod scan_cursor {
+    const SLACK: usize = 256;
+
+    pub fn make(index: usize, buckets: usize) -> u64 {
+        ((buckets.trailing_zeros() as u64) << 56) | index as u64
+    }
+
+    pub fn resume(cursor: u64, buckets: usize) -> usize {
+        let (log2, index) = ((cursor >> 56) as u32, (cursor & ((1 << 56) - 1)) as usize);
+        if cursor == 0 || log2 == buckets.trailing_zeros() {
+            return index.min(buckets);
+        }
+        index.saturating_sub(SLACK).min(buckets)
     }
 }
 

@@ -471,3 +471,48 @@ fn update_sees_the_expiry_and_can_keep_it() {
     assert_eq!(db.meta(b"k").unwrap().unwrap().expires_unix_nano, exp);
     assert_eq!(db.get(b"k").unwrap().unwrap(), b"2");
 }
+
+#[test]
+fn scan_visits_every_key_once_without_growth_and_at_least_once_with_it() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    for i in 0..5000u32 {
+        db.put(format!("k{i}").as_bytes(), b"v").unwrap();
+    }
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor = 0;
+    let mut steps = 0;
+    loop {
+        let (next, keys) = db.scan(cursor, 100, |k| !k.ends_with(b"7")).unwrap();
+        for k in keys {
+            *seen.entry(k).or_insert(0) += 1;
+        }
+        // Grow the index in the middle of the scan.
+        if steps == 10 {
+            for i in 0..20_000u32 {
+                db.put(format!("new{i}").as_bytes(), b"v").unwrap();
+            }
+        }
+        steps += 1;
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    for i in (0..5000u32).filter(|i| i % 10 != 7) {
+        assert!(seen.contains_key(format!("k{i}").as_bytes()), "k{i} was missed");
+    }
+    assert!(seen.keys().all(|k| !k.ends_with(b"7")));
+    // Without growth, every key exactly once.
+    let mut count = 0;
+    let mut cursor = 0;
+    loop {
+        let (next, keys) = db.scan(cursor, 1000, |_| true).unwrap();
+        count += keys.len();
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(count as u64, db.stats().unwrap().keys);
+}

@@ -318,6 +318,26 @@ impl Keydir {
         self.maybe_compact();
     }
 
+    /// Number of buckets of the table (for scan cursors).
+    pub fn num_buckets(&self) -> usize {
+        self.table.num_buckets()
+    }
+
+    /// Visits buckets from `start` on, calling `f` for each entry, until `min_entries` entries
+    /// were seen or the table ends; returns the next bucket to visit (`num_buckets()` at the end).
+    pub fn scan_buckets(&self, start: usize, min_entries: usize, mut f: impl FnMut(&[u8], Loc)) -> usize {
+        let mut seen = 0;
+        let mut i = start;
+        while i < self.table.num_buckets() && seen < min_entries {
+            if let Some(s) = self.table.get_bucket(i) {
+                f(self.arena.get(&s.key), s.loc());
+                seen += 1;
+            }
+            i += 1;
+        }
+        i
+    }
+
     /// Calls `f` for every entry, in no particular order.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], Loc)) {
         for s in self.table.iter() {
