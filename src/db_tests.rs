@@ -450,11 +450,11 @@ fn update_is_an_atomic_read_modify_write() {
     assert_eq!(top, 4000, "an increment was lost");
     assert_eq!(db.get(b"counter").unwrap().unwrap(), 4000u64.to_le_bytes());
     // Keep leaves the key alone; Delete removes it and reports what it saw.
-    assert_eq!(db.update(b"counter", |c| (Update::Keep, c.is_some())).unwrap(), true);
+    assert!(db.update(b"counter", |c| (Update::Keep, c.is_some())).unwrap());
     let seen = db.update(b"counter", |c| (Update::Delete, c.map(|c| c.value.to_vec()))).unwrap();
     assert_eq!(seen.unwrap(), 4000u64.to_le_bytes());
     assert_eq!(db.get(b"counter").unwrap(), None);
-    assert_eq!(db.update(b"counter", |c| (Update::Delete, c.is_some())).unwrap(), false);
+    assert!(!db.update(b"counter", |c| (Update::Delete, c.is_some())).unwrap());
 }
 
 #[test]
