@@ -308,6 +308,17 @@ bitgask_status bitgask_reclaimable(const struct bitgask_db *db, uint64_t *dead_b
 // Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_run_gc(const struct bitgask_db *db, uint64_t *removed_out, struct bitgask_error **err_out);
 
+// Deletes every key. Crash-safe: after a crash the database is either untouched or empty.
+// Writers wait while it runs; files in `data/` that are not bitgask's are kept.
+// Threads: safe to call concurrently on one handle.
+bitgask_status bitgask_delete_all(const struct bitgask_db *db, struct bitgask_error **err_out);
+
+// Rebuilds the in-memory index from the files on disk, as a fresh open would, keeping the
+// LOCK. Waits for in-flight writes and merges. Also clears a poisoned handle: writes that were
+// never made durable are not served afterwards.
+// Threads: safe to call concurrently on one handle.
+bitgask_status bitgask_reopen(const struct bitgask_db *db, struct bitgask_error **err_out);
+
 // A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
 // 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
 // Threads: one thread at a time per options object.

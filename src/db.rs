@@ -14,17 +14,13 @@ use crate::background::{spawn, WorkQueue};
 use crate::clock::{expiry_after_ms, now_ns};
 use crate::engine::{Chore, Durability, Engine, Writer};
 use crate::error::{Error, Result};
-use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Encoded, CODEC_NONE, FLAG_TOMBSTONE};
 use crate::hints::write_hint;
-use crate::idmap::IdMap;
-use crate::index::Index;
 use crate::iter::{Iter, KeyFilter};
 use crate::merge::{self, MergeKind};
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
-use crate::storage::datafile::{ActiveFile, DataFile};
-use crate::storage::fs::{self, atomic_write, data_dir, hint_name, LOCK_FILE, META_FILE};
+use crate::storage::fs::{self, data_dir, LOCK_FILE};
 use crate::storage::lock::LockFile;
 
 /// Size and garbage figures of a database.
@@ -97,7 +93,6 @@ pub struct Db {
     /// Stops the periodic workers (flusher, merger).
     stop: Arc<WorkQueue<()>>,
     workers: Vec<JoinHandle<()>>,
-    report: OpenReport,
 }
 
 impl Db {
@@ -107,40 +102,12 @@ impl Db {
         let root = path.as_ref().to_path_buf();
         fs::ensure_dir(&root)?;
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
-        recovery::resolve_interrupted_merge(&root)?;
+        let loaded = recovery::load(&root, &opts)?;
+        let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
         let dir = data_dir(&root);
-        fs::ensure_dir(&dir)?;
-        check_meta(&dir)?;
-        let rec = recovery::recover(&dir, opts.hint_files)?;
-
-        // The highest file keeps being appended while it has room (its hint goes first, since
-        // a hint may only describe a sealed file).
-        let mut active = None;
-        if rec.max_id > 0 && rec.sizes[&rec.max_id] < opts.max_file_size {
-            if fs::remove_if_exists(&dir.join(hint_name(rec.max_id)))? {
-                fs::fsync_dir(&dir)?;
-            }
-            active = Some(ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?);
-        }
-        let mut files = IdMap::default();
-        for &id in rec.sizes.keys() {
-            let f = match &active {
-                Some(a) if a.id == id => DataFile::active(a),
-                _ => DataFile::sealed(&dir, id)?,
-            };
-            files.insert(id, Arc::new(f));
-        }
-        let next_id = rec.max_id.checked_add(1).ok_or_else(|| Error::InvalidArg("data file ids exhausted".into()))?;
-        let writer = Writer::new(active, next_id, rec.max_ts);
-        let index = Index { keys: rec.keys, live: rec.live, sizes: rec.sizes };
-        let engine = Arc::new(Engine::new(root, dir, opts, index, files, writer, lock));
-        if engine.opts.hint_files {
-            let active_id = engine.writer.lock().active.as_ref().map(|a| a.id);
-            for id in rec.unhinted.iter().filter(|&&id| Some(id) != active_id) {
-                engine.chores.push(Chore::Hint(*id));
-            }
-        }
-        let mut db = Db { engine, stop: Arc::new(WorkQueue::default()), workers: Vec::new(), report: rec.report };
+        let engine = Arc::new(Engine::new(root, dir, opts, loaded.index, loaded.files, writer, lock, loaded.report));
+        engine.queue_hints(&loaded.unhinted);
+        let mut db = Db { engine, stop: Arc::new(WorkQueue::default()), workers: Vec::new() };
         db.start_workers();
         if db.engine.opts.merge.on_open {
             db.compact_if_needed()?;
@@ -190,8 +157,24 @@ impl Db {
     }
 
     /// What open found: files loaded from hints, torn tails cut, hints ignored, unknown files.
-    pub fn open_report(&self) -> &OpenReport {
-        &self.report
+    pub fn open_report(&self) -> OpenReport {
+        self.engine.open_report.lock().clone()
+    }
+
+    /// Rebuilds the keydir from the files on disk, as a fresh open would, without giving up the
+    /// LOCK: waits for in-flight writes and any merge, flushes, then reloads. Also the way back
+    /// from a poisoned handle (writes that were never made durable are not served afterwards).
+    pub fn reopen(&self) -> Result<()> {
+        self.engine.check_open()?;
+        self.engine.reload()
+    }
+
+    /// Deletes every key, crash-safely: after a crash the database is either untouched or
+    /// empty. It swaps in an empty generation exactly as a merge swaps in a new one.
+    /// Writers wait for it; files that are not bitgask's are kept.
+    pub fn delete_all(&self) -> Result<()> {
+        self.engine.check_open()?;
+        merge::delete_all(&self.engine)
     }
 
     /// Poisons the handle after a panic crossed a C entry point: state may be half-updated.
@@ -559,36 +542,6 @@ mod scan_cursor {
         }
         index.saturating_sub(SLACK).min(buckets)
     }
-}
-
-/// Reads `bitgask.meta`, creating it for a new database; refuses newer format versions.
-fn check_meta(dir: &Path) -> Result<()> {
-    let path = dir.join(META_FILE);
-    let bytes = match fs::open_nofollow(&path, false) {
-        Ok(f) => read_all(f, &path)?,
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            if !fs::list(dir)?.data.is_empty() {
-                return Err(Error::Corrupt(format!("{} is missing but data files exist", path.display())));
-            }
-            return atomic_write(dir, META_FILE, &Meta::new(now_ns()).encode());
-        }
-        Err(e) => return Err(e),
-    };
-    let meta = Meta::parse(&bytes).map_err(|why| Error::Corrupt(format!("{}: {why}", path.display())))?;
-    if meta.version > FORMAT_VERSION {
-        return Err(Error::FormatVersion(format!("{} has format version {}, this library reads up to {FORMAT_VERSION}", path.display(), meta.version)));
-    }
-    if meta.version == 0 {
-        return Err(Error::Corrupt(format!("{}: format version 0 does not exist", path.display())));
-    }
-    Ok(())
-}
-
-fn read_all(mut f: std::fs::File, path: &Path) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let mut v = Vec::new();
-    f.read_to_end(&mut v).map_err(|e| Error::io("read", path, e))?;
-    Ok(v)
 }
 
 #[cfg(test)]

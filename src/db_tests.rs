@@ -516,3 +516,66 @@ fn scan_visits_every_key_once_without_growth_and_at_least_once_with_it() {
     }
     assert_eq!(count as u64, db.stats().unwrap().keys);
 }
+
+#[test]
+fn delete_all_empties_the_database_and_it_stays_empty() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    for i in 0..500u32 {
+        db.put(format!("k{i}").as_bytes(), &[1u8; 40]).unwrap();
+    }
+    std::fs::write(dir.path().join("data/notes.txt"), b"mine").unwrap();
+    db.delete_all().unwrap();
+    let s = db.stats().unwrap();
+    assert_eq!((s.keys, s.data_files, s.total_bytes), (0, 0, 0));
+    assert_eq!(db.get(b"k1").unwrap(), None);
+    db.put(b"after", b"v").unwrap();
+    db.close().unwrap();
+    assert!(!dir.path().join("merge.tmp").exists() && !dir.path().join("data.old").exists());
+    assert_eq!(std::fs::read(dir.path().join("data/notes.txt")).unwrap(), b"mine");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    assert_eq!(db.stats().unwrap().keys, 1);
+    assert_eq!(db.get(b"after").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+#[test]
+fn delete_all_of_an_empty_database_works() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.delete_all().unwrap();
+    db.delete_all().unwrap();
+    assert_eq!(db.stats().unwrap().keys, 0);
+}
+
+#[test]
+fn reopen_rebuilds_the_keydir_from_disk() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    for i in 0..300u32 {
+        db.put(format!("k{i}").as_bytes(), format!("v{i}").as_bytes()).unwrap();
+    }
+    db.delete(b"k7").unwrap();
+    let before = db.stats().unwrap();
+    db.reopen().unwrap();
+    let after = db.stats().unwrap();
+    assert_eq!((before.keys, before.total_bytes, before.dead_bytes), (after.keys, after.total_bytes, after.dead_bytes));
+    assert_eq!(db.get(b"k8").unwrap().unwrap(), b"v8");
+    assert_eq!(db.get(b"k7").unwrap(), None);
+    db.put(b"new", b"x").unwrap();
+    db.reopen().unwrap();
+    assert_eq!(db.get(b"new").unwrap().unwrap(), b"x");
+    assert!(db.open_report().files_from_hints > 0, "sealed files get hints again");
+}
+
+#[test]
+fn reopen_clears_a_poisoned_handle() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    db.engine.poison("simulated".into());
+    assert_eq!(db.put(b"x", b"y").unwrap_err().status(), status::E_POISONED);
+    db.reopen().unwrap();
+    db.put(b"x", b"y").unwrap();
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"v");
+    assert_eq!(db.get(b"x").unwrap().unwrap(), b"y");
+}

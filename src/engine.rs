@@ -28,6 +28,7 @@ use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::keydir::{Loc, Probe};
 use crate::options::Options;
+use crate::recovery::OpenReport;
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::lock::LockFile;
 
@@ -106,6 +107,8 @@ pub(crate) struct Engine {
     pub closing: AtomicBool,
     pub merges: AtomicU64,
     pub last_merge_ns: AtomicU64,
+    /// What the last open (or reopen) found.
+    pub open_report: Mutex<OpenReport>,
 }
 
 /// A job for the background thread.
@@ -125,7 +128,8 @@ pub(crate) enum Durability {
 }
 
 impl Engine {
-    pub fn new(root: PathBuf, dir: PathBuf, opts: Options, index: Index, files: IdMap<Arc<DataFile>>, writer: Writer, lock: LockFile) -> Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(root: PathBuf, dir: PathBuf, opts: Options, index: Index, files: IdMap<Arc<DataFile>>, writer: Writer, lock: LockFile, report: OpenReport) -> Engine {
         Engine {
             root,
             dir,
@@ -145,7 +149,63 @@ impl Engine {
             closing: AtomicBool::new(false),
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
+            open_report: Mutex::new(report),
         }
+    }
+
+    /// Queues hint writing for sealed files that have none.
+    pub fn queue_hints(&self, ids: &[u32]) {
+        if self.opts.hint_files {
+            for &id in ids {
+                self.chores.push(Chore::Hint(id));
+            }
+        }
+    }
+
+    /// The writer mutex, once no appended record is waiting for its group commit: whoever holds
+    /// it can then change files and the keydir without a pending record landing afterwards.
+    /// On a poisoned handle the pending records are dropped (they were never made durable).
+    pub fn quiesce(&self) -> Result<parking_lot::MutexGuard<'_, Writer>> {
+        loop {
+            let mut w = self.writer.lock();
+            if w.pending.is_empty() {
+                return Ok(w);
+            }
+            if self.poisoned.load(Ordering::Acquire) {
+                w.pending.clear();
+                return Ok(w);
+            }
+            let seq = w.seq;
+            drop(w);
+            self.commit(seq)?;
+        }
+    }
+
+    /// `Db::reopen`: flush, then load everything from disk again, keeping the LOCK.
+    pub fn reload(&self) -> Result<()> {
+        let _no_merge = self.merge_lock.lock();
+        let _no_hint_writes = self.dir_lock.lock();
+        let mut w = self.quiesce()?;
+        let healthy = !self.poisoned.load(Ordering::Acquire);
+        if let (true, Some(a)) = (healthy, &w.active) {
+            a.sync()?;
+        }
+        w.active = None;
+        let loaded = crate::recovery::load(&self.root, &self.opts)?;
+        *self.index.write() = loaded.index;
+        let old_files = std::mem::replace(&mut *self.files.write(), loaded.files);
+        self.chores.push(Chore::Release(old_files.into_values().collect()));
+        w.active = loaded.active;
+        w.next_id = loaded.next_id;
+        w.last_ts = w.last_ts.max(loaded.max_ts);
+        *self.open_report.lock() = loaded.report;
+        // A clean slate: every record appended so far is accounted for on disk.
+        *self.commit.lock() = CommitState { durable: w.seq, ..CommitState::default() };
+        *self.poison.lock() = None;
+        self.poisoned.store(false, Ordering::Release);
+        drop(w);
+        self.queue_hints(&loaded.unhinted);
+        Ok(())
     }
 
     /// Refuses work on a closed or poisoned handle.

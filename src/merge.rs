@@ -359,8 +359,6 @@ fn swap(e: &Engine, inputs: &[Arc<DataFile>], copied: Copied, tmp: &Path) -> Res
 
 /// Step 4, under the writer mutex. Returns the outputs, now readable.
 fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: &Path) -> Result<Vec<Arc<DataFile>>> {
-    let data = e.root.join(DATA_DIR);
-    let old = e.root.join(DATA_OLD);
     let _no_hint_writes = e.dir_lock.lock();
     e.presync_active()?;
     let mut w = e.writer.lock();
@@ -371,8 +369,26 @@ fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: 
         }
     }
     let input_ids: Vec<u32> = inputs.iter().map(|f| f.id).collect();
+    rename_generations(e, tmp, &input_ids)?;
+    let mut outputs = Vec::new();
+    for &(id, size) in &copied.outputs {
+        outputs.push(Arc::new(DataFile::sealed(&e.dir, id)?));
+        e.index.write().sizes.insert(id, size);
+    }
+    e.files.write().extend(outputs.iter().map(|f| (f.id, f.clone())));
+    e.seal_active(&mut w)?;
+    Ok(outputs)
+}
+
+/// The heart of the swap, for a caller holding the writer mutex and the directory lock: link
+/// what survives into `tmp`, then `data` becomes `data.old` and `tmp` becomes `data`, the root
+/// fsynced after each rename. A failure poisons the handle: the directories may now be between
+/// generations, and open (or `Db::reopen`) knows how to finish or undo.
+fn rename_generations(e: &Engine, tmp: &Path, inputs: &[u32]) -> Result<()> {
+    let data = e.root.join(DATA_DIR);
+    let old = e.root.join(DATA_OLD);
     let renamed = (|| {
-        link_survivors(&data, tmp, &input_ids)?;
+        link_survivors(&data, tmp, inputs)?;
         fsync_dir(tmp)?;
         killpoint::hit("merge-links-made");
         rename(&data, &old)?;
@@ -383,19 +399,38 @@ fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: 
         killpoint::hit("merge-tmp-renamed");
         Ok(())
     })();
-    if let Err(err) = renamed {
-        // The directories may now be between generations; open knows how to finish or undo.
-        e.poison(format!("merge swap failed, reopen to recover: {err}"));
-        return Err(err);
+    if let Err(err) = &renamed {
+        e.poison(format!("generation swap failed, reopen to recover: {err}"));
     }
-    let mut outputs = Vec::new();
-    for &(id, size) in &copied.outputs {
-        outputs.push(Arc::new(DataFile::sealed(&e.dir, id)?));
-        e.index.write().sizes.insert(id, size);
-    }
-    e.files.write().extend(outputs.iter().map(|f| (f.id, f.clone())));
+    renamed
+}
+
+/// Empties the database in place: a merge whose inputs are every file and whose output is
+/// nothing, swapped in by the same protocol, so a crash leaves it untouched or empty. Writers
+/// wait for the whole of it (it is short: no data is copied).
+pub(crate) fn delete_all(e: &Engine) -> Result<()> {
+    let _one_at_a_time = e.merge_lock.lock();
+    e.check_writable()?;
+    let _no_hint_writes = e.dir_lock.lock();
+    e.presync_active()?;
+    let mut w = e.quiesce()?;
     e.seal_active(&mut w)?;
-    Ok(outputs)
+    let mut inputs: Vec<u32> = e.files.read().keys().copied().collect();
+    inputs.sort_unstable();
+    let tmp = e.root.join(MERGE_TMP);
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|err| Error::io("remove stale", &tmp, err))?;
+    }
+    fs::create_dir(&tmp).map_err(|err| Error::io("create", &tmp, err))?;
+    fsync_dir(&e.root)?;
+    let done = MergeDone { inputs: inputs.clone(), outputs: Vec::new() };
+    dfs::atomic_write(&tmp, MERGE_DONE, &done.encode())?;
+    rename_generations(e, &tmp, &inputs)?;
+    *e.index.write() = Default::default();
+    let old_files = std::mem::take(&mut *e.files.write());
+    drop(w);
+    e.chores.push(Chore::Release(old_files.into_values().collect()));
+    remove_old_generation(&e.root)
 }
 
 /// Keydir entries moved per index lock acquisition: short enough that a writer waiting to

@@ -7,16 +7,21 @@
 //! stamp comparison against the tombstone keeps that version dead. They are purged at the end.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
 use crate::format::merge_done::MergeDone;
 use crate::format::record::{expired, Header, FLAG_TOMBSTONE};
+use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::idmap::IdMap;
+use crate::index::Index;
+use crate::options::Options;
+use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::keydir::{Keydir, Loc, Upsert};
 use crate::storage::datafile::{map_for_scan, MappedFile};
-use crate::storage::fs::{self, data_name, hint_name};
+use crate::storage::fs::{self, atomic_write, data_name, hint_name, META_FILE};
 use crate::storage::scan::{valid_record_after, Scan};
 
 /// What open found and did; available from `Db::open_report`.
@@ -103,6 +108,57 @@ fn loc(file_id: u32, offset: u64, size: u64, flags: u8, expires: u64) -> Loc {
         tombstone: flags & FLAG_TOMBSTONE != 0,
         has_ttl: expires != 0,
     }
+}
+
+/// Everything open (and reopen) takes from disk.
+pub(crate) struct Loaded {
+    pub index: Index,
+    pub files: IdMap<Arc<DataFile>>,
+    pub active: Option<ActiveFile>,
+    pub next_id: u32,
+    pub max_ts: u64,
+    /// Sealed files without a usable hint.
+    pub unhinted: Vec<u32>,
+    pub report: OpenReport,
+}
+
+/// Steps 2 to 6 of DESIGN.md section 4 (the caller holds the LOCK): settle an interrupted merge,
+/// check the meta file, load every data file, and pick the file to append to.
+pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
+    resolve_interrupted_merge(root)?;
+    let dir = fs::data_dir(root);
+    fs::ensure_dir(&dir)?;
+    check_meta(&dir)?;
+    let rec = recover(&dir, opts.hint_files)?;
+
+    // The highest file keeps being appended while it has room (its hint goes first, since a
+    // hint may only describe a sealed file).
+    let mut active = None;
+    if rec.max_id > 0 && rec.sizes[&rec.max_id] < opts.max_file_size {
+        if fs::remove_if_exists(&dir.join(hint_name(rec.max_id)))? {
+            fs::fsync_dir(&dir)?;
+        }
+        active = Some(ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?);
+    }
+    let mut files = IdMap::default();
+    for &id in rec.sizes.keys() {
+        let f = match &active {
+            Some(a) if a.id == id => DataFile::active(a),
+            _ => DataFile::sealed(&dir, id)?,
+        };
+        files.insert(id, Arc::new(f));
+    }
+    let next_id = rec.max_id.checked_add(1).ok_or_else(|| Error::InvalidArg("data file ids exhausted".into()))?;
+    let active_id = active.as_ref().map(|a| a.id);
+    Ok(Loaded {
+        index: Index { keys: rec.keys, live: rec.live, sizes: rec.sizes },
+        files,
+        active,
+        next_id,
+        max_ts: rec.max_ts,
+        unhinted: rec.unhinted.into_iter().filter(|&id| Some(id) != active_id).collect(),
+        report: rec.report,
+    })
 }
 
 pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
@@ -297,6 +353,36 @@ pub(crate) fn remove_old_generation(root: &Path) -> Result<()> {
     }
     std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
     fs::fsync_dir(root)
+}
+
+/// Reads `bitgask.meta`, creating it for a new database; refuses newer format versions.
+fn check_meta(dir: &Path) -> Result<()> {
+    let path = dir.join(META_FILE);
+    let bytes = match fs::open_nofollow(&path, false) {
+        Ok(f) => read_all(f, &path)?,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            if !fs::list(dir)?.data.is_empty() {
+                return Err(Error::Corrupt(format!("{} is missing but data files exist", path.display())));
+            }
+            return atomic_write(dir, META_FILE, &Meta::new(now_ns()).encode());
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = Meta::parse(&bytes).map_err(|why| Error::Corrupt(format!("{}: {why}", path.display())))?;
+    if meta.version > FORMAT_VERSION {
+        return Err(Error::FormatVersion(format!("{} has format version {}, this library reads up to {FORMAT_VERSION}", path.display(), meta.version)));
+    }
+    if meta.version == 0 {
+        return Err(Error::Corrupt(format!("{}: format version 0 does not exist", path.display())));
+    }
+    Ok(())
+}
+
+fn read_all(mut f: std::fs::File, path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut v = Vec::new();
+    f.read_to_end(&mut v).map_err(|e| Error::io("read", path, e))?;
+    Ok(v)
 }
 
 pub(crate) const MERGE_TMP: &str = "merge.tmp";

@@ -8,7 +8,7 @@ mod boundary;
 pub mod db;
 pub mod error;
 pub mod iter;
-pub mod merge;
+pub mod maintenance;
 pub mod options;
 
 /// Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome

@@ -1,4 +1,5 @@
-//! `bitgask_db`, continued: merge (compaction) and space accounting (DESIGN.md section 7).
+//! `bitgask_db`, continued: merge (compaction), space accounting, delete-all and reopen
+//! (DESIGN.md sections 7 and 8).
 //!
 //! Merges run alongside reads and writes: writers wait only for the final directory swap. One
 //! merge runs at a time per handle; a second caller waits for the first.
@@ -65,4 +66,21 @@ pub unsafe extern "C" fn bitgask_run_gc(db: *const bitgask_db, removed_out: *mut
         }
         Ok(BITGASK_OK)
     })
+}
+
+/// Deletes every key. Crash-safe: after a crash the database is either untouched or empty.
+/// Writers wait while it runs; files in `data/` that are not bitgask's are kept.
+/// Threads: safe to call concurrently on one handle.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_delete_all(db: *const bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    with_db(db, err_out, "bitgask_delete_all", |d| d.delete_all().map(|_| BITGASK_OK))
+}
+
+/// Rebuilds the in-memory index from the files on disk, as a fresh open would, keeping the
+/// LOCK. Waits for in-flight writes and merges. Also clears a poisoned handle: writes that were
+/// never made durable are not served afterwards.
+/// Threads: safe to call concurrently on one handle.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_reopen(db: *const bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    with_db(db, err_out, "bitgask_reopen", |d| d.reopen().map(|_| BITGASK_OK))
 }
