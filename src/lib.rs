@@ -40,6 +40,8 @@ mod merge;
 pub mod killpoint;
 mod options;
 mod recovery;
+pub mod report;
+mod validate;
 pub mod storage;
 #[cfg(test)]
 mod testutil;
@@ -49,3 +51,5 @@ pub use error::{status, Error, Result};
 pub use iter::{Iter, KeyFilter};
 pub use options::{Options, CODEC_NONE, CODEC_SNAPPY};
 pub use recovery::OpenReport;
+pub use report::{Problem, ProblemKind, Report};
+pub use validate::{repair, validate};

@@ -13,7 +13,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
 use crate::format::merge_done::MergeDone;
-use crate::format::record::{expired, Header, FLAG_TOMBSTONE};
+use crate::format::record::{expired, Header, Record, FLAG_TOMBSTONE};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::idmap::IdMap;
 use crate::index::Index;
@@ -51,14 +51,21 @@ pub(crate) struct Recovered {
 }
 
 /// One record as recovery sees it, from a hint entry or a scanned header.
-struct Seen<'a> {
+pub(crate) struct Seen<'a> {
     key: &'a [u8],
     ts: u64,
     loc: Loc,
 }
 
+impl<'a> Seen<'a> {
+    pub fn from_record(file_id: u32, offset: u64, r: &Record<'a>) -> Seen<'a> {
+        let h = r.header;
+        Seen { key: r.key, ts: h.ts, loc: loc(file_id, offset, h.record_len(), h.flags, h.expires) }
+    }
+}
+
 /// Every data file, mapped for the duration of recovery.
-type Maps = IdMap<MappedFile>;
+pub(crate) type Maps = IdMap<MappedFile>;
 
 /// The header a keydir entry points at (recovery has already validated it).
 fn header_of(maps: &Maps, loc: Loc) -> Option<Header> {
@@ -66,7 +73,7 @@ fn header_of(maps: &Maps, loc: Loc) -> Option<Header> {
 }
 
 #[derive(Default)]
-struct Loader {
+pub(crate) struct Loader {
     keys: Keydir,
     max_ts: u64,
     /// Live bytes per file, kept up to date as entries are replaced.
@@ -76,8 +83,19 @@ struct Loader {
 }
 
 impl Loader {
+    /// Keys whose newest record is neither a tombstone nor expired at `now`.
+    pub fn live_keys(&self, maps: &Maps, now: u64) -> u64 {
+        let mut n = 0;
+        self.keys.for_each(|_, l| {
+            if !(l.tombstone || (l.has_ttl && header_of(maps, l).is_some_and(|h| expired(h.expires, now)))) {
+                n += 1;
+            }
+        });
+        n
+    }
+
     /// Keeps the record if it is newer than what the keydir has; later files win ties.
-    fn offer(&mut self, maps: &Maps, s: Seen<'_>) {
+    pub fn offer(&mut self, maps: &Maps, s: Seen<'_>) {
         self.max_ts = self.max_ts.max(s.ts);
         self.purge |= s.loc.tombstone || s.loc.has_ttl;
         let old = match self.keys.upsert(s.key, s.loc, |old| header_of(maps, old).map_or(0, |h| h.ts) > s.ts) {
@@ -252,10 +270,9 @@ fn scan_file(dir: &Path, id: u32, is_last: bool, maps: &Maps, loader: &mut Loade
     let mut scan = Scan::new(bytes);
     let mut last_ts = 0;
     for (offset, r) in scan.by_ref() {
-        let h = r.header;
-        last_ts = h.ts;
+        last_ts = r.header.ts;
         report.records_scanned += 1;
-        loader.offer(maps, Seen { key: r.key, ts: h.ts, loc: loc(id, offset, h.record_len(), h.flags, h.expires) });
+        loader.offer(maps, Seen::from_record(id, offset, &r));
     }
     match scan.stopped_at() {
         None => Ok(scan.valid_len()),

@@ -97,6 +97,35 @@ impl<W: Write + Seek> HintBuilder<W> {
     }
 }
 
+/// Why a hint was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HintError {
+    /// Well-formed, but it describes another length of its data file.
+    Stale(String),
+    /// Damaged.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for HintError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HintError::Stale(m) | HintError::Corrupt(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for HintError {
+    fn from(m: String) -> Self {
+        HintError::Corrupt(m)
+    }
+}
+
+impl From<&str> for HintError {
+    fn from(m: &str) -> Self {
+        HintError::Corrupt(m.to_string())
+    }
+}
+
 /// A hint file whose every byte has been checked.
 pub struct HintView<'a> {
     body: &'a [u8],
@@ -106,9 +135,9 @@ pub struct HintView<'a> {
 impl<'a> HintView<'a> {
     /// Accepts the hint only if magic, version, trailer CRC, file id and covered length match,
     /// and every entry is well-formed and lies inside the data file. The error says why not.
-    pub fn check(bytes: &'a [u8], file_id: u32, data_len: u64) -> Result<HintView<'a>, String> {
+    pub fn check(bytes: &'a [u8], file_id: u32, data_len: u64) -> Result<HintView<'a>, HintError> {
         if bytes.len() < PREFIX_LEN + TRAILER_LEN {
-            return Err(format!("hint is {} bytes, shorter than its fixed header", bytes.len()));
+            return Err(format!("hint is {} bytes, shorter than its fixed header", bytes.len()).into());
         }
         if &bytes[..8] != MAGIC {
             return Err("bad magic".into());
@@ -120,22 +149,22 @@ impl<'a> HintView<'a> {
         }
         let version = u32_at(body, 8);
         if version != VERSION {
-            return Err(format!("unknown hint version {version}"));
+            return Err(format!("unknown hint version {version}").into());
         }
         if u32_at(body, 12) != file_id {
-            return Err(format!("hint names file id {}, expected {file_id}", u32_at(body, 12)));
+            return Err(format!("hint names file id {}, expected {file_id}", u32_at(body, 12)).into());
         }
         let covered = u64_at(body, 16);
         if covered != data_len {
-            return Err(format!("hint covers {covered} bytes but the data file has {data_len}"));
+            return Err(HintError::Stale(format!("hint covers {covered} bytes but the data file has {data_len}")));
         }
         let mut count = 0;
         let mut pos = PREFIX_LEN;
         while pos < body.len() {
-            let (e, next) = parse_entry(body, pos).ok_or_else(|| format!("malformed entry at hint offset {pos}"))?;
+            let (e, next) = parse_entry(body, pos).ok_or_else(|| HintError::Corrupt(format!("malformed entry at hint offset {pos}")))?;
             let end = e.offset as u64 + e.record_len as u64;
             if end > data_len || (e.record_len as usize) < HEADER_LEN + e.key.len() {
-                return Err(format!("entry at hint offset {pos} points outside the data file"));
+                return Err(format!("entry at hint offset {pos} points outside the data file").into());
             }
             pos = next;
             count += 1;
