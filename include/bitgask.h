@@ -14,11 +14,12 @@
  *     to NULL first. There is no thread-local "last error".
  *
  *  3. Ownership. Objects returned through an out-pointer (bitgask_db, bitgask_options,
- *     bitgask_iter, bitgask_error, buffers from bitgask_get) belong to the caller, who releases
- *     each with its own function (bitgask_close, bitgask_options_free, bitgask_iter_free,
- *     bitgask_error_free, bitgask_free). Every release function accepts NULL. Pointers the
- *     library returns inside an object (an error message, an iterator's key and value) are
- *     borrowed and valid only as long as that object, or until the next call on it.
+ *     bitgask_iter, bitgask_report, bitgask_error, buffers from bitgask_get) belong to the
+ *     caller, who releases each with its own function (bitgask_close, bitgask_options_free,
+ *     bitgask_iter_free, bitgask_report_free, bitgask_error_free, bitgask_free). Every release
+ *     function accepts NULL. Pointers the library returns inside an object (an error message,
+ *     an iterator's key and value, a report's strings) are borrowed and valid only as long as
+ *     that object, or until the next call on it.
  *
  *  4. Outputs are written only on success. The one exception: BITGASK_E_BUFFER_TOO_SMALL from
  *     bitgask_get_into() stores the length needed.
@@ -90,6 +91,9 @@ typedef struct bitgask_iter bitgask_iter;
 // Options for `bitgask_open`. Opaque.
 typedef struct bitgask_options bitgask_options;
 
+// A validate or repair report. Opaque.
+typedef struct bitgask_report bitgask_report;
+
 // Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
 // (`BITGASK_NOT_FOUND`, `BITGASK_ITER_DONE`) or a negative error code. Numbers are stable.
 typedef int32_t bitgask_status;
@@ -125,6 +129,32 @@ typedef struct bitgask_stats {
 // Callback of `bitgask_fold`: return 0 to continue, nonzero to stop. The key and value pointers
 // are valid only during the call.
 typedef int (*bitgask_fold_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+
+// One problem of a report; the strings are owned by the report.
+typedef struct bitgask_problem {
+  // Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
+  // "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
+  // "lost_range", "lost_key".
+  const char *kind;
+  // Path relative to the database directory, e.g. "data/000000003.data".
+  const char *file;
+  const char *message;
+  uint64_t offset;
+  uint64_t length;
+  // A note (unknown file, quarantine file, leftover): describes, does not make it unclean.
+  bool note;
+  // Repair dealt with it; the message says how.
+  bool mended;
+} bitgask_problem;
+
+// The counters of a report.
+typedef struct bitgask_report_counts {
+  uint64_t files;
+  uint64_t records;
+  uint64_t live_keys;
+  uint64_t bytes_truncated;
+  uint64_t bytes_quarantined;
+} bitgask_report_counts;
 
 #define BITGASK_OK 0
 
@@ -319,6 +349,15 @@ bitgask_status bitgask_delete_all(const struct bitgask_db *db, struct bitgask_er
 // Threads: safe to call concurrently on one handle.
 bitgask_status bitgask_reopen(const struct bitgask_db *db, struct bitgask_error **err_out);
 
+// A point-in-time copy of the open database into directory `dst` (NUL-terminated UTF-8), taken
+// while writers keep writing: every write acknowledged before the call is in it. `dst` must not
+// exist or be an empty directory, and must not be the database directory or inside it
+// (`BITGASK_E_INVALID_ARG`); its parent must exist. The copy is built in a staging directory
+// beside `dst` (removed on failure) and renamed into place once everything is fsynced; it has
+// no LOCK and opens with `bitgask_open`. Merges wait for the backup.
+// Threads: safe to call concurrently on one handle.
+bitgask_status bitgask_backup(const struct bitgask_db *db, const char *dst, struct bitgask_error **err_out);
+
 // A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
 // 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
 // Threads: one thread at a time per options object.
@@ -417,6 +456,49 @@ bitgask_status bitgask_options_set_max_merge_files(struct bitgask_options *o, ui
 // Selective merge: most bytes in one merge, at least 1 (default 2 GiB).
 // Threads: one thread at a time per options object.
 bitgask_status bitgask_options_set_max_merge_bytes(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
+
+// Checks the database in directory `path` without changing anything (no byte, name or mtime)
+// and without taking the LOCK, so it also works on a database open elsewhere. Returns
+// `BITGASK_OK` with `*report_out` whenever it could scan, damaged or not; an error only when
+// it could not scan at all. `opts` may be NULL (validate uses no option today).
+// Threads: any.
+bitgask_status bitgask_validate(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
+
+// Mends the database in directory `path`: truncates torn tails, moves damaged byte ranges into
+// `<id>.corrupt` quarantine files (keeping every valid record around them), rebuilds hints,
+// settles an interrupted merge, rewrites a damaged meta file. Takes the LOCK
+// (`BITGASK_E_LOCKED` while the database is open; `opts` may set a lock timeout, NULL for
+// defaults). The report lists every byte range and key lost. Running it again changes nothing.
+// Threads: any.
+bitgask_status bitgask_repair(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
+
+// True when nothing wrong is left: every problem is a note or was mended. False for NULL.
+// Threads: one thread at a time per report.
+bool bitgask_report_clean(const struct bitgask_report *r);
+
+// Number of problems (notes included); 0 for NULL.
+// Threads: one thread at a time per report.
+size_t bitgask_report_problem_count(const struct bitgask_report *r);
+
+// Fills `*out` with problem `i` (`BITGASK_E_INVALID_ARG` when `i` is past the end).
+// Threads: one thread at a time per report.
+bitgask_status bitgask_report_problem(const struct bitgask_report *r, size_t i, struct bitgask_problem *out, struct bitgask_error **err_out);
+
+// Fills `*out` with the report's counters.
+// Threads: one thread at a time per report.
+bitgask_status bitgask_report_counts_get(const struct bitgask_report *r, struct bitgask_report_counts *out, struct bitgask_error **err_out);
+
+// The report as human-readable text, one problem per line ("" for NULL).
+// Threads: one thread at a time per report.
+const char *bitgask_report_text(const struct bitgask_report *r);
+
+// The report as one JSON object ("" for NULL).
+// Threads: one thread at a time per report.
+const char *bitgask_report_json(const struct bitgask_report *r);
+
+// Frees a report and every string it handed out. NULL is a no-op.
+// Threads: one thread at a time per report.
+void bitgask_report_free(struct bitgask_report *r);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -169,6 +169,14 @@ impl Db {
         self.engine.reload()
     }
 
+    /// A point-in-time copy of the open database into `dst` (which must not exist, or be an
+    /// empty directory, and must not be inside the database). Writers keep going; merges wait.
+    /// The copy opens with `Db::open`. See `backup.rs` for the protocol.
+    pub fn backup(&self, dst: impl AsRef<Path>) -> Result<()> {
+        self.engine.check_open()?;
+        crate::backup::backup(&self.engine, dst.as_ref())
+    }
+
     /// Deletes every key, crash-safely: after a crash the database is either untouched or
     /// empty. It swaps in an empty generation exactly as a merge swaps in a new one.
     /// Writers wait for it; files that are not bitgask's are kept.

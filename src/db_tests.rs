@@ -579,3 +579,63 @@ fn reopen_clears_a_poisoned_handle() {
     assert_eq!(db.get(b"k").unwrap().unwrap(), b"v");
     assert_eq!(db.get(b"x").unwrap().unwrap(), b"y");
 }
+
+#[test]
+fn a_backup_taken_during_writes_holds_every_write_acknowledged_before_it() {
+    let dir = TempDir::new("db");
+    let out = TempDir::new("backup");
+    let db = Arc::new(Db::open(dir.path(), small_files()).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked: Vec<_> = (0..4u32).map(|_| Arc::new(std::sync::atomic::AtomicU32::new(0))).collect();
+    let writers: Vec<_> = (0..4u32)
+        .map(|t| {
+            let (db, stop, acked) = (db.clone(), stop.clone(), acked[t as usize].clone());
+            std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    db.put(format!("t{t}-{i}").as_bytes(), &i.to_le_bytes()).unwrap();
+                    acked.store(i + 1, std::sync::atomic::Ordering::SeqCst);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let before: Vec<u32> = acked.iter().map(|a| a.load(std::sync::atomic::Ordering::SeqCst)).collect();
+    let dst = out.path().join("copy");
+    db.backup(&dst).unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(!dst.join("LOCK").exists(), "the LOCK is not copied");
+    assert!(crate::validate(&dst).unwrap().clean());
+    let copy = Db::open(&dst, small_files()).unwrap();
+    for (t, &n) in before.iter().enumerate() {
+        for i in 0..n {
+            assert_eq!(copy.get(format!("t{t}-{i}").as_bytes()).unwrap().unwrap(), i.to_le_bytes(), "t{t}-{i}");
+        }
+    }
+}
+
+#[test]
+fn backup_refuses_bad_destinations_and_writes_nothing_there() {
+    let dir = TempDir::new("db");
+    let out = TempDir::new("backup");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    let invalid = |p: &Path| db.backup(p).unwrap_err().status();
+    std::fs::create_dir(out.path().join("full")).unwrap();
+    std::fs::write(out.path().join("full/x"), b"x").unwrap();
+    assert_eq!(invalid(&out.path().join("full")), status::E_INVALID_ARG);
+    assert_eq!(invalid(dir.path()), status::E_INVALID_ARG);
+    assert_eq!(invalid(&dir.path().join("data/inside")), status::E_INVALID_ARG);
+    assert_eq!(invalid(&dir.path().join("inside")), status::E_INVALID_ARG);
+    assert_eq!(invalid(&out.path().join("no/such/parent")), status::E_INVALID_ARG);
+    assert!(!dir.path().join("inside").exists());
+    std::fs::create_dir(out.path().join("empty")).unwrap();
+    db.backup(out.path().join("empty")).unwrap();
+    let names: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "no staging directory is left behind: {names:?}");
+    assert_eq!(Db::open(out.path().join("empty"), fast()).unwrap().get(b"k").unwrap().unwrap(), b"v");
+}

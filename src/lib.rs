@@ -25,6 +25,7 @@
 //! cuts a torn tail off the newest file and refuses any other damage with `E_CORRUPT`.
 
 mod background;
+mod backup;
 mod clock;
 mod db;
 mod engine;
@@ -41,7 +42,7 @@ pub mod killpoint;
 mod options;
 mod recovery;
 pub mod report;
-mod validate;
+pub(crate) mod validate;
 pub mod storage;
 #[cfg(test)]
 mod testutil;

@@ -4,7 +4,9 @@
 //! Merges run alongside reads and writes: writers wait only for the final directory swap. One
 //! merge runs at a time per handle; a second caller waits for the first.
 
-use super::boundary::arg_mut;
+use std::ffi::c_char;
+
+use super::boundary::{arg_mut, path as path_arg};
 use super::db::{bitgask_db, with_db};
 use super::error::bitgask_error;
 use super::{bitgask_status, BITGASK_OK};
@@ -83,4 +85,19 @@ pub unsafe extern "C" fn bitgask_delete_all(db: *const bitgask_db, err_out: *mut
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_reopen(db: *const bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_reopen", |d| d.reopen().map(|_| BITGASK_OK))
+}
+
+/// A point-in-time copy of the open database into directory `dst` (NUL-terminated UTF-8), taken
+/// while writers keep writing: every write acknowledged before the call is in it. `dst` must not
+/// exist or be an empty directory, and must not be the database directory or inside it
+/// (`BITGASK_E_INVALID_ARG`); its parent must exist. The copy is built in a staging directory
+/// beside `dst` (removed on failure) and renamed into place once everything is fsynced; it has
+/// no LOCK and opens with `bitgask_open`. Merges wait for the backup.
+/// Threads: safe to call concurrently on one handle.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_backup(db: *const bitgask_db, dst: *const c_char, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    with_db(db, err_out, "bitgask_backup", |d| {
+        d.backup(path_arg(dst)?)?;
+        Ok(BITGASK_OK)
+    })
 }

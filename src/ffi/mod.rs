@@ -10,6 +10,7 @@ pub mod error;
 pub mod iter;
 pub mod maintenance;
 pub mod options;
+pub mod report;
 
 /// Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
 /// (`BITGASK_NOT_FOUND`, `BITGASK_ITER_DONE`) or a negative error code. Numbers are stable.

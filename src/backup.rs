@@ -1,0 +1,130 @@
+//! Hot backup (DESIGN.md section 8): a point-in-time copy taken while the database is open.
+//!
+//! 1. Check the destination: it must not exist or be an empty directory, and must not be the
+//!    database root or lie inside it.
+//! 2. Block merges (and delete-all) for the duration, so no file goes away mid-copy.
+//! 3. Under the writer mutex, once no write is waiting for its group commit, note the active
+//!    file's length: that is the point in time. Writers carry on right after.
+//! 4. Copy the meta file, every sealed file (with its hint when the hint checks out) and the
+//!    active file up to the noted length into a staging directory beside the destination,
+//!    fsync everything, then rename the staging directory into place and fsync its parent.
+//!    A failure removes the staging directory. No LOCK is copied; the copy opens with `open`.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::format::hint::HintView;
+use crate::storage::datafile::map_for_scan;
+use crate::storage::fs::{create_new, data_name, fsync_dir, hint_name, open_nofollow, DATA_DIR, META_FILE};
+
+pub(crate) fn backup(e: &Engine, dst: &Path) -> Result<()> {
+    let dst = check_destination(&e.root, dst)?;
+    let _no_merge = e.merge_lock.lock();
+    e.check_open()?;
+    e.presync_active()?;
+    let (mut ids, active) = {
+        let w = e.quiesce()?;
+        let active = w.active.as_ref().map(|a| (a.id, a.len));
+        let ids: Vec<u32> = e.files.read().keys().copied().collect();
+        (ids, active)
+    };
+    ids.sort_unstable();
+    let staging = staging_path(&dst);
+    let copied = copy_generation(&e.dir, &staging, &ids, active);
+    if let Err(err) = copied {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(err);
+    }
+    fs::rename(&staging, &dst).map_err(|err| {
+        let _ = fs::remove_dir_all(&staging);
+        Error::io("rename backup into place at", &dst, err)
+    })?;
+    fsync_dir(dst.parent().expect("checked: has a parent"))
+}
+
+/// The absolute destination, after the checks of step 1.
+fn check_destination(root: &Path, dst: &Path) -> Result<PathBuf> {
+    let refuse = |why: &str| Err(Error::InvalidArg(format!("backup destination {}: {why}", dst.display())));
+    let name = match dst.file_name() {
+        Some(n) => n.to_owned(),
+        None => return refuse("has no final path component"),
+    };
+    let parent = match dst.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p,
+        None => Path::new("."),
+    };
+    let parent = match fs::canonicalize(parent) {
+        Ok(p) => p,
+        Err(_) => return refuse("its parent directory does not exist"),
+    };
+    let abs = parent.join(&name);
+    match fs::symlink_metadata(&abs) {
+        Ok(m) if !m.is_dir() => return refuse("exists and is not a directory"),
+        Ok(_) => {
+            let mut entries = fs::read_dir(&abs).map_err(|err| Error::io("list", &abs, err))?;
+            if entries.next().is_some() {
+                return refuse("exists and is not empty");
+            }
+        }
+        Err(_) => {}
+    }
+    let root = fs::canonicalize(root).map_err(|err| Error::io("resolve", root, err))?;
+    let real = fs::canonicalize(&abs).unwrap_or_else(|_| abs.clone());
+    if real == root || real.starts_with(&root) {
+        return refuse("is the database directory or inside it");
+    }
+    Ok(abs)
+}
+
+/// `.<name>.backup-<pid>` beside the destination.
+fn staging_path(dst: &Path) -> PathBuf {
+    let name = dst.file_name().expect("checked").to_string_lossy();
+    dst.with_file_name(format!(".{name}.backup-{}", std::process::id()))
+}
+
+/// Step 4, into `staging`.
+fn copy_generation(dir: &Path, staging: &Path, ids: &[u32], active: Option<(u32, u64)>) -> Result<()> {
+    fs::create_dir(staging).map_err(|err| Error::io("create", staging, err))?;
+    let out = staging.join(DATA_DIR);
+    fs::create_dir(&out).map_err(|err| Error::io("create", &out, err))?;
+    copy_file(&dir.join(META_FILE), &out.join(META_FILE), None)?;
+    for &id in ids {
+        let src = dir.join(data_name(id));
+        match active {
+            Some((aid, len)) if aid == id => copy_file(&src, &out.join(data_name(id)), Some(len))?,
+            _ => {
+                copy_file(&src, &out.join(data_name(id)), None)?;
+                copy_hint_if_valid(dir, &out, id)?;
+            }
+        }
+    }
+    fsync_dir(&out)?;
+    fsync_dir(staging)
+}
+
+/// Copies `src` (its first `limit` bytes when given) to a new file `dst` and fsyncs it.
+fn copy_file(src: &Path, dst: &Path, limit: Option<u64>) -> Result<()> {
+    let mut from = open_nofollow(src, false)?;
+    let mut to = create_new(dst)?;
+    let copied = match limit {
+        Some(n) => io::copy(&mut (&mut from).take(n), &mut to),
+        None => io::copy(&mut from, &mut to),
+    };
+    copied.map_err(|err| Error::io("copy", src, err))?;
+    to.sync_all().map_err(|err| Error::io("fsync", dst, err))
+}
+
+/// A hint is copied only if it checks out against its data file, so a backup never inherits a
+/// damaged hint (it would only slow the copy's open down, but it would not validate clean).
+fn copy_hint_if_valid(dir: &Path, out: &Path, id: u32) -> Result<()> {
+    let hint = dir.join(hint_name(id));
+    let Ok(bytes) = map_for_scan(&hint) else { return Ok(()) };
+    let data_len = fs::metadata(dir.join(data_name(id))).map_err(|err| Error::io("stat", &hint, err))?.len();
+    if HintView::check(&bytes, id, data_len).is_ok() {
+        copy_file(&hint, &out.join(hint_name(id)), None)?;
+    }
+    Ok(())
+}

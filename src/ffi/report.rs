@@ -1,0 +1,175 @@
+//! `bitgask_report`: what `bitgask_validate` and `bitgask_repair` found and did.
+//!
+//! A report is created by those calls, owned by the caller and freed with `bitgask_report_free`.
+//! Every string it hands out (problem fields, text, JSON) is owned by the report and valid until
+//! it is freed. Single-owner: one thread at a time.
+
+use std::ffi::{c_char, CString};
+
+use super::boundary::{arg_mut, arg_ref, guard, path as path_arg};
+use super::error::bitgask_error;
+use super::options::bitgask_options;
+use super::{bitgask_status, BITGASK_OK};
+use crate::error::Error;
+use crate::options::Options;
+use crate::report::Report;
+
+/// A validate or repair report. Opaque.
+pub struct bitgask_report {
+    report: Report,
+    /// Per problem: kind, file, message.
+    strings: Vec<[CString; 3]>,
+    text: CString,
+    json: CString,
+}
+
+/// One problem of a report; the strings are owned by the report.
+#[repr(C)]
+pub struct bitgask_problem {
+    /// Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
+    /// "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
+    /// "lost_range", "lost_key".
+    pub kind: *const c_char,
+    /// Path relative to the database directory, e.g. "data/000000003.data".
+    pub file: *const c_char,
+    pub message: *const c_char,
+    pub offset: u64,
+    pub length: u64,
+    /// A note (unknown file, quarantine file, leftover): describes, does not make it unclean.
+    pub note: bool,
+    /// Repair dealt with it; the message says how.
+    pub mended: bool,
+}
+
+/// The counters of a report.
+#[repr(C)]
+pub struct bitgask_report_counts {
+    pub files: u64,
+    pub records: u64,
+    pub live_keys: u64,
+    pub bytes_truncated: u64,
+    pub bytes_quarantined: u64,
+}
+
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+fn boxed(report: Report) -> *mut bitgask_report {
+    let strings = report.problems.iter().map(|p| [cstring(p.kind.name()), cstring(&p.file), cstring(&p.message)]).collect();
+    let (text, json) = (cstring(&report.text()), cstring(&report.json()));
+    Box::into_raw(Box::new(bitgask_report { report, strings, text, json }))
+}
+
+/// Checks the database in directory `path` without changing anything (no byte, name or mtime)
+/// and without taking the LOCK, so it also works on a database open elsewhere. Returns
+/// `BITGASK_OK` with `*report_out` whenever it could scan, damaged or not; an error only when
+/// it could not scan at all. `opts` may be NULL (validate uses no option today).
+/// Threads: any.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_validate(path: *const c_char, opts: *const bitgask_options, report_out: *mut *mut bitgask_report, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    guard(err_out, || {
+        let p = path_arg(path)?;
+        let out = arg_mut(report_out, "report_out")?;
+        let _ = opts;
+        *out = boxed(crate::validate::validate(p)?);
+        Ok(BITGASK_OK)
+    })
+}
+
+/// Mends the database in directory `path`: truncates torn tails, moves damaged byte ranges into
+/// `<id>.corrupt` quarantine files (keeping every valid record around them), rebuilds hints,
+/// settles an interrupted merge, rewrites a damaged meta file. Takes the LOCK
+/// (`BITGASK_E_LOCKED` while the database is open; `opts` may set a lock timeout, NULL for
+/// defaults). The report lists every byte range and key lost. Running it again changes nothing.
+/// Threads: any.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_repair(path: *const c_char, opts: *const bitgask_options, report_out: *mut *mut bitgask_report, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    guard(err_out, || {
+        let p = path_arg(path)?;
+        let out = arg_mut(report_out, "report_out")?;
+        let o = opts.as_ref().map_or_else(Options::default, |o| o.opts.clone());
+        *out = boxed(crate::validate::repair(p, &o)?);
+        Ok(BITGASK_OK)
+    })
+}
+
+/// True when nothing wrong is left: every problem is a note or was mended. False for NULL.
+/// Threads: one thread at a time per report.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_report_clean(r: *const bitgask_report) -> bool {
+    r.as_ref().is_some_and(|r| r.report.clean())
+}
+
+/// Number of problems (notes included); 0 for NULL.
+/// Threads: one thread at a time per report.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_report_problem_count(r: *const bitgask_report) -> usize {
+    r.as_ref().map_or(0, |r| r.report.problems.len())
+}
+
+/// Fills `*out` with problem `i` (`BITGASK_E_INVALID_ARG` when `i` is past the end).
+/// Threads: one thread at a time per report.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_report_problem(r: *const bitgask_report, i: usize, out: *mut bitgask_problem, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    guard(err_out, || {
+        let r = arg_ref(r, "report")?;
+        let o = arg_mut(out, "out")?;
+        let count = r.report.problems.len();
+        let (p, s) = match (r.report.problems.get(i), r.strings.get(i)) {
+            (Some(p), Some(s)) => (p, s),
+            _ => return Err(Error::InvalidArg(format!("problem index {i} is past the end ({count} problems)"))),
+        };
+        *o = bitgask_problem {
+            kind: s[0].as_ptr(),
+            file: s[1].as_ptr(),
+            message: s[2].as_ptr(),
+            offset: p.offset,
+            length: p.length,
+            note: p.kind.is_note(),
+            mended: p.mended,
+        };
+        Ok(BITGASK_OK)
+    })
+}
+
+/// Fills `*out` with the report's counters.
+/// Threads: one thread at a time per report.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_report_counts_get(r: *const bitgask_report, out: *mut bitgask_report_counts, err_out: *mut *mut bitgask_error) -> bitgask_status {
+    guard(err_out, || {
+        let r = &arg_ref(r, "report")?.report;
+        let o = arg_mut(out, "out")?;
+        *o = bitgask_report_counts {
+            files: r.files,
+            records: r.records,
+            live_keys: r.live_keys,
+            bytes_truncated: r.bytes_truncated,
+            bytes_quarantined: r.bytes_quarantined,
+        };
+        Ok(BITGASK_OK)
+    })
+}
+
+/// The report as human-readable text, one problem per line ("" for NULL).
+/// Threads: one thread at a time per report.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_report_text(r: *const bitgask_report) -> *const c_char {
+    r.as_ref().map_or(c"".as_ptr(), |r| r.text.as_ptr())
+}
+
+/// The report as one JSON object ("" for NULL).
+/// Threads: one thread at a time per report.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_report_json(r: *const bitgask_report) -> *const c_char {
+    r.as_ref().map_or(c"".as_ptr(), |r| r.json.as_ptr())
+}
+
+/// Frees a report and every string it handed out. NULL is a no-op.
+/// Threads: one thread at a time per report.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_report_free(r: *mut bitgask_report) {
+    if !r.is_null() {
+        drop(Box::from_raw(r));
+    }
+}
