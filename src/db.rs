@@ -129,6 +129,11 @@ impl Db {
                         }
                     }
                     Chore::Release(files) => drop(files),
+                    Chore::RemoveOldGeneration => {
+                        // Failures are retried by the next merge, delete-all or open.
+                        let _one_at_a_time = e.merge_lock.lock();
+                        let _ = merge::settle_old_generation(&e);
+                    }
                 }
             }
         }));

@@ -115,9 +115,11 @@ pub(crate) struct Engine {
 pub(crate) enum Chore {
     /// Write the hint of this sealed data file.
     Hint(u32),
-    /// Drop these file handles. Unmapping a large file whose name is gone also frees its page
-    /// cache and disk blocks, which takes a while; a merge hands its old inputs over here.
+    /// Drop these file handles (a reload's old table).
     Release(Vec<Arc<DataFile>>),
+    /// Remove the `data.old/` a merge or delete-all left behind: deleting many large files
+    /// frees their page cache and blocks, which takes a while.
+    RemoveOldGeneration,
 }
 
 /// How a write wants to be made durable.

@@ -17,8 +17,10 @@
 //!    the active file so the next write goes to a file numbered above every output.
 //! 5. With writers running again, repoint keydir entries that still point at a merged record
 //!    (compare-and-swap, in small batches so no writer waits long for the index), then drop the
-//!    inputs from the file table (their maps go away with the last reader) and remove
-//!    `data.old/`. Until then the inputs stay readable, so every keydir entry stays valid.
+//!    inputs from the file table and unmap them. Until then the inputs stay readable, so every
+//!    keydir entry stays valid. Removing `data.old/` (which frees the old files' page cache and
+//!    blocks: the slow part) is left to the background thread; the next merge, delete-all or
+//!    open finishes it if it has not happened yet.
 //!
 //! A crash anywhere leaves a directory state that open resolves (see `recovery`).
 
@@ -37,7 +39,7 @@ use crate::format::record::{Header, HEADER_LEN};
 use crate::hints::write_hint;
 use crate::keydir::{Loc, Probe};
 use crate::killpoint;
-use crate::recovery::{remove_old_generation, DATA_OLD, MERGE_TMP};
+use crate::recovery::{move_strange_directories_back, remove_old_generation, DATA_OLD, MERGE_TMP};
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, parse_name, DATA_DIR};
 use crate::storage::scan::Scan;
@@ -69,6 +71,7 @@ struct Copied {
 pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
     let _one_at_a_time = e.merge_lock.lock();
     e.check_writable()?;
+    settle_old_generation(e)?;
     let inputs = prepare(e, kind)?;
     if inputs.is_empty() {
         return Ok(false);
@@ -85,8 +88,8 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
             return Err(err);
         }
     };
-    swap(e, &inputs_files, copied, &tmp)?;
-    e.chores.push(Chore::Release(inputs_files));
+    swap(e, inputs_files, copied, &tmp)?;
+    e.chores.push(Chore::RemoveOldGeneration);
     e.merges.fetch_add(1, Ordering::Relaxed);
     e.last_merge_ns.store(now_ns(), Ordering::Relaxed);
     Ok(true)
@@ -349,11 +352,22 @@ fn hint_tmp_name(id: u32) -> String {
 }
 
 /// Steps 4 and 5.
-fn swap(e: &Engine, inputs: &[Arc<DataFile>], copied: Copied, tmp: &Path) -> Result<()> {
-    let outputs = swap_directories(e, inputs, &copied, tmp)?;
-    repoint(e, inputs, &outputs, &copied);
-    remove_old_generation(&e.root)?;
-    killpoint::hit("merge-old-removed");
+fn swap(e: &Engine, inputs: Vec<Arc<DataFile>>, copied: Copied, tmp: &Path) -> Result<()> {
+    let outputs = swap_directories(e, &inputs, &copied, tmp)?;
+    repoint(e, &inputs, &outputs, &copied);
+    // Unmapped while the files are still linked in data.old/, which is cheap; once the merge
+    // returns no map refers to a removed file.
+    drop(inputs);
+    Ok(())
+}
+
+/// Removes a `data.old/` that a previous swap left for the background thread (the caller holds
+/// the merge lock, so it is not being removed right now).
+pub(crate) fn settle_old_generation(e: &Engine) -> Result<()> {
+    if e.root.join(DATA_OLD).exists() {
+        remove_old_generation(&e.root)?;
+        killpoint::hit("merge-old-removed");
+    }
     Ok(())
 }
 
@@ -397,7 +411,7 @@ fn rename_generations(e: &Engine, tmp: &Path, inputs: &[u32]) -> Result<()> {
         rename(tmp, &data)?;
         fsync_dir(&e.root)?;
         killpoint::hit("merge-tmp-renamed");
-        Ok(())
+        move_strange_directories_back(&e.root)
     })();
     if let Err(err) = &renamed {
         e.poison(format!("generation swap failed, reopen to recover: {err}"));
@@ -411,6 +425,7 @@ fn rename_generations(e: &Engine, tmp: &Path, inputs: &[u32]) -> Result<()> {
 pub(crate) fn delete_all(e: &Engine) -> Result<()> {
     let _one_at_a_time = e.merge_lock.lock();
     e.check_writable()?;
+    settle_old_generation(e)?;
     let _no_hint_writes = e.dir_lock.lock();
     e.presync_active()?;
     let mut w = e.quiesce()?;
@@ -429,8 +444,9 @@ pub(crate) fn delete_all(e: &Engine) -> Result<()> {
     *e.index.write() = Default::default();
     let old_files = std::mem::take(&mut *e.files.write());
     drop(w);
-    e.chores.push(Chore::Release(old_files.into_values().collect()));
-    remove_old_generation(&e.root)
+    drop(old_files);
+    e.chores.push(Chore::RemoveOldGeneration);
+    Ok(())
 }
 
 /// Keydir entries moved per index lock acquisition: short enough that a writer waiting to

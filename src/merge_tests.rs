@@ -64,8 +64,8 @@ fn a_full_merge_keeps_every_live_value_and_frees_the_dead_bytes() {
     assert_eq!((after.merges, after.keys), (1, 200));
     assert!(after.last_merge_unix_nano > 0);
     assert_matches(&db, &model);
-    assert!(!dir.path().join("merge.tmp").exists() && !dir.path().join("data.old").exists());
     db.close().unwrap();
+    assert!(!dir.path().join("merge.tmp").exists() && !dir.path().join("data.old").exists());
     let db = Db::open(dir.path(), opts()).unwrap();
     assert_matches(&db, &model);
     let report = db.open_report();
@@ -278,6 +278,18 @@ fn files_and_directories_that_are_not_ours_survive_a_merge() {
     assert!(db.merge(true).unwrap());
     assert_eq!(std::fs::read(dir.path().join("data/notes.txt")).unwrap(), b"mine");
     assert_eq!(std::fs::read(dir.path().join("data/keep/inner")).unwrap(), b"x");
+}
+
+#[test]
+fn no_map_refers_to_a_removed_file_once_a_merge_returns() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    fill(&db, 3, 200);
+    db.merge(true).unwrap();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let root = dir.path().to_string_lossy().into_owned();
+    let stale: Vec<&str> = maps.lines().filter(|l| l.contains(&root) && (l.contains("(deleted)") || l.contains("data.old"))).collect();
+    assert!(stale.is_empty(), "{stale:?}");
 }
 
 #[test]

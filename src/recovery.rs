@@ -350,9 +350,17 @@ fn merge_done_valid(tmp: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Removes `data.old/` after a swap. Directories that are not ours cannot be hard-linked into
-/// the new generation, so they are moved back into `data/` first: nothing unknown is deleted.
+/// Removes `data.old/` after a swap, first moving back what must not be deleted.
 pub(crate) fn remove_old_generation(root: &Path) -> Result<()> {
+    let old = root.join(DATA_OLD);
+    move_strange_directories_back(root)?;
+    std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
+    fs::fsync_dir(root)
+}
+
+/// Directories in `data.old/` that are not ours (they could not be hard-linked into the new
+/// generation) move into `data/`: nothing unknown is ever deleted.
+pub(crate) fn move_strange_directories_back(root: &Path) -> Result<()> {
     let (old, data) = (root.join(DATA_OLD), root.join(fs::DATA_DIR));
     let entries = std::fs::read_dir(&old).map_err(|e| Error::io("list", &old, e))?;
     let mut moved = false;
@@ -368,8 +376,7 @@ pub(crate) fn remove_old_generation(root: &Path) -> Result<()> {
     if moved {
         fs::fsync_dir(&data)?;
     }
-    std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
-    fs::fsync_dir(root)
+    Ok(())
 }
 
 /// Reads `bitgask.meta`, creating it for a new database; refuses newer format versions.
