@@ -11,14 +11,14 @@
 //!    A failure removes the staging directory. No LOCK is copied; the copy opens with `open`.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
 use crate::storage::datafile::map_for_scan;
-use crate::storage::fs::{create_new, data_name, fsync_dir, hint_name, open_nofollow, DATA_DIR, META_FILE};
+use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, open_nofollow, Checked, DATA_DIR, META_FILE};
 
 pub(crate) fn backup(e: &Engine, dst: &Path) -> Result<()> {
     let dst = check_destination(&e.root, dst)?;
@@ -34,14 +34,10 @@ pub(crate) fn backup(e: &Engine, dst: &Path) -> Result<()> {
     ids.sort_unstable();
     let staging = staging_path(&dst);
     let copied = copy_generation(&e.dir, &staging, &ids, active);
-    if let Err(err) = copied {
-        let _ = fs::remove_dir_all(&staging);
+    if let Err(err) = copied.and_then(|_| dfs::rename(&staging, &dst)) {
+        let _ = dfs::remove_tree(&staging);
         return Err(err);
     }
-    fs::rename(&staging, &dst).map_err(|err| {
-        let _ = fs::remove_dir_all(&staging);
-        Error::io("rename backup into place at", &dst, err)
-    })?;
     fsync_dir(dst.parent().expect("checked: has a parent"))
 }
 
@@ -87,9 +83,9 @@ fn staging_path(dst: &Path) -> PathBuf {
 
 /// Step 4, into `staging`.
 fn copy_generation(dir: &Path, staging: &Path, ids: &[u32], active: Option<(u32, u64)>) -> Result<()> {
-    fs::create_dir(staging).map_err(|err| Error::io("create", staging, err))?;
+    dfs::create_dir(staging)?;
     let out = staging.join(DATA_DIR);
-    fs::create_dir(&out).map_err(|err| Error::io("create", &out, err))?;
+    dfs::create_dir(&out)?;
     copy_file(&dir.join(META_FILE), &out.join(META_FILE), None)?;
     for &id in ids {
         let src = dir.join(data_name(id));
@@ -108,13 +104,14 @@ fn copy_generation(dir: &Path, staging: &Path, ids: &[u32], active: Option<(u32,
 /// Copies `src` (its first `limit` bytes when given) to a new file `dst` and fsyncs it.
 fn copy_file(src: &Path, dst: &Path, limit: Option<u64>) -> Result<()> {
     let mut from = open_nofollow(src, false)?;
-    let mut to = create_new(dst)?;
+    let mut to = BufWriter::with_capacity(1 << 20, Checked::new(create_new(dst)?, dst));
     let copied = match limit {
         Some(n) => io::copy(&mut (&mut from).take(n), &mut to),
         None => io::copy(&mut from, &mut to),
     };
     copied.map_err(|err| Error::io("copy", src, err))?;
-    to.sync_all().map_err(|err| Error::io("fsync", dst, err))
+    let to = to.into_inner().map_err(|err| Error::io("copy", src, err.into_error()))?;
+    dfs::sync_file(to.file(), dst)
 }
 
 /// A hint is copied only if it checks out against its data file, so a backup never inherits a

@@ -287,6 +287,7 @@ impl Db {
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
         self.check_sizes(key, 0)?;
         let e = &self.engine;
+        e.check_writable()?;
         let mut w = e.writer.lock();
         let Some(cur) = e.lookup_latest(&w, key) else { return Ok(false) };
         if e.expired_locked(&w, key, cur)? {
@@ -330,6 +331,7 @@ impl Db {
     pub fn update<R>(&self, key: &[u8], f: impl FnOnce(Option<Current<'_>>) -> (Update, R)) -> Result<R> {
         self.check_sizes(key, 0)?;
         let e = &self.engine;
+        e.check_writable()?;
         let mut w = e.writer.lock();
         let cur = match e.lookup_latest(&w, key) {
             Some(l) if !e.expired_locked(&w, key, l)? => Some(l),

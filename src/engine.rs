@@ -296,8 +296,7 @@ impl Engine {
     pub fn presync_active(&self) -> Result<()> {
         let file = self.writer.lock().active.as_ref().map(|a| (a.file.clone(), a.path.clone()));
         if let Some((f, path)) = file {
-            if let Err(e) = f.sync_data() {
-                let err = Error::io("fdatasync", &path, e);
+            if let Err(err) = crate::storage::fs::sync_data(&f, &path) {
                 self.poison(err.to_string());
                 return Err(err);
             }
@@ -308,14 +307,18 @@ impl Engine {
     /// Seals the active file: fdatasync (an error poisons), read it through a map from now on,
     /// queue its hint. The next write creates a new file.
     pub fn seal_active(&self, w: &mut Writer) -> Result<()> {
-        let Some(active) = w.active.take() else { return Ok(()) };
+        let Some(active) = &w.active else { return Ok(()) };
         if let Err(e) = active.sync() {
             self.poison(format!("fdatasync while sealing {} failed: {e}", active.path.display()));
             return Err(e);
         }
-        self.files.write().insert(active.id, Arc::new(DataFile::sealed(&self.dir, active.id)?));
+        // The file stops being the active one only once its map exists.
+        let sealed = Arc::new(DataFile::sealed(&self.dir, active.id)?);
+        let id = active.id;
+        w.active = None;
+        self.files.write().insert(id, sealed);
         if self.opts.hint_files {
-            self.chores.push(Chore::Hint(active.id));
+            self.chores.push(Chore::Hint(id));
         }
         Ok(())
     }
@@ -358,10 +361,9 @@ impl Engine {
             (w.seq, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone())))
         };
         if let Some((file, path)) = file {
-            if let Err(e) = file.sync_data() {
-                let err = Error::io("fdatasync", &path, e);
+            if let Err(err) = crate::storage::fs::sync_data(&file, &path) {
                 self.poison(err.to_string());
-                self.writer.lock().pending.clear();
+                self.discard_pending(&mut self.writer.lock());
                 return Err((target, err));
             }
         }
@@ -372,6 +374,20 @@ impl Engine {
             index.apply(&p.key, p.loc);
         }
         Ok(target)
+    }
+
+    /// After a failed fsync: the waiting records are never published, and those in the active
+    /// file are cut off it, so that no reopen can serve a value whose fsync failed either. (If
+    /// even the truncation fails, they may come back after a reopen; the handle stays poisoned.)
+    fn discard_pending(&self, w: &mut Writer) {
+        let active_id = w.active.as_ref().map(|a| a.id);
+        let cut = w.pending.iter().filter(|p| Some(p.loc.file_id) == active_id).map(|p| p.loc.offset as u64).min();
+        w.pending.clear();
+        if let (Some(cut), Some(a)) = (cut, w.active.as_mut()) {
+            if crate::storage::fs::truncate(&a.file, &a.path, cut).is_ok() {
+                a.len = cut;
+            }
+        }
     }
 
     /// Flushes everything appended so far (explicit `sync()` and the interval flusher).

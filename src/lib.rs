@@ -44,6 +44,8 @@ mod recovery;
 pub mod report;
 pub(crate) mod validate;
 pub mod storage;
+#[cfg(all(test, feature = "fault-injection"))]
+mod fault_tests;
 #[cfg(test)]
 mod testutil;
 

@@ -24,7 +24,7 @@
 //!
 //! A crash anywhere leaves a directory state that open resolves (see `recovery`).
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -41,7 +41,7 @@ use crate::keydir::{Loc, Probe};
 use crate::killpoint;
 use crate::recovery::{move_strange_directories_back, remove_old_generation, DATA_OLD, MERGE_TMP};
 use crate::storage::datafile::DataFile;
-use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, parse_name, DATA_DIR};
+use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, parse_name, Checked, DATA_DIR};
 use crate::storage::scan::Scan;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
         Ok(c) => c,
         Err(err) => {
             // Nothing outside merge.tmp changed yet: discard it.
-            let _ = fs::remove_dir_all(&tmp);
+            let _ = dfs::remove_tree(&tmp);
             let _ = fsync_dir(&e.root);
             return Err(err);
         }
@@ -166,9 +166,9 @@ pub(crate) fn select(e: &Engine, sealed: &[u32]) -> Vec<u32> {
 /// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside `merge.tmp/`.
 fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> Result<Copied> {
     if tmp.exists() {
-        fs::remove_dir_all(tmp).map_err(|err| Error::io("remove stale", tmp, err))?;
+        dfs::remove_tree(tmp)?;
     }
-    fs::create_dir(tmp).map_err(|err| Error::io("create", tmp, err))?;
+    dfs::create_dir(tmp)?;
     fsync_dir(&e.root)?;
     killpoint::hit("merge-tmp-created");
 
@@ -198,7 +198,7 @@ pub(crate) const MERGE_DONE: &str = "MERGE_DONE";
 
 /// Copies what must survive from one input file.
 fn copy_file(e: &Engine, kind: MergeKind, file: &DataFile, now: u64, out: &mut Outputs<'_>, copied: &mut Copied) -> Result<()> {
-    let bytes = file.mapped().expect("merge inputs are sealed, hence mapped");
+    let bytes = file.mapped().ok_or_else(|| Error::Corrupt(format!("merge input {} is not sealed", file.path.display())))?;
     let mut scan = Scan::new(bytes);
     for (offset, rec) in scan.by_ref() {
         if e.closing.load(Ordering::Relaxed) {
@@ -248,17 +248,17 @@ fn is_live(e: &Engine, key: &[u8], here: Loc) -> bool {
 /// The output file being written, and its hint when hints are streamed.
 struct Current {
     id: u32,
-    data: BufWriter<File>,
+    data: BufWriter<Checked>,
     len: u64,
-    hint: Option<HintBuilder<BufWriter<File>>>,
+    hint: Option<HintBuilder<BufWriter<Checked>>>,
 }
 
 /// A written output: data file and (streamed) hint tmp file, both still to be fsynced.
 struct Finished {
     id: u32,
-    data: File,
+    data: Checked,
     len: u64,
-    hint: Option<File>,
+    hint: Option<Checked>,
 }
 
 /// The output files of a merge, cut at `merge_max_file_size`.
@@ -297,10 +297,12 @@ impl Outputs<'_> {
 
     fn open_next(&self) -> Result<Current> {
         let id = self.e.writer.lock().allocate_id()?;
-        let data = BufWriter::with_capacity(1 << 20, create_new(&self.tmp.join(data_name(id)))?);
+        let path = self.tmp.join(data_name(id));
+        let data = BufWriter::with_capacity(1 << 20, Checked::new(create_new(&path)?, &path));
         let hint = match self.stream_hints {
             true => {
-                let f = BufWriter::with_capacity(1 << 16, create_new(&self.tmp.join(hint_tmp_name(id)))?);
+                let hpath = self.tmp.join(hint_tmp_name(id));
+                let f = BufWriter::with_capacity(1 << 16, Checked::new(create_new(&hpath)?, &hpath));
                 // The covered length is patched in when the file is closed.
                 Some(HintBuilder::new(f, id, 0).map_err(write_err(&self.tmp.join(hint_tmp_name(id))))?)
             }
@@ -331,13 +333,12 @@ impl Outputs<'_> {
         self.close_current()?;
         let mut done = Vec::new();
         for f in self.finished {
-            let path = self.tmp.join(data_name(f.id));
-            f.data.sync_all().map_err(|err| Error::io("fsync merge output", &path, err))?;
+            dfs::sync_file(f.data.file(), &self.tmp.join(data_name(f.id)))?;
             killpoint::hit("merge-output-synced");
             if let Some(h) = f.hint {
                 let tmp_path = self.tmp.join(hint_tmp_name(f.id));
-                h.sync_all().map_err(|err| Error::io("fsync", &tmp_path, err))?;
-                fs::rename(&tmp_path, self.tmp.join(hint_name(f.id))).map_err(|err| Error::io("rename", &tmp_path, err))?;
+                dfs::sync_file(h.file(), &tmp_path)?;
+                dfs::rename(&tmp_path, &self.tmp.join(hint_name(f.id)))?;
                 killpoint::hit("merge-hint-written");
             }
             done.push((f.id, f.len));
@@ -405,13 +406,15 @@ fn rename_generations(e: &Engine, tmp: &Path, inputs: &[u32]) -> Result<()> {
         link_survivors(&data, tmp, inputs)?;
         fsync_dir(tmp)?;
         killpoint::hit("merge-links-made");
-        rename(&data, &old)?;
+        dfs::rename(&data, &old)?;
         fsync_dir(&e.root)?;
         killpoint::hit("merge-data-renamed");
-        rename(tmp, &data)?;
+        dfs::rename(tmp, &data)?;
         fsync_dir(&e.root)?;
         killpoint::hit("merge-tmp-renamed");
-        move_strange_directories_back(&e.root)
+        move_strange_directories_back(&e.root)?;
+        // The marker has done its job; a crash before this line leaves a harmless file.
+        dfs::remove_if_exists(&data.join(MERGE_DONE)).map(drop)
     })();
     if let Err(err) = &renamed {
         e.poison(format!("generation swap failed, reopen to recover: {err}"));
@@ -434,9 +437,9 @@ pub(crate) fn delete_all(e: &Engine) -> Result<()> {
     inputs.sort_unstable();
     let tmp = e.root.join(MERGE_TMP);
     if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|err| Error::io("remove stale", &tmp, err))?;
+        dfs::remove_tree(&tmp)?;
     }
-    fs::create_dir(&tmp).map_err(|err| Error::io("create", &tmp, err))?;
+    dfs::create_dir(&tmp)?;
     fsync_dir(&e.root)?;
     let done = MergeDone { inputs: inputs.clone(), outputs: Vec::new() };
     dfs::atomic_write(&tmp, MERGE_DONE, &done.encode())?;
@@ -507,14 +510,9 @@ fn link_survivors(data: &Path, tmp: &Path, inputs: &[u32]) -> Result<()> {
         if input || is_dir || tmp.join(&name).exists() {
             continue;
         }
-        let (from, to) = (entry.path(), tmp.join(&name));
-        fs::hard_link(&from, &to).map_err(|err| Error::io("link", &from, err))?;
+        dfs::hard_link(&entry.path(), &tmp.join(&name))?;
     }
     Ok(())
-}
-
-fn rename(from: &Path, to: &Path) -> Result<()> {
-    fs::rename(from, to).map_err(|err| Error::io(&format!("rename to {}:", to.display()), from, err))
 }
 
 #[cfg(test)]

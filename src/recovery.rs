@@ -292,8 +292,8 @@ fn scan_file(dir: &Path, id: u32, is_last: bool, maps: &Maps, loader: &mut Loade
 fn truncate(dir: &Path, id: u32, len: u64) -> Result<()> {
     let path = dir.join(data_name(id));
     let f = fs::open_nofollow(&path, true)?;
-    f.set_len(len).map_err(|e| Error::io("truncate torn tail of", &path, e))?;
-    f.sync_all().map_err(|e| Error::io("fsync", &path, e))
+    fs::truncate(&f, &path, len)?;
+    fs::sync_file(&f, &path)
 }
 
 /// Settles what an interrupted merge left in the root (DESIGN.md section 7):
@@ -316,14 +316,12 @@ pub(crate) fn resolve_interrupted_merge(root: &Path) -> Result<()> {
     match (data, tmp, old) {
         (_, false, false) => Ok(()),
         (true, true, false) => {
-            let path = root.join(MERGE_TMP);
-            std::fs::remove_dir_all(&path).map_err(|e| Error::io("remove", &path, e))?;
+            fs::remove_tree(&root.join(MERGE_TMP))?;
             fs::fsync_dir(root)
         }
         (false, true, true) => match merge_done_valid(&root.join(MERGE_TMP)) {
             Ok(()) => {
-                let (from, to) = (root.join(MERGE_TMP), root.join(fs::DATA_DIR));
-                std::fs::rename(&from, &to).map_err(|e| Error::io("rename", &from, e))?;
+                fs::rename(&root.join(MERGE_TMP), &root.join(fs::DATA_DIR))?;
                 fs::fsync_dir(root)?;
                 remove_old_generation(root)
             }
@@ -354,7 +352,7 @@ fn merge_done_valid(tmp: &Path) -> std::result::Result<(), String> {
 pub(crate) fn remove_old_generation(root: &Path) -> Result<()> {
     let old = root.join(DATA_OLD);
     move_strange_directories_back(root)?;
-    std::fs::remove_dir_all(&old).map_err(|e| Error::io("remove", &old, e))?;
+    fs::remove_tree(&old)?;
     fs::fsync_dir(root)
 }
 
@@ -368,8 +366,7 @@ pub(crate) fn move_strange_directories_back(root: &Path) -> Result<()> {
         let entry = entry.map_err(|e| Error::io("list", &old, e))?;
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
         if is_dir && !data.join(entry.file_name()).exists() {
-            let to = data.join(entry.file_name());
-            std::fs::rename(entry.path(), &to).map_err(|e| Error::io("move back", &entry.path(), e))?;
+            fs::rename(&entry.path(), &data.join(entry.file_name()))?;
             moved = true;
         }
     }

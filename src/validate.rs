@@ -285,8 +285,8 @@ fn repair_file(dir: &Path, id: u32, newest: bool, opts: &Options, done: &mut Rep
         let (off, len) = w.damage[0];
         drop(bytes);
         let f = dfs::open_nofollow(&path, true)?;
-        f.set_len(off).map_err(|e| Error::io("truncate", &path, e))?;
-        f.sync_all().map_err(|e| Error::io("fsync", &path, e))?;
+        dfs::truncate(&f, &path, off)?;
+        dfs::sync_file(&f, &path)?;
         done.bytes_truncated += len;
         done.mended(ProblemKind::TornTail, rel(id, "data"), off, len, "torn tail truncated");
         return dfs::fsync_dir(dir);
@@ -304,12 +304,13 @@ fn repair_file(dir: &Path, id: u32, newest: bool, opts: &Options, done: &mut Rep
 /// record's header and key are still readable.
 fn quarantine(dir: &Path, id: u32, bytes: &[u8], w: &Walk, done: &mut Report) -> Result<()> {
     let qpath = dir.join(format!("{id:09}.corrupt"));
-    let mut q = OpenOptions::new()
+    let q = OpenOptions::new()
         .create(true)
         .append(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&qpath)
         .map_err(|e| Error::io("open quarantine", &qpath, e))?;
+    let mut q = dfs::Checked::new(q, &qpath);
     for &(off, len) in &w.damage {
         let range = &bytes[off as usize..(off + len) as usize];
         q.write_all(range).map_err(|e| Error::io("write quarantine", &qpath, e))?;
@@ -320,7 +321,7 @@ fn quarantine(dir: &Path, id: u32, bytes: &[u8], w: &Walk, done: &mut Report) ->
             done.mended(ProblemKind::LostKey, rel(id, "data"), off, len, format!("key {} lost its record here", show_key(key)));
         }
     }
-    q.sync_all().map_err(|e| Error::io("fsync quarantine", &qpath, e))?;
+    dfs::sync_file(q.file(), &qpath)?;
     dfs::fsync_dir(dir)
 }
 

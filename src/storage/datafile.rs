@@ -4,13 +4,12 @@
 
 use std::fs::File;
 use std::ops::Deref;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::fs::{create_new, data_name, fsync_dir, open_nofollow};
+use super::fs::{create_new, data_name, fsync_dir, open_nofollow, read_at, sync_data, truncate, write_at};
 use crate::error::{Error, Result};
 
 /// Bytes read from a data file: borrowed from a map, or owned after a `pread`.
@@ -75,7 +74,7 @@ impl DataFile {
             Reader::Empty => Err(short()),
             Reader::Pread(f) => {
                 let mut buf = vec![0u8; len];
-                f.read_exact_at(&mut buf, offset).map_err(|e| match e.kind() {
+                read_at(f, &self.path, &mut buf, offset).map_err(|e| match e.kind() {
                     std::io::ErrorKind::UnexpectedEof => short(),
                     _ => Error::io("read", &self.path, e),
                 })?;
@@ -145,20 +144,20 @@ impl ActiveFile {
     /// clean-up also failed and the handle must be poisoned.
     pub fn append(&mut self, buf: &[u8]) -> std::result::Result<u64, (Error, bool)> {
         let at = self.len;
-        match self.file.write_all_at(buf, at) {
+        match write_at(&self.file, &self.path, buf, at) {
             Ok(()) => {
                 self.len += buf.len() as u64;
                 Ok(at)
             }
             Err(e) => {
                 let err = Error::io("append to", &self.path, e);
-                let dirty = self.file.set_len(at).is_err();
+                let dirty = truncate(&self.file, &self.path, at).is_err();
                 Err((err, dirty))
             }
         }
     }
 
     pub fn sync(&self) -> Result<()> {
-        self.file.sync_data().map_err(|e| Error::io("fdatasync", &self.path, e))
+        sync_data(&self.file, &self.path)
     }
 }

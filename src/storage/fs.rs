@@ -1,12 +1,17 @@
-//! File-system helpers with the durability rules of DESIGN.md: every directory that gains or
+//! File-system operations with the durability rules of DESIGN.md: every directory that gains or
 //! loses an entry is fsynced, files are replaced atomically, and symlinks are never followed.
+//!
+//! Every file and directory operation of the library goes through this module, which asks the
+//! fault injector (`fault::check`, free in normal builds) before each one.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::fault::{self, Op, Verdict};
 use crate::error::{Error, Result};
 
 pub const DATA_DIR: &str = "data";
@@ -55,11 +60,18 @@ pub fn list(dir: &Path) -> Result<Listing> {
                 out.hints.insert(id);
             }
             _ if name == META_FILE && regular => {}
+            // A merge's completion marker, left only if a crash came right after the swap.
+            _ if name == "MERGE_DONE" && regular => {}
             _ => out.unknown.push(name),
         }
     }
     out.data.sort_unstable();
     Ok(out)
+}
+
+/// Asks the fault injector about a non-write operation.
+fn gate(op: Op, path: &Path) -> std::io::Result<()> {
+    fault::check(op, path, 0).map(drop)
 }
 
 /// fsync a directory so entries created, renamed or removed in it survive power loss.
@@ -69,11 +81,103 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
         .open(dir)
         .map_err(|e| Error::io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| Error::io("fsync directory", dir, e))
+    gate(Op::Fsync, dir).and_then(|_| d.sync_all()).map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+/// fsync a file (data and metadata).
+pub fn sync_file(f: &File, path: &Path) -> Result<()> {
+    gate(Op::Fsync, path).and_then(|_| f.sync_all()).map_err(|e| Error::io("fsync", path, e))
+}
+
+/// fdatasync a file.
+pub fn sync_data(f: &File, path: &Path) -> Result<()> {
+    gate(Op::Fsync, path).and_then(|_| f.sync_data()).map_err(|e| Error::io("fdatasync", path, e))
+}
+
+/// Writes all of `buf` at `offset` with positioned writes.
+pub fn write_at(f: &File, path: &Path, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    match fault::check(Op::Write, path, buf.len())? {
+        Verdict::Proceed => f.write_all_at(buf, offset),
+        Verdict::Short(n, err) => {
+            f.write_all_at(&buf[..n], offset)?;
+            Err(err)
+        }
+    }
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`.
+pub fn read_at(f: &File, path: &Path, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    gate(Op::Read, path)?;
+    f.read_exact_at(buf, offset)
+}
+
+/// Sets a file's length (cutting a torn tail or a failed append).
+pub fn truncate(f: &File, path: &Path, len: u64) -> Result<()> {
+    gate(Op::Truncate, path).and_then(|_| f.set_len(len)).map_err(|e| Error::io("truncate", path, e))
+}
+
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    gate(Op::Rename, from).and_then(|_| fs::rename(from, to)).map_err(|e| Error::io(&format!("rename to {}:", to.display()), from, e))
+}
+
+pub fn hard_link(from: &Path, to: &Path) -> Result<()> {
+    gate(Op::Create, to).and_then(|_| fs::hard_link(from, to)).map_err(|e| Error::io("link", from, e))
+}
+
+pub fn create_dir(path: &Path) -> Result<()> {
+    gate(Op::Create, path).and_then(|_| fs::create_dir(path)).map_err(|e| Error::io("create directory", path, e))
+}
+
+/// Removes a directory tree (never following symlinks).
+pub fn remove_tree(path: &Path) -> Result<()> {
+    gate(Op::Unlink, path).and_then(|_| fs::remove_dir_all(path)).map_err(|e| Error::io("remove", path, e))
+}
+
+/// A writer whose every write asks the fault injector first (wrap it in a `BufWriter`).
+pub struct Checked {
+    file: File,
+    path: PathBuf,
+}
+
+impl Checked {
+    pub fn new(file: File, path: &Path) -> Checked {
+        Checked { file, path: path.to_path_buf() }
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn into_file(self) -> File {
+        self.file
+    }
+}
+
+impl Write for Checked {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match fault::check(Op::Write, &self.path, buf.len())? {
+            Verdict::Proceed => self.file.write(buf),
+            Verdict::Short(n, err) => {
+                self.file.write_all(&buf[..n])?;
+                Err(err)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl std::io::Seek for Checked {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
+    }
 }
 
 /// Opens an existing regular file without following a symlink.
 pub fn open_nofollow(path: &Path, write: bool) -> Result<File> {
+    gate(Op::Read, path).map_err(|e| Error::io("open", path, e))?;
     OpenOptions::new()
         .read(true)
         .write(write)
@@ -84,6 +188,7 @@ pub fn open_nofollow(path: &Path, write: bool) -> Result<File> {
 
 /// Creates a file that must not exist yet.
 pub fn create_new(path: &Path) -> Result<File> {
+    gate(Op::Create, path).map_err(|e| Error::io("create", path, e))?;
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -101,27 +206,30 @@ pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 
 /// Like [`atomic_write`], with the content streamed by `fill` through a buffered writer. The
 /// tmp file is removed again if anything fails.
-pub fn atomic_write_with(dir: &Path, name: &str, fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
+pub fn atomic_write_with(dir: &Path, name: &str, fill: impl FnOnce(&mut BufWriter<Checked>) -> std::io::Result<()>) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let dst = dir.join(name);
     remove_if_exists(&tmp)?;
     let written = (|| {
-        let mut w = BufWriter::with_capacity(1 << 16, create_new(&tmp)?);
+        let mut w = BufWriter::with_capacity(1 << 16, Checked::new(create_new(&tmp)?, &tmp));
         fill(&mut w).map_err(|e| Error::io("write", &tmp, e))?;
         let f = w.into_inner().map_err(|e| Error::io("write", &tmp, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))
+        sync_file(f.file(), &tmp)
     })();
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    fs::rename(&tmp, &dst).map_err(|e| Error::io("rename", &tmp, e))?;
+    if let Err(e) = rename(&tmp, &dst) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fsync_dir(dir)
 }
 
 /// Removes a file (never a directory, never through a symlink); a missing file is fine.
 pub fn remove_if_exists(path: &Path) -> Result<bool> {
-    match fs::remove_file(path) {
+    match gate(Op::Unlink, path).and_then(|_| fs::remove_file(path)) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io("remove", path, e)),
@@ -134,7 +242,7 @@ pub fn ensure_dir(path: &Path) -> Result<()> {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(Error::InvalidArg(format!("{} exists and is not a directory", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(path).map_err(|e| Error::io("create directory", path, e))?;
+            gate(Op::Create, path).and_then(|_| fs::create_dir_all(path)).map_err(|e| Error::io("create directory", path, e))?;
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             fsync_dir(parent)
         }

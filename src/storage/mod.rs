@@ -1,6 +1,7 @@
 //! Everything that touches files: data files, the lock, scans and fs helpers.
 
 pub mod datafile;
+pub mod fault;
 pub mod fs;
 pub mod lock;
 pub mod scan;
