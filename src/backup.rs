@@ -33,6 +33,8 @@ pub(crate) fn backup(e: &Engine, dst: &Path) -> Result<()> {
     };
     ids.sort_unstable();
     let staging = staging_path(&dst);
+    // Only a staging directory this call created is ever removed.
+    dfs::create_dir(&staging)?;
     let copied = copy_generation(&e.dir, &staging, &ids, active);
     if let Err(err) = copied.and_then(|_| dfs::rename(&staging, &dst)) {
         let _ = dfs::remove_tree(&staging);
@@ -81,9 +83,8 @@ fn staging_path(dst: &Path) -> PathBuf {
     dst.with_file_name(format!(".{name}.backup-{}", std::process::id()))
 }
 
-/// Step 4, into `staging`.
+/// Step 4, into the (new, empty) `staging` directory.
 fn copy_generation(dir: &Path, staging: &Path, ids: &[u32], active: Option<(u32, u64)>) -> Result<()> {
-    dfs::create_dir(staging)?;
     let out = staging.join(DATA_DIR);
     dfs::create_dir(&out)?;
     copy_file(&dir.join(META_FILE), &out.join(META_FILE), None)?;

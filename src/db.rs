@@ -502,14 +502,14 @@ impl Db {
         let mut found = Vec::new();
         let next = {
             let ix = e.index.read();
-            let buckets = ix.keys.num_buckets();
-            let start = scan_cursor::resume(cursor, buckets);
+            let (buckets, layout) = (ix.keys.num_buckets(), ix.keys.layout());
+            let start = scan_cursor::resume(cursor, layout);
             let next = ix.keys.scan_buckets(start, count.max(1), |k, l| {
                 if filter(k) {
                     found.push((k.to_vec(), l.has_ttl));
                 }
             });
-            if next >= buckets { 0 } else { scan_cursor::make(next, buckets) }
+            if next >= buckets { 0 } else { scan_cursor::make(next, layout) }
         };
         let mut keys = Vec::with_capacity(found.len());
         for (k, has_ttl) in found {
@@ -538,24 +538,28 @@ impl Drop for Db {
     }
 }
 
-/// Scan cursors: the next bucket index, tagged with the table size it was issued for (log2 in
-/// the top byte; tables are powers of two). When the index has grown since, the scan goes on
-/// from the same index less a little slack: entries only move to the same or a higher home
-/// bucket when a table doubles, and the slack covers those displaced by probing. Repeats are
-/// allowed, misses are not.
+/// Scan cursors: the next bucket index (low 40 bits), tagged with the keydir's layout number
+/// (high 24 bits). If the table has rehashed since the cursor was issued, entries may have
+/// moved to buckets already visited, so the scan starts over: keys may repeat, none is missed.
+/// (Under heavy insert and delete churn a scan may restart several times.)
 mod scan_cursor {
-    const SLACK: usize = 256;
+    const INDEX_BITS: u32 = 40;
 
-    pub fn make(index: usize, buckets: usize) -> u64 {
-        ((buckets.trailing_zeros() as u64) << 56) | index as u64
+    fn tag(layout: u64) -> u64 {
+        (layout & ((1 << (64 - INDEX_BITS)) - 1)) << INDEX_BITS
     }
 
-    pub fn resume(cursor: u64, buckets: usize) -> usize {
-        let (log2, index) = ((cursor >> 56) as u32, (cursor & ((1 << 56) - 1)) as usize);
-        if cursor == 0 || log2 == buckets.trailing_zeros() {
-            return index.min(buckets);
+    pub fn make(index: usize, layout: u64) -> u64 {
+        tag(layout) | index as u64
+    }
+
+    pub fn resume(cursor: u64, layout: u64) -> usize {
+        let index = (cursor & ((1 << INDEX_BITS) - 1)) as usize;
+        if cursor != 0 && cursor & !((1 << INDEX_BITS) - 1) == tag(layout) {
+            index
+        } else {
+            0
         }
-        index.saturating_sub(SLACK).min(buckets)
     }
 }
 

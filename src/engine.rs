@@ -109,6 +109,9 @@ pub(crate) struct Engine {
     pub last_merge_ns: AtomicU64,
     /// What the last open (or reopen) found.
     pub open_report: Mutex<OpenReport>,
+    /// Sealed files a selective merge found nothing to reclaim in (all their dead bytes are
+    /// tombstones that must stay); the selective policy skips them.
+    pub irreducible: Mutex<std::collections::HashSet<u32>>,
 }
 
 /// A job for the background thread.
@@ -152,6 +155,7 @@ impl Engine {
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
             open_report: Mutex::new(report),
+            irreducible: Mutex::new(Default::default()),
         }
     }
 

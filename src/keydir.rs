@@ -197,6 +197,9 @@ pub struct Keydir {
     table: HashTable<Slot>,
     arena: Arena,
     hasher: RandomState,
+    /// Bumped whenever the table may rehash (entries may change buckets): scan cursors from
+    /// before then are no longer positions in this table.
+    layout: u64,
 }
 
 impl Default for Keydir {
@@ -207,7 +210,7 @@ impl Default for Keydir {
 
 impl Keydir {
     pub fn new() -> Keydir {
-        Keydir { table: HashTable::new(), arena: Arena::default(), hasher: RandomState::default() }
+        Keydir { table: HashTable::new(), arena: Arena::default(), hasher: RandomState::default(), layout: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -241,7 +244,8 @@ impl Keydir {
 
     /// Room for `additional` more keys without rehashing.
     pub fn reserve(&mut self, additional: usize) {
-        let Keydir { table, arena, hasher } = self;
+        self.layout += 1;
+        let Keydir { table, arena, hasher, .. } = self;
         table.reserve(additional, |s| hasher.hash_one(arena.get(&s.key)));
     }
 
@@ -257,7 +261,11 @@ impl Keydir {
     /// hash lookup.
     pub fn upsert(&mut self, key: &[u8], loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
         let h = self.hash(key);
-        let Keydir { table, arena, hasher } = self;
+        // `entry` makes room for one more entry first; with none left, that is a rehash.
+        if self.table.len() == self.table.capacity() {
+            self.layout += 1;
+        }
+        let Keydir { table, arena, hasher, .. } = self;
         let entry = table.entry(h, |s| arena.get(&s.key) == key, |s| hasher.hash_one(arena.get(&s.key)));
         match entry {
             Entry::Occupied(mut o) => {
@@ -321,6 +329,11 @@ impl Keydir {
     /// Number of buckets of the table (for scan cursors).
     pub fn num_buckets(&self) -> usize {
         self.table.num_buckets()
+    }
+
+    /// Changes whenever entries may have moved between buckets (growth or an in-place rehash).
+    pub fn layout(&self) -> u64 {
+        self.layout
     }
 
     /// Visits buckets from `start` on, calling `f` for each entry, until `min_entries` entries

@@ -40,7 +40,7 @@ use crate::hints::write_hint;
 use crate::keydir::{Loc, Probe};
 use crate::killpoint;
 use crate::recovery::{move_strange_directories_back, remove_old_generation, DATA_OLD, MERGE_TMP};
-use crate::storage::datafile::DataFile;
+use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, parse_name, Checked, DATA_DIR};
 use crate::storage::scan::Scan;
 
@@ -62,9 +62,15 @@ struct Moved {
 #[derive(Default)]
 struct Copied {
     outputs: Vec<(u32, u64)>,
+    /// An empty data file numbered above every output, created in the new generation so that
+    /// its highest-numbered file is always one appended in stamp order (merge outputs are not:
+    /// recovery's torn-tail rule relies on it).
+    next_active: u32,
     moved: Vec<Moved>,
     /// Live but expired records a full merge did not copy; their keys leave the keydir.
     dropped: Vec<Loc>,
+    /// Bytes of input records not copied: what this merge frees.
+    reclaimed: u64,
 }
 
 /// Runs one merge of `kind`. Returns false when there was nothing to merge.
@@ -79,15 +85,25 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
     let tmp = e.root.join(MERGE_TMP);
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
     let built = build(e, kind, &inputs_files, &tmp);
+    let discard = || {
+        // Nothing outside merge.tmp changed yet.
+        let _ = dfs::remove_tree(&tmp);
+        let _ = fsync_dir(&e.root);
+    };
     let copied = match built {
         Ok(c) => c,
         Err(err) => {
-            // Nothing outside merge.tmp changed yet: discard it.
-            let _ = dfs::remove_tree(&tmp);
-            let _ = fsync_dir(&e.root);
+            discard();
             return Err(err);
         }
     };
+    if kind == MergeKind::Selective && copied.reclaimed == 0 {
+        // Everything had to be kept (tombstones shadowing older versions elsewhere): merging
+        // these files again would only rewrite them. Sealed files never change, so remember.
+        discard();
+        e.irreducible.lock().extend(inputs.iter().copied());
+        return Ok(false);
+    }
     swap(e, inputs_files, copied, &tmp)?;
     e.chores.push(Chore::RemoveOldGeneration);
     e.merges.fetch_add(1, Ordering::Relaxed);
@@ -137,9 +153,11 @@ fn prepare(e: &Engine, kind: MergeKind) -> Result<Vec<u32>> {
 /// at least `min_bytes` between them.
 pub(crate) fn select(e: &Engine, sealed: &[u32]) -> Vec<u32> {
     let m = &e.opts.merge;
+    let irreducible = e.irreducible.lock();
     let ix = e.index.read();
     let mut candidates: Vec<(f64, u32, u64)> = sealed
         .iter()
+        .filter(|id| !irreducible.contains(id))
         .filter_map(|&id| {
             let size = *ix.sizes.get(&id)?;
             let live = ix.live.get(&id).copied().unwrap_or(0);
@@ -188,7 +206,12 @@ fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> R
             killpoint::hit("merge-hint-written");
         }
     }
-    let done = MergeDone { inputs: inputs.iter().map(|f| f.id).collect(), outputs: copied.outputs.clone() };
+    copied.next_active = e.writer.lock().allocate_id()?;
+    let next = tmp.join(data_name(copied.next_active));
+    dfs::sync_file(&create_new(&next)?, &next)?;
+    let mut outputs = copied.outputs.clone();
+    outputs.push((copied.next_active, 0));
+    let done = MergeDone { inputs: inputs.iter().map(|f| f.id).collect(), outputs };
     dfs::atomic_write(tmp, MERGE_DONE, &done.encode())?;
     killpoint::hit("merge-done-written");
     Ok(copied)
@@ -220,6 +243,7 @@ fn copy_file(e: &Engine, kind: MergeKind, file: &DataFile, now: u64, out: &mut O
             copied.dropped.push(here);
         }
         if !keep {
+            copied.reclaimed += here.size as u64;
             continue;
         }
         let (id, at) = out.append(&bytes[offset as usize..offset as usize + here.size as usize], rec.key, &h)?;
@@ -392,6 +416,9 @@ fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: 
     }
     e.files.write().extend(outputs.iter().map(|f| (f.id, f.clone())));
     e.seal_active(&mut w)?;
+    let fresh = ActiveFile::reopen(&e.dir, copied.next_active, 0)?;
+    e.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
+    w.active = Some(fresh);
     Ok(outputs)
 }
 
@@ -507,7 +534,8 @@ fn link_survivors(data: &Path, tmp: &Path, inputs: &[u32]) -> Result<()> {
         let input = parse_name(&name.to_string_lossy()).is_some_and(|(id, ext)| (ext == "data" || ext == "hint") && inputs.contains(&id));
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
         // Directories cannot be linked; they stay in data.old and are moved back afterwards.
-        if input || is_dir || tmp.join(&name).exists() {
+        // Our own temporary files of interrupted writes are not carried over.
+        if input || is_dir || tmp.join(&name).exists() || crate::validate::is_our_tmp(&name.to_string_lossy()) {
             continue;
         }
         dfs::hard_link(&entry.path(), &tmp.join(&name))?;

@@ -70,7 +70,31 @@ fn a_full_merge_keeps_every_live_value_and_frees_the_dead_bytes() {
     assert_matches(&db, &model);
     let report = db.open_report();
     assert!(report.hints_ignored.is_empty(), "{report:?}");
-    assert_eq!(report.files_from_hints, report.files, "every merge output has a valid hint");
+    assert_eq!(report.files_from_hints, report.files - 1, "every merge output has a valid hint (the newest file is empty)");
+}
+
+#[test]
+fn damage_in_a_merge_output_is_corruption_even_with_no_write_after_the_merge() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    fill(&db, 3, 200);
+    db.merge(true).unwrap();
+    db.close().unwrap();
+    let data = dir.path().join("data");
+    let mut ids: Vec<u32> = names(&data).iter().filter_map(|n| n.strip_suffix(".data")?.parse().ok()).collect();
+    ids.sort();
+    let newest = *ids.last().unwrap();
+    assert_eq!(std::fs::metadata(data.join(format!("{newest:09}.data"))).unwrap().len(), 0, "the newest file is an empty one");
+    // Damage the last merge output in its middle, without its hint.
+    let output = ids[ids.len() - 2];
+    let f = data.join(format!("{output:09}.data"));
+    std::fs::remove_file(f.with_extension("hint")).unwrap();
+    let mut b = std::fs::read(&f).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0xff;
+    std::fs::write(&f, &b).unwrap();
+    assert_eq!(Db::open(dir.path(), opts()).err().map(|e| e.status()), Some(crate::status::E_CORRUPT));
+    assert_eq!(std::fs::read(&f).unwrap(), b, "nothing was cut off");
 }
 
 #[test]
@@ -176,6 +200,32 @@ fn a_selective_merge_never_resurrects_a_key_deleted_in_a_merged_file() {
     let db = Db::open(dir.path(), o).unwrap();
     assert_eq!(db.get(b"victim").unwrap(), None, "a deleted key came back");
     assert_eq!(db.stats().unwrap().keys, 160);
+}
+
+#[test]
+fn a_selective_merge_that_can_only_keep_tombstones_settles() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_garbage_ratio(0.5).unwrap().set_min_merge_files(1).unwrap().set_merge_trigger_ratio(1.0).unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    // Old values in files that stay mostly live; their tombstones later, in their own files.
+    for k in 0..60 {
+        db.put(format!("victim{k:03}").as_bytes(), &[1u8; 80]).unwrap();
+        db.put(format!("stable{k:03}").as_bytes(), &[2u8; 80]).unwrap();
+    }
+    for k in 0..60 {
+        db.delete(format!("victim{k:03}").as_bytes()).unwrap();
+    }
+    db.put(b"last", b"x").unwrap();
+    let mut passes = 0;
+    while db.compact_if_needed().unwrap() {
+        passes += 1;
+        assert!(passes < 10, "the selective merge keeps rewriting the same tombstones");
+    }
+    assert!(!db.compact_if_needed().unwrap());
+    for k in 0..60 {
+        assert_eq!(db.get(format!("victim{k:03}").as_bytes()).unwrap(), None);
+    }
 }
 
 #[test]

@@ -166,12 +166,19 @@ fn notes_for_strangers(unknown: &[String], report: &mut Report) {
         let file = format!("{DATA_DIR}/{name}");
         if parse_name(name).is_some_and(|(_, ext)| ext == "corrupt") {
             report.add(ProblemKind::Quarantine, file, 0, 0, "bytes quarantined by an earlier repair");
-        } else if name.ends_with(".tmp") {
+        } else if is_our_tmp(name) {
             report.add(ProblemKind::Leftover, file, 0, 0, "temporary file of an interrupted write");
         } else {
             report.add(ProblemKind::UnknownFile, file, 0, 0, "not a bitgask file; left alone");
         }
     }
+}
+
+/// The temporary names our atomic writes use: `<id>.hint.tmp`, `<id>.data.tmp`,
+/// `bitgask.meta.tmp`. Other names ending in `.tmp` are someone else's.
+pub(crate) fn is_our_tmp(name: &str) -> bool {
+    let Some(base) = name.strip_suffix(".tmp") else { return false };
+    base == META_FILE || parse_name(base).is_some_and(|(_, ext)| ext == "hint" || ext == "data")
 }
 
 fn report_damage(id: u32, w: &Walk, report: &mut Report) {
@@ -262,7 +269,7 @@ fn repair_meta(dir: &Path, before: &Report, done: &mut Report) -> Result<()> {
 }
 
 fn remove_leftovers(dir: &Path, unknown: &[String], done: &mut Report) -> Result<()> {
-    for name in unknown.iter().filter(|n| n.ends_with(".tmp")) {
+    for name in unknown.iter().filter(|n| is_our_tmp(n)) {
         let p = dir.join(name);
         if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) {
             dfs::remove_if_exists(&p)?;
@@ -283,12 +290,17 @@ fn repair_file(dir: &Path, id: u32, newest: bool, opts: &Options, done: &mut Rep
     dfs::remove_if_exists(&dir.join(hint_name(id)))?;
     if w.torn_tail {
         let (off, len) = w.damage[0];
+        // Read what is readable before the bytes go (the map must not outlive them).
+        let lost = readable_key(&bytes[off as usize..(off + len) as usize]).map(show_key);
         drop(bytes);
         let f = dfs::open_nofollow(&path, true)?;
         dfs::truncate(&f, &path, off)?;
         dfs::sync_file(&f, &path)?;
         done.bytes_truncated += len;
         done.mended(ProblemKind::TornTail, rel(id, "data"), off, len, "torn tail truncated");
+        if let Some(key) = lost {
+            done.mended(ProblemKind::LostKey, rel(id, "data"), off, len, format!("key {key} lost its incomplete record"));
+        }
         return dfs::fsync_dir(dir);
     }
     quarantine(dir, id, &bytes, &w, done)?;
