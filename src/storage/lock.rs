@@ -15,7 +15,16 @@ use crate::error::{Error, Result};
 
 #[derive(Debug)]
 pub struct LockFile {
-    _file: File,
+    file: File,
+}
+
+impl Drop for LockFile {
+    /// Unlocks explicitly: a child forked while the handle was open shares the descriptor's
+    /// open file description, and closing our copy alone would leave the lock held by it.
+    fn drop(&mut self) {
+        // SAFETY: flock on a descriptor we own.
+        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 impl LockFile {
@@ -49,7 +58,7 @@ impl LockFile {
         if file.set_len(0).is_ok() {
             let _ = file.write_all_at(text.as_bytes(), 0);
         }
-        Ok(LockFile { _file: file })
+        Ok(LockFile { file })
     }
 }
 
