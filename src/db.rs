@@ -99,8 +99,9 @@ impl Db {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: impl AsRef<Path>, opts: Options) -> Result<Db> {
         opts.validate()?;
-        let root = path.as_ref().to_path_buf();
-        fs::ensure_dir(&root)?;
+        fs::ensure_dir(path.as_ref())?;
+        // Absolute from here on: the process may change its working directory while open.
+        let root = std::fs::canonicalize(path.as_ref()).map_err(|e| Error::io("resolve", path.as_ref(), e))?;
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
         let loaded = recovery::load(&root, &opts)?;
         let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
