@@ -58,8 +58,9 @@ void t_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * unless keep is true and the status matched. */
 bool t_status_is(const char *file, int line, const char *expr, bitgask_status got, bitgask_status want,
                  bitgask_error **errp, bool keep);
-/* The name of the test running now. */
+/* The name of the test running now, and whether it has failed so far. */
 const char *t_current_test(void);
+bool t_test_failed(void);
 
 #define CHECK(cond)                                                                             \
     do {                                                                                        \
@@ -126,6 +127,16 @@ size_t t_list_ids(const char *root, const char *ext, uint32_t *ids, size_t cap);
 /* Sum of the sizes of every data file. */
 unsigned long long t_data_bytes(const char *root);
 
+/* fork() that remembers the child: whatever a test leaves unreaped (a CHECK failed between fork
+ * and wait, or the watchdog fired) is SIGKILLed and reaped by the runner. Reap with t_wait. */
+int t_fork(void);
+/* waitpid(pid, status, 0) retrying on EINTR; forgets the child. False when waitpid failed. */
+bool t_wait(int pid, int *status);
+/* Kills and reaps every child t_fork made that t_wait did not reap (main.c calls it). */
+void t_reap_children(void);
+/* Async-signal-safe: SIGKILLs the remembered children (the watchdog calls it). */
+void t_kill_children_now(void);
+
 void t_sleep_ms(unsigned ms);
 void t_sleep_us(unsigned us);
 uint64_t t_mono_ms(void);
@@ -138,6 +149,9 @@ uint64_t t_rand(uint64_t *state);
 
 /* A new options object with max_file_size set (0: keep the default); NULL on failure. */
 bitgask_options *t_opts(uint64_t max_file_size);
+/* The same with per-write sync off, for tests about something other than durability (close
+ * still syncs everything). */
+bitgask_options *t_opts_nosync(uint64_t max_file_size);
 /* Opens root with opts (may be NULL); NULL (after a note) on failure. */
 bitgask_db *t_open(const char *root, const bitgask_options *opts);
 /* Closes; false (after a note) when close reports an error. */

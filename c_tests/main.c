@@ -49,6 +49,10 @@ const char *t_current_test(void) {
     return t_running;
 }
 
+bool t_test_failed(void) {
+    return t_failed_now;
+}
+
 void t_note(const char *fmt, ...) {
     va_list ap;
     fflush(stdout);
@@ -111,6 +115,7 @@ static void t_on_alarm(int sig) {
     static const char b[] = " (timed out)\n";
     ssize_t n;
     (void)sig;
+    t_kill_children_now();
     n = write(1, a, sizeof a - 1);
     n = write(1, t_running, strlen(t_running));
     n = write(1, b, sizeof b - 1);
@@ -142,6 +147,7 @@ static bool t_run(const t_test *t, unsigned timeout_s) {
     alarm(timeout_s);
     t->fn();
     alarm(0);
+    t_reap_children();
     t_cleanup_tmpdirs();
     printf("%s %s\n", t_failed_now ? "FAIL" : "ok", t->name);
     fflush(stdout);

@@ -172,6 +172,14 @@ TEST(null_path_and_null_db_out_give_null_arg) {
     CHECK(db == NULL);
     t_pathf(root, "%s/db", tmp);
     CHECK_NULL_ARG(bitgask_open(root, NULL, NULL, &err), bitgask_open(root, NULL, NULL, NULL));
+    /* A path that is not UTF-8 is refused before anything is created. */
+    {
+        char bad[T_PATH_MAX];
+        t_pathf(bad, "%s/bad\xff\xfe", tmp);
+        CHECK_STATUS(bitgask_open(bad, NULL, &db, &err), BITGASK_E_INVALID_ARG, err);
+        CHECK(db == NULL);
+        CHECK(!t_file_exists(bad));
+    }
     /* The refused open did not open (and keep locked) the database. */
     CHECK((db = t_open(root, NULL)) != NULL);
     CHECK(t_close(db));

@@ -1,6 +1,10 @@
 /* Open/close/reopen, put/get/delete/exists, buffers, stats and metadata. */
 #include "check.h"
 
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 TEST(open_creates_the_documented_layout) {
     const char *tmp = t_tmpdir();
     char root[T_PATH_MAX], p[T_PATH_MAX];
@@ -472,4 +476,135 @@ TEST(err_out_is_not_written_on_success_or_positive_outcomes) {
     CHECK(bitgask_delete(db, KS("a"), &err) == BITGASK_OK && err == sentinel);
     CHECK(bitgask_sync(db, &err) == BITGASK_OK && err == sentinel);
     CHECK(bitgask_close(db, &err) == BITGASK_OK && err == sentinel);
+}
+
+/* Keys of every length from 1 to 80 bytes (the keydir stores short keys inline and long ones
+ * elsewhere) plus one of the maximum default size, through writes, hints and scans. */
+TEST(keys_of_many_lengths_roundtrip_through_hints_and_scans) {
+    const char *root = t_tmpdir();
+    bitgask_options *o = t_opts_nosync(4096), *nohints = t_opts_nosync(4096);
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    bitgask_stats st;
+    uint8_t key[80], val[16];
+    uint8_t *huge = (uint8_t *)malloc(64u << 10);
+    size_t len, i;
+    int round;
+    CHECK(root && o && nohints && huge);
+    CHECK_OK(bitgask_options_set_hint_files(nohints, false, &err), err);
+    for (i = 0; i < (64u << 10); i++)
+        huge[i] = (uint8_t)(i * 31u + 7u);
+    CHECK((db = t_open(root, o)) != NULL);
+    for (len = 1; len <= sizeof key; len++) {
+        for (i = 0; i < len; i++)
+            key[i] = (uint8_t)(0xF0u - len + i * 13u);
+        memset(val, (int)len, sizeof val);
+        CHECK_OK(bitgask_put(db, key, len, val, len % 16, &err), err);
+    }
+    CHECK_OK(bitgask_put(db, huge, 64u << 10, (const uint8_t *)"huge", 4, &err), err);
+    for (round = 0; round < 3; round++) {
+        for (len = 1; len <= sizeof key; len++) {
+            for (i = 0; i < len; i++)
+                key[i] = (uint8_t)(0xF0u - len + i * 13u);
+            memset(val, (int)len, sizeof val);
+            CHECK_MSG(t_has(db, key, len, val, len % 16), "key of %zu bytes, round %d", len, round);
+            /* its prefix one byte shorter is not a key (the stored key of that length has other
+             * bytes) */
+            if (len > 1)
+                CHECK_MSG(t_absent(db, key, len - 1), "prefix of %zu bytes", len - 1);
+        }
+        CHECK_MSG(t_has(db, huge, 64u << 10, "huge", 4), "64 KiB key, round %d", round);
+        CHECK(t_stats(db, &st));
+        CHECK(st.keys == sizeof key + 1);
+        CHECK(t_close(db));
+        /* round 1 reads through hints, round 2 through scans */
+        CHECK((db = t_open(root, round == 0 ? o : nohints)) != NULL);
+    }
+    CHECK(t_close(db));
+    bitgask_options_free(o);
+    bitgask_options_free(nohints);
+    free(huge);
+}
+
+TEST(stamps_and_expiry_are_unix_nanoseconds) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    bitgask_record_meta m;
+    struct timespec now;
+    uint64_t now_ns;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK_OK(bitgask_put_ttl(db, KS("k"), KS("v"), 60000, &err), err);
+    CHECK_OK(bitgask_meta(db, KS("k"), &m, &err), err);
+    CHECK(clock_gettime(CLOCK_REALTIME, &now) == 0);
+    now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    CHECK_MSG(m.ts_unix_nano <= now_ns + 1000000000u && m.ts_unix_nano + 5000000000u >= now_ns,
+              "stamp %llu, wall clock %llu", (unsigned long long)m.ts_unix_nano, (unsigned long long)now_ns);
+    CHECK_MSG(m.expires_unix_nano >= m.ts_unix_nano + 59000000000u && m.expires_unix_nano <= m.ts_unix_nano + 60000000000u,
+              "expiry %llu for a stamp of %llu and a 60 s TTL", (unsigned long long)m.expires_unix_nano,
+              (unsigned long long)m.ts_unix_nano);
+    CHECK(t_close(db));
+}
+
+/* A database opened through a relative path keeps working after the process changes its
+ * working directory (SQLite resolves the full path at open for the same reason): rotation,
+ * hints and close must not create or look for files relative to the new directory. The chdir
+ * happens in a child process so the runner's working directory is never touched. */
+TEST(relative_path_keeps_working_after_chdir) {
+    const char *home = t_tmpdir(), *elsewhere = t_tmpdir();
+    char abs_root[T_PATH_MAX], k[16], p[T_PATH_MAX];
+    int fds[2], status = 0, i;
+    int32_t report[3] = {0, 0, 0}; /* step, key, status */
+    pid_t pid;
+    bitgask_db *db;
+    static const char v70[] = "0123456789012345678901234567890123456789012345678901234567890123456789";
+    CHECK(home && elsewhere);
+    CHECK(pipe(fds) == 0);
+    pid = t_fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        bitgask_options *o = bitgask_options_new();
+        bitgask_db *c = NULL;
+        int32_t r[3] = {0, 0, 0};
+        close(fds[0]);
+        r[2] = bitgask_options_set_max_file_size(o, 256, NULL);
+        if (r[2] == BITGASK_OK && chdir(home) != 0)
+            r[2] = -1000;
+        if (r[2] == BITGASK_OK) {
+            r[0] = 1;
+            r[2] = bitgask_open("rel", o, &c, NULL);
+        }
+        if (r[2] == BITGASK_OK && chdir(elsewhere) != 0)
+            r[2] = -1000;
+        for (i = 0; r[2] == BITGASK_OK && i < 20; i++) {
+            snprintf(k, sizeof k, "k%d", i);
+            r[0] = 2;
+            r[1] = i;
+            r[2] = bitgask_put(c, KS(k), (const uint8_t *)v70, 70, NULL);
+        }
+        if (r[2] == BITGASK_OK) {
+            r[0] = 3;
+            r[2] = bitgask_close(c, NULL);
+        }
+        if (write(fds[1], r, sizeof r) != (ssize_t)sizeof r)
+            _exit(2);
+        _exit(0);
+    }
+    close(fds[1]);
+    CHECK(read(fds[0], report, sizeof report) == (ssize_t)sizeof report);
+    close(fds[0]);
+    CHECK(t_wait(pid, &status));
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_MSG(report[2] == BITGASK_OK, "after chdir: %s failed with %d (%s)",
+              report[0] == 1 ? "open" : report[0] == 2 ? "put" : report[0] == 3 ? "close" : "setup", (int)report[2],
+              bitgask_status_str(report[2]));
+    /* Nothing was created in the new working directory, and everything is in the database. */
+    CHECK_MSG(!t_file_exists(t_pathf(p, "%s/rel", elsewhere)), "files were created under %s", elsewhere);
+    t_pathf(abs_root, "%s/rel", home);
+    CHECK((db = t_open(abs_root, NULL)) != NULL);
+    for (i = 0; i < 20; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        CHECK_MSG(t_has_s(db, k, v70), "key %d", i);
+    }
+    CHECK(t_close(db));
 }

@@ -117,8 +117,7 @@ static void kill9_loop(const crash_cfg *cfg) {
         bitgask_db *db;
         bitgask_stats st;
         CHECK(pipe(fds) == 0);
-        fflush(NULL);
-        pid = fork(); /* the parent has no database open here */
+        pid = t_fork(); /* the parent has no database open here */
         CHECK(pid >= 0);
         if (pid == 0) {
             close(fds[0]);
@@ -129,8 +128,7 @@ static void kill9_loop(const crash_cfg *cfg) {
             CHECK_MSG(wait_readable(fds[0], 20000), "cycle %u: no acknowledgement within 20 s", cycle);
         t_sleep_us((unsigned)(t_rand(&rng) % (cfg->max_delay_us + 1u)));
         CHECK(kill(pid, SIGKILL) == 0);
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        CHECK(t_wait(pid, &status));
         if (!WIFSIGNALED(status)) {
             close(fds[0]);
             CHECK_MSG(false, "cycle %u (seed %llu): the child exited with %d instead of being killed", cycle,

@@ -414,7 +414,7 @@ TEST(iter_outliving_close_reports_closed) {
 
 TEST(iter_over_many_keys_in_many_files) {
     const char *root = t_tmpdir();
-    bitgask_options *o = t_opts(4096);
+    bitgask_options *o = t_opts_nosync(4096);
     bitgask_db *db;
     bitgask_error *err = NULL;
     bitgask_iter *it = NULL;
@@ -540,4 +540,61 @@ TEST(fold_callback_may_read_the_database) {
     CHECK(c->calls == T_NKEYS && c->values_ok && c->reads_ok);
     CHECK(t_close(db));
     free(c);
+}
+
+typedef struct writing_fold {
+    bitgask_db *db;
+    size_t calls;
+    int failures;
+} writing_fold;
+
+/* Deletes the next key, rewrites the current one, and adds keys outside the snapshot. */
+static int writing_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+    writing_fold *c = (writing_fold *)ctx;
+    uint8_t next[16], added[16];
+    (void)val;
+    (void)vlen;
+    c->calls++;
+    if (klen != 2 || key[0] != 'k')
+        return 1;
+    memcpy(next, key, klen);
+    next[1] = (uint8_t)(key[1] + 1);
+    /* deleted after the snapshot: must not be visited (NOT_FOUND past the last key) */
+    if (bitgask_delete(c->db, next, 2, NULL) < 0)
+        c->failures++;
+    if (bitgask_put(c->db, key, klen, (const uint8_t *)"seen", 4, NULL) != BITGASK_OK)
+        c->failures++;
+    added[0] = 'z';
+    added[1] = key[1];
+    if (bitgask_put(c->db, added, 2, (const uint8_t *)"new", 3, NULL) != BITGASK_OK)
+        c->failures++;
+    return 0;
+}
+
+TEST(fold_callback_may_write_to_the_database) {
+    const char *root = t_tmpdir();
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    writing_fold c;
+    char k[3];
+    int i;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    for (i = 0; i < 8; i++) {
+        snprintf(k, sizeof k, "k%c", 'a' + i);
+        CHECK_OK(t_put_s(db, k, "orig", &err), err);
+    }
+    memset(&c, 0, sizeof c);
+    c.db = db;
+    CHECK_OK(bitgask_fold(db, (const uint8_t *)"k", 1, writing_cb, &c, &err), err);
+    CHECK(c.failures == 0);
+    /* ka visited (deletes kb), kc visited (deletes kd), ... : 4 visits */
+    CHECK_MSG(c.calls == 4, "%zu calls", c.calls);
+    for (i = 0; i < 8; i++) {
+        snprintf(k, sizeof k, "k%c", 'a' + i);
+        if (i % 2 == 0)
+            CHECK(t_has_s(db, k, "seen"));
+        else
+            CHECK(t_absent_s(db, k));
+    }
+    CHECK(t_close(db));
 }

@@ -93,7 +93,7 @@ static bool model_matches(bitgask_db *db) {
 
 TEST(rotation_spreads_data_over_many_small_files) {
     const char *root = t_tmpdir();
-    bitgask_options *o = t_opts(4096);
+    bitgask_options *o = t_opts_nosync(4096);
     bitgask_db *db;
     bitgask_stats st, st2;
     uint32_t ids[256];
@@ -159,7 +159,7 @@ TEST(a_record_larger_than_max_file_size_gets_a_file_of_its_own) {
 
 TEST(close_leaves_a_hint_for_every_data_file) {
     const char *root = t_tmpdir();
-    bitgask_options *o = t_opts(4096);
+    bitgask_options *o = t_opts_nosync(4096);
     bitgask_db *db;
     bitgask_error *err = NULL;
     uint32_t data[256], hints[256];
@@ -298,8 +298,8 @@ static bool damage_hints(const char *root, enum hint_damage how, uint64_t *rng) 
 
 TEST(damaged_hints_give_the_same_reads_as_no_hints) {
     const char *root = t_tmpdir();
-    bitgask_options *o = t_opts(4096);
-    bitgask_options *nohints = t_opts(4096);
+    bitgask_options *o = t_opts_nosync(4096);
+    bitgask_options *nohints = t_opts_nosync(4096);
     bitgask_db *db;
     bitgask_error *err = NULL;
     uint64_t rng = 99;
@@ -457,7 +457,7 @@ TEST(last_record_alone_in_its_file_truncated_at_every_byte_offset) {
 
 /* Fills a database of 4 KiB files and returns the meta of a key in the middle of file 1. */
 static bool write_corruption_setup(const char *root, bitgask_record_meta *victim, char *victim_key, size_t cap) {
-    bitgask_options *o = t_opts(4096);
+    bitgask_options *o = t_opts_nosync(4096);
     bitgask_db *db = o ? t_open(root, o) : NULL;
     char k[32], v[256];
     uint32_t n;

@@ -4,8 +4,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -208,6 +210,67 @@ unsigned long long t_data_bytes(const char *root) {
     return sum;
 }
 
+/* ---- child processes ---- */
+
+#define T_MAX_CHILDREN 16
+
+static volatile pid_t t_children[T_MAX_CHILDREN];
+
+int t_fork(void) {
+    pid_t pid;
+    size_t i;
+    fflush(NULL); /* nothing buffered is written twice */
+    pid = fork();
+    if (pid > 0) {
+        for (i = 0; i < T_MAX_CHILDREN; i++) {
+            if (t_children[i] == 0) {
+                t_children[i] = pid;
+                break;
+            }
+        }
+    }
+    return (int)pid;
+}
+
+static void t_forget(pid_t pid) {
+    size_t i;
+    for (i = 0; i < T_MAX_CHILDREN; i++)
+        if (t_children[i] == pid)
+            t_children[i] = 0;
+}
+
+bool t_wait(int pid, int *status) {
+    pid_t r;
+    do {
+        r = waitpid((pid_t)pid, status, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r == (pid_t)pid)
+        t_forget((pid_t)pid);
+    return r == (pid_t)pid;
+}
+
+void t_kill_children_now(void) {
+    size_t i;
+    for (i = 0; i < T_MAX_CHILDREN; i++)
+        if (t_children[i] > 0)
+            kill(t_children[i], SIGKILL);
+}
+
+void t_reap_children(void) {
+    size_t i;
+    for (i = 0; i < T_MAX_CHILDREN; i++) {
+        pid_t pid = t_children[i];
+        int status;
+        if (pid <= 0)
+            continue;
+        t_note("killing child %d left behind by the test", (int)pid);
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        t_children[i] = 0;
+    }
+}
+
 /* ---- clocks and randomness ---- */
 
 void t_sleep_us(unsigned us) {
@@ -263,6 +326,17 @@ bitgask_options *t_opts(uint64_t max_file_size) {
             bitgask_options_free(o);
             return NULL;
         }
+    }
+    return o;
+}
+
+bitgask_options *t_opts_nosync(uint64_t max_file_size) {
+    bitgask_options *o = t_opts(max_file_size);
+    if (o != NULL && (bitgask_options_set_sync_on_put(o, false, NULL) != BITGASK_OK ||
+                      bitgask_options_set_sync_on_delete(o, false, NULL) != BITGASK_OK)) {
+        t_note("turning per-write sync off failed");
+        bitgask_options_free(o);
+        return NULL;
     }
     return o;
 }
