@@ -1,8 +1,14 @@
 # bitgask: build, test, run, bench and install.
 #
 #   make run       build the library and run examples/quickstart.c in a fresh directory
-#   make test      cargo tests + every C test variant + header freshness check
+#   make test      cargo tests + every C test variant + merge kill-point sweep + header freshness check
+#                  + the bitgask command's tests (make test-cli)
+#   make soak      the merge kill-point sweep with its full workload (more keys, hits and rounds)
+#                  and the fault sweep over every operation (make test samples every 4th)
 #   make bench     the C benchmark over the public API (release build)
+#   make test-server   bitgask serve with redis-cli, redis-benchmark, redis-py, raw sockets
+#   make test-cluster  three bitgask serve processes behind twemproxy (nutcracker)
+#   make bench-server  bitgask serve against redis-server (redis-benchmark, medians of 5 rounds)
 #   make install   prefix=/usr/local DESTDIR= : library, header, pkg-config file
 
 CARGO    ?= cargo
@@ -29,7 +35,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
-.PHONY: all lib header-check test cargo-test c-tests run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check test cargo-test fault-tests c-tests kill-tests test-cli test-server test-cluster bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -54,6 +60,12 @@ header-check: lib
 cargo-test:
 	$(CARGO) test --release
 
+# The fault sweep (storage/fault.rs, cargo feature fault-injection): ENOSPC, EIO and short writes
+# injected at the workload's operations. make test samples every 4th operation; make soak all.
+FAULT_TEST := $(CARGO) test --release --features fault-injection --lib fault_tests
+fault-tests:
+	BITGASK_FAULT_STRIDE=4 $(FAULT_TEST)
+
 # One test runner per variant: shared library, static library, compiled as C++, sanitizers.
 $(BUILD)/c_tests_shared: $(C_TEST_SRCS) $(C_TEST_HDRS) lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $(C_TEST_SRCS) -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/lib' -lbitgask $(SYSLIBS)
@@ -71,7 +83,58 @@ c-tests: $(addprefix $(BUILD)/c_tests_,$(C_VARIANTS))
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(BUILD)/c_tests_$$v || exit 1; \
 	done
 
-test: header-check cargo-test c-tests bench-smoke run install-check
+# The library with named crash points (cargo feature kill-points) in its own target directory,
+# and a runner that kills a merging process at each point, then reopens and checks.
+KP_REL        := target/killpoints/release
+KP_TEST_SRCS  := $(wildcard c_tests/killpoints/*.c) c_tests/main.c c_tests/util.c
+
+$(KP_REL)/libbitgask.a: $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
+	$(CARGO) build --release --features kill-points --target-dir target/killpoints
+
+$(BUILD)/c_tests_killpoints: $(KP_TEST_SRCS) $(C_TEST_HDRS) $(KP_REL)/libbitgask.a
+	mkdir -p $(BUILD)
+	$(CC) $(ALL_CFLAGS) -std=c11 $(KP_TEST_SRCS) -o $@ $(KP_REL)/libbitgask.a $(SYSLIBS)
+
+kill-tests: $(BUILD)/c_tests_killpoints
+	@echo "== merge kill-point sweep"
+	./$(BUILD)/c_tests_killpoints
+
+soak: $(BUILD)/c_tests_killpoints
+	@echo "== merge kill-point sweep (soak)"
+	BITGASK_SOAK=1 ./$(BUILD)/c_tests_killpoints
+	@echo "== fault sweep (soak: every operation)"
+	BITGASK_FAULT_STRIDE=1 $(FAULT_TEST) -- --nocapture
+
+# The bitgask command: its unit tests, then every subcommand driven end to end from a script.
+test-cli:
+	$(CARGO) build --release -p bitgask-cli
+	$(CARGO) test --release -p bitgask-cli
+	python3 tests/cli/test_cli.py $(REL)/bitgask
+
+# bitgask serve (the Redis-protocol server). The script installs redis-tools, redis-server,
+# nutcracker (Debian) and redis-py, pytest (PyPI) when missing; tests/server/README-section.md
+# describes the tests.
+SERVER_BIN := $(abspath $(REL)/bitgask)
+PYTEST     := python3 -m pytest -q -p no:cacheprovider
+
+server-deps:
+	@sh scripts/install-test-deps.sh
+
+server-bin:
+	$(CARGO) build --release -p bitgask-cli
+
+test-server: server-deps server-bin
+	tests/server/cli_test.sh $(SERVER_BIN)
+	tests/server/benchmark_smoke.sh $(SERVER_BIN)
+	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_redis_py.py tests/server/test_abuse.py tests/server/test_restart.py
+
+test-cluster: server-deps server-bin
+	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_cluster.py
+
+bench-server: server-deps server-bin
+	tests/server/bench_server.sh $(SERVER_BIN)
+
+test: header-check cargo-test fault-tests c-tests kill-tests test-cli test-server test-cluster bench-smoke run install-check
 
 $(BUILD)/quickstart: examples/quickstart.c lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/lib' -lbitgask $(SYSLIBS)

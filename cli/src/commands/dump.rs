@@ -1,0 +1,235 @@
+//! dump: every record of a data file, or every entry of a hint file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bitgask::format::hint::HintView;
+use bitgask::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
+use bitgask::storage::fs::{data_name, parse_name};
+use bitgask::storage::scan::{valid_record_after, Scan};
+use serde_json::{json, Map, Value};
+
+use super::encoding::{Enc, EncArgs};
+use super::error::{exit, CliError, CmdResult};
+use super::kv::show_expiry;
+use super::output::{json_line, stdout, Ctx};
+use super::units::utc;
+
+const HINT_MAGIC: &[u8; 8] = b"BGKHINT\0";
+
+#[derive(clap::Args, Debug)]
+pub struct DumpArgs {
+    /// A data file (`NNNNNNNNN.data`, also `*.corrupt` quarantine files) or a hint file
+    /// (`NNNNNNNNN.hint`, recognised by its magic).
+    pub file: PathBuf,
+    /// Show each record's value too (decompressed).
+    #[arg(long)]
+    pub values: bool,
+    #[command(flatten)]
+    pub enc: EncArgs,
+}
+
+/// Decodes a file record by record and stops at the first bad one, which it reports (exit
+/// code 3). Reads the file only; takes no lock.
+pub fn dump(a: DumpArgs, ctx: &Ctx) -> CmdResult {
+    let bytes = std::fs::read(&a.file).map_err(|e| CliError::other(format!("read {}: {e}", a.file.display())))?;
+    if bytes.starts_with(HINT_MAGIC) {
+        dump_hint(&a.file, &bytes, a.enc.enc(), ctx)
+    } else {
+        dump_data(&bytes, a.enc.enc(), a.values, ctx)
+    }
+}
+
+fn flags_text(flags: u8) -> String {
+    let mut v = Vec::new();
+    if flags & FLAG_TOMBSTONE != 0 {
+        v.push("tombstone");
+    }
+    if flags & FLAG_COMPRESSED != 0 {
+        v.push("compressed");
+    }
+    if v.is_empty() { "-".into() } else { v.join(",") }
+}
+
+fn codec_name(c: u8) -> &'static str {
+    match c {
+        0 => "none",
+        1 => "snappy",
+        _ => "unknown",
+    }
+}
+
+fn dump_data(bytes: &[u8], enc: Enc, values: bool, ctx: &Ctx) -> CmdResult {
+    let mut out = stdout();
+    let mut scan = Scan::new(bytes);
+    let (mut records, mut tombstones, mut undecodable) = (0u64, 0u64, 0u64);
+    for (off, r) in scan.by_ref() {
+        records += 1;
+        if r.header.is_tombstone() {
+            tombstones += 1;
+        }
+        let value = r.value();
+        if value.is_err() {
+            undecodable += 1;
+        }
+        record_line(&mut out, off, &r, value.as_deref().map_err(|e| e.to_string()), enc, values, ctx)?;
+    }
+    let valid = scan.valid_len();
+    let bad = scan.stopped_at().map(|(at, why)| (*at, why.to_string(), valid_record_after(bytes, *at, 0)));
+    if ctx.json {
+        if let Some((at, why, next)) = &bad {
+            json_line(&mut out, &json!({"type": "bad", "offset": at, "error": why, "next_valid_offset": next}))?;
+        }
+        let clean = bad.is_none() && undecodable == 0;
+        json_line(
+            &mut out,
+            &json!({"type": "end", "records": records, "tombstones": tombstones, "valid_bytes": valid,
+                    "file_bytes": bytes.len(), "clean": clean}),
+        )?;
+    } else {
+        if let Some((at, why, next)) = &bad {
+            let after = match next {
+                Some(n) => format!("next valid record at offset {n}"),
+                None => "nothing valid after it (a torn tail if this is the newest data file)".into(),
+            };
+            writeln!(out, "BAD record at offset {at}: {why}; {after}")?;
+        }
+        writeln!(out, "{records} records ({tombstones} tombstones), {valid} of {} bytes valid", bytes.len())?;
+        if undecodable > 0 {
+            writeln!(out, "{undecodable} records whose value does not decompress")?;
+        }
+    }
+    out.flush()?;
+    Ok(if bad.is_none() && undecodable == 0 { exit::OK } else { exit::CORRUPT })
+}
+
+fn record_line(
+    out: &mut impl Write,
+    off: u64,
+    r: &Record<'_>,
+    value: Result<&[u8], String>,
+    enc: Enc,
+    values: bool,
+    ctx: &Ctx,
+) -> Result<(), CliError> {
+    let h = &r.header;
+    if ctx.json {
+        let mut m = Map::new();
+        m.insert("type".into(), "record".into());
+        m.insert("offset".into(), off.into());
+        m.insert("len".into(), h.record_len().into());
+        m.insert("crc".into(), h.crc.into());
+        m.insert("ts_unix_nano".into(), h.ts.into());
+        m.insert("expires_unix_nano".into(), h.expires.into());
+        m.insert("flags".into(), h.flags.into());
+        m.insert("tombstone".into(), h.is_tombstone().into());
+        m.insert("compressed".into(), (h.flags & FLAG_COMPRESSED != 0).into());
+        m.insert("codec".into(), codec_name(h.codec).into());
+        enc.put_json(&mut m, "key", r.key);
+        m.insert("stored_len".into(), h.val_len.into());
+        match &value {
+            Ok(v) => {
+                m.insert("value_len".into(), v.len().into());
+                if values {
+                    enc.put_json(&mut m, "value", v);
+                }
+            }
+            Err(e) => {
+                m.insert("value_len".into(), Value::Null);
+                m.insert("value_error".into(), e.clone().into());
+            }
+        }
+        json_line(out, &Value::Object(m))?;
+    } else {
+        let vlen = match &value {
+            Ok(v) => v.len().to_string(),
+            Err(e) => format!("? ({e})"),
+        };
+        write!(
+            out,
+            "offset={off} len={} flags={} codec={} ts={} expires={} key={} stored_len={} value_len={vlen}",
+            h.record_len(),
+            flags_text(h.flags),
+            codec_name(h.codec),
+            utc(h.ts),
+            show_expiry(h.expires),
+            enc.show(r.key),
+            h.val_len
+        )?;
+        if let (true, Ok(v)) = (values, &value) {
+            write!(out, " value={}", enc.show(v))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn dump_hint(path: &Path, bytes: &[u8], enc: Enc, ctx: &Ctx) -> CmdResult {
+    let mut out = stdout();
+    // The prefix (DESIGN.md section 3): magic (8) | version u32 | data file id u32 | covered u64.
+    let (file_id, covered) = if bytes.len() >= 24 {
+        (u32::from_le_bytes(bytes[12..16].try_into().unwrap()), u64::from_le_bytes(bytes[16..24].try_into().unwrap()))
+    } else {
+        (0, 0)
+    };
+    let named_id = path.file_name().and_then(|n| n.to_str()).and_then(parse_name).map(|(id, _)| id);
+    let data_len = path.parent().and_then(|d| std::fs::metadata(d.join(data_name(file_id))).ok()).map(|m| m.len());
+    let view = match HintView::check(bytes, file_id, covered) {
+        Ok(v) => v,
+        Err(e) => {
+            if ctx.json {
+                json_line(&mut out, &json!({"type": "bad", "offset": 0, "error": e.to_string()}))?;
+            } else {
+                writeln!(out, "BAD hint file: {e}")?;
+            }
+            out.flush()?;
+            return Ok(exit::CORRUPT);
+        }
+    };
+    let mut notes = Vec::new();
+    if let Some(n) = named_id.filter(|&n| n != file_id) {
+        notes.push(format!("the file is named for id {n} but describes id {file_id}"));
+    }
+    if let Some(l) = data_len.filter(|&l| l != covered) {
+        notes.push(format!("stale: {} has {l} bytes", data_name(file_id)));
+    }
+    if ctx.json {
+        json_line(
+            &mut out,
+            &json!({"type": "hint", "file_id": file_id, "covered_bytes": covered, "entries": view.len(),
+                    "data_len": data_len, "notes": notes}),
+        )?;
+    } else {
+        writeln!(out, "hint for {} covering {covered} bytes: {} entries", data_name(file_id), view.len())?;
+        for n in &notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
+    for e in view.entries() {
+        if ctx.json {
+            let mut m = Map::new();
+            m.insert("type".into(), "entry".into());
+            m.insert("offset".into(), e.offset.into());
+            m.insert("record_len".into(), e.record_len.into());
+            m.insert("flags".into(), e.flags.into());
+            m.insert("tombstone".into(), (e.flags & FLAG_TOMBSTONE != 0).into());
+            m.insert("ts_unix_nano".into(), e.ts.into());
+            m.insert("expires_unix_nano".into(), e.expires.into());
+            enc.put_json(&mut m, "key", e.key);
+            json_line(&mut out, &Value::Object(m))?;
+        } else {
+            writeln!(
+                out,
+                "offset={} record_len={} flags={} ts={} expires={} key={}",
+                e.offset,
+                e.record_len,
+                flags_text(e.flags),
+                utc(e.ts),
+                show_expiry(e.expires),
+                enc.show(e.key)
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}

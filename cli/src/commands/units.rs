@@ -1,0 +1,146 @@
+//! Parsers for durations (`500ms`, `10s`, `2h`, `1h30m`) and sizes (`4096`, `64MiB`), and UTC
+//! timestamps for people.
+
+use std::time::Duration;
+
+/// `<number><unit>` repeated: units `ms`, `s`, `m`, `h`, `d`. A bare number is refused (the unit
+/// would be a guess).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total: u128 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("invalid duration {s:?}: expected a number at {rest:?} (e.g. 500ms, 10s, 2h, 1h30m)"));
+        }
+        let n: u128 = rest[..digits].parse().map_err(|_| format!("invalid duration {s:?}: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let ms_per: u128 = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err(format!("invalid duration {s:?}: missing unit (ms, s, m, h or d)")),
+            u => return Err(format!("invalid duration {s:?}: unknown unit {u:?} (ms, s, m, h or d)")),
+        };
+        rest = &rest[unit_len..];
+        total = total.saturating_add(n.saturating_mul(ms_per));
+    }
+    let ms = u64::try_from(total).map_err(|_| format!("invalid duration {s:?}: too long"))?;
+    Ok(Duration::from_millis(ms))
+}
+
+/// A duration that must be at least one millisecond (a TTL).
+pub fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("invalid ttl {s:?}: must be at least 1ms"));
+    }
+    Ok(d)
+}
+
+/// Bytes: a number with an optional unit `B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB` (powers of 1024)
+/// or `KB`, `MB`, `GB` (powers of 1000).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!("invalid size {s:?}: expected a number of bytes (e.g. 4096, 64MiB)"));
+    }
+    let n: u64 = t[..digits].parse().map_err(|_| format!("invalid size {s:?}: too large"))?;
+    let mul: u64 = match t[digits..].trim() {
+        "" | "B" | "b" => 1,
+        "K" | "k" | "KiB" | "kiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => return Err(format!("invalid size {s:?}: unknown unit {u:?} (B, KiB, MiB, GiB, KB, MB, GB)")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("invalid size {s:?}: too large"))
+}
+
+/// A size that must fit a u32 (key and value limits, thresholds).
+pub fn parse_size_u32(s: &str) -> Result<u32, String> {
+    let n = parse_size(s)?;
+    u32::try_from(n).map_err(|_| format!("invalid size {s:?}: at most {} bytes", u32::MAX))
+}
+
+/// Bytes for people: `1536 (1.5 KiB)`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{n} ({v:.1} {})", UNITS[i])
+}
+
+/// Unix nanoseconds as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC).
+pub fn utc(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let frac = ns % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z", sod / 3600, sod / 60 % 60, sod % 60)
+}
+
+/// Current wall-clock time in Unix nanoseconds.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        for bad in ["", "10", "s", "10x", "1.5s", "-1s", "10 s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert!(parse_ttl("0s").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1KB").unwrap(), 1000);
+        assert!(parse_size("1XB").is_err());
+        assert!(parse_size_u32("8GiB").is_err());
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(utc(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
+        assert_eq!(utc(1_700_000_000_000_000_000), "2023-11-14T22:13:20.000000000Z");
+    }
+}

@@ -1,0 +1,334 @@
+//! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET, CLIENT, and
+//! MULTI/EXEC/DISCARD (queued commands run in order at EXEC, not isolated from other clients).
+
+use std::io;
+use std::sync::PoisonError;
+
+use super::{eq, execute, int_arg, Ctx, Multi, E_SYNTAX};
+use crate::serve::resp::{parse_i64, Args};
+use crate::serve::state::ClientMeta;
+
+const E_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+pub fn ping(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    match a.len() {
+        1 => c.out.simple("PONG"),
+        2 => c.out.bulk(a.get(1)),
+        _ => c.out.err("ERR wrong number of arguments for 'ping' command"),
+    }
+    Ok(())
+}
+
+pub fn echo(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    c.out.bulk(a.get(1));
+    Ok(())
+}
+
+pub fn quit(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    c.out.ok();
+    c.s.close = true;
+    Ok(())
+}
+
+pub fn select(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    match int_arg(c.out, a.get(1)) {
+        Some(0) => c.out.ok(),
+        Some(_) => c.out.err("ERR DB index is out of range"),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Compares in time independent of where the first difference is.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0);
+    }
+    diff == 0
+}
+
+/// Whether `user`/`pass` are valid: the only user is "default"; without a configured password
+/// it takes any password (Redis' `nopass`).
+fn credentials_ok(c: &Ctx<'_, '_>, user: &[u8], pass: &[u8]) -> bool {
+    let pass_ok = match &c.sh.cfg.requirepass {
+        Some(p) => same_secret(p, pass),
+        None => true,
+    };
+    user == b"default" && pass_ok
+}
+
+pub fn auth(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    let (user, pass) = match a.len() {
+        2 => (&b"default"[..], a.get(1)),
+        3 => (a.get(1), a.get(2)),
+        _ => {
+            c.out.err(E_SYNTAX);
+            return Ok(());
+        }
+    };
+    if a.len() == 2 && c.sh.cfg.requirepass.is_none() {
+        c.out.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        return Ok(());
+    }
+    if credentials_ok(c, user, pass) {
+        c.s.authed = true;
+        c.out.ok();
+    } else {
+        c.out.err(E_WRONGPASS);
+    }
+    Ok(())
+}
+
+/// Client names and library names: printable ASCII without spaces.
+fn valid_name(n: &[u8]) -> bool {
+    n.iter().all(|&ch| (b'!'..=b'~').contains(&ch))
+}
+
+const E_BAD_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+
+/// HELLO [protover [AUTH username password] [SETNAME clientname]]
+pub fn hello(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    let mut proto = if c.out.resp3 { 3 } else { 2 };
+    if a.len() >= 2 {
+        match parse_i64(a.get(1)) {
+            Some(v @ (2 | 3)) => proto = v,
+            Some(_) => {
+                c.out.err("NOPROTO unsupported protocol version");
+                return Ok(());
+            }
+            None => {
+                c.out.err("ERR Protocol version is not an integer or out of range");
+                return Ok(());
+            }
+        }
+    }
+    let (mut creds, mut name) = (None, None);
+    let mut i = 2;
+    while i < a.len() {
+        let more = a.len() - i - 1;
+        if eq(a.get(i), "AUTH") && more >= 2 {
+            creds = Some((a.get(i + 1), a.get(i + 2)));
+            i += 3;
+        } else if eq(a.get(i), "SETNAME") && more >= 1 {
+            name = Some(a.get(i + 1));
+            i += 2;
+        } else {
+            c.out.err(&format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(a.get(i))));
+            return Ok(());
+        }
+    }
+    if let Some((user, pass)) = creds {
+        if !credentials_ok(c, user, pass) {
+            c.out.err(E_WRONGPASS);
+            return Ok(());
+        }
+        c.s.authed = true;
+    }
+    if !c.s.authed {
+        c.out.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return Ok(());
+    }
+    if let Some(n) = name {
+        if !valid_name(n) {
+            c.out.err(E_BAD_NAME);
+            return Ok(());
+        }
+        c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).name = n.to_vec();
+    }
+    c.out.resp3 = proto == 3;
+    c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).resp = proto as u8;
+    c.out.map(7);
+    c.out.bulk_str("server");
+    c.out.bulk_str("redis");
+    c.out.bulk_str("version");
+    c.out.bulk_str(super::server::REDIS_COMPAT_VERSION);
+    c.out.bulk_str("proto");
+    c.out.int(proto);
+    c.out.bulk_str("id");
+    c.out.int(c.s.id as i64);
+    c.out.bulk_str("mode");
+    c.out.bulk_str("standalone");
+    c.out.bulk_str("role");
+    c.out.bulk_str("master");
+    c.out.bulk_str("modules");
+    c.out.array(0);
+    Ok(())
+}
+
+pub fn reset(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    c.s.multi = None;
+    c.s.authed = c.sh.cfg.requirepass.is_none();
+    c.out.resp3 = false;
+    *c.client.meta.lock().unwrap_or_else(PoisonError::into_inner) = ClientMeta { resp: 2, ..ClientMeta::default() };
+    c.out.simple("RESET");
+    Ok(())
+}
+
+/// One CLIENT LIST line.
+pub fn client_line(h: &crate::serve::state::ClientHandle) -> String {
+    let m = h.meta.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    format!(
+        "id={} addr={} laddr={} name={} age={} flags=N db=0 multi=-1 user=default resp={} lib-name={} lib-ver={}\n",
+        h.id,
+        h.addr,
+        h.laddr,
+        String::from_utf8_lossy(&m.name),
+        h.created.elapsed().as_secs(),
+        m.resp.max(2),
+        String::from_utf8_lossy(&m.lib_name),
+        String::from_utf8_lossy(&m.lib_ver),
+    )
+}
+
+pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    let sub = a.get(1).to_ascii_lowercase();
+    let n = a.len();
+    let arity_ok = match &sub[..] {
+        b"id" | b"getname" | b"info" | b"help" => n == 2,
+        b"setname" => n == 3,
+        b"setinfo" => n == 4,
+        b"list" => n == 2 || n >= 4,
+        b"no-evict" | b"no-touch" => n == 3,
+        _ => true,
+    };
+    if !arity_ok {
+        c.out.err(&format!("ERR wrong number of arguments for 'client|{}' command", String::from_utf8_lossy(&sub)));
+        return Ok(());
+    }
+    match &sub[..] {
+        b"id" => c.out.int(c.s.id as i64),
+        b"getname" => {
+            let name = c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).name.clone();
+            if name.is_empty() { c.out.null() } else { c.out.bulk(&name) }
+        }
+        b"setname" => {
+            let name = a.get(2);
+            if valid_name(name) {
+                c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).name = name.to_vec();
+                c.out.ok();
+            } else {
+                c.out.err(E_BAD_NAME);
+            }
+        }
+        b"setinfo" => {
+            let (attr, val) = (a.get(2), a.get(3));
+            if !valid_name(val) {
+                c.out.err(&format!("ERR {} cannot contain spaces, newlines or special characters.", String::from_utf8_lossy(attr)));
+            } else if eq(attr, "LIB-NAME") {
+                c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).lib_name = val.to_vec();
+                c.out.ok();
+            } else if eq(attr, "LIB-VER") {
+                c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).lib_ver = val.to_vec();
+                c.out.ok();
+            } else {
+                c.out.err(&format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr)));
+            }
+        }
+        b"info" => {
+            let line = client_line(c.client);
+            c.out.verbatim(&line);
+        }
+        b"list" => {
+            let mut text = String::new();
+            for h in c.sh.reg.snapshot() {
+                text.push_str(&client_line(&h));
+            }
+            c.out.verbatim(&text);
+        }
+        b"no-evict" | b"no-touch" => {
+            if eq(a.get(2), "on") || eq(a.get(2), "off") { c.out.ok() } else { c.out.err(E_SYNTAX) }
+        }
+        b"help" => {
+            let lines = [
+                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ID", "    Return the ID of the current connection.",
+                "GETNAME", "    Return the name of the current connection.",
+                "SETNAME <name>", "    Assign the name <name> to the current connection.",
+                "SETINFO <LIB-NAME|LIB-VER> <value>", "    Record the client library's name or version.",
+                "INFO", "    Return information about the current connection.",
+                "LIST", "    Return information about all connections.",
+            ];
+            c.out.array(lines.len());
+            for l in lines {
+                c.out.simple(l);
+            }
+        }
+        _ => c.out.err(&format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(a.get(1)))),
+    }
+    Ok(())
+}
+
+// ---- MULTI / EXEC ----
+
+pub fn multi(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    if c.s.multi.is_some() {
+        c.out.err("ERR MULTI calls can not be nested");
+    } else {
+        c.s.multi = Some(Multi::default());
+        c.out.ok();
+    }
+    Ok(())
+}
+
+/// Queues a command inside MULTI (a copy of its arguments). The queue counts against the query
+/// buffer limit.
+pub fn queue(c: &mut Ctx<'_, '_>, a: Args<'_>) {
+    let max = c.sh.cfg.max_query;
+    let m = c.s.multi.as_mut().expect("inside MULTI");
+    let size: usize = a.iter().map(<[u8]>::len).sum::<usize>() + 16 * a.len();
+    if m.bytes + size > max {
+        m.failed = true;
+        c.out.err("ERR transaction too large (query buffer limit)");
+        return;
+    }
+    let mut bytes = Vec::with_capacity(size);
+    let mut ranges = Vec::with_capacity(a.len());
+    for arg in a.iter() {
+        ranges.push((bytes.len(), bytes.len() + arg.len()));
+        bytes.extend_from_slice(arg);
+    }
+    m.bytes += size;
+    m.queued.push((bytes, ranges));
+    c.out.simple("QUEUED");
+}
+
+pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    let Some(m) = c.s.multi.take() else {
+        c.out.err("ERR EXEC without MULTI");
+        return Ok(());
+    };
+    if m.failed {
+        c.out.err("EXECABORT Transaction discarded because of previous errors.");
+        return Ok(());
+    }
+    c.out.array(m.queued.len());
+    for (bytes, ranges) in &m.queued {
+        execute(c, Args::new(bytes, ranges))?;
+        c.out.maybe_flush()?;
+    }
+    Ok(())
+}
+
+pub fn discard(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    if c.s.multi.take().is_some() {
+        c.out.ok();
+    } else {
+        c.out.err("ERR DISCARD without MULTI");
+    }
+    Ok(())
+}
+
+pub fn watch(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    if c.s.multi.is_some() {
+        c.out.err("ERR WATCH inside MULTI is not allowed");
+    } else {
+        c.out.err("ERR WATCH is not supported by bitgask");
+    }
+    Ok(())
+}
+
+pub fn unwatch(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    c.out.ok();
+    Ok(())
+}

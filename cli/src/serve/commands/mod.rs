@@ -1,0 +1,241 @@
+//! Command dispatch: the command table (name, arity, flags, docs, handler), the authentication
+//! gate, MULTI queueing, and the helpers handlers share (argument parsing, error texts).
+
+mod connection;
+mod keyspace;
+pub mod server;
+mod strings;
+
+use std::io;
+use std::sync::Arc;
+
+use super::reply::Out;
+use super::resp::{parse_i64, Args};
+use super::state::{ClientHandle, Shared, Tally};
+
+/// Per-connection state commands read and change.
+pub struct Session {
+    pub id: u64,
+    pub authed: bool,
+    /// Set by QUIT (and protocol errors): close after the replies are written.
+    pub close: bool,
+    pub multi: Option<Multi>,
+    pub tally: Tally,
+}
+
+impl Session {
+    pub fn new(sh: &Shared, id: u64) -> Session {
+        Session { id, authed: sh.cfg.requirepass.is_none(), close: false, multi: None, tally: Tally::default() }
+    }
+}
+
+/// A queued command: its argument bytes back to back, and each argument's range.
+type Queued = (Vec<u8>, Vec<(usize, usize)>);
+
+/// Commands queued between MULTI and EXEC (copies: the read buffer moves on).
+#[derive(Default)]
+pub struct Multi {
+    queued: Vec<Queued>,
+    bytes: usize,
+    /// A queued command was rejected: EXEC aborts.
+    failed: bool,
+}
+
+pub struct Ctx<'c, 'o> {
+    pub sh: &'c Arc<Shared>,
+    pub s: &'c mut Session,
+    pub out: &'c mut Out<'o>,
+    pub client: &'c ClientHandle,
+}
+
+type Handler = fn(&mut Ctx<'_, '_>, Args<'_>) -> io::Result<()>;
+
+pub struct Spec {
+    /// Lower case; the table is sorted by it.
+    pub name: &'static str,
+    /// Redis convention: N exactly N arguments (with the name), -N at least N.
+    pub arity: i32,
+    pub flags: &'static [&'static str],
+    /// First key, last key, step (COMMAND INFO).
+    pub keys: (i32, i32, i32),
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    run: Handler,
+}
+
+macro_rules! cmd {
+    ($name:literal, $arity:expr, [$($flag:literal),*], $keys:expr, $group:literal, $since:literal, $summary:literal, $run:path) => {
+        Spec { name: $name, arity: $arity, flags: &[$($flag),*], keys: $keys, group: $group, since: $since, summary: $summary, run: $run }
+    };
+}
+
+const NOKEY: (i32, i32, i32) = (0, 0, 0);
+const KEY1: (i32, i32, i32) = (1, 1, 1);
+const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
+
+/// Every command, sorted by name (a unit test checks the order).
+pub static TABLE: &[Spec] = &[
+    cmd!("append", 3, ["write", "denyoom", "fast"], KEY1, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", strings::append),
+    cmd!("auth", -2, ["noscript", "loading", "stale", "fast", "no_auth"], NOKEY, "connection", "1.0.0", "Authenticates the connection.", connection::auth),
+    cmd!("bgrewriteaof", 1, ["admin", "noscript"], NOKEY, "server", "1.0.0", "Rewrites the data files without dead records (a bitgask merge) in the background.", server::bgrewriteaof),
+    cmd!("bgsave", -1, ["admin", "noscript"], NOKEY, "server", "1.0.0", "Flushes every write to stable storage.", server::bgsave),
+    cmd!("client", -2, ["noscript", "loading", "stale"], NOKEY, "connection", "2.4.0", "A container for client connection commands (ID, GETNAME, SETNAME, SETINFO, LIST, INFO).", connection::client),
+    cmd!("command", -1, ["loading", "stale"], NOKEY, "server", "2.8.13", "Returns detailed information about all commands (COUNT, DOCS, INFO, LIST).", server::command),
+    cmd!("config", -2, ["admin", "noscript", "loading", "stale"], NOKEY, "server", "2.0.0", "Reads server configuration (CONFIG GET, CONFIG RESETSTAT).", server::config),
+    cmd!("dbsize", 1, ["readonly", "fast"], NOKEY, "server", "1.0.0", "Returns the number of keys in the database.", server::dbsize),
+    cmd!("decr", 2, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::decr),
+    cmd!("decrby", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", strings::decrby),
+    cmd!("del", -2, ["write"], KEYS_ALL, "generic", "1.0.0", "Deletes one or more keys.", keyspace::del),
+    cmd!("discard", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "transactions", "2.0.0", "Discards a transaction.", connection::discard),
+    cmd!("echo", 2, ["fast"], NOKEY, "connection", "1.0.0", "Returns the given string.", connection::echo),
+    cmd!("exec", 1, ["noscript", "loading", "stale"], NOKEY, "transactions", "1.2.0", "Executes all commands in a transaction.", connection::exec),
+    cmd!("exists", -2, ["readonly", "fast"], KEYS_ALL, "generic", "1.0.0", "Determines whether one or more keys exist.", keyspace::exists),
+    cmd!("expire", -3, ["write", "fast"], KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", keyspace::expire),
+    cmd!("expireat", -3, ["write", "fast"], KEY1, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", keyspace::expireat),
+    cmd!("expiretime", 2, ["readonly", "fast"], KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", keyspace::expiretime),
+    cmd!("flushall", -1, ["write"], NOKEY, "server", "1.0.0", "Removes all keys.", server::flushall),
+    cmd!("flushdb", -1, ["write"], NOKEY, "server", "1.0.0", "Removes all keys.", server::flushdb),
+    cmd!("get", 2, ["readonly", "fast"], KEY1, "string", "1.0.0", "Returns the string value of a key.", strings::get),
+    cmd!("getdel", 2, ["write", "fast"], KEY1, "string", "6.2.0", "Returns the string value of a key after deleting the key.", strings::getdel),
+    cmd!("getset", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", strings::getset),
+    cmd!("hello", -1, ["noscript", "loading", "stale", "fast", "no_auth"], NOKEY, "connection", "6.0.0", "Handshakes with the server (protocol version, AUTH, SETNAME).", connection::hello),
+    cmd!("incr", 2, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::incr),
+    cmd!("incrby", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", strings::incrby),
+    cmd!("info", -1, ["loading", "stale"], NOKEY, "server", "1.0.0", "Returns information and statistics about the server.", server::info),
+    cmd!("keys", 2, ["readonly"], NOKEY, "generic", "1.0.0", "Returns all key names that match a pattern.", keyspace::keys),
+    cmd!("lastsave", 1, ["loading", "stale", "fast"], NOKEY, "server", "1.0.0", "Returns the Unix timestamp of the last SAVE.", server::lastsave),
+    cmd!("mget", -2, ["readonly", "fast"], KEYS_ALL, "string", "1.0.0", "Returns the string values of one or more keys.", strings::mget),
+    cmd!("mset", -3, ["write", "denyoom"], (1, -1, 2), "string", "1.0.1", "Creates or modifies the string values of one or more keys (one key after the other).", strings::mset),
+    cmd!("multi", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "transactions", "1.2.0", "Starts a transaction (commands run in order at EXEC; not isolated from other clients).", connection::multi),
+    cmd!("persist", 2, ["write", "fast"], KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", keyspace::persist),
+    cmd!("pexpire", -3, ["write", "fast"], KEY1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", keyspace::pexpire),
+    cmd!("pexpireat", -3, ["write", "fast"], KEY1, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", keyspace::pexpireat),
+    cmd!("pexpiretime", 2, ["readonly", "fast"], KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keyspace::pexpiretime),
+    cmd!("ping", -1, ["fast"], NOKEY, "connection", "1.0.0", "Returns the server's liveliness response.", connection::ping),
+    cmd!("psetex", 4, ["write", "denyoom"], KEY1, "string", "2.6.0", "Sets the string value and expiration time in milliseconds of a key.", strings::psetex),
+    cmd!("pttl", 2, ["readonly", "fast"], KEY1, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", keyspace::pttl),
+    cmd!("quit", -1, ["noscript", "loading", "stale", "fast", "no_auth"], NOKEY, "connection", "1.0.0", "Closes the connection.", connection::quit),
+    cmd!("reset", 1, ["noscript", "loading", "stale", "fast", "no_auth"], NOKEY, "connection", "6.2.0", "Resets the connection.", connection::reset),
+    cmd!("save", 1, ["admin", "noscript"], NOKEY, "server", "1.0.0", "Flushes every write to stable storage.", server::save),
+    cmd!("scan", -2, ["readonly"], NOKEY, "generic", "2.8.0", "Iterates over the key names in the database.", keyspace::scan),
+    cmd!("select", 2, ["loading", "stale", "fast"], NOKEY, "connection", "1.0.0", "Changes the selected database (only 0 exists).", connection::select),
+    cmd!("set", -3, ["write", "denyoom"], KEY1, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", strings::set),
+    cmd!("setex", 4, ["write", "denyoom"], KEY1, "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", strings::setex),
+    cmd!("setnx", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", strings::setnx),
+    cmd!("shutdown", -1, ["admin", "noscript", "loading", "stale"], NOKEY, "server", "1.0.0", "Stops the server after finishing the commands in flight and syncing.", server::shutdown),
+    cmd!("strlen", 2, ["readonly", "fast"], KEY1, "string", "2.2.0", "Returns the length of a string value.", strings::strlen),
+    cmd!("time", 1, ["loading", "stale", "fast"], NOKEY, "server", "2.6.0", "Returns the server time.", server::time),
+    cmd!("ttl", 2, ["readonly", "fast"], KEY1, "generic", "1.0.0", "Returns the expiration time in seconds of a key.", keyspace::ttl),
+    cmd!("type", 2, ["readonly", "fast"], KEY1, "generic", "1.0.0", "Determines the type of value stored at a key.", keyspace::type_),
+    cmd!("unlink", -2, ["write", "fast"], KEYS_ALL, "generic", "4.0.0", "Deletes one or more keys.", keyspace::del),
+    cmd!("unwatch", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", connection::unwatch),
+    cmd!("watch", -2, ["noscript", "loading", "stale", "fast"], KEYS_ALL, "transactions", "2.2.0", "Not supported: replies with an error.", connection::watch),
+];
+
+/// The spec of a command name, any case.
+pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    let mut low = [0u8; 16];
+    if name.len() > low.len() {
+        return None;
+    }
+    for (d, s) in low.iter_mut().zip(name) {
+        *d = s.to_ascii_lowercase();
+    }
+    let low = &low[..name.len()];
+    TABLE.binary_search_by(|s| s.name.as_bytes().cmp(low)).ok().map(|i| &TABLE[i])
+}
+
+/// Runs one command (or queues it inside MULTI). Err only for socket errors while streaming a
+/// reply.
+pub fn execute(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    let spec = lookup(a.get(0));
+    let name = spec.map(|s| s.name);
+    if !c.s.authed && !matches!(name, Some("auth" | "hello" | "quit")) {
+        c.out.err("NOAUTH Authentication required.");
+        return Ok(());
+    }
+    let Some(spec) = spec else {
+        c.out.err(&unknown_command(a));
+        if let Some(m) = &mut c.s.multi {
+            m.failed = true;
+        }
+        return Ok(());
+    };
+    let n = a.len() as i32;
+    if (spec.arity > 0 && n != spec.arity) || (spec.arity < 0 && n < -spec.arity) {
+        c.out.err(&format!("ERR wrong number of arguments for '{}' command", spec.name));
+        if let Some(m) = &mut c.s.multi {
+            m.failed = true;
+        }
+        return Ok(());
+    }
+    if c.s.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        connection::queue(c, a);
+        return Ok(());
+    }
+    c.s.tally.commands += 1;
+    (spec.run)(c, a)
+}
+
+fn unknown_command(a: Args<'_>) -> String {
+    let mut args = String::new();
+    for arg in a.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let s = String::from_utf8_lossy(&arg[..arg.len().min(room)]);
+        args.push_str(&format!("'{s}' "));
+    }
+    let name = String::from_utf8_lossy(&a.get(0)[..a.get(0).len().min(128)]).into_owned();
+    format!("ERR unknown command '{name}', with args beginning with: {args}")
+}
+
+// ---- helpers shared by handlers ----
+
+pub const E_NOT_INT: &str = "ERR value is not an integer or out of range";
+pub const E_SYNTAX: &str = "ERR syntax error";
+
+pub fn db_err(out: &mut Out<'_>, e: &bitgask::Error) {
+    out.err(&format!("ERR {e}"));
+}
+
+/// An integer argument, or the Redis error reply.
+pub fn int_arg(out: &mut Out<'_>, arg: &[u8]) -> Option<i64> {
+    let v = parse_i64(arg);
+    if v.is_none() {
+        out.err(E_NOT_INT);
+    }
+    v
+}
+
+pub fn eq(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+impl Ctx<'_, '_> {
+    /// Whether `key` can exist at all (the library refuses empty and oversized keys): reads of
+    /// such keys find nothing instead of failing.
+    pub fn can_exist(&self, key: &[u8]) -> bool {
+        !key.is_empty() && key.len() <= self.sh.cfg.max_key_size as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_lookup_ignores_case() {
+        for w in TABLE.windows(2) {
+            assert!(w[0].name < w[1].name, "{} before {}", w[0].name, w[1].name);
+        }
+        for s in TABLE {
+            assert!(s.name.len() <= 16 && s.name == s.name.to_ascii_lowercase());
+            assert_eq!(lookup(s.name.to_ascii_uppercase().as_bytes()).unwrap().name, s.name);
+        }
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup(b"a-very-long-name-that-is-no-command").is_none());
+    }
+}

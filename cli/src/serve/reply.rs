@@ -1,0 +1,171 @@
+//! RESP2/RESP3 reply encoding into a connection's output buffer.
+//!
+//! Replies accumulate in one buffer that is written to the socket once per batch of pipelined
+//! commands. When the buffer passes [`FLUSH_AT`] in the middle of a batch (or in the middle of a
+//! large reply such as MGET of big values) it is written out right away, blocking until the
+//! client reads: a client that never reads stalls its own connection thread, never the
+//! server's memory. The socket's write timeout turns a stall into a disconnect.
+
+use std::io::{self, Write};
+use std::net::TcpStream;
+
+/// Output bytes at which the buffer is written out before the batch ends.
+pub const FLUSH_AT: usize = 64 << 10;
+
+pub struct Out<'a> {
+    buf: Vec<u8>,
+    sock: &'a TcpStream,
+    /// RESP3 after `HELLO 3`.
+    pub resp3: bool,
+    /// Bytes written to the socket so far (for INFO), and error replies sent.
+    pub written: u64,
+    pub errors: u64,
+}
+
+impl<'a> Out<'a> {
+    pub fn new(sock: &'a TcpStream) -> Out<'a> {
+        Out { buf: Vec::with_capacity(16 << 10), sock, resp3: false, written: 0, errors: 0 }
+    }
+
+    /// Writes everything buffered (one `write` call unless the socket takes less).
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let r = (&*self.sock).write_all(&self.buf);
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        if self.buf.capacity() > 4 * FLUSH_AT {
+            self.buf = Vec::with_capacity(16 << 10);
+        }
+        r
+    }
+
+    /// Writes the buffer out if it has grown past [`FLUSH_AT`].
+    #[inline]
+    pub fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.buf.len() >= FLUSH_AT {
+            self.flush()
+        } else {
+            Ok(())
+        }
+    }
+
+    #[inline]
+    fn raw(&mut self, b: &[u8]) {
+        self.buf.extend_from_slice(b);
+    }
+
+    #[inline]
+    fn header(&mut self, tag: u8, n: i64) {
+        self.buf.push(tag);
+        push_int(&mut self.buf, n);
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    pub fn ok(&mut self) {
+        self.raw(b"+OK\r\n");
+    }
+
+    pub fn simple(&mut self, s: &str) {
+        self.buf.push(b'+');
+        push_line_safe(&mut self.buf, s.as_bytes());
+        self.raw(b"\r\n");
+    }
+
+    /// An error reply; `msg` starts with its code (`ERR ...`, `NOAUTH ...`). Line breaks in it
+    /// (say, from a client-supplied name) become spaces.
+    pub fn err(&mut self, msg: &str) {
+        self.errors += 1;
+        self.buf.push(b'-');
+        push_line_safe(&mut self.buf, msg.as_bytes());
+        self.raw(b"\r\n");
+    }
+
+    pub fn int(&mut self, v: i64) {
+        self.header(b':', v);
+    }
+
+    pub fn bulk(&mut self, b: &[u8]) {
+        self.header(b'$', b.len() as i64);
+        self.raw(b);
+        self.raw(b"\r\n");
+    }
+
+    pub fn bulk_str(&mut self, s: &str) {
+        self.bulk(s.as_bytes());
+    }
+
+    /// A missing value: `$-1` (RESP2) or `_` (RESP3).
+    pub fn null(&mut self) {
+        if self.resp3 { self.raw(b"_\r\n") } else { self.raw(b"$-1\r\n") }
+    }
+
+    /// A missing array (EXEC after an aborted transaction, ...): `*-1` or `_`.
+    pub fn null_array(&mut self) {
+        if self.resp3 { self.raw(b"_\r\n") } else { self.raw(b"*-1\r\n") }
+    }
+
+    pub fn array(&mut self, n: usize) {
+        self.header(b'*', n as i64);
+    }
+
+    /// A map of `n` pairs: `%n` in RESP3, a flat array of `2n` elements in RESP2.
+    pub fn map(&mut self, n: usize) {
+        if self.resp3 { self.header(b'%', n as i64) } else { self.header(b'*', 2 * n as i64) }
+    }
+
+    /// A set: `~n` in RESP3, an array in RESP2.
+    pub fn set(&mut self, n: usize) {
+        if self.resp3 { self.header(b'~', n as i64) } else { self.header(b'*', n as i64) }
+    }
+
+    /// Free text (INFO and the like): a verbatim string in RESP3, a bulk string in RESP2.
+    pub fn verbatim(&mut self, text: &str) {
+        if self.resp3 {
+            self.header(b'=', text.len() as i64 + 4);
+            self.raw(b"txt:");
+            self.raw(text.as_bytes());
+            self.raw(b"\r\n");
+        } else {
+            self.bulk(text.as_bytes());
+        }
+    }
+}
+
+fn push_line_safe(buf: &mut Vec<u8>, s: &[u8]) {
+    buf.extend(s.iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+}
+
+/// Appends the decimal form of `v` (no allocation).
+pub fn push_int(buf: &mut Vec<u8>, v: i64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        buf.push(b'-');
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_int;
+
+    #[test]
+    fn integers() {
+        for v in [0, 1, -1, 42, i64::MAX, i64::MIN, 1000000] {
+            let mut b = Vec::new();
+            push_int(&mut b, v);
+            assert_eq!(b, v.to_string().into_bytes());
+        }
+    }
+}
