@@ -135,12 +135,8 @@ fn main() {
         Command::Export(a) => finish(transfer::export(a, &ctx), &ctx),
         Command::Import(a) => finish(transfer::import(a, &ctx), &ctx),
         Command::Version => finish(version(&ctx), &ctx),
-        Command::Serve(args) => {
-            if let Err(e) = serve::run(args) {
-                eprintln!("bitgask serve: {e}");
-                std::process::exit(1);
-            }
-        }
+        // The server reports its failures as text: exit code 5, "any other error".
+        Command::Serve(args) => finish(serve::run(args).map(|()| 0).map_err(|e| CliError::from(format!("serve: {e}"))), &ctx),
     }
 }
 
