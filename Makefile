@@ -4,7 +4,7 @@
 #   make test      cargo tests + every C test variant + merge kill-point sweep + header freshness check
 #                  + the bitgask command's tests (make test-cli)
 #   make soak      the merge kill-point sweep with its full workload (more keys, hits and rounds)
-#                  and the fault sweep over every operation (make test samples every 4th)
+#                  the fault sweep over every operation and 1,000 power-loss cycles
 #   make bench     the C benchmark over the public API (release build)
 #   make test-server   bitgask serve with redis-cli, redis-benchmark, redis-py, raw sockets
 #   make test-cluster  three bitgask serve processes behind twemproxy (nutcracker)
@@ -60,8 +60,9 @@ header-check: lib
 cargo-test:
 	$(CARGO) test --release
 
-# The fault sweep (storage/fault.rs, cargo feature fault-injection): ENOSPC, EIO and short writes
-# injected at the workload's operations. make test samples every 4th operation; make soak all.
+# The fault campaign (storage/fault.rs, cargo feature fault-injection): ENOSPC, EIO and short
+# writes injected at a workload's operations (make test samples every 4th, make soak all), and
+# simulated power loss at a random operation (100 cycles in make test, 1,000 in make soak).
 FAULT_TEST := $(CARGO) test --release --features fault-injection --lib fault_tests
 fault-tests:
 	BITGASK_FAULT_STRIDE=4 $(FAULT_TEST)
@@ -103,7 +104,7 @@ soak: $(BUILD)/c_tests_killpoints
 	@echo "== merge kill-point sweep (soak)"
 	BITGASK_SOAK=1 ./$(BUILD)/c_tests_killpoints
 	@echo "== fault sweep (soak: every operation)"
-	BITGASK_FAULT_STRIDE=1 $(FAULT_TEST) -- --nocapture
+	BITGASK_FAULT_STRIDE=1 BITGASK_POWERLOSS_CYCLES=1000 $(FAULT_TEST) -- --nocapture
 
 # The bitgask command: its unit tests, then every subcommand driven end to end from a script.
 test-cli:

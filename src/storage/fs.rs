@@ -69,9 +69,9 @@ pub fn list(dir: &Path) -> Result<Listing> {
     Ok(out)
 }
 
-/// Asks the fault injector about a non-write operation.
-fn gate(op: Op, path: &Path) -> std::io::Result<()> {
-    fault::check(op, path, 0).map(drop)
+/// Asks the fault injector about a non-write operation; hold the guard while doing it.
+fn gate(op: Op, path: &Path) -> std::io::Result<fault::Guard> {
+    fault::check(op, path, 0).map(|p| p.guard)
 }
 
 /// fsync a directory so entries created, renamed or removed in it survive power loss.
@@ -81,22 +81,41 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
         .open(dir)
         .map_err(|e| Error::io("open directory", dir, e))?;
-    gate(Op::Fsync, dir).and_then(|_| d.sync_all()).map_err(|e| Error::io("fsync directory", dir, e))
+    gate(Op::Fsync, dir)
+        .and_then(|_g| {
+            d.sync_all()?;
+            fault::dir_synced(dir);
+            Ok(())
+        })
+        .map_err(|e| Error::io("fsync directory", dir, e))
 }
 
 /// fsync a file (data and metadata).
 pub fn sync_file(f: &File, path: &Path) -> Result<()> {
-    gate(Op::Fsync, path).and_then(|_| f.sync_all()).map_err(|e| Error::io("fsync", path, e))
+    gate(Op::Fsync, path)
+        .and_then(|_g| {
+            f.sync_all()?;
+            fault::synced(path, f);
+            Ok(())
+        })
+        .map_err(|e| Error::io("fsync", path, e))
 }
 
 /// fdatasync a file.
 pub fn sync_data(f: &File, path: &Path) -> Result<()> {
-    gate(Op::Fsync, path).and_then(|_| f.sync_data()).map_err(|e| Error::io("fdatasync", path, e))
+    gate(Op::Fsync, path)
+        .and_then(|_g| {
+            f.sync_data()?;
+            fault::synced(path, f);
+            Ok(())
+        })
+        .map_err(|e| Error::io("fdatasync", path, e))
 }
 
 /// Writes all of `buf` at `offset` with positioned writes.
 pub fn write_at(f: &File, path: &Path, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    match fault::check(Op::Write, path, buf.len())? {
+    let pass = fault::check(Op::Write, path, buf.len())?;
+    match pass.verdict {
         Verdict::Proceed => f.write_all_at(buf, offset),
         Verdict::Short(n, err) => {
             f.write_all_at(&buf[..n], offset)?;
@@ -107,30 +126,38 @@ pub fn write_at(f: &File, path: &Path, buf: &[u8], offset: u64) -> std::io::Resu
 
 /// Reads exactly `buf.len()` bytes at `offset`.
 pub fn read_at(f: &File, path: &Path, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    gate(Op::Read, path)?;
+    let _g = gate(Op::Read, path)?;
     f.read_exact_at(buf, offset)
 }
 
 /// Sets a file's length (cutting a torn tail or a failed append).
 pub fn truncate(f: &File, path: &Path, len: u64) -> Result<()> {
-    gate(Op::Truncate, path).and_then(|_| f.set_len(len)).map_err(|e| Error::io("truncate", path, e))
+    gate(Op::Truncate, path).and_then(|_g| f.set_len(len)).map_err(|e| Error::io("truncate", path, e))
 }
 
 pub fn rename(from: &Path, to: &Path) -> Result<()> {
-    gate(Op::Rename, from).and_then(|_| fs::rename(from, to)).map_err(|e| Error::io(&format!("rename to {}:", to.display()), from, e))
+    gate(Op::Rename, from)
+        .and_then(|_g| {
+            fault::removing(to);
+            fs::rename(from, to)
+        }).map_err(|e| Error::io(&format!("rename to {}:", to.display()), from, e))
 }
 
 pub fn hard_link(from: &Path, to: &Path) -> Result<()> {
-    gate(Op::Create, to).and_then(|_| fs::hard_link(from, to)).map_err(|e| Error::io("link", from, e))
+    gate(Op::Create, to).and_then(|_g| fs::hard_link(from, to)).map_err(|e| Error::io("link", from, e))
 }
 
 pub fn create_dir(path: &Path) -> Result<()> {
-    gate(Op::Create, path).and_then(|_| fs::create_dir(path)).map_err(|e| Error::io("create directory", path, e))
+    gate(Op::Create, path).and_then(|_g| fs::create_dir(path)).map_err(|e| Error::io("create directory", path, e))
 }
 
 /// Removes a directory tree (never following symlinks).
 pub fn remove_tree(path: &Path) -> Result<()> {
-    gate(Op::Unlink, path).and_then(|_| fs::remove_dir_all(path)).map_err(|e| Error::io("remove", path, e))
+    gate(Op::Unlink, path)
+        .and_then(|_g| {
+            fault::removing(path);
+            fs::remove_dir_all(path)
+        }).map_err(|e| Error::io("remove", path, e))
 }
 
 /// A writer whose every write asks the fault injector first (wrap it in a `BufWriter`).
@@ -155,7 +182,8 @@ impl Checked {
 
 impl Write for Checked {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match fault::check(Op::Write, &self.path, buf.len())? {
+        let pass = fault::check(Op::Write, &self.path, buf.len())?;
+        match pass.verdict {
             Verdict::Proceed => self.file.write(buf),
             Verdict::Short(n, err) => {
                 self.file.write_all(&buf[..n])?;
@@ -177,7 +205,7 @@ impl std::io::Seek for Checked {
 
 /// Opens an existing regular file without following a symlink.
 pub fn open_nofollow(path: &Path, write: bool) -> Result<File> {
-    gate(Op::Read, path).map_err(|e| Error::io("open", path, e))?;
+    let _g = gate(Op::Read, path).map_err(|e| Error::io("open", path, e))?;
     OpenOptions::new()
         .read(true)
         .write(write)
@@ -188,7 +216,7 @@ pub fn open_nofollow(path: &Path, write: bool) -> Result<File> {
 
 /// Creates a file that must not exist yet.
 pub fn create_new(path: &Path) -> Result<File> {
-    gate(Op::Create, path).map_err(|e| Error::io("create", path, e))?;
+    let _g = gate(Op::Create, path).map_err(|e| Error::io("create", path, e))?;
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -229,7 +257,11 @@ pub fn atomic_write_with(dir: &Path, name: &str, fill: impl FnOnce(&mut BufWrite
 
 /// Removes a file (never a directory, never through a symlink); a missing file is fine.
 pub fn remove_if_exists(path: &Path) -> Result<bool> {
-    match gate(Op::Unlink, path).and_then(|_| fs::remove_file(path)) {
+    let removed = gate(Op::Unlink, path).and_then(|_g| {
+        fault::removing(path);
+        fs::remove_file(path)
+    });
+    match removed {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io("remove", path, e)),
@@ -242,7 +274,7 @@ pub fn ensure_dir(path: &Path) -> Result<()> {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(Error::InvalidArg(format!("{} exists and is not a directory", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            gate(Op::Create, path).and_then(|_| fs::create_dir_all(path)).map_err(|e| Error::io("create directory", path, e))?;
+            gate(Op::Create, path).and_then(|_g| fs::create_dir_all(path)).map_err(|e| Error::io("create directory", path, e))?;
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             fsync_dir(parent)
         }
