@@ -639,3 +639,89 @@ fn backup_refuses_bad_destinations_and_writes_nothing_there() {
     assert_eq!(names.len(), 2, "no staging directory is left behind: {names:?}");
     assert_eq!(Db::open(out.path().join("empty"), fast()).unwrap().get(b"k").unwrap().unwrap(), b"v");
 }
+
+#[test]
+fn a_clock_stepping_backwards_never_lets_an_older_write_win() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.put(b"k", b"first").unwrap();
+    let first = db.meta(b"k").unwrap().unwrap().ts_unix_nano;
+    crate::clock::shift_for_tests(-3_600_000_000_000);
+    db.put(b"k", b"second, written with the clock an hour behind").unwrap();
+    let second = db.meta(b"k").unwrap().unwrap().ts_unix_nano;
+    assert!(second > first, "the sequence stamp still increases");
+    db.close().unwrap();
+    let db = Db::open(dir.path(), fast()).unwrap();
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"second, written with the clock an hour behind");
+    db.merge(true).unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir.path(), fast()).unwrap();
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"second, written with the clock an hour behind");
+}
+
+#[test]
+fn a_ttl_ends_exactly_when_the_clock_reaches_it() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), fast()).unwrap();
+    db.put_ttl(b"k", b"v", 60_000).unwrap();
+    let expires = db.meta(b"k").unwrap().unwrap().expires_unix_nano;
+    let aim = |at: u64| crate::clock::shift_for_tests(at as i64 - crate::clock::now_ns() as i64);
+    aim(expires - 100_000_000);
+    assert!(db.exists(b"k").unwrap(), "alive 100 ms before its expiry");
+    aim(expires);
+    assert_eq!(db.get(b"k").unwrap(), None, "gone once the clock reaches its expiry");
+    assert!(!db.exists(b"k").unwrap());
+}
+
+/// Files pre-planted as symlinks to files outside the database are never written, truncated
+/// or deleted through: the target keeps its bytes.
+#[test]
+fn symlinks_planted_in_the_database_never_touch_their_targets() {
+    let outside = TempDir::new("outside");
+    let target = outside.path().join("precious");
+    std::fs::write(&target, b"keep me").unwrap();
+    let intact = || assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+    let link = |at: &Path| std::os::unix::fs::symlink(&target, at).unwrap();
+
+    // LOCK and meta as symlinks: open refuses rather than following them.
+    let dir = TempDir::new("db");
+    link(&dir.path().join("LOCK"));
+    assert!(Db::open(dir.path(), fast()).is_err());
+    intact();
+    let dir = TempDir::new("db");
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    link(&dir.path().join("data/bitgask.meta"));
+    assert!(Db::open(dir.path(), fast()).is_err());
+    intact();
+
+    // Data and hint files as symlinks are not ours: ignored through writes, rotation, hints,
+    // merge, validate and repair.
+    let dir = TempDir::new("db");
+    Db::open(dir.path(), fast()).unwrap().close().unwrap();
+    link(&dir.path().join("data/000000001.hint"));
+    link(&dir.path().join("data/000000050.data"));
+    let db = Db::open(dir.path(), small_files()).unwrap();
+    for i in 0..300u32 {
+        db.put(format!("k{i}").as_bytes(), &[3u8; 40]).unwrap();
+    }
+    db.merge(true).unwrap();
+    db.close().unwrap();
+    crate::validate(dir.path()).unwrap();
+    crate::repair(dir.path(), &fast()).unwrap();
+    let db = Db::open(dir.path(), fast()).unwrap();
+    assert_eq!(db.stats().unwrap().keys, 300);
+    intact();
+}
+
+#[test]
+fn the_lock_holds_while_the_library_opens_and_closes_many_descriptors() {
+    let dir = TempDir::new("db");
+    let db = Db::open(dir.path(), small_files()).unwrap();
+    for i in 0..500u32 {
+        db.put(format!("k{i}").as_bytes(), &[1u8; 60]).unwrap();
+    }
+    db.merge(true).unwrap();
+    db.reopen().unwrap();
+    crate::validate(dir.path()).unwrap();
+    assert_eq!(Db::open(dir.path(), fast()).err().map(|e| e.status()), Some(status::E_LOCKED));
+}
