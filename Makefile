@@ -104,7 +104,7 @@ soak: $(BUILD)/c_tests_killpoints
 	@echo "== merge kill-point sweep (soak)"
 	BITGASK_SOAK=1 ./$(BUILD)/c_tests_killpoints
 	@echo "== fault sweep (soak: every operation)"
-	BITGASK_FAULT_STRIDE=1 BITGASK_POWERLOSS_CYCLES=1000 $(FAULT_TEST) -- --nocapture
+	BITGASK_FAULT_STRIDE=1 BITGASK_POWERLOSS_CYCLES=1000 BITGASK_MODEL_RUNS=500 $(FAULT_TEST) -- --nocapture
 
 # The bitgask command: its unit tests, then every subcommand driven end to end from a script.
 test-cli:

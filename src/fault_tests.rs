@@ -364,3 +364,117 @@ fn power_loss_during_recovery_and_during_repair() {
         assert!(fixed.clean(), "cycle {cycle}: {}", fixed.text());
     }
 }
+
+/// Model-based: random sequences of open, close, power loss, put, delete, expire, persist,
+/// merge, compaction, reopen and offline damage to hint files, checked against an in-memory map
+/// after every reopen and every tenth step. (`BITGASK_MODEL_RUNS`, default 20 runs of 120 steps.)
+#[test]
+fn random_operation_sequences_match_a_model() {
+    let runs: u64 = std::env::var("BITGASK_MODEL_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let mut rng = Rng(0x0dde_c0de_0000_0003);
+    for run in 0..runs {
+        model_run(run, rng.next());
+    }
+}
+
+fn model_run(run: u64, seed: u64) {
+    let dir = TempDir::new("model");
+    let root = dir.path();
+    let path = root.join("db");
+    let mut o = Options::default();
+    o.set_max_file_size(2048).unwrap().set_merge_max_file_size(4096).unwrap().set_merge_interval_ms(0);
+    o.set_garbage_ratio(0.3).unwrap().set_min_merge_files(1).unwrap().set_min_merge_total(0).set_merge_min_total(0);
+    let mut rng = Rng(seed | 1);
+    let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut db = Some(Db::open(&path, o.clone()).unwrap());
+    let check = |db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>, step: u64| {
+        let mut got = contents(db);
+        // The key written when power went may or may not have landed.
+        got.remove(&b"trigger"[..]);
+        assert!(&got == model, "run {run} step {step}: database {} keys, model {} keys; first difference {:?}", got.len(), model.len(), got.iter().zip(model.iter()).find(|(a, b)| a != b).map(|(a, _)| String::from_utf8_lossy(a.0).into_owned()));
+    };
+    for step in 0..120u64 {
+        let r = rng.next();
+        let key = format!("k{}", r % 23).into_bytes();
+        let val = format!("v{step}-{}", "x".repeat((r >> 8) as usize % 300)).into_bytes();
+        let Some(d) = db.as_ref() else {
+            // Closed: maybe damage a hint offline, then open again.
+            if r % 2 == 0 {
+                damage_a_hint(&path, r);
+            }
+            let d = Db::open(&path, o.clone()).unwrap_or_else(|e| panic!("run {run} step {step}: open failed: {e}"));
+            check(&d, &model, step);
+            db = Some(d);
+            continue;
+        };
+        match (r >> 40) % 100 {
+            0..=39 => {
+                d.put(&key, &val).unwrap();
+                model.insert(key, val);
+            }
+            40..=47 => {
+                d.put_ttl(&key, &val, 3_600_000).unwrap();
+                model.insert(key, val);
+            }
+            48..=62 => {
+                assert_eq!(d.delete(&key).unwrap(), model.remove(&key).is_some(), "run {run} step {step}: delete");
+            }
+            63..=67 => {
+                assert_eq!(d.expire(&key, 7_200_000).unwrap(), model.contains_key(&key));
+            }
+            68..=71 => {
+                assert_eq!(d.persist(&key).unwrap(), model.contains_key(&key));
+            }
+            72..=76 => {
+                d.merge(true).unwrap();
+            }
+            77..=80 => {
+                d.compact_if_needed().unwrap();
+            }
+            81..=84 => {
+                d.reopen().unwrap();
+                check(d, &model, step);
+            }
+            85..=91 => {
+                db.take().unwrap().close().unwrap();
+            }
+            _ => {
+                // Power goes at the next operation; the handle is abandoned.
+                fault::arm_power_loss(root, 1, r % 2 == 0, r);
+                let _ = d.put(b"trigger", b"?");
+                drop(db.take());
+                fault::disarm(root);
+            }
+        }
+        if step % 10 == 9 {
+            if let Some(d) = db.as_ref() {
+                check(d, &model, step);
+            }
+        }
+    }
+}
+
+/// Flips a byte of some hint file, or truncates it (offline damage; reads must not change).
+fn damage_a_hint(db: &Path, r: u64) {
+    let mut hints: Vec<_> = std::fs::read_dir(db.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hint"))
+        .collect();
+    hints.sort();
+    if hints.is_empty() {
+        return;
+    }
+    let h = &hints[(r % hints.len() as u64) as usize];
+    let mut b = std::fs::read(h).unwrap();
+    if b.is_empty() {
+        return;
+    }
+    if r % 3 == 0 {
+        b.truncate((r >> 16) as usize % b.len());
+    } else {
+        let at = (r >> 16) as usize % b.len();
+        b[at] ^= 1 << (r % 8);
+    }
+    std::fs::write(h, b).unwrap();
+}
