@@ -5,6 +5,7 @@
  * that nothing else was invented. The same directory is reused for every cycle.
  *
  * The seed of the random delays is printed on failure; BITGASK_CRASH_SEED=<n> replays a run.
+ * test_crash_merge.c has the loops with merges and in interval-sync mode.
  */
 #include "check.h"
 
@@ -215,8 +216,10 @@ static void kill9_loop(const crash_cfg *cfg) {
 }
 
 TEST(kill9_loop_keeps_every_acknowledged_put) {
+    /* 1,000 cycles with BITGASK_SOAK=1 (make soak). */
+    const char *soak = getenv("BITGASK_SOAK");
     crash_cfg cfg;
-    cfg.cycles = 100;
+    cfg.cycles = soak != NULL && strcmp(soak, "0") != 0 ? 1000 : 100;
     cfg.sync_on_put = true;
     cfg.max_file_size = 4096;
     cfg.max_puts_per_cycle = 150;
