@@ -54,10 +54,15 @@ impl Writer {
         Writer { active, next_id, last_ts, seq: 0, pending: VecDeque::new() }
     }
 
-    /// The next sequence stamp: wall clock, but always above the last one.
-    fn next_ts(&mut self) -> u64 {
-        self.last_ts = now_ns().max(self.last_ts + 1);
-        self.last_ts
+    /// The next sequence stamp: wall clock, but always above the last one. A database already
+    /// holding a record stamped at the maximum (year 2554, so only a crafted or damaged file)
+    /// cannot order a newer write after it: the write is refused rather than lost.
+    fn next_ts(&mut self) -> Result<u64> {
+        let next = self.last_ts.checked_add(1).ok_or_else(|| {
+            Error::Corrupt("sequence stamps exhausted: a record carries the largest possible stamp".into())
+        })?;
+        self.last_ts = now_ns().max(next);
+        Ok(self.last_ts)
     }
 
     /// The next id from the counter shared by rotation and merge.
@@ -253,7 +258,7 @@ impl Engine {
     pub fn write_locked(&self, w: &mut parking_lot::MutexGuard<'_, Writer>, key: &[u8], mut enc: Encoded, durability: Durability) -> Result<Loc> {
         self.check_writable()?;
         self.ensure_room(w, enc.len() as u64)?;
-        let ts = w.next_ts();
+        let ts = w.next_ts()?;
         enc.stamp(ts);
         let active = w.active.as_mut().expect("ensure_room created the active file");
         let offset = match active.append(&enc.buf) {

@@ -49,7 +49,9 @@ fn walk(bytes: &[u8], newest: bool) -> Walk {
     let mut w = Walk::default();
     let (mut pos, mut last_ts) = (0u64, 0u64);
     while (pos as usize) < bytes.len() {
-        match Record::decode(&bytes[pos as usize..]) {
+        // A record whose value cannot be read (a compressed payload that does not decode) is
+        // damage too: behind a valid CRC it would fail every read of its key.
+        match Record::decode(&bytes[pos as usize..]).and_then(|r| r.value().map(|_| r)) {
             Ok(r) => {
                 let len = r.header.record_len();
                 w.records.push((pos, len));
@@ -210,10 +212,16 @@ fn check_hint(dir: &Path, id: u32, data: &[u8], w: &Walk, report: &mut Report) {
         Err(HintError::Stale(why)) => return report.add(ProblemKind::StaleHint, file, 0, bytes.len() as u64, why),
         Err(HintError::Corrupt(why)) => return report.add(ProblemKind::CorruptHint, file, 0, bytes.len() as u64, why),
     };
+    // Per key the newest record (as recovery and the hint writer decide).
     let mut last: HashMap<&[u8], (u64, Header)> = HashMap::new();
     for &(off, _) in &w.records {
         let r = Record::decode(&data[off as usize..]).expect("walked");
-        last.insert(r.key, (off, r.header));
+        match last.get(r.key) {
+            Some((_, h)) if h.ts > r.header.ts => {}
+            _ => {
+                last.insert(r.key, (off, r.header));
+            }
+        }
     }
     let agrees = view.len() == last.len()
         && view.entries().all(|e| {

@@ -223,3 +223,54 @@ fn damage_then_valid_records_in_the_newest_file_is_repaired_not_truncated() {
     assert_eq!(db.stats().unwrap().keys, 9);
     assert_eq!(db.get(b"k9").unwrap().unwrap(), b"some value");
 }
+
+/// Writes a data file by hand, for records a normal write could not produce.
+fn handmade(dir: &Path, records: &[Vec<u8>]) {
+    Db::open(dir, opts()).unwrap().close().unwrap();
+    fs::write(data(dir, 1, "data"), records.concat()).unwrap();
+    let _ = fs::remove_file(data(dir, 1, "hint"));
+}
+
+#[test]
+fn hints_and_validate_pick_the_newest_stamp_not_the_last_position() {
+    use crate::format::record::{encode, FLAG_TOMBSTONE};
+    let dir = TempDir::new("val");
+    // A tombstone stamped after the value it deletes, but written before it in the file.
+    handmade(dir.path(), &[encode(5, 0, FLAG_TOMBSTONE, b"k", b""), encode(3, 0, 0, b"k", b"old")]);
+    crate::hints::write_hint(&dir.path().join("data"), 1).unwrap();
+    assert!(validate(dir.path()).unwrap().clean());
+    let mut two_files = opts();
+    two_files.set_max_file_size(256).unwrap();
+    // Open through the hint: the deleted key stays deleted.
+    fs::write(data(dir.path(), 2, "data"), b"").unwrap();
+    let db = Db::open(dir.path(), two_files).unwrap();
+    assert_eq!(db.open_report().files_from_hints, 1);
+    assert_eq!(db.get(b"k").unwrap(), None);
+}
+
+#[test]
+fn a_compressed_value_that_does_not_decode_is_damage() {
+    use crate::format::record::{Encoded, CODEC_SNAPPY, FLAG_COMPRESSED};
+    let dir = TempDir::new("val");
+    // Claims snappy compression, carries bytes that are not snappy, has a valid CRC.
+    let mut e = Encoded::new(b"k", b"\xff\xff\xff\xff not snappy", 0, FLAG_COMPRESSED, CODEC_SNAPPY);
+    e.buf[29] = CODEC_SNAPPY;
+    e.stamp(1);
+    handmade(dir.path(), &[crate::format::record::encode(1, 0, 0, b"a", b"fine"), e.buf]);
+    let r = validate(dir.path()).unwrap();
+    assert!(kinds(&r).contains(&"torn_tail") || kinds(&r).contains(&"corrupt_record"), "{}", r.text());
+    let fixed = repair(dir.path(), &opts()).unwrap();
+    assert!(fixed.clean(), "{}", fixed.text());
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.get(b"a").unwrap().unwrap(), b"fine");
+    assert_eq!(db.get(b"k").unwrap(), None);
+}
+
+#[test]
+fn a_record_stamped_at_the_maximum_refuses_later_writes_instead_of_losing_them() {
+    let dir = TempDir::new("val");
+    handmade(dir.path(), &[crate::format::record::encode(u64::MAX, 0, 0, b"k", b"from the far future")]);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), crate::status::E_CORRUPT);
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"from the far future");
+}

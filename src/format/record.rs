@@ -37,6 +37,8 @@ pub enum Bad {
     Reserved(u16),
     /// The compressed payload does not decode.
     Compression(String),
+    /// The compressed flag is set but the codec says "none".
+    CompressedWithoutCodec,
 }
 
 impl fmt::Display for Bad {
@@ -54,6 +56,7 @@ impl fmt::Display for Bad {
             Bad::Codec(c) => write!(f, "unknown codec {c}"),
             Bad::Reserved(r) => write!(f, "reserved field is {r:#06x}, not zero"),
             Bad::Compression(m) => write!(f, "compressed value does not decode: {m}"),
+            Bad::CompressedWithoutCodec => write!(f, "compressed flag set with codec 0 (none)"),
         }
     }
 }
@@ -98,6 +101,9 @@ impl Header {
         }
         if h.codec > CODEC_SNAPPY {
             return Err(Bad::Codec(h.codec));
+        }
+        if h.flags & FLAG_COMPRESSED != 0 && h.codec == CODEC_NONE {
+            return Err(Bad::CompressedWithoutCodec);
         }
         if reserved != 0 {
             return Err(Bad::Reserved(reserved));
@@ -307,6 +313,15 @@ mod tests {
         assert_eq!(Record::decode(&b).unwrap_err(), Bad::ValueLength(u32::MAX));
         b[20..24].copy_from_slice(&0u32.to_le_bytes());
         assert_eq!(Record::decode(&b).unwrap_err(), Bad::KeyLength(0));
+    }
+
+    #[test]
+    fn the_compressed_flag_without_a_codec_is_corruption() {
+        let mut b = encode(1, 0, 0, b"k", b"v");
+        b[28] = FLAG_COMPRESSED;
+        let crc = crc32fast::hash(&b[4..]);
+        b[0..4].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Record::decode(&b).unwrap_err(), Bad::CompressedWithoutCodec);
     }
 
     #[test]
