@@ -23,7 +23,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::hint::{HintError, HintView};
 use crate::format::meta::{Meta, FORMAT_VERSION};
-use crate::format::record::{Header, Record, HEADER_LEN};
+use crate::format::record::{Bad, Header, Record, HEADER_LEN};
 use crate::hints::write_hint;
 use crate::options::Options;
 use crate::recovery::{self, Loader, Maps, Seen, DATA_OLD, MERGE_TMP};
@@ -49,9 +49,13 @@ fn walk(bytes: &[u8], newest: bool) -> Walk {
     let mut w = Walk::default();
     let (mut pos, mut last_ts) = (0u64, 0u64);
     while (pos as usize) < bytes.len() {
-        // A record whose value cannot be read (a compressed payload that does not decode) is
-        // damage too: behind a valid CRC it would fail every read of its key.
-        match Record::decode(&bytes[pos as usize..]).and_then(|r| r.value().map(|_| r)) {
+        // Damage too, behind a valid CRC: a value that cannot be read (a compressed payload that
+        // does not decode) would fail every read of its key, and the largest possible stamp
+        // would make every later write fail.
+        let checked = Record::decode(&bytes[pos as usize..])
+            .and_then(|r| r.value().map(|_| r))
+            .and_then(|r| if r.header.ts == u64::MAX { Err(Bad::StampExhausted) } else { Ok(r) });
+        match checked {
             Ok(r) => {
                 let len = r.header.record_len();
                 w.records.push((pos, len));

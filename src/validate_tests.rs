@@ -267,10 +267,16 @@ fn a_compressed_value_that_does_not_decode_is_damage() {
 }
 
 #[test]
-fn a_record_stamped_at_the_maximum_refuses_later_writes_instead_of_losing_them() {
+fn a_record_stamped_at_the_maximum_refuses_later_writes_and_repair_quarantines_it() {
     let dir = TempDir::new("val");
-    handmade(dir.path(), &[crate::format::record::encode(u64::MAX, 0, 0, b"k", b"from the far future")]);
+    handmade(dir.path(), &[crate::format::record::encode(1, 0, 0, b"a", b"fine"), crate::format::record::encode(u64::MAX, 0, 0, b"k", b"from the far future")]);
     let db = Db::open(dir.path(), opts()).unwrap();
-    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), crate::status::E_CORRUPT);
+    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), crate::status::E_CORRUPT, "refused, not lost");
     assert_eq!(db.get(b"k").unwrap().unwrap(), b"from the far future");
+    drop(db);
+    assert!(!validate(dir.path()).unwrap().clean(), "validate does not call it clean");
+    assert!(repair(dir.path(), &opts()).unwrap().clean());
+    let db = Db::open(dir.path(), opts()).unwrap();
+    db.put(b"k", b"new").unwrap();
+    assert_eq!(db.get(b"a").unwrap().unwrap(), b"fine");
 }

@@ -39,6 +39,9 @@ pub enum Bad {
     Compression(String),
     /// The compressed flag is set but the codec says "none".
     CompressedWithoutCodec,
+    /// The stamp is the largest possible value: no later write could be ordered after it (only
+    /// a damaged or crafted file has one; the wall clock reaches it in 2554).
+    StampExhausted,
 }
 
 impl fmt::Display for Bad {
@@ -57,6 +60,7 @@ impl fmt::Display for Bad {
             Bad::Reserved(r) => write!(f, "reserved field is {r:#06x}, not zero"),
             Bad::Compression(m) => write!(f, "compressed value does not decode: {m}"),
             Bad::CompressedWithoutCodec => write!(f, "compressed flag set with codec 0 (none)"),
+            Bad::StampExhausted => write!(f, "stamped with the largest possible stamp"),
         }
     }
 }
