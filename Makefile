@@ -1,11 +1,15 @@
 # bitgask: build, test, run, bench and install.
 #
 #   make run       build the library and run examples/quickstart.c in a fresh directory
-#   make test      cargo tests + every C test variant + merge kill-point sweep + header freshness check
+#   make test      cargo tests + every C test variant + valgrind + merge kill-point sweep + header freshness check
 #                  + the bitgask command's tests (make test-cli)
 #   make soak      the merge kill-point sweep with its full workload (more keys, hits and rounds)
 #                  the fault sweep over every operation and 1,000 power-loss cycles
+#                  the C kill -9 loops (sync on put, with merges, interval sync), 1,000 cycles each
+#                  + make valgrind
+#   make valgrind  the C API misuse tests under valgrind memcheck (zero errors, zero leaks)
 #   make bench     the C benchmark over the public API (release build)
+#   make fuzz      every fuzz target for FUZZ_SECONDS (default 60) each (make test: fuzz-smoke)
 #   make test-server   bitgask serve with redis-cli, redis-benchmark, redis-py, raw sockets
 #   make test-cluster  three bitgask serve processes behind twemproxy (nutcracker)
 #   make bench-server  bitgask serve against redis-server (redis-benchmark, medians of 5 rounds)
@@ -35,7 +39,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
-.PHONY: all lib header-check test cargo-test fault-tests c-tests kill-tests test-cli test-server test-cluster bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check test cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -84,6 +88,24 @@ c-tests: $(addprefix $(BUILD)/c_tests_,$(C_VARIANTS))
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(BUILD)/c_tests_$$v || exit 1; \
 	done
 
+# The C API misuse tests (every test of c_tests/test_args.c and the NULL/error-argument tests of
+# the other files; none forks) in the shared-library runner under valgrind memcheck: any memory
+# error or definitely/indirectly lost block fails. No suppressions: what is left at exit is only
+# still reachable (parking_lot's global table of parked threads).
+VALGRIND_TESTS := $(shell sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/\1/p' c_tests/test_args.c) \
+  close_null_is_a_noop_returning_ok err_out_is_not_written_on_success_or_positive_outcomes \
+  a_newer_format_version_is_refused empty_value_get_returns_a_non_null_buffer \
+  iter_next_with_null_value_skips_the_value iter_outliving_close_reports_closed merge_calls_null_args \
+  ops_validate_of_a_missing_path_is_an_error_without_report ops_report_accessors_check_their_arguments \
+  ops_backup_refuses_bad_destinations_and_creates_nothing \
+  ops_backup_refuses_an_empty_directory_inside_the_database ops_null_arguments_are_null_arg \
+  put_ttl_zero_is_invalid_and_writes_nothing
+valgrind: $(BUILD)/c_tests_shared
+	@command -v valgrind >/dev/null 2>&1 || apt-get install -y valgrind
+	@echo "== C misuse tests under valgrind memcheck (shared)"
+	valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  ./$(BUILD)/c_tests_shared $(VALGRIND_TESTS)
+
 # The library with named crash points (cargo feature kill-points) in its own target directory,
 # and a runner that kills a merging process at each point, then reopens and checks.
 KP_REL        := target/killpoints/release
@@ -100,9 +122,12 @@ kill-tests: $(BUILD)/c_tests_killpoints
 	@echo "== merge kill-point sweep"
 	./$(BUILD)/c_tests_killpoints
 
-soak: $(BUILD)/c_tests_killpoints
+soak: $(BUILD)/c_tests_killpoints $(BUILD)/c_tests_static valgrind
 	@echo "== merge kill-point sweep (soak)"
 	BITGASK_SOAK=1 ./$(BUILD)/c_tests_killpoints
+	@echo "== C kill -9 loops (soak: 1,000 cycles each)"
+	BITGASK_SOAK=1 BITGASK_TEST_TIMEOUT=1800 ./$(BUILD)/c_tests_static kill9_loop_keeps_every_acknowledged_put \
+	  kill9_loop_with_merges_keeps_acknowledged_puts_and_deletes kill9_loop_interval_sync_keeps_every_returned_write
 	@echo "== fault sweep (soak: every operation)"
 	BITGASK_FAULT_STRIDE=1 BITGASK_POWERLOSS_CYCLES=1000 BITGASK_MODEL_RUNS=500 $(FAULT_TEST) -- --nocapture
 
@@ -135,7 +160,17 @@ test-cluster: server-deps server-bin
 bench-server: server-deps server-bin
 	tests/server/bench_server.sh $(SERVER_BIN)
 
-test: header-check cargo-test fault-tests c-tests kill-tests test-cli test-server test-cluster bench-smoke run install-check
+# Fuzzing (fuzz/README.md): cargo-fuzz, installed when missing, on the stable toolchain. make fuzz
+# runs every target FUZZ_SECONDS (default 60) each; make fuzz-smoke (part of make test) replays
+# fuzz/regressions/ and the seed corpus, then runs every target a few seconds.
+.PHONY: fuzz fuzz-smoke
+FUZZ_SECONDS ?= 60
+fuzz:
+	CARGO="$(CARGO)" bash fuzz/run.sh fuzz $(FUZZ_SECONDS)
+fuzz-smoke:
+	CARGO="$(CARGO)" bash fuzz/run.sh smoke
+
+test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke
 
 $(BUILD)/quickstart: examples/quickstart.c lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/lib' -lbitgask $(SYSLIBS)
