@@ -139,8 +139,13 @@ fn prepare(e: &Engine, kind: MergeKind) -> Result<Vec<u32>> {
         w.seq
     };
     e.commit(seq)?;
-    let active = e.writer.lock().active.as_ref().map(|a| a.id);
-    let mut sealed: Vec<u32> = e.files.read().keys().copied().filter(|&id| Some(id) != active).collect();
+    // The active file and the file table are read under the writer mutex together: a rotation
+    // in between would add a new active file that is not sealed.
+    let mut sealed: Vec<u32> = {
+        let w = e.writer.lock();
+        let active = w.active.as_ref().map(|a| a.id);
+        e.files.read().keys().copied().filter(|&id| Some(id) != active).collect()
+    };
     sealed.sort_unstable();
     Ok(match kind {
         MergeKind::Full => sealed,
