@@ -101,8 +101,9 @@ mod imp {
         plans.push(Plan { root, target, counts: HashMap::new(), fired: false, power: None });
     }
 
-    /// Arms a simulated power loss at the `at`th operation (of any kind) under `root`;
-    /// `garbage` fills lost tails with random bytes instead of dropping them.
+    /// Arms a simulated power loss at the `at`th operation (of any kind) under `root`; with
+    /// `garbage`, part of each lost tail comes back as junk (zeros or random bytes, as `seed`
+    /// picks) instead of being dropped.
     pub fn arm_power_loss(root: &Path, at: u64, garbage: bool, seed: u64) {
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         let durable = super::power::Durable::baseline(&root, garbage, seed);
@@ -356,8 +357,10 @@ mod power {
                 if len > durable {
                     let _ = f.set_len(durable);
                     if self.garbage {
-                        // Part of the lost tail comes back as junk, as torn sectors would.
+                        // Part of the lost tail comes back as junk, as torn sectors would:
+                        // zeros (a preallocated extent) or random bytes, as the seed picks.
                         let lost = len - durable;
+                        let zeros = self.seed % 2 == 0;
                         let mut x = self.seed ^ ino.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
                         let n = (x % (lost + 1)) as usize;
                         let junk: Vec<u8> = (0..n)
@@ -365,7 +368,7 @@ mod power {
                                 x ^= x << 13;
                                 x ^= x >> 7;
                                 x ^= x << 17;
-                                x as u8
+                                if zeros { 0 } else { x as u8 }
                             })
                             .collect();
                         let _ = f.write_all_at(&junk, durable);

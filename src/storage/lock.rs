@@ -78,6 +78,14 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_stale_lock_file_does_not_block() {
+        let dir = crate::testutil::TempDir::new("lock");
+        let p = dir.path().join("LOCK");
+        std::fs::write(&p, b"").unwrap();
+        LockFile::acquire(&p, Duration::ZERO).unwrap();
+    }
+
+    #[test]
     fn garbage_in_a_stale_lock_file_does_not_block() {
         let dir = crate::testutil::TempDir::new("lock");
         let p = dir.path().join("LOCK");
