@@ -42,10 +42,10 @@ enum Command {
     Exists(kv::ExistsArgs),
     /// List the keys starting with a prefix, in byte order.
     #[command(after_help = EXIT_CODES_HELP)]
-    Keys(iter::KeysArgs),
+    Keys(iter::PrefixArgs),
     /// List the keys starting with a prefix with their values (KEY<TAB>VALUE), in byte order.
     #[command(after_help = EXIT_CODES_HELP)]
-    Scan(iter::ScanArgs),
+    Scan(iter::PrefixArgs),
     /// List the keys in [START, END), in byte order.
     #[command(after_help = EXIT_CODES_HELP)]
     Range(iter::RangeArgs),

@@ -10,8 +10,9 @@ use super::encoding::{Enc, EncArgs};
 use super::error::{exit, CmdResult};
 use super::output::{json_line, stdout, Ctx};
 
+/// Arguments of `keys` and `scan`.
 #[derive(clap::Args, Debug)]
-pub struct KeysArgs {
+pub struct PrefixArgs {
     /// Only keys starting with this prefix (default: every key).
     #[arg(default_value = "")]
     pub prefix: String,
@@ -25,38 +26,22 @@ pub struct KeysArgs {
 }
 
 /// Lists keys with a prefix, one per line. JSON: one {"key": ...} object per line.
-pub fn keys(a: KeysArgs, ctx: &Ctx) -> CmdResult {
-    let enc = a.enc.enc();
-    let prefix = enc.decode("prefix", &a.prefix)?;
-    let db = a.db.open(false)?;
-    let it = db.iter_prefix(&prefix)?;
-    emit(it, enc, false, a.limit, ctx)?;
-    close(db)?;
-    Ok(exit::OK)
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ScanArgs {
-    /// Only keys starting with this prefix (default: every key).
-    #[arg(default_value = "")]
-    pub prefix: String,
-    /// Stop after this many pairs.
-    #[arg(long, value_name = "N")]
-    pub limit: Option<u64>,
-    #[command(flatten)]
-    pub enc: EncArgs,
-    #[command(flatten)]
-    pub db: DbArgs,
+pub fn keys(a: PrefixArgs, ctx: &Ctx) -> CmdResult {
+    list_prefix(a, false, ctx)
 }
 
 /// Lists keys with a prefix and their values: `KEY<TAB>VALUE` per line (escaped, or
 /// hex/base64). JSON: one {"key", "value"} object per line.
-pub fn scan(a: ScanArgs, ctx: &Ctx) -> CmdResult {
+pub fn scan(a: PrefixArgs, ctx: &Ctx) -> CmdResult {
+    list_prefix(a, true, ctx)
+}
+
+fn list_prefix(a: PrefixArgs, with_values: bool, ctx: &Ctx) -> CmdResult {
     let enc = a.enc.enc();
     let prefix = enc.decode("prefix", &a.prefix)?;
     let db = a.db.open(false)?;
     let it = db.iter_prefix(&prefix)?;
-    emit(it, enc, true, a.limit, ctx)?;
+    emit(it, enc, with_values, a.limit, ctx)?;
     close(db)?;
     Ok(exit::OK)
 }

@@ -15,42 +15,38 @@ use crate::serve::state::unix_nanos;
 const MAX_SCAN_COUNT: i64 = 100_000;
 
 pub fn del(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
-    let mut n = 0;
-    for key in a.iter().skip(1) {
-        if !c.can_exist(key) {
-            continue;
-        }
-        match c.sh.db.delete(key) {
-            Ok(true) => n += 1,
-            Ok(false) => {}
-            Err(e) => {
-                db_err(c.out, &e);
-                return Ok(());
-            }
-        }
+    if let Some(n) = count_keys(c, &a, |db, key| db.delete(key)) {
+        c.s.tally.dirty += n as u64;
+        c.out.int(n);
     }
-    c.s.tally.dirty += n as u64;
-    c.out.int(n);
     Ok(())
 }
 
 pub fn exists(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    if let Some(n) = count_keys(c, &a, |db, key| db.exists(key)) {
+        c.out.int(n);
+    }
+    Ok(())
+}
+
+/// Runs `op` on every key argument and counts the keys it answered true for; `None` after an
+/// error, which has then been replied.
+fn count_keys(c: &mut Ctx<'_, '_>, a: &Args<'_>, op: impl Fn(&bitgask::Db, &[u8]) -> bitgask::Result<bool>) -> Option<i64> {
     let mut n = 0;
     for key in a.iter().skip(1) {
         if !c.can_exist(key) {
             continue;
         }
-        match c.sh.db.exists(key) {
+        match op(&c.sh.db, key) {
             Ok(true) => n += 1,
             Ok(false) => {}
             Err(e) => {
                 db_err(c.out, &e);
-                return Ok(());
+                return None;
             }
         }
     }
-    c.out.int(n);
-    Ok(())
+    Some(n)
 }
 
 pub fn type_(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
