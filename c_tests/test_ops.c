@@ -157,6 +157,14 @@ static bool ops_all_mended(const bitgask_report *r) {
     return bitgask_report_clean(r);
 }
 
+/* Repairs and requires everything mended (or a note); the report is always freed. */
+static bool ops_repair_mends_all(const char *root) {
+    bitgask_report *r = ops_repair(root);
+    bool ok = r != NULL && ops_all_mended(r);
+    bitgask_report_free(r);
+    return ok;
+}
+
 static bool ops_json_says_clean(const bitgask_report *r, bool clean) {
     const char *j = bitgask_report_json(r);
     const char *want = clean ? "\"clean\":true" : "\"clean\":false";
@@ -812,9 +820,7 @@ TEST(ops_unknown_file_is_a_note_and_left_alone) {
     CHECK(p.note && !p.mended);
     CHECK(bitgask_report_problem_count(r) == 1);
     bitgask_report_free(r);
-    CHECK((r = ops_repair(root)) != NULL);
-    CHECK(ops_all_mended(r));
-    bitgask_report_free(r);
+    CHECK(ops_repair_mends_all(root));
     CHECK((b = t_read_file(path, &len)) != NULL);
     CHECK(len == 13 && memcmp(b, "not bitgask's", 13) == 0);
     free(b);
@@ -1114,9 +1120,7 @@ TEST(ops_unknown_directory_in_data_is_a_note_and_left_alone) {
     CHECK(ops_only_notes(r));
     CHECK_MSG(ops_find(r, "unknown_file", "data/mine", &p) && p.note, "%s", bitgask_report_text(r));
     bitgask_report_free(r);
-    CHECK((r = ops_repair(root)) != NULL);
-    CHECK(ops_all_mended(r));
-    bitgask_report_free(r);
+    CHECK(ops_repair_mends_all(root));
     CHECK(t_file_size(path) == 15);
     CHECK(ops_settled(root, OPS_KEYS, UINT32_MAX));
     CHECK(t_file_size(path) == 15);
@@ -1138,9 +1142,7 @@ TEST(ops_old_generation_leftover_is_removed_keeping_foreign_directories) {
     CHECK_MSG(ops_find(r, "merge_leftover", NULL, &p) && strstr(p.file, "data.old") != NULL, "%s",
               bitgask_report_text(r));
     bitgask_report_free(r);
-    CHECK((r = ops_repair(root)) != NULL);
-    CHECK(ops_all_mended(r));
-    bitgask_report_free(r);
+    CHECK(ops_repair_mends_all(root));
     CHECK(!t_file_exists(old));
     CHECK(t_file_size(t_pathf(path, "%s/data/userdir/f", root)) == 4);
     CHECK(ops_settled(root, OPS_KEYS, UINT32_MAX));

@@ -178,13 +178,7 @@ fn expire_generic(c: &mut Ctx<'_, '_>, a: Args<'_>, unit_ms: i64, absolute_time:
             (true, Some(e)) => (Update::Put { value: cur.value.to_vec(), expires_unix_nano: e }, true),
         }
     });
-    match r {
-        Ok(done) => {
-            c.s.tally.dirty += done as u64;
-            c.out.int(done as i64);
-        }
-        Err(e) => db_err(c.out, &e),
-    }
+    reply_changed(c, r);
     Ok(())
 }
 
@@ -215,6 +209,12 @@ pub fn persist(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         Some(v) if v.expires_unix_nano != 0 => (Update::Put { value: v.value.to_vec(), expires_unix_nano: 0 }, true),
         _ => (Update::Keep, false),
     });
+    reply_changed(c, r);
+    Ok(())
+}
+
+/// Replies 1 or 0 for a conditional update of one key, counting a change as a dirty write.
+fn reply_changed(c: &mut Ctx<'_, '_>, r: bitgask::Result<bool>) {
     match r {
         Ok(done) => {
             c.s.tally.dirty += done as u64;
@@ -222,7 +222,6 @@ pub fn persist(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         }
         Err(e) => db_err(c.out, &e),
     }
-    Ok(())
 }
 
 /// KEYS pattern: walks the whole key set with the stateless cursor, collecting matches (the
