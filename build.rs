@@ -17,7 +17,9 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=Cargo.toml");
 
-    let number: u32 = major.parse::<u32>().unwrap() * 1_000_000 + minor.parse::<u32>().unwrap() * 1000 + patch.parse::<u32>().unwrap();
+    let number: u32 = major.parse::<u32>().unwrap() * 1_000_000
+        + minor.parse::<u32>().unwrap() * 1000
+        + patch.parse::<u32>().unwrap();
     let mut config = cbindgen::Config::from_file(Path::new(&dir).join("cbindgen.toml")).expect("read cbindgen.toml");
     config.after_includes = Some(format!(
         "\n#define BITGASK_VERSION_MAJOR {major}\n#define BITGASK_VERSION_MINOR {minor}\n#define BITGASK_VERSION_PATCH {patch}\n\
@@ -47,7 +49,9 @@ fn parenthesize_negative_defines(h: &str) -> String {
     for line in h.lines() {
         let mut parts = line.splitn(3, ' ');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some("#define"), Some(name), Some(v)) if v.starts_with('-') && v[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            (Some("#define"), Some(name), Some(v))
+                if v.starts_with('-') && v[1..].bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 out.push_str(&format!("#define {name} ({v})"));
             }
             _ => out.push_str(line),

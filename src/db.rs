@@ -244,7 +244,10 @@ impl Db {
             return Err(Error::TooLarge(format!("key of {} bytes exceeds max_key_size {}", key.len(), o.max_key_size)));
         }
         if value_len > o.max_value_size as usize {
-            return Err(Error::TooLarge(format!("value of {value_len} bytes exceeds max_value_size {}", o.max_value_size)));
+            return Err(Error::TooLarge(format!(
+                "value of {value_len} bytes exceeds max_value_size {}",
+                o.max_value_size
+            )));
         }
         Ok(())
     }
@@ -256,11 +259,19 @@ impl Db {
     }
 
     fn put_durability(&self) -> Durability {
-        if self.engine.opts.sync_on_put { Durability::Sync } else { Durability::NoSync }
+        if self.engine.opts.sync_on_put {
+            Durability::Sync
+        } else {
+            Durability::NoSync
+        }
     }
 
     fn delete_durability(&self) -> Durability {
-        if self.engine.opts.sync_on_delete { Durability::Sync } else { Durability::NoSync }
+        if self.engine.opts.sync_on_delete {
+            Durability::Sync
+        } else {
+            Durability::NoSync
+        }
     }
 
     /// Stores `value` under `key` (with the default TTL, if one is set).
@@ -497,7 +508,12 @@ impl Db {
     /// set. A key present for the whole scan is returned at least once; keys written or
     /// deleted meanwhile may or may not be, and a key may come twice if the index grows during
     /// the scan. Expired keys are skipped.
-    pub fn scan(&self, cursor: u64, count: usize, mut filter: impl FnMut(&[u8]) -> bool) -> Result<(u64, Vec<Vec<u8>>)> {
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        mut filter: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(u64, Vec<Vec<u8>>)> {
         let e = &self.engine;
         e.check_open()?;
         let mut found = Vec::new();
@@ -510,7 +526,11 @@ impl Db {
                     found.push((k.to_vec(), l.has_ttl));
                 }
             });
-            if next >= buckets { 0 } else { scan_cursor::make(next, layout) }
+            if next >= buckets {
+                0
+            } else {
+                scan_cursor::make(next, layout)
+            }
         };
         let mut keys = Vec::with_capacity(found.len());
         for (k, has_ttl) in found {

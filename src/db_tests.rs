@@ -1,9 +1,9 @@
 //! Behaviour of `Db` through its public API: persistence, TTL, rotation, hints, recovery.
 
 use super::*;
-use std::path::PathBuf;
 use crate::error::status;
 use crate::testutil::TempDir;
+use std::path::PathBuf;
 
 fn small_files() -> Options {
     let mut o = Options::default();
@@ -128,7 +128,11 @@ fn damaged_hints_give_the_same_reads_as_no_hints() {
         db.put(format!("k{}", i % 50).as_bytes(), format!("v{i}").as_bytes()).unwrap();
     }
     db.close().unwrap();
-    let hints: Vec<_> = std::fs::read_dir(dir.path().join("data")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "hint")).collect();
+    let hints: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "hint"))
+        .collect();
     assert!(hints.len() > 2);
     for (n, h) in hints.iter().enumerate() {
         let mut b = std::fs::read(h).unwrap();

@@ -139,7 +139,16 @@ pub(crate) enum Durability {
 
 impl Engine {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(root: PathBuf, dir: PathBuf, opts: Options, index: Index, files: IdMap<Arc<DataFile>>, writer: Writer, lock: LockFile, report: OpenReport) -> Engine {
+    pub fn new(
+        root: PathBuf,
+        dir: PathBuf,
+        opts: Options,
+        index: Index,
+        files: IdMap<Arc<DataFile>>,
+        writer: Writer,
+        lock: LockFile,
+        report: OpenReport,
+    ) -> Engine {
         Engine {
             root,
             dir,
@@ -255,7 +264,13 @@ impl Engine {
 
     /// The body of [`Engine::write`] for callers that already hold the writer mutex (atomic
     /// read-modify-write operations). Releases the mutex before waiting for an fsync.
-    pub fn write_locked(&self, w: &mut parking_lot::MutexGuard<'_, Writer>, key: &[u8], mut enc: Encoded, durability: Durability) -> Result<Loc> {
+    pub fn write_locked(
+        &self,
+        w: &mut parking_lot::MutexGuard<'_, Writer>,
+        key: &[u8],
+        mut enc: Encoded,
+        durability: Durability,
+    ) -> Result<Loc> {
         self.check_writable()?;
         self.ensure_room(w, enc.len() as u64)?;
         let ts = w.next_ts()?;
@@ -270,7 +285,13 @@ impl Engine {
                 return Err(err);
             }
         };
-        let loc = Loc { file_id: active.id, offset: offset as u32, size: enc.len() as u32, tombstone: enc.is_tombstone(), has_ttl: enc.expires() != 0 };
+        let loc = Loc {
+            file_id: active.id,
+            offset: offset as u32,
+            size: enc.len() as u32,
+            tombstone: enc.is_tombstone(),
+            has_ttl: enc.expires() != 0,
+        };
         w.seq += 1;
         let seq = w.seq;
         if durability == Durability::NoSync && w.pending.is_empty() {
@@ -421,7 +442,9 @@ impl Engine {
 
     pub fn file(&self, id: u32) -> Result<Arc<DataFile>> {
         let file = self.files.read().get(&id).cloned();
-        file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", crate::storage::fs::data_name(id))))
+        file.ok_or_else(|| {
+            Error::Corrupt(format!("keydir points at missing data file {}", crate::storage::fs::data_name(id)))
+        })
     }
 
     /// A key's location together with a handle on its file, both taken under the index lock.
@@ -441,14 +464,24 @@ impl Engine {
     /// Reads and CRC-checks the record at `loc` of `file`. A record holding another key is
     /// corruption when the keydir matched the key itself (`verified`), and just "not this key"
     /// (`Ok(None)`) when the location came from a hash-only probe.
-    fn read_record<R>(file: &DataFile, key: &[u8], loc: Loc, verified: bool, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<Option<R>> {
+    fn read_record<R>(
+        file: &DataFile,
+        key: &[u8],
+        loc: Loc,
+        verified: bool,
+        f: impl FnOnce(Record<'_>) -> Result<R>,
+    ) -> Result<Option<R>> {
         let bytes = file.read(loc.offset as u64, loc.size as usize)?;
         let rec = Record::decode(&bytes).map_err(|bad| Error::corrupt_at(&file.path, loc.offset as u64, bad))?;
         if rec.key != key {
             if !verified {
                 return Ok(None);
             }
-            return Err(Error::corrupt_at(&file.path, loc.offset as u64, "record holds a different key than the keydir says"));
+            return Err(Error::corrupt_at(
+                &file.path,
+                loc.offset as u64,
+                "record holds a different key than the keydir says",
+            ));
         }
         f(rec).map(Some)
     }
@@ -464,7 +497,13 @@ impl Engine {
 
     /// Reads the record at a known `loc` of `key`. Only for callers holding the writer mutex,
     /// which keeps merges from swapping files underneath.
-    pub fn with_record_locked<R>(&self, _w: &Writer, key: &[u8], loc: Loc, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<R> {
+    pub fn with_record_locked<R>(
+        &self,
+        _w: &Writer,
+        key: &[u8],
+        loc: Loc,
+        f: impl FnOnce(Record<'_>) -> Result<R>,
+    ) -> Result<R> {
         let file = self.file(loc.file_id)?;
         Self::read_record(&file, key, loc, true, f).map(|r| r.expect("verified read"))
     }

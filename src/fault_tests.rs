@@ -31,7 +31,13 @@ impl Model {
     fn check(&self, db: &Db, when: &str) {
         for (k, allowed) in &self.allowed {
             let got = db.get(k).unwrap_or_else(|e| panic!("{when}: get {:?}: {e}", String::from_utf8_lossy(k)));
-            assert!(allowed.contains(&got), "{when}: key {:?} holds {:?}, allowed {:?}", String::from_utf8_lossy(k), got.map(|v| v.len()), allowed.iter().map(|v| v.as_ref().map(Vec::len)).collect::<Vec<_>>());
+            assert!(
+                allowed.contains(&got),
+                "{when}: key {:?} holds {:?}, allowed {:?}",
+                String::from_utf8_lossy(k),
+                got.map(|v| v.len()),
+                allowed.iter().map(|v| v.as_ref().map(Vec::len)).collect::<Vec<_>>()
+            );
         }
     }
 }
@@ -59,10 +65,18 @@ fn workload(db: &Db, root: &Path, m: &mut Model) -> bool {
         let key = format!("k{}", i % 15).into_bytes();
         let val = vec![b'a' + (i % 26) as u8; (i as usize * 37) % 300];
         let ok = note(db.put(&key, &val), &mut poisoned);
-        if ok { m.acked(&key, Some(&val)) } else { m.uncertain(&key, Some(&val)) }
+        if ok {
+            m.acked(&key, Some(&val))
+        } else {
+            m.uncertain(&key, Some(&val))
+        }
         if i % 7 == 3 {
             let ok = note(db.delete(&key).map(drop), &mut poisoned);
-            if ok { m.acked(&key, None) } else { m.uncertain(&key, None) }
+            if ok {
+                m.acked(&key, None)
+            } else {
+                m.uncertain(&key, None)
+            }
         }
         if i == 20 {
             note(db.merge(true).map(drop), &mut poisoned);
@@ -72,7 +86,11 @@ fn workload(db: &Db, root: &Path, m: &mut Model) -> bool {
         }
     }
     let ok = note(db.put_ttl(b"ttl", b"lives", 3_600_000), &mut poisoned);
-    if ok { m.acked(b"ttl", Some(b"lives")) } else { m.uncertain(b"ttl", Some(b"lives")) }
+    if ok {
+        m.acked(b"ttl", Some(b"lives"))
+    } else {
+        m.uncertain(b"ttl", Some(b"lives"))
+    }
     let _ = note(db.expire(b"ttl", 7_200_000).map(drop), &mut poisoned);
     let _ = note(db.persist(b"ttl").map(drop), &mut poisoned);
     note(db.sync(), &mut poisoned);
@@ -105,7 +123,11 @@ fn run_one(op: Op, n: u64, failure: Failure, persistent: bool) {
                 m.check(&db, &format!("{what}, still open"));
             }
             if poisoned {
-                assert_eq!(db.put(b"after", b"x").unwrap_err().status(), status::E_POISONED, "{what}: poisoning must last");
+                assert_eq!(
+                    db.put(b"after", b"x").unwrap_err().status(),
+                    status::E_POISONED,
+                    "{what}: poisoning must last"
+                );
             }
             let _ = db.close();
         }
@@ -117,7 +139,11 @@ fn run_one(op: Op, n: u64, failure: Failure, persistent: bool) {
     assert_eq!(db.get(b"after").unwrap(), None, "{what}: a write refused by a poisoned handle appeared");
     drop(db);
     let report = crate::validate(root.join("db")).unwrap();
-    assert!(report.problems.iter().all(|p| p.kind.is_note() || p.kind == crate::ProblemKind::TornTail), "{what}: {}", report.text());
+    assert!(
+        report.problems.iter().all(|p| p.kind.is_note() || p.kind == crate::ProblemKind::TornTail),
+        "{what}: {}",
+        report.text()
+    );
 }
 
 /// Sweeps every operation of every kind (`BITGASK_FAULT_STRIDE` > 1 samples every Nth one).
@@ -130,7 +156,11 @@ fn every_operation_of_the_workload_can_fail_without_losing_acknowledged_writes()
         let total = counts.get(&format!("{op:?}")).copied().unwrap_or(0);
         assert!(total > 0 || op == Op::Truncate, "the workload never does a {op:?}");
         for n in (1..=total).step_by(stride as usize) {
-            let failures: &[Failure] = if op == Op::Write { &[Failure::NoSpace, Failure::Io, Failure::ShortWrite] } else { &[Failure::NoSpace, Failure::Io] };
+            let failures: &[Failure] = if op == Op::Write {
+                &[Failure::NoSpace, Failure::Io, Failure::ShortWrite]
+            } else {
+                &[Failure::NoSpace, Failure::Io]
+            };
             for &f in failures {
                 for persistent in [false, true] {
                     run_one(op, n, f, persistent);
@@ -288,7 +318,11 @@ fn power_loss_cycle(seed: u64, sync_each_write: bool, garbage: bool, at: u64) ->
         let got = contents(&db);
         let n = acked.log.len();
         let prefix = (acked.synced..=n).find(|&k| state_after(&acked.log, k) == got);
-        assert!(prefix.is_some(), "{what}: the surviving state is no prefix of the {n} acknowledged operations from the last sync ({}) on", acked.synced);
+        assert!(
+            prefix.is_some(),
+            "{what}: the surviving state is no prefix of the {n} acknowledged operations from the last sync ({}) on",
+            acked.synced
+        );
     }
     (lost, acked.log.len())
 }
@@ -307,7 +341,9 @@ fn power_loss_at_a_random_operation_loses_nothing_acknowledged() {
         crashed += usize::from(lost);
         acked_ops += acked;
     }
-    eprintln!("power-loss: {cycles} cycles, {crashed} lost power mid-workload, {acked_ops} acknowledged writes checked");
+    eprintln!(
+        "power-loss: {cycles} cycles, {crashed} lost power mid-workload, {acked_ops} acknowledged writes checked"
+    );
     assert!(crashed * 2 > cycles as usize, "most cycles must actually lose power");
 }
 
@@ -324,7 +360,8 @@ fn power_loss_while_creating_a_database() {
             drop(db);
         }
         fault::disarm(dir.path());
-        let db = Db::open(dir.path().join("db"), Options::default()).unwrap_or_else(|e| panic!("crash at op {at}: {e}"));
+        let db =
+            Db::open(dir.path().join("db"), Options::default()).unwrap_or_else(|e| panic!("crash at op {at}: {e}"));
         db.put(b"after", b"ok").unwrap();
         assert!(db.get(b"k").unwrap().is_none_or(|v| v == b"v"));
     }
@@ -391,7 +428,13 @@ fn model_run(run: u64, seed: u64) {
         let mut got = contents(db);
         // The key written when power went may or may not have landed.
         got.remove(&b"trigger"[..]);
-        assert!(&got == model, "run {run} step {step}: database {} keys, model {} keys; first difference {:?}", got.len(), model.len(), got.iter().zip(model.iter()).find(|(a, b)| a != b).map(|(a, _)| String::from_utf8_lossy(a.0).into_owned()));
+        assert!(
+            &got == model,
+            "run {run} step {step}: database {} keys, model {} keys; first difference {:?}",
+            got.len(),
+            model.len(),
+            got.iter().zip(model.iter()).find(|(a, b)| a != b).map(|(a, _)| String::from_utf8_lossy(a.0).into_owned())
+        );
     };
     for step in 0..120u64 {
         let r = rng.next();

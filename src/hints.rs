@@ -40,7 +40,14 @@ pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
         let mut b = HintBuilder::new(w, id, bytes.len() as u64)?;
         for &(key, _, offset) in &last {
             let h = Header::parse(&bytes[offset as usize..]).expect("scanned above");
-            b.push(&HintEntry { ts: h.ts, expires: h.expires, offset, record_len: h.record_len() as u32, flags: h.flags, key })?;
+            b.push(&HintEntry {
+                ts: h.ts,
+                expires: h.expires,
+                offset,
+                record_len: h.record_len() as u32,
+                flags: h.flags,
+                key,
+            })?;
         }
         b.finish().map(drop)
     })

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use crate::engine::Engine;
 use crate::clock::now_ns;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 /// Which keys a cursor visits.
@@ -15,7 +15,10 @@ use crate::error::{Error, Result};
 pub enum KeyFilter {
     Prefix(Vec<u8>),
     /// `[start, end)`; no upper bound when `end` is `None`.
-    Range { start: Vec<u8>, end: Option<Vec<u8>> },
+    Range {
+        start: Vec<u8>,
+        end: Option<Vec<u8>>,
+    },
 }
 
 impl KeyFilter {

@@ -49,7 +49,6 @@ struct Slot {
 }
 
 impl Slot {
-
     fn loc(&self) -> Loc {
         Loc {
             file_id: self.file_id,
@@ -64,9 +63,7 @@ impl Slot {
         debug_assert!(l.size <= SIZE_MASK);
         self.file_id = l.file_id;
         self.offset = l.offset;
-        self.size_flags = l.size
-            | if l.tombstone { TOMBSTONE_BIT } else { 0 }
-            | if l.has_ttl { TTL_BIT } else { 0 };
+        self.size_flags = l.size | if l.tombstone { TOMBSTONE_BIT } else { 0 } | if l.has_ttl { TTL_BIT } else { 0 };
     }
 }
 

@@ -30,6 +30,8 @@ mod clock;
 mod db;
 mod engine;
 pub mod error;
+#[cfg(all(test, feature = "fault-injection"))]
+mod fault_tests;
 pub mod ffi;
 pub mod format;
 mod hints;
@@ -37,17 +39,15 @@ mod idmap;
 mod index;
 mod iter;
 mod keydir;
-mod merge;
 pub mod killpoint;
+mod merge;
 mod options;
 mod recovery;
 pub mod report;
-pub(crate) mod validate;
 pub mod storage;
-#[cfg(all(test, feature = "fault-injection"))]
-mod fault_tests;
 #[cfg(test)]
 mod testutil;
+pub(crate) mod validate;
 
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};

@@ -225,15 +225,29 @@ fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> R
 pub(crate) const MERGE_DONE: &str = "MERGE_DONE";
 
 /// Copies what must survive from one input file.
-fn copy_file(e: &Engine, kind: MergeKind, file: &DataFile, now: u64, out: &mut Outputs<'_>, copied: &mut Copied) -> Result<()> {
-    let bytes = file.mapped().ok_or_else(|| Error::Corrupt(format!("merge input {} is not sealed", file.path.display())))?;
+fn copy_file(
+    e: &Engine,
+    kind: MergeKind,
+    file: &DataFile,
+    now: u64,
+    out: &mut Outputs<'_>,
+    copied: &mut Copied,
+) -> Result<()> {
+    let bytes =
+        file.mapped().ok_or_else(|| Error::Corrupt(format!("merge input {} is not sealed", file.path.display())))?;
     let mut scan = Scan::new(bytes);
     for (offset, rec) in scan.by_ref() {
         if e.closing.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
         let h = rec.header;
-        let here = Loc { file_id: file.id, offset: offset as u32, size: h.record_len() as u32, tombstone: h.is_tombstone(), has_ttl: h.expires != 0 };
+        let here = Loc {
+            file_id: file.id,
+            offset: offset as u32,
+            size: h.record_len() as u32,
+            tombstone: h.is_tombstone(),
+            has_ttl: h.expires != 0,
+        };
         let live = is_live(e, rec.key, here);
         let expired = h.is_expired(now);
         let keep = match (kind, live) {
@@ -305,7 +319,10 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 impl Outputs<'_> {
     fn append(&mut self, rec: &[u8], key: &[u8], h: &Header) -> Result<(u32, u32)> {
-        let full = self.current.as_ref().is_some_and(|c| c.len > 0 && c.len + rec.len() as u64 > self.e.opts.merge.max_file_size);
+        let full = self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.len > 0 && c.len + rec.len() as u64 > self.e.opts.merge.max_file_size);
         if full {
             self.close_current()?;
         }
@@ -318,7 +335,14 @@ impl Outputs<'_> {
         c.data.write_all(rec).map_err(write_err(&path))?;
         c.len += rec.len() as u64;
         if let Some(hint) = &mut c.hint {
-            let e = HintEntry { ts: h.ts, expires: h.expires, offset: at, record_len: rec.len() as u32, flags: h.flags, key };
+            let e = HintEntry {
+                ts: h.ts,
+                expires: h.expires,
+                offset: at,
+                record_len: rec.len() as u32,
+                flags: h.flags,
+                key,
+            };
             hint.push(&e).map_err(write_err(&path))?;
         }
         Ok((c.id, at))
@@ -536,7 +560,8 @@ fn link_survivors(data: &Path, tmp: &Path, inputs: &[u32]) -> Result<()> {
     for entry in fs::read_dir(data).map_err(|err| Error::io("list", data, err))? {
         let entry = entry.map_err(|err| Error::io("list", data, err))?;
         let name = entry.file_name();
-        let input = parse_name(&name.to_string_lossy()).is_some_and(|(id, ext)| (ext == "data" || ext == "hint") && inputs.contains(&id));
+        let input = parse_name(&name.to_string_lossy())
+            .is_some_and(|(id, ext)| (ext == "data" || ext == "hint") && inputs.contains(&id));
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
         // Directories cannot be linked; they stay in data.old and are moved back afterwards.
         // Our own temporary files of interrupted writes are not carried over.

@@ -18,7 +18,8 @@ fn opts() -> Options {
 }
 
 fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     v.sort();
     v
 }
@@ -33,7 +34,12 @@ fn assert_matches(db: &Db, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
     let show = |m: Option<&Vec<u8>>| m.map(|v| String::from_utf8_lossy(v).into_owned());
     for k in got.keys().chain(model.keys()) {
         if got.get(k) != model.get(k) {
-            panic!("key {:?}: database has {:?}, model has {:?}", String::from_utf8_lossy(k), show(got.get(k)), show(model.get(k)));
+            panic!(
+                "key {:?}: database has {:?}, model has {:?}",
+                String::from_utf8_lossy(k),
+                show(got.get(k)),
+                show(model.get(k))
+            );
         }
     }
 }
@@ -60,7 +66,11 @@ fn a_full_merge_keeps_every_live_value_and_frees_the_dead_bytes() {
     assert!(db.merge(true).unwrap());
     let after = db.stats().unwrap();
     assert_eq!(after.dead_bytes, 0);
-    assert_eq!(after.total_bytes, before.total_bytes - before.dead_bytes, "reclaimable must equal what the merge freed");
+    assert_eq!(
+        after.total_bytes,
+        before.total_bytes - before.dead_bytes,
+        "reclaimable must equal what the merge freed"
+    );
     assert_eq!((after.merges, after.keys), (1, 200));
     assert!(after.last_merge_unix_nano > 0);
     assert_matches(&db, &model);
@@ -70,7 +80,11 @@ fn a_full_merge_keeps_every_live_value_and_frees_the_dead_bytes() {
     assert_matches(&db, &model);
     let report = db.open_report();
     assert!(report.hints_ignored.is_empty(), "{report:?}");
-    assert_eq!(report.files_from_hints, report.files - 1, "every merge output has a valid hint (the newest file is empty)");
+    assert_eq!(
+        report.files_from_hints,
+        report.files - 1,
+        "every merge output has a valid hint (the newest file is empty)"
+    );
 }
 
 #[test]
@@ -84,7 +98,11 @@ fn damage_in_a_merge_output_is_corruption_even_with_no_write_after_the_merge() {
     let mut ids: Vec<u32> = names(&data).iter().filter_map(|n| n.strip_suffix(".data")?.parse().ok()).collect();
     ids.sort();
     let newest = *ids.last().unwrap();
-    assert_eq!(std::fs::metadata(data.join(format!("{newest:09}.data"))).unwrap().len(), 0, "the newest file is an empty one");
+    assert_eq!(
+        std::fs::metadata(data.join(format!("{newest:09}.data"))).unwrap().len(),
+        0,
+        "the newest file is an empty one"
+    );
     // Damage the last merge output in its middle, without its hint.
     let output = ids[ids.len() - 2];
     let f = data.join(format!("{output:09}.data"));
@@ -338,7 +356,8 @@ fn no_map_refers_to_a_removed_file_once_a_merge_returns() {
     db.merge(true).unwrap();
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     let root = dir.path().to_string_lossy().into_owned();
-    let stale: Vec<&str> = maps.lines().filter(|l| l.contains(&root) && (l.contains("(deleted)") || l.contains("data.old"))).collect();
+    let stale: Vec<&str> =
+        maps.lines().filter(|l| l.contains(&root) && (l.contains("(deleted)") || l.contains("data.old"))).collect();
     assert!(stale.is_empty(), "{stale:?}");
 }
 
@@ -349,7 +368,8 @@ fn the_file_being_appended_is_the_highest_numbered_after_a_merge() {
     fill(&db, 3, 100);
     db.merge(true).unwrap();
     db.put(b"after", b"merge").unwrap();
-    let ids: Vec<u32> = names(&dir.path().join("data")).iter().filter_map(|n| n.strip_suffix(".data")?.parse().ok()).collect();
+    let ids: Vec<u32> =
+        names(&dir.path().join("data")).iter().filter_map(|n| n.strip_suffix(".data")?.parse().ok()).collect();
     let after = db.meta(b"after").unwrap().unwrap().file_id;
     assert_eq!(Some(&after), ids.iter().max());
 }
@@ -455,7 +475,12 @@ fn recovery_refuses_states_it_cannot_resolve_safely() {
     assert_eq!(status(dir.path()), corrupt);
     valid_merge_done(&dir.path().join("merge.tmp"));
     let some_output = names(&dir.path().join("merge.tmp")).into_iter().find(|n| n.ends_with(".data")).unwrap();
-    std::fs::OpenOptions::new().append(true).open(dir.path().join("merge.tmp").join(some_output)).unwrap().set_len(1).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("merge.tmp").join(some_output))
+        .unwrap()
+        .set_len(1)
+        .unwrap();
     assert_eq!(status(dir.path()), corrupt, "an output of the wrong size");
     assert!(dir.path().join("data.old").exists(), "a refused open changes nothing");
     // data/, merge.tmp/ and data.old/ all present.

@@ -13,14 +13,14 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
 use crate::format::merge_done::MergeDone;
-use crate::format::record::{expired, Header, Record, FLAG_TOMBSTONE};
 use crate::format::meta::{Meta, FORMAT_VERSION};
+use crate::format::record::{expired, Header, Record, FLAG_TOMBSTONE};
 use crate::idmap::IdMap;
 use crate::index::Index;
-use crate::options::Options;
-use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::keydir::{Keydir, Loc, Upsert};
+use crate::options::Options;
 use crate::storage::datafile::{map_for_scan, MappedFile};
+use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{self, atomic_write, data_name, hint_name, META_FILE};
 use crate::storage::scan::{valid_record_after, Scan};
 
@@ -181,7 +181,8 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
 
 pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let listing = fs::list(dir)?;
-    let mut report = OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
+    let mut report =
+        OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
 
     // Map every data file, and every hint that will be considered.
     let mut maps = Maps::default();
@@ -238,7 +239,8 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     if loader.purge {
         let now = now_ns();
         let mut keys = std::mem::take(&mut loader.keys);
-        let absent = |l: Loc| l.tombstone || (l.has_ttl && header_of(&maps, l).is_some_and(|h| expired(h.expires, now)));
+        let absent =
+            |l: Loc| l.tombstone || (l.has_ttl && header_of(&maps, l).is_some_and(|h| expired(h.expires, now)));
         let mut gone = Vec::new();
         keys.retain(|l| {
             let keep = !absent(l);
@@ -265,7 +267,14 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
 
 /// Scans a data file, returning the length of its valid prefix. A bad record is a torn tail only
 /// at the end of the last file with nothing valid after it; anything else is corruption.
-fn scan_file(dir: &Path, id: u32, is_last: bool, maps: &Maps, loader: &mut Loader, report: &mut OpenReport) -> Result<u64> {
+fn scan_file(
+    dir: &Path,
+    id: u32,
+    is_last: bool,
+    maps: &Maps,
+    loader: &mut Loader,
+    report: &mut OpenReport,
+) -> Result<u64> {
     let bytes = &maps[&id];
     let mut scan = Scan::new(bytes);
     let mut last_ts = 0;
@@ -281,7 +290,11 @@ fn scan_file(dir: &Path, id: u32, is_last: bool, maps: &Maps, loader: &mut Loade
             if !is_last {
                 Err(Error::corrupt_at(&path, *at, format!("{bad} (in a sealed file; run repair)")))
             } else if let Some(next) = valid_record_after(bytes, *at, last_ts) {
-                Err(Error::corrupt_at(&path, *at, format!("{bad}, followed by a valid record at offset {next} (run repair)")))
+                Err(Error::corrupt_at(
+                    &path,
+                    *at,
+                    format!("{bad}, followed by a valid record at offset {next} (run repair)"),
+                ))
             } else {
                 Ok(*at)
             }
@@ -391,7 +404,11 @@ fn check_meta(dir: &Path) -> Result<()> {
     };
     let meta = Meta::parse(&bytes).map_err(|why| Error::Corrupt(format!("{}: {why}", path.display())))?;
     if meta.version > FORMAT_VERSION {
-        return Err(Error::FormatVersion(format!("{} has format version {}, this library reads up to {FORMAT_VERSION}", path.display(), meta.version)));
+        return Err(Error::FormatVersion(format!(
+            "{} has format version {}, this library reads up to {FORMAT_VERSION}",
+            path.display(),
+            meta.version
+        )));
     }
     if meta.version == 0 {
         return Err(Error::Corrupt(format!("{}: format version 0 does not exist", path.display())));

@@ -93,12 +93,26 @@ impl Report {
         self.problems.iter().all(|p| p.kind.is_note() || p.mended)
     }
 
-    pub(crate) fn add(&mut self, kind: ProblemKind, file: impl Into<String>, offset: u64, length: u64, message: impl Into<String>) {
+    pub(crate) fn add(
+        &mut self,
+        kind: ProblemKind,
+        file: impl Into<String>,
+        offset: u64,
+        length: u64,
+        message: impl Into<String>,
+    ) {
         self.problems.push(Problem { kind, file: file.into(), offset, length, message: message.into(), mended: false });
     }
 
     /// Records something repair found and mended.
-    pub(crate) fn mended(&mut self, kind: ProblemKind, file: impl Into<String>, offset: u64, length: u64, message: impl Into<String>) {
+    pub(crate) fn mended(
+        &mut self,
+        kind: ProblemKind,
+        file: impl Into<String>,
+        offset: u64,
+        length: u64,
+        message: impl Into<String>,
+    ) {
         self.add(kind, file, offset, length, message);
         self.problems.last_mut().unwrap().mended = true;
     }
@@ -108,9 +122,14 @@ impl Report {
         let mut s = String::new();
         let verb = if self.repaired { "repair" } else { "validate" };
         let state = if self.clean() { "clean" } else { "DAMAGED" };
-        let _ = writeln!(s, "{verb}: {state}: {} files, {} records, {} live keys", self.files, self.records, self.live_keys);
+        let _ = writeln!(
+            s,
+            "{verb}: {state}: {} files, {} records, {} live keys",
+            self.files, self.records, self.live_keys
+        );
         if self.bytes_truncated > 0 || self.bytes_quarantined > 0 {
-            let _ = writeln!(s, "{} bytes truncated, {} bytes quarantined", self.bytes_truncated, self.bytes_quarantined);
+            let _ =
+                writeln!(s, "{} bytes truncated, {} bytes quarantined", self.bytes_truncated, self.bytes_quarantined);
         }
         for p in &self.problems {
             let tag = match (p.kind.is_note(), p.mended) {
@@ -118,7 +137,15 @@ impl Report {
                 (false, true) => "mended",
                 (false, false) => "problem",
             };
-            let _ = writeln!(s, "{tag}: {} {} offset {} length {}: {}", p.kind.name(), p.file, p.offset, p.length, p.message);
+            let _ = writeln!(
+                s,
+                "{tag}: {} {} offset {} length {}: {}",
+                p.kind.name(),
+                p.file,
+                p.offset,
+                p.length,
+                p.message
+            );
         }
         s
     }

@@ -52,9 +52,13 @@ fn walk(bytes: &[u8], newest: bool) -> Walk {
         // Damage too, behind a valid CRC: a value that cannot be read (a compressed payload that
         // does not decode) would fail every read of its key, and the largest possible stamp
         // would make every later write fail.
-        let checked = Record::decode(&bytes[pos as usize..])
-            .and_then(|r| r.value().map(|_| r))
-            .and_then(|r| if r.header.ts == u64::MAX { Err(Bad::StampExhausted) } else { Ok(r) });
+        let checked = Record::decode(&bytes[pos as usize..]).and_then(|r| r.value().map(|_| r)).and_then(|r| {
+            if r.header.ts == u64::MAX {
+                Err(Bad::StampExhausted)
+            } else {
+                Ok(r)
+            }
+        });
         match checked {
             Ok(r) => {
                 let len = r.header.record_len();
@@ -149,7 +153,10 @@ fn meta_ok(dir: &Path, has_data: bool, report: &mut Report) -> bool {
     };
     match Meta::parse(&bytes) {
         Ok(m) if m.version > FORMAT_VERSION => {
-            let msg = format!("format version {} is newer than this library ({FORMAT_VERSION}); nothing else checked", m.version);
+            let msg = format!(
+                "format version {} is newer than this library ({FORMAT_VERSION}); nothing else checked",
+                m.version
+            );
             report.add(ProblemKind::BadMeta, name, 0, 0, msg);
             false
         }
@@ -190,7 +197,13 @@ pub(crate) fn is_our_tmp(name: &str) -> bool {
 fn report_damage(id: u32, w: &Walk, report: &mut Report) {
     for (i, &(off, len)) in w.damage.iter().enumerate() {
         if w.torn_tail && i == w.damage.len() - 1 {
-            report.add(ProblemKind::TornTail, rel(id, "data"), off, len, "incomplete last record (an interrupted write)");
+            report.add(
+                ProblemKind::TornTail,
+                rel(id, "data"),
+                off,
+                len,
+                "incomplete last record (an interrupted write)",
+            );
         } else {
             report.add(ProblemKind::CorruptRecord, rel(id, "data"), off, len, "records fail their checks here");
         }
@@ -230,7 +243,11 @@ fn check_hint(dir: &Path, id: u32, data: &[u8], w: &Walk, report: &mut Report) {
     let agrees = view.len() == last.len()
         && view.entries().all(|e| {
             last.get(e.key).is_some_and(|(off, h)| {
-                *off == e.offset as u64 && h.record_len() == e.record_len as u64 && h.ts == e.ts && h.expires == e.expires && h.flags == e.flags
+                *off == e.offset as u64
+                    && h.record_len() == e.record_len as u64
+                    && h.ts == e.ts
+                    && h.expires == e.expires
+                    && h.flags == e.flags
             })
         });
     if !agrees {
@@ -250,7 +267,13 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     let before = validate(root)?;
     if before.problems.iter().any(|p| p.kind == ProblemKind::MergeLeftover) {
         recovery::resolve_interrupted_merge(root)?;
-        done.mended(ProblemKind::MergeLeftover, format!("{MERGE_TMP}/ {DATA_OLD}/"), 0, 0, "interrupted merge settled as open would");
+        done.mended(
+            ProblemKind::MergeLeftover,
+            format!("{MERGE_TMP}/ {DATA_OLD}/"),
+            0,
+            0,
+            "interrupted merge settled as open would",
+        );
     }
     let dir = root.join(DATA_DIR);
     dfs::ensure_dir(&dir)?;
@@ -276,7 +299,13 @@ fn repair_meta(dir: &Path, before: &Report, done: &mut Report) -> Result<()> {
         return Err(Error::FormatVersion(p.message.clone()));
     }
     dfs::atomic_write(dir, META_FILE, &Meta::new(now_ns()).encode())?;
-    done.mended(ProblemKind::BadMeta, p.file.clone(), 0, 0, format!("{}; rewritten for format version {FORMAT_VERSION}", p.message));
+    done.mended(
+        ProblemKind::BadMeta,
+        p.file.clone(),
+        0,
+        0,
+        format!("{}; rewritten for format version {FORMAT_VERSION}", p.message),
+    );
     Ok(())
 }
 
@@ -311,7 +340,13 @@ fn repair_file(dir: &Path, id: u32, newest: bool, opts: &Options, done: &mut Rep
         done.bytes_truncated += len;
         done.mended(ProblemKind::TornTail, rel(id, "data"), off, len, "torn tail truncated");
         if let Some(key) = lost {
-            done.mended(ProblemKind::LostKey, rel(id, "data"), off, len, format!("key {key} lost its incomplete record"));
+            done.mended(
+                ProblemKind::LostKey,
+                rel(id, "data"),
+                off,
+                len,
+                format!("key {key} lost its incomplete record"),
+            );
         }
         return dfs::fsync_dir(dir);
     }
@@ -342,7 +377,13 @@ fn quarantine(dir: &Path, id: u32, bytes: &[u8], w: &Walk, done: &mut Report) ->
         let msg = format!("moved to {}", format_args!("{DATA_DIR}/{id:09}.corrupt"));
         done.mended(ProblemKind::LostRange, rel(id, "data"), off, len, msg);
         if let Some(key) = readable_key(range) {
-            done.mended(ProblemKind::LostKey, rel(id, "data"), off, len, format!("key {} lost its record here", show_key(key)));
+            done.mended(
+                ProblemKind::LostKey,
+                rel(id, "data"),
+                off,
+                len,
+                format!("key {} lost its record here", show_key(key)),
+            );
         }
     }
     dfs::sync_file(q.file(), &qpath)?;
@@ -368,7 +409,13 @@ fn rewrite_without_damage(dir: &Path, id: u32, bytes: &[u8], w: &Walk) -> Result
 
 /// Drops hints that are stale, corrupt, disagree with their file or have no file, and writes
 /// fresh ones for those sealed files.
-fn repair_hints(dir: &Path, listing: &dfs::Listing, newest: Option<u32>, opts: &Options, done: &mut Report) -> Result<()> {
+fn repair_hints(
+    dir: &Path,
+    listing: &dfs::Listing,
+    newest: Option<u32>,
+    opts: &Options,
+    done: &mut Report,
+) -> Result<()> {
     let check = validate_hints_only(dir, listing)?;
     for p in check.problems {
         let Some(id) = p.file.strip_prefix("data/").and_then(parse_name).map(|(id, _)| id) else { continue };
@@ -377,7 +424,13 @@ fn repair_hints(dir: &Path, listing: &dfs::Listing, newest: Option<u32>, opts: &
         if has_data && opts.hint_files && Some(id) != newest {
             write_hint(dir, id)?;
         }
-        done.mended(p.kind, p.file, p.offset, p.length, format!("{}; {}", p.message, if has_data { "hint rebuilt" } else { "hint removed" }));
+        done.mended(
+            p.kind,
+            p.file,
+            p.offset,
+            p.length,
+            format!("{}; {}", p.message, if has_data { "hint rebuilt" } else { "hint removed" }),
+        );
     }
     dfs::fsync_dir(dir)
 }

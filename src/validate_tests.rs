@@ -88,8 +88,22 @@ fn damage_in_a_sealed_file_is_quarantined_and_the_records_around_it_kept() {
     fs::write(&f, &b).unwrap();
     let r = validate(dir.path()).unwrap();
     assert!(kinds(&r).contains(&"corrupt_record"), "{}", r.text());
-    assert!(kinds(&r).contains(&"hint_mismatch") || kinds(&r).contains(&"stale_hint") || r.problems.len() == 1, "{}", r.text());
-    assert_eq!(Db::open(dir.path(), { let mut o = opts(); o.set_hint_files(false); o }).err().unwrap().status(), crate::status::E_CORRUPT);
+    assert!(
+        kinds(&r).contains(&"hint_mismatch") || kinds(&r).contains(&"stale_hint") || r.problems.len() == 1,
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        Db::open(dir.path(), {
+            let mut o = opts();
+            o.set_hint_files(false);
+            o
+        })
+        .err()
+        .unwrap()
+        .status(),
+        crate::status::E_CORRUPT
+    );
 
     let fixed = repair(dir.path(), &opts()).unwrap();
     assert_eq!(fixed.bytes_quarantined, rec_len as u64, "{}", fixed.text());
@@ -269,7 +283,13 @@ fn a_compressed_value_that_does_not_decode_is_damage() {
 #[test]
 fn a_record_stamped_at_the_maximum_refuses_later_writes_and_repair_quarantines_it() {
     let dir = TempDir::new("val");
-    handmade(dir.path(), &[crate::format::record::encode(1, 0, 0, b"a", b"fine"), crate::format::record::encode(u64::MAX, 0, 0, b"k", b"from the far future")]);
+    handmade(
+        dir.path(),
+        &[
+            crate::format::record::encode(1, 0, 0, b"a", b"fine"),
+            crate::format::record::encode(u64::MAX, 0, 0, b"k", b"from the far future"),
+        ],
+    );
     let db = Db::open(dir.path(), opts()).unwrap();
     assert_eq!(db.put(b"k", b"new").unwrap_err().status(), crate::status::E_CORRUPT, "refused, not lost");
     assert_eq!(db.get(b"k").unwrap().unwrap(), b"from the far future");

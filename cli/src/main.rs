@@ -136,7 +136,9 @@ fn main() {
         Command::Import(a) => finish(transfer::import(a, &ctx), &ctx),
         Command::Version => finish(version(&ctx), &ctx),
         // The server reports its failures as text: exit code 5, "any other error".
-        Command::Serve(args) => finish(serve::run(args).map(|()| 0).map_err(|e| CliError::from(format!("serve: {e}"))), &ctx),
+        Command::Serve(args) => {
+            finish(serve::run(args).map(|()| 0).map_err(|e| CliError::from(format!("serve: {e}"))), &ctx)
+        }
     }
 }
 
@@ -175,7 +177,8 @@ fn finish(r: CmdResult, ctx: &Ctx) {
 
 fn version(ctx: &Ctx) -> CmdResult {
     // SAFETY: bitgask_version returns a static NUL-terminated string.
-    let lib = unsafe { std::ffi::CStr::from_ptr(bitgask::ffi::error::bitgask_version()) }.to_string_lossy().into_owned();
+    let lib =
+        unsafe { std::ffi::CStr::from_ptr(bitgask::ffi::error::bitgask_version()) }.to_string_lossy().into_owned();
     let cli = env!("CARGO_PKG_VERSION");
     if ctx.json {
         print_json(&serde_json::json!({"bitgask_cli": cli, "library": lib}))?;

@@ -16,7 +16,15 @@ use bitgask_fuzz::DirCase;
 fn show(what: &str, r: &Report) {
     println!("{what}: clean={} files={} records={} live_keys={}", r.clean(), r.files, r.records, r.live_keys);
     for p in &r.problems {
-        println!("    {} {} @{}+{}: {}{}", p.kind.name(), p.file, p.offset, p.length, p.message, if p.mended { " (mended)" } else { "" });
+        println!(
+            "    {} {} @{}+{}: {}{}",
+            p.kind.name(),
+            p.file,
+            p.offset,
+            p.length,
+            p.message,
+            if p.mended { " (mended)" } else { "" }
+        );
     }
 }
 
@@ -34,7 +42,15 @@ fn records(root: &std::path::Path) {
                     match Record::decode(&b[pos..]) {
                         Ok(r) => {
                             let h = r.header;
-                            println!("    @{pos} key={:?} ts={} expires={} flags={} codec={} len={}", String::from_utf8_lossy(r.key), h.ts, h.expires, h.flags, h.codec, h.record_len());
+                            println!(
+                                "    @{pos} key={:?} ts={} expires={} flags={} codec={} len={}",
+                                String::from_utf8_lossy(r.key),
+                                h.ts,
+                                h.expires,
+                                h.flags,
+                                h.codec,
+                                h.record_len()
+                            );
                             pos += h.record_len() as usize;
                         }
                         Err(bad) => {
@@ -70,8 +86,16 @@ fn open(root: &std::path::Path, c: &DirCase, what: &str) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let c = DirCase::split(&std::fs::read(&args[1]).unwrap()).fixed();
-    println!("flags {:#04x} layout {} files present {:?}", c.flags, c.layout(), c.files.iter().map(|f| f.as_ref().map(|f| f.len())).collect::<Vec<_>>());
-    let root = args.get(2).map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join(format!("bitgask-explain-{}", std::process::id())));
+    println!(
+        "flags {:#04x} layout {} files present {:?}",
+        c.flags,
+        c.layout(),
+        c.files.iter().map(|f| f.as_ref().map(|f| f.len())).collect::<Vec<_>>()
+    );
+    let root = args
+        .get(2)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("bitgask-explain-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     c.write(&root);

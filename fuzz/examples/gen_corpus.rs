@@ -102,7 +102,8 @@ fn hint_for(id: u32, data: &[u8]) -> Vec<u8> {
     entries.sort_by_key(|(_, e)| e.0);
     let mut b = HintBuilder::new(Vec::new(), id, data.len() as u64).unwrap();
     for (key, (offset, ts, expires, record_len, flags)) in &entries {
-        b.push(&HintEntry { ts: *ts, expires: *expires, offset: *offset, record_len: *record_len, flags: *flags, key }).unwrap();
+        b.push(&HintEntry { ts: *ts, expires: *expires, offset: *offset, record_len: *record_len, flags: *flags, key })
+            .unwrap();
     }
     b.finish().unwrap()
 }
@@ -206,7 +207,14 @@ fn metas(f: &Files, out: &mut Vec<(String, Vec<u8>)>) {
 fn directories(f: &Files, out: &mut Vec<(String, Vec<u8>)>) {
     let full = || DirCase {
         flags: 0,
-        files: [Some(f.meta.clone()), Some(f.data1.clone()), Some(f.hint1.clone()), Some(f.data2.clone()), Some(f.hint2.clone()), None],
+        files: [
+            Some(f.meta.clone()),
+            Some(f.data1.clone()),
+            Some(f.hint1.clone()),
+            Some(f.data2.clone()),
+            Some(f.hint2.clone()),
+            None,
+        ],
     };
     let mut push = |name: &str, c: DirCase| out.push((name.to_string(), c.pack()));
     push("clean", full());
@@ -254,7 +262,8 @@ fn directories(f: &Files, out: &mut Vec<(String, Vec<u8>)>) {
     c.files[META] = Some(b"{\"version\": ".to_vec());
     push("meta-cut", c);
     // Interrupted merges: before the swap, mid-swap (valid and invalid MERGE_DONE), after it.
-    let done = MergeDone { inputs: vec![7], outputs: vec![(1, f.data1.len() as u64), (2, f.data2.len() as u64)] }.encode();
+    let done =
+        MergeDone { inputs: vec![7], outputs: vec![(1, f.data1.len() as u64), (2, f.data2.len() as u64)] }.encode();
     for (layout, name) in [(1, "merge-unfinished"), (2, "merge-swap"), (3, "merge-swapped")] {
         let mut c = full();
         c.flags = layout << LAYOUT_SHIFT;

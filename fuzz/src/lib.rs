@@ -26,7 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bitgask::format::hint::{HintBuilder, HintError, HintView};
 use bitgask::format::merge_done::MergeDone;
 use bitgask::format::meta::Meta;
-use bitgask::format::record::{self, Encoded, Header, Record, CODEC_NONE, CODEC_SNAPPY, FLAG_COMPRESSED, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE, HEADER_LEN};
+use bitgask::format::record::{
+    self, Encoded, Header, Record, CODEC_NONE, CODEC_SNAPPY, FLAG_COMPRESSED, FLAG_TOMBSTONE, HARD_MAX_KEY,
+    HARD_MAX_VALUE, HEADER_LEN,
+};
 use bitgask::{Db, Error, Options, Report};
 
 // ---------------------------------------------------------------------------------------------
@@ -173,7 +176,10 @@ fn check_hint(bytes: &[u8], id: u32, data_len: u64) {
             // Stale means: well-formed but for another length. With the length it names it is
             // no longer stale (it may still be refused for its entries).
             let covered = u64_le(bytes, 16);
-            assert!(!matches!(HintView::check(bytes, id, covered), Err(HintError::Stale(_))), "stale for its own length");
+            assert!(
+                !matches!(HintView::check(bytes, id, covered), Err(HintError::Stale(_))),
+                "stale for its own length"
+            );
             return;
         }
         Err(HintError::Corrupt(_)) => return,
@@ -292,7 +298,8 @@ impl DirCase {
             }
         }
         if self.flags & FIX_MERGE_DONE != 0 {
-            let sizes: BTreeMap<u32, u64> = [(1, DATA1), (2, DATA2)].into_iter().filter_map(|(id, i)| Some((id, len(&self, i)?))).collect();
+            let sizes: BTreeMap<u32, u64> =
+                [(1, DATA1), (2, DATA2)].into_iter().filter_map(|(id, i)| Some((id, len(&self, i)?))).collect();
             if let Some(m) = &self.files[MERGE_DONE] {
                 self.files[MERGE_DONE] = Some(fix_merge_done(m, &sizes));
             }
@@ -306,7 +313,8 @@ impl DirCase {
     /// of data 1); 3, a finished swap (`data/` with all but MERGE_DONE; `data.old/` with data 1
     /// and MERGE_DONE).
     pub fn write(&self, root: &Path) {
-        const NAMES: [&str; FILES] = ["bitgask.meta", "000000001.data", "000000001.hint", "000000002.data", "000000002.hint", "MERGE_DONE"];
+        const NAMES: [&str; FILES] =
+            ["bitgask.meta", "000000001.data", "000000001.hint", "000000002.data", "000000002.hint", "MERGE_DONE"];
         let put = |dir: &str, i: usize| {
             if let Some(bytes) = &self.files[i] {
                 let d = root.join(dir);
@@ -355,7 +363,11 @@ static CASES: AtomicU64 = AtomicU64::new(0);
 fn case_dir() -> PathBuf {
     let base = std::env::var_os("BITGASK_FUZZ_TMPDIR").map(PathBuf::from).unwrap_or_else(|| {
         let shm = Path::new("/dev/shm");
-        if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() }
+        if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        }
     });
     let dir = base.join(format!("bitgask-fuzz-{}", std::process::id()));
     match fs::remove_dir_all(&dir) {
@@ -400,7 +412,20 @@ fn snapshot(root: &Path) -> Snapshot {
 }
 
 fn problems(r: &Report) -> String {
-    r.problems.iter().map(|p| format!("\n  {} {} @{}+{}: {}{}", p.kind.name(), p.file, p.offset, p.length, p.message, if p.mended { " (mended)" } else { "" })).collect()
+    r.problems
+        .iter()
+        .map(|p| {
+            format!(
+                "\n  {} {} @{}+{}: {}{}",
+                p.kind.name(),
+                p.file,
+                p.offset,
+                p.length,
+                p.message,
+                if p.mended { " (mended)" } else { "" }
+            )
+        })
+        .collect()
 }
 
 /// Reads every key with its value; returns the count and a key to write to (an existing one
@@ -421,7 +446,8 @@ fn read_all(db: &Db) -> bitgask::Result<(u64, Vec<u8>)> {
 /// On a database that validate called clean: open, read everything, write one key, reopen and
 /// read it back, close; the database must still be clean. `what` names the phase.
 fn check_clean_database(root: &Path, opts: &Options, v: &Report, what: &str) {
-    let db = Db::open(root, opts.clone()).unwrap_or_else(|e| panic!("{what}: validate was clean but open failed: {e}{}", problems(v)));
+    let db = Db::open(root, opts.clone())
+        .unwrap_or_else(|e| panic!("{what}: validate was clean but open failed: {e}{}", problems(v)));
     let (n, key) = read_all(&db).unwrap_or_else(|e| panic!("{what}: validate was clean but a read failed: {e}"));
     assert!(n <= v.live_keys, "{what}: open found {n} keys, validate {} (keys only expire)", v.live_keys);
     let existed = db.exists(&key).unwrap();
@@ -430,11 +456,19 @@ fn check_clean_database(root: &Path, opts: &Options, v: &Report, what: &str) {
     assert_eq!(db.get(&key).unwrap().as_deref(), Some(&value[..]), "{what}: a put is not read back");
     db.close().unwrap_or_else(|e| panic!("{what}: close failed: {e}"));
     let db = Db::open(root, opts.clone()).unwrap_or_else(|e| panic!("{what}: reopen after a put failed: {e}"));
-    assert_eq!(db.get(&key).unwrap().as_deref(), Some(&value[..]), "{what}: an acknowledged put is lost after reopen (key {key:?})");
+    assert_eq!(
+        db.get(&key).unwrap().as_deref(),
+        Some(&value[..]),
+        "{what}: an acknowledged put is lost after reopen (key {key:?})"
+    );
     db.close().unwrap_or_else(|e| panic!("{what}: close failed: {e}"));
     let after = bitgask::validate(root).unwrap();
     assert!(after.clean(), "{what}: a clean database is damaged after open, put and close:{}", problems(&after));
-    assert!(after.live_keys <= n + u64::from(!existed), "{what}: more live keys after one put ({} > {n} + 1)", after.live_keys);
+    assert!(
+        after.live_keys <= n + u64::from(!existed),
+        "{what}: more live keys after one put ({} > {n} + 1)",
+        after.live_keys
+    );
 }
 
 pub fn check_directory(root: &Path, opts: &Options) {
@@ -452,7 +486,10 @@ pub fn check_directory(root: &Path, opts: &Options) {
                 let _ = read_all(&db);
                 let _ = db.close();
             }
-            Err(e) => assert!(matches!(e, Error::Corrupt(_) | Error::FormatVersion(_)), "open failed with an unexpected error: {e:?}"),
+            Err(e) => assert!(
+                matches!(e, Error::Corrupt(_) | Error::FormatVersion(_)),
+                "open failed with an unexpected error: {e:?}"
+            ),
         }
     }
 
@@ -470,6 +507,10 @@ pub fn check_directory(root: &Path, opts: &Options) {
     // A second repair changes nothing.
     let before = snapshot(root);
     let r2 = bitgask::repair(root, opts).unwrap_or_else(|e| panic!("second repair failed: {e}"));
-    assert!(r2.problems.iter().all(|p| p.kind.is_note()) && r2.bytes_truncated == 0 && r2.bytes_quarantined == 0, "second repair did something:{}", problems(&r2));
+    assert!(
+        r2.problems.iter().all(|p| p.kind.is_note()) && r2.bytes_truncated == 0 && r2.bytes_quarantined == 0,
+        "second repair did something:{}",
+        problems(&r2)
+    );
     assert_eq!(snapshot(root), before, "second repair changed the directory");
 }

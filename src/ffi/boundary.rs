@@ -4,14 +4,18 @@
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::error::bitgask_error;
 use super::bitgask_status;
+use super::error::bitgask_error;
 use crate::error::{Error, Result};
 use crate::format::record::{HARD_MAX_KEY, HARD_MAX_VALUE};
 
 /// Runs `f`, turning its error or panic into a status and an error object. `on_panic` runs
 /// after a panic was caught (to poison the handle whose state it may have left half-done).
-pub(crate) fn run(err_out: *mut *mut bitgask_error, on_panic: impl FnOnce(), f: impl FnOnce() -> Result<bitgask_status>) -> bitgask_status {
+pub(crate) fn run(
+    err_out: *mut *mut bitgask_error,
+    on_panic: impl FnOnce(),
+    f: impl FnOnce() -> Result<bitgask_status>,
+) -> bitgask_status {
     let err = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(status)) => return status,
         Ok(Err(e)) => e,
@@ -76,7 +80,10 @@ pub(crate) fn malloc_copy(v: &[u8]) -> Result<*mut u8> {
     unsafe {
         let p = libc::malloc(v.len().max(1)) as *mut u8;
         if p.is_null() {
-            return Err(Error::Io { context: format!("malloc of {} bytes", v.len()), source: std::io::Error::from(std::io::ErrorKind::OutOfMemory) });
+            return Err(Error::Io {
+                context: format!("malloc of {} bytes", v.len()),
+                source: std::io::Error::from(std::io::ErrorKind::OutOfMemory),
+            });
         }
         std::ptr::copy_nonoverlapping(v.as_ptr(), p, v.len());
         Ok(p)

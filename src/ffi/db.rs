@@ -49,7 +49,12 @@ pub struct bitgask_record_meta {
 }
 
 /// Runs `f` on a non-NULL handle; a panic poisons the handle.
-pub(crate) unsafe fn with_db(db: *const bitgask_db, err_out: *mut *mut bitgask_error, what: &str, f: impl FnOnce(&Db) -> Result<bitgask_status>) -> bitgask_status {
+pub(crate) unsafe fn with_db(
+    db: *const bitgask_db,
+    err_out: *mut *mut bitgask_error,
+    what: &str,
+    f: impl FnOnce(&Db) -> Result<bitgask_status>,
+) -> bitgask_status {
     let h = match db.as_ref() {
         Some(h) => h,
         None => return guard(err_out, || Err(Error::NullArg("db"))),
@@ -64,7 +69,12 @@ pub(crate) unsafe fn with_db(db: *const bitgask_db, err_out: *mut *mut bitgask_e
 /// `BITGASK_E_CORRUPT` when a sealed file is damaged, `BITGASK_E_FORMAT_VERSION` for a newer format.
 /// Threads: any thread; the new handle may then be shared.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_open(path: *const c_char, opts: *const bitgask_options, db_out: *mut *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_open(
+    path: *const c_char,
+    opts: *const bitgask_options,
+    db_out: *mut *mut bitgask_db,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let p = path_arg(path)?;
         let out = arg_mut(db_out, "db_out")?;
@@ -92,7 +102,14 @@ pub unsafe extern "C" fn bitgask_close(db: *mut bitgask_db, err_out: *mut *mut b
 /// write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_put(db: *const bitgask_db, key: *const u8, klen: usize, val: *const u8, vlen: usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_put(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    val: *const u8,
+    vlen: usize,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_put", |d| {
         d.put(bytes(key, klen, "key")?, bytes(val, vlen, "value")?)?;
         Ok(BITGASK_OK)
@@ -102,7 +119,15 @@ pub unsafe extern "C" fn bitgask_put(db: *const bitgask_db, key: *const u8, klen
 /// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_put_ttl(db: *const bitgask_db, key: *const u8, klen: usize, val: *const u8, vlen: usize, ttl_ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_put_ttl(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    val: *const u8,
+    vlen: usize,
+    ttl_ms: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_put_ttl", |d| {
         d.put_ttl(bytes(key, klen, "key")?, bytes(val, vlen, "value")?, ttl_ms)?;
         Ok(BITGASK_OK)
@@ -113,7 +138,14 @@ pub unsafe extern "C" fn bitgask_put_ttl(db: *const bitgask_db, key: *const u8, 
 /// even for an empty value) and `*vlen_out`. `BITGASK_NOT_FOUND` when absent or expired.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_get(db: *const bitgask_db, key: *const u8, klen: usize, val_out: *mut *mut u8, vlen_out: *mut usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_get(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    val_out: *mut *mut u8,
+    vlen_out: *mut usize,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_get", |d| {
         let k = bytes(key, klen, "key")?;
         let (out, len_out) = (arg_mut(val_out, "val_out")?, arg_mut(vlen_out, "vlen_out")?);
@@ -132,7 +164,15 @@ pub unsafe extern "C" fn bitgask_get(db: *const bitgask_db, key: *const u8, klen
 /// needed and leaves `buf` untouched (`buf` may be NULL with `cap` 0 to ask for the length).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_get_into(db: *const bitgask_db, key: *const u8, klen: usize, buf: *mut u8, cap: usize, vlen_out: *mut usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_get_into(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    buf: *mut u8,
+    cap: usize,
+    vlen_out: *mut usize,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_get_into", |d| {
         let k = bytes(key, klen, "key")?;
         let len_out = arg_mut(vlen_out, "vlen_out")?;
@@ -165,14 +205,25 @@ pub unsafe extern "C" fn bitgask_get_into(db: *const bitgask_db, key: *const u8,
 /// Deletes a key (a tombstone is appended). `BITGASK_NOT_FOUND` when it was absent or expired.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_delete(db: *const bitgask_db, key: *const u8, klen: usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_delete(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_delete", |d| Ok(found(d.delete(bytes(key, klen, "key")?)?)))
 }
 
 /// `*out` = whether the key is present and not expired.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_exists(db: *const bitgask_db, key: *const u8, klen: usize, out: *mut bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_exists(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    out: *mut bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_exists", |d| {
         let k = bytes(key, klen, "key")?;
         let o = arg_mut(out, "out")?;
@@ -185,14 +236,25 @@ pub unsafe extern "C" fn bitgask_exists(db: *const bitgask_db, key: *const u8, k
 /// `BITGASK_NOT_FOUND` when absent.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_expire(db: *const bitgask_db, key: *const u8, klen: usize, ttl_ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_expire(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    ttl_ms: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_expire", |d| Ok(found(d.expire(bytes(key, klen, "key")?, ttl_ms)?)))
 }
 
 /// Atomically removes the key's expiry. `BITGASK_NOT_FOUND` when absent.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_persist(db: *const bitgask_db, key: *const u8, klen: usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_persist(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_persist", |d| Ok(found(d.persist(bytes(key, klen, "key")?)?)))
 }
 
@@ -200,7 +262,13 @@ pub unsafe extern "C" fn bitgask_persist(db: *const bitgask_db, key: *const u8, 
 /// expiry. `BITGASK_NOT_FOUND` when absent.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_ttl_ms(db: *const bitgask_db, key: *const u8, klen: usize, remaining_ms: *mut i64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_ttl_ms(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    remaining_ms: *mut i64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_ttl_ms", |d| {
         let k = bytes(key, klen, "key")?;
         let o = arg_mut(remaining_ms, "remaining_ms")?;
@@ -221,12 +289,24 @@ pub unsafe extern "C" fn bitgask_ttl_ms(db: *const bitgask_db, key: *const u8, k
 /// `BITGASK_NOT_FOUND` when absent.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_meta(db: *const bitgask_db, key: *const u8, klen: usize, out: *mut bitgask_record_meta, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_meta(
+    db: *const bitgask_db,
+    key: *const u8,
+    klen: usize,
+    out: *mut bitgask_record_meta,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_meta", |d| {
         let k = bytes(key, klen, "key")?;
         let o = arg_mut(out, "out")?;
         let Some(m) = d.meta(k)? else { return Ok(BITGASK_NOT_FOUND) };
-        *o = bitgask_record_meta { ts_unix_nano: m.ts_unix_nano, expires_unix_nano: m.expires_unix_nano, file_id: m.file_id, offset: m.offset, size: m.size };
+        *o = bitgask_record_meta {
+            ts_unix_nano: m.ts_unix_nano,
+            expires_unix_nano: m.expires_unix_nano,
+            file_id: m.file_id,
+            offset: m.offset,
+            size: m.size,
+        };
         Ok(BITGASK_OK)
     })
 }
@@ -241,7 +321,11 @@ pub unsafe extern "C" fn bitgask_sync(db: *const bitgask_db, err_out: *mut *mut 
 /// Fills `*out` with key count, data file count, total and dead bytes.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_stats_get(db: *const bitgask_db, out: *mut bitgask_stats, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_stats_get(
+    db: *const bitgask_db,
+    out: *mut bitgask_stats,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_stats_get", |d| {
         let o = arg_mut(out, "out")?;
         let s = d.stats()?;
@@ -258,7 +342,11 @@ pub unsafe extern "C" fn bitgask_stats_get(db: *const bitgask_db, out: *mut bitg
 }
 
 fn found(present: bool) -> bitgask_status {
-    if present { BITGASK_OK } else { BITGASK_NOT_FOUND }
+    if present {
+        BITGASK_OK
+    } else {
+        BITGASK_NOT_FOUND
+    }
 }
 
 pub(crate) unsafe fn db_ref<'a>(db: *const bitgask_db) -> Result<&'a Db> {

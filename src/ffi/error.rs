@@ -74,5 +74,7 @@ pub extern "C" fn bitgask_version() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn bitgask_version_number() -> u32 {
     let part = |s: &str| s.parse::<u32>().unwrap_or(0);
-    part(env!("CARGO_PKG_VERSION_MAJOR")) * 1_000_000 + part(env!("CARGO_PKG_VERSION_MINOR")) * 1000 + part(env!("CARGO_PKG_VERSION_PATCH"))
+    part(env!("CARGO_PKG_VERSION_MAJOR")) * 1_000_000
+        + part(env!("CARGO_PKG_VERSION_MINOR")) * 1000
+        + part(env!("CARGO_PKG_VERSION_PATCH"))
 }

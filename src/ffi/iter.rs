@@ -21,13 +21,20 @@ pub struct bitgask_iter {
 
 /// Callback of `bitgask_fold`: return 0 to continue, nonzero to stop. The key and value pointers
 /// are valid only during the call.
-pub type bitgask_fold_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, key: *const u8, klen: usize, val: *const u8, vlen: usize) -> c_int>;
+pub type bitgask_fold_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, key: *const u8, klen: usize, val: *const u8, vlen: usize) -> c_int>;
 
 /// A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys). On success
 /// `*it_out` receives an iterator owned by the caller.
 /// Threads: safe on a shared handle; the iterator is single-owner.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_iter_new(db: *const bitgask_db, prefix: *const u8, plen: usize, it_out: *mut *mut bitgask_iter, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_iter_new(
+    db: *const bitgask_db,
+    prefix: *const u8,
+    plen: usize,
+    it_out: *mut *mut bitgask_iter,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let d = db_ref(db)?;
         let p = bytes(prefix, plen, "prefix")?;
@@ -41,7 +48,15 @@ pub unsafe extern "C" fn bitgask_iter_new(db: *const bitgask_db, prefix: *const 
 /// with `slen` 0 for "from the first key").
 /// Threads: safe on a shared handle; the iterator is single-owner.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_iter_range(db: *const bitgask_db, start: *const u8, slen: usize, end: *const u8, elen: usize, it_out: *mut *mut bitgask_iter, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_iter_range(
+    db: *const bitgask_db,
+    start: *const u8,
+    slen: usize,
+    end: *const u8,
+    elen: usize,
+    it_out: *mut *mut bitgask_iter,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let d = db_ref(db)?;
         let s = bytes(start, slen, "start")?;
@@ -57,7 +72,14 @@ pub unsafe extern "C" fn bitgask_iter_range(db: *const bitgask_db, start: *const
 /// from the iterator and valid until the next call on it or `bitgask_iter_free`.
 /// Threads: one thread at a time per iterator.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_iter_next(it: *mut bitgask_iter, key: *mut *const u8, klen: *mut usize, val: *mut *const u8, vlen: *mut usize, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_iter_next(
+    it: *mut bitgask_iter,
+    key: *mut *const u8,
+    klen: *mut usize,
+    val: *mut *const u8,
+    vlen: *mut usize,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let it = &mut arg_mut(it, "it")?.it;
         let (k, kl) = (arg_mut(key, "key")?, arg_mut(klen, "klen")?);
@@ -90,7 +112,14 @@ pub unsafe extern "C" fn bitgask_iter_free(it: *mut bitgask_iter) {
 /// The callback may read from the database but must not close it.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_fold(db: *const bitgask_db, prefix: *const u8, plen: usize, f: bitgask_fold_fn, ctx: *mut c_void, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_fold(
+    db: *const bitgask_db,
+    prefix: *const u8,
+    plen: usize,
+    f: bitgask_fold_fn,
+    ctx: *mut c_void,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let d = db_ref(db)?;
         let p = bytes(prefix, plen, "prefix")?;

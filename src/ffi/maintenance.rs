@@ -17,7 +17,12 @@ use super::{bitgask_status, BITGASK_OK};
 /// NULL) tells whether a merge ran.
 /// Threads: safe to call concurrently on one handle (merges are serialized).
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_merge(db: *const bitgask_db, force: bool, merged_out: *mut bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_merge(
+    db: *const bitgask_db,
+    force: bool,
+    merged_out: *mut bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_merge", |d| {
         let merged = d.merge(force)?;
         if let Some(out) = merged_out.as_mut() {
@@ -33,7 +38,11 @@ pub unsafe extern "C" fn bitgask_merge(db: *const bitgask_db, force: bool, merge
 /// be NULL) tells whether a merge ran.
 /// Threads: safe to call concurrently on one handle (merges are serialized).
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_compact_if_needed(db: *const bitgask_db, merged_out: *mut bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_compact_if_needed(
+    db: *const bitgask_db,
+    merged_out: *mut bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_compact_if_needed", |d| {
         let merged = d.compact_if_needed()?;
         if let Some(out) = merged_out.as_mut() {
@@ -47,9 +56,16 @@ pub unsafe extern "C" fn bitgask_compact_if_needed(db: *const bitgask_db, merged
 /// a full merge would free. All three outputs are required.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_reclaimable(db: *const bitgask_db, dead_bytes: *mut u64, total_bytes: *mut u64, ratio: *mut f64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_reclaimable(
+    db: *const bitgask_db,
+    dead_bytes: *mut u64,
+    total_bytes: *mut u64,
+    ratio: *mut f64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_reclaimable", |d| {
-        let (dead, total, r) = (arg_mut(dead_bytes, "dead_bytes")?, arg_mut(total_bytes, "total_bytes")?, arg_mut(ratio, "ratio")?);
+        let (dead, total, r) =
+            (arg_mut(dead_bytes, "dead_bytes")?, arg_mut(total_bytes, "total_bytes")?, arg_mut(ratio, "ratio")?);
         let rc = d.reclaimable()?;
         (*dead, *total, *r) = (rc.dead_bytes, rc.total_bytes, rc.ratio);
         Ok(BITGASK_OK)
@@ -60,7 +76,11 @@ pub unsafe extern "C" fn bitgask_reclaimable(db: *const bitgask_db, dead_bytes: 
 /// them); `*removed_out` (may be NULL) receives how many keys were dropped.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_run_gc(db: *const bitgask_db, removed_out: *mut u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_run_gc(
+    db: *const bitgask_db,
+    removed_out: *mut u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_run_gc", |d| {
         let removed = d.run_gc()?;
         if let Some(out) = removed_out.as_mut() {
@@ -95,7 +115,11 @@ pub unsafe extern "C" fn bitgask_reopen(db: *const bitgask_db, err_out: *mut *mu
 /// no LOCK and opens with `bitgask_open`. Merges wait for the backup.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_backup(db: *const bitgask_db, dst: *const c_char, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_backup(
+    db: *const bitgask_db,
+    dst: *const c_char,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     with_db(db, err_out, "bitgask_backup", |d| {
         d.backup(path_arg(dst)?)?;
         Ok(BITGASK_OK)

@@ -33,7 +33,11 @@ pub unsafe extern "C" fn bitgask_options_free(o: *mut bitgask_options) {
 }
 
 /// Runs a setter on a non-NULL options object.
-unsafe fn set(o: *mut bitgask_options, err_out: *mut *mut bitgask_error, f: impl FnOnce(&mut Options) -> crate::Result<()>) -> bitgask_status {
+unsafe fn set(
+    o: *mut bitgask_options,
+    err_out: *mut *mut bitgask_error,
+    f: impl FnOnce(&mut Options) -> crate::Result<()>,
+) -> bitgask_status {
     guard(err_out, || {
         f(&mut arg_mut(o, "options")?.opts)?;
         Ok(BITGASK_OK)
@@ -43,7 +47,11 @@ unsafe fn set(o: *mut bitgask_options, err_out: *mut *mut bitgask_error, f: impl
 /// fdatasync before `bitgask_put` returns (default true). Concurrent writers share fsyncs.
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_sync_on_put(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_sync_on_put(
+    o: *mut bitgask_options,
+    v: bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_sync_on_put(v);
         Ok(())
@@ -53,7 +61,11 @@ pub unsafe extern "C" fn bitgask_options_set_sync_on_put(o: *mut bitgask_options
 /// fdatasync before `bitgask_delete` returns (default true).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_sync_on_delete(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_sync_on_delete(
+    o: *mut bitgask_options,
+    v: bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_sync_on_delete(v);
         Ok(())
@@ -64,7 +76,11 @@ pub unsafe extern "C" fn bitgask_options_set_sync_on_delete(o: *mut bitgask_opti
 /// per-write sync off: a crash of the machine then loses at most about one period of writes.
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_sync_interval_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_sync_interval_ms(
+    o: *mut bitgask_options,
+    ms: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_sync_interval_ms(ms);
         Ok(())
@@ -75,28 +91,44 @@ pub unsafe extern "C" fn bitgask_options_set_sync_interval_ms(o: *mut bitgask_op
 /// up to a little under 4 GiB).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_max_file_size(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_max_file_size(
+    o: *mut bitgask_options,
+    bytes: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_max_file_size(bytes).map(drop))
 }
 
 /// Largest key accepted, 1 to 32 MiB (default 64 KiB). Larger keys give `BITGASK_E_TOO_LARGE`.
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_max_key_size(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_max_key_size(
+    o: *mut bitgask_options,
+    bytes: u32,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_max_key_size(bytes).map(drop))
 }
 
 /// Largest value accepted, 0 to 32 MiB (default 32 MiB). Larger values give `BITGASK_E_TOO_LARGE`.
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_max_value_size(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_max_value_size(
+    o: *mut bitgask_options,
+    bytes: u32,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_max_value_size(bytes).map(drop))
 }
 
 /// TTL given to keys written with `bitgask_put` (0, the default: they never expire).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_default_ttl_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_default_ttl_ms(
+    o: *mut bitgask_options,
+    ms: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_default_ttl_ms(ms);
         Ok(())
@@ -106,7 +138,11 @@ pub unsafe extern "C" fn bitgask_options_set_default_ttl_ms(o: *mut bitgask_opti
 /// Write hint files for sealed data files and use them at open (default true).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_hint_files(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_hint_files(
+    o: *mut bitgask_options,
+    v: bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_hint_files(v);
         Ok(())
@@ -116,14 +152,22 @@ pub unsafe extern "C" fn bitgask_options_set_hint_files(o: *mut bitgask_options,
 /// `BITGASK_CODEC_NONE` (default) or `BITGASK_CODEC_SNAPPY`; anything else is `E_INVALID_ARG`.
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_compression(o: *mut bitgask_options, codec: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_compression(
+    o: *mut bitgask_options,
+    codec: u32,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_compression(codec).map(drop))
 }
 
 /// Values shorter than this are never compressed (default 4096 bytes).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_compression_threshold(o: *mut bitgask_options, bytes: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_compression_threshold(
+    o: *mut bitgask_options,
+    bytes: u32,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_compression_threshold(bytes);
         Ok(())
@@ -134,7 +178,11 @@ pub unsafe extern "C" fn bitgask_options_set_compression_threshold(o: *mut bitga
 /// with `BITGASK_E_LOCKED`).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_lock_timeout_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_lock_timeout_ms(
+    o: *mut bitgask_options,
+    ms: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_lock_timeout_ms(ms);
         Ok(())
@@ -144,14 +192,22 @@ pub unsafe extern "C" fn bitgask_options_set_lock_timeout_ms(o: *mut bitgask_opt
 /// Full merge trigger: dead/total bytes at least this ratio, in [0, 1] (default 0.6).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_merge_trigger_ratio(o: *mut bitgask_options, ratio: f64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_merge_trigger_ratio(
+    o: *mut bitgask_options,
+    ratio: f64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_merge_trigger_ratio(ratio).map(drop))
 }
 
 /// Full merge trigger: at least this many bytes in data files (default 64 MiB).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_merge_min_total(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_merge_min_total(
+    o: *mut bitgask_options,
+    bytes: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_merge_min_total(bytes);
         Ok(())
@@ -162,7 +218,11 @@ pub unsafe extern "C" fn bitgask_options_set_merge_min_total(o: *mut bitgask_opt
 /// tick runs `bitgask_compact_if_needed`.
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_merge_interval_ms(o: *mut bitgask_options, ms: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_merge_interval_ms(
+    o: *mut bitgask_options,
+    ms: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_merge_interval_ms(ms);
         Ok(())
@@ -172,7 +232,11 @@ pub unsafe extern "C" fn bitgask_options_set_merge_interval_ms(o: *mut bitgask_o
 /// Run one pass of the merge policy inside `bitgask_open` (default false).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_merge_on_open(o: *mut bitgask_options, v: bool, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_merge_on_open(
+    o: *mut bitgask_options,
+    v: bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_merge_on_open(v);
         Ok(())
@@ -182,7 +246,11 @@ pub unsafe extern "C" fn bitgask_options_set_merge_on_open(o: *mut bitgask_optio
 /// Size at which merge output files are cut (default 64 MiB; same range as max_file_size).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_merge_max_file_size(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_merge_max_file_size(
+    o: *mut bitgask_options,
+    bytes: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_merge_max_file_size(bytes).map(drop))
 }
 
@@ -190,21 +258,33 @@ pub unsafe extern "C" fn bitgask_options_set_merge_max_file_size(o: *mut bitgask
 /// (0, 1] (default 0.4).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_garbage_ratio(o: *mut bitgask_options, ratio: f64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_garbage_ratio(
+    o: *mut bitgask_options,
+    ratio: f64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_garbage_ratio(ratio).map(drop))
 }
 
 /// Selective merge: fewest qualifying files worth a merge, at least 1 (default 3).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_min_merge_files(o: *mut bitgask_options, n: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_min_merge_files(
+    o: *mut bitgask_options,
+    n: u32,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_min_merge_files(n).map(drop))
 }
 
 /// Selective merge: fewest bytes worth a merge (default 256 MiB).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_min_merge_total(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_min_merge_total(
+    o: *mut bitgask_options,
+    bytes: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| {
         x.set_min_merge_total(bytes);
         Ok(())
@@ -215,13 +295,21 @@ pub unsafe extern "C" fn bitgask_options_set_min_merge_total(o: *mut bitgask_opt
 /// at open) (default 5).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_max_merge_files(o: *mut bitgask_options, n: u32, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_max_merge_files(
+    o: *mut bitgask_options,
+    n: u32,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_max_merge_files(n).map(drop))
 }
 
 /// Selective merge: most bytes in one merge, at least 1 (default 2 GiB).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_options_set_max_merge_bytes(o: *mut bitgask_options, bytes: u64, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_options_set_max_merge_bytes(
+    o: *mut bitgask_options,
+    bytes: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     set(o, err_out, |x| x.set_max_merge_bytes(bytes).map(drop))
 }

@@ -56,7 +56,8 @@ fn cstring(s: &str) -> CString {
 }
 
 fn boxed(report: Report) -> *mut bitgask_report {
-    let strings = report.problems.iter().map(|p| [cstring(p.kind.name()), cstring(&p.file), cstring(&p.message)]).collect();
+    let strings =
+        report.problems.iter().map(|p| [cstring(p.kind.name()), cstring(&p.file), cstring(&p.message)]).collect();
     let (text, json) = (cstring(&report.text()), cstring(&report.json()));
     Box::into_raw(Box::new(bitgask_report { report, strings, text, json }))
 }
@@ -67,7 +68,12 @@ fn boxed(report: Report) -> *mut bitgask_report {
 /// it could not scan at all. `opts` may be NULL (validate uses no option today).
 /// Threads: any.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_validate(path: *const c_char, opts: *const bitgask_options, report_out: *mut *mut bitgask_report, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_validate(
+    path: *const c_char,
+    opts: *const bitgask_options,
+    report_out: *mut *mut bitgask_report,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let p = path_arg(path)?;
         let out = arg_mut(report_out, "report_out")?;
@@ -84,7 +90,12 @@ pub unsafe extern "C" fn bitgask_validate(path: *const c_char, opts: *const bitg
 /// defaults). The report lists every byte range and key lost. Running it again changes nothing.
 /// Threads: any.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_repair(path: *const c_char, opts: *const bitgask_options, report_out: *mut *mut bitgask_report, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_repair(
+    path: *const c_char,
+    opts: *const bitgask_options,
+    report_out: *mut *mut bitgask_report,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let p = path_arg(path)?;
         let out = arg_mut(report_out, "report_out")?;
@@ -111,7 +122,12 @@ pub unsafe extern "C" fn bitgask_report_problem_count(r: *const bitgask_report) 
 /// Fills `*out` with problem `i` (`BITGASK_E_INVALID_ARG` when `i` is past the end).
 /// Threads: one thread at a time per report.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_report_problem(r: *const bitgask_report, i: usize, out: *mut bitgask_problem, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_report_problem(
+    r: *const bitgask_report,
+    i: usize,
+    out: *mut bitgask_problem,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let r = arg_ref(r, "report")?;
         let o = arg_mut(out, "out")?;
@@ -136,7 +152,11 @@ pub unsafe extern "C" fn bitgask_report_problem(r: *const bitgask_report, i: usi
 /// Fills `*out` with the report's counters.
 /// Threads: one thread at a time per report.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_report_counts_get(r: *const bitgask_report, out: *mut bitgask_report_counts, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_report_counts_get(
+    r: *const bitgask_report,
+    out: *mut bitgask_report_counts,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
     guard(err_out, || {
         let r = &arg_ref(r, "report")?.report;
         let o = arg_mut(out, "out")?;

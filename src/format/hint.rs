@@ -161,7 +161,8 @@ impl<'a> HintView<'a> {
         let mut count = 0;
         let mut pos = PREFIX_LEN;
         while pos < body.len() {
-            let (e, next) = parse_entry(body, pos).ok_or_else(|| HintError::Corrupt(format!("malformed entry at hint offset {pos}")))?;
+            let (e, next) = parse_entry(body, pos)
+                .ok_or_else(|| HintError::Corrupt(format!("malformed entry at hint offset {pos}")))?;
             let end = e.offset as u64 + e.record_len as u64;
             if end > data_len || (e.record_len as usize) < HEADER_LEN + e.key.len() {
                 return Err(format!("entry at hint offset {pos} points outside the data file").into());

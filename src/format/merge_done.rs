@@ -35,7 +35,8 @@ impl MergeDone {
         let text = std::str::from_utf8(bytes).map_err(|_| "MERGE_DONE is not UTF-8")?;
         let crc_at = text.rfind("crc ").ok_or("MERGE_DONE has no crc line")?;
         let (body, crc_line) = text.split_at(crc_at);
-        let stored = u32::from_str_radix(crc_line.trim_start_matches("crc ").trim_end(), 16).map_err(|_| "MERGE_DONE crc is not hex")?;
+        let stored = u32::from_str_radix(crc_line.trim_start_matches("crc ").trim_end(), 16)
+            .map_err(|_| "MERGE_DONE crc is not hex")?;
         if crc32fast::hash(body.as_bytes()) != stored || !body.starts_with(HEAD) {
             return Err("MERGE_DONE crc mismatch".into());
         }

@@ -28,8 +28,14 @@ pub const CODEC_SNAPPY: u8 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bad {
     /// The header or the body runs past the end of the available bytes.
-    Truncated { needed: u64, available: u64 },
-    Crc { stored: u32, computed: u32 },
+    Truncated {
+        needed: u64,
+        available: u64,
+    },
+    Crc {
+        stored: u32,
+        computed: u32,
+    },
     KeyLength(u32),
     ValueLength(u32),
     Flags(u8),
@@ -196,10 +202,9 @@ impl Encoded {
     /// `value` is stored compressed with `codec` when that makes it smaller.
     pub fn new(key: &[u8], value: &[u8], expires: u64, flags: u8, codec: u8) -> Encoded {
         let compressed = match codec {
-            CODEC_SNAPPY if !value.is_empty() => snap::raw::Encoder::new()
-                .compress_vec(value)
-                .ok()
-                .filter(|c| c.len() < value.len()),
+            CODEC_SNAPPY if !value.is_empty() => {
+                snap::raw::Encoder::new().compress_vec(value).ok().filter(|c| c.len() < value.len())
+            }
             _ => None,
         };
         let (stored, flags, codec) = match &compressed {

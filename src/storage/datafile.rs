@@ -65,7 +65,8 @@ impl DataFile {
 
     /// Reads `len` bytes at `offset`; bytes missing from the file are corruption.
     pub fn read(&self, offset: u64, len: usize) -> Result<Bytes<'_>> {
-        let short = || Error::corrupt_at(&self.path, offset, format!("record of {len} bytes runs past the end of the file"));
+        let short =
+            || Error::corrupt_at(&self.path, offset, format!("record of {len} bytes runs past the end of the file"));
         match &self.reader {
             Reader::Mapped(m) => {
                 let end = offset.checked_add(len as u64).filter(|&e| e <= m.len() as u64).ok_or_else(short)?;

@@ -107,7 +107,12 @@ mod imp {
     pub fn arm_power_loss(root: &Path, at: u64, garbage: bool, seed: u64) {
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         let durable = super::power::Durable::baseline(&root, garbage, seed);
-        let power = Power { at, seen: Default::default(), crashed: Default::default(), durable: std::sync::Arc::new(Mutex::new(durable)) };
+        let power = Power {
+            at,
+            seen: Default::default(),
+            crashed: Default::default(),
+            durable: std::sync::Arc::new(Mutex::new(durable)),
+        };
         let mut plans = PLANS.lock();
         plans.retain(|p| p.root != root);
         plans.push(Plan { root, target: None, counts: HashMap::new(), fired: false, power: Some(power) });
@@ -116,7 +121,9 @@ mod imp {
     /// Whether the simulated power loss has happened.
     pub fn lost_power(root: &Path) -> bool {
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-        PLANS.lock().iter().any(|p| p.root == root && p.power.as_ref().is_some_and(|w| w.crashed.load(std::sync::atomic::Ordering::SeqCst)))
+        PLANS.lock().iter().any(|p| {
+            p.root == root && p.power.as_ref().is_some_and(|w| w.crashed.load(std::sync::atomic::Ordering::SeqCst))
+        })
     }
 
     /// Runs `f` on the durable-state tracker of the plan covering `path`, if any. Called by an
@@ -157,7 +164,9 @@ mod imp {
     fn decide(op: Op, path: &Path, len: usize) -> io::Result<(Verdict, Option<Power>)> {
         use std::sync::atomic::Ordering::SeqCst;
         let mut plans = PLANS.lock();
-        let Some(plan) = plans.iter_mut().find(|p| path.starts_with(&p.root)) else { return Ok((Verdict::Proceed, None)) };
+        let Some(plan) = plans.iter_mut().find(|p| path.starts_with(&p.root)) else {
+            return Ok((Verdict::Proceed, None));
+        };
         if let Some(w) = plan.power.clone() {
             if w.crashed.load(SeqCst) {
                 return Err(io::Error::from_raw_os_error(libc::EIO));
@@ -368,7 +377,11 @@ mod power {
                                 x ^= x << 13;
                                 x ^= x >> 7;
                                 x ^= x << 17;
-                                if zeros { 0 } else { x as u8 }
+                                if zeros {
+                                    0
+                                } else {
+                                    x as u8
+                                }
                             })
                             .collect();
                         let _ = f.write_all_at(&junk, durable);

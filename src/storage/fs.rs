@@ -140,7 +140,8 @@ pub fn rename(from: &Path, to: &Path) -> Result<()> {
         .and_then(|_g| {
             fault::removing(to);
             fs::rename(from, to)
-        }).map_err(|e| Error::io(&format!("rename to {}:", to.display()), from, e))
+        })
+        .map_err(|e| Error::io(&format!("rename to {}:", to.display()), from, e))
 }
 
 pub fn hard_link(from: &Path, to: &Path) -> Result<()> {
@@ -157,7 +158,8 @@ pub fn remove_tree(path: &Path) -> Result<()> {
         .and_then(|_g| {
             fault::removing(path);
             fs::remove_dir_all(path)
-        }).map_err(|e| Error::io("remove", path, e))
+        })
+        .map_err(|e| Error::io("remove", path, e))
 }
 
 /// A writer whose every write asks the fault injector first (wrap it in a `BufWriter`).
@@ -234,7 +236,11 @@ pub fn atomic_write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 
 /// Like [`atomic_write`], with the content streamed by `fill` through a buffered writer. The
 /// tmp file is removed again if anything fails.
-pub fn atomic_write_with(dir: &Path, name: &str, fill: impl FnOnce(&mut BufWriter<Checked>) -> std::io::Result<()>) -> Result<()> {
+pub fn atomic_write_with(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut BufWriter<Checked>) -> std::io::Result<()>,
+) -> Result<()> {
     let tmp = dir.join(format!("{name}.tmp"));
     let dst = dir.join(name);
     remove_if_exists(&tmp)?;
@@ -274,7 +280,9 @@ pub fn ensure_dir(path: &Path) -> Result<()> {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(Error::InvalidArg(format!("{} exists and is not a directory", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            gate(Op::Create, path).and_then(|_g| fs::create_dir_all(path)).map_err(|e| Error::io("create directory", path, e))?;
+            gate(Op::Create, path)
+                .and_then(|_g| fs::create_dir_all(path))
+                .map_err(|e| Error::io("create directory", path, e))?;
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
             fsync_dir(parent)
         }

@@ -48,7 +48,11 @@ fn flags_text(flags: u8) -> String {
     if flags & FLAG_COMPRESSED != 0 {
         v.push("compressed");
     }
-    if v.is_empty() { "-".into() } else { v.join(",") }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(",")
+    }
 }
 
 fn codec_name(c: u8) -> &'static str {

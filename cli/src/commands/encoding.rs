@@ -49,7 +49,9 @@ impl Enc {
         match self {
             Enc::Utf8 => Ok(s.as_bytes().to_vec()),
             Enc::Hex => hex_decode(s).map_err(|e| CliError::usage(format!("{what} {s:?} is not hex: {e}"))),
-            Enc::Base64 => B64.decode(s.trim()).map_err(|e| CliError::usage(format!("{what} {s:?} is not base64: {e}"))),
+            Enc::Base64 => {
+                B64.decode(s.trim()).map_err(|e| CliError::usage(format!("{what} {s:?} is not base64: {e}")))
+            }
         }
     }
 
@@ -78,7 +80,8 @@ impl Enc {
 /// Reads a byte string written by [`Enc::put_json`] in any of its forms; `None` when absent.
 pub fn get_json(obj: &Map<String, Value>, name: &str) -> Result<Option<Vec<u8>>, String> {
     let field = |suffix: &str| obj.get(&format!("{name}{suffix}"));
-    let text = |v: &Value, f: &str| v.as_str().map(str::to_owned).ok_or_else(|| format!("\"{name}{f}\" is not a string"));
+    let text =
+        |v: &Value, f: &str| v.as_str().map(str::to_owned).ok_or_else(|| format!("\"{name}{f}\" is not a string"));
     if let Some(v) = field("") {
         return Ok(Some(text(v, "")?.into_bytes()));
     }
@@ -107,7 +110,10 @@ pub fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
     }
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2).ok_or("not ASCII")?, 16).map_err(|_| format!("bad digit pair {:?}", &s[i..i + 2])))
+        .map(|i| {
+            u8::from_str_radix(s.get(i..i + 2).ok_or("not ASCII")?, 16)
+                .map_err(|_| format!("bad digit pair {:?}", &s[i..i + 2]))
+        })
         .collect()
 }
 

@@ -7,7 +7,7 @@ use bitgask::{Db, Update};
 use serde_json::{json, Map, Value};
 
 use super::db_args::{close, DbArgs};
-use super::encoding::{EncArgs, Enc};
+use super::encoding::{Enc, EncArgs};
 use super::error::{exit, CliError, CmdResult};
 use super::output::{print_json, stdout, Ctx};
 use super::units::{now_ns, parse_ttl, utc};

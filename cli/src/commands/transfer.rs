@@ -98,7 +98,8 @@ pub fn import(a: ImportArgs, ctx: &Ctx) -> CmdResult {
     let mut opts = a.db.options()?;
     // One sync when the database closes instead of one per record.
     opts.set_sync_on_put(false).set_sync_on_delete(false);
-    let db = bitgask::Db::open(&a.db.dir, opts).map_err(|e| CliError::from(e).context(format!("open {}", a.db.dir.display())))?;
+    let db = bitgask::Db::open(&a.db.dir, opts)
+        .map_err(|e| CliError::from(e).context(format!("open {}", a.db.dir.display())))?;
     let pb = match size {
         Some(s) => ctx.bar(s, "importing", true, false),
         None => ctx.spinner("importing"),

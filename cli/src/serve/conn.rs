@@ -103,7 +103,12 @@ pub fn serve(sh: Arc<Shared>, sock: TcpStream, client: Arc<ClientHandle>) {
             }
         }
         out.flush()?;
-        sh.add(&mut sess.tally, std::mem::take(&mut net_in), std::mem::take(&mut out.written), std::mem::take(&mut out.errors));
+        sh.add(
+            &mut sess.tally,
+            std::mem::take(&mut net_in),
+            std::mem::take(&mut out.written),
+            std::mem::take(&mut out.errors),
+        );
         if sess.close || sh.stopper.stopping() {
             return Ok(());
         }

@@ -133,7 +133,8 @@ const UNAUTH_LIMITS: Limits = Limits { max_args: 16, max_bulk: 16 << 10, max_inl
 
 impl ServeArgs {
     fn resolve_addr(&self) -> Result<SocketAddr, String> {
-        let addrs: Vec<SocketAddr> = self.addr.to_socket_addrs().map_err(|e| format!("--addr {}: {e}", self.addr))?.collect();
+        let addrs: Vec<SocketAddr> =
+            self.addr.to_socket_addrs().map_err(|e| format!("--addr {}: {e}", self.addr))?.collect();
         let first = *addrs.first().ok_or_else(|| format!("--addr {}: no address", self.addr))?;
         Ok(first)
     }
@@ -142,7 +143,8 @@ impl ServeArgs {
         let pass = match (&self.requirepass, &self.requirepass_file) {
             (Some(p), _) => Some(p.clone().into_bytes()),
             (None, Some(f)) => {
-                let text = std::fs::read_to_string(f).map_err(|e| format!("--requirepass-file {}: {e}", f.display()))?;
+                let text =
+                    std::fs::read_to_string(f).map_err(|e| format!("--requirepass-file {}: {e}", f.display()))?;
                 Some(text.lines().next().unwrap_or("").as_bytes().to_vec())
             }
             (None, None) => None,
@@ -245,7 +247,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let fit = (nofile.saturating_sub(128) / 2) as usize;
     if cfg.maxclients > fit {
         if args.maxclients.is_some() {
-            eprintln!("bitgask serve: descriptor limit {nofile} fits {fit} clients; lowering --maxclients from {}", cfg.maxclients);
+            eprintln!(
+                "bitgask serve: descriptor limit {nofile} fits {fit} clients; lowering --maxclients from {}",
+                cfg.maxclients
+            );
         }
         cfg.maxclients = fit.max(1);
     }
@@ -265,7 +270,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     }
     signals::spawn_waiter(stopper.clone()).map_err(|e| format!("signal thread: {e}"))?;
     let auth = if cfg.requirepass.is_some() { "password required" } else { "no password" };
-    eprintln!("bitgask serve: listening on {} (dir {}, {auth}, pid {})", cfg.addr, cfg.dir.display(), std::process::id());
+    eprintln!(
+        "bitgask serve: listening on {} (dir {}, {auth}, pid {})",
+        cfg.addr,
+        cfg.dir.display(),
+        std::process::id()
+    );
     let sh = Arc::new(Shared::new(db, cfg, stopper));
     server::accept_loop(&sh, &listener);
     drop(listener);

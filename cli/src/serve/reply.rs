@@ -98,12 +98,20 @@ impl<'a> Out<'a> {
 
     /// A missing value: `$-1` (RESP2) or `_` (RESP3).
     pub fn null(&mut self) {
-        if self.resp3 { self.raw(b"_\r\n") } else { self.raw(b"$-1\r\n") }
+        if self.resp3 {
+            self.raw(b"_\r\n")
+        } else {
+            self.raw(b"$-1\r\n")
+        }
     }
 
     /// A missing array (EXEC after an aborted transaction, ...): `*-1` or `_`.
     pub fn null_array(&mut self) {
-        if self.resp3 { self.raw(b"_\r\n") } else { self.raw(b"*-1\r\n") }
+        if self.resp3 {
+            self.raw(b"_\r\n")
+        } else {
+            self.raw(b"*-1\r\n")
+        }
     }
 
     pub fn array(&mut self, n: usize) {
@@ -112,12 +120,20 @@ impl<'a> Out<'a> {
 
     /// A map of `n` pairs: `%n` in RESP3, a flat array of `2n` elements in RESP2.
     pub fn map(&mut self, n: usize) {
-        if self.resp3 { self.header(b'%', n as i64) } else { self.header(b'*', 2 * n as i64) }
+        if self.resp3 {
+            self.header(b'%', n as i64)
+        } else {
+            self.header(b'*', 2 * n as i64)
+        }
     }
 
     /// A set: `~n` in RESP3, an array in RESP2.
     pub fn set(&mut self, n: usize) {
-        if self.resp3 { self.header(b'~', n as i64) } else { self.header(b'*', n as i64) }
+        if self.resp3 {
+            self.header(b'~', n as i64)
+        } else {
+            self.header(b'*', n as i64)
+        }
     }
 
     /// Free text (INFO and the like): a verbatim string in RESP3, a bulk string in RESP2.

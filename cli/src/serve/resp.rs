@@ -288,7 +288,12 @@ fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) 
                     return Err(());
                 }
                 let c = line[i];
-                if c == b'\\' && i + 3 < n && line[i + 1] == b'x' && line[i + 2].is_ascii_hexdigit() && line[i + 3].is_ascii_hexdigit() {
+                if c == b'\\'
+                    && i + 3 < n
+                    && line[i + 1] == b'x'
+                    && line[i + 2].is_ascii_hexdigit()
+                    && line[i + 3].is_ascii_hexdigit()
+                {
                     out.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
                     i += 3;
                 } else if c == b'\\' && i + 1 < n {
@@ -361,7 +366,8 @@ mod tests {
     fn parse_all(input: &[u8]) -> (Parsed, Vec<Vec<u8>>) {
         let mut p = Parser::default();
         let r = p.parse(input, &LIM);
-        let args = if matches!(r, Parsed::Command(_)) { p.args(input).iter().map(<[u8]>::to_vec).collect() } else { vec![] };
+        let args =
+            if matches!(r, Parsed::Command(_)) { p.args(input).iter().map(<[u8]>::to_vec).collect() } else { vec![] };
         (r, args)
     }
 

@@ -65,7 +65,14 @@ fn admit(sh: &Arc<Shared>, sock: TcpStream, addr: SocketAddr) {
         return;
     };
     let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
-    let handle = Arc::new(ClientHandle { id, addr, laddr, created: Instant::now(), sock: dup, meta: std::sync::Mutex::new(ClientMeta { resp: 2, ..ClientMeta::default() }) });
+    let handle = Arc::new(ClientHandle {
+        id,
+        addr,
+        laddr,
+        created: Instant::now(),
+        sock: dup,
+        meta: std::sync::Mutex::new(ClientMeta { resp: 2, ..ClientMeta::default() }),
+    });
     {
         let mut clients = sh.reg.clients.lock().unwrap_or_else(PoisonError::into_inner);
         if clients.len() >= sh.cfg.maxclients {

@@ -56,7 +56,16 @@ pub struct Counters {
 
 impl Counters {
     pub fn reset(&self) {
-        for c in [&self.connections, &self.rejected, &self.commands, &self.hits, &self.misses, &self.net_in, &self.net_out, &self.errors] {
+        for c in [
+            &self.connections,
+            &self.rejected,
+            &self.commands,
+            &self.hits,
+            &self.misses,
+            &self.net_in,
+            &self.net_out,
+            &self.errors,
+        ] {
             c.store(0, Ordering::Relaxed);
         }
     }
@@ -194,7 +203,15 @@ impl Shared {
 
     pub fn add(&self, t: &mut Tally, net_in: u64, net_out: u64, errors: u64) {
         let s = &self.stats;
-        for (c, v) in [(&s.commands, t.commands), (&s.hits, t.hits), (&s.misses, t.misses), (&s.dirty, t.dirty), (&s.net_in, net_in), (&s.net_out, net_out), (&s.errors, errors)] {
+        for (c, v) in [
+            (&s.commands, t.commands),
+            (&s.hits, t.hits),
+            (&s.misses, t.misses),
+            (&s.dirty, t.dirty),
+            (&s.net_in, net_in),
+            (&s.net_out, net_out),
+            (&s.errors, errors),
+        ] {
             if v != 0 {
                 c.fetch_add(v, Ordering::Relaxed);
             }

@@ -200,7 +200,11 @@ pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         b"id" => c.out.int(c.s.id as i64),
         b"getname" => {
             let name = c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).name.clone();
-            if name.is_empty() { c.out.null() } else { c.out.bulk(&name) }
+            if name.is_empty() {
+                c.out.null()
+            } else {
+                c.out.bulk(&name)
+            }
         }
         b"setname" => {
             let name = a.get(2);
@@ -214,7 +218,10 @@ pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         b"setinfo" => {
             let (attr, val) = (a.get(2), a.get(3));
             if !valid_name(val) {
-                c.out.err(&format!("ERR {} cannot contain spaces, newlines or special characters.", String::from_utf8_lossy(attr)));
+                c.out.err(&format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    String::from_utf8_lossy(attr)
+                ));
             } else if eq(attr, "LIB-NAME") {
                 c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).lib_name = val.to_vec();
                 c.out.ok();
@@ -237,17 +244,27 @@ pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
             c.out.verbatim(&text);
         }
         b"no-evict" | b"no-touch" => {
-            if eq(a.get(2), "on") || eq(a.get(2), "off") { c.out.ok() } else { c.out.err(E_SYNTAX) }
+            if eq(a.get(2), "on") || eq(a.get(2), "off") {
+                c.out.ok()
+            } else {
+                c.out.err(E_SYNTAX)
+            }
         }
         b"help" => {
             let lines = [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID", "    Return the ID of the current connection.",
-                "GETNAME", "    Return the name of the current connection.",
-                "SETNAME <name>", "    Assign the name <name> to the current connection.",
-                "SETINFO <LIB-NAME|LIB-VER> <value>", "    Record the client library's name or version.",
-                "INFO", "    Return information about the current connection.",
-                "LIST", "    Return information about all connections.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "    Record the client library's name or version.",
+                "INFO",
+                "    Return information about the current connection.",
+                "LIST",
+                "    Return information about all connections.",
             ];
             c.out.array(lines.len());
             for l in lines {

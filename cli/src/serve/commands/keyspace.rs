@@ -31,7 +31,11 @@ pub fn exists(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 
 /// Runs `op` on every key argument and counts the keys it answered true for; `None` after an
 /// error, which has then been replied.
-fn count_keys(c: &mut Ctx<'_, '_>, a: &Args<'_>, op: impl Fn(&bitgask::Db, &[u8]) -> bitgask::Result<bool>) -> Option<i64> {
+fn count_keys(
+    c: &mut Ctx<'_, '_>,
+    a: &Args<'_>,
+    op: impl Fn(&bitgask::Db, &[u8]) -> bitgask::Result<bool>,
+) -> Option<i64> {
     let mut n = 0;
     for key in a.iter().skip(1) {
         if !c.can_exist(key) {

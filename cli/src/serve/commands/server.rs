@@ -239,14 +239,26 @@ pub fn command(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
             }
         }
         b"docs" => {
-            let specs: Vec<&Spec> = if names.is_empty() { TABLE.iter().collect() } else { names.iter().filter_map(|n| super::lookup(n)).collect() };
+            let specs: Vec<&Spec> = if names.is_empty() {
+                TABLE.iter().collect()
+            } else {
+                names.iter().filter_map(|n| super::lookup(n)).collect()
+            };
             c.out.map(specs.len());
             for s in specs {
                 command_docs(c, s);
             }
         }
         b"help" => {
-            let lines = ["COMMAND <subcommand>. Subcommands are:", "(no subcommand)", "    Return details about all commands.", "COUNT", "DOCS [<command-name> ...]", "INFO [<command-name> ...]", "LIST"];
+            let lines = [
+                "COMMAND <subcommand>. Subcommands are:",
+                "(no subcommand)",
+                "    Return details about all commands.",
+                "COUNT",
+                "DOCS [<command-name> ...]",
+                "INFO [<command-name> ...]",
+                "LIST",
+            ];
             c.out.array(lines.len());
             for l in lines {
                 c.out.simple(l);
@@ -299,14 +311,19 @@ pub fn config(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     match &sub[..] {
         b"get" if a.len() >= 3 => {
             let globs: Vec<Glob> = a.iter().skip(2).map(|p| Glob::new(&p.to_ascii_lowercase())).collect();
-            let params: Vec<_> = config_params(c.sh).into_iter().filter(|(k, _)| globs.iter().any(|g| g.matches(k.as_bytes()))).collect();
+            let params: Vec<_> = config_params(c.sh)
+                .into_iter()
+                .filter(|(k, _)| globs.iter().any(|g| g.matches(k.as_bytes())))
+                .collect();
             c.out.map(params.len());
             for (k, v) in params {
                 c.out.bulk_str(k);
                 c.out.bulk_str(&v);
             }
         }
-        b"set" if a.len() >= 4 => c.out.err("ERR CONFIG SET is not supported by bitgask: restart the server with other flags"),
+        b"set" if a.len() >= 4 => {
+            c.out.err("ERR CONFIG SET is not supported by bitgask: restart the server with other flags")
+        }
         b"resetstat" if a.len() == 2 => {
             c.sh.stats.reset();
             c.out.ok();

@@ -142,7 +142,9 @@ pub fn set(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
             get = true;
         } else if eq(opt, "KEEPTTL") && exp.is_none() {
             exp = Some(Expiry::Keep);
-        } else if let Some(next) = next.filter(|_| ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| eq(opt, w)) && exp.is_none()) {
+        } else if let Some(next) =
+            next.filter(|_| ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| eq(opt, w)) && exp.is_none())
+        {
             let Some(v) = int_arg(c.out, next) else { return Ok(()) };
             let upper = opt.to_ascii_uppercase();
             let unit = if upper.starts_with(b"EX") { 1000 } else { 1 };
@@ -198,7 +200,14 @@ pub fn set(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 }
 
 /// The general SET: whether it wrote, and the old value when `get`.
-fn conditional_set(c: &mut Ctx<'_, '_>, key: &[u8], value: &[u8], cond: Cond, exp: Expiry, get: bool) -> bitgask::Result<(bool, Option<Vec<u8>>)> {
+fn conditional_set(
+    c: &mut Ctx<'_, '_>,
+    key: &[u8],
+    value: &[u8],
+    cond: Cond,
+    exp: Expiry,
+    get: bool,
+) -> bitgask::Result<(bool, Option<Vec<u8>>)> {
     let now = unix_nanos();
     c.sh.db.update(key, |cur| {
         let old = if get { cur.map(|v| v.value.to_vec()) } else { None };
