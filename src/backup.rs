@@ -1,4 +1,4 @@
-//! Hot backup (DESIGN.md section 8): a point-in-time copy taken while the database is open.
+//! Hot backup (docs/DESIGN.md section 8.1): a point-in-time copy taken while the database is open.
 //!
 //! 1. Check the destination: it must not exist or be an empty directory, and must not be the
 //!    database root or lie inside it.

@@ -446,7 +446,7 @@ impl Db {
 
     // ---- space reclamation ----
 
-    /// A full merge (DESIGN.md section 7). Without `force` it runs only when the trigger holds
+    /// A full merge (docs/DESIGN.md section 7). Without `force` it runs only when the trigger holds
     /// (dead/total >= merge_trigger_ratio and total >= merge_min_total). Returns whether it ran.
     /// Reads and writes continue meanwhile; writers wait only for the final swap.
     pub fn merge(&self, force: bool) -> Result<bool> {

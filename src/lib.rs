@@ -9,7 +9,7 @@
 //! `max_file_size` it is fdatasynced and sealed, a new one is started, and a background thread
 //! writes a hint file for the sealed one so the next open need not read values.
 //!
-//! # On-disk layout (the contract is DESIGN.md)
+//! # On-disk layout (specified in docs/DESIGN.md section 1)
 //!
 //! ```text
 //! <root>/LOCK                 flock held while a handle is open

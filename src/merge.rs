@@ -1,4 +1,4 @@
-//! Merge (compaction), DESIGN.md section 7: rewrite the live records of sealed files into new
+//! Merge (compaction), docs/DESIGN.md section 7: rewrite the live records of sealed files into new
 //! files in `merge.tmp/`, then swap generations with directory renames.
 //!
 //! Step by step:

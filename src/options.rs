@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::format::record::{HARD_MAX_KEY, HARD_MAX_VALUE, HEADER_LEN};
 
-/// Codec numbers as stored in the record header (DESIGN.md section 2).
+/// Codec numbers as stored in the record header (docs/DESIGN.md section 2.2).
 pub const CODEC_NONE: u32 = 0;
 pub const CODEC_SNAPPY: u32 = 1;
 
@@ -30,7 +30,7 @@ pub struct Options {
     pub(crate) merge: MergeOptions,
 }
 
-/// When and how merges run (DESIGN.md section 7).
+/// When and how merges run (docs/DESIGN.md section 7.1).
 #[derive(Clone, Debug)]
 pub(crate) struct MergeOptions {
     /// A full merge is worth it when dead/total reaches this ratio...

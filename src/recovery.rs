@@ -1,4 +1,4 @@
-//! Open-time recovery (DESIGN.md section 4): load every data file in id order, from its hint
+//! Open-time recovery (docs/DESIGN.md section 4): load every data file in id order, from its hint
 //! when the hint checks out and by a CRC-checked scan otherwise, keep the newest record of each
 //! key by sequence stamp, cut a torn tail off the file being appended, and refuse corruption.
 //!
@@ -140,8 +140,8 @@ pub(crate) struct Loaded {
     pub report: OpenReport,
 }
 
-/// Steps 2 to 6 of DESIGN.md section 4 (the caller holds the LOCK): settle an interrupted merge,
-/// check the meta file, load every data file, and pick the file to append to.
+/// Steps 2 to 6 of docs/DESIGN.md section 4 (the caller holds the LOCK): settle an interrupted
+/// merge, check the meta file, load every data file, and pick the file to append to.
 pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
     resolve_interrupted_merge(root)?;
     let dir = fs::data_dir(root);
@@ -309,7 +309,7 @@ fn truncate(dir: &Path, id: u32, len: u64) -> Result<()> {
     fs::sync_file(&f, &path)
 }
 
-/// Settles what an interrupted merge left in the root (DESIGN.md section 7):
+/// Settles what an interrupted merge left in the root (docs/DESIGN.md section 7.8):
 ///
 /// | data/ | merge.tmp/ | MERGE_DONE valid | data.old/ | action |
 /// |---|---|---|---|---|

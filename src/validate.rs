@@ -1,4 +1,4 @@
-//! Validate and repair (DESIGN.md section 8).
+//! Validate and repair (docs/DESIGN.md sections 8.2 and 8.3).
 //!
 //! Both walk every data file tolerantly: valid records are kept, and where a record fails its
 //! checks the walk looks for the next valid record and reports the bytes in between as one

@@ -1,4 +1,4 @@
-//! The C ABI (DESIGN.md section 9). One module per C object; every export goes through the
+//! The C ABI (docs/DESIGN.md section 9). One module per C object; every export goes through the
 //! boundary helpers in `boundary`, which check pointers, catch panics and fill `err_out`.
 //! `include/bitgask.h` is generated from these modules by cbindgen (see build.rs).
 

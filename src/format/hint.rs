@@ -1,5 +1,5 @@
-//! Hint files: a summary of one sealed data file so open need not read values (DESIGN.md
-//! section 3). Layout, little-endian:
+//! Hint files: a summary of one sealed data file so open need not read values
+//! (docs/DESIGN.md section 3). Layout, little-endian:
 //!
 //! ```text
 //! magic "BGKHINT\0" (8) | version u32 | data file id u32 | covered data length u64

@@ -1,4 +1,4 @@
-//! The data-file record, byte for byte (DESIGN.md section 2):
+//! The data-file record, byte for byte (docs/DESIGN.md section 2.1):
 //!
 //! ```text
 //! | CRC32 (4) | ts (8) | expires (8) | key_len (4) | val_len (4) | flags (1) | codec (1) | reserved (2) | key | value |

@@ -1,5 +1,6 @@
-//! File-system operations with the durability rules of DESIGN.md: every directory that gains or
-//! loses an entry is fsynced, files are replaced atomically, and symlinks are never followed.
+//! File-system operations with the durability rules of docs/DESIGN.md section 1.5: every
+//! directory that gains or loses an entry is fsynced, files are replaced atomically, and symlinks
+//! are never followed.
 //!
 //! Every file and directory operation of the library goes through this module, which asks the
 //! fault injector (`fault::check`, free in normal builds) before each one.

@@ -170,7 +170,8 @@ fn record_line(
 
 fn dump_hint(path: &Path, bytes: &[u8], enc: Enc, ctx: &Ctx) -> CmdResult {
     let mut out = stdout();
-    // The prefix (DESIGN.md section 3): magic (8) | version u32 | data file id u32 | covered u64.
+    // The prefix (docs/DESIGN.md section 3.1): magic (8) | version u32 | data file id u32 |
+    // covered u64.
     let (file_id, covered) = if bytes.len() >= 24 {
         (u32::from_le_bytes(bytes[12..16].try_into().unwrap()), u64::from_le_bytes(bytes[16..24].try_into().unwrap()))
     } else {
