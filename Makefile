@@ -61,6 +61,12 @@ header-check: lib
 	  git diff --exit-code -- include/bitgask.h || { echo "include/bitgask.h is stale: commit the regenerated header"; exit 1; }; \
 	else echo "not a git checkout: header freshness not checked"; fi
 
+# Every "docs/DESIGN.md section N" cited in the code, header and README names a section of it.
+.PHONY: design-refs
+design-refs:
+	scripts/check-design-refs.sh
+test: design-refs
+
 cargo-test:
 	$(CARGO) test --release
 
