@@ -197,6 +197,30 @@ def visible(r, now):
     return not r.deleted and not (r.expires != 0 and now >= r.expires)
 
 
+def scan_salvage(data_dir, file_id, name):
+    """Like scan, but after a bad record skips ahead to the next offset where a whole record
+    passes its CRC, as a salvaging reader does. Returns (records, [(offset, length)] skipped)."""
+    buf = open(os.path.join(data_dir, name), "rb").read()
+    pos, out, skipped = 0, [], []
+    while pos < len(buf):
+        try:
+            r = parse_record(buf, pos, file_id, name)
+        except Damaged:
+            nxt = pos + 1
+            while nxt < len(buf):
+                try:
+                    parse_record(buf, nxt, file_id, name)
+                    break
+                except Damaged:
+                    nxt += 1
+            skipped.append((pos, nxt - pos))
+            pos = nxt
+            continue
+        out.append(r)
+        pos += r.size
+    return out, skipped
+
+
 def all_records(root, sub="data"):
     """Every record of the data files under root/sub, in log order."""
     data_dir = os.path.join(root, sub)
@@ -231,7 +255,11 @@ def markers(root):
         found |= dir_markers(data_dir)
     tmp = os.path.join(root, "merge.tmp")
     if os.path.isdir(tmp) and not os.path.exists(os.path.join(tmp, "MERGE_DONE")):
-        found.add("go-merge-tmp")
+        # bitgask's own unfinished merge.tmp/ has no MERGE_DONE either, but never Go hints, and
+        # bitgask renames it to data/ only after writing MERGE_DONE.
+        go_hints = dir_markers(tmp) & {"go-hint-layout", "empty-hint"}
+        if go_hints or not os.path.isdir(data_dir) or found - {"hint-for-active-file"}:
+            found.add("go-merge-tmp")
     old = os.path.join(root, "data.old")
     if os.path.isdir(old) and dir_markers(old):
         found.add("go-data-old")
@@ -245,7 +273,8 @@ def dir_markers(d):
     meta = os.path.join(d, "bitgask.meta")
     if os.path.isfile(meta):
         text = open(meta, "rb").read()
-        if text.startswith(b'{\n  "version": ') and b'"created"' in text and b"\n" in text.strip():
+        # json.MarshalIndent's layout; bitgask writes one line.
+        if text.startswith(b'{\n  "version": ') and b'"writer"' not in text:
             found.add("go-meta-layout")
     elif files:
         found.add("no-meta")

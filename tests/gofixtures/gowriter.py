@@ -80,8 +80,8 @@ HINTED = ["go-meta-layout", "go-hint-layout", "hint-for-active-file"]
 
 
 def result(db, **extra):
-    """The JSON of a fixture whose Go keydir is the model's index. `differs` lists the keys
-    whose record with the highest stamp is not their last record in log order."""
+    """The JSON of a fixture whose expected keys are the model's keydir; `extra` adds or
+    overrides fields (state, go_open, markers, recency_by_stamp_differs, damage)."""
     out = {
         "state": "clean",
         "open_options": {
@@ -115,7 +115,7 @@ def _fresh_empty(root, clock):
     return result(db, markers=["go-meta-layout", "empty-hint", "hint-for-active-file"])
 
 
-@fixture("basic-hints", "puts, overwrites, deletes and TTLs over four rotated files, with hints")
+@fixture("basic-hints", "puts, overwrites, deletes, TTLs and Expire over five rotated files, with hints")
 def _basic(root, clock):
     db = GoDB(root, clock, max_data_file_size=400).open()
     for i in range(12):

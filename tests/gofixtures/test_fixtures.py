@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -38,8 +39,6 @@ def as_view(keys):
 
 
 def now_ns():
-    import time
-
     return time.time_ns()
 
 
@@ -78,7 +77,7 @@ def test_the_log_order_rule_gives_the_expected_keys(out, name):
     fx = expected(out, name)
     root = os.path.join(out, name)
     if fx["state"] == "damaged":
-        records = salvage(root)
+        records = salvage(root, fx["damage"])
     elif not os.path.isdir(os.path.join(root, "data")):
         records = goreader.all_records(root, "data.old")
     else:
@@ -86,12 +85,16 @@ def test_the_log_order_rule_gives_the_expected_keys(out, name):
     assert goreader.log_view(records, now_ns()) == as_view(fx["keys"])
 
 
-def salvage(root):
-    """Records of a damaged fixture with the damaged range skipped (found by its hint entries)."""
+def salvage(root, damage):
+    """Records of a damaged fixture with the damaged ranges skipped, checking that the ranges
+    skipped are the ones the fixture declares."""
     data_dir = os.path.join(root, "data")
-    out = []
-    for fid in goreader.data_files(data_dir):
-        out += goreader.read_hints(data_dir, fid, 9)
+    out, skipped = [], []
+    for fid, name in goreader.data_files(data_dir).items():
+        records, ranges = goreader.scan_salvage(data_dir, fid, name)
+        out += records
+        skipped += [{"file": name, "offset": o, "length": n} for o, n in ranges]
+    assert skipped == damage
     return out
 
 
