@@ -39,7 +39,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
-.PHONY: all lib header-check test cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check test cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -163,6 +163,11 @@ test-server: server-deps server-bin
 test-cluster: server-deps server-bin
 	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_cluster.py
 
+# Directories as the Go bitgask writes them (tests/gofixtures/README.md): the writer checked
+# against an independent reader.
+test-gofixtures: server-deps
+	$(PYTEST) tests/gofixtures
+
 bench-server: server-deps server-bin
 	tests/server/bench_server.sh $(SERVER_BIN)
 
@@ -176,7 +181,7 @@ fuzz:
 fuzz-smoke:
 	CARGO="$(CARGO)" bash fuzz/run.sh smoke
 
-test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke
+test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-smoke run install-check fuzz-smoke
 
 $(BUILD)/quickstart: examples/quickstart.c lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/lib' -lbitgask $(SYSLIBS)
