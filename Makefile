@@ -170,7 +170,28 @@ fuzz:
 fuzz-smoke:
 	CARGO="$(CARGO)" bash fuzz/run.sh smoke
 
-test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke
+# Language bindings (README: Python, C++, Go). scripts/install-binding-deps.sh installs what they
+# need when it is missing: a virtual environment with cffi, pytest, hypothesis and mypy; Go.
+.PHONY: test-python test-cxx test-go
+PYENV   := $(BUILD)/pyenv
+PYFRESH := $(BUILD)/pyfresh
+
+# The package built against build/lib into the test environment, its pytest suite, mypy --strict
+# on the package and a sample program; then `pip install ./python` into an empty environment the
+# way a user runs it (build isolation, cargo reusing target/), and that sample run there.
+test-python: lib
+	@sh scripts/install-binding-deps.sh python $(PYENV)
+	BITGASK_LIB_DIR=$(abspath $(LIBDIR)) $(PYENV)/bin/python -m pip install -q --disable-pip-version-check \
+	    --no-build-isolation --no-deps --force-reinstall ./python
+	cd python && ../$(PYENV)/bin/python -m pytest -q -p no:cacheprovider tests
+	$(PYENV)/bin/python -m mypy --strict --cache-dir $(BUILD)/mypy-cache python/src/bitgask python/tests/typed_usage.py
+	rm -rf $(PYFRESH) && python3 -m venv --without-pip $(PYFRESH)
+	$(PYENV)/bin/python -m pip --python $(PYFRESH)/bin/python install -q --disable-pip-version-check ./python
+	@d=$$(mktemp -d) && $(PYFRESH)/bin/python python/tests/typed_usage.py "$$d/db" >/dev/null; s=$$?; rm -rf "$$d"; \
+	  [ $$s = 0 ] && echo "pip install ./python in a fresh environment: ok"; exit $$s
+
+test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke \
+      test-python test-cxx test-go
 
 $(BUILD)/quickstart: examples/quickstart.c lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/lib' -lbitgask $(SYSLIBS)
