@@ -13,7 +13,8 @@
 #   make test-server   bitgask serve with redis-cli, redis-benchmark, redis-py, raw sockets
 #   make test-cluster  three bitgask serve processes behind twemproxy (nutcracker)
 #   make bench-server  bitgask serve against redis-server (redis-benchmark, medians of 5 rounds)
-#   make install   prefix=/usr/local DESTDIR= : library, header, pkg-config file
+#   make install   prefix=/usr/local DESTDIR= : library, headers (C and C++), pkg-config file
+#   make test-python, make test-cxx, make test-go   the language bindings (part of make test)
 
 CARGO    ?= cargo
 CC       ?= cc
@@ -190,6 +191,35 @@ test-python: lib
 	@d=$$(mktemp -d) && $(PYFRESH)/bin/python python/tests/typed_usage.py "$$d/db" >/dev/null; s=$$?; rm -rf "$$d"; \
 	  [ $$s = 0 ] && echo "pip install ./python in a fresh environment: ok"; exit $$s
 
+# C++ binding (include/bitgask.hpp): the tests as C++17 and C++20 with -Wall -Wextra -Werror
+# -Wpedantic, once more under AddressSanitizer and UndefinedBehaviorSanitizer; then the quickstart
+# built against a staged `make install` through pkg-config, as a user builds it.
+CXX_TEST_SRCS := $(wildcard cxx_tests/*.cpp)
+CXX_TEST_DEPS := $(CXX_TEST_SRCS) $(wildcard cxx_tests/*.hpp) include/bitgask.hpp include/bitgask.h lib
+CXX_TEST_CMD   = $(CXX) $(CXXTESTFLAGS) $(WARN) -Wpedantic -Iinclude -Icxx_tests $(CXX_TEST_SRCS) -o $@ \
+                 $(LIBDIR)/libbitgask.a $(SYSLIBS)
+CXX_VARIANTS  := c++17 c++20 asan
+CXXTESTFLAGS  ?= -O1 -g
+CXX_STAGE     := $(abspath $(BUILD)/stage-cxx)
+
+$(BUILD)/cxx_tests_c++17: $(CXX_TEST_DEPS)
+	$(CXX_TEST_CMD) -std=c++17
+$(BUILD)/cxx_tests_c++20: $(CXX_TEST_DEPS)
+	$(CXX_TEST_CMD) -std=c++20
+$(BUILD)/cxx_tests_asan: $(CXX_TEST_DEPS)
+	$(CXX_TEST_CMD) -std=c++17 $(SAN)
+
+test-cxx: $(addprefix $(BUILD)/cxx_tests_,$(CXX_VARIANTS))
+	@for v in $(CXX_VARIANTS); do \
+	  echo "== C++ tests ($$v)"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(BUILD)/cxx_tests_$$v || exit 1; \
+	done
+	rm -rf $(CXX_STAGE)
+	$(MAKE) --no-print-directory install prefix=$(CXX_STAGE) >/dev/null
+	$(CXX) $(CFLAGS) $(WARN) -std=c++17 examples/quickstart.cpp -o $(BUILD)/quickstart_cxx \
+	    $$(PKG_CONFIG_PATH=$(CXX_STAGE)/lib/pkgconfig pkg-config --cflags --libs bitgask) -Wl,-rpath,$(CXX_STAGE)/lib
+	@d=$$(mktemp -d) && ./$(BUILD)/quickstart_cxx "$$d/db"; s=$$?; rm -rf "$$d" $(CXX_STAGE); exit $$s
+
 test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke \
       test-python test-cxx test-go
 
@@ -215,14 +245,15 @@ install: lib
 	ln -sf libbitgask.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libbitgask.so
 	install -m 0644 $(LIBDIR)/libbitgask.a $(DESTDIR)$(libdir)/
-	install -m 0644 include/bitgask.h $(DESTDIR)$(includedir)/
+	install -m 0644 include/bitgask.h include/bitgask.hpp $(DESTDIR)$(includedir)/
 	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(includedir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' bitgask.pc.in > $(DESTDIR)$(libdir)/pkgconfig/bitgask.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(libdir)/libbitgask.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME) \
 	      $(DESTDIR)$(libdir)/libbitgask.so $(DESTDIR)$(libdir)/libbitgask.a \
-	      $(DESTDIR)$(includedir)/bitgask.h $(DESTDIR)$(libdir)/pkgconfig/bitgask.pc
+	      $(DESTDIR)$(includedir)/bitgask.h $(DESTDIR)$(includedir)/bitgask.hpp \
+	      $(DESTDIR)$(libdir)/pkgconfig/bitgask.pc
 
 # Installs into a staging prefix, builds the quickstart the way a user would (pkg-config, the
 # installed soname symlinks), runs it, then uninstalls and checks nothing is left.
