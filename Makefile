@@ -220,6 +220,25 @@ test-cxx: $(addprefix $(BUILD)/cxx_tests_,$(CXX_VARIANTS))
 	    $$(PKG_CONFIG_PATH=$(CXX_STAGE)/lib/pkgconfig pkg-config --cflags --libs bitgask) -Wl,-rpath,$(CXX_STAGE)/lib
 	@d=$$(mktemp -d) && ./$(BUILD)/quickstart_cxx "$$d/db"; s=$$?; rm -rf "$$d" $(CXX_STAGE); exit $$s
 
+# Go binding (go/): gofmt, go vet and go test -race with the checkout's static library (build tag
+# bitgask_local), offline (the package has no dependencies to download); then the example through
+# pkg-config against a staged `make install`, the way a user's program links the library.
+GO       ?= go
+GO_ENV   := GOPROXY=off GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=1 \
+            $(if $(HOME),,GOCACHE=$(abspath $(BUILD))/go-cache)
+GO_STAGE := $(abspath $(BUILD)/stage-go)
+
+test-go: lib
+	@sh scripts/install-binding-deps.sh go
+	@cd go && unformatted=$$(gofmt -l .) && [ -z "$$unformatted" ] || { echo "go/: gofmt -w $$unformatted"; exit 1; }
+	cd go && $(GO_ENV) $(GO) vet -tags bitgask_local ./...
+	cd go && $(GO_ENV) $(GO) test -tags bitgask_local -race -count=1 ./...
+	rm -rf $(GO_STAGE)
+	$(MAKE) --no-print-directory install prefix=$(GO_STAGE) >/dev/null
+	cd go && $(GO_ENV) PKG_CONFIG_PATH=$(GO_STAGE)/lib/pkgconfig CGO_LDFLAGS="-Wl,-rpath,$(GO_STAGE)/lib" \
+	    $(GO) test -count=1 -run '^Example$$' ./...
+	rm -rf $(GO_STAGE)
+
 test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke \
       test-python test-cxx test-go
 
