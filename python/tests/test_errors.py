@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 import bitgask
-from bitgask._bitgask import lib
+from bitgask._bitgask import ffi, lib
 from bitgask._errors import BY_NAME, BY_STATUS, from_status
-from bitgask._bitgask import ffi
 
 EXPECTED = {
     "BITGASK_E_INVALID_ARG": bitgask.InvalidArgumentError,

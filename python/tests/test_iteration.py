@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
@@ -68,6 +69,16 @@ def test_an_iterator_used_after_close_raises_closed_error(path: Path) -> None:
     with pytest.raises(bitgask.ClosedError):
         next(it)
     del it  # freeing the C iterator after the database is fine too
+
+
+def test_a_cursor_keeps_its_unreferenced_db_open(path: Path) -> None:
+    with bitgask.open(path) as db:
+        db[b"a"] = b"1"
+    with pytest.warns(ResourceWarning):  # the DB is never closed explicitly
+        # (Not inside the assert: pytest's assertion rewriting would keep the DB referenced.)
+        items = list(bitgask.open(path).items())
+        gc.collect()
+    assert items == [(b"a", b"1")]
 
 
 def test_creating_an_iterator_after_close_raises(path: Path) -> None:

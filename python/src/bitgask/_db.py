@@ -178,7 +178,7 @@ class DB:
             s = as_buffer(b"" if start is None else start, "start")
             e = ffi.NULL if stop is None else as_buffer(stop, "stop")
             self._call(lib.bitgask_iter_range, s, len(s), e, 0 if stop is None else len(e), out)
-        return cls(self._checked_guard(), out[0])
+        return cls(self, self._checked_guard(), out[0])
 
     # ---- maintenance ----
 

@@ -25,7 +25,8 @@ class _Cursor(Generic[T]):
 
     _with_values = False
 
-    def __init__(self, guard: Guard, it: Any) -> None:
+    def __init__(self, owner: object, guard: Guard, it: Any) -> None:
+        self._owner = owner  # the DB: it stays open (not collected) while a cursor on it lives
         self._guard = guard
         self._it: Optional[Any] = ffi.gc(it, lib.bitgask_iter_free)
         self._lock = threading.Lock()
