@@ -74,6 +74,17 @@ def test_a_db_collected_without_close_closes_itself_with_a_resource_warning(path
         assert db[b"k"] == b"v"
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_unclosed_db_is_closed_even_when_warnings_are_errors(path: Path) -> None:
+    db = bitgask.open(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        del db
+        gc.collect()
+    with bitgask.open(path):  # the LOCK was released
+        pass
+
+
 def test_a_closed_db_collects_silently(path: Path) -> None:
     db = bitgask.open(path)
     db.close()

@@ -231,12 +231,15 @@ class DB:
         guard = getattr(self, "_guard", None)
         if guard is None or guard.shut:
             return
-        if not guard.forked():
-            warnings.warn(f"unclosed bitgask.DB {self.path!r}", ResourceWarning, source=self)
         try:
-            self.close()
-        except Exception:  # noqa: BLE001 - nowhere to report it from a finalizer but the warning
-            pass
+            if not guard.forked():
+                # Raises when warnings are errors (-W error): reported as unraisable, as for files.
+                warnings.warn(f"unclosed bitgask.DB {self.path!r}", ResourceWarning, source=self)
+        finally:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - nowhere to report it from a finalizer (or at shutdown)
+                pass
 
     def __repr__(self) -> str:
         return f"<bitgask.DB {self.path!r}{' closed' if self.closed else ''}>"
