@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
+use crate::generation::DATA_DIR;
 use crate::storage::datafile::map_for_scan;
-use crate::storage::fs::{
-    self as dfs, create_new, data_name, fsync_dir, hint_name, open_nofollow, Checked, DATA_DIR, META_FILE,
-};
+use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, open_nofollow, Checked, META_FILE};
 
 pub(crate) fn backup(e: &Engine, dst: &Path) -> Result<()> {
     let dst = check_destination(&e.root, dst)?;

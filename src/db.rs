@@ -15,12 +15,13 @@ use crate::clock::{expiry_after_ms, now_ns};
 use crate::engine::{Chore, Durability, Engine, Writer};
 use crate::error::{Error, Result};
 use crate::format::record::{Encoded, CODEC_NONE, FLAG_TOMBSTONE};
+use crate::generation::{self, data_dir};
 use crate::hints::write_hint;
 use crate::iter::{Iter, KeyFilter};
 use crate::merge::{self, MergeKind};
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
-use crate::storage::fs::{self, data_dir, LOCK_FILE};
+use crate::storage::fs::{self, LOCK_FILE};
 use crate::storage::lock::LockFile;
 
 /// Size and garbage figures of a database.
@@ -133,7 +134,7 @@ impl Db {
                     Chore::RemoveOldGeneration => {
                         // Failures are retried by the next merge, delete-all or open.
                         let _one_at_a_time = e.merge_lock.lock();
-                        let _ = merge::settle_old_generation(&e);
+                        let _ = generation::remove_old(&e.root);
                     }
                 }
             }

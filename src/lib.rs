@@ -34,6 +34,7 @@ pub mod error;
 mod fault_tests;
 pub mod ffi;
 pub mod format;
+mod generation;
 mod hints;
 mod idmap;
 mod index;

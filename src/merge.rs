@@ -22,9 +22,9 @@
 //!    blocks: the slow part) is left to the background thread; the next merge, delete-all or
 //!    open finishes it if it has not happened yet.
 //!
-//! A crash anywhere leaves a directory state that open resolves (see `recovery`).
+//! The directories and the steps between generations are `generation`'s; a crash anywhere leaves
+//! a state that open settles (`generation::settle`).
 
-use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -36,12 +36,12 @@ use crate::error::{Error, Result};
 use crate::format::hint::{HintBuilder, HintEntry};
 use crate::format::merge_done::MergeDone;
 use crate::format::record::{Header, HEADER_LEN};
+use crate::generation;
 use crate::hints::write_hint;
 use crate::keydir::{Loc, Probe};
 use crate::killpoint;
-use crate::recovery::{move_strange_directories_back, remove_old_generation, DATA_OLD, MERGE_TMP};
 use crate::storage::datafile::{ActiveFile, DataFile};
-use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, parse_name, Checked, DATA_DIR};
+use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, tmp_name, Checked};
 use crate::storage::scan::Scan;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,18 +77,16 @@ struct Copied {
 pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
     let _one_at_a_time = e.merge_lock.lock();
     e.check_writable()?;
-    settle_old_generation(e)?;
+    generation::remove_old(&e.root)?;
     let inputs = prepare(e, kind)?;
     if inputs.is_empty() {
         return Ok(false);
     }
-    let tmp = e.root.join(MERGE_TMP);
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
-    let built = build(e, kind, &inputs_files, &tmp);
+    let built = build(e, kind, &inputs_files);
     let discard = || {
         // Nothing outside merge.tmp changed yet.
-        let _ = dfs::remove_tree(&tmp);
-        let _ = fsync_dir(&e.root);
+        let _ = generation::discard(&e.root);
     };
     let copied = match built {
         Ok(c) => c,
@@ -104,7 +102,7 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
         e.irreducible.lock().extend(inputs.iter().copied());
         return Ok(false);
     }
-    swap(e, inputs_files, copied, &tmp)?;
+    swap(e, inputs_files, copied)?;
     e.chores.push(Chore::RemoveOldGeneration);
     e.merges.fetch_add(1, Ordering::Relaxed);
     e.last_merge_ns.store(now_ns(), Ordering::Relaxed);
@@ -186,13 +184,9 @@ pub(crate) fn select(e: &Engine, sealed: &[u32]) -> Vec<u32> {
     picked
 }
 
-/// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside `merge.tmp/`.
-fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> Result<Copied> {
-    if tmp.exists() {
-        dfs::remove_tree(tmp)?;
-    }
-    dfs::create_dir(tmp)?;
-    fsync_dir(&e.root)?;
+/// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside a new `merge.tmp/`.
+fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>]) -> Result<Copied> {
+    let tmp = &generation::begin(&e.root)?;
     killpoint::hit("merge-tmp-created");
 
     // A full merge copies each key at most once, so hints can be streamed while copying. A
@@ -217,12 +211,10 @@ fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> R
     let mut outputs = copied.outputs.clone();
     outputs.push((copied.next_active, 0));
     let done = MergeDone { inputs: inputs.iter().map(|f| f.id).collect(), outputs };
-    dfs::atomic_write(tmp, MERGE_DONE, &done.encode())?;
+    generation::mark_complete(tmp, &done)?;
     killpoint::hit("merge-done-written");
     Ok(copied)
 }
-
-pub(crate) const MERGE_DONE: &str = "MERGE_DONE";
 
 /// Copies what must survive from one input file.
 fn copy_file(
@@ -402,12 +394,12 @@ impl Outputs<'_> {
 }
 
 fn hint_tmp_name(id: u32) -> String {
-    format!("{}.tmp", hint_name(id))
+    tmp_name(&hint_name(id))
 }
 
 /// Steps 4 and 5.
-fn swap(e: &Engine, inputs: Vec<Arc<DataFile>>, copied: Copied, tmp: &Path) -> Result<()> {
-    let outputs = swap_directories(e, &inputs, &copied, tmp)?;
+fn swap(e: &Engine, inputs: Vec<Arc<DataFile>>, copied: Copied) -> Result<()> {
+    let outputs = swap_directories(e, &inputs, &copied)?;
     repoint(e, &inputs, &outputs, &copied);
     // Unmapped while the files are still linked in data.old/, which is cheap; once the merge
     // returns no map refers to a removed file.
@@ -415,18 +407,8 @@ fn swap(e: &Engine, inputs: Vec<Arc<DataFile>>, copied: Copied, tmp: &Path) -> R
     Ok(())
 }
 
-/// Removes a `data.old/` that a previous swap left for the background thread (the caller holds
-/// the merge lock, so it is not being removed right now).
-pub(crate) fn settle_old_generation(e: &Engine) -> Result<()> {
-    if e.root.join(DATA_OLD).exists() {
-        remove_old_generation(&e.root)?;
-        killpoint::hit("merge-old-removed");
-    }
-    Ok(())
-}
-
 /// Step 4, under the writer mutex. Returns the outputs, now readable.
-fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: &Path) -> Result<Vec<Arc<DataFile>>> {
+fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied) -> Result<Vec<Arc<DataFile>>> {
     let _no_hint_writes = e.dir_lock.lock();
     e.presync_active()?;
     let mut w = e.writer.lock();
@@ -437,7 +419,7 @@ fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: 
         }
     }
     let input_ids: Vec<u32> = inputs.iter().map(|f| f.id).collect();
-    rename_generations(e, tmp, &input_ids)?;
+    swap_generations(e, &input_ids)?;
     let mut outputs = Vec::new();
     for &(id, size) in &copied.outputs {
         outputs.push(Arc::new(DataFile::sealed(&e.dir, id)?));
@@ -451,31 +433,15 @@ fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: 
     Ok(outputs)
 }
 
-/// The heart of the swap, for a caller holding the writer mutex and the directory lock: link
-/// what survives into `tmp`, then `data` becomes `data.old` and `tmp` becomes `data`, the root
-/// fsynced after each rename. A failure poisons the handle: the directories may now be between
-/// generations, and open (or `Db::reopen`) knows how to finish or undo.
-fn rename_generations(e: &Engine, tmp: &Path, inputs: &[u32]) -> Result<()> {
-    let data = e.root.join(DATA_DIR);
-    let old = e.root.join(DATA_OLD);
-    let renamed = (|| {
-        link_survivors(&data, tmp, inputs)?;
-        fsync_dir(tmp)?;
-        killpoint::hit("merge-links-made");
-        dfs::rename(&data, &old)?;
-        fsync_dir(&e.root)?;
-        killpoint::hit("merge-data-renamed");
-        dfs::rename(tmp, &data)?;
-        fsync_dir(&e.root)?;
-        killpoint::hit("merge-tmp-renamed");
-        move_strange_directories_back(&e.root)?;
-        // The marker has done its job; a crash before this line leaves a harmless file.
-        dfs::remove_if_exists(&data.join(MERGE_DONE)).map(drop)
-    })();
-    if let Err(err) = &renamed {
+/// [`generation::swap`], for a caller holding the writer mutex and the directory lock. A failure
+/// poisons the handle: the directories may now be between generations, and open (or
+/// `Db::reopen`) knows how to finish or undo.
+fn swap_generations(e: &Engine, inputs: &[u32]) -> Result<()> {
+    let swapped = generation::swap(&e.root, inputs);
+    if let Err(err) = &swapped {
         e.poison(format!("generation swap failed, reopen to recover: {err}"));
     }
-    renamed
+    swapped
 }
 
 /// Empties the database in place: a merge whose inputs are every file and whose output is
@@ -484,22 +450,16 @@ fn rename_generations(e: &Engine, tmp: &Path, inputs: &[u32]) -> Result<()> {
 pub(crate) fn delete_all(e: &Engine) -> Result<()> {
     let _one_at_a_time = e.merge_lock.lock();
     e.check_writable()?;
-    settle_old_generation(e)?;
+    generation::remove_old(&e.root)?;
     let _no_hint_writes = e.dir_lock.lock();
     e.presync_active()?;
     let mut w = e.quiesce()?;
     e.seal_active(&mut w)?;
     let mut inputs: Vec<u32> = e.files.read().keys().copied().collect();
     inputs.sort_unstable();
-    let tmp = e.root.join(MERGE_TMP);
-    if tmp.exists() {
-        dfs::remove_tree(&tmp)?;
-    }
-    dfs::create_dir(&tmp)?;
-    fsync_dir(&e.root)?;
-    let done = MergeDone { inputs: inputs.clone(), outputs: Vec::new() };
-    dfs::atomic_write(&tmp, MERGE_DONE, &done.encode())?;
-    rename_generations(e, &tmp, &inputs)?;
+    let tmp = generation::begin(&e.root)?;
+    generation::mark_complete(&tmp, &MergeDone { inputs: inputs.clone(), outputs: Vec::new() })?;
+    swap_generations(e, &inputs)?;
     *e.index.write() = Default::default();
     let old_files = std::mem::take(&mut *e.files.write());
     drop(w);
@@ -552,25 +512,6 @@ fn key_at(files: &[Arc<DataFile>], l: Loc) -> Option<&[u8]> {
     let h = Header::parse(&b[l.offset as usize..]).ok()?;
     let start = l.offset as usize + HEADER_LEN;
     Some(&b[start..start + h.key_len as usize])
-}
-
-/// Hard-links into `tmp` every entry of `data` that is not a merge input: the active file,
-/// files written during the merge, their hints, the meta file, and files that are not ours.
-fn link_survivors(data: &Path, tmp: &Path, inputs: &[u32]) -> Result<()> {
-    for entry in fs::read_dir(data).map_err(|err| Error::io("list", data, err))? {
-        let entry = entry.map_err(|err| Error::io("list", data, err))?;
-        let name = entry.file_name();
-        let input = parse_name(&name.to_string_lossy())
-            .is_some_and(|(id, ext)| (ext == "data" || ext == "hint") && inputs.contains(&id));
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        // Directories cannot be linked; they stay in data.old and are moved back afterwards.
-        // Our own temporary files of interrupted writes are not carried over.
-        if input || is_dir || tmp.join(&name).exists() || crate::validate::is_our_tmp(&name.to_string_lossy()) {
-            continue;
-        }
-        dfs::hard_link(&entry.path(), &tmp.join(&name))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -63,7 +63,7 @@ fn a_clean_database_validates_clean_and_repair_changes_nothing() {
 fn a_torn_tail_is_reported_then_truncated() {
     let dir = TempDir::new("val");
     populated(dir.path(), 300);
-    let last = dfs::list(&dir.path().join("data")).unwrap().data.pop().unwrap();
+    let last = generation::list(&dir.path().join("data")).unwrap().data.pop().unwrap();
     let f = data(dir.path(), last, "data");
     let len = fs::metadata(&f).unwrap().len();
     fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len - 5).unwrap();
