@@ -41,6 +41,11 @@ pub fn data_dir(root: &Path) -> PathBuf {
     root.join(DATA_DIR)
 }
 
+/// Whether `root` holds a database, or what an interrupted swap left of one.
+pub fn exists(root: &Path) -> bool {
+    [DATA_DIR, MERGE_TMP, DATA_OLD].iter().any(|d| root.join(d).is_dir())
+}
+
 /// The temporary names our atomic writes leave behind when interrupted: `<id>.hint.tmp`,
 /// `<id>.data.tmp`, `bitgask.meta.tmp`. Other names ending in `.tmp` are someone else's.
 pub fn is_our_tmp(name: &str) -> bool {

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use bitgask::format::record::Record;
+use bitgask::internal::format::record::Record;
 use bitgask::{Db, Report};
 use bitgask_fuzz::DirCase;
 

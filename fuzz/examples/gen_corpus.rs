@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use bitgask::format::hint::{HintBuilder, HintEntry};
-use bitgask::format::merge_done::MergeDone;
-use bitgask::format::meta::Meta;
-use bitgask::format::record::{self, Record};
+use bitgask::internal::format::hint::{HintBuilder, HintEntry};
+use bitgask::internal::format::merge_done::MergeDone;
+use bitgask::internal::format::meta::Meta;
+use bitgask::internal::format::record::{self, Record};
 use bitgask::{Db, Options, CODEC_SNAPPY};
 use bitgask_fuzz::*;
 

@@ -23,10 +23,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bitgask::format::hint::{HintBuilder, HintError, HintView};
-use bitgask::format::merge_done::MergeDone;
-use bitgask::format::meta::Meta;
-use bitgask::format::record::{
+use bitgask::internal::format::hint::{HintBuilder, HintError, HintView};
+use bitgask::internal::format::merge_done::MergeDone;
+use bitgask::internal::format::meta::Meta;
+use bitgask::internal::format::record::{
     self, Encoded, Header, Record, CODEC_NONE, CODEC_SNAPPY, FLAG_COMPRESSED, FLAG_TOMBSTONE, HARD_MAX_KEY,
     HARD_MAX_VALUE, HEADER_LEN,
 };

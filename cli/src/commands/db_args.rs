@@ -3,7 +3,7 @@
 //! `--merge-interval-ms`, which defaults to 0 so a one-shot command never starts a background
 //! merge.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bitgask::{Db, Options, CODEC_NONE, CODEC_SNAPPY};
@@ -94,11 +94,6 @@ pub struct DbArgs {
     pub max_merge_bytes: Option<u64>,
 }
 
-/// Whether `dir` holds a database (or what an interrupted merge left of one).
-pub fn looks_like_db(dir: &Path) -> bool {
-    ["data", "merge.tmp", "data.old"].iter().any(|d| dir.join(d).is_dir())
-}
-
 impl DbArgs {
     /// The library options these flags describe.
     pub fn options(&self) -> Result<Options, CliError> {
@@ -171,7 +166,7 @@ impl DbArgs {
 
     /// Refuses (exit code 2) a directory that holds no database, unless `create`.
     pub fn require_db(&self, create: bool) -> Result<(), CliError> {
-        if !create && !looks_like_db(&self.dir) {
+        if !create && !bitgask::internal::generation::exists(&self.dir) {
             return Err(CliError::usage(format!("no database at {} (put or import create one)", self.dir.display())));
         }
         Ok(())

@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bitgask::format::hint::HintView;
-use bitgask::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
-use bitgask::storage::fs::{data_name, parse_name};
-use bitgask::storage::scan::{valid_record_after, Scan};
+use bitgask::internal::format::hint::HintView;
+use bitgask::internal::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
+use bitgask::internal::storage::fs::{data_name, parse_name};
+use bitgask::internal::storage::scan::{valid_record_after, Scan};
 use serde_json::{json, Map, Value};
 
 use super::encoding::{Enc, EncArgs};
