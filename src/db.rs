@@ -13,7 +13,7 @@ use crate::background::{spawn, WorkQueue};
 use crate::clock::{expiry_after_ms, now_ns};
 use crate::engine::{Durability, Engine};
 use crate::error::{Error, Result};
-use crate::format::record::{Encoded, CODEC_NONE, FLAG_TOMBSTONE};
+use crate::format::record::{Codec, Encoded, FLAG_TOMBSTONE};
 use crate::iter::{Iter, KeyFilter};
 use crate::merge::{self, MergeKind};
 use crate::options::Options;
@@ -209,7 +209,7 @@ impl Db {
 
     fn encode(&self, key: &[u8], value: &[u8], expires: u64) -> Encoded {
         let o = self.engine.opts();
-        let codec = if value.len() >= o.compression_threshold as usize { o.compression as u8 } else { CODEC_NONE };
+        let codec = if value.len() >= o.compression_threshold as usize { o.compression } else { Codec::None };
         Encoded::new(key, value, expires, 0, codec)
     }
 
@@ -257,7 +257,7 @@ impl Db {
         if x.current(key)?.is_none() {
             return Ok(false);
         }
-        let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
+        let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None);
         x.write(key, enc, self.delete_durability())?;
         Ok(true)
     }
@@ -311,7 +311,7 @@ impl Db {
                 x.write(key, enc, self.put_durability())?;
             }
             Update::Delete if cur.is_some() => {
-                let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
+                let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None);
                 x.write(key, enc, self.delete_durability())?;
             }
             Update::Delete => {}

@@ -14,6 +14,11 @@ pub mod storage {
     pub use crate::storage::*;
 }
 
+/// Unix nanoseconds as RFC 3339 text.
+pub mod clock {
+    pub use crate::clock::{rfc3339, Precision};
+}
+
 /// The directories a database keeps its files in.
 pub mod generation {
     pub use crate::generation::{exists, DATA_DIR, DATA_OLD, MERGE_DONE, MERGE_TMP};

@@ -62,11 +62,14 @@ mod storage;
 #[cfg(test)]
 mod testutil;
 mod validate;
+mod version;
 
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
+pub use format::record::Codec;
 pub use iter::{Iter, KeyFilter};
-pub use options::{Options, CODEC_NONE, CODEC_SNAPPY};
+pub use options::Options;
 pub use recovery::OpenReport;
 pub use report::{Problem, ProblemKind, Report};
 pub use validate::{repair, validate};
+pub use version::VERSION;

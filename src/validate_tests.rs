@@ -264,11 +264,11 @@ fn hints_and_validate_pick_the_newest_stamp_not_the_last_position() {
 
 #[test]
 fn a_compressed_value_that_does_not_decode_is_damage() {
-    use crate::format::record::{Encoded, CODEC_SNAPPY, FLAG_COMPRESSED};
+    use crate::format::record::{Codec, Encoded, FLAG_COMPRESSED};
     let dir = TempDir::new("val");
     // Claims snappy compression, carries bytes that are not snappy, has a valid CRC.
-    let mut e = Encoded::new(b"k", b"\xff\xff\xff\xff not snappy", 0, FLAG_COMPRESSED, CODEC_SNAPPY);
-    e.buf[29] = CODEC_SNAPPY;
+    let mut e = Encoded::new(b"k", b"\xff\xff\xff\xff not snappy", 0, FLAG_COMPRESSED, Codec::Snappy);
+    e.buf[29] = Codec::Snappy as u8;
     e.stamp(1);
     handmade(dir.path(), &[crate::format::record::encode(1, 0, 0, b"a", b"fine"), e.buf]);
     let r = validate(dir.path()).unwrap();
