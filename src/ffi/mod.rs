@@ -67,7 +67,7 @@ mod tests {
         for (c, r) in pairs {
             assert_eq!(c, r);
         }
-        assert_eq!(BITGASK_CODEC_NONE, crate::options::CODEC_NONE);
-        assert_eq!(BITGASK_CODEC_SNAPPY, crate::options::CODEC_SNAPPY);
+        assert_eq!(BITGASK_CODEC_NONE, crate::Codec::None as u32);
+        assert_eq!(BITGASK_CODEC_SNAPPY, crate::Codec::Snappy as u32);
     }
 }
