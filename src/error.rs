@@ -98,20 +98,48 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The message without the category: what the C API's `bitgask_error_message` returns,
+    /// since a C caller prints `bitgask_status_str` beside it. `Display` is the category, ": "
+    /// and this detail.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::InvalidArg(m)
+            | Error::Corrupt(m)
+            | Error::Locked(m)
+            | Error::TooLarge(m)
+            | Error::FormatVersion(m)
+            | Error::Panic(m)
+            | Error::Poisoned(m) => m.clone(),
+            Error::NullArg(name) => format!("{name} is NULL"),
+            Error::BufferTooSmall { needed } => format!("{needed} bytes needed"),
+            Error::Io { context, source } => format!("{context}: {source}"),
+            Error::Closed => "the handle was closed before this call".into(),
+        }
+    }
+
+    fn category(&self) -> &'static str {
+        match self {
+            Error::InvalidArg(_) => "invalid argument",
+            Error::NullArg(_) => "null argument",
+            Error::BufferTooSmall { .. } => "buffer too small",
+            Error::Io { .. } => "i/o error",
+            Error::Corrupt(_) => "corruption",
+            Error::Locked(_) => "locked",
+            Error::Closed => "database is closed",
+            Error::TooLarge(_) => "too large",
+            Error::FormatVersion(_) => "format version",
+            Error::Panic(_) => "internal panic",
+            Error::Poisoned(_) => "handle poisoned",
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidArg(m) => write!(f, "invalid argument: {m}"),
-            Error::NullArg(name) => write!(f, "null argument: {name}"),
-            Error::BufferTooSmall { needed } => write!(f, "buffer too small: {needed} bytes needed"),
-            Error::Io { context, source } => write!(f, "i/o error: {context}: {source}"),
-            Error::Corrupt(m) => write!(f, "corruption: {m}"),
-            Error::Locked(m) => write!(f, "locked: {m}"),
             Error::Closed => write!(f, "database is closed"),
-            Error::TooLarge(m) => write!(f, "too large: {m}"),
-            Error::FormatVersion(m) => write!(f, "format version: {m}"),
-            Error::Panic(m) => write!(f, "internal panic: {m}"),
-            Error::Poisoned(m) => write!(f, "handle poisoned: {m}"),
+            _ => write!(f, "{}: {}", self.category(), self.detail()),
         }
     }
 }

@@ -55,11 +55,15 @@ pub(crate) unsafe fn with_db(
     what: &str,
     f: impl FnOnce(&Db) -> Result<bitgask_status>,
 ) -> bitgask_status {
-    let h = match db.as_ref() {
-        Some(h) => h,
-        None => return guard(err_out, || Err(Error::NullArg("db"))),
-    };
-    run(err_out, || h.db.poison_after_panic(what), || f(&h.db))
+    run(
+        err_out,
+        || {
+            if let Some(h) = db.as_ref() {
+                h.db.poison_after_panic(what)
+            }
+        },
+        || f(db_ref(db)?),
+    )
 }
 
 /// Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
@@ -91,11 +95,12 @@ pub unsafe extern "C" fn bitgask_open(
 /// Threads: must not race any other call on the same handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_close(db: *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
-    if db.is_null() {
-        return BITGASK_OK;
-    }
-    let h = Box::from_raw(db);
-    guard(err_out, move || h.db.close().map(|_| BITGASK_OK))
+    guard(err_out, || {
+        if db.is_null() {
+            return Ok(BITGASK_OK);
+        }
+        Box::from_raw(db).db.close().map(|_| BITGASK_OK)
+    })
 }
 
 /// Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the

@@ -7,7 +7,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::boundary::{arg_mut, bytes, guard};
+use super::boundary::{arg_mut, bytes, free_box, guard, value};
 use super::db::{bitgask_db, db_ref};
 use super::error::bitgask_error;
 use super::{bitgask_status, BITGASK_ITER_DONE, BITGASK_OK};
@@ -102,9 +102,7 @@ pub unsafe extern "C" fn bitgask_iter_next(
 /// Threads: one thread at a time per iterator.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_free(it: *mut bitgask_iter) {
-    if !it.is_null() {
-        drop(Box::from_raw(it));
-    }
+    value((), || free_box(it))
 }
 
 /// Calls `fn(ctx, key, klen, val, vlen)` for every key starting with `prefix` (NULL/0: all),

@@ -5,7 +5,7 @@
 //! Every setter returns `BITGASK_E_NULL_ARG` for a NULL object and `BITGASK_E_INVALID_ARG`
 //! (leaving the option unchanged) for a value out of range.
 
-use super::boundary::{arg_mut, guard};
+use super::boundary::{arg_mut, free_box, guard, value};
 use super::error::bitgask_error;
 use super::{bitgask_status, BITGASK_OK};
 use crate::options::Options;
@@ -20,16 +20,14 @@ pub struct bitgask_options {
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub extern "C" fn bitgask_options_new() -> *mut bitgask_options {
-    Box::into_raw(Box::new(bitgask_options { opts: Options::default() }))
+    value(std::ptr::null_mut(), || Box::into_raw(Box::new(bitgask_options { opts: Options::default() })))
 }
 
 /// Frees an options object. NULL is a no-op.
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_free(o: *mut bitgask_options) {
-    if !o.is_null() {
-        drop(Box::from_raw(o));
-    }
+    value((), || free_box(o))
 }
 
 /// Runs a setter on a non-NULL options object.

@@ -6,7 +6,7 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{arg_mut, arg_ref, guard, path as path_arg};
+use super::boundary::{arg_mut, arg_ref, free_box, guard, path as path_arg, value};
 use super::error::bitgask_error;
 use super::options::bitgask_options;
 use super::{bitgask_status, BITGASK_OK};
@@ -109,14 +109,14 @@ pub unsafe extern "C" fn bitgask_repair(
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_clean(r: *const bitgask_report) -> bool {
-    r.as_ref().is_some_and(|r| r.report.clean())
+    value(false, || r.as_ref().is_some_and(|r| r.report.clean()))
 }
 
 /// Number of problems (notes included); 0 for NULL.
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_problem_count(r: *const bitgask_report) -> usize {
-    r.as_ref().map_or(0, |r| r.report.problems.len())
+    value(0, || r.as_ref().map_or(0, |r| r.report.problems.len()))
 }
 
 /// Fills `*out` with problem `i` (`BITGASK_E_INVALID_ARG` when `i` is past the end).
@@ -175,21 +175,19 @@ pub unsafe extern "C" fn bitgask_report_counts_get(
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_text(r: *const bitgask_report) -> *const c_char {
-    r.as_ref().map_or(c"".as_ptr(), |r| r.text.as_ptr())
+    value(c"".as_ptr(), || r.as_ref().map_or(c"".as_ptr(), |r| r.text.as_ptr()))
 }
 
 /// The report as one JSON object ("" for NULL).
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_json(r: *const bitgask_report) -> *const c_char {
-    r.as_ref().map_or(c"".as_ptr(), |r| r.json.as_ptr())
+    value(c"".as_ptr(), || r.as_ref().map_or(c"".as_ptr(), |r| r.json.as_ptr()))
 }
 
 /// Frees a report and every string it handed out. NULL is a no-op.
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_free(r: *mut bitgask_report) {
-    if !r.is_null() {
-        drop(Box::from_raw(r));
-    }
+    value((), || free_box(r))
 }
