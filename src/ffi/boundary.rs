@@ -142,10 +142,9 @@ mod tests {
                 let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 // Only items: `fn` at the start of a line after qualifiers, not in comments or types.
                 let item = prefix
-                    .trim_start()
                     .split_whitespace()
                     .all(|w| ["pub", "pub(crate)", "unsafe", "extern", "\"C\"", "const"].contains(&w));
-                if name.is_empty() || !item || rest.starts_with(&format!("{name}:")) {
+                if name.is_empty() || !item {
                     continue;
                 }
                 let Some(open) = rest.find('{') else { continue };
