@@ -164,6 +164,9 @@ typedef struct bitgask_report_counts {
 // An iterator has no more keys.
 #define BITGASK_ITER_DONE 2
 
+// `bitgask_fold` ended early because its callback returned nonzero.
+#define BITGASK_STOPPED 3
+
 #define BITGASK_E_INVALID_ARG (-1)
 
 #define BITGASK_E_NULL_ARG (-2)

@@ -1,8 +1,9 @@
 //! The one error type of the crate.
 //!
 //! Every variant maps to exactly one `bitgask_status` error code (see [`Error::status`]); the
-//! non-error outcomes (`OK`, `NOT_FOUND`, `ITER_DONE`) are `Ok(..)` shapes in Rust (`Option::None`,
-//! `false`, the end of an iterator), never errors.
+//! non-error outcomes (`OK`, `NOT_FOUND`, `ITER_DONE`, `STOPPED`) are `Ok(..)` shapes in Rust
+//! (`Option::None`, `false`, the end of an iterator, a `Db::fold` closure that returned false),
+//! never errors.
 
 use std::fmt;
 use std::io;
@@ -13,6 +14,8 @@ pub mod status {
     pub const OK: i32 = 0;
     pub const NOT_FOUND: i32 = 1;
     pub const ITER_DONE: i32 = 2;
+    /// `bitgask_fold` ended because its callback returned nonzero.
+    pub const STOPPED: i32 = 3;
     pub const E_INVALID_ARG: i32 = -1;
     pub const E_NULL_ARG: i32 = -2;
     pub const E_BUFFER_TOO_SMALL: i32 = -3;
@@ -31,6 +34,7 @@ pub mod status {
             OK => c"ok",
             NOT_FOUND => c"not found",
             ITER_DONE => c"iteration done",
+            STOPPED => c"stopped by the callback",
             E_INVALID_ARG => c"invalid argument",
             E_NULL_ARG => c"null argument",
             E_BUFFER_TOO_SMALL => c"buffer too small",

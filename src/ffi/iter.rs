@@ -10,7 +10,7 @@ use std::ffi::{c_int, c_void};
 use super::boundary::{arg_mut, bytes, free_box, guard, value};
 use super::db::{bitgask_db, db_ref};
 use super::error::bitgask_error;
-use super::{bitgask_status, BITGASK_ITER_DONE, BITGASK_OK};
+use super::{bitgask_status, BITGASK_ITER_DONE, BITGASK_OK, BITGASK_STOPPED};
 use crate::error::Error;
 use crate::iter::Iter;
 
@@ -122,7 +122,11 @@ pub unsafe extern "C" fn bitgask_fold(
         let d = db_ref(db)?;
         let p = bytes(prefix, plen, "prefix")?;
         let f = f.ok_or(Error::NullArg("fn"))?;
-        d.fold(p, |k, v| f(ctx, k.as_ptr(), k.len(), v.as_ptr(), v.len()) == 0)?;
-        Ok(BITGASK_OK)
+        let mut stopped = false;
+        d.fold(p, |k, v| {
+            stopped = f(ctx, k.as_ptr(), k.len(), v.as_ptr(), v.len()) != 0;
+            !stopped
+        })?;
+        Ok(if stopped { BITGASK_STOPPED } else { BITGASK_OK })
     })
 }

@@ -21,6 +21,8 @@ pub const BITGASK_OK: bitgask_status = 0;
 pub const BITGASK_NOT_FOUND: bitgask_status = 1;
 /// An iterator has no more keys.
 pub const BITGASK_ITER_DONE: bitgask_status = 2;
+/// `bitgask_fold` ended early because its callback returned nonzero.
+pub const BITGASK_STOPPED: bitgask_status = 3;
 pub const BITGASK_E_INVALID_ARG: bitgask_status = -1;
 pub const BITGASK_E_NULL_ARG: bitgask_status = -2;
 pub const BITGASK_E_BUFFER_TOO_SMALL: bitgask_status = -3;
@@ -52,6 +54,7 @@ mod tests {
             (BITGASK_OK, s::OK),
             (BITGASK_NOT_FOUND, s::NOT_FOUND),
             (BITGASK_ITER_DONE, s::ITER_DONE),
+            (BITGASK_STOPPED, s::STOPPED),
             (BITGASK_E_INVALID_ARG, s::E_INVALID_ARG),
             (BITGASK_E_NULL_ARG, s::E_NULL_ARG),
             (BITGASK_E_BUFFER_TOO_SMALL, s::E_BUFFER_TOO_SMALL),

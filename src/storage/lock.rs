@@ -3,7 +3,7 @@
 //! flock belongs to the open file description, so a second open in the same process (a new
 //! description) conflicts exactly like another process does, and a killed process never leaves a
 //! lock behind. The file is opened `O_CREAT|O_NOFOLLOW` without `O_TRUNC` and is never renamed
-//! or deleted; its "pid=N" text is for humans only.
+//! or deleted; its "pid=N" text is for humans (and the E_LOCKED message) only.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -49,7 +49,7 @@ impl LockFile {
                 return Err(Error::io("flock", path, err));
             }
             if Instant::now() >= deadline {
-                return Err(Error::Locked(format!("{} is held by another handle", path.display())));
+                return Err(Error::Locked(format!("{} is held by {}", path.display(), holder(&file))));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -59,6 +59,18 @@ impl LockFile {
             let _ = file.write_all_at(text.as_bytes(), 0);
         }
         Ok(LockFile { file })
+    }
+}
+
+/// Who holds the lock, from the "pid=N" its holder wrote (empty for a moment while it writes).
+fn holder(file: &File) -> String {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).unwrap_or(0);
+    let text = std::str::from_utf8(&buf[..n]).unwrap_or("");
+    match text.trim().strip_prefix("pid=").and_then(|p| p.parse::<u32>().ok()) {
+        Some(pid) if pid == std::process::id() => format!("another handle in this process (pid {pid})"),
+        Some(pid) => format!("process {pid}"),
+        None => "another handle (the LOCK file names no process)".into(),
     }
 }
 
@@ -73,6 +85,8 @@ mod tests {
         let a = LockFile::acquire(&p, Duration::ZERO).unwrap();
         let err = LockFile::acquire(&p, Duration::from_millis(20)).unwrap_err();
         assert_eq!(err.status(), crate::error::status::E_LOCKED);
+        let pid = std::process::id();
+        assert!(err.detail().ends_with(&format!("is held by another handle in this process (pid {pid})")), "{err}");
         drop(a);
         LockFile::acquire(&p, Duration::ZERO).unwrap();
     }
