@@ -351,6 +351,114 @@ TEST(option_values_out_of_range_are_invalid) {
     bitgask_options_free(o);
 }
 
+/* The limits the header states next to the setters are the ones the setters apply. */
+TEST(the_header_limits_are_the_setters_limits) {
+    bitgask_options *o = bitgask_options_new();
+    bitgask_error *err = NULL;
+    CHECK(o != NULL);
+    CHECK_OK(bitgask_options_set_max_file_size(o, BITGASK_FILE_SIZE_MIN, &err), err);
+    CHECK_OK(bitgask_options_set_max_file_size(o, BITGASK_FILE_SIZE_MAX, &err), err);
+    CHECK_STATUS(bitgask_options_set_max_file_size(o, BITGASK_FILE_SIZE_MIN - 1, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK_STATUS(bitgask_options_set_max_file_size(o, BITGASK_FILE_SIZE_MAX + 1, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK_OK(bitgask_options_set_merge_max_file_size(o, BITGASK_FILE_SIZE_MIN, &err), err);
+    CHECK_OK(bitgask_options_set_merge_max_file_size(o, BITGASK_FILE_SIZE_MAX, &err), err);
+    CHECK_STATUS(bitgask_options_set_merge_max_file_size(o, BITGASK_FILE_SIZE_MIN - 1, &err), BITGASK_E_INVALID_ARG,
+                 err);
+    CHECK_STATUS(bitgask_options_set_merge_max_file_size(o, BITGASK_FILE_SIZE_MAX + 1, &err), BITGASK_E_INVALID_ARG,
+                 err);
+    CHECK_OK(bitgask_options_set_max_key_size(o, BITGASK_KEY_SIZE_LIMIT, &err), err);
+    CHECK_STATUS(bitgask_options_set_max_key_size(o, BITGASK_KEY_SIZE_LIMIT + 1u, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK_OK(bitgask_options_set_max_value_size(o, BITGASK_VALUE_SIZE_LIMIT, &err), err);
+    CHECK_STATUS(bitgask_options_set_max_value_size(o, BITGASK_VALUE_SIZE_LIMIT + 1u, &err), BITGASK_E_INVALID_ARG,
+                 err);
+    bitgask_options_free(o);
+}
+
+/* The setters the header says accept any value do, and a database opens and works with the
+ * largest of each (UINT64_MAX lock timeout: wait as long as it takes, not a panic). */
+TEST(options_without_a_range_accept_their_largest_value) {
+    const char *root = t_tmpdir();
+    bitgask_options *o = t_opts(0);
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    int64_t ttl = 0;
+    CHECK(root && o);
+    CHECK_OK(bitgask_options_set_sync_interval_ms(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_default_ttl_ms(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_compression_threshold(o, UINT32_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_lock_timeout_ms(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_merge_min_total(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_merge_interval_ms(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_min_merge_total(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_max_merge_bytes(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_min_merge_files(o, UINT32_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_max_merge_files(o, UINT32_MAX, &err), err);
+    CHECK((db = t_open(root, o)) != NULL);
+    CHECK_OK(t_put_s(db, "k", "v", &err), err);
+    CHECK(t_has_s(db, "k", "v"));
+    CHECK_OK(bitgask_ttl_ms(db, KS("k"), &ttl, &err), err);
+    CHECK_MSG(ttl > 0, "ttl %lld", (long long)ttl);
+    CHECK(t_close(db));
+    bitgask_options_free(o);
+}
+
+/* API convention 2: an error already in *err_out is freed before a new one is written, so one
+ * variable reused in a loop never leaks (valgrind runs every test of this file), and success
+ * leaves it alone. */
+TEST(err_out_reused_in_a_loop_frees_the_previous_error) {
+    const char *root = t_tmpdir();
+    bitgask_options *o = bitgask_options_new();
+    bitgask_db *db;
+    bitgask_error *err = NULL, *kept;
+    int i;
+    CHECK(root && o);
+    CHECK((db = t_open(root, NULL)) != NULL);
+    for (i = 0; i < 1000; i++) {
+        bitgask_status s = i % 3 == 0   ? bitgask_options_set_max_file_size(o, 1, &err)
+                           : i % 3 == 1 ? bitgask_put(db, KS(""), KS("v"), &err)
+                                        : bitgask_options_set_compression(o, 99, &err);
+        CHECK_MSG(s == BITGASK_E_INVALID_ARG && err != NULL && bitgask_error_status(err) == s, "call %d: %d", i,
+                  (int)s);
+    }
+    /* The error left is the last call's. */
+    CHECK_MSG(strstr(bitgask_error_message(err), "max_file_size 1 ") != NULL, "message: %s", bitgask_error_message(err));
+    kept = err;
+    CHECK(bitgask_options_set_max_file_size(o, 4096, &err) == BITGASK_OK && err == kept);
+    CHECK(t_put_s(db, "k", "v", &err) == BITGASK_OK && err == kept);
+    CHECK(bitgask_delete(db, KS("absent"), &err) == BITGASK_NOT_FOUND && err == kept);
+    CHECK(bitgask_put(db, KS(""), KS("v"), &err) == BITGASK_E_INVALID_ARG && err != NULL);
+    bitgask_error_free(err);
+    CHECK(t_close(db));
+    bitgask_options_free(o);
+}
+
+/* The message is the detail: the status's own text is not repeated in it. */
+TEST(error_messages_do_not_repeat_the_status_text) {
+    const char *root = t_tmpdir();
+    bitgask_options *o = bitgask_options_new();
+    bitgask_db *db, *db2 = NULL;
+    bitgask_error *err = NULL;
+    uint8_t small[1];
+    size_t vl = 0;
+    CHECK(root && o);
+    CHECK_ERR(bitgask_options_set_max_file_size(o, 10, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK_MSG(strncmp(bitgask_error_message(err), "max_file_size 10 outside", 24) == 0, "message: %s",
+              bitgask_error_message(err));
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK_ERR(bitgask_open(root, NULL, &db2, &err), BITGASK_E_LOCKED, err);
+    CHECK_MSG(strstr(bitgask_error_message(err), "locked") == NULL, "message: %s", bitgask_error_message(err));
+    CHECK_ERR(bitgask_put(db, KS("k"), NULL, 3, &err), BITGASK_E_NULL_ARG, err);
+    CHECK_MSG(strcmp(bitgask_error_message(err), "value is NULL") == 0, "message: %s", bitgask_error_message(err));
+    bitgask_error_free(err);
+    err = NULL;
+    CHECK_OK(t_put_s(db, "k", "vv", &err), err);
+    CHECK_ERR(bitgask_get_into(db, KS("k"), small, sizeof small, &vl, &err), BITGASK_E_BUFFER_TOO_SMALL, err);
+    CHECK_MSG(strcmp(bitgask_error_message(err), "2 bytes needed") == 0, "message: %s", bitgask_error_message(err));
+    bitgask_error_free(err);
+    CHECK(t_close(db));
+    bitgask_options_free(o);
+}
+
 TEST(a_refused_option_value_leaves_the_option_unchanged) {
     const char *root = t_tmpdir();
     bitgask_options *o = t_opts(0);

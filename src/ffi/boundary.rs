@@ -117,10 +117,13 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;
 
-    /// A function of `src/ffi/`: its name, whether it is exported, and the start of its body.
+    /// A function of `src/ffi/`: where it is, whether it is exported, its doc comment, its
+    /// signature after the name, and the start of its body.
     struct Func {
         file: String,
         exported: bool,
+        doc: String,
+        signature: String,
         body: String,
     }
 
@@ -149,11 +152,27 @@ mod tests {
                 }
                 let Some(open) = rest.find('{') else { continue };
                 let body = rest[open + 1..].trim_start().chars().take(200).collect();
+                let signature = rest[..open].to_string();
                 let exported = prefix.contains("extern \"C\"");
-                out.insert(name, Func { file: file.clone(), exported, body });
+                let doc = doc_above(&head[..line_start]);
+                out.insert(name, Func { file: file.clone(), exported, doc, signature, body });
             }
         }
         out
+    }
+
+    /// The `///` lines just above an item (skipping its attributes).
+    fn doc_above(text: &str) -> String {
+        let mut lines: Vec<&str> = Vec::new();
+        for line in text.lines().rev().map(str::trim) {
+            if let Some(d) = line.strip_prefix("///") {
+                lines.push(d.trim());
+            } else if !line.starts_with("#[") {
+                break;
+            }
+        }
+        lines.reverse();
+        lines.join(" ")
     }
 
     /// Whether a body starts by calling a function that catches panics: `catch_unwind` itself,
@@ -187,5 +206,24 @@ mod tests {
         f.body = "libc::free(p)\n}".into();
         assert!(!guarded("bitgask_free", &funcs, 0));
         assert!(guarded("bitgask_put", &funcs, 0));
+    }
+
+    /// Each call that returns a status says which ones (API convention 1), naming only
+    /// constants that exist.
+    #[test]
+    fn every_status_returning_export_lists_its_statuses() {
+        let consts = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ffi/mod.rs")).unwrap();
+        let known = |name: &str| consts.contains(&format!("pub const {name}:"));
+        for (name, f) in ffi_functions().iter().filter(|(_, f)| f.exported) {
+            if f.signature.contains("-> bitgask_status") {
+                assert!(f.doc.contains("Returns:"), "{name} ({}) does not list its statuses", f.file);
+            }
+            for word in f.doc.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("BITGASK_") && word != "BITGASK_VERSION_STRING" && word != "BITGASK_VERSION_NUMBER"
+                {
+                    assert!(known(word), "{name} ({}) names {word}, which is not a constant", f.file);
+                }
+            }
+        }
     }
 }

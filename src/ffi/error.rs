@@ -6,7 +6,8 @@ use super::bitgask_status;
 use super::boundary::{free_box, value};
 use crate::error::{status, Error};
 
-/// Detail of a failed call: its status and a message naming the file, offset or limit involved.
+/// Detail of a failed call: its status and a message with the detail (the file, offset, limit or
+/// process involved; not the status's own text, which `bitgask_status_str` gives).
 /// Created by the library into a caller's `bitgask_error **err_out`; owned by the caller, who
 /// frees it with `bitgask_error_free`. Single-owner: do not share between threads without a lock.
 pub struct bitgask_error {
@@ -30,14 +31,16 @@ pub extern "C" fn bitgask_status_str(s: bitgask_status) -> *const c_char {
     value(c"unknown status".as_ptr(), || status::ctext(s).as_ptr())
 }
 
-/// The error's message, owned by the error (valid until `bitgask_error_free`); "" for NULL.
+/// The error's message, the detail only (print `bitgask_status_str` of its status beside it),
+/// owned by the error (valid until `bitgask_error_free`); "" for NULL. Never NULL.
 /// Threads: one thread at a time per error object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_error_message(err: *const bitgask_error) -> *const c_char {
     value(c"".as_ptr(), || err.as_ref().map_or(c"".as_ptr(), |e| e.message.as_ptr()))
 }
 
-/// The error's status code; `BITGASK_E_NULL_ARG` for NULL.
+/// The status of the call that made the error.
+/// Returns: that status (always negative); `BITGASK_E_NULL_ARG` for a NULL `err`.
 /// Threads: one thread at a time per error object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_error_status(err: *const bitgask_error) -> bitgask_status {

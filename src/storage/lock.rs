@@ -28,7 +28,8 @@ impl Drop for LockFile {
 }
 
 impl LockFile {
-    /// Takes the lock, waiting up to `timeout` for another holder to let go.
+    /// Takes the lock, waiting up to `timeout` for another holder to let go (a timeout too large
+    /// to add to the clock, such as `u64::MAX` milliseconds, waits for as long as it takes).
     pub fn acquire(path: &Path, timeout: Duration) -> Result<LockFile> {
         let file = OpenOptions::new()
             .read(true)
@@ -38,7 +39,7 @@ impl LockFile {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| Error::io("open lock file", path, e))?;
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             // SAFETY: flock on a descriptor we own.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
@@ -48,7 +49,7 @@ impl LockFile {
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) && err.raw_os_error() != Some(libc::EINTR) {
                 return Err(Error::io("flock", path, err));
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::Locked(format!("{} is held by {}", path.display(), holder(&file))));
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -89,6 +90,19 @@ mod tests {
         assert!(err.detail().ends_with(&format!("is held by another handle in this process (pid {pid})")), "{err}");
         drop(a);
         LockFile::acquire(&p, Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn the_largest_timeout_waits_for_the_holder_instead_of_overflowing() {
+        let dir = crate::testutil::TempDir::new("lock");
+        let p = dir.path().join("LOCK");
+        let held = LockFile::acquire(&p, Duration::ZERO).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+        });
+        LockFile::acquire(&p, Duration::from_millis(u64::MAX)).unwrap();
+        releaser.join().unwrap();
     }
 
     #[test]
