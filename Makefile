@@ -114,7 +114,7 @@ valgrind: $(BUILD)/c_tests_shared
 # The library with named crash points (cargo feature kill-points) in its own target directory,
 # and a runner that kills a merging process at each point, then reopens and checks.
 KP_REL        := target/killpoints/release
-KP_TEST_SRCS  := $(wildcard c_tests/killpoints/*.c) c_tests/main.c c_tests/util.c
+KP_TEST_SRCS  := $(wildcard c_tests/killpoints/*.c) c_tests/main.c c_tests/util.c c_tests/crash_model.c
 
 $(KP_REL)/libbitgask.a: $(shell find src -name '*.rs') build.rs cbindgen.toml Cargo.toml
 	$(CARGO) build --release --features kill-points --target-dir target/killpoints
