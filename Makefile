@@ -1,8 +1,9 @@
 # bitgask: build, test, run, bench and install.
 #
 #   make run       build the library and run examples/quickstart.c in a fresh directory
-#   make test      cargo tests + every C test variant + valgrind + merge kill-point sweep + header freshness check
-#                  + the bitgask command's tests (make test-cli)
+#   make test      header check + lints (rustfmt, clippy) + Rust tests in release and in debug (with the C
+#                  programs built by tests/c_abi.rs) + every C test variant + valgrind + merge kill-point
+#                  sweep + the bitgask command's and server's tests + fuzz smoke
 #   make soak      the merge kill-point sweep with its full workload (more keys, hits and rounds)
 #                  the fault sweep over every operation and 1,000 power-loss cycles
 #                  the C kill -9 loops (sync on put, with merges, interval sync), 1,000 cycles each
@@ -39,7 +40,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
-.PHONY: all lib header-check test cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -66,8 +67,20 @@ header-check: lib
 	$(CC) -std=c99 $(HEADER_STRICT)
 	$(CXX) -x c++ -std=c++98 $(HEADER_STRICT)
 
+# Formatting (rustfmt.toml) and clippy over every crate and target, failing on any finding.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The library's Rust tests as shipped (release). tests/c_abi.rs is left to test-debug: make c-tests
+# runs the same C programs against the release library, four ways.
 cargo-test:
-	$(CARGO) test --release
+	$(CARGO) test --release --lib
+
+# The Rust tests once more in a debug build, where overflow checks and debug_assert! are on, and
+# the C test programs against the debug library (tests/c_abi.rs compiles them with the cc crate).
+test-debug:
+	$(CARGO) test --lib --test c_abi
 
 # The fault campaign (storage/fault.rs, cargo feature fault-injection): ENOSPC, EIO and short
 # writes injected at a workload's operations (make test samples every 4th, make soak all), and
@@ -175,7 +188,7 @@ fuzz:
 fuzz-smoke:
 	CARGO="$(CARGO)" bash fuzz/run.sh smoke
 
-test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke
+test: header-check lint cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke
 
 $(BUILD)/quickstart: examples/quickstart.c lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/lib' -lbitgask $(SYSLIBS)

@@ -10,6 +10,9 @@ fn main() {
     let v = |part: &str| env::var(format!("CARGO_PKG_VERSION_{part}")).unwrap();
     let (major, minor, patch) = (v("MAJOR"), v("MINOR"), v("PATCH"));
 
+    // tests/c_abi.rs compiles C programs for the same target with the `cc` crate, outside a build
+    // script, where cargo's TARGET is not set.
+    println!("cargo:rustc-env=BITGASK_BUILD_TARGET={}", env::var("TARGET").unwrap());
     // The soname carries the ABI version: the major version.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libbitgask.so.{major}");
     println!("cargo:rerun-if-changed=src/ffi");
