@@ -230,17 +230,6 @@ bool cm_drain(int fd, cm_model *md) {
 
 /* ---- the checker ---- */
 
-bool cm_write_statics(bitgask_db *db, const cm_space *space) {
-    char k[32], v[256];
-    uint32_t i;
-    for (i = 0; i < space->statics; i++) {
-        size_t kl = t_key(k, sizeof k, i), vl = t_value(v, sizeof v, i, 0);
-        if (bitgask_put(db, (const uint8_t *)k, kl, (const uint8_t *)v, vl, NULL) != BITGASK_OK)
-            return false;
-    }
-    return true;
-}
-
 /* The state key i is observed in (-1 absent, else a version), or -2 when that is neither its
  * acknowledged state nor the result of its operation in flight. */
 static int64_t cm_observe(bitgask_db *db, const cm_model *md, uint32_t i, const cm_pending *p, bool in_flight,
@@ -280,15 +269,10 @@ typedef struct cm_fold {
 static int cm_fold_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
     cm_fold *f = (cm_fold *)ctx;
     const cm_space *s = &f->md->space;
-    char kb[32], want[256];
-    unsigned n = 0;
-    bool ok = klen < sizeof kb;
+    char want[256];
+    uint32_t n = 0;
+    bool ok = t_key_number(key, klen, &n);
     f->count++;
-    if (ok) {
-        memcpy(kb, key, klen);
-        kb[klen] = '\0';
-        ok = sscanf(kb, "key-%08u", &n) == 1 && t_key(want, sizeof want, n) == klen && memcmp(want, key, klen) == 0;
-    }
     if (ok && n < s->statics) {
         ok = t_value(want, sizeof want, n, 0) == vlen && memcmp(want, val, vlen) == 0;
     } else if (ok) {

@@ -102,8 +102,6 @@ bool cm_pump(int fd, cm_model *md, uint64_t deadline_us, bool until_ready, bool 
 /* Applies messages until the pipe's end. */
 bool cm_drain(int fd, cm_model *md);
 
-/* Writes the static keys. */
-bool cm_write_statics(bitgask_db *db, const cm_space *space);
 /* Checks the database against the model (keys by get, their count by stats, and by fold that no
  * other key exists). With settle, each key's observed state becomes the model's and the
  * operations in flight are forgotten. False after a note naming `when`. */

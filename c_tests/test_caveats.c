@@ -9,18 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Puts keys "key-%08u" 0..n-1 with t_value contents (version 0). */
-static bool fill_keys(bitgask_db *db, uint32_t n) {
-    char k[32], v[256];
-    uint32_t i;
-    for (i = 0; i < n; i++) {
-        size_t kl = t_key(k, sizeof k, i), vl = t_value(v, sizeof v, i, 0);
-        if (bitgask_put(db, (const uint8_t *)k, kl, (const uint8_t *)v, vl, NULL) != BITGASK_OK)
-            return false;
-    }
-    return true;
-}
-
 /* ---- mmap ---- */
 
 static void exit_on_sigbus(int sig) {
@@ -58,7 +46,7 @@ TEST(a_sealed_file_truncated_behind_the_librarys_back_raises_sigbus) {
     int status = 0, pid;
     CHECK(root && o);
     CHECK((db = t_open(root, o)) != NULL);
-    CHECK(fill_keys(db, 200));
+    CHECK(t_put_keys(db, 0, 200, 0));
     CHECK(t_close(db));
     bitgask_options_free(o);
     CHECK(t_list_ids(root, "data", NULL, 0) > 2);
@@ -144,13 +132,9 @@ static int count_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *v
 static int busy_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
     busy_fold *b = (busy_fold *)ctx;
     char k[32], want[256];
-    unsigned n = 0;
+    uint32_t n = 0;
     bool ran = false;
-    if (klen >= sizeof k)
-        return 1;
-    memcpy(k, key, klen);
-    k[klen] = '\0';
-    if (sscanf(k, "key-%08u", &n) != 1)
+    if (!t_key_number(key, klen, &n))
         return 1;
     /* Keys 0..49 hold version 0, except those the previous call overwrote with version 1. */
     if (t_value(want, sizeof want, n, n == 0 ? 0u : 1u) != vlen || memcmp(want, val, vlen) != 0)
@@ -180,7 +164,7 @@ TEST(a_fold_callback_may_merge_fold_read_and_write) {
     busy_fold b;
     CHECK(root && o);
     CHECK((db = t_open(root, o)) != NULL);
-    CHECK(fill_keys(db, 50));
+    CHECK(t_put_keys(db, 0, 50, 0));
     memset(&b, 0, sizeof b);
     b.db = db;
     CHECK_OK(bitgask_fold(db, NULL, 0, busy_cb, &b, &err), err);
@@ -207,7 +191,7 @@ TEST(what_outlives_close_stays_usable) {
     char path[T_PATH_MAX];
     CHECK(root && other && o);
     CHECK((db = t_open(root, o)) != NULL);
-    CHECK(fill_keys(db, 3));
+    CHECK(t_put_keys(db, 0, 3, 0));
     CHECK_OK(bitgask_get(db, KS("key-00000001"), &buf, &bl, &err), err);
     CHECK_OK(bitgask_iter_new(db, NULL, 0, &it, &err), err);
     CHECK_ERR(bitgask_put(db, KS(""), KS("v"), &kept), BITGASK_E_INVALID_ARG, kept);

@@ -230,7 +230,7 @@ static bool kp_preload(const char *root, const kp_cfg *cfg, kp_kind kind) {
     bitgask_options *o = kp_opts(kind);
     bitgask_db *db = o ? t_open(root, o) : NULL;
     cm_space space = kp_space(cfg);
-    bool ok = db != NULL && cm_write_statics(db, &space);
+    bool ok = db != NULL && t_put_keys(db, 0, space.statics, 0);
     ok = (db == NULL || t_close(db)) && ok;
     bitgask_options_free(o);
     return ok;
