@@ -40,27 +40,18 @@ TEST(null_db_gives_null_arg) {
     CHECK(it == NULL);
 }
 
-static int count_cb(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl) {
-    (void)k;
-    (void)kl;
-    (void)v;
-    (void)vl;
-    ++*(int *)ctx;
-    return 0;
-}
-
 TEST(null_fold_db_and_callback_give_null_arg) {
     const char *root = t_tmpdir();
     bitgask_db *db;
     bitgask_error *err = NULL;
-    int n = 0;
+    uint64_t n = 0;
     CHECK(root && (db = t_open(root, NULL)) != NULL);
     CHECK_OK(t_put_s(db, "k", "v", &err), err);
-    CHECK_NULL_ARG(bitgask_fold(NULL, NULL, 0, count_cb, &n, &err), bitgask_fold(NULL, NULL, 0, count_cb, &n, NULL));
+    CHECK_NULL_ARG(bitgask_fold(NULL, NULL, 0, t_count_cb, &n, &err), bitgask_fold(NULL, NULL, 0, t_count_cb, &n, NULL));
     CHECK_NULL_ARG(bitgask_fold(db, NULL, 0, NULL, &n, &err), bitgask_fold(db, NULL, 0, NULL, &n, NULL));
-    CHECK_NULL_ARG(bitgask_fold(db, NULL, 2, count_cb, &n, &err), bitgask_fold(db, NULL, 2, count_cb, &n, NULL));
+    CHECK_NULL_ARG(bitgask_fold(db, NULL, 2, t_count_cb, &n, &err), bitgask_fold(db, NULL, 2, t_count_cb, &n, NULL));
     CHECK(n == 0);
-    CHECK_OK(bitgask_fold(db, NULL, 0, count_cb, &n, &err), err);
+    CHECK_OK(bitgask_fold(db, NULL, 0, t_count_cb, &n, &err), err);
     CHECK(n == 1);
     CHECK(t_close(db));
 }

@@ -114,18 +114,10 @@ TEST(a_forked_child_keeps_the_lock_when_the_parent_exits_without_closing) {
 
 typedef struct busy_fold {
     bitgask_db *db;
-    uint32_t calls, nested_keys, failures;
+    uint32_t calls, failures;
+    uint64_t nested_keys;
     bool merged;
 } busy_fold;
-
-static int count_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
-    (void)key;
-    (void)klen;
-    (void)val;
-    (void)vlen;
-    ++*(uint32_t *)ctx;
-    return 0;
-}
 
 /* On the first key: a forced merge and a nested fold; on every key: a read and an overwrite of
  * a key not visited yet (its new value must be what the fold sees). */
@@ -143,7 +135,7 @@ static int busy_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *va
         if (bitgask_merge(b->db, true, &ran, NULL) != BITGASK_OK)
             b->failures++;
         b->merged = ran;
-        if (bitgask_fold(b->db, NULL, 0, count_cb, &b->nested_keys, NULL) != BITGASK_OK)
+        if (bitgask_fold(b->db, NULL, 0, t_count_cb, &b->nested_keys, NULL) != BITGASK_OK)
             b->failures++;
     }
     if (!t_has(b->db, key, klen, val, vlen))
@@ -169,8 +161,8 @@ TEST(a_fold_callback_may_merge_fold_read_and_write) {
     b.db = db;
     CHECK_OK(bitgask_fold(db, NULL, 0, busy_cb, &b, &err), err);
     CHECK_MSG(b.calls == 50 && b.failures == 0 && b.merged && b.nested_keys == 50,
-              "calls %u, failures %u, merged %d, nested fold saw %u keys", (unsigned)b.calls, (unsigned)b.failures,
-              (int)b.merged, (unsigned)b.nested_keys);
+              "calls %u, failures %u, merged %d, nested fold saw %llu keys", (unsigned)b.calls, (unsigned)b.failures,
+              (int)b.merged, (unsigned long long)b.nested_keys);
     CHECK(t_close(db));
     bitgask_options_free(o);
 }

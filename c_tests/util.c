@@ -516,3 +516,12 @@ bool t_put_keys(bitgask_db *db, uint32_t first, uint32_t count, uint32_t version
     }
     return true;
 }
+
+int t_count_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    ++*(uint64_t *)ctx;
+    return 0;
+}
