@@ -2,8 +2,10 @@
 //! crate against the static library cargo has just built for this test run, and run. So `cargo
 //! test` alone exercises the C API, in the profile being tested (debug builds keep overflow
 //! checks and `debug_assert!` on). `make c-tests` builds the same programs four ways (shared and
-//! static library, as C++, with sanitizers); with `--features kill-points` the merge kill-point
-//! sweep runs here too.
+//! static library, as C++, with sanitizers). With `--features kill-points` the merge kill-point
+//! sweep runs here too; give that build a target directory of its own (`--target-dir`, as `make
+//! kill-tests` does): the static library's file name does not change with features, so builds
+//! with and without them would overwrite each other's.
 //!
 //! One Rust test per C file: the runner (`c_tests/main.c`) and helpers are compiled once, each
 //! test file is linked with them into its own program, and its output is shown on failure.
