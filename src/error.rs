@@ -100,12 +100,10 @@ impl Error {
     pub fn corrupt_at(path: &Path, offset: u64, detail: impl fmt::Display) -> Error {
         Error::Corrupt(format!("{} at offset {offset}: {detail}", path.display()))
     }
-}
 
-impl Error {
     /// The message without the category: what the C API's `bitgask_error_message` returns,
     /// since a C caller prints `bitgask_status_str` beside it. `Display` is the category, ": "
-    /// and this detail.
+    /// and this detail (`Closed` displays as its category alone).
     pub fn detail(&self) -> String {
         match self {
             Error::InvalidArg(m)
@@ -160,6 +158,17 @@ impl std::error::Error for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_detail_leaves_the_category_to_display() {
+        let e = Error::InvalidArg("max_file_size 10 outside 256..=4227858399".into());
+        assert_eq!(e.detail(), "max_file_size 10 outside 256..=4227858399");
+        assert_eq!(e.to_string(), "invalid argument: max_file_size 10 outside 256..=4227858399");
+        assert_eq!(Error::NullArg("key").detail(), "key is NULL");
+        assert_eq!(Error::BufferTooSmall { needed: 9 }.to_string(), "buffer too small: 9 bytes needed");
+        assert_eq!(Error::Closed.to_string(), "database is closed");
+        assert!(!Error::Closed.detail().is_empty());
+    }
 
     #[test]
     fn every_variant_has_a_distinct_error_status() {
