@@ -10,6 +10,9 @@ fn main() {
     let v = |part: &str| env::var(format!("CARGO_PKG_VERSION_{part}")).unwrap();
     let (major, minor, patch) = (v("MAJOR"), v("MINOR"), v("PATCH"));
 
+    // tests/c_abi.rs compiles C programs for the same target with the `cc` crate, outside a build
+    // script, where cargo's TARGET is not set.
+    println!("cargo:rustc-env=BITGASK_BUILD_TARGET={}", env::var("TARGET").unwrap());
     // The soname carries the ABI version: the major version.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libbitgask.so.{major}");
     println!("cargo:rerun-if-changed=src/ffi");
@@ -34,7 +37,7 @@ fn main() {
         .expect("cbindgen could not generate include/bitgask.h");
     let mut raw = Vec::new();
     bindings.write(&mut raw);
-    let out = parenthesize_negative_defines(&String::from_utf8(raw).unwrap()).into_bytes();
+    let out = block_comments(&parenthesize_negative_defines(&String::from_utf8(raw).unwrap())).into_bytes();
     let header = Path::new(&dir).join("include/bitgask.h");
     // Rewrite only on change, so an unchanged header keeps its mtime.
     if fs::read(&header).ok().as_deref() != Some(&out[..]) {
@@ -53,6 +56,21 @@ fn parenthesize_negative_defines(h: &str) -> String {
                 if v.starts_with('-') && v[1..].bytes().all(|b| b.is_ascii_digit()) =>
             {
                 out.push_str(&format!("#define {name} ({v})"));
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// cbindgen ends its `extern "C"` guards with `//` comments; C89 has only `/* */`.
+fn block_comments(h: &str) -> String {
+    let mut out = String::with_capacity(h.len() + 64);
+    for line in h.lines() {
+        match line.split_once("//") {
+            Some((code, comment)) if code.starts_with('#') || code.trim() == "}" => {
+                out.push_str(&format!("{code}/* {} */", comment.trim()));
             }
             _ => out.push_str(line),
         }

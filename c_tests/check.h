@@ -171,5 +171,11 @@ bool t_stats(bitgask_db *db, bitgask_stats *out);
  * key number and a version, with a length that varies with n. */
 size_t t_key(char *out, size_t cap, uint32_t n);
 size_t t_value(char *out, size_t cap, uint32_t n, uint32_t version);
+/* The n of a key exactly as t_key spells it; false for any other key. */
+bool t_key_number(const uint8_t *key, size_t klen, uint32_t *n);
+/* A bitgask_fold callback counting keys into the uint64_t at ctx. */
+int t_count_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+/* Puts keys first..first+count-1 with their t_value of the given version; false on an error. */
+bool t_put_keys(bitgask_db *db, uint32_t first, uint32_t count, uint32_t version);
 
 #endif /* BITGASK_C_TESTS_CHECK_H */

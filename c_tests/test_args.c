@@ -40,27 +40,18 @@ TEST(null_db_gives_null_arg) {
     CHECK(it == NULL);
 }
 
-static int count_cb(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl) {
-    (void)k;
-    (void)kl;
-    (void)v;
-    (void)vl;
-    ++*(int *)ctx;
-    return 0;
-}
-
 TEST(null_fold_db_and_callback_give_null_arg) {
     const char *root = t_tmpdir();
     bitgask_db *db;
     bitgask_error *err = NULL;
-    int n = 0;
+    uint64_t n = 0;
     CHECK(root && (db = t_open(root, NULL)) != NULL);
     CHECK_OK(t_put_s(db, "k", "v", &err), err);
-    CHECK_NULL_ARG(bitgask_fold(NULL, NULL, 0, count_cb, &n, &err), bitgask_fold(NULL, NULL, 0, count_cb, &n, NULL));
+    CHECK_NULL_ARG(bitgask_fold(NULL, NULL, 0, t_count_cb, &n, &err), bitgask_fold(NULL, NULL, 0, t_count_cb, &n, NULL));
     CHECK_NULL_ARG(bitgask_fold(db, NULL, 0, NULL, &n, &err), bitgask_fold(db, NULL, 0, NULL, &n, NULL));
-    CHECK_NULL_ARG(bitgask_fold(db, NULL, 2, count_cb, &n, &err), bitgask_fold(db, NULL, 2, count_cb, &n, NULL));
+    CHECK_NULL_ARG(bitgask_fold(db, NULL, 2, t_count_cb, &n, &err), bitgask_fold(db, NULL, 2, t_count_cb, &n, NULL));
     CHECK(n == 0);
-    CHECK_OK(bitgask_fold(db, NULL, 0, count_cb, &n, &err), err);
+    CHECK_OK(bitgask_fold(db, NULL, 0, t_count_cb, &n, &err), err);
     CHECK(n == 1);
     CHECK(t_close(db));
 }
@@ -351,6 +342,114 @@ TEST(option_values_out_of_range_are_invalid) {
     bitgask_options_free(o);
 }
 
+/* The limits the header states next to the setters are the ones the setters apply. */
+TEST(the_header_limits_are_the_setters_limits) {
+    bitgask_options *o = bitgask_options_new();
+    bitgask_error *err = NULL;
+    CHECK(o != NULL);
+    CHECK_OK(bitgask_options_set_max_file_size(o, BITGASK_FILE_SIZE_MIN, &err), err);
+    CHECK_OK(bitgask_options_set_max_file_size(o, BITGASK_FILE_SIZE_MAX, &err), err);
+    CHECK_STATUS(bitgask_options_set_max_file_size(o, BITGASK_FILE_SIZE_MIN - 1, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK_STATUS(bitgask_options_set_max_file_size(o, BITGASK_FILE_SIZE_MAX + 1, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK_OK(bitgask_options_set_merge_max_file_size(o, BITGASK_FILE_SIZE_MIN, &err), err);
+    CHECK_OK(bitgask_options_set_merge_max_file_size(o, BITGASK_FILE_SIZE_MAX, &err), err);
+    CHECK_STATUS(bitgask_options_set_merge_max_file_size(o, BITGASK_FILE_SIZE_MIN - 1, &err), BITGASK_E_INVALID_ARG,
+                 err);
+    CHECK_STATUS(bitgask_options_set_merge_max_file_size(o, BITGASK_FILE_SIZE_MAX + 1, &err), BITGASK_E_INVALID_ARG,
+                 err);
+    CHECK_OK(bitgask_options_set_max_key_size(o, BITGASK_KEY_SIZE_LIMIT, &err), err);
+    CHECK_STATUS(bitgask_options_set_max_key_size(o, BITGASK_KEY_SIZE_LIMIT + 1u, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK_OK(bitgask_options_set_max_value_size(o, BITGASK_VALUE_SIZE_LIMIT, &err), err);
+    CHECK_STATUS(bitgask_options_set_max_value_size(o, BITGASK_VALUE_SIZE_LIMIT + 1u, &err), BITGASK_E_INVALID_ARG,
+                 err);
+    bitgask_options_free(o);
+}
+
+/* The setters the header says accept any value do, and a database opens and works with the
+ * largest of each (UINT64_MAX lock timeout: wait as long as it takes, not a panic). */
+TEST(options_without_a_range_accept_their_largest_value) {
+    const char *root = t_tmpdir();
+    bitgask_options *o = t_opts(0);
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    int64_t ttl = 0;
+    CHECK(root && o);
+    CHECK_OK(bitgask_options_set_sync_interval_ms(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_default_ttl_ms(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_compression_threshold(o, UINT32_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_lock_timeout_ms(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_merge_min_total(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_merge_interval_ms(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_min_merge_total(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_max_merge_bytes(o, UINT64_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_min_merge_files(o, UINT32_MAX, &err), err);
+    CHECK_OK(bitgask_options_set_max_merge_files(o, UINT32_MAX, &err), err);
+    CHECK((db = t_open(root, o)) != NULL);
+    CHECK_OK(t_put_s(db, "k", "v", &err), err);
+    CHECK(t_has_s(db, "k", "v"));
+    CHECK_OK(bitgask_ttl_ms(db, KS("k"), &ttl, &err), err);
+    CHECK_MSG(ttl > 0, "ttl %lld", (long long)ttl);
+    CHECK(t_close(db));
+    bitgask_options_free(o);
+}
+
+/* API convention 2: an error already in *err_out is freed before a new one is written, so one
+ * variable reused in a loop never leaks (valgrind runs every test of this file), and success
+ * leaves it alone. */
+TEST(err_out_reused_in_a_loop_frees_the_previous_error) {
+    const char *root = t_tmpdir();
+    bitgask_options *o = bitgask_options_new();
+    bitgask_db *db;
+    bitgask_error *err = NULL, *kept;
+    int i;
+    CHECK(root && o);
+    CHECK((db = t_open(root, NULL)) != NULL);
+    for (i = 0; i < 1000; i++) {
+        bitgask_status s = i % 3 == 0   ? bitgask_options_set_max_file_size(o, 1, &err)
+                           : i % 3 == 1 ? bitgask_put(db, KS(""), KS("v"), &err)
+                                        : bitgask_options_set_compression(o, 99, &err);
+        CHECK_MSG(s == BITGASK_E_INVALID_ARG && err != NULL && bitgask_error_status(err) == s, "call %d: %d", i,
+                  (int)s);
+    }
+    /* The error left is the last call's. */
+    CHECK_MSG(strstr(bitgask_error_message(err), "max_file_size 1 ") != NULL, "message: %s", bitgask_error_message(err));
+    kept = err;
+    CHECK(bitgask_options_set_max_file_size(o, 4096, &err) == BITGASK_OK && err == kept);
+    CHECK(t_put_s(db, "k", "v", &err) == BITGASK_OK && err == kept);
+    CHECK(bitgask_delete(db, KS("absent"), &err) == BITGASK_NOT_FOUND && err == kept);
+    CHECK(bitgask_put(db, KS(""), KS("v"), &err) == BITGASK_E_INVALID_ARG && err != NULL);
+    bitgask_error_free(err);
+    CHECK(t_close(db));
+    bitgask_options_free(o);
+}
+
+/* The message is the detail: the status's own text is not repeated in it. */
+TEST(error_messages_do_not_repeat_the_status_text) {
+    const char *root = t_tmpdir();
+    bitgask_options *o = bitgask_options_new();
+    bitgask_db *db, *db2 = NULL;
+    bitgask_error *err = NULL;
+    uint8_t small[1];
+    size_t vl = 0;
+    CHECK(root && o);
+    CHECK_ERR(bitgask_options_set_max_file_size(o, 10, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK_MSG(strncmp(bitgask_error_message(err), "max_file_size 10 outside", 24) == 0, "message: %s",
+              bitgask_error_message(err));
+    CHECK((db = t_open(root, NULL)) != NULL);
+    CHECK_ERR(bitgask_open(root, NULL, &db2, &err), BITGASK_E_LOCKED, err);
+    CHECK_MSG(strstr(bitgask_error_message(err), "locked") == NULL, "message: %s", bitgask_error_message(err));
+    CHECK_ERR(bitgask_put(db, KS("k"), NULL, 3, &err), BITGASK_E_NULL_ARG, err);
+    CHECK_MSG(strcmp(bitgask_error_message(err), "value is NULL") == 0, "message: %s", bitgask_error_message(err));
+    bitgask_error_free(err);
+    err = NULL;
+    CHECK_OK(t_put_s(db, "k", "vv", &err), err);
+    CHECK_ERR(bitgask_get_into(db, KS("k"), small, sizeof small, &vl, &err), BITGASK_E_BUFFER_TOO_SMALL, err);
+    CHECK_MSG(strcmp(bitgask_error_message(err), "2 bytes needed") == 0, "message: %s", bitgask_error_message(err));
+    bitgask_error_free(err);
+    CHECK(t_close(db));
+    bitgask_options_free(o);
+}
+
 TEST(a_refused_option_value_leaves_the_option_unchanged) {
     const char *root = t_tmpdir();
     bitgask_options *o = t_opts(0);
@@ -503,12 +602,12 @@ TEST(get_into_buffer_too_small_protocol) {
 
 TEST(status_strings_are_distinct_and_never_null) {
     static const bitgask_status codes[] = {
-        BITGASK_OK,          BITGASK_NOT_FOUND,    BITGASK_ITER_DONE,          BITGASK_E_INVALID_ARG,
+        BITGASK_OK,          BITGASK_NOT_FOUND,    BITGASK_ITER_DONE,          BITGASK_STOPPED, BITGASK_E_INVALID_ARG,
         BITGASK_E_NULL_ARG,  BITGASK_E_BUFFER_TOO_SMALL, BITGASK_E_IO,         BITGASK_E_CORRUPT,
         BITGASK_E_LOCKED,    BITGASK_E_CLOSED,     BITGASK_E_TOO_LARGE,        BITGASK_E_FORMAT_VERSION,
         BITGASK_E_PANIC,     BITGASK_E_POISONED,
     };
-    static const bitgask_status unknown[] = {3, 4, 100, -12, -100, INT32_MAX, INT32_MIN};
+    static const bitgask_status unknown[] = {4, 100, -12, -100, INT32_MAX, INT32_MIN};
     size_t n = sizeof codes / sizeof codes[0], i, j;
     for (i = 0; i < n; i++) {
         const char *s = bitgask_status_str(codes[i]);
@@ -525,7 +624,7 @@ TEST(status_strings_are_distinct_and_never_null) {
         CHECK_MSG(strcmp(s, "unknown status") == 0, "unknown status %d gives \"%s\"", (int)unknown[i], s);
     }
     /* The numbers are part of the ABI. */
-    CHECK(BITGASK_OK == 0 && BITGASK_NOT_FOUND == 1 && BITGASK_ITER_DONE == 2);
+    CHECK(BITGASK_OK == 0 && BITGASK_NOT_FOUND == 1 && BITGASK_ITER_DONE == 2 && BITGASK_STOPPED == 3);
     CHECK(BITGASK_E_INVALID_ARG == -1 && BITGASK_E_NULL_ARG == -2 && BITGASK_E_BUFFER_TOO_SMALL == -3);
     CHECK(BITGASK_E_IO == -4 && BITGASK_E_CORRUPT == -5 && BITGASK_E_LOCKED == -6 && BITGASK_E_CLOSED == -7);
     CHECK(BITGASK_E_TOO_LARGE == -8 && BITGASK_E_FORMAT_VERSION == -9 && BITGASK_E_PANIC == -10);

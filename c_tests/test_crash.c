@@ -79,16 +79,10 @@ typedef struct fold_check {
 
 static int check_every_key(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
     fold_check *c = (fold_check *)ctx;
-    char kb[32], want[256];
-    unsigned n = 0;
-    bool ok = klen < sizeof kb;
+    char want[256];
+    uint32_t n = 0;
+    bool ok = t_key_number(key, klen, &n) && n < c->limit;
     c->count++;
-    if (ok) {
-        memcpy(kb, key, klen);
-        kb[klen] = '\0';
-        ok = sscanf(kb, "key-%08u", &n) == 1 && n < c->limit && t_key(want, sizeof want, n) == klen &&
-             memcmp(want, key, klen) == 0;
-    }
     if (ok)
         ok = t_value(want, sizeof want, n, 0) == vlen && memcmp(want, val, vlen) == 0;
     if (!ok && c->bad++ == 0)

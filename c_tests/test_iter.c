@@ -497,19 +497,24 @@ TEST(fold_visits_in_byte_order_and_stops_on_nonzero) {
     for (i = 0; i < n; i++)
         CHECK_MSG(bkey_cmp(&c->seen[i], &want[i]) == 0, "fold key #%zu out of order", i);
 
-    /* Stop after the third call: exactly three calls, still OK. */
+    /* Stop after the third call: exactly three calls, and the caller can tell it was stopped. */
     memset(c, 0, sizeof *c);
     c->values_ok = true;
     c->stop_at = 3;
-    CHECK_OK(bitgask_fold(db, NULL, 0, fold_cb, c, &err), err);
+    CHECK_STATUS(bitgask_fold(db, NULL, 0, fold_cb, c, &err), BITGASK_STOPPED, err);
     CHECK_MSG(c->calls == 3, "%zu calls", c->calls);
     for (i = 0; i < 3; i++)
         CHECK(bkey_cmp(&c->seen[i], &want[i]) == 0);
     /* Stop on the first. */
     memset(c, 0, sizeof *c);
     c->stop_at = 1;
-    CHECK_OK(bitgask_fold(db, NULL, 0, fold_cb, c, &err), err);
+    CHECK_STATUS(bitgask_fold(db, NULL, 0, fold_cb, c, &err), BITGASK_STOPPED, err);
     CHECK(c->calls == 1);
+    /* Stopping at the last key is still a stop; a fold that ran out of keys is OK. */
+    memset(c, 0, sizeof *c);
+    c->stop_at = n;
+    CHECK_STATUS(bitgask_fold(db, NULL, 0, fold_cb, c, &err), BITGASK_STOPPED, err);
+    CHECK(c->calls == n);
 
     /* With a prefix. */
     memset(c, 0, sizeof *c);

@@ -42,6 +42,7 @@ TEST(second_open_in_the_same_process_is_locked) {
     CHECK_ERR(bitgask_open(root, NULL, &b, &err), BITGASK_E_LOCKED, err);
     CHECK(b == NULL);
     CHECK_MSG(strstr(bitgask_error_message(err), "LOCK") != NULL, "message: %s", bitgask_error_message(err));
+    CHECK_MSG(strstr(bitgask_error_message(err), "this process") != NULL, "message: %s", bitgask_error_message(err));
     bitgask_error_free(err);
     err = NULL;
     /* Still locked on a second try, also through another spelling of the path, and the first
@@ -214,7 +215,15 @@ TEST(lock_of_a_killed_child_is_released) {
     close(fds[1]);
     CHECK(read_i32(fds[0], &got, 10000));
     CHECK_MSG(got == BITGASK_OK, "child's open/put returned %d", (int)got);
-    CHECK_STATUS(bitgask_open(root, NULL, &db, &err), BITGASK_E_LOCKED, err);
+    CHECK_ERR(bitgask_open(root, NULL, &db, &err), BITGASK_E_LOCKED, err);
+    {
+        /* The message names the process holding the LOCK. */
+        char want[64];
+        snprintf(want, sizeof want, "process %d", (int)pid);
+        CHECK_MSG(strstr(bitgask_error_message(err), want) != NULL, "message: %s", bitgask_error_message(err));
+        bitgask_error_free(err);
+        err = NULL;
+    }
     CHECK(kill(pid, SIGKILL) == 0);
     CHECK(t_wait(pid, &status));
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);

@@ -79,15 +79,6 @@ static bool m_reclaimable(bitgask_db *db, uint64_t *dead, uint64_t *total, doubl
     return true;
 }
 
-static int count_keys_cb(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl) {
-    (void)k;
-    (void)kl;
-    (void)v;
-    (void)vl;
-    ++*(uint64_t *)ctx;
-    return 0;
-}
-
 /* Keys base..base+n-1 match ver[] (-1: absent, else the t_value version), and the database holds
  * exactly those present plus `others` keys: by stats, by fold and by an iterator. */
 static bool m_matches(bitgask_db *db, uint32_t base, const int32_t *ver, uint32_t n, uint64_t others) {
@@ -120,7 +111,7 @@ static bool m_matches(bitgask_db *db, uint32_t base, const int32_t *ver, uint32_
         t_note("stats.keys = %llu, expected %llu", (unsigned long long)st.keys, (unsigned long long)(present + others));
         return false;
     }
-    s = bitgask_fold(db, NULL, 0, count_keys_cb, &folded, &err);
+    s = bitgask_fold(db, NULL, 0, t_count_cb, &folded, &err);
     if (s != BITGASK_OK || folded != present + others) {
         t_note("fold: status %d, %llu keys, expected %llu", (int)s, (unsigned long long)folded,
                (unsigned long long)(present + others));

@@ -487,3 +487,41 @@ size_t t_value(char *out, size_t cap, uint32_t n, uint32_t version) {
         out[len] = '\0';
     return len;
 }
+
+bool t_key_number(const uint8_t *key, size_t klen, uint32_t *n) {
+    char kb[32], canon[32];
+    unsigned v = 0;
+    if (klen >= sizeof kb)
+        return false;
+    memcpy(kb, key, klen);
+    kb[klen] = '\0';
+    if (sscanf(kb, "key-%08u", &v) != 1 || t_key(canon, sizeof canon, v) != klen || memcmp(canon, key, klen) != 0)
+        return false;
+    *n = v;
+    return true;
+}
+
+bool t_put_keys(bitgask_db *db, uint32_t first, uint32_t count, uint32_t version) {
+    char k[32], v[256];
+    uint32_t i;
+    for (i = first; i < first + count; i++) {
+        size_t kl = t_key(k, sizeof k, i), vl = t_value(v, sizeof v, i, version);
+        bitgask_error *err = NULL;
+        bitgask_status s = bitgask_put(db, (const uint8_t *)k, kl, (const uint8_t *)v, vl, &err);
+        if (s != BITGASK_OK) {
+            t_note("put %s: %s: %s", k, bitgask_status_str(s), bitgask_error_message(err));
+            bitgask_error_free(err);
+            return false;
+        }
+    }
+    return true;
+}
+
+int t_count_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    ++*(uint64_t *)ctx;
+    return 0;
+}

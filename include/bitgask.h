@@ -4,14 +4,23 @@
  * API CONVENTIONS
  *
  *  1. Status codes. Every fallible call returns a bitgask_status: BITGASK_OK (0), a positive
- *     non-error outcome (BITGASK_NOT_FOUND, BITGASK_ITER_DONE), or a negative error code.
- *     Numbers are stable and never reused. bitgask_status_str() gives static text for any code.
+ *     non-error outcome (BITGASK_NOT_FOUND, BITGASK_ITER_DONE, BITGASK_STOPPED), or a negative
+ *     error code. Numbers are stable and never reused; each code's comment below says when it
+ *     happens, and each function lists the codes it returns. BITGASK_E_PANIC (a library bug
+ *     caught at the boundary) can come from any call taking err_out and is not repeated in the
+ *     lists. bitgask_status_str() gives static text for any code.
  *
  *  2. Error detail. Fallible calls take a last argument bitgask_error **err_out, which may be
- *     NULL. On an error status, *err_out receives a new error object whose message names the
- *     file, offset or limit involved; free it with bitgask_error_free(). *err_out is not written
- *     on success or for the positive outcomes; it is overwritten (not freed) on error, so set it
- *     to NULL first. There is no thread-local "last error".
+ *     NULL. On an error status, *err_out receives a new error object carrying the status and a
+ *     message with the detail only (the file, offset, limit or process involved), not the
+ *     status's own text, so print both:
+ *         fprintf(stderr, "%s: %s
+", bitgask_status_str(s), bitgask_error_message(err));
+ *     Free it with bitgask_error_free(). On entry *err_out must be NULL or an error object
+ *     from this library (never uninitialized, never already freed): an error already there is
+ *     freed before the new one is written, so one variable can be reused in a loop without
+ *     leaking. *err_out is not written on success or for the positive outcomes (an earlier
+ *     error stays there). There is no thread-local "last error".
  *
  *  3. Ownership. Objects returned through an out-pointer (bitgask_db, bitgask_options,
  *     bitgask_iter, bitgask_report, bitgask_error, buffers from bitgask_get) belong to the
@@ -29,22 +38,51 @@
  *     pointer is checked: a NULL where a pointer is required gives BITGASK_E_NULL_ARG. Enum-like
  *     integers are validated: out of range gives BITGASK_E_INVALID_ARG, never undefined behavior.
  *     Lengths above the configured limits give BITGASK_E_TOO_LARGE before anything is written.
+ *     Calls that change the database take bitgask_db *; calls that only read it take
+ *     const bitgask_db *.
  *
  *  6. Threads. A bitgask_db * may be used by any number of threads at once; only
- *     bitgask_close() must not race other calls on the same handle. Iterators, options and
- *     error objects are single-owner: one thread at a time.
+ *     bitgask_close() must not race other calls on the same handle. Iterators, options, reports
+ *     and error objects are single-owner: one thread at a time.
  *
  *  7. Processes. One process per database directory: a LOCK file (flock) makes a second open,
- *     from another process or the same one, fail with BITGASK_E_LOCKED.
+ *     from another process or the same one, fail with BITGASK_E_LOCKED. See fork() below.
  *
  *  8. Panics. No Rust panic crosses this interface: a panic inside a call returns
  *     BITGASK_E_PANIC, and the handle it happened on is poisoned (later writes return
  *     BITGASK_E_POISONED until the database is reopened). An fsync failure poisons the same way.
  *
+ *  9. Language. This header is C89-clean (block comments, no C99 syntax) but includes
+ *     <stdbool.h>, <stddef.h> and <stdint.h>: it needs C99, or a C89/C90 compiler that ships
+ *     those headers (gcc and clang do), or C++98 or later. make header-check compiles it with
+ *     -std=c89, -std=c99 and -std=c++98 under -Wall -Wextra -Wpedantic -Werror.
+ *
  * CAVEATS
  *
  *  - The whole key set lives in memory (about 45 bytes per key beyond the key bytes).
  *  - Local file systems only; data files must not be modified by anything but this library.
+ *  - Sealed data files are read through mmap. If one is truncated or replaced behind the
+ *    library's back (another program, a restore over a live database), the next read of the
+ *    missing bytes raises SIGBUS in the reading process instead of returning an error; bytes
+ *    changed in place are caught by the record CRC (BITGASK_E_CORRUPT).
+ *  - fork(): a child must not use a handle or iterator inherited from its parent, not even to
+ *    close it (bitgask_close in the child would release the parent's LOCK, whose flock belongs
+ *    to the open file description both share); it opens the database itself once the parent
+ *    has closed it (until then its bitgask_open returns BITGASK_E_LOCKED). The parent's
+ *    bitgask_close releases the LOCK even while the child lives. The LOCK descriptor is
+ *    close-on-exec; but if the parent exits without closing, a forked child that has not
+ *    exec'd keeps the LOCK held until it exits. The library's background threads do not
+ *    exist in the child.
+ *  - bitgask_fold callbacks may call any function on the same handle, reads and writes (put,
+ *    delete, expire, another fold, even merge), except bitgask_close. The fold sees such writes
+ *    as an iterator does: its key set was fixed when it started, a key deleted before its turn
+ *    is skipped, and an overwritten key is visited with its new value. A callback must return
+ *    normally: no longjmp and no C++ exception out of it (library frames are below it).
+ *  - After bitgask_close the handle is freed: passing it to any call is undefined behavior.
+ *    Iterators made from it remain objects of their own: bitgask_iter_next returns
+ *    BITGASK_E_CLOSED and each must still be freed with bitgask_iter_free. Reports, options,
+ *    error objects and buffers from bitgask_get do not depend on a handle and stay valid until
+ *    freed.
  *  - Creating an iterator walks every key (O(number of keys)); visiting is then O(1) per key.
  *  - Durability: with sync_on_put/sync_on_delete (the default) an acknowledged write survives a
  *    process crash and power loss. With per-write sync off, writes survive a process crash
@@ -70,84 +108,160 @@
 #define BITGASK_VERSION_NUMBER 1000
 
 
-// Values are stored as they are.
+/**
+ * Values are stored as they are.
+ */
 #define BITGASK_CODEC_NONE 0
 
-// Values at or above the compression threshold are stored snappy-compressed (raw block format)
-// when that makes them smaller.
+/**
+ * Values at or above the compression threshold are stored snappy-compressed (raw block format)
+ * when that makes them smaller.
+ */
 #define BITGASK_CODEC_SNAPPY 1
 
-// An open database. Opaque; safe to share between threads.
+/**
+ * Largest key any database accepts (32 MiB): the ceiling of max_key_size.
+ */
+#define BITGASK_KEY_SIZE_LIMIT 33554432
+
+/**
+ * Largest value any database accepts (32 MiB): the ceiling of max_value_size.
+ */
+#define BITGASK_VALUE_SIZE_LIMIT 33554432
+
+/**
+ * Smallest max_file_size and merge_max_file_size.
+ */
+#define BITGASK_FILE_SIZE_MIN 256
+
+/**
+ * Largest max_file_size and merge_max_file_size: 4 GiB - 1 less room for one record of the
+ * largest size (a file may overrun its limit by one record; offsets are 32-bit).
+ */
+#define BITGASK_FILE_SIZE_MAX 4227858399
+
+/**
+ * An open database. Opaque; safe to share between threads.
+ */
 typedef struct bitgask_db bitgask_db;
 
-// Detail of a failed call: its status and a message naming the file, offset or limit involved.
-// Created by the library into a caller's `bitgask_error **err_out`; owned by the caller, who
-// frees it with `bitgask_error_free`. Single-owner: do not share between threads without a lock.
+/**
+ * Detail of a failed call: its status and a message with the detail (the file, offset, limit or
+ * process involved; not the status's own text, which `bitgask_status_str` gives).
+ * Created by the library into a caller's `bitgask_error **err_out`; owned by the caller, who
+ * frees it with `bitgask_error_free`. Single-owner: do not share between threads without a lock.
+ */
 typedef struct bitgask_error bitgask_error;
 
-// A cursor. Opaque.
+/**
+ * A cursor. Opaque.
+ */
 typedef struct bitgask_iter bitgask_iter;
 
-// Options for `bitgask_open`. Opaque.
+/**
+ * Options for `bitgask_open`. Opaque.
+ */
 typedef struct bitgask_options bitgask_options;
 
-// A validate or repair report. Opaque.
+/**
+ * A validate or repair report. Opaque.
+ */
 typedef struct bitgask_report bitgask_report;
 
-// Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
-// (`BITGASK_NOT_FOUND`, `BITGASK_ITER_DONE`) or a negative error code. Numbers are stable.
+/**
+ * Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
+ * (`BITGASK_NOT_FOUND`, `BITGASK_ITER_DONE`, `BITGASK_STOPPED`) or a negative error code.
+ * Numbers are stable and never reused; `bitgask_status_str` gives each one's text.
+ */
 typedef int32_t bitgask_status;
 
-// Metadata of a key's current record, filled by `bitgask_meta`.
+/**
+ * Metadata of a key's current record, filled by `bitgask_meta`.
+ */
 typedef struct bitgask_record_meta {
-  // The record's sequence stamp (wall-clock nanoseconds, strictly increasing per database).
+  /**
+   * The record's sequence stamp (wall-clock nanoseconds, strictly increasing per database).
+   */
   uint64_t ts_unix_nano;
-  // Absolute expiry in Unix nanoseconds; 0 when the key never expires.
+  /**
+   * Absolute expiry in Unix nanoseconds; 0 when the key never expires.
+   */
   uint64_t expires_unix_nano;
   uint32_t file_id;
-  // Offset of the record's first byte in its data file.
+  /**
+   * Offset of the record's first byte in its data file.
+   */
   uint64_t offset;
-  // Bytes of the record on disk.
+  /**
+   * Bytes of the record on disk.
+   */
   uint64_t size;
 } bitgask_record_meta;
 
-// Size and garbage figures, filled by `bitgask_stats_get`.
+/**
+ * Size and garbage figures, filled by `bitgask_stats_get`.
+ */
 typedef struct bitgask_stats {
-  // Keys in the keydir (expired keys not yet read or collected still count).
+  /**
+   * Keys in the keydir (expired keys not yet read or collected still count).
+   */
   uint64_t keys;
   uint64_t data_files;
-  // Bytes in all data files.
+  /**
+   * Bytes in all data files.
+   */
   uint64_t total_bytes;
-  // Bytes of overwritten or deleted records and tombstones (what a merge would reclaim).
+  /**
+   * Bytes of overwritten or deleted records and tombstones (what a merge would reclaim).
+   */
   uint64_t dead_bytes;
-  // When this handle last completed a merge (Unix nanoseconds; 0 when it has not).
+  /**
+   * When this handle last completed a merge (Unix nanoseconds; 0 when it has not).
+   */
   uint64_t last_merge_unix_nano;
-  // Merges completed by this handle.
+  /**
+   * Merges completed by this handle.
+   */
   uint64_t merges;
 } bitgask_stats;
 
-// Callback of `bitgask_fold`: return 0 to continue, nonzero to stop. The key and value pointers
-// are valid only during the call.
+/**
+ * Callback of `bitgask_fold`: return 0 to continue, nonzero to stop (the fold then returns
+ * `BITGASK_STOPPED`). The key and value pointers are valid only during the call. It may read
+ * and write through the same handle, but not close it (see CAVEATS).
+ */
 typedef int (*bitgask_fold_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
-// One problem of a report; the strings are owned by the report.
+/**
+ * One problem of a report; the strings are owned by the report.
+ */
 typedef struct bitgask_problem {
-  // Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
-  // "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
-  // "lost_range", "lost_key".
+  /**
+   * Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
+   * "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
+   * "lost_range", "lost_key".
+   */
   const char *kind;
-  // Path relative to the database directory, e.g. "data/000000003.data".
+  /**
+   * Path relative to the database directory, e.g. "data/000000003.data".
+   */
   const char *file;
   const char *message;
   uint64_t offset;
   uint64_t length;
-  // A note (unknown file, quarantine file, leftover): describes, does not make it unclean.
+  /**
+   * A note (unknown file, quarantine file, leftover): describes, does not make it unclean.
+   */
   bool note;
-  // Repair dealt with it; the message says how.
+  /**
+   * Repair dealt with it; the message says how.
+   */
   bool mended;
 } bitgask_problem;
 
-// The counters of a report.
+/**
+ * The counters of a report.
+ */
 typedef struct bitgask_report_counts {
   uint64_t files;
   uint64_t records;
@@ -156,352 +270,644 @@ typedef struct bitgask_report_counts {
   uint64_t bytes_quarantined;
 } bitgask_report_counts;
 
+/**
+ * The call did what it says.
+ */
 #define BITGASK_OK 0
 
-// The key is absent (or expired).
+/**
+ * The key is absent, deleted or expired (`bitgask_get`, `bitgask_get_into`, `bitgask_delete`,
+ * `bitgask_expire`, `bitgask_persist`, `bitgask_ttl_ms`, `bitgask_meta`). Not an error:
+ * `*err_out` is not written and nothing was changed.
+ */
 #define BITGASK_NOT_FOUND 1
 
-// An iterator has no more keys.
+/**
+ * `bitgask_iter_next` has visited every key; later calls keep returning it. Not an error.
+ */
 #define BITGASK_ITER_DONE 2
 
+/**
+ * `bitgask_fold` ended early because its callback returned nonzero (a fold that ran out of
+ * keys returns `BITGASK_OK`). Not an error.
+ */
+#define BITGASK_STOPPED 3
+
+/**
+ * An argument has a value the call does not accept: an empty key; a path that is not UTF-8; an
+ * option outside its documented range (the setter leaves the option unchanged) or options that
+ * contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl`; a backup destination that is
+ * not empty or lies inside the database; a problem index past the end. Nothing was changed.
+ */
 #define BITGASK_E_INVALID_ARG (-1)
 
+/**
+ * A pointer the call needs is NULL (the message names the argument). Nothing was changed.
+ */
 #define BITGASK_E_NULL_ARG (-2)
 
+/**
+ * `bitgask_get_into`: the value is longer than `cap`. `*vlen_out` holds the length needed and
+ * `buf` is untouched.
+ */
 #define BITGASK_E_BUFFER_TOO_SMALL (-3)
 
+/**
+ * The operating system refused an operation (open, read, write, fsync, mkdir, rename, ...); the
+ * message names the operation, the path and the OS error. A write whose fsync failed is not
+ * durable, and the handle is then poisoned (`BITGASK_E_POISONED`).
+ */
 #define BITGASK_E_IO (-4)
 
+/**
+ * Bytes on disk are not what the library wrote: a sealed data file whose record fails its CRC
+ * or has impossible lengths (found at open or by a read), a damaged meta file, a value that does
+ * not decode. The message names the file and offset; `bitgask_repair` mends what it can. (A
+ * torn tail left by a crash in the file being written is not corruption: open cuts it.)
+ */
 #define BITGASK_E_CORRUPT (-5)
 
+/**
+ * Another handle has the database open: another process (the message gives its pid, from the
+ * LOCK file) or another `bitgask_open` of this process; with a lock timeout, after waiting that
+ * long. Also `bitgask_repair` of an open database.
+ */
 #define BITGASK_E_LOCKED (-6)
 
+/**
+ * A call on an iterator whose database has been closed.
+ */
 #define BITGASK_E_CLOSED (-7)
 
+/**
+ * A key longer than max_key_size, a value longer than max_value_size, or a length above
+ * `BITGASK_KEY_SIZE_LIMIT` / `BITGASK_VALUE_SIZE_LIMIT`. Nothing was written.
+ */
 #define BITGASK_E_TOO_LARGE (-8)
 
+/**
+ * The directory was written by a newer on-disk format than this library reads (its
+ * `bitgask.meta` names a higher version). Nothing was changed.
+ */
 #define BITGASK_E_FORMAT_VERSION (-9)
 
+/**
+ * A bug in the library was caught at the boundary (the message has the panic text); the handle
+ * it happened on is poisoned. Any call taking `err_out` can return it; the per-function lists
+ * leave it out.
+ */
 #define BITGASK_E_PANIC (-10)
 
+/**
+ * Writes are refused on this handle: an earlier fsync failure (or a panic) means it can no
+ * longer promise durability. Reads still work; `bitgask_reopen` (or close and open) clears it
+ * and serves what is on disk.
+ */
 #define BITGASK_E_POISONED (-11)
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
-// Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
-// `opts` may be NULL for defaults; it is copied and can be freed right after. On success
-// `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
-// Fails with `BITGASK_E_LOCKED` when another handle (in this or another process) has it open,
-// `BITGASK_E_CORRUPT` when a sealed file is damaged, `BITGASK_E_FORMAT_VERSION` for a newer format.
-// Threads: any thread; the new handle may then be shared.
+/**
+ * Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
+ * `opts` may be NULL for defaults; it is copied and can be freed right after. On success
+ * `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
+ * A torn tail left by a crash is cut; hint files are used where valid.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (path, db_out); `BITGASK_E_INVALID_ARG` (path not
+ * UTF-8, options that contradict each other); `BITGASK_E_LOCKED` (another handle, in this or
+ * another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file);
+ * `BITGASK_E_FORMAT_VERSION` (a newer format); `BITGASK_E_IO` (the directory cannot be created
+ * or read).
+ * Threads: any thread; the new handle may then be shared.
+ */
 bitgask_status bitgask_open(const char *path, const struct bitgask_options *opts, struct bitgask_db **db_out, struct bitgask_error **err_out);
 
-// Syncs outstanding writes, writes the active file's hint, releases the LOCK and frees the
-// handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
-// Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards.
-// Threads: must not race any other call on the same handle.
+/**
+ * Syncs outstanding writes, writes the active file's hint, releases the LOCK and frees the
+ * handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
+ * Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards (see CAVEATS).
+ * Returns: `BITGASK_OK`; `BITGASK_E_IO` (the final sync failed: writes since the last
+ * successful sync may not be durable). A poisoned handle closes with `BITGASK_OK`.
+ * Threads: must not race any other call on the same handle.
+ */
 bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_out);
 
-// Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the
-// write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_put(const struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
+/**
+ * Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the
+ * write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, key, val); `BITGASK_E_INVALID_ARG` (empty
+ * key); `BITGASK_E_TOO_LARGE` (key or value above its limit); `BITGASK_E_IO` (the write or its
+ * fsync failed); `BITGASK_E_POISONED`.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_put(struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
 
-// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0).
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_put_ttl(const struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ttl_ms, struct bitgask_error **err_out);
+/**
+ * Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0; a TTL so
+ * large that the expiry would pass the year 2554 saturates at the largest expiry).
+ * Returns: as `bitgask_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_put_ttl(struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ttl_ms, struct bitgask_error **err_out);
 
-// Reads a value into a new buffer: `*val_out` (free with `bitgask_free`; never NULL on success,
-// even for an empty value) and `*vlen_out`. `BITGASK_NOT_FOUND` when absent or expired.
-// Threads: safe to call concurrently on one handle.
+/**
+ * Reads a value into a new buffer: `*val_out` (free with `bitgask_free`; never NULL on success,
+ * even for an empty value) and `*vlen_out`.
+ * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db, key,
+ * val_out, vlen_out); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above
+ * max_key_size); `BITGASK_E_CORRUPT` (the record fails its CRC or does not decode);
+ * `BITGASK_E_IO` (the read or the buffer's allocation failed).
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_get(const struct bitgask_db *db, const uint8_t *key, size_t klen, uint8_t **val_out, size_t *vlen_out, struct bitgask_error **err_out);
 
-// Reads a value into the caller's buffer `buf[0..cap)`; `*vlen_out` gets its length. When the
-// value does not fit, returns `BITGASK_E_BUFFER_TOO_SMALL`, sets `*vlen_out` to the length
-// needed and leaves `buf` untouched (`buf` may be NULL with `cap` 0 to ask for the length).
-// Threads: safe to call concurrently on one handle.
+/**
+ * Reads a value into the caller's buffer `buf[0..cap)`; `*vlen_out` gets its length. When the
+ * value does not fit, returns `BITGASK_E_BUFFER_TOO_SMALL`, sets `*vlen_out` to the length
+ * needed and leaves `buf` untouched (`buf` may be NULL with `cap` 0 to ask for the length).
+ * Returns: as `bitgask_get` (`buf` NULL with `cap` > 0 is `BITGASK_E_NULL_ARG`), and
+ * `BITGASK_E_BUFFER_TOO_SMALL`.
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_get_into(const struct bitgask_db *db, const uint8_t *key, size_t klen, uint8_t *buf, size_t cap, size_t *vlen_out, struct bitgask_error **err_out);
 
-// Deletes a key (a tombstone is appended). `BITGASK_NOT_FOUND` when it was absent or expired.
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_delete(const struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
+/**
+ * Deletes a key (a tombstone is appended). Returns after the tombstone is durable when
+ * sync_on_delete is on.
+ * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (it was absent or expired: nothing written);
+ * `BITGASK_E_NULL_ARG` (db, key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE`
+ * (key above max_key_size); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_delete(struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
 
-// `*out` = whether the key is present and not expired.
-// Threads: safe to call concurrently on one handle.
+/**
+ * `*out` = whether the key is present and not expired.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, key, out); `BITGASK_E_INVALID_ARG` (empty
+ * key); `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT`, `BITGASK_E_IO`
+ * (reading the record's header).
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_exists(const struct bitgask_db *db, const uint8_t *key, size_t klen, bool *out, struct bitgask_error **err_out);
 
-// Atomically sets the key to expire `ttl_ms` from now, keeping its value; `ttl_ms` 0 deletes it.
-// `BITGASK_NOT_FOUND` when absent.
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_expire(const struct bitgask_db *db, const uint8_t *key, size_t klen, uint64_t ttl_ms, struct bitgask_error **err_out);
+/**
+ * Atomically sets the key to expire `ttl_ms` from now, keeping its value (the value is
+ * rewritten with the new expiry); `ttl_ms` 0 deletes it, as `bitgask_delete` does.
+ * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db,
+ * key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above max_key_size);
+ * `BITGASK_E_CORRUPT` (the current value does not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_expire(struct bitgask_db *db, const uint8_t *key, size_t klen, uint64_t ttl_ms, struct bitgask_error **err_out);
 
-// Atomically removes the key's expiry. `BITGASK_NOT_FOUND` when absent.
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_persist(const struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
+/**
+ * Atomically removes the key's expiry (a key without one is left as it is).
+ * Returns: as `bitgask_expire`.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_persist(struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
 
-// `*remaining_ms` = milliseconds until the key expires (rounded up), or -1 when it has no
-// expiry. `BITGASK_NOT_FOUND` when absent.
-// Threads: safe to call concurrently on one handle.
+/**
+ * `*remaining_ms` = milliseconds until the key expires (rounded up), or -1 when it has no
+ * expiry.
+ * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db, key,
+ * remaining_ms); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above
+ * max_key_size); `BITGASK_E_CORRUPT`, `BITGASK_E_IO` (reading the record's header).
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_ttl_ms(const struct bitgask_db *db, const uint8_t *key, size_t klen, int64_t *remaining_ms, struct bitgask_error **err_out);
 
-// Fills `*out` with the stamp, expiry and location of the key's record.
-// `BITGASK_NOT_FOUND` when absent.
-// Threads: safe to call concurrently on one handle.
+/**
+ * Fills `*out` with the stamp, expiry and location of the key's record.
+ * Returns: as `bitgask_ttl_ms` (out instead of remaining_ms).
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_meta(const struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_record_meta *out, struct bitgask_error **err_out);
 
-// Makes every write so far durable (fdatasync). Needed only with per-write sync off.
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_sync(const struct bitgask_db *db, struct bitgask_error **err_out);
+/**
+ * Makes every write so far durable (fdatasync). Needed only with per-write sync off.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO` (the fsync failed: the
+ * handle is now poisoned); `BITGASK_E_POISONED`.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_sync(struct bitgask_db *db, struct bitgask_error **err_out);
 
-// Fills `*out` with key count, data file count, total and dead bytes.
-// Threads: safe to call concurrently on one handle.
+/**
+ * Fills `*out` with key count, data file count, total and dead bytes, and merge figures.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, out).
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_stats_get(const struct bitgask_db *db, struct bitgask_stats *out, struct bitgask_error **err_out);
 
-// Static text for a status (never NULL; unknown numbers give "unknown status").
-// Thread-safe; the string is owned by the library and lives forever.
+/**
+ * Static text for a status (never NULL; unknown numbers give "unknown status").
+ * Thread-safe; the string is owned by the library and lives forever.
+ */
 const char *bitgask_status_str(bitgask_status s);
 
-// The error's message, owned by the error (valid until `bitgask_error_free`); "" for NULL.
-// Threads: one thread at a time per error object.
+/**
+ * The error's message, the detail only (print `bitgask_status_str` of its status beside it),
+ * owned by the error (valid until `bitgask_error_free`); "" for NULL. Never NULL.
+ * Threads: one thread at a time per error object.
+ */
 const char *bitgask_error_message(const struct bitgask_error *err);
 
-// The error's status code; `BITGASK_E_NULL_ARG` for NULL.
-// Threads: one thread at a time per error object.
+/**
+ * The status of the call that made the error.
+ * Returns: that status (always negative); `BITGASK_E_NULL_ARG` for a NULL `err`.
+ * Threads: one thread at a time per error object.
+ */
 bitgask_status bitgask_error_status(const struct bitgask_error *err);
 
-// Frees an error object. NULL is a no-op.
-// Threads: one thread at a time per error object.
+/**
+ * Frees an error object. NULL is a no-op.
+ * Threads: one thread at a time per error object.
+ */
 void bitgask_error_free(struct bitgask_error *err);
 
-// Frees a buffer returned by the library (`bitgask_get`). NULL is a no-op.
-// Threads: any (the buffer is the caller's).
+/**
+ * Frees a buffer returned by the library (`bitgask_get`). NULL is a no-op.
+ * Threads: any (the buffer is the caller's).
+ */
 void bitgask_free(void *p);
 
-// The library's version as "MAJOR.MINOR.PATCH" (static, never NULL). Compare with the
-// `BITGASK_VERSION_STRING` macro to detect a header/library mismatch.
-// Threads: any.
+/**
+ * The library's version as "MAJOR.MINOR.PATCH" (static, never NULL). Compare with the
+ * `BITGASK_VERSION_STRING` macro to detect a header/library mismatch.
+ * Threads: any.
+ */
 const char *bitgask_version(void);
 
-// The library's version as MAJOR * 1000000 + MINOR * 1000 + PATCH, like `BITGASK_VERSION_NUMBER`.
-// Threads: any.
+/**
+ * The library's version as MAJOR * 1000000 + MINOR * 1000 + PATCH, like `BITGASK_VERSION_NUMBER`.
+ * Threads: any.
+ */
 uint32_t bitgask_version_number(void);
 
-// A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys). On success
-// `*it_out` receives an iterator owned by the caller.
-// Threads: safe on a shared handle; the iterator is single-owner.
+/**
+ * A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys). On success
+ * `*it_out` receives an iterator owned by the caller.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, it_out, prefix with plen > 0);
+ * `BITGASK_E_TOO_LARGE` (plen above `BITGASK_KEY_SIZE_LIMIT`).
+ * Threads: safe on a shared handle; the iterator is single-owner.
+ */
 bitgask_status bitgask_iter_new(const struct bitgask_db *db, const uint8_t *prefix, size_t plen, struct bitgask_iter **it_out, struct bitgask_error **err_out);
 
-// A cursor over keys in `[start, end)`; `end` NULL means no upper bound (`start` may be NULL
-// with `slen` 0 for "from the first key").
-// Threads: safe on a shared handle; the iterator is single-owner.
+/**
+ * A cursor over keys in `[start, end)`; `end` NULL means no upper bound (`start` may be NULL
+ * with `slen` 0 for "from the first key").
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, it_out, start with slen > 0);
+ * `BITGASK_E_TOO_LARGE` (slen or elen above `BITGASK_KEY_SIZE_LIMIT`).
+ * Threads: safe on a shared handle; the iterator is single-owner.
+ */
 bitgask_status bitgask_iter_range(const struct bitgask_db *db, const uint8_t *start, size_t slen, const uint8_t *end, size_t elen, struct bitgask_iter **it_out, struct bitgask_error **err_out);
 
-// Advances to the next key: `BITGASK_OK` with `*key`/`*klen` (and `*val`/`*vlen` unless `val`
-// is NULL, which skips reading the value) or `BITGASK_ITER_DONE`. The pointers are borrowed
-// from the iterator and valid until the next call on it or `bitgask_iter_free`.
-// Threads: one thread at a time per iterator.
+/**
+ * Advances to the next key: `BITGASK_OK` with `*key`/`*klen` (and `*val`/`*vlen` unless `val`
+ * is NULL, which skips reading the value) or `BITGASK_ITER_DONE`. The pointers are borrowed
+ * from the iterator and valid until the next call on it or `bitgask_iter_free`.
+ * Returns: `BITGASK_OK`; `BITGASK_ITER_DONE`; `BITGASK_E_NULL_ARG` (it, key, klen; vlen when val
+ * is set); `BITGASK_E_CLOSED` (its database was closed); `BITGASK_E_CORRUPT`, `BITGASK_E_IO`
+ * (reading a value).
+ * Threads: one thread at a time per iterator.
+ */
 bitgask_status bitgask_iter_next(struct bitgask_iter *it, const uint8_t **key, size_t *klen, const uint8_t **val, size_t *vlen, struct bitgask_error **err_out);
 
-// Frees an iterator. NULL is a no-op.
-// Threads: one thread at a time per iterator.
+/**
+ * Frees an iterator. NULL is a no-op.
+ * Threads: one thread at a time per iterator.
+ */
 void bitgask_iter_free(struct bitgask_iter *it);
 
-// Calls `fn(ctx, key, klen, val, vlen)` for every key starting with `prefix` (NULL/0: all),
-// in byte order, until it returns nonzero. Returns `BITGASK_OK` whether or not it was stopped.
-// The callback may read from the database but must not close it.
-// Threads: safe to call concurrently on one handle.
+/**
+ * Calls `fn(ctx, key, klen, val, vlen)` for every key starting with `prefix` (NULL/0: all),
+ * in byte order, until it returns nonzero. The keys are fixed when the fold starts, as for an
+ * iterator. The callback may read and write through the same handle but must not close it
+ * (see CAVEATS).
+ * Returns: `BITGASK_OK` (every key visited); `BITGASK_STOPPED` (the callback returned nonzero);
+ * `BITGASK_E_NULL_ARG` (db, fn, prefix with plen > 0); `BITGASK_E_TOO_LARGE` (plen above
+ * `BITGASK_KEY_SIZE_LIMIT`); `BITGASK_E_CORRUPT`, `BITGASK_E_IO` (reading a value).
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_fold(const struct bitgask_db *db, const uint8_t *prefix, size_t plen, bitgask_fold_fn f, void *ctx, struct bitgask_error **err_out);
 
-// A full merge: rewrites the live records of every sealed file and drops dead versions,
-// tombstones and expired records. Without `force` it runs only when the trigger holds
-// (dead/total >= merge_trigger_ratio and total >= merge_min_total). `*merged_out` (may be
-// NULL) tells whether a merge ran.
-// Threads: safe to call concurrently on one handle (merges are serialized).
-bitgask_status bitgask_merge(const struct bitgask_db *db, bool force, bool *merged_out, struct bitgask_error **err_out);
+/**
+ * A full merge: rewrites the live records of every sealed file and drops dead versions,
+ * tombstones and expired records. Without `force` it runs only when the trigger holds
+ * (dead/total >= merge_trigger_ratio and total >= merge_min_total). `*merged_out` (may be
+ * NULL) tells whether a merge ran.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO` (the merge is abandoned and
+ * the database keeps its current files); `BITGASK_E_CORRUPT` (a sealed file turned out damaged);
+ * `BITGASK_E_POISONED`.
+ * Threads: safe to call concurrently on one handle (merges are serialized).
+ */
+bitgask_status bitgask_merge(struct bitgask_db *db, bool force, bool *merged_out, struct bitgask_error **err_out);
 
-// One pass of the background policy: a full merge when its trigger holds, else a selective
-// merge of the sealed files with the most garbage when enough of them qualify
-// (garbage_ratio, min/max_merge_files, min_merge_total, max_merge_bytes). `*merged_out` (may
-// be NULL) tells whether a merge ran.
-// Threads: safe to call concurrently on one handle (merges are serialized).
-bitgask_status bitgask_compact_if_needed(const struct bitgask_db *db, bool *merged_out, struct bitgask_error **err_out);
+/**
+ * One pass of the background policy: a full merge when its trigger holds, else a selective
+ * merge of the sealed files with the most garbage when enough of them qualify
+ * (garbage_ratio, min/max_merge_files, min_merge_total, max_merge_bytes). `*merged_out` (may
+ * be NULL) tells whether a merge ran.
+ * Returns: as `bitgask_merge`.
+ * Threads: safe to call concurrently on one handle (merges are serialized).
+ */
+bitgask_status bitgask_compact_if_needed(struct bitgask_db *db, bool *merged_out, struct bitgask_error **err_out);
 
-// Dead bytes, total bytes of the data files, and their ratio (0 for an empty database): what
-// a full merge would free. All three outputs are required.
-// Threads: safe to call concurrently on one handle.
+/**
+ * Dead bytes, total bytes of the data files, and their ratio (0 for an empty database): what
+ * a full merge would free. All three outputs are required.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, dead_bytes, total_bytes, ratio).
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_reclaimable(const struct bitgask_db *db, uint64_t *dead_bytes, uint64_t *total_bytes, double *ratio, struct bitgask_error **err_out);
 
-// Drops every expired key from the keydir so its bytes count as dead (a merge then frees
-// them); `*removed_out` (may be NULL) receives how many keys were dropped.
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_run_gc(const struct bitgask_db *db, uint64_t *removed_out, struct bitgask_error **err_out);
+/**
+ * Drops every expired key from the keydir so its bytes count as dead (a merge then frees
+ * them); `*removed_out` (may be NULL) receives how many keys were dropped.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_CORRUPT`, `BITGASK_E_IO` (reading
+ * a record's expiry).
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_run_gc(struct bitgask_db *db, uint64_t *removed_out, struct bitgask_error **err_out);
 
-// Deletes every key. Crash-safe: after a crash the database is either untouched or empty.
-// Writers wait while it runs; files in `data/` that are not bitgask's are kept.
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_delete_all(const struct bitgask_db *db, struct bitgask_error **err_out);
+/**
+ * Deletes every key. Crash-safe: after a crash the database is either untouched or empty.
+ * Writers wait while it runs; files in `data/` that are not bitgask's are kept.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_delete_all(struct bitgask_db *db, struct bitgask_error **err_out);
 
-// Rebuilds the in-memory index from the files on disk, as a fresh open would, keeping the
-// LOCK. Waits for in-flight writes and merges. Also clears a poisoned handle: writes that were
-// never made durable are not served afterwards.
-// Threads: safe to call concurrently on one handle.
-bitgask_status bitgask_reopen(const struct bitgask_db *db, struct bitgask_error **err_out);
+/**
+ * Rebuilds the in-memory index from the files on disk, as a fresh open would, keeping the
+ * LOCK. Waits for in-flight writes and merges. Also clears a poisoned handle: writes that were
+ * never made durable are not served afterwards.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_CORRUPT`,
+ * `BITGASK_E_FORMAT_VERSION`, `BITGASK_E_IO` (as for `bitgask_open`).
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_reopen(struct bitgask_db *db, struct bitgask_error **err_out);
 
-// A point-in-time copy of the open database into directory `dst` (NUL-terminated UTF-8), taken
-// while writers keep writing: every write acknowledged before the call is in it. `dst` must not
-// exist or be an empty directory, and must not be the database directory or inside it
-// (`BITGASK_E_INVALID_ARG`); its parent must exist. The copy is built in a staging directory
-// beside `dst` (removed on failure) and renamed into place once everything is fsynced; it has
-// no LOCK and opens with `bitgask_open`. Merges wait for the backup.
-// Threads: safe to call concurrently on one handle.
+/**
+ * A point-in-time copy of the open database into directory `dst` (NUL-terminated UTF-8), taken
+ * while writers keep writing: every write acknowledged before the call is in it. `dst` must not
+ * exist or be an empty directory, and must not be the database directory or inside it
+ * (`BITGASK_E_INVALID_ARG`); its parent must exist. The copy is built in a staging directory
+ * beside `dst` (removed on failure) and renamed into place once everything is fsynced; it has
+ * no LOCK and opens with `bitgask_open`. Merges wait for the backup.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, dst); `BITGASK_E_INVALID_ARG` (dst not UTF-8,
+ * not empty, the database or inside it); `BITGASK_E_IO` (creating, copying or fsyncing the
+ * copy; also when the staging name `.<name>.backup-<pid>` beside dst is taken).
+ * Threads: safe to call concurrently on one handle.
+ */
 bitgask_status bitgask_backup(const struct bitgask_db *db, const char *dst, struct bitgask_error **err_out);
 
-// A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
-// 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
-// Threads: one thread at a time per options object.
+/**
+ * A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
+ * 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
+ * Threads: one thread at a time per options object.
+ */
 struct bitgask_options *bitgask_options_new(void);
 
-// Frees an options object. NULL is a no-op.
-// Threads: one thread at a time per options object.
+/**
+ * Frees an options object. NULL is a no-op.
+ * Threads: one thread at a time per options object.
+ */
 void bitgask_options_free(struct bitgask_options *o);
 
-// fdatasync before `bitgask_put` returns (default true). Concurrent writers share fsyncs.
-// Threads: one thread at a time per options object.
+/**
+ * fdatasync before `bitgask_put` returns (default true). Concurrent writers share fsyncs.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_sync_on_put(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
 
-// fdatasync before `bitgask_delete` returns (default true).
-// Threads: one thread at a time per options object.
+/**
+ * fdatasync before `bitgask_delete` returns (default true).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_sync_on_delete(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
 
-// Period of the background flusher in milliseconds (0, the default, disables it). Useful with
-// per-write sync off: a crash of the machine then loses at most about one period of writes.
-// Threads: one thread at a time per options object.
+/**
+ * Period of the background flusher in milliseconds (0, the default, disables it). Useful with
+ * per-write sync off: a crash of the machine then loses at most about one period of writes.
+ * Any value (a period too long to schedule never fires).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_sync_interval_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
 
-// Size at which the active data file is sealed and a new one started (default 64 MiB; 256 bytes
-// up to a little under 4 GiB).
-// Threads: one thread at a time per options object.
+/**
+ * Size at which the active data file is sealed and a new one started (default 64 MiB).
+ * Range: `BITGASK_FILE_SIZE_MIN` (256) to `BITGASK_FILE_SIZE_MAX` (4227858399, 4 GiB less room
+ * for one largest record).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_max_file_size(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
-// Largest key accepted, 1 to 32 MiB (default 64 KiB). Larger keys give `BITGASK_E_TOO_LARGE`.
-// Threads: one thread at a time per options object.
+/**
+ * Largest key accepted (default 64 KiB); longer keys give `BITGASK_E_TOO_LARGE`.
+ * Range: 1 to `BITGASK_KEY_SIZE_LIMIT` (32 MiB).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_max_key_size(struct bitgask_options *o, uint32_t bytes, struct bitgask_error **err_out);
 
-// Largest value accepted, 0 to 32 MiB (default 32 MiB). Larger values give `BITGASK_E_TOO_LARGE`.
-// Threads: one thread at a time per options object.
+/**
+ * Largest value accepted (default 32 MiB); longer values give `BITGASK_E_TOO_LARGE`.
+ * Range: 0 to `BITGASK_VALUE_SIZE_LIMIT` (32 MiB).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_max_value_size(struct bitgask_options *o, uint32_t bytes, struct bitgask_error **err_out);
 
-// TTL given to keys written with `bitgask_put` (0, the default: they never expire).
-// Threads: one thread at a time per options object.
+/**
+ * TTL given to keys written with `bitgask_put` (0, the default: they never expire). Any value;
+ * an expiry past the year 2554 saturates there.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_default_ttl_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
 
-// Write hint files for sealed data files and use them at open (default true).
-// Threads: one thread at a time per options object.
+/**
+ * Write hint files for sealed data files and use them at open (default true).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_hint_files(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
 
-// `BITGASK_CODEC_NONE` (default) or `BITGASK_CODEC_SNAPPY`; anything else is `E_INVALID_ARG`.
-// Threads: one thread at a time per options object.
+/**
+ * Codec for new values: `BITGASK_CODEC_NONE` (default) or `BITGASK_CODEC_SNAPPY`.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (another number).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_compression(struct bitgask_options *o, uint32_t codec, struct bitgask_error **err_out);
 
-// Values shorter than this are never compressed (default 4096 bytes).
-// Threads: one thread at a time per options object.
+/**
+ * Values shorter than this are never compressed (default 4096 bytes). Any value.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_compression_threshold(struct bitgask_options *o, uint32_t bytes, struct bitgask_error **err_out);
 
-// How long `bitgask_open` waits for a LOCK held by another handle (default 0: fail at once
-// with `BITGASK_E_LOCKED`).
-// Threads: one thread at a time per options object.
+/**
+ * How long `bitgask_open` waits for a LOCK held by another handle (default 0: fail at once
+ * with `BITGASK_E_LOCKED`). Any value; `UINT64_MAX` waits as long as it takes.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_lock_timeout_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
 
-// Full merge trigger: dead/total bytes at least this ratio, in [0, 1] (default 0.6).
-// Threads: one thread at a time per options object.
+/**
+ * Full merge trigger: dead/total bytes at least this ratio (default 0.6).
+ * Range: 0 to 1 (NaN is outside).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_merge_trigger_ratio(struct bitgask_options *o, double ratio, struct bitgask_error **err_out);
 
-// Full merge trigger: at least this many bytes in data files (default 64 MiB).
-// Threads: one thread at a time per options object.
+/**
+ * Full merge trigger: at least this many bytes in data files (default 64 MiB). Any value.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_merge_min_total(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
-// Period of the background merge worker in milliseconds (default 600000; 0 disables it). Each
-// tick runs `bitgask_compact_if_needed`.
-// Threads: one thread at a time per options object.
+/**
+ * Period of the background merge worker in milliseconds (default 600000; 0 disables it). Each
+ * tick runs `bitgask_compact_if_needed`. Any value (a period too long to schedule never fires).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_merge_interval_ms(struct bitgask_options *o, uint64_t ms, struct bitgask_error **err_out);
 
-// Run one pass of the merge policy inside `bitgask_open` (default false).
-// Threads: one thread at a time per options object.
+/**
+ * Run one pass of the merge policy inside `bitgask_open` (default false).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_merge_on_open(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
 
-// Size at which merge output files are cut (default 64 MiB; same range as max_file_size).
-// Threads: one thread at a time per options object.
+/**
+ * Size at which merge output files are cut (default 64 MiB).
+ * Range: `BITGASK_FILE_SIZE_MIN` to `BITGASK_FILE_SIZE_MAX`, as max_file_size.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_merge_max_file_size(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
-// Selective merge: a sealed file qualifies when its own dead/size reaches this ratio, in
-// (0, 1] (default 0.4).
-// Threads: one thread at a time per options object.
+/**
+ * Selective merge: a sealed file qualifies when its own dead/size reaches this ratio (default
+ * 0.4). Range: above 0, up to 1.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_garbage_ratio(struct bitgask_options *o, double ratio, struct bitgask_error **err_out);
 
-// Selective merge: fewest qualifying files worth a merge, at least 1 (default 3).
-// Threads: one thread at a time per options object.
+/**
+ * Selective merge: fewest qualifying files worth a merge (default 3). Range: 1 and up; at open
+ * it must not exceed max_merge_files (else `bitgask_open` returns `BITGASK_E_INVALID_ARG`).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (0).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_min_merge_files(struct bitgask_options *o, uint32_t n, struct bitgask_error **err_out);
 
-// Selective merge: fewest bytes worth a merge (default 256 MiB).
-// Threads: one thread at a time per options object.
+/**
+ * Selective merge: fewest bytes worth a merge (default 256 MiB). Any value.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_min_merge_total(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
-// Selective merge: most files in one merge, at least 1 and not below min_merge_files (checked
-// at open) (default 5).
-// Threads: one thread at a time per options object.
+/**
+ * Selective merge: most files in one merge (default 5). Range: 1 and up; at open it must not be
+ * below min_merge_files (else `bitgask_open` returns `BITGASK_E_INVALID_ARG`).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (0).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_max_merge_files(struct bitgask_options *o, uint32_t n, struct bitgask_error **err_out);
 
-// Selective merge: most bytes in one merge, at least 1 (default 2 GiB).
-// Threads: one thread at a time per options object.
+/**
+ * Selective merge: most bytes in one merge (default 2 GiB). Range: 1 and up.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (0).
+ * Threads: one thread at a time per options object.
+ */
 bitgask_status bitgask_options_set_max_merge_bytes(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
-// Checks the database in directory `path` without changing anything (no byte, name or mtime)
-// and without taking the LOCK, so it also works on a database open elsewhere. Returns
-// `BITGASK_OK` with `*report_out` whenever it could scan, damaged or not; an error only when
-// it could not scan at all. `opts` may be NULL (validate uses no option today).
-// Threads: any.
+/**
+ * Checks the database in directory `path` without changing anything (no byte, name or mtime)
+ * and without taking the LOCK, so it also works on a database open elsewhere. Returns
+ * `BITGASK_OK` with `*report_out` whenever it could scan, damaged or not; an error only when
+ * it could not scan at all. `opts` may be NULL (validate uses no option today).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (path, report_out); `BITGASK_E_INVALID_ARG` (path
+ * not UTF-8); `BITGASK_E_IO` (the directory is missing or unreadable).
+ * Threads: any.
+ */
 bitgask_status bitgask_validate(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
 
-// Mends the database in directory `path`: truncates torn tails, moves damaged byte ranges into
-// `<id>.corrupt` quarantine files (keeping every valid record around them), rebuilds hints,
-// settles an interrupted merge, rewrites a damaged meta file. Takes the LOCK
-// (`BITGASK_E_LOCKED` while the database is open; `opts` may set a lock timeout, NULL for
-// defaults). The report lists every byte range and key lost. Running it again changes nothing.
-// Threads: any.
+/**
+ * Mends the database in directory `path`: truncates torn tails, moves damaged byte ranges into
+ * `<id>.corrupt` quarantine files (keeping every valid record around them), rebuilds hints,
+ * settles an interrupted merge, rewrites a damaged meta file. Takes the LOCK
+ * (`BITGASK_E_LOCKED` while the database is open; `opts` may set a lock timeout, NULL for
+ * defaults). The report lists every byte range and key lost. Running it again changes nothing.
+ * Returns: `BITGASK_OK` (with a report, mended or not); `BITGASK_E_NULL_ARG` (path, report_out);
+ * `BITGASK_E_INVALID_ARG` (path not UTF-8); `BITGASK_E_LOCKED`; `BITGASK_E_FORMAT_VERSION`;
+ * `BITGASK_E_IO` (reading, truncating, renaming or fsyncing failed: run it again).
+ * Threads: any.
+ */
 bitgask_status bitgask_repair(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
 
-// True when nothing wrong is left: every problem is a note or was mended. False for NULL.
-// Threads: one thread at a time per report.
+/**
+ * True when nothing wrong is left: every problem is a note or was mended. False for NULL.
+ * Threads: one thread at a time per report.
+ */
 bool bitgask_report_clean(const struct bitgask_report *r);
 
-// Number of problems (notes included); 0 for NULL.
-// Threads: one thread at a time per report.
+/**
+ * Number of problems (notes included); 0 for NULL.
+ * Threads: one thread at a time per report.
+ */
 size_t bitgask_report_problem_count(const struct bitgask_report *r);
 
-// Fills `*out` with problem `i` (`BITGASK_E_INVALID_ARG` when `i` is past the end).
-// Threads: one thread at a time per report.
+/**
+ * Fills `*out` with problem `i` (0-based).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (r, out); `BITGASK_E_INVALID_ARG` (`i` past the
+ * end).
+ * Threads: one thread at a time per report.
+ */
 bitgask_status bitgask_report_problem(const struct bitgask_report *r, size_t i, struct bitgask_problem *out, struct bitgask_error **err_out);
 
-// Fills `*out` with the report's counters.
-// Threads: one thread at a time per report.
+/**
+ * Fills `*out` with the report's counters.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (r, out).
+ * Threads: one thread at a time per report.
+ */
 bitgask_status bitgask_report_counts_get(const struct bitgask_report *r, struct bitgask_report_counts *out, struct bitgask_error **err_out);
 
-// The report as human-readable text, one problem per line ("" for NULL).
-// Threads: one thread at a time per report.
+/**
+ * The report as human-readable text, one problem per line ("" for NULL).
+ * Threads: one thread at a time per report.
+ */
 const char *bitgask_report_text(const struct bitgask_report *r);
 
-// The report as one JSON object ("" for NULL).
-// Threads: one thread at a time per report.
+/**
+ * The report as one JSON object ("" for NULL).
+ * Threads: one thread at a time per report.
+ */
 const char *bitgask_report_json(const struct bitgask_report *r);
 
-// Frees a report and every string it handed out. NULL is a no-op.
-// Threads: one thread at a time per report.
+/**
+ * Frees a report and every string it handed out. NULL is a no-op.
+ * Threads: one thread at a time per report.
+ */
 void bitgask_report_free(struct bitgask_report *r);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* BITGASK_H */

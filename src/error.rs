@@ -1,8 +1,9 @@
 //! The one error type of the crate.
 //!
 //! Every variant maps to exactly one `bitgask_status` error code (see [`Error::status`]); the
-//! non-error outcomes (`OK`, `NOT_FOUND`, `ITER_DONE`) are `Ok(..)` shapes in Rust (`Option::None`,
-//! `false`, the end of an iterator), never errors.
+//! non-error outcomes (`OK`, `NOT_FOUND`, `ITER_DONE`, `STOPPED`) are `Ok(..)` shapes in Rust
+//! (`Option::None`, `false`, the end of an iterator, a `Db::fold` closure that returned false),
+//! never errors.
 
 use std::fmt;
 use std::io;
@@ -13,6 +14,8 @@ pub mod status {
     pub const OK: i32 = 0;
     pub const NOT_FOUND: i32 = 1;
     pub const ITER_DONE: i32 = 2;
+    /// `bitgask_fold` ended because its callback returned nonzero.
+    pub const STOPPED: i32 = 3;
     pub const E_INVALID_ARG: i32 = -1;
     pub const E_NULL_ARG: i32 = -2;
     pub const E_BUFFER_TOO_SMALL: i32 = -3;
@@ -31,6 +34,7 @@ pub mod status {
             OK => c"ok",
             NOT_FOUND => c"not found",
             ITER_DONE => c"iteration done",
+            STOPPED => c"stopped by the callback",
             E_INVALID_ARG => c"invalid argument",
             E_NULL_ARG => c"null argument",
             E_BUFFER_TOO_SMALL => c"buffer too small",
@@ -99,22 +103,48 @@ impl Error {
     pub fn corrupt_at(path: &Path, offset: u64, detail: impl fmt::Display) -> Error {
         Error::Corrupt(format!("{} at offset {offset}: {detail}", path.display()))
     }
+
+    /// The message without the category: what the C API's `bitgask_error_message` returns,
+    /// since a C caller prints `bitgask_status_str` beside it. `Display` is the category, ": "
+    /// and this detail (`Closed` displays as its category alone).
+    pub fn detail(&self) -> String {
+        match self {
+            Error::InvalidArg(m)
+            | Error::Corrupt(m)
+            | Error::Locked(m)
+            | Error::TooLarge(m)
+            | Error::FormatVersion(m)
+            | Error::Panic(m)
+            | Error::Poisoned(m) => m.clone(),
+            Error::NullArg(name) => format!("{name} is NULL"),
+            Error::BufferTooSmall { needed } => format!("{needed} bytes needed"),
+            Error::Io { context, source } => format!("{context}: {source}"),
+            Error::Closed => "the handle was closed before this call".into(),
+        }
+    }
+
+    fn category(&self) -> &'static str {
+        match self {
+            Error::InvalidArg(_) => "invalid argument",
+            Error::NullArg(_) => "null argument",
+            Error::BufferTooSmall { .. } => "buffer too small",
+            Error::Io { .. } => "i/o error",
+            Error::Corrupt(_) => "corruption",
+            Error::Locked(_) => "locked",
+            Error::Closed => "database is closed",
+            Error::TooLarge(_) => "too large",
+            Error::FormatVersion(_) => "format version",
+            Error::Panic(_) => "internal panic",
+            Error::Poisoned(_) => "handle poisoned",
+        }
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::InvalidArg(m) => write!(f, "invalid argument: {m}"),
-            Error::NullArg(name) => write!(f, "null argument: {name}"),
-            Error::BufferTooSmall { needed } => write!(f, "buffer too small: {needed} bytes needed"),
-            Error::Io { context, source } => write!(f, "i/o error: {context}: {source}"),
-            Error::Corrupt(m) => write!(f, "corruption: {m}"),
-            Error::Locked(m) => write!(f, "locked: {m}"),
             Error::Closed => write!(f, "database is closed"),
-            Error::TooLarge(m) => write!(f, "too large: {m}"),
-            Error::FormatVersion(m) => write!(f, "format version: {m}"),
-            Error::Panic(m) => write!(f, "internal panic: {m}"),
-            Error::Poisoned(m) => write!(f, "handle poisoned: {m}"),
+            _ => write!(f, "{}: {}", self.category(), self.detail()),
         }
     }
 }
@@ -131,6 +161,17 @@ impl std::error::Error for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_detail_leaves_the_category_to_display() {
+        let e = Error::InvalidArg("max_file_size 10 outside 256..=4227858399".into());
+        assert_eq!(e.detail(), "max_file_size 10 outside 256..=4227858399");
+        assert_eq!(e.to_string(), "invalid argument: max_file_size 10 outside 256..=4227858399");
+        assert_eq!(Error::NullArg("key").detail(), "key is NULL");
+        assert_eq!(Error::BufferTooSmall { needed: 9 }.to_string(), "buffer too small: 9 bytes needed");
+        assert_eq!(Error::Closed.to_string(), "database is closed");
+        assert!(!Error::Closed.detail().is_empty());
+    }
 
     #[test]
     fn every_variant_has_a_distinct_error_status() {

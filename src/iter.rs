@@ -25,7 +25,7 @@ impl KeyFilter {
     pub fn matches(&self, key: &[u8]) -> bool {
         match self {
             KeyFilter::Prefix(p) => key.starts_with(p),
-            KeyFilter::Range { start, end } => key >= start.as_slice() && end.as_deref().map_or(true, |e| key < e),
+            KeyFilter::Range { start, end } => key >= start.as_slice() && end.as_deref().is_none_or(|e| key < e),
         }
     }
 }

@@ -55,18 +55,26 @@ pub(crate) unsafe fn with_db(
     what: &str,
     f: impl FnOnce(&Db) -> Result<bitgask_status>,
 ) -> bitgask_status {
-    let h = match db.as_ref() {
-        Some(h) => h,
-        None => return guard(err_out, || Err(Error::NullArg("db"))),
-    };
-    run(err_out, || h.db.poison_after_panic(what), || f(&h.db))
+    run(
+        err_out,
+        || {
+            if let Some(h) = db.as_ref() {
+                h.db.poison_after_panic(what)
+            }
+        },
+        || f(db_ref(db)?),
+    )
 }
 
 /// Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
 /// `opts` may be NULL for defaults; it is copied and can be freed right after. On success
 /// `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
-/// Fails with `BITGASK_E_LOCKED` when another handle (in this or another process) has it open,
-/// `BITGASK_E_CORRUPT` when a sealed file is damaged, `BITGASK_E_FORMAT_VERSION` for a newer format.
+/// A torn tail left by a crash is cut; hint files are used where valid.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (path, db_out); `BITGASK_E_INVALID_ARG` (path not
+/// UTF-8, options that contradict each other); `BITGASK_E_LOCKED` (another handle, in this or
+/// another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file);
+/// `BITGASK_E_FORMAT_VERSION` (a newer format); `BITGASK_E_IO` (the directory cannot be created
+/// or read).
 /// Threads: any thread; the new handle may then be shared.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_open(
@@ -87,23 +95,29 @@ pub unsafe extern "C" fn bitgask_open(
 
 /// Syncs outstanding writes, writes the active file's hint, releases the LOCK and frees the
 /// handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
-/// Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards.
+/// Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards (see CAVEATS).
+/// Returns: `BITGASK_OK`; `BITGASK_E_IO` (the final sync failed: writes since the last
+/// successful sync may not be durable). A poisoned handle closes with `BITGASK_OK`.
 /// Threads: must not race any other call on the same handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_close(db: *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
-    if db.is_null() {
-        return BITGASK_OK;
-    }
-    let h = Box::from_raw(db);
-    guard(err_out, move || h.db.close().map(|_| BITGASK_OK))
+    guard(err_out, || {
+        if db.is_null() {
+            return Ok(BITGASK_OK);
+        }
+        Box::from_raw(db).db.close().map(|_| BITGASK_OK)
+    })
 }
 
 /// Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the
 /// write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, key, val); `BITGASK_E_INVALID_ARG` (empty
+/// key); `BITGASK_E_TOO_LARGE` (key or value above its limit); `BITGASK_E_IO` (the write or its
+/// fsync failed); `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_put(
-    db: *const bitgask_db,
+    db: *mut bitgask_db,
     key: *const u8,
     klen: usize,
     val: *const u8,
@@ -116,11 +130,13 @@ pub unsafe extern "C" fn bitgask_put(
     })
 }
 
-/// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0).
+/// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0; a TTL so
+/// large that the expiry would pass the year 2554 saturates at the largest expiry).
+/// Returns: as `bitgask_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_put_ttl(
-    db: *const bitgask_db,
+    db: *mut bitgask_db,
     key: *const u8,
     klen: usize,
     val: *const u8,
@@ -135,7 +151,11 @@ pub unsafe extern "C" fn bitgask_put_ttl(
 }
 
 /// Reads a value into a new buffer: `*val_out` (free with `bitgask_free`; never NULL on success,
-/// even for an empty value) and `*vlen_out`. `BITGASK_NOT_FOUND` when absent or expired.
+/// even for an empty value) and `*vlen_out`.
+/// Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db, key,
+/// val_out, vlen_out); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above
+/// max_key_size); `BITGASK_E_CORRUPT` (the record fails its CRC or does not decode);
+/// `BITGASK_E_IO` (the read or the buffer's allocation failed).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_get(
@@ -162,6 +182,8 @@ pub unsafe extern "C" fn bitgask_get(
 /// Reads a value into the caller's buffer `buf[0..cap)`; `*vlen_out` gets its length. When the
 /// value does not fit, returns `BITGASK_E_BUFFER_TOO_SMALL`, sets `*vlen_out` to the length
 /// needed and leaves `buf` untouched (`buf` may be NULL with `cap` 0 to ask for the length).
+/// Returns: as `bitgask_get` (`buf` NULL with `cap` > 0 is `BITGASK_E_NULL_ARG`), and
+/// `BITGASK_E_BUFFER_TOO_SMALL`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_get_into(
@@ -202,11 +224,15 @@ pub unsafe extern "C" fn bitgask_get_into(
     })
 }
 
-/// Deletes a key (a tombstone is appended). `BITGASK_NOT_FOUND` when it was absent or expired.
+/// Deletes a key (a tombstone is appended). Returns after the tombstone is durable when
+/// sync_on_delete is on.
+/// Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (it was absent or expired: nothing written);
+/// `BITGASK_E_NULL_ARG` (db, key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE`
+/// (key above max_key_size); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_delete(
-    db: *const bitgask_db,
+    db: *mut bitgask_db,
     key: *const u8,
     klen: usize,
     err_out: *mut *mut bitgask_error,
@@ -215,6 +241,9 @@ pub unsafe extern "C" fn bitgask_delete(
 }
 
 /// `*out` = whether the key is present and not expired.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, key, out); `BITGASK_E_INVALID_ARG` (empty
+/// key); `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT`, `BITGASK_E_IO`
+/// (reading the record's header).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_exists(
@@ -232,12 +261,15 @@ pub unsafe extern "C" fn bitgask_exists(
     })
 }
 
-/// Atomically sets the key to expire `ttl_ms` from now, keeping its value; `ttl_ms` 0 deletes it.
-/// `BITGASK_NOT_FOUND` when absent.
+/// Atomically sets the key to expire `ttl_ms` from now, keeping its value (the value is
+/// rewritten with the new expiry); `ttl_ms` 0 deletes it, as `bitgask_delete` does.
+/// Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db,
+/// key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above max_key_size);
+/// `BITGASK_E_CORRUPT` (the current value does not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_expire(
-    db: *const bitgask_db,
+    db: *mut bitgask_db,
     key: *const u8,
     klen: usize,
     ttl_ms: u64,
@@ -246,11 +278,12 @@ pub unsafe extern "C" fn bitgask_expire(
     with_db(db, err_out, "bitgask_expire", |d| Ok(found(d.expire(bytes(key, klen, "key")?, ttl_ms)?)))
 }
 
-/// Atomically removes the key's expiry. `BITGASK_NOT_FOUND` when absent.
+/// Atomically removes the key's expiry (a key without one is left as it is).
+/// Returns: as `bitgask_expire`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_persist(
-    db: *const bitgask_db,
+    db: *mut bitgask_db,
     key: *const u8,
     klen: usize,
     err_out: *mut *mut bitgask_error,
@@ -259,7 +292,10 @@ pub unsafe extern "C" fn bitgask_persist(
 }
 
 /// `*remaining_ms` = milliseconds until the key expires (rounded up), or -1 when it has no
-/// expiry. `BITGASK_NOT_FOUND` when absent.
+/// expiry.
+/// Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db, key,
+/// remaining_ms); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above
+/// max_key_size); `BITGASK_E_CORRUPT`, `BITGASK_E_IO` (reading the record's header).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_ttl_ms(
@@ -286,7 +322,7 @@ pub unsafe extern "C" fn bitgask_ttl_ms(
 }
 
 /// Fills `*out` with the stamp, expiry and location of the key's record.
-/// `BITGASK_NOT_FOUND` when absent.
+/// Returns: as `bitgask_ttl_ms` (out instead of remaining_ms).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_meta(
@@ -312,13 +348,16 @@ pub unsafe extern "C" fn bitgask_meta(
 }
 
 /// Makes every write so far durable (fdatasync). Needed only with per-write sync off.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO` (the fsync failed: the
+/// handle is now poisoned); `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_sync(db: *const bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_sync(db: *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_sync", |d| d.sync().map(|_| BITGASK_OK))
 }
 
-/// Fills `*out` with key count, data file count, total and dead bytes.
+/// Fills `*out` with key count, data file count, total and dead bytes, and merge figures.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, out).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_stats_get(

@@ -7,10 +7,10 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::boundary::{arg_mut, bytes, guard};
+use super::boundary::{arg_mut, bytes, free_box, guard, value};
 use super::db::{bitgask_db, db_ref};
 use super::error::bitgask_error;
-use super::{bitgask_status, BITGASK_ITER_DONE, BITGASK_OK};
+use super::{bitgask_status, BITGASK_ITER_DONE, BITGASK_OK, BITGASK_STOPPED};
 use crate::error::Error;
 use crate::iter::Iter;
 
@@ -19,13 +19,16 @@ pub struct bitgask_iter {
     it: Iter,
 }
 
-/// Callback of `bitgask_fold`: return 0 to continue, nonzero to stop. The key and value pointers
-/// are valid only during the call.
+/// Callback of `bitgask_fold`: return 0 to continue, nonzero to stop (the fold then returns
+/// `BITGASK_STOPPED`). The key and value pointers are valid only during the call. It may read
+/// and write through the same handle, but not close it (see CAVEATS).
 pub type bitgask_fold_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, key: *const u8, klen: usize, val: *const u8, vlen: usize) -> c_int>;
 
 /// A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys). On success
 /// `*it_out` receives an iterator owned by the caller.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, it_out, prefix with plen > 0);
+/// `BITGASK_E_TOO_LARGE` (plen above `BITGASK_KEY_SIZE_LIMIT`).
 /// Threads: safe on a shared handle; the iterator is single-owner.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_new(
@@ -46,6 +49,8 @@ pub unsafe extern "C" fn bitgask_iter_new(
 
 /// A cursor over keys in `[start, end)`; `end` NULL means no upper bound (`start` may be NULL
 /// with `slen` 0 for "from the first key").
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, it_out, start with slen > 0);
+/// `BITGASK_E_TOO_LARGE` (slen or elen above `BITGASK_KEY_SIZE_LIMIT`).
 /// Threads: safe on a shared handle; the iterator is single-owner.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_range(
@@ -70,6 +75,9 @@ pub unsafe extern "C" fn bitgask_iter_range(
 /// Advances to the next key: `BITGASK_OK` with `*key`/`*klen` (and `*val`/`*vlen` unless `val`
 /// is NULL, which skips reading the value) or `BITGASK_ITER_DONE`. The pointers are borrowed
 /// from the iterator and valid until the next call on it or `bitgask_iter_free`.
+/// Returns: `BITGASK_OK`; `BITGASK_ITER_DONE`; `BITGASK_E_NULL_ARG` (it, key, klen; vlen when val
+/// is set); `BITGASK_E_CLOSED` (its database was closed); `BITGASK_E_CORRUPT`, `BITGASK_E_IO`
+/// (reading a value).
 /// Threads: one thread at a time per iterator.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_next(
@@ -102,14 +110,16 @@ pub unsafe extern "C" fn bitgask_iter_next(
 /// Threads: one thread at a time per iterator.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_iter_free(it: *mut bitgask_iter) {
-    if !it.is_null() {
-        drop(Box::from_raw(it));
-    }
+    value((), || free_box(it))
 }
 
 /// Calls `fn(ctx, key, klen, val, vlen)` for every key starting with `prefix` (NULL/0: all),
-/// in byte order, until it returns nonzero. Returns `BITGASK_OK` whether or not it was stopped.
-/// The callback may read from the database but must not close it.
+/// in byte order, until it returns nonzero. The keys are fixed when the fold starts, as for an
+/// iterator. The callback may read and write through the same handle but must not close it
+/// (see CAVEATS).
+/// Returns: `BITGASK_OK` (every key visited); `BITGASK_STOPPED` (the callback returned nonzero);
+/// `BITGASK_E_NULL_ARG` (db, fn, prefix with plen > 0); `BITGASK_E_TOO_LARGE` (plen above
+/// `BITGASK_KEY_SIZE_LIMIT`); `BITGASK_E_CORRUPT`, `BITGASK_E_IO` (reading a value).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_fold(
@@ -124,7 +134,11 @@ pub unsafe extern "C" fn bitgask_fold(
         let d = db_ref(db)?;
         let p = bytes(prefix, plen, "prefix")?;
         let f = f.ok_or(Error::NullArg("fn"))?;
-        d.fold(p, |k, v| f(ctx, k.as_ptr(), k.len(), v.as_ptr(), v.len()) == 0)?;
-        Ok(BITGASK_OK)
+        let mut stopped = false;
+        d.fold(p, |k, v| {
+            stopped = f(ctx, k.as_ptr(), k.len(), v.as_ptr(), v.len()) != 0;
+            !stopped
+        })?;
+        Ok(if stopped { BITGASK_STOPPED } else { BITGASK_OK })
     })
 }

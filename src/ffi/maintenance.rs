@@ -15,10 +15,13 @@ use super::{bitgask_status, BITGASK_OK};
 /// tombstones and expired records. Without `force` it runs only when the trigger holds
 /// (dead/total >= merge_trigger_ratio and total >= merge_min_total). `*merged_out` (may be
 /// NULL) tells whether a merge ran.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO` (the merge is abandoned and
+/// the database keeps its current files); `BITGASK_E_CORRUPT` (a sealed file turned out damaged);
+/// `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle (merges are serialized).
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_merge(
-    db: *const bitgask_db,
+    db: *mut bitgask_db,
     force: bool,
     merged_out: *mut bool,
     err_out: *mut *mut bitgask_error,
@@ -36,10 +39,11 @@ pub unsafe extern "C" fn bitgask_merge(
 /// merge of the sealed files with the most garbage when enough of them qualify
 /// (garbage_ratio, min/max_merge_files, min_merge_total, max_merge_bytes). `*merged_out` (may
 /// be NULL) tells whether a merge ran.
+/// Returns: as `bitgask_merge`.
 /// Threads: safe to call concurrently on one handle (merges are serialized).
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_compact_if_needed(
-    db: *const bitgask_db,
+    db: *mut bitgask_db,
     merged_out: *mut bool,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
@@ -54,6 +58,7 @@ pub unsafe extern "C" fn bitgask_compact_if_needed(
 
 /// Dead bytes, total bytes of the data files, and their ratio (0 for an empty database): what
 /// a full merge would free. All three outputs are required.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, dead_bytes, total_bytes, ratio).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_reclaimable(
@@ -74,10 +79,12 @@ pub unsafe extern "C" fn bitgask_reclaimable(
 
 /// Drops every expired key from the keydir so its bytes count as dead (a merge then frees
 /// them); `*removed_out` (may be NULL) receives how many keys were dropped.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_CORRUPT`, `BITGASK_E_IO` (reading
+/// a record's expiry).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_run_gc(
-    db: *const bitgask_db,
+    db: *mut bitgask_db,
     removed_out: *mut u64,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
@@ -92,18 +99,21 @@ pub unsafe extern "C" fn bitgask_run_gc(
 
 /// Deletes every key. Crash-safe: after a crash the database is either untouched or empty.
 /// Writers wait while it runs; files in `data/` that are not bitgask's are kept.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_delete_all(db: *const bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_delete_all(db: *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_delete_all", |d| d.delete_all().map(|_| BITGASK_OK))
 }
 
 /// Rebuilds the in-memory index from the files on disk, as a fresh open would, keeping the
 /// LOCK. Waits for in-flight writes and merges. Also clears a poisoned handle: writes that were
 /// never made durable are not served afterwards.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_CORRUPT`,
+/// `BITGASK_E_FORMAT_VERSION`, `BITGASK_E_IO` (as for `bitgask_open`).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
-pub unsafe extern "C" fn bitgask_reopen(db: *const bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
+pub unsafe extern "C" fn bitgask_reopen(db: *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
     with_db(db, err_out, "bitgask_reopen", |d| d.reopen().map(|_| BITGASK_OK))
 }
 
@@ -113,6 +123,9 @@ pub unsafe extern "C" fn bitgask_reopen(db: *const bitgask_db, err_out: *mut *mu
 /// (`BITGASK_E_INVALID_ARG`); its parent must exist. The copy is built in a staging directory
 /// beside `dst` (removed on failure) and renamed into place once everything is fsynced; it has
 /// no LOCK and opens with `bitgask_open`. Merges wait for the backup.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, dst); `BITGASK_E_INVALID_ARG` (dst not UTF-8,
+/// not empty, the database or inside it); `BITGASK_E_IO` (creating, copying or fsyncing the
+/// copy; also when the staging name `.<name>.backup-<pid>` beside dst is taken).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_backup(

@@ -2,10 +2,11 @@
 //!
 //! Create with `bitgask_options_new`, set fields, pass to `bitgask_open` (which copies them; the
 //! object may be freed or reused right after), free with `bitgask_options_free`. Single-owner.
-//! Every setter returns `BITGASK_E_NULL_ARG` for a NULL object and `BITGASK_E_INVALID_ARG`
-//! (leaving the option unchanged) for a value out of range.
+//! Every setter returns `BITGASK_E_NULL_ARG` for a NULL object and, where its comment gives a
+//! range, `BITGASK_E_INVALID_ARG` (leaving the option unchanged) for a value outside it; the
+//! others accept any value.
 
-use super::boundary::{arg_mut, guard};
+use super::boundary::{arg_mut, free_box, guard, value};
 use super::error::bitgask_error;
 use super::{bitgask_status, BITGASK_OK};
 use crate::options::Options;
@@ -20,16 +21,14 @@ pub struct bitgask_options {
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub extern "C" fn bitgask_options_new() -> *mut bitgask_options {
-    Box::into_raw(Box::new(bitgask_options { opts: Options::default() }))
+    value(std::ptr::null_mut(), || Box::into_raw(Box::new(bitgask_options { opts: Options::default() })))
 }
 
 /// Frees an options object. NULL is a no-op.
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_free(o: *mut bitgask_options) {
-    if !o.is_null() {
-        drop(Box::from_raw(o));
-    }
+    value((), || free_box(o))
 }
 
 /// Runs a setter on a non-NULL options object.
@@ -45,6 +44,7 @@ unsafe fn set(
 }
 
 /// fdatasync before `bitgask_put` returns (default true). Concurrent writers share fsyncs.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_sync_on_put(
@@ -59,6 +59,7 @@ pub unsafe extern "C" fn bitgask_options_set_sync_on_put(
 }
 
 /// fdatasync before `bitgask_delete` returns (default true).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_sync_on_delete(
@@ -74,6 +75,8 @@ pub unsafe extern "C" fn bitgask_options_set_sync_on_delete(
 
 /// Period of the background flusher in milliseconds (0, the default, disables it). Useful with
 /// per-write sync off: a crash of the machine then loses at most about one period of writes.
+/// Any value (a period too long to schedule never fires).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_sync_interval_ms(
@@ -87,8 +90,10 @@ pub unsafe extern "C" fn bitgask_options_set_sync_interval_ms(
     })
 }
 
-/// Size at which the active data file is sealed and a new one started (default 64 MiB; 256 bytes
-/// up to a little under 4 GiB).
+/// Size at which the active data file is sealed and a new one started (default 64 MiB).
+/// Range: `BITGASK_FILE_SIZE_MIN` (256) to `BITGASK_FILE_SIZE_MAX` (4227858399, 4 GiB less room
+/// for one largest record).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_max_file_size(
@@ -99,7 +104,9 @@ pub unsafe extern "C" fn bitgask_options_set_max_file_size(
     set(o, err_out, |x| x.set_max_file_size(bytes).map(drop))
 }
 
-/// Largest key accepted, 1 to 32 MiB (default 64 KiB). Larger keys give `BITGASK_E_TOO_LARGE`.
+/// Largest key accepted (default 64 KiB); longer keys give `BITGASK_E_TOO_LARGE`.
+/// Range: 1 to `BITGASK_KEY_SIZE_LIMIT` (32 MiB).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_max_key_size(
@@ -110,7 +117,9 @@ pub unsafe extern "C" fn bitgask_options_set_max_key_size(
     set(o, err_out, |x| x.set_max_key_size(bytes).map(drop))
 }
 
-/// Largest value accepted, 0 to 32 MiB (default 32 MiB). Larger values give `BITGASK_E_TOO_LARGE`.
+/// Largest value accepted (default 32 MiB); longer values give `BITGASK_E_TOO_LARGE`.
+/// Range: 0 to `BITGASK_VALUE_SIZE_LIMIT` (32 MiB).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_max_value_size(
@@ -121,7 +130,9 @@ pub unsafe extern "C" fn bitgask_options_set_max_value_size(
     set(o, err_out, |x| x.set_max_value_size(bytes).map(drop))
 }
 
-/// TTL given to keys written with `bitgask_put` (0, the default: they never expire).
+/// TTL given to keys written with `bitgask_put` (0, the default: they never expire). Any value;
+/// an expiry past the year 2554 saturates there.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_default_ttl_ms(
@@ -136,6 +147,7 @@ pub unsafe extern "C" fn bitgask_options_set_default_ttl_ms(
 }
 
 /// Write hint files for sealed data files and use them at open (default true).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_hint_files(
@@ -149,7 +161,8 @@ pub unsafe extern "C" fn bitgask_options_set_hint_files(
     })
 }
 
-/// `BITGASK_CODEC_NONE` (default) or `BITGASK_CODEC_SNAPPY`; anything else is `E_INVALID_ARG`.
+/// Codec for new values: `BITGASK_CODEC_NONE` (default) or `BITGASK_CODEC_SNAPPY`.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (another number).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_compression(
@@ -160,7 +173,8 @@ pub unsafe extern "C" fn bitgask_options_set_compression(
     set(o, err_out, |x| x.set_compression_number(codec).map(drop))
 }
 
-/// Values shorter than this are never compressed (default 4096 bytes).
+/// Values shorter than this are never compressed (default 4096 bytes). Any value.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_compression_threshold(
@@ -175,7 +189,8 @@ pub unsafe extern "C" fn bitgask_options_set_compression_threshold(
 }
 
 /// How long `bitgask_open` waits for a LOCK held by another handle (default 0: fail at once
-/// with `BITGASK_E_LOCKED`).
+/// with `BITGASK_E_LOCKED`). Any value; `UINT64_MAX` waits as long as it takes.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_lock_timeout_ms(
@@ -189,7 +204,9 @@ pub unsafe extern "C" fn bitgask_options_set_lock_timeout_ms(
     })
 }
 
-/// Full merge trigger: dead/total bytes at least this ratio, in [0, 1] (default 0.6).
+/// Full merge trigger: dead/total bytes at least this ratio (default 0.6).
+/// Range: 0 to 1 (NaN is outside).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_merge_trigger_ratio(
@@ -200,7 +217,8 @@ pub unsafe extern "C" fn bitgask_options_set_merge_trigger_ratio(
     set(o, err_out, |x| x.set_merge_trigger_ratio(ratio).map(drop))
 }
 
-/// Full merge trigger: at least this many bytes in data files (default 64 MiB).
+/// Full merge trigger: at least this many bytes in data files (default 64 MiB). Any value.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_merge_min_total(
@@ -215,7 +233,8 @@ pub unsafe extern "C" fn bitgask_options_set_merge_min_total(
 }
 
 /// Period of the background merge worker in milliseconds (default 600000; 0 disables it). Each
-/// tick runs `bitgask_compact_if_needed`.
+/// tick runs `bitgask_compact_if_needed`. Any value (a period too long to schedule never fires).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_merge_interval_ms(
@@ -230,6 +249,7 @@ pub unsafe extern "C" fn bitgask_options_set_merge_interval_ms(
 }
 
 /// Run one pass of the merge policy inside `bitgask_open` (default false).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_merge_on_open(
@@ -243,7 +263,9 @@ pub unsafe extern "C" fn bitgask_options_set_merge_on_open(
     })
 }
 
-/// Size at which merge output files are cut (default 64 MiB; same range as max_file_size).
+/// Size at which merge output files are cut (default 64 MiB).
+/// Range: `BITGASK_FILE_SIZE_MIN` to `BITGASK_FILE_SIZE_MAX`, as max_file_size.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_merge_max_file_size(
@@ -254,8 +276,9 @@ pub unsafe extern "C" fn bitgask_options_set_merge_max_file_size(
     set(o, err_out, |x| x.set_merge_max_file_size(bytes).map(drop))
 }
 
-/// Selective merge: a sealed file qualifies when its own dead/size reaches this ratio, in
-/// (0, 1] (default 0.4).
+/// Selective merge: a sealed file qualifies when its own dead/size reaches this ratio (default
+/// 0.4). Range: above 0, up to 1.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_garbage_ratio(
@@ -266,7 +289,9 @@ pub unsafe extern "C" fn bitgask_options_set_garbage_ratio(
     set(o, err_out, |x| x.set_garbage_ratio(ratio).map(drop))
 }
 
-/// Selective merge: fewest qualifying files worth a merge, at least 1 (default 3).
+/// Selective merge: fewest qualifying files worth a merge (default 3). Range: 1 and up; at open
+/// it must not exceed max_merge_files (else `bitgask_open` returns `BITGASK_E_INVALID_ARG`).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (0).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_min_merge_files(
@@ -277,7 +302,8 @@ pub unsafe extern "C" fn bitgask_options_set_min_merge_files(
     set(o, err_out, |x| x.set_min_merge_files(n).map(drop))
 }
 
-/// Selective merge: fewest bytes worth a merge (default 256 MiB).
+/// Selective merge: fewest bytes worth a merge (default 256 MiB). Any value.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_min_merge_total(
@@ -291,8 +317,9 @@ pub unsafe extern "C" fn bitgask_options_set_min_merge_total(
     })
 }
 
-/// Selective merge: most files in one merge, at least 1 and not below min_merge_files (checked
-/// at open) (default 5).
+/// Selective merge: most files in one merge (default 5). Range: 1 and up; at open it must not be
+/// below min_merge_files (else `bitgask_open` returns `BITGASK_E_INVALID_ARG`).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (0).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_max_merge_files(
@@ -303,7 +330,8 @@ pub unsafe extern "C" fn bitgask_options_set_max_merge_files(
     set(o, err_out, |x| x.set_max_merge_files(n).map(drop))
 }
 
-/// Selective merge: most bytes in one merge, at least 1 (default 2 GiB).
+/// Selective merge: most bytes in one merge (default 2 GiB). Range: 1 and up.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (0).
 /// Threads: one thread at a time per options object.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_options_set_max_merge_bytes(

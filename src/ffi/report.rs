@@ -6,7 +6,7 @@
 
 use std::ffi::{c_char, CString};
 
-use super::boundary::{arg_mut, arg_ref, guard, path as path_arg};
+use super::boundary::{arg_mut, arg_ref, free_box, guard, path as path_arg, value};
 use super::error::bitgask_error;
 use super::options::bitgask_options;
 use super::{bitgask_status, BITGASK_OK};
@@ -66,6 +66,8 @@ fn boxed(report: Report) -> *mut bitgask_report {
 /// and without taking the LOCK, so it also works on a database open elsewhere. Returns
 /// `BITGASK_OK` with `*report_out` whenever it could scan, damaged or not; an error only when
 /// it could not scan at all. `opts` may be NULL (validate uses no option today).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (path, report_out); `BITGASK_E_INVALID_ARG` (path
+/// not UTF-8); `BITGASK_E_IO` (the directory is missing or unreadable).
 /// Threads: any.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_validate(
@@ -88,6 +90,9 @@ pub unsafe extern "C" fn bitgask_validate(
 /// settles an interrupted merge, rewrites a damaged meta file. Takes the LOCK
 /// (`BITGASK_E_LOCKED` while the database is open; `opts` may set a lock timeout, NULL for
 /// defaults). The report lists every byte range and key lost. Running it again changes nothing.
+/// Returns: `BITGASK_OK` (with a report, mended or not); `BITGASK_E_NULL_ARG` (path, report_out);
+/// `BITGASK_E_INVALID_ARG` (path not UTF-8); `BITGASK_E_LOCKED`; `BITGASK_E_FORMAT_VERSION`;
+/// `BITGASK_E_IO` (reading, truncating, renaming or fsyncing failed: run it again).
 /// Threads: any.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_repair(
@@ -109,17 +114,19 @@ pub unsafe extern "C" fn bitgask_repair(
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_clean(r: *const bitgask_report) -> bool {
-    r.as_ref().is_some_and(|r| r.report.clean())
+    value(false, || r.as_ref().is_some_and(|r| r.report.clean()))
 }
 
 /// Number of problems (notes included); 0 for NULL.
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_problem_count(r: *const bitgask_report) -> usize {
-    r.as_ref().map_or(0, |r| r.report.problems.len())
+    value(0, || r.as_ref().map_or(0, |r| r.report.problems.len()))
 }
 
-/// Fills `*out` with problem `i` (`BITGASK_E_INVALID_ARG` when `i` is past the end).
+/// Fills `*out` with problem `i` (0-based).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (r, out); `BITGASK_E_INVALID_ARG` (`i` past the
+/// end).
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_problem(
@@ -150,6 +157,7 @@ pub unsafe extern "C" fn bitgask_report_problem(
 }
 
 /// Fills `*out` with the report's counters.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (r, out).
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_counts_get(
@@ -175,21 +183,19 @@ pub unsafe extern "C" fn bitgask_report_counts_get(
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_text(r: *const bitgask_report) -> *const c_char {
-    r.as_ref().map_or(c"".as_ptr(), |r| r.text.as_ptr())
+    value(c"".as_ptr(), || r.as_ref().map_or(c"".as_ptr(), |r| r.text.as_ptr()))
 }
 
 /// The report as one JSON object ("" for NULL).
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_json(r: *const bitgask_report) -> *const c_char {
-    r.as_ref().map_or(c"".as_ptr(), |r| r.json.as_ptr())
+    value(c"".as_ptr(), || r.as_ref().map_or(c"".as_ptr(), |r| r.json.as_ptr()))
 }
 
 /// Frees a report and every string it handed out. NULL is a no-op.
 /// Threads: one thread at a time per report.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_report_free(r: *mut bitgask_report) {
-    if !r.is_null() {
-        drop(Box::from_raw(r));
-    }
+    value((), || free_box(r))
 }

@@ -3,7 +3,7 @@
 //! flock belongs to the open file description, so a second open in the same process (a new
 //! description) conflicts exactly like another process does, and a killed process never leaves a
 //! lock behind. The file is opened `O_CREAT|O_NOFOLLOW` without `O_TRUNC` and is never renamed
-//! or deleted; its "pid=N" text is for humans only.
+//! or deleted; its "pid=N" text is for humans (and the E_LOCKED message) only.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -28,7 +28,8 @@ impl Drop for LockFile {
 }
 
 impl LockFile {
-    /// Takes the lock, waiting up to `timeout` for another holder to let go.
+    /// Takes the lock, waiting up to `timeout` for another holder to let go (a timeout too large
+    /// to add to the clock, such as `u64::MAX` milliseconds, waits for as long as it takes).
     pub fn acquire(path: &Path, timeout: Duration) -> Result<LockFile> {
         let file = OpenOptions::new()
             .read(true)
@@ -38,7 +39,7 @@ impl LockFile {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
             .map_err(|e| Error::io("open lock file", path, e))?;
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             // SAFETY: flock on a descriptor we own.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
@@ -48,8 +49,8 @@ impl LockFile {
             if err.raw_os_error() != Some(libc::EWOULDBLOCK) && err.raw_os_error() != Some(libc::EINTR) {
                 return Err(Error::io("flock", path, err));
             }
-            if Instant::now() >= deadline {
-                return Err(Error::Locked(format!("{} is held by another handle", path.display())));
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Locked(format!("{} is held by {}", path.display(), holder(&file))));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -59,6 +60,18 @@ impl LockFile {
             let _ = file.write_all_at(text.as_bytes(), 0);
         }
         Ok(LockFile { file })
+    }
+}
+
+/// Who holds the lock, from the "pid=N" its holder wrote (empty for a moment while it writes).
+fn holder(file: &File) -> String {
+    let mut buf = [0u8; 32];
+    let n = file.read_at(&mut buf, 0).unwrap_or(0);
+    let text = std::str::from_utf8(&buf[..n]).unwrap_or("");
+    match text.trim().strip_prefix("pid=").and_then(|p| p.parse::<u32>().ok()) {
+        Some(pid) if pid == std::process::id() => format!("another handle in this process (pid {pid})"),
+        Some(pid) => format!("process {pid}"),
+        None => "another handle (the LOCK file names no process)".into(),
     }
 }
 
@@ -73,8 +86,23 @@ mod tests {
         let a = LockFile::acquire(&p, Duration::ZERO).unwrap();
         let err = LockFile::acquire(&p, Duration::from_millis(20)).unwrap_err();
         assert_eq!(err.status(), crate::error::status::E_LOCKED);
+        let pid = std::process::id();
+        assert!(err.detail().ends_with(&format!("is held by another handle in this process (pid {pid})")), "{err}");
         drop(a);
         LockFile::acquire(&p, Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn the_largest_timeout_waits_for_the_holder_instead_of_overflowing() {
+        let dir = crate::testutil::TempDir::new("lock");
+        let p = dir.path().join("LOCK");
+        let held = LockFile::acquire(&p, Duration::ZERO).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(held);
+        });
+        LockFile::acquire(&p, Duration::from_millis(u64::MAX)).unwrap();
+        releaser.join().unwrap();
     }
 
     #[test]
