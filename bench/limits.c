@@ -69,18 +69,10 @@ static double append_records(int fd, uint64_t n, bool sync, const char *path) {
     return (double)n / (now_s() - t0);
 }
 
-double limit_append(const char *dir, uint64_t n) {
+double limit_append(const char *dir, uint64_t n, bool sync) {
     char path[4200];
     int fd = create(dir, path, sizeof path);
-    double r = append_records(fd, n, false, path);
-    finish(fd, path);
-    return r;
-}
-
-double limit_append_fdatasync(const char *dir, uint64_t n) {
-    char path[4200];
-    int fd = create(dir, path, sizeof path);
-    double r = append_records(fd, n, true, path);
+    double r = append_records(fd, n, sync, path);
     finish(fd, path);
     return r;
 }

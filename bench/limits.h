@@ -6,17 +6,15 @@
 #ifndef BITGASK_BENCH_LIMITS_H
 #define BITGASK_BENCH_LIMITS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* A bitgask record of a 16-byte key and a 100-byte value: 16-byte header + key + value. */
 #define LIMIT_RECORD 132
 
-/* n appends of one record, one pwrite each, no sync: records/s. */
-double limit_append(const char *dir, uint64_t n);
-
-/* n appends of one record, each followed by fdatasync (the file grows: metadata to flush):
- * records/s. */
-double limit_append_fdatasync(const char *dir, uint64_t n);
+/* n appends of one record, one pwrite each, each followed by fdatasync when `sync` (the file
+ * grows: metadata to flush): records/s. */
+double limit_append(const char *dir, uint64_t n, bool sync);
 
 /* The same into a file whose blocks were written (zeros) and synced beforehand, so fdatasync
  * has only data to flush: records/s. */

@@ -432,8 +432,8 @@ static void suite_engine(int ei, int round) {
 static void suite_limits(int round) {
     char dir[4200];
     fresh_dir(dir, sizeof dir, "machine", "limits");
-    g_lim[L_APPEND][round] = limit_append(dir, g_cfg.keys);
-    g_lim[L_APPEND_SYNC][round] = limit_append_fdatasync(dir, g_cfg.durable);
+    g_lim[L_APPEND][round] = limit_append(dir, g_cfg.keys, false);
+    g_lim[L_APPEND_SYNC][round] = limit_append(dir, g_cfg.durable, true);
     g_lim[L_PREWRITTEN_SYNC][round] = limit_prewritten_fdatasync(dir, g_cfg.durable);
     g_lim[L_MMAP1][round] = limit_mmap_reads(dir, g_cfg.keys, g_cfg.gets, 1);
     g_lim[L_MMAP2][round] = limit_mmap_reads(dir, g_cfg.keys, g_cfg.gets, READERS);
