@@ -193,7 +193,7 @@ bench-smoke: $(BUILD)/bench
 # bitgask beside LevelDB, LMDB, RocksDB and SQLite and the machine's own limits, one process and
 # one run (bench/peers.c; bench/peer_<engine>.c adapt each library's C API). The peers come from
 # Debian, installed by scripts/install-bench-deps.sh when missing. BENCH_DIR: where the files
-# go (default $$TMPDIR or /tmp); BENCH_PEERS_ARGS: extra flags (--rounds, --only, --phase, --tsv).
+# go (default TMPDIR, else /tmp); BENCH_PEERS_ARGS: extra flags (--rounds, --only, --phase, --tsv).
 BENCH_PEERS_SRCS := bench/peers.c bench/limits.c $(wildcard bench/peer_*.c)
 BENCH_PEERS_HDRS := bench/peers.h bench/limits.h bench/bench_util.h
 BENCH_PEERS_LIBS := -lleveldb -llmdb -lrocksdb -lsqlite3
