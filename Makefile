@@ -10,6 +10,7 @@
 #                  + make valgrind
 #   make valgrind  the C API misuse tests under valgrind memcheck (zero errors, zero leaks)
 #   make bench     the C benchmark over the public API (release build)
+#   make bench-peers   bitgask beside LevelDB, LMDB, RocksDB, SQLite and the machine's limits (medians of 3 rounds)
 #   make fuzz      every fuzz target for FUZZ_SECONDS (default 60) each (make test: fuzz-smoke)
 #   make test-server   bitgask serve with redis-cli, redis-benchmark, redis-py, raw sockets
 #   make test-cluster  three bitgask serve processes behind twemproxy (nutcracker)
@@ -41,6 +42,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
+.PHONY: bench-deps bench-peers bench-peers-smoke
 .PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
@@ -269,7 +271,7 @@ test-go: lib
 	    $(GO) test -count=1 -run '^Example$$' ./...
 	rm -rf $(GO_STAGE)
 
-test: header-check lint cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-smoke run install-check fuzz-smoke
+test: header-check lint cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-smoke bench-peers-smoke run install-check fuzz-smoke
 test: test-python test-cxx test-go
 
 $(BUILD)/quickstart: examples/quickstart.c lib
@@ -287,6 +289,27 @@ bench: $(BUILD)/bench
 # The same program with tiny counts: proves the benchmark still runs, measures nothing.
 bench-smoke: $(BUILD)/bench
 	./$(BUILD)/bench --smoke
+
+# bitgask beside LevelDB, LMDB, RocksDB and SQLite and the machine's own limits, one process and
+# one run (bench/peers.c; bench/peer_<engine>.c adapt each library's C API). The peers come from
+# Debian, installed by scripts/install-bench-deps.sh when missing. BENCH_DIR: where the files
+# go (default TMPDIR, else /tmp); BENCH_PEERS_ARGS: extra flags (--rounds, --only, --phase, --tsv).
+BENCH_PEERS_SRCS := bench/peers.c bench/limits.c $(wildcard bench/peer_*.c)
+BENCH_PEERS_HDRS := bench/peers.h bench/limits.h bench/bench_util.h
+BENCH_PEERS_LIBS := -lleveldb -llmdb -lrocksdb -lsqlite3
+
+bench-deps:
+	@sh scripts/install-bench-deps.sh
+
+$(BUILD)/bench_peers: $(BENCH_PEERS_SRCS) $(BENCH_PEERS_HDRS) lib | bench-deps
+	$(CC) $(ALL_CFLAGS) -O3 -std=c11 $(BENCH_PEERS_SRCS) -o $@ $(LIBDIR)/libbitgask.a $(BENCH_PEERS_LIBS) $(SYSLIBS)
+
+bench-peers: $(BUILD)/bench_peers
+	./$(BUILD)/bench_peers $(BENCH_PEERS_ARGS)
+
+# Tiny counts, every engine and phase, a few seconds: proves it runs, measures nothing.
+bench-peers-smoke: $(BUILD)/bench_peers
+	./$(BUILD)/bench_peers --smoke
 
 install: lib
 	install -d $(DESTDIR)$(libdir) $(DESTDIR)$(includedir) $(DESTDIR)$(libdir)/pkgconfig

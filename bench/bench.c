@@ -17,14 +17,7 @@
  */
 #define _GNU_SOURCE
 
-#include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -32,8 +25,7 @@
 
 #include <bitgask.h>
 
-#define KEY_LEN 16
-#define VAL_LEN 100
+#include "bench_util.h"
 
 /* ---- plumbing ---- */
 
@@ -59,73 +51,14 @@ static void die(const char *msg) {
     exit(1);
 }
 
-static void t_sleep_ms_bench(unsigned ms) {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* splitmix64's finalizer: a bijection on 64-bit integers. */
-static uint64_t mix64(uint64_t x) {
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static uint64_t xorshift64(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *s = x;
-}
-
-static void put_be64(uint8_t *p, uint64_t v) {
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-/* Key of record i in stream `space`: mix(space, i) then the counter, both big-endian. Unique per
- * (space, i) because the second half is the counter and the first half is a function of space. */
-static void make_key(uint8_t key[KEY_LEN], uint64_t space, uint64_t i) {
-    put_be64(key, mix64(i ^ (space << 48)));
-    put_be64(key + 8, (space << 48) | i);
-}
-
-/* Value of record i: its index in the first 8 bytes (checked by reads), then filler. */
-static void make_value(uint8_t val[VAL_LEN], uint64_t i) {
-    memcpy(val, &i, 8);
-    for (int j = 8; j < VAL_LEN; j++)
-        val[j] = (uint8_t)('a' + (i + (uint64_t)j) % 26);
-}
-
 static void check_value(const uint8_t *v, size_t vlen, uint64_t i) {
-    uint64_t got;
-    if (vlen != VAL_LEN)
-        die("get returned a value of the wrong length");
-    memcpy(&got, v, 8);
-    if (got != i)
-        die("get returned the value of another key");
+    if (!value_is(v, vlen, i))
+        die("get returned a wrong value (another key's, or of the wrong length)");
 }
 
 /* ---- temp directories ---- */
 
 static char g_root[4096]; /* the benchmark's own temp directory */
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path) {
-    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
-        fprintf(stderr, "bench: warning: could not remove %s: %s\n", path, strerror(errno));
-}
 
 /* Runs at exit, also after a failure: leave nothing behind in the temp dir. */
 static void remove_root(void) { rm_rf(g_root); }
@@ -188,57 +121,6 @@ static long malloc_in_use_kib(void) {
 #else
     return -1;
 #endif
-}
-
-static double load_average(void) {
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f && fscanf(f, "%lf", &l) != 1)
-        l = -1;
-    if (f)
-        fclose(f);
-    return l;
-}
-
-static void cpu_model(char *out, size_t cap) {
-    char line[512];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    snprintf(out, cap, "unknown CPU");
-    while (f && fgets(line, sizeof line, f)) {
-        char *c = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && c) {
-            c += 1 + strspn(c + 1, " \t");
-            c[strcspn(c, "\n")] = 0;
-            snprintf(out, cap, "%s", c);
-            break;
-        }
-    }
-    if (f)
-        fclose(f);
-}
-
-/* File system type and source of the mount holding `path` (longest mount point prefix). */
-static void fs_of(const char *path, char *out, size_t cap) {
-    char line[4096], best[2048] = "", mnt[1024], type[64], src[512];
-    size_t best_len = 0;
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    snprintf(out, cap, "unknown file system");
-    while (f && fgets(line, sizeof line, f)) {
-        char *dash = strstr(line, " - ");
-        if (!dash || sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1 ||
-            sscanf(dash + 3, "%63s %511s", type, src) != 2)
-            continue;
-        size_t n = strlen(mnt);
-        bool prefix = strncmp(path, mnt, n) == 0 && (n == 1 || path[n] == '/' || path[n] == 0);
-        if (prefix && n >= best_len) {
-            best_len = n;
-            snprintf(best, sizeof best, "%s (%s, mounted on %s)", type, src, mnt);
-        }
-    }
-    if (f)
-        fclose(f);
-    if (best_len)
-        snprintf(out, cap, "%s", best);
 }
 
 /* ---- phases ---- */
@@ -442,7 +324,7 @@ static struct merge_result bench_merge(const char *path, uint64_t keys, bool wit
     if (with_writer) {
         if (pthread_create(&tid, NULL, stall_writer, &probe) != 0)
             die("pthread_create failed");
-        t_sleep_ms_bench(20);
+        sleep_ms(20);
     }
     bool merged = false;
     double t0 = now_s();

@@ -1,0 +1,154 @@
+/*
+ * limits.c: the machine limits of limits.h, with plain system calls.
+ */
+#define _GNU_SOURCE
+
+#include "limits.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+
+#define MIB (1u << 20)
+
+static void die_errno(const char *what, const char *path) {
+    fprintf(stderr, "bench-peers: limits: %s %s: %s\n", what, path, strerror(errno));
+    exit(1);
+}
+
+static int create(const char *dir, char *path, size_t cap) {
+    snprintf(path, cap, "%s/limit.dat", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        die_errno("open", path);
+    return fd;
+}
+
+static void finish(int fd, const char *path) {
+    close(fd);
+    unlink(path);
+}
+
+static void pwrite_all(int fd, const void *buf, size_t len, off_t off, const char *path) {
+    if (pwrite(fd, buf, len, off) != (ssize_t)len)
+        die_errno("pwrite", path);
+}
+
+static void datasync(int fd, const char *path) {
+    if (fdatasync(fd) != 0)
+        die_errno("fdatasync", path);
+}
+
+/* Writes `bytes` of `fill` from offset 0 in 1 MiB writes; not synced. */
+static void fill_file(int fd, uint64_t bytes, int fill, const char *path) {
+    char *buf = malloc(MIB);
+    if (!buf)
+        bench_die("bench-peers", "out of memory");
+    memset(buf, fill, MIB);
+    for (uint64_t off = 0; off < bytes; off += MIB)
+        pwrite_all(fd, buf, bytes - off < MIB ? (size_t)(bytes - off) : MIB, (off_t)off, path);
+    free(buf);
+}
+
+/* n records appended at the file's end, each followed by fdatasync when `sync`. */
+static double append_records(int fd, uint64_t n, bool sync, const char *path) {
+    uint8_t rec[LIMIT_RECORD];
+    memset(rec, 'r', sizeof rec);
+    double t0 = now_s();
+    for (uint64_t i = 0; i < n; i++) {
+        pwrite_all(fd, rec, sizeof rec, (off_t)(i * LIMIT_RECORD), path);
+        if (sync)
+            datasync(fd, path);
+    }
+    return (double)n / (now_s() - t0);
+}
+
+double limit_append(const char *dir, uint64_t n, bool sync) {
+    char path[4200];
+    int fd = create(dir, path, sizeof path);
+    double r = append_records(fd, n, sync, path);
+    finish(fd, path);
+    return r;
+}
+
+double limit_prewritten_fdatasync(const char *dir, uint64_t n) {
+    char path[4200];
+    int fd = create(dir, path, sizeof path);
+    fill_file(fd, (n * LIMIT_RECORD + MIB) / MIB * MIB, 0, path);
+    datasync(fd, path);
+    double r = append_records(fd, n, true, path);
+    finish(fd, path);
+    return r;
+}
+
+struct mmap_reader {
+    const uint8_t *map;
+    uint64_t records, reads, seed, sum;
+    pthread_barrier_t *bar;
+    double start, end;
+};
+
+static void *mmap_reader_main(void *arg) {
+    struct mmap_reader *r = arg;
+    uint8_t buf[VAL_LEN];
+    uint64_t rng = r->seed, sum = 0;
+    pthread_barrier_wait(r->bar);
+    r->start = now_s();
+    for (uint64_t i = 0; i < r->reads; i++) {
+        uint64_t rec = xorshift64(&rng) % r->records;
+        memcpy(buf, r->map + rec * LIMIT_RECORD + 32, VAL_LEN); /* the value after header + key */
+        sum += buf[rng % VAL_LEN];
+    }
+    r->end = now_s();
+    r->sum = sum; /* keeps the copies from being optimised away */
+    return NULL;
+}
+
+double limit_mmap_reads(const char *dir, uint64_t records, uint64_t reads, int threads) {
+    char path[4200];
+    uint64_t bytes = records * LIMIT_RECORD;
+    int fd = create(dir, path, sizeof path);
+    fill_file(fd, bytes, 'v', path);
+    const uint8_t *map = mmap(NULL, bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (map == MAP_FAILED)
+        die_errno("mmap", path);
+    pthread_t tid[64];
+    struct mmap_reader r[64];
+    pthread_barrier_t bar;
+    threads = threads < 1 ? 1 : threads > 64 ? 64 : threads;
+    pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+    for (int t = 0; t < threads; t++) {
+        r[t] = (struct mmap_reader){map, records, reads / (uint64_t)threads, 0x9e3779b97f4a7c15ULL + (uint64_t)t, 0, &bar, 0, 0};
+        if (pthread_create(&tid[t], NULL, mmap_reader_main, &r[t]) != 0)
+            bench_die("bench-peers", "pthread_create failed");
+    }
+    pthread_barrier_wait(&bar);
+    double first = 1e300, last = 0;
+    for (int t = 0; t < threads; t++) {
+        pthread_join(tid[t], NULL);
+        first = r[t].start < first ? r[t].start : first;
+        last = r[t].end > last ? r[t].end : last;
+    }
+    double dt = last - first;
+    pthread_barrier_destroy(&bar);
+    munmap((void *)map, bytes);
+    finish(fd, path);
+    return (double)(reads / (uint64_t)threads * (uint64_t)threads) / dt;
+}
+
+double limit_seq_write(const char *dir, uint64_t mb) {
+    char path[4200];
+    int fd = create(dir, path, sizeof path);
+    double t0 = now_s();
+    fill_file(fd, mb * MIB, 's', path);
+    datasync(fd, path);
+    double dt = now_s() - t0;
+    finish(fd, path);
+    return (double)(mb * MIB) / 1e6 / dt;
+}

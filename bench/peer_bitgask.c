@@ -1,0 +1,92 @@
+/*
+ * peer_bitgask.c: bitgask behind the bench/peers.h interface, over its public C API.
+ *
+ * no sync: sync_on_put off (each put is one pwrite into the page cache before it returns).
+ * durable: sync_on_put on, the default (fdatasync before the put returns; concurrent writers
+ * share one fdatasync). Every other option keeps its default.
+ */
+#define _GNU_SOURCE
+
+#include <stdlib.h>
+
+#include <bitgask.h>
+
+#include "peers.h"
+
+struct peer_db {
+    bitgask_db *db;
+};
+
+/* bitgask's handle is shared by all threads: a thread needs nothing of its own. */
+struct peer_thread {
+    bitgask_db *db;
+};
+
+static void check(const char *what, bitgask_status s, bitgask_error *err) {
+    if (s != BITGASK_OK)
+        peer_fail("bitgask", what, err ? bitgask_error_message(err) : bitgask_status_str(s));
+}
+
+static peer_db *bg_open(const char *dir, bool durable) {
+    bitgask_error *err = NULL;
+    bitgask_options *o = bitgask_options_new();
+    check("options", bitgask_options_set_sync_on_put(o, durable, &err), err);
+    check("options", bitgask_options_set_sync_on_delete(o, durable, &err), err);
+    peer_db *p = peer_xmalloc(sizeof *p);
+    check("open", bitgask_open(dir, o, &p->db, &err), err);
+    bitgask_options_free(o);
+    return p;
+}
+
+static void bg_close(peer_db *p) {
+    bitgask_error *err = NULL;
+    check("close", bitgask_close(p->db, &err), err);
+    free(p);
+}
+
+static peer_thread *bg_thread_new(peer_db *p) {
+    peer_thread *t = peer_xmalloc(sizeof *t);
+    t->db = p->db;
+    return t;
+}
+
+static void bg_thread_free(peer_thread *t) { free(t); }
+
+static void bg_put(peer_thread *t, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
+    bitgask_error *err = NULL;
+    check("put", bitgask_put(t->db, key, klen, val, vlen, &err), err);
+}
+
+static size_t bg_get(peer_thread *t, const uint8_t *key, size_t klen, uint8_t *buf, size_t cap) {
+    bitgask_error *err = NULL;
+    size_t vlen = 0;
+    check("get_into", bitgask_get_into(t->db, key, klen, buf, cap, &vlen, &err), err);
+    return vlen;
+}
+
+/* A forced full merge; returns the live bytes on disk before it (what it rewrites). */
+static double bg_compact(peer_db *p) {
+    bitgask_error *err = NULL;
+    uint64_t dead = 0, total = 0;
+    double ratio = 0;
+    bool merged = false;
+    check("reclaimable", bitgask_reclaimable(p->db, &dead, &total, &ratio, &err), err);
+    check("merge", bitgask_merge(p->db, true, &merged, &err), err);
+    if (!merged)
+        peer_fail("bitgask", "merge", "a forced merge did not run");
+    return (double)(total - dead);
+}
+
+const struct peer_engine peer_bitgask = {
+    .name = "bitgask",
+    .modes = "no sync: sync_on_put=false; durable: sync_on_put=true (default, group commit)",
+    .open = bg_open,
+    .close = bg_close,
+    .thread_new = bg_thread_new,
+    .thread_free = bg_thread_free,
+    .put = bg_put,
+    .get = bg_get,
+    .batch = NULL, /* no multi-key batch in the C API yet */
+    .compact = bg_compact,
+    .compact_name = "bitgask_merge(force)",
+};
