@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand};
 
 mod commands;
-mod serve;
+
+use bitgask_cli::serve;
 
 use commands::error::{CliError, CmdResult, EXIT_CODES_HELP};
 use commands::output::{print_json, Ctx};

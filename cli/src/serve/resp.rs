@@ -102,6 +102,12 @@ impl Parser {
         Args { base, ranges: &self.ranges }
     }
 
+    /// Heap bytes the parser holds (its argument ranges and inline scratch), for the
+    /// connection's memory budget.
+    pub fn held_bytes(&self) -> usize {
+        self.ranges.capacity() * std::mem::size_of::<(usize, usize)>() + self.scratch.capacity()
+    }
+
     /// Forgets the command just returned, ready for the next one.
     pub fn reset(&mut self) {
         self.ranges.clear();
