@@ -28,6 +28,9 @@ pub enum Close {
 pub struct Batch {
     /// Bytes of complete commands consumed from the start of the input.
     pub used: usize,
+    /// Commands run (or queued inside MULTI): each put one reply into the output, but
+    /// SHUTDOWN, which closes without one.
+    pub commands: usize,
     pub close: Option<Close>,
 }
 
@@ -52,7 +55,7 @@ impl Client {
         input: &[u8],
         out: &mut Out<'_>,
     ) -> io::Result<Batch> {
-        let mut used = 0;
+        let (mut used, mut ran) = (0, 0);
         loop {
             let (lim, _) = self.sess.limits(sh);
             let n = match self.parser.parse(&input[used..], lim) {
@@ -60,11 +63,11 @@ impl Client {
                 Parsed::Incomplete(_) => {
                     self.account(sh, out);
                     let close = self.sess.budget.over().then_some(Close::OverBudget);
-                    return Ok(Batch { used, close });
+                    return Ok(Batch { used, commands: ran, close });
                 }
                 Parsed::Error(msg) => {
                     out.err(&format!("ERR {msg}"));
-                    return Ok(Batch { used, close: Some(Close::ProtocolError) });
+                    return Ok(Batch { used, commands: ran, close: Some(Close::ProtocolError) });
                 }
             };
             let args = self.parser.args(&input[used..]);
@@ -72,6 +75,7 @@ impl Client {
                 self.sess.budget.set(Part::Arguments, self.parser.held_bytes());
                 let mut ctx = Ctx { sh, s: &mut self.sess, out, client: handle };
                 commands::execute(&mut ctx, args)?;
+                ran += 1;
             }
             self.parser.reset();
             used += n;
@@ -79,10 +83,10 @@ impl Client {
             // left after a flush.
             self.account(sh, out);
             if self.sess.budget.over() {
-                return Ok(Batch { used, close: Some(Close::OverBudget) });
+                return Ok(Batch { used, commands: ran, close: Some(Close::OverBudget) });
             }
             if self.sess.close {
-                return Ok(Batch { used, close: Some(Close::Requested) });
+                return Ok(Batch { used, commands: ran, close: Some(Close::Requested) });
             }
             out.maybe_flush()?;
         }

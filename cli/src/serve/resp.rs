@@ -247,12 +247,16 @@ enum Line {
     Bad,
 }
 
-/// Reads `<type byte><integer>\r\n` at `at`.
+/// Reads `<type byte><integer>\r\n` at `at`. The first line break decides: a lone LF is bad
+/// wherever a CR follows it, so the answer never depends on how much of the line has arrived.
 fn header_line(input: &[u8], at: usize) -> Line {
     let body = &input[at + 1..input.len().min(at + 1 + MAX_HEADER_LINE)];
-    let Some(cr) = memchr(b'\r', body) else {
-        return if memchr(b'\n', body).is_some() { Line::Bad } else { Line::Missing };
+    let Some(cr) = body.iter().position(|&c| c == b'\r' || c == b'\n') else {
+        return Line::Missing;
     };
+    if body[cr] == b'\n' {
+        return Line::Bad;
+    }
     match body.get(cr + 1) {
         None => return Line::Missing,
         Some(b'\n') => {}
@@ -442,6 +446,10 @@ mod tests {
             b"*1\r\n$-1\r\n",
             b"*1\r\n$2000000\r\n",
             b"*99999999999999999999999999999999999999",
+            // Found by resp_parse: a lone LF before the CR was accepted while the CR had
+            // arrived, and refused while it had not.
+            b"*2\n*2\r",
+            b"*1\r\n$2\nxx\r",
         ] {
             assert!(matches!(parse_all(bad).0, Parsed::Error(_)), "{:?}", String::from_utf8_lossy(bad));
         }
