@@ -81,26 +81,33 @@ fn parser_bound(n: usize) -> usize {
     24 * n + 1024
 }
 
+/// What a parser may keep between commands for reuse: `reset` keeps at most 64 KiB of inline
+/// scratch and 4096 argument ranges.
+const PARSER_KEEPS: usize = (64 << 10) + 4096 * 16;
+
 /// Parses `stream` arriving in pieces of `chunk()` bytes, as a connection would, checking that
-/// every call makes progress and stays within [`parser_bound`]. Returns the events and the
-/// bytes left over (an incomplete command at the end).
+/// every call makes progress, allocates within [`parser_bound`] of what it was given, and
+/// leaves the parser holding no more than the largest input needed. Returns the events and
+/// the bytes left over (an incomplete command at the end).
 fn parse_stream(stream: &[u8], lim: &Limits, mut chunk: impl FnMut() -> usize) -> (Vec<Event>, usize) {
     let mut p = Parser::default();
     let mut events = Vec::new();
-    let (mut start, mut avail) = (0, 0);
+    let (mut start, mut avail, mut largest) = (0, 0, 0);
     loop {
         avail = (avail + chunk().max(1)).min(stream.len());
         loop {
             let pending = &stream[start..avail];
+            largest = largest.max(pending.len());
             let (r, peak) = alloc::peak_during(|| p.parse(pending, lim));
             assert!(peak <= parser_bound(pending.len()), "a parse of {} bytes allocated {peak}", pending.len());
             let held = p.held_bytes();
-            assert!(held <= parser_bound(pending.len()), "the parser holds {held} bytes after {} bytes", pending.len());
+            assert!(held <= parser_bound(largest), "the parser holds {held} bytes after at most {largest} bytes");
             match r {
                 Parsed::Command(n) => {
                     assert!(n >= 1 && n <= pending.len(), "Command({n}) with {} bytes", pending.len());
                     events.push(Event::Command(n, p.args(pending).iter().map(<[u8]>::to_vec).collect()));
                     p.reset();
+                    assert!(p.held_bytes() <= PARSER_KEEPS, "the parser keeps {} bytes", p.held_bytes());
                     start += n;
                 }
                 Parsed::Incomplete(k) => {
@@ -311,10 +318,12 @@ impl Write for Sink {
     }
 }
 
-/// Heap bytes a batch may allocate beyond the connection's budget: the engine's copies of a
-/// value (a read, the new value, the encoded record: three values), a merge thread's and the
-/// index's bookkeeping, and the harness's own copy of the replies (counted separately).
-const DISPATCH_SLACK: usize = 3 * 4096 + (1 << 20);
+/// Heap bytes a batch may allocate beyond the connection's budget, for the engine: its copies
+/// of a value (a read, the new value, the encoded record: three values of at most 4 KiB here)
+/// and the index, which takes its key storage 1 MiB at a time (`keydir.rs`) and grows its
+/// table with the keys (counted per input byte). The harness's own copy of the replies is
+/// counted separately.
+const DISPATCH_SLACK: usize = 3 * 4096 + (2 << 20);
 
 /// Input: flags byte (bit 0: the server has a password; the rest seeds the chunking), the
 /// request stream.
@@ -379,7 +388,7 @@ fn run_pieces(
         let (batch, peak) = alloc::peak_during(|| client.run(sh, handle, pending, out));
         let batch = batch.expect("replies to a Vec cannot fail");
         out.flush().expect("replies to a Vec cannot fail");
-        let bound = limit + DISPATCH_SLACK + 2 * (written.get() - before) + 16 * pending.len();
+        let bound = limit + DISPATCH_SLACK + 2 * (written.get() - before) + 64 * pending.len();
         assert!(peak <= bound, "a batch of {} bytes allocated {peak} bytes (bound {bound})", pending.len());
         assert!(batch.used <= pending.len());
         expected += batch.commands;

@@ -121,10 +121,5 @@ pub fn serve(sh: Arc<Shared>, sock: TcpStream, handle: Arc<ClientHandle>) {
 }
 
 fn log_over_budget(handle: &ClientHandle, client: &Client) {
-    eprintln!(
-        "bitgask serve: closing client id={} addr={}: it {} (--max-client-memory)",
-        handle.id,
-        handle.addr,
-        client.budget_line()
-    );
+    eprintln!("bitgask serve: closing client id={} addr={}: it {}", handle.id, handle.addr, client.budget_line());
 }
