@@ -106,12 +106,15 @@ for t in $TARGETS; do
         directory | resp_parse) maxlen=(-max_len=16384) ;;
         dispatch) maxlen=(-max_len=70000) ;;
     esac
+    # Command names and framing tokens let the fuzzer build sessions (fuzz/dicts/).
+    dict=()
+    [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="fuzz/dicts/$t.dict")
     echo "== fuzz: $t for ${seconds}s"
     log=$scratch/$t.log
     started=$SECONDS
     set +e
     "$bin" "$work" fuzz/corpus/$t -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
-        -print_final_stats=1 -artifact_prefix="$artifacts/" "${maxlen[@]}" >"$log" 2>&1
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "${maxlen[@]}" "${dict[@]}" >"$log" 2>&1
     rc=$?
     set -e
     took=$((SECONDS - started))

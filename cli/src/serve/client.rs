@@ -191,6 +191,29 @@ mod tests {
     }
 
     #[test]
+    fn shutdown_inside_multi_is_refused_and_exec_aborts() {
+        let (sh, h, dir) = shared("multi-shutdown", &[]);
+        let (replies, last) = run_in_pieces(
+            &sh,
+            &h,
+            b"MULTI
+SHUTDOWN
+EXEC
+PING
+",
+            64,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&replies),
+            "+OK\r\n-ERR Command not allowed inside a transaction\r\n-EXECABORT Transaction discarded because of \
+             previous errors.\r\n+PONG\r\n"
+        );
+        assert_eq!(last.close, None);
+        assert!(!sh.stopper.stopping());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn the_read_buffer_counts_against_the_limit_in_force() {
         let (sh, h, dir) = shared("budget", &["--requirepass", "pw", "--max-client-memory", "4194304"]);
         let mut c = Client::new(&sh, h.id);

@@ -185,5 +185,6 @@ pub fn sessions(out: &mut Seeds) {
     seed(out, "auth", &[1], &auth);
     seed(out, "unauthenticated", &[3], &[&b"\0\n"[..], &cmd(&["PING"]), &cmd(&["AUTH", "a", "b", "c"])].concat());
     seed(out, "shutdown", &[12], &cmds(&[&["PING"], &["SHUTDOWN", "NOSAVE"], &["PING"]]));
+    seed(out, "multi-shutdown", &[16], &cmds(&[&["MULTI"], &["HELLO", "3"], &["SHUTDOWN"], &["EXEC"], &["SHUTDOWN"]]));
     seed(out, "bgrewriteaof", &[14], &cmds(&[&["SET", "a", "1"], &["BGREWRITEAOF"], &["BGREWRITEAOF"]]));
 }
