@@ -233,6 +233,13 @@ def play(port, gen, data):
         pass  # resets and refusals are the server's right
 
 
+def rss_anon_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+    return 0
+
+
 def alive(srv):
     """The process runs and a fresh connection gets PONG."""
     if srv.proc.poll() is not None:
@@ -294,7 +301,20 @@ def main():
             if why:
                 failure.append((i, why))
 
+    # The server's RSS every tenth of the run: a flat profile levels off, a leak keeps climbing.
+    # The anonymous part (heap and stacks) is sampled apart from the whole, which also counts
+    # the pages of memory-mapped data files that reads touched.
+    samples = []
+
+    def sample():
+        step = opts.seconds / 10
+        while time.monotonic() < deadline and not failure:
+            time.sleep(min(step, max(0.0, deadline - time.monotonic())))
+            if srv.proc.poll() is None:
+                samples.append((srv.rss_kib(), rss_anon_kib(srv.proc.pid)))
+
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(opts.workers)]
+    threads.append(threading.Thread(target=sample, daemon=True))
     for t in threads:
         t.start()
     for t in threads:
@@ -310,6 +330,8 @@ def main():
     print(f"wire_fuzz: seed {seed}, {opts.seconds:.0f} s, {opts.workers} workers: {stats.connections} connections, "
           f"{stats.commands} commands, {stats.bytes / (1 << 20):.1f} MiB sent; server RSS start {mib(start_kib)}, "
           f"peak {mib(stats.peak_kib)}, end {mib(end_kib)} (bound {opts.rss_limit_mib} MiB)")
+    print("wire_fuzz: server RSS every tenth of the run, MiB (anonymous: heap and stacks): "
+          + ", ".join(f"{rss / 1024:.0f} ({anon / 1024:.0f})" for rss, anon in samples))
     closes = [l for l in log.splitlines() if "closing client id=" in l]
     if closes:
         print(f"wire_fuzz: {len(closes)} connection(s) closed over their memory budget, the first: {closes[0]}")

@@ -88,8 +88,7 @@ pub fn serve(sh: Arc<Shared>, sock: TcpStream, handle: Arc<ClientHandle>) {
             std::mem::take(&mut out.written),
             std::mem::take(&mut out.errors),
         );
-        if batch.close.is_some() || client.read_buffer_is(rd.buf.len()) {
-            let why = batch.close.unwrap_or(Close::OverBudget);
+        if let Some(why) = batch.close {
             if why == Close::OverBudget {
                 log_over_budget(&handle, &client);
             }
@@ -110,6 +109,7 @@ pub fn serve(sh: Arc<Shared>, sock: TcpStream, handle: Arc<ClientHandle>) {
             }
             Err(e) => return Err(e),
         }
+        // The read buffer grows only here: its new size counts before anything is parsed.
         if client.read_buffer_is(rd.buf.len()) {
             log_over_budget(&handle, &client);
             return Ok(());

@@ -307,6 +307,7 @@ fn config_params(sh: &Shared) -> Vec<(&'static str, String)> {
         ("maxmemory", "0".into()),
         ("proto-max-bulk-len", cfg.limits.max_bulk.to_string()),
         ("client-query-buffer-limit", cfg.max_query.to_string()),
+        ("bitgask-max-client-memory", cfg.client_memory.to_string()),
         ("protected-mode", if cfg.requirepass.is_some() || cfg.addr.ip().is_loopback() { "yes" } else { "no" }.into()),
         ("bitgask-sync-on-put", if cfg.sync_on_put { "yes" } else { "no" }.into()),
         ("bitgask-sync-interval-ms", cfg.sync_interval_ms.to_string()),
