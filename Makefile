@@ -16,7 +16,8 @@
 #                      WIRE_FUZZ_SECONDS (default 600)
 #   make test-cluster  three bitgask serve processes behind twemproxy (nutcracker)
 #   make bench-server  bitgask serve against redis-server (redis-benchmark, medians of 5 rounds)
-#   make install   prefix=/usr/local DESTDIR= : library, header, pkg-config file
+#   make install   prefix=/usr/local DESTDIR= : library, headers (C and C++), pkg-config file
+#   make test-python, make test-cxx, make test-go   the language bindings (part of make test)
 
 CARGO    ?= cargo
 CC       ?= cc
@@ -42,7 +43,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
-.PHONY: all lib header-check test cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-server server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check test cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-server server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -63,6 +64,12 @@ header-check: lib
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  git diff --exit-code -- include/bitgask.h || { echo "include/bitgask.h is stale: commit the regenerated header"; exit 1; }; \
 	else echo "not a git checkout: header freshness not checked"; fi
+
+# Every "docs/DESIGN.md section N" cited in the code, header and README names a section of it.
+.PHONY: design-refs
+design-refs:
+	scripts/check-design-refs.sh
+test: design-refs
 
 cargo-test:
 	$(CARGO) test --release
@@ -168,6 +175,11 @@ wire-fuzz: server-deps server-bin
 test-cluster: server-deps server-bin
 	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_cluster.py
 
+# Directories as the Go bitgask writes them (tests/gofixtures/README.md): the writer checked
+# against an independent reader.
+test-gofixtures: server-deps
+	$(PYTEST) tests/gofixtures
+
 bench-server: server-deps server-bin
 	tests/server/bench_server.sh $(SERVER_BIN)
 
@@ -181,7 +193,77 @@ fuzz:
 fuzz-smoke:
 	CARGO="$(CARGO)" bash fuzz/run.sh smoke
 
-test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster bench-smoke run install-check fuzz-smoke
+# Language bindings (README: Python, C++, Go). scripts/install-binding-deps.sh installs what they
+# need when it is missing: a virtual environment with cffi, pytest, hypothesis and mypy; Go.
+.PHONY: test-python test-cxx test-go
+PYENV   := $(BUILD)/pyenv
+PYFRESH := $(BUILD)/pyfresh
+
+# The package built against build/lib into the test environment, its pytest suite, mypy --strict
+# on the package and a sample program; then `pip install ./python` into an empty environment the
+# way a user runs it (build isolation, cargo reusing target/), and that sample run there.
+test-python: lib
+	@sh scripts/install-binding-deps.sh python $(PYENV)
+	BITGASK_LIB_DIR=$(abspath $(LIBDIR)) $(PYENV)/bin/python -m pip install -q --disable-pip-version-check \
+	    --no-build-isolation --no-deps --force-reinstall ./python
+	cd python && ../$(PYENV)/bin/python -m pytest -q -p no:cacheprovider tests
+	$(PYENV)/bin/python -m mypy --strict --cache-dir $(BUILD)/mypy-cache python/src/bitgask python/tests/typed_usage.py
+	rm -rf $(PYFRESH) && python3 -m venv --without-pip $(PYFRESH)
+	$(PYENV)/bin/python -m pip --python $(PYFRESH)/bin/python install -q --disable-pip-version-check ./python
+	@d=$$(mktemp -d) && $(PYFRESH)/bin/python python/tests/typed_usage.py "$$d/db" >/dev/null; s=$$?; rm -rf "$$d"; \
+	  [ $$s = 0 ] && echo "pip install ./python in a fresh environment: ok"; exit $$s
+
+# C++ binding (include/bitgask.hpp): the tests as C++17 and C++20 with -Wall -Wextra -Werror
+# -Wpedantic, once more under AddressSanitizer and UndefinedBehaviorSanitizer; then the quickstart
+# built against a staged `make install` through pkg-config, as a user builds it.
+CXX_TEST_SRCS := $(wildcard cxx_tests/*.cpp)
+CXX_TEST_DEPS := $(CXX_TEST_SRCS) $(wildcard cxx_tests/*.hpp) include/bitgask.hpp include/bitgask.h lib
+CXX_TEST_CMD   = $(CXX) $(CXXTESTFLAGS) $(WARN) -Wpedantic -Iinclude -Icxx_tests $(CXX_TEST_SRCS) -o $@ \
+                 $(LIBDIR)/libbitgask.a $(SYSLIBS)
+CXX_VARIANTS  := c++17 c++20 asan
+CXXTESTFLAGS  ?= -O1 -g
+CXX_STAGE     := $(abspath $(BUILD)/stage-cxx)
+
+$(BUILD)/cxx_tests_c++17: $(CXX_TEST_DEPS)
+	$(CXX_TEST_CMD) -std=c++17
+$(BUILD)/cxx_tests_c++20: $(CXX_TEST_DEPS)
+	$(CXX_TEST_CMD) -std=c++20
+$(BUILD)/cxx_tests_asan: $(CXX_TEST_DEPS)
+	$(CXX_TEST_CMD) -std=c++17 $(SAN)
+
+test-cxx: $(addprefix $(BUILD)/cxx_tests_,$(CXX_VARIANTS))
+	@for v in $(CXX_VARIANTS); do \
+	  echo "== C++ tests ($$v)"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(BUILD)/cxx_tests_$$v || exit 1; \
+	done
+	rm -rf $(CXX_STAGE)
+	$(MAKE) --no-print-directory install prefix=$(CXX_STAGE) >/dev/null
+	$(CXX) $(CFLAGS) $(WARN) -std=c++17 examples/quickstart.cpp -o $(BUILD)/quickstart_cxx \
+	    $$(PKG_CONFIG_PATH=$(CXX_STAGE)/lib/pkgconfig pkg-config --cflags --libs bitgask) -Wl,-rpath,$(CXX_STAGE)/lib
+	@d=$$(mktemp -d) && ./$(BUILD)/quickstart_cxx "$$d/db"; s=$$?; rm -rf "$$d" $(CXX_STAGE); exit $$s
+
+# Go binding (go/): gofmt, go vet and go test -race with the checkout's static library (build tag
+# bitgask_local), offline (the package has no dependencies to download); then the example through
+# pkg-config against a staged `make install`, the way a user's program links the library.
+GO       ?= go
+GO_ENV   := GOPROXY=off GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=1 \
+            $(if $(HOME),,GOCACHE=$(abspath $(BUILD))/go-cache)
+GO_STAGE := $(abspath $(BUILD)/stage-go)
+
+test-go: lib
+	@sh scripts/install-binding-deps.sh go
+	@cd go && unformatted=$$(gofmt -l .) && [ -z "$$unformatted" ] || { echo "go/: gofmt -w $$unformatted"; exit 1; }
+	cd go && $(GO_ENV) $(GO) vet -tags bitgask_local ./...
+	cd go && $(GO_ENV) $(GO) test -tags bitgask_local -race -count=1 ./...
+	rm -rf $(GO_STAGE)
+	$(MAKE) --no-print-directory install prefix=$(GO_STAGE) >/dev/null
+	cd go && $(GO_ENV) PKG_CONFIG_PATH=$(GO_STAGE)/lib/pkgconfig CGO_LDFLAGS="-Wl,-rpath,$(GO_STAGE)/lib" \
+	    $(GO) test -count=1 -run '^Example$$' ./...
+	rm -rf $(GO_STAGE)
+
+test: test-python test-cxx test-go
+
+test: header-check cargo-test fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-smoke run install-check fuzz-smoke
 
 $(BUILD)/quickstart: examples/quickstart.c lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $< -o $@ -L$(LIBDIR) -Wl,-rpath,'$$ORIGIN/lib' -lbitgask $(SYSLIBS)
@@ -205,14 +287,15 @@ install: lib
 	ln -sf libbitgask.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(libdir)/libbitgask.so
 	install -m 0644 $(LIBDIR)/libbitgask.a $(DESTDIR)$(libdir)/
-	install -m 0644 include/bitgask.h $(DESTDIR)$(includedir)/
+	install -m 0644 include/bitgask.h include/bitgask.hpp $(DESTDIR)$(includedir)/
 	sed -e 's|@prefix@|$(prefix)|' -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(includedir)|' \
 	    -e 's|@VERSION@|$(VERSION)|' bitgask.pc.in > $(DESTDIR)$(libdir)/pkgconfig/bitgask.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(libdir)/libbitgask.so.$(VERSION) $(DESTDIR)$(libdir)/$(SONAME) \
 	      $(DESTDIR)$(libdir)/libbitgask.so $(DESTDIR)$(libdir)/libbitgask.a \
-	      $(DESTDIR)$(includedir)/bitgask.h $(DESTDIR)$(libdir)/pkgconfig/bitgask.pc
+	      $(DESTDIR)$(includedir)/bitgask.h $(DESTDIR)$(includedir)/bitgask.hpp \
+	      $(DESTDIR)$(libdir)/pkgconfig/bitgask.pc
 
 # Installs into a staging prefix, builds the quickstart the way a user would (pkg-config, the
 # installed soname symlinks), runs it, then uninstalls and checks nothing is left.

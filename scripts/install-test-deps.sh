@@ -6,23 +6,9 @@
 # Idempotent and silent when everything is already there. Uses sudo when not root.
 set -eu
 
-SUDO=
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "install-test-deps: not root and no sudo" >&2; exit 1; }
-    SUDO=sudo
-fi
+NAME=install-test-deps
+. "$(dirname "$0")/install-common.sh"
 PY=${PYTHON:-python3}
-LOG=$(mktemp)
-trap 'rm -f "$LOG"' EXIT
-
-# Runs a command quietly; shows its output only when it fails.
-quiet() {
-    if ! "$@" >"$LOG" 2>&1; then
-        cat "$LOG" >&2
-        echo "install-test-deps: failed: $*" >&2
-        exit 1
-    fi
-}
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 

@@ -1,4 +1,4 @@
-//! Hot backup (DESIGN.md section 8): a point-in-time copy taken while the database is open.
+//! Hot backup (docs/DESIGN.md section 8.1): a point-in-time copy taken while the database is open.
 //!
 //! 1. Check the destination: it must not exist or be an empty directory, and must not be the
 //!    database root or lie inside it.
@@ -17,27 +17,19 @@ use std::path::{Path, PathBuf};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
+use crate::generation::DATA_DIR;
 use crate::storage::datafile::map_for_scan;
-use crate::storage::fs::{
-    self as dfs, create_new, data_name, fsync_dir, hint_name, open_nofollow, Checked, DATA_DIR, META_FILE,
-};
+use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, open_nofollow, Checked, META_FILE};
 
 pub(crate) fn backup(e: &Engine, dst: &Path) -> Result<()> {
-    let dst = check_destination(&e.root, dst)?;
-    let _no_merge = e.merge_lock.lock();
+    let dst = check_destination(e.root(), dst)?;
+    let no_merge = e.maintenance();
     e.check_open()?;
-    e.presync_active()?;
-    let (mut ids, active) = {
-        let w = e.quiesce()?;
-        let active = w.active.as_ref().map(|a| (a.id, a.len));
-        let ids: Vec<u32> = e.files.read().keys().copied().collect();
-        (ids, active)
-    };
-    ids.sort_unstable();
+    let point = no_merge.freeze()?;
     let staging = staging_path(&dst);
     // Only a staging directory this call created is ever removed.
     dfs::create_dir(&staging)?;
-    let copied = copy_generation(&e.dir, &staging, &ids, active);
+    let copied = copy_generation(e.dir(), &staging, &point.files, point.active);
     if let Err(err) = copied.and_then(|_| dfs::rename(&staging, &dst)) {
         let _ = dfs::remove_tree(&staging);
         return Err(err);

@@ -5,23 +5,20 @@
 //! except `close`, which consumes the handle.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::background::{spawn, WorkQueue};
 use crate::clock::{expiry_after_ms, now_ns};
-use crate::engine::{Chore, Durability, Engine, Writer};
+use crate::engine::{Durability, Engine};
 use crate::error::{Error, Result};
-use crate::format::record::{Encoded, CODEC_NONE, FLAG_TOMBSTONE};
-use crate::hints::write_hint;
+use crate::format::record::{Codec, Encoded, FLAG_TOMBSTONE};
 use crate::iter::{Iter, KeyFilter};
 use crate::merge::{self, MergeKind};
 use crate::options::Options;
-use crate::recovery::{self, OpenReport};
-use crate::storage::fs::{self, data_dir, LOCK_FILE};
-use crate::storage::lock::LockFile;
+use crate::recovery::OpenReport;
+use crate::storage::fs;
 
 /// Size and garbage figures of a database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -102,15 +99,10 @@ impl Db {
         fs::ensure_dir(path.as_ref())?;
         // Absolute from here on: the process may change its working directory while open.
         let root = std::fs::canonicalize(path.as_ref()).map_err(|e| Error::io("resolve", path.as_ref(), e))?;
-        let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
-        let loaded = recovery::load(&root, &opts)?;
-        let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
-        let dir = data_dir(&root);
-        let engine = Arc::new(Engine::new(root, dir, opts, loaded.index, loaded.files, writer, lock, loaded.report));
-        engine.queue_hints(&loaded.unhinted);
+        let engine = Arc::new(Engine::open(root, opts)?);
         let mut db = Db { engine, stop: Arc::new(WorkQueue::default()), workers: Vec::new() };
         db.start_workers();
-        if db.engine.opts.merge.on_open {
+        if db.engine.opts().merge.on_open {
             db.compact_if_needed()?;
         }
         Ok(db)
@@ -118,31 +110,12 @@ impl Db {
 
     fn start_workers(&mut self) {
         let e = self.engine.clone();
-        self.workers.push(spawn("bitgask-background", move || {
-            while let Some(chore) = e.chores.pop() {
-                match chore {
-                    Chore::Hint(id) => {
-                        // Not while a merge swaps directories, and not for a file a merge removed.
-                        let _dirs = e.dir_lock.lock();
-                        if e.files.read().contains_key(&id) {
-                            // A failed hint only costs a slower open; the file is scanned instead.
-                            let _ = write_hint(&e.dir, id);
-                        }
-                    }
-                    Chore::Release(files) => drop(files),
-                    Chore::RemoveOldGeneration => {
-                        // Failures are retried by the next merge, delete-all or open.
-                        let _one_at_a_time = e.merge_lock.lock();
-                        let _ = merge::settle_old_generation(&e);
-                    }
-                }
-            }
-        }));
-        self.periodic("bitgask-flush", self.engine.opts.sync_interval_ms, |e| {
+        self.workers.push(spawn("bitgask-background", move || e.run_chores()));
+        self.periodic("bitgask-flush", self.engine.opts().sync_interval_ms, |e| {
             // Errors poison the handle; the next write reports them.
             let _ = e.sync_all();
         });
-        self.periodic("bitgask-merge", self.engine.opts.merge.interval_ms, |e| {
+        self.periodic("bitgask-merge", self.engine.opts().merge.interval_ms, |e| {
             // A failed background merge leaves the database as it was; the next pass retries.
             let _ = merge::compact_if_needed(e);
         });
@@ -164,7 +137,7 @@ impl Db {
 
     /// What open found: files loaded from hints, torn tails cut, hints ignored, unknown files.
     pub fn open_report(&self) -> OpenReport {
-        self.engine.open_report.lock().clone()
+        self.engine.open_report()
     }
 
     /// Rebuilds the keydir from the files on disk, as a fresh open would, without giving up the
@@ -188,7 +161,7 @@ impl Db {
     /// Writers wait for it; files that are not bitgask's are kept.
     pub fn delete_all(&self) -> Result<()> {
         self.engine.check_open()?;
-        merge::delete_all(&self.engine)
+        self.engine.delete_all()
     }
 
     /// Poisons the handle after a panic crossed a C entry point: state may be half-updated.
@@ -197,7 +170,7 @@ impl Db {
     }
 
     pub fn path(&self) -> &Path {
-        &self.engine.root
+        self.engine.root()
     }
 
     /// Syncs, writes the active file's hint, releases the LOCK. Also done (errors ignored) on drop.
@@ -206,37 +179,19 @@ impl Db {
     }
 
     fn shutdown(&mut self) -> Result<()> {
-        let e = &self.engine;
-        if e.closed.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        e.closing.store(true, Ordering::Release);
-        e.chores.stop();
-        self.stop.stop();
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-        let result = match e.check_writable() {
-            Ok(()) => e.sync_all(),
-            Err(Error::Poisoned(_)) => Ok(()),
-            Err(err) => Err(err),
-        };
-        e.closed.store(true, Ordering::Release);
-        let mut w = e.writer.lock();
-        if let Some(active) = w.active.take() {
-            if result.is_ok() && e.opts.hint_files && active.len > 0 {
-                let _ = write_hint(&e.dir, active.id);
+        let (stop, workers) = (&self.stop, &mut self.workers);
+        self.engine.close(|| {
+            stop.stop();
+            for w in workers.drain(..) {
+                let _ = w.join();
             }
-        }
-        e.files.write().clear();
-        e.lock.lock().take();
-        result
+        })
     }
 
     // ---- writes ----
 
     fn check_sizes(&self, key: &[u8], value_len: usize) -> Result<()> {
-        let o = &self.engine.opts;
+        let o = self.engine.opts();
         if key.is_empty() {
             return Err(Error::InvalidArg("empty key".into()));
         }
@@ -253,13 +208,13 @@ impl Db {
     }
 
     fn encode(&self, key: &[u8], value: &[u8], expires: u64) -> Encoded {
-        let o = &self.engine.opts;
-        let codec = if value.len() >= o.compression_threshold as usize { o.compression as u8 } else { CODEC_NONE };
+        let o = self.engine.opts();
+        let codec = if value.len() >= o.compression_threshold as usize { o.compression } else { Codec::None };
         Encoded::new(key, value, expires, 0, codec)
     }
 
     fn put_durability(&self) -> Durability {
-        if self.engine.opts.sync_on_put {
+        if self.engine.opts().sync_on_put {
             Durability::Sync
         } else {
             Durability::NoSync
@@ -267,7 +222,7 @@ impl Db {
     }
 
     fn delete_durability(&self) -> Durability {
-        if self.engine.opts.sync_on_delete {
+        if self.engine.opts().sync_on_delete {
             Durability::Sync
         } else {
             Durability::NoSync
@@ -276,7 +231,7 @@ impl Db {
 
     /// Stores `value` under `key` (with the default TTL, if one is set).
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let ttl = self.engine.opts.default_ttl_ms;
+        let ttl = self.engine.opts().default_ttl_ms;
         let expires = if ttl == 0 { 0 } else { expiry_after_ms(now_ns(), ttl) };
         self.put_expiring(key, value, expires)
     }
@@ -298,15 +253,12 @@ impl Db {
     /// Deletes `key`; `Ok(false)` when it was absent (or already expired).
     pub fn delete(&self, key: &[u8]) -> Result<bool> {
         self.check_sizes(key, 0)?;
-        let e = &self.engine;
-        e.check_writable()?;
-        let mut w = e.writer.lock();
-        let Some(cur) = e.lookup_latest(&w, key) else { return Ok(false) };
-        if e.expired_locked(&w, key, cur)? {
+        let x = self.engine.exclusive()?;
+        if x.current(key)?.is_none() {
             return Ok(false);
         }
-        let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
-        e.write_locked(&mut w, key, enc, self.delete_durability())?;
+        let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None);
+        x.write(key, enc, self.delete_durability())?;
         Ok(true)
     }
 
@@ -342,16 +294,11 @@ impl Db {
     /// `Db` (that would deadlock).
     pub fn update<R>(&self, key: &[u8], f: impl FnOnce(Option<Current<'_>>) -> (Update, R)) -> Result<R> {
         self.check_sizes(key, 0)?;
-        let e = &self.engine;
-        e.check_writable()?;
-        let mut w = e.writer.lock();
-        let cur = match e.lookup_latest(&w, key) {
-            Some(l) if !e.expired_locked(&w, key, l)? => Some(l),
-            _ => None,
-        };
+        let x = self.engine.exclusive()?;
+        let cur = x.current(key)?;
         let (action, out) = match cur {
             None => f(None),
-            Some(l) => e.with_record_locked(&w, key, l, |r| {
+            Some(l) => x.read(key, l, |r| {
                 let value = r.value().map_err(|bad| Error::Corrupt(format!("key's value does not decode: {bad}")))?;
                 Ok(f(Some(Current { value: &value, expires_unix_nano: r.header.expires })))
             })?,
@@ -361,11 +308,11 @@ impl Db {
             Update::Put { value, expires_unix_nano } => {
                 self.check_sizes(key, value.len())?;
                 let enc = self.encode(key, &value, expires_unix_nano);
-                e.write_locked(&mut w, key, enc, self.put_durability())?;
+                x.write(key, enc, self.put_durability())?;
             }
             Update::Delete if cur.is_some() => {
-                let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, CODEC_NONE);
-                e.write_locked(&mut w, key, enc, self.delete_durability())?;
+                let enc = Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None);
+                x.write(key, enc, self.delete_durability())?;
             }
             Update::Delete => {}
         }
@@ -391,7 +338,7 @@ impl Db {
         e.check_open()?;
         let found = e.with_current(key, |loc, r| {
             if r.header.expires != 0 && r.header.is_expired(now_ns()) {
-                e.index.write().remove_if(key, loc);
+                e.forget_expired(key, loc);
                 return Ok(None);
             }
             let value = r.value().map_err(|bad| Error::Corrupt(format!("key's value does not decode: {bad}")))?;
@@ -432,21 +379,21 @@ impl Db {
     pub fn stats(&self) -> Result<Stats> {
         let e = &self.engine;
         e.check_open()?;
-        let files = e.files.read().len() as u64;
-        let ix = e.index.read();
-        Ok(Stats {
+        let data_files = e.file_count() as u64;
+        let (merges, last_merge_unix_nano) = e.merge_counters();
+        Ok(e.read_index(|ix| Stats {
             keys: ix.keys.len() as u64,
-            data_files: files,
+            data_files,
             total_bytes: ix.total_bytes(),
             dead_bytes: ix.dead_bytes(),
-            merges: e.merges.load(Ordering::Relaxed),
-            last_merge_unix_nano: e.last_merge_ns.load(Ordering::Relaxed),
-        })
+            merges,
+            last_merge_unix_nano,
+        }))
     }
 
     // ---- space reclamation ----
 
-    /// A full merge (DESIGN.md section 7). Without `force` it runs only when the trigger holds
+    /// A full merge (docs/DESIGN.md section 7). Without `force` it runs only when the trigger holds
     /// (dead/total >= merge_trigger_ratio and total >= merge_min_total). Returns whether it ran.
     /// Reads and writes continue meanwhile; writers wait only for the final swap.
     pub fn merge(&self, force: bool) -> Result<bool> {
@@ -476,10 +423,12 @@ impl Db {
         let e = &self.engine;
         e.check_open()?;
         let mut expiring = Vec::new();
-        e.index.read().keys.for_each(|k, l| {
-            if l.has_ttl {
-                expiring.push(k.to_vec());
-            }
+        e.read_index(|ix| {
+            ix.keys.for_each(|k, l| {
+                if l.has_ttl {
+                    expiring.push(k.to_vec());
+                }
+            })
         });
         let mut removed = 0;
         for k in expiring {
@@ -517,8 +466,7 @@ impl Db {
         let e = &self.engine;
         e.check_open()?;
         let mut found = Vec::new();
-        let next = {
-            let ix = e.index.read();
+        let next = e.read_index(|ix| {
             let (buckets, layout) = (ix.keys.num_buckets(), ix.keys.layout());
             let start = scan_cursor::resume(cursor, layout);
             let next = ix.keys.scan_buckets(start, count.max(1), |k, l| {
@@ -531,7 +479,7 @@ impl Db {
             } else {
                 scan_cursor::make(next, layout)
             }
-        };
+        });
         let mut keys = Vec::with_capacity(found.len());
         for (k, has_ttl) in found {
             if !has_ttl || e.live_header(&k)?.is_some() {

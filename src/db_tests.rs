@@ -289,7 +289,7 @@ fn sequence_stamps_strictly_increase() {
 fn compressed_values_round_trip_and_take_less_space() {
     let dir = TempDir::new("db");
     let mut o = fast();
-    o.set_compression(crate::options::CODEC_SNAPPY).unwrap().set_compression_threshold(64);
+    o.set_compression(crate::Codec::Snappy).set_compression_threshold(64);
     let db = Db::open(dir.path(), o.clone()).unwrap();
     let big = vec![b'z'; 10_000];
     db.put(b"big", &big).unwrap();

@@ -51,8 +51,11 @@ pub mod status {
     }
 }
 
-/// Everything that can go wrong. Messages name the file, offset or limit involved.
+/// Everything that can go wrong. Messages name the file, offset or limit involved. New kinds of
+/// failure may be added (each with a new status number), so a `match` needs a wildcard arm;
+/// [`Error::status`] gives the stable number of any of them.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     InvalidArg(String),
     NullArg(&'static str),

@@ -46,11 +46,13 @@ impl Iter {
         engine.check_open()?;
         let mut bytes = Vec::new();
         let mut spans = Vec::new();
-        engine.index.read().keys.for_each(|k, _| {
-            if filter.matches(k) {
-                spans.push((bytes.len(), k.len()));
-                bytes.extend_from_slice(k);
-            }
+        engine.read_index(|ix| {
+            ix.keys.for_each(|k, _| {
+                if filter.matches(k) {
+                    spans.push((bytes.len(), k.len()));
+                    bytes.extend_from_slice(k);
+                }
+            })
         });
         spans.sort_unstable_by(|a, b| bytes[a.0..a.0 + a.1].cmp(&bytes[b.0..b.0 + b.1]));
         Ok(Iter { engine, bytes, spans, pos: 0, key: Vec::new(), value: Vec::new() })

@@ -9,7 +9,7 @@
 //! `max_file_size` it is fdatasynced and sealed, a new one is started, and a background thread
 //! writes a hint file for the sealed one so the next open need not read values.
 //!
-//! # On-disk layout (the contract is DESIGN.md)
+//! # On-disk layout (specified in docs/DESIGN.md section 1)
 //!
 //! ```text
 //! <root>/LOCK                 flock held while a handle is open
@@ -23,36 +23,53 @@
 //! With `sync_on_put`/`sync_on_delete` (the default) a write returns after an fdatasync that
 //! concurrent writers share (group commit), and a reader never sees it before that. Recovery
 //! cuts a torn tail off the newest file and refuses any other damage with `E_CORRUPT`.
+//!
+//! # API
+//!
+//! [`Db`] is a handle on one database directory (open, read, write, iterate, merge, back up,
+//! close), tuned by [`Options`]. Every failure is an [`Error`], whose [`status`](Error::status)
+//! is the number the C API returns. [`Iter`] walks keys in order; [`validate`] and [`repair`]
+//! check a closed database and return a [`Report`]. The `ffi` module is the C ABI and
+//! `internal` holds tooling for this repository's command and fuzz targets: neither is part of
+//! the Rust API.
 
 mod background;
 mod backup;
 mod clock;
 mod db;
 mod engine;
-pub mod error;
+mod error;
 #[cfg(all(test, feature = "fault-injection"))]
 mod fault_tests;
+/// The C ABI (`include/bitgask.h`); Rust callers use [`Db`].
+#[doc(hidden)]
 pub mod ffi;
-pub mod format;
+mod format;
+mod generation;
 mod hints;
 mod idmap;
 mod index;
+#[doc(hidden)]
+pub mod internal;
 mod iter;
 mod keydir;
-pub mod killpoint;
+mod killpoint;
 mod merge;
 mod options;
 mod recovery;
-pub mod report;
-pub mod storage;
+mod report;
+mod storage;
 #[cfg(test)]
 mod testutil;
-pub(crate) mod validate;
+mod validate;
+mod version;
 
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
+pub use format::record::Codec;
 pub use iter::{Iter, KeyFilter};
-pub use options::{Options, CODEC_NONE, CODEC_SNAPPY};
+pub use options::Options;
 pub use recovery::OpenReport;
 pub use report::{Problem, ProblemKind, Report};
 pub use validate::{repair, validate};
+pub use version::VERSION;

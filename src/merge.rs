@@ -1,4 +1,4 @@
-//! Merge (compaction), DESIGN.md section 7: rewrite the live records of sealed files into new
+//! Merge (compaction), docs/DESIGN.md section 7: rewrite the live records of sealed files into new
 //! files in `merge.tmp/`, then swap generations with directory renames.
 //!
 //! Step by step:
@@ -22,26 +22,25 @@
 //!    blocks: the slow part) is left to the background thread; the next merge, delete-all or
 //!    open finishes it if it has not happened yet.
 //!
-//! A crash anywhere leaves a directory state that open resolves (see `recovery`).
+//! The directories and the steps between generations are `generation`'s; a crash anywhere leaves
+//! a state that open settles (`generation::settle`).
 
-use std::fs;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::clock::now_ns;
-use crate::engine::{Chore, Engine};
+use crate::engine::{Engine, Maintenance, Moved};
 use crate::error::{Error, Result};
 use crate::format::hint::{HintBuilder, HintEntry};
 use crate::format::merge_done::MergeDone;
-use crate::format::record::{Header, HEADER_LEN};
+use crate::format::record::Header;
+use crate::generation;
 use crate::hints::write_hint;
 use crate::keydir::{Loc, Probe};
 use crate::killpoint;
-use crate::recovery::{move_strange_directories_back, remove_old_generation, DATA_OLD, MERGE_TMP};
-use crate::storage::datafile::{ActiveFile, DataFile};
-use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, parse_name, Checked, DATA_DIR};
+use crate::storage::datafile::DataFile;
+use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, tmp_name, Checked};
 use crate::storage::scan::Scan;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +49,6 @@ pub enum MergeKind {
     Full,
     /// The sealed files with the most garbage, as the selective policy picks them.
     Selective,
-}
-
-/// A live record copied from `old` to `new`.
-struct Moved {
-    old: Loc,
-    new: Loc,
 }
 
 /// What the copy phase produced.
@@ -75,20 +68,23 @@ struct Copied {
 
 /// Runs one merge of `kind`. Returns false when there was nothing to merge.
 pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
-    let _one_at_a_time = e.merge_lock.lock();
+    let m = e.maintenance();
     e.check_writable()?;
-    settle_old_generation(e)?;
-    let inputs = prepare(e, kind)?;
+    m.remove_old_generation()?;
+    // Step 1: immutable inputs whose live records the keydir names exactly.
+    let sealed = m.sealed_files(kind == MergeKind::Full)?;
+    let inputs = match kind {
+        MergeKind::Full => sealed,
+        MergeKind::Selective => select(e, &m, &sealed),
+    };
     if inputs.is_empty() {
         return Ok(false);
     }
-    let tmp = e.root.join(MERGE_TMP);
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
-    let built = build(e, kind, &inputs_files, &tmp);
+    let built = build(e, kind, &inputs_files);
     let discard = || {
         // Nothing outside merge.tmp changed yet.
-        let _ = dfs::remove_tree(&tmp);
-        let _ = fsync_dir(&e.root);
+        let _ = generation::discard(e.root());
     };
     let copied = match built {
         Ok(c) => c,
@@ -101,22 +97,25 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
         // Everything had to be kept (tombstones shadowing older versions elsewhere): merging
         // these files again would only rewrite them. Sealed files never change, so remember.
         discard();
-        e.irreducible.lock().extend(inputs.iter().copied());
+        m.mark_irreducible(&inputs);
         return Ok(false);
     }
-    swap(e, inputs_files, copied, &tmp)?;
-    e.chores.push(Chore::RemoveOldGeneration);
-    e.merges.fetch_add(1, Ordering::Relaxed);
-    e.last_merge_ns.store(now_ns(), Ordering::Relaxed);
+    // Steps 4 and 5.
+    let outputs = m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
+    m.repoint(&inputs_files, &outputs, &copied.moved, &copied.dropped);
+    // Unmapped while the files are still linked in data.old/, which is cheap; once the merge
+    // returns no map refers to a removed file.
+    drop(inputs_files);
+    m.merged();
     Ok(true)
 }
 
 /// Whether the full-merge trigger holds: dead/total >= `merge_trigger_ratio` and total >=
 /// `merge_min_total`.
 pub(crate) fn full_merge_due(e: &Engine) -> bool {
-    let ix = e.index.read();
-    let (total, dead) = (ix.total_bytes(), ix.dead_bytes());
-    total > 0 && total >= e.opts.merge.min_total && dead as f64 / total as f64 >= e.opts.merge.trigger_ratio
+    let (total, dead) = e.read_index(|ix| (ix.total_bytes(), ix.dead_bytes()));
+    let m = &e.opts().merge;
+    total > 0 && total >= m.min_total && dead as f64 / total as f64 >= m.trigger_ratio
 }
 
 /// One pass of the policy: a full merge when its trigger holds, else a selective merge when
@@ -128,48 +127,24 @@ pub(crate) fn compact_if_needed(e: &Engine) -> Result<bool> {
     run(e, MergeKind::Selective)
 }
 
-/// Step 1: seal, publish pending writes, pick the inputs (ascending ids).
-fn prepare(e: &Engine, kind: MergeKind) -> Result<Vec<u32>> {
-    e.presync_active()?;
-    let seq = {
-        let mut w = e.writer.lock();
-        if kind == MergeKind::Full {
-            e.seal_active(&mut w)?;
-        }
-        w.seq
-    };
-    e.commit(seq)?;
-    // The active file and the file table are read under the writer mutex together: a rotation
-    // in between would add a new active file that is not sealed.
-    let mut sealed: Vec<u32> = {
-        let w = e.writer.lock();
-        let active = w.active.as_ref().map(|a| a.id);
-        e.files.read().keys().copied().filter(|&id| Some(id) != active).collect()
-    };
-    sealed.sort_unstable();
-    Ok(match kind {
-        MergeKind::Full => sealed,
-        MergeKind::Selective => select(e, &sealed),
-    })
-}
-
 /// The selective policy: files whose own dead/size reaches `garbage_ratio`, most garbage first,
 /// at most `max_files` and `max_bytes` of them, and only if there are at least `min_files` with
 /// at least `min_bytes` between them.
-pub(crate) fn select(e: &Engine, sealed: &[u32]) -> Vec<u32> {
-    let m = &e.opts.merge;
-    let irreducible = e.irreducible.lock();
-    let ix = e.index.read();
-    let mut candidates: Vec<(f64, u32, u64)> = sealed
-        .iter()
-        .filter(|id| !irreducible.contains(id))
-        .filter_map(|&id| {
-            let size = *ix.sizes.get(&id)?;
-            let live = ix.live.get(&id).copied().unwrap_or(0);
-            let ratio = if size == 0 { 1.0 } else { size.saturating_sub(live) as f64 / size as f64 };
-            (ratio >= m.garbage_ratio).then_some((ratio, id, size))
-        })
-        .collect();
+fn select(e: &Engine, maintenance: &Maintenance<'_>, sealed: &[u32]) -> Vec<u32> {
+    let m = &e.opts().merge;
+    let irreducible = maintenance.irreducible();
+    let mut candidates: Vec<(f64, u32, u64)> = e.read_index(|ix| {
+        sealed
+            .iter()
+            .filter(|id| !irreducible.contains(id))
+            .filter_map(|&id| {
+                let size = *ix.sizes.get(&id)?;
+                let live = ix.live.get(&id).copied().unwrap_or(0);
+                let ratio = if size == 0 { 1.0 } else { size.saturating_sub(live) as f64 / size as f64 };
+                (ratio >= m.garbage_ratio).then_some((ratio, id, size))
+            })
+            .collect()
+    });
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let (mut picked, mut bytes) = (Vec::new(), 0u64);
     for (_, id, size) in candidates {
@@ -186,18 +161,14 @@ pub(crate) fn select(e: &Engine, sealed: &[u32]) -> Vec<u32> {
     picked
 }
 
-/// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside `merge.tmp/`.
-fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> Result<Copied> {
-    if tmp.exists() {
-        dfs::remove_tree(tmp)?;
-    }
-    dfs::create_dir(tmp)?;
-    fsync_dir(&e.root)?;
+/// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside a new `merge.tmp/`.
+fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>]) -> Result<Copied> {
+    let tmp = &generation::begin(e.root())?;
     killpoint::hit("merge-tmp-created");
 
     // A full merge copies each key at most once, so hints can be streamed while copying. A
     // selective one may keep several tombstones of one key; its hints come from a scan.
-    let stream_hints = kind == MergeKind::Full && e.opts.hint_files;
+    let stream_hints = kind == MergeKind::Full && e.opts().hint_files;
     let mut out = Outputs { e, tmp, stream_hints, current: None, finished: Vec::new() };
     let mut copied = Copied::default();
     let now = now_ns();
@@ -205,24 +176,22 @@ fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>], tmp: &Path) -> R
         copy_file(e, kind, file, now, &mut out, &mut copied)?;
     }
     copied.outputs = out.finish()?;
-    if !stream_hints && e.opts.hint_files {
+    if !stream_hints && e.opts().hint_files {
         for &(id, _) in &copied.outputs {
             write_hint(tmp, id)?;
             killpoint::hit("merge-hint-written");
         }
     }
-    copied.next_active = e.writer.lock().allocate_id()?;
+    copied.next_active = e.allocate_id()?;
     let next = tmp.join(data_name(copied.next_active));
     dfs::sync_file(&create_new(&next)?, &next)?;
     let mut outputs = copied.outputs.clone();
     outputs.push((copied.next_active, 0));
     let done = MergeDone { inputs: inputs.iter().map(|f| f.id).collect(), outputs };
-    dfs::atomic_write(tmp, MERGE_DONE, &done.encode())?;
+    generation::mark_complete(tmp, &done)?;
     killpoint::hit("merge-done-written");
     Ok(copied)
 }
-
-pub(crate) const MERGE_DONE: &str = "MERGE_DONE";
 
 /// Copies what must survive from one input file.
 fn copy_file(
@@ -237,7 +206,7 @@ fn copy_file(
         file.mapped().ok_or_else(|| Error::Corrupt(format!("merge input {} is not sealed", file.path.display())))?;
     let mut scan = Scan::new(bytes);
     for (offset, rec) in scan.by_ref() {
-        if e.closing.load(Ordering::Relaxed) {
+        if e.is_closing() {
             return Err(Error::Closed);
         }
         let h = rec.header;
@@ -280,12 +249,11 @@ fn copy_file(
 /// own key, so a hash probe that lands on this location needs no key comparison.
 fn is_live(e: &Engine, key: &[u8], here: Loc) -> bool {
     let at = |l: Loc| l.file_id == here.file_id && l.offset == here.offset;
-    let ix = e.index.read();
-    match ix.keys.probe(key) {
+    e.read_index(|ix| match ix.keys.probe(key) {
         Probe::None => false,
         Probe::One(l) => at(l),
         Probe::Many => ix.keys.get(key).is_some_and(at),
-    }
+    })
 }
 
 /// The output file being written, and its hint when hints are streamed.
@@ -322,7 +290,7 @@ impl Outputs<'_> {
         let full = self
             .current
             .as_ref()
-            .is_some_and(|c| c.len > 0 && c.len + rec.len() as u64 > self.e.opts.merge.max_file_size);
+            .is_some_and(|c| c.len > 0 && c.len + rec.len() as u64 > self.e.opts().merge.max_file_size);
         if full {
             self.close_current()?;
         }
@@ -349,7 +317,7 @@ impl Outputs<'_> {
     }
 
     fn open_next(&self) -> Result<Current> {
-        let id = self.e.writer.lock().allocate_id()?;
+        let id = self.e.allocate_id()?;
         let path = self.tmp.join(data_name(id));
         let data = BufWriter::with_capacity(1 << 20, Checked::new(create_new(&path)?, &path));
         let hint = match self.stream_hints {
@@ -402,175 +370,7 @@ impl Outputs<'_> {
 }
 
 fn hint_tmp_name(id: u32) -> String {
-    format!("{}.tmp", hint_name(id))
-}
-
-/// Steps 4 and 5.
-fn swap(e: &Engine, inputs: Vec<Arc<DataFile>>, copied: Copied, tmp: &Path) -> Result<()> {
-    let outputs = swap_directories(e, &inputs, &copied, tmp)?;
-    repoint(e, &inputs, &outputs, &copied);
-    // Unmapped while the files are still linked in data.old/, which is cheap; once the merge
-    // returns no map refers to a removed file.
-    drop(inputs);
-    Ok(())
-}
-
-/// Removes a `data.old/` that a previous swap left for the background thread (the caller holds
-/// the merge lock, so it is not being removed right now).
-pub(crate) fn settle_old_generation(e: &Engine) -> Result<()> {
-    if e.root.join(DATA_OLD).exists() {
-        remove_old_generation(&e.root)?;
-        killpoint::hit("merge-old-removed");
-    }
-    Ok(())
-}
-
-/// Step 4, under the writer mutex. Returns the outputs, now readable.
-fn swap_directories(e: &Engine, inputs: &[Arc<DataFile>], copied: &Copied, tmp: &Path) -> Result<Vec<Arc<DataFile>>> {
-    let _no_hint_writes = e.dir_lock.lock();
-    e.presync_active()?;
-    let mut w = e.writer.lock();
-    if let Some(a) = &w.active {
-        if let Err(err) = a.sync() {
-            e.poison(format!("fdatasync before merge swap failed: {err}"));
-            return Err(err);
-        }
-    }
-    let input_ids: Vec<u32> = inputs.iter().map(|f| f.id).collect();
-    rename_generations(e, tmp, &input_ids)?;
-    let mut outputs = Vec::new();
-    for &(id, size) in &copied.outputs {
-        outputs.push(Arc::new(DataFile::sealed(&e.dir, id)?));
-        e.index.write().sizes.insert(id, size);
-    }
-    e.files.write().extend(outputs.iter().map(|f| (f.id, f.clone())));
-    e.seal_active(&mut w)?;
-    let fresh = ActiveFile::reopen(&e.dir, copied.next_active, 0)?;
-    e.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
-    w.active = Some(fresh);
-    Ok(outputs)
-}
-
-/// The heart of the swap, for a caller holding the writer mutex and the directory lock: link
-/// what survives into `tmp`, then `data` becomes `data.old` and `tmp` becomes `data`, the root
-/// fsynced after each rename. A failure poisons the handle: the directories may now be between
-/// generations, and open (or `Db::reopen`) knows how to finish or undo.
-fn rename_generations(e: &Engine, tmp: &Path, inputs: &[u32]) -> Result<()> {
-    let data = e.root.join(DATA_DIR);
-    let old = e.root.join(DATA_OLD);
-    let renamed = (|| {
-        link_survivors(&data, tmp, inputs)?;
-        fsync_dir(tmp)?;
-        killpoint::hit("merge-links-made");
-        dfs::rename(&data, &old)?;
-        fsync_dir(&e.root)?;
-        killpoint::hit("merge-data-renamed");
-        dfs::rename(tmp, &data)?;
-        fsync_dir(&e.root)?;
-        killpoint::hit("merge-tmp-renamed");
-        move_strange_directories_back(&e.root)?;
-        // The marker has done its job; a crash before this line leaves a harmless file.
-        dfs::remove_if_exists(&data.join(MERGE_DONE)).map(drop)
-    })();
-    if let Err(err) = &renamed {
-        e.poison(format!("generation swap failed, reopen to recover: {err}"));
-    }
-    renamed
-}
-
-/// Empties the database in place: a merge whose inputs are every file and whose output is
-/// nothing, swapped in by the same protocol, so a crash leaves it untouched or empty. Writers
-/// wait for the whole of it (it is short: no data is copied).
-pub(crate) fn delete_all(e: &Engine) -> Result<()> {
-    let _one_at_a_time = e.merge_lock.lock();
-    e.check_writable()?;
-    settle_old_generation(e)?;
-    let _no_hint_writes = e.dir_lock.lock();
-    e.presync_active()?;
-    let mut w = e.quiesce()?;
-    e.seal_active(&mut w)?;
-    let mut inputs: Vec<u32> = e.files.read().keys().copied().collect();
-    inputs.sort_unstable();
-    let tmp = e.root.join(MERGE_TMP);
-    if tmp.exists() {
-        dfs::remove_tree(&tmp)?;
-    }
-    dfs::create_dir(&tmp)?;
-    fsync_dir(&e.root)?;
-    let done = MergeDone { inputs: inputs.clone(), outputs: Vec::new() };
-    dfs::atomic_write(&tmp, MERGE_DONE, &done.encode())?;
-    rename_generations(e, &tmp, &inputs)?;
-    *e.index.write() = Default::default();
-    let old_files = std::mem::take(&mut *e.files.write());
-    drop(w);
-    drop(old_files);
-    e.chores.push(Chore::RemoveOldGeneration);
-    Ok(())
-}
-
-/// Keydir entries moved per index lock acquisition: short enough that a writer waiting to
-/// publish its record is not held up for long.
-const REPOINT_BATCH: usize = 4096;
-
-/// Step 5: repoint the keydir (compare-and-swap on location), then drop the inputs.
-fn repoint(e: &Engine, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], copied: &Copied) {
-    for batch in copied.moved.chunks(REPOINT_BATCH) {
-        let mut ix = e.index.write();
-        for m in batch {
-            let Some(key) = key_at(outputs, m.new) else { continue };
-            if ix.keys.get(key) == Some(m.old) {
-                ix.keys.insert(key, m.new);
-                *ix.live.entry(m.new.file_id).or_insert(0) += m.new.size as u64;
-            }
-        }
-    }
-    for batch in copied.dropped.chunks(REPOINT_BATCH) {
-        let mut ix = e.index.write();
-        for &l in batch {
-            if let Some(key) = key_at(inputs, l) {
-                ix.keys.remove_if(key, l);
-            }
-        }
-    }
-    {
-        let mut ix = e.index.write();
-        for f in inputs {
-            ix.sizes.remove(&f.id);
-            ix.live.remove(&f.id);
-        }
-    }
-    let mut files = e.files.write();
-    for f in inputs {
-        files.remove(&f.id);
-    }
-}
-
-/// The key of the record at `l` in one of `files` (all mapped).
-fn key_at(files: &[Arc<DataFile>], l: Loc) -> Option<&[u8]> {
-    let f = files.iter().find(|f| f.id == l.file_id)?;
-    let b = f.mapped()?;
-    let h = Header::parse(&b[l.offset as usize..]).ok()?;
-    let start = l.offset as usize + HEADER_LEN;
-    Some(&b[start..start + h.key_len as usize])
-}
-
-/// Hard-links into `tmp` every entry of `data` that is not a merge input: the active file,
-/// files written during the merge, their hints, the meta file, and files that are not ours.
-fn link_survivors(data: &Path, tmp: &Path, inputs: &[u32]) -> Result<()> {
-    for entry in fs::read_dir(data).map_err(|err| Error::io("list", data, err))? {
-        let entry = entry.map_err(|err| Error::io("list", data, err))?;
-        let name = entry.file_name();
-        let input = parse_name(&name.to_string_lossy())
-            .is_some_and(|(id, ext)| (ext == "data" || ext == "hint") && inputs.contains(&id));
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        // Directories cannot be linked; they stay in data.old and are moved back afterwards.
-        // Our own temporary files of interrupted writes are not carried over.
-        if input || is_dir || tmp.join(&name).exists() || crate::validate::is_our_tmp(&name.to_string_lossy()) {
-            continue;
-        }
-        dfs::hard_link(&entry.path(), &tmp.join(&name))?;
-    }
-    Ok(())
+    tmp_name(&hint_name(id))
 }
 
 #[cfg(test)]

@@ -2,11 +2,7 @@
 //! where it is set (`E_INVALID_ARG`), not later at open.
 
 use crate::error::{Error, Result};
-use crate::format::record::{HARD_MAX_KEY, HARD_MAX_VALUE, HEADER_LEN};
-
-/// Codec numbers as stored in the record header (DESIGN.md section 2).
-pub const CODEC_NONE: u32 = 0;
-pub const CODEC_SNAPPY: u32 = 1;
+use crate::format::record::{Codec, HARD_MAX_KEY, HARD_MAX_VALUE, HEADER_LEN};
 
 /// Smallest allowed `max_file_size`: one header plus a little room, so tests can rotate often.
 pub const MIN_FILE_SIZE: u64 = 256;
@@ -24,13 +20,13 @@ pub struct Options {
     pub(crate) max_value_size: u32,
     pub(crate) default_ttl_ms: u64,
     pub(crate) hint_files: bool,
-    pub(crate) compression: u32,
+    pub(crate) compression: Codec,
     pub(crate) compression_threshold: u32,
     pub(crate) lock_timeout_ms: u64,
     pub(crate) merge: MergeOptions,
 }
 
-/// When and how merges run (DESIGN.md section 7).
+/// When and how merges run (docs/DESIGN.md section 7.1).
 #[derive(Clone, Debug)]
 pub(crate) struct MergeOptions {
     /// A full merge is worth it when dead/total reaches this ratio...
@@ -78,7 +74,7 @@ impl Default for Options {
             max_value_size: HARD_MAX_VALUE,
             default_ttl_ms: 0,
             hint_files: true,
-            compression: CODEC_NONE,
+            compression: Codec::None,
             compression_threshold: 4096,
             lock_timeout_ms: 0,
             merge: MergeOptions::default(),
@@ -147,13 +143,17 @@ impl Options {
         self
     }
 
-    /// Codec for values at or above the compression threshold: `CODEC_NONE` or `CODEC_SNAPPY`.
-    pub fn set_compression(&mut self, codec: u32) -> Result<&mut Self> {
-        if codec != CODEC_NONE && codec != CODEC_SNAPPY {
-            return Err(invalid(format!("unknown codec {codec} (0 = none, 1 = snappy)")));
-        }
+    /// Codec for values at or above the compression threshold (default `Codec::None`).
+    pub fn set_compression(&mut self, codec: Codec) -> &mut Self {
         self.compression = codec;
-        Ok(self)
+        self
+    }
+
+    /// [`Options::set_compression`] by the codec's number, as C passes it.
+    pub(crate) fn set_compression_number(&mut self, n: u32) -> Result<&mut Self> {
+        let codec =
+            Codec::from_number(n).ok_or_else(|| invalid(format!("unknown codec {n} (0 = none, 1 = snappy)")))?;
+        Ok(self.set_compression(codec))
     }
 
     /// Values shorter than this many bytes are stored raw even with compression on.
@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(o.max_file_size, 64 << 20);
         assert_eq!(o.max_key_size, 64 << 10);
         assert_eq!(o.max_value_size, 32 << 20);
-        assert_eq!(o.compression, CODEC_NONE);
+        assert_eq!(o.compression, Codec::None);
     }
 
     #[test]
@@ -293,7 +293,7 @@ mod tests {
         assert!(o.set_max_key_size(0).is_err());
         assert!(o.set_max_key_size(HARD_MAX_KEY + 1).is_err());
         assert!(o.set_max_value_size(HARD_MAX_VALUE + 1).is_err());
-        assert!(o.set_compression(2).is_err());
+        assert!(o.set_compression_number(2).is_err());
         assert!(o.set_merge_trigger_ratio(f64::NAN).is_err());
         assert!(o.set_merge_trigger_ratio(1.5).is_err());
         assert!(o.set_garbage_ratio(0.0).is_err());

@@ -1,4 +1,4 @@
-//! Open-time recovery (DESIGN.md section 4): load every data file in id order, from its hint
+//! Open-time recovery (docs/DESIGN.md section 4): load every data file in id order, from its hint
 //! when the hint checks out and by a CRC-checked scan otherwise, keep the newest record of each
 //! key by sequence stamp, cut a torn tail off the file being appended, and refuse corruption.
 //!
@@ -12,9 +12,9 @@ use std::sync::Arc;
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
-use crate::format::merge_done::MergeDone;
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{expired, Header, Record, FLAG_TOMBSTONE};
+use crate::generation;
 use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::keydir::{Keydir, Loc, Upsert};
@@ -140,11 +140,11 @@ pub(crate) struct Loaded {
     pub report: OpenReport,
 }
 
-/// Steps 2 to 6 of DESIGN.md section 4 (the caller holds the LOCK): settle an interrupted merge,
-/// check the meta file, load every data file, and pick the file to append to.
+/// Steps 2 to 6 of docs/DESIGN.md section 4 (the caller holds the LOCK): settle an interrupted
+/// merge, check the meta file, load every data file, and pick the file to append to.
 pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
-    resolve_interrupted_merge(root)?;
-    let dir = fs::data_dir(root);
+    generation::settle(root)?;
+    let dir = generation::data_dir(root);
     fs::ensure_dir(&dir)?;
     check_meta(&dir)?;
     let rec = recover(&dir, opts.hint_files)?;
@@ -180,7 +180,7 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
 }
 
 pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
-    let listing = fs::list(dir)?;
+    let listing = generation::list(dir)?;
     let mut report =
         OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
 
@@ -309,93 +309,13 @@ fn truncate(dir: &Path, id: u32, len: u64) -> Result<()> {
     fs::sync_file(&f, &path)
 }
 
-/// Settles what an interrupted merge left in the root (DESIGN.md section 7):
-///
-/// | data/ | merge.tmp/ | MERGE_DONE valid | data.old/ | action |
-/// |---|---|---|---|---|
-/// | yes | yes | any | no | discard merge.tmp (the merge never reached the swap) |
-/// | no | yes | yes | yes | rename merge.tmp to data, then remove data.old |
-/// | yes | no | - | yes | the swap finished: remove data.old |
-/// | any other combination | | | | refuse with `E_CORRUPT`, naming the state |
-pub(crate) fn resolve_interrupted_merge(root: &Path) -> Result<()> {
-    let is_dir = |name: &str| std::fs::symlink_metadata(root.join(name)).map(|m| m.is_dir()).unwrap_or(false);
-    let (data, tmp, old) = (is_dir(fs::DATA_DIR), is_dir(MERGE_TMP), is_dir(DATA_OLD));
-    let refuse = |why: &str| {
-        Err(Error::Corrupt(format!(
-            "{}: interrupted merge in a state that cannot be resolved safely (data/: {data}, merge.tmp/: {tmp}, data.old/: {old}){why}",
-            root.display()
-        )))
-    };
-    match (data, tmp, old) {
-        (_, false, false) => Ok(()),
-        (true, true, false) => {
-            fs::remove_tree(&root.join(MERGE_TMP))?;
-            fs::fsync_dir(root)
-        }
-        (false, true, true) => match merge_done_valid(&root.join(MERGE_TMP)) {
-            Ok(()) => {
-                fs::rename(&root.join(MERGE_TMP), &root.join(fs::DATA_DIR))?;
-                fs::fsync_dir(root)?;
-                remove_old_generation(root)
-            }
-            Err(why) => refuse(&format!(": {why}")),
-        },
-        (true, false, true) => remove_old_generation(root),
-        _ => refuse(""),
-    }
-}
-
-/// A merge's outputs are complete when MERGE_DONE parses and every output it lists is there
-/// with exactly the recorded size.
-fn merge_done_valid(tmp: &Path) -> std::result::Result<(), String> {
-    let path = tmp.join(crate::merge::MERGE_DONE);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let done = MergeDone::parse(&bytes)?;
-    for (id, size) in done.outputs {
-        let p = tmp.join(data_name(id));
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_file() && m.len() == size => {}
-            _ => return Err(format!("merge output {} is missing or not {size} bytes", p.display())),
-        }
-    }
-    Ok(())
-}
-
-/// Removes `data.old/` after a swap, first moving back what must not be deleted.
-pub(crate) fn remove_old_generation(root: &Path) -> Result<()> {
-    let old = root.join(DATA_OLD);
-    move_strange_directories_back(root)?;
-    fs::remove_tree(&old)?;
-    fs::fsync_dir(root)
-}
-
-/// Directories in `data.old/` that are not ours (they could not be hard-linked into the new
-/// generation) move into `data/`: nothing unknown is ever deleted.
-pub(crate) fn move_strange_directories_back(root: &Path) -> Result<()> {
-    let (old, data) = (root.join(DATA_OLD), root.join(fs::DATA_DIR));
-    let entries = std::fs::read_dir(&old).map_err(|e| Error::io("list", &old, e))?;
-    let mut moved = false;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", &old, e))?;
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if is_dir && !data.join(entry.file_name()).exists() {
-            fs::rename(&entry.path(), &data.join(entry.file_name()))?;
-            moved = true;
-        }
-    }
-    if moved {
-        fs::fsync_dir(&data)?;
-    }
-    Ok(())
-}
-
 /// Reads `bitgask.meta`, creating it for a new database; refuses newer format versions.
 fn check_meta(dir: &Path) -> Result<()> {
     let path = dir.join(META_FILE);
     let bytes = match fs::open_nofollow(&path, false) {
         Ok(f) => read_all(f, &path)?,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            if !fs::list(dir)?.data.is_empty() {
+            if !generation::list(dir)?.data.is_empty() {
                 return Err(Error::Corrupt(format!("{} is missing but data files exist", path.display())));
             }
             return atomic_write(dir, META_FILE, &Meta::new(now_ns()).encode());
@@ -422,6 +342,3 @@ fn read_all(mut f: std::fs::File, path: &Path) -> Result<Vec<u8>> {
     f.read_to_end(&mut v).map_err(|e| Error::io("read", path, e))?;
     Ok(v)
 }
-
-pub(crate) const MERGE_TMP: &str = "merge.tmp";
-pub(crate) const DATA_OLD: &str = "data.old";

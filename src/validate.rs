@@ -1,4 +1,4 @@
-//! Validate and repair (DESIGN.md section 8).
+//! Validate and repair (docs/DESIGN.md sections 8.2 and 8.3).
 //!
 //! Both walk every data file tolerantly: valid records are kept, and where a record fails its
 //! checks the walk looks for the next valid record and reports the bytes in between as one
@@ -24,12 +24,13 @@ use crate::error::{Error, Result};
 use crate::format::hint::{HintError, HintView};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Bad, Header, Record, HEADER_LEN};
+use crate::generation::{self, is_our_tmp, Listing, DATA_DIR, DATA_OLD, MERGE_TMP};
 use crate::hints::write_hint;
 use crate::options::Options;
-use crate::recovery::{self, Loader, Maps, Seen, DATA_OLD, MERGE_TMP};
+use crate::recovery::{Loader, Maps, Seen};
 use crate::report::{show_key, ProblemKind, Report};
 use crate::storage::datafile::map_for_scan;
-use crate::storage::fs::{self as dfs, data_name, hint_name, parse_name, DATA_DIR, LOCK_FILE, META_FILE};
+use crate::storage::fs::{self as dfs, data_name, hint_name, parse_name, LOCK_FILE, META_FILE};
 use crate::storage::lock::LockFile;
 use crate::storage::scan::valid_record_after;
 
@@ -101,7 +102,7 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
         report.add(ProblemKind::BadMeta, DATA_DIR, 0, 0, "data/ is missing");
         return Ok(report);
     }
-    let listing = dfs::list(&dir)?;
+    let listing = generation::list(&dir)?;
     if !meta_ok(&dir, !listing.data.is_empty(), &mut report) {
         return Ok(report);
     }
@@ -187,13 +188,6 @@ fn notes_for_strangers(unknown: &[String], report: &mut Report) {
     }
 }
 
-/// The temporary names our atomic writes use: `<id>.hint.tmp`, `<id>.data.tmp`,
-/// `bitgask.meta.tmp`. Other names ending in `.tmp` are someone else's.
-pub(crate) fn is_our_tmp(name: &str) -> bool {
-    let Some(base) = name.strip_suffix(".tmp") else { return false };
-    base == META_FILE || parse_name(base).is_some_and(|(_, ext)| ext == "hint" || ext == "data")
-}
-
 fn report_damage(id: u32, w: &Walk, report: &mut Report) {
     for (i, &(off, len)) in w.damage.iter().enumerate() {
         if w.torn_tail && i == w.damage.len() - 1 {
@@ -266,7 +260,7 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     let mut done = Report { repaired: true, ..Report::default() };
     let before = validate(root)?;
     if before.problems.iter().any(|p| p.kind == ProblemKind::MergeLeftover) {
-        recovery::resolve_interrupted_merge(root)?;
+        generation::settle(root)?;
         done.mended(
             ProblemKind::MergeLeftover,
             format!("{MERGE_TMP}/ {DATA_OLD}/"),
@@ -277,14 +271,14 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     }
     let dir = root.join(DATA_DIR);
     dfs::ensure_dir(&dir)?;
-    let listing = dfs::list(&dir)?;
+    let listing = generation::list(&dir)?;
     repair_meta(&dir, &before, &mut done)?;
     remove_leftovers(&dir, &listing.unknown, &mut done)?;
     let newest = listing.data.last().copied();
     for &id in &listing.data {
         repair_file(&dir, id, Some(id) == newest, opts, &mut done)?;
     }
-    repair_hints(&dir, &dfs::list(&dir)?, newest, opts, &mut done)?;
+    repair_hints(&dir, &generation::list(&dir)?, newest, opts, &mut done)?;
     let after = validate(root)?;
     done.files = after.files;
     done.records = after.records;
@@ -409,13 +403,7 @@ fn rewrite_without_damage(dir: &Path, id: u32, bytes: &[u8], w: &Walk) -> Result
 
 /// Drops hints that are stale, corrupt, disagree with their file or have no file, and writes
 /// fresh ones for those sealed files.
-fn repair_hints(
-    dir: &Path,
-    listing: &dfs::Listing,
-    newest: Option<u32>,
-    opts: &Options,
-    done: &mut Report,
-) -> Result<()> {
+fn repair_hints(dir: &Path, listing: &Listing, newest: Option<u32>, opts: &Options, done: &mut Report) -> Result<()> {
     let check = validate_hints_only(dir, listing)?;
     for p in check.problems {
         let Some(id) = p.file.strip_prefix("data/").and_then(parse_name).map(|(id, _)| id) else { continue };
@@ -436,7 +424,7 @@ fn repair_hints(
 }
 
 /// The hint problems of the data directory as it is now.
-fn validate_hints_only(dir: &Path, listing: &dfs::Listing) -> Result<Report> {
+fn validate_hints_only(dir: &Path, listing: &Listing) -> Result<Report> {
     let mut report = Report::default();
     let newest = listing.data.last().copied();
     for &id in &listing.hints {

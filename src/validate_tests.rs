@@ -63,7 +63,7 @@ fn a_clean_database_validates_clean_and_repair_changes_nothing() {
 fn a_torn_tail_is_reported_then_truncated() {
     let dir = TempDir::new("val");
     populated(dir.path(), 300);
-    let last = dfs::list(&dir.path().join("data")).unwrap().data.pop().unwrap();
+    let last = generation::list(&dir.path().join("data")).unwrap().data.pop().unwrap();
     let f = data(dir.path(), last, "data");
     let len = fs::metadata(&f).unwrap().len();
     fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len - 5).unwrap();
@@ -264,11 +264,11 @@ fn hints_and_validate_pick_the_newest_stamp_not_the_last_position() {
 
 #[test]
 fn a_compressed_value_that_does_not_decode_is_damage() {
-    use crate::format::record::{Encoded, CODEC_SNAPPY, FLAG_COMPRESSED};
+    use crate::format::record::{Codec, Encoded, FLAG_COMPRESSED};
     let dir = TempDir::new("val");
     // Claims snappy compression, carries bytes that are not snappy, has a valid CRC.
-    let mut e = Encoded::new(b"k", b"\xff\xff\xff\xff not snappy", 0, FLAG_COMPRESSED, CODEC_SNAPPY);
-    e.buf[29] = CODEC_SNAPPY;
+    let mut e = Encoded::new(b"k", b"\xff\xff\xff\xff not snappy", 0, FLAG_COMPRESSED, Codec::Snappy);
+    e.buf[29] = Codec::Snappy as u8;
     e.stamp(1);
     handmade(dir.path(), &[crate::format::record::encode(1, 0, 0, b"a", b"fine"), e.buf]);
     let r = validate(dir.path()).unwrap();

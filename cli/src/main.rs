@@ -2,9 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-mod commands;
-
-use bitgask_cli::serve;
+use bitgask_cli::{commands, serve};
 
 use commands::error::{CliError, CmdResult, EXIT_CODES_HELP};
 use commands::output::{print_json, Ctx};
@@ -177,10 +175,7 @@ fn finish(r: CmdResult, ctx: &Ctx) {
 }
 
 fn version(ctx: &Ctx) -> CmdResult {
-    // SAFETY: bitgask_version returns a static NUL-terminated string.
-    let lib =
-        unsafe { std::ffi::CStr::from_ptr(bitgask::ffi::error::bitgask_version()) }.to_string_lossy().into_owned();
-    let cli = env!("CARGO_PKG_VERSION");
+    let (cli, lib) = (env!("CARGO_PKG_VERSION"), bitgask::VERSION);
     if ctx.json {
         print_json(&serde_json::json!({"bitgask_cli": cli, "library": lib}))?;
     } else {

@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use bitgask::format::record::Record;
+use bitgask::internal::format::record::Record;
 use bitgask::{Db, Report};
 use bitgask_fuzz::DirCase;
 
@@ -48,7 +48,7 @@ fn records(root: &std::path::Path) {
                                 h.ts,
                                 h.expires,
                                 h.flags,
-                                h.codec,
+                                h.codec as u8,
                                 h.record_len()
                             );
                             pos += h.record_len() as usize;

@@ -31,12 +31,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bitgask::format::hint::{HintBuilder, HintError, HintView};
-use bitgask::format::merge_done::MergeDone;
-use bitgask::format::meta::Meta;
-use bitgask::format::record::{
-    self, Encoded, Header, Record, CODEC_NONE, CODEC_SNAPPY, FLAG_COMPRESSED, FLAG_TOMBSTONE, HARD_MAX_KEY,
-    HARD_MAX_VALUE, HEADER_LEN,
+use bitgask::internal::format::hint::{HintBuilder, HintError, HintView};
+use bitgask::internal::format::merge_done::MergeDone;
+use bitgask::internal::format::meta::Meta;
+use bitgask::internal::format::record::{
+    self, Codec, Encoded, Header, Record, FLAG_COMPRESSED, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE, HEADER_LEN,
 };
 use bitgask::{Db, Error, Options, Report};
 
@@ -140,14 +139,14 @@ fn check_record(b: &[u8]) {
     match r.value() {
         Ok(v) if h.flags & FLAG_COMPRESSED == 0 => {
             assert_eq!(&*v, r.stored_value);
-            if h.codec == CODEC_NONE {
+            if h.codec == Codec::None {
                 let again = record::encode(h.ts, h.expires, h.flags, r.key, r.stored_value);
                 assert_eq!(again, &b[..len], "re-encoding a decoded record gives other bytes");
             }
         }
         Ok(v) => {
             assert!(v.len() <= HARD_MAX_VALUE as usize);
-            let mut e = Encoded::new(r.key, &v, h.expires, h.flags & FLAG_TOMBSTONE, CODEC_SNAPPY);
+            let mut e = Encoded::new(r.key, &v, h.expires, h.flags & FLAG_TOMBSTONE, Codec::Snappy);
             e.stamp(h.ts);
             let back = Record::decode(&e.buf).expect("a freshly encoded record decodes");
             assert_eq!((back.key, back.header.ts, back.header.expires), (r.key, h.ts, h.expires));

@@ -66,7 +66,7 @@ pub unsafe extern "C" fn bitgask_free(p: *mut c_void) {
 /// Threads: any.
 #[no_mangle]
 pub extern "C" fn bitgask_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+    crate::version::VERSION_NUL.as_ptr() as *const c_char
 }
 
 /// The library's version as MAJOR * 1000000 + MINOR * 1000 + PATCH, like `BITGASK_VERSION_NUMBER`.

@@ -1,5 +1,5 @@
 //! `bitgask_db`, continued: merge (compaction), space accounting, delete-all and reopen
-//! (DESIGN.md sections 7 and 8).
+//! (docs/DESIGN.md sections 7 and 8).
 //!
 //! Merges run alongside reads and writes: writers wait only for the final directory swap. One
 //! merge runs at a time per handle; a second caller waits for the first.

@@ -1,4 +1,4 @@
-//! The C ABI (DESIGN.md section 9). One module per C object; every export goes through the
+//! The C ABI (docs/DESIGN.md section 9). One module per C object; every export goes through the
 //! boundary helpers in `boundary`, which check pointers, catch panics and fill `err_out`.
 //! `include/bitgask.h` is generated from these modules by cbindgen (see build.rs).
 
@@ -67,7 +67,7 @@ mod tests {
         for (c, r) in pairs {
             assert_eq!(c, r);
         }
-        assert_eq!(BITGASK_CODEC_NONE, crate::options::CODEC_NONE);
-        assert_eq!(BITGASK_CODEC_SNAPPY, crate::options::CODEC_SNAPPY);
+        assert_eq!(BITGASK_CODEC_NONE, crate::Codec::None as u32);
+        assert_eq!(BITGASK_CODEC_SNAPPY, crate::Codec::Snappy as u32);
     }
 }

@@ -157,7 +157,7 @@ pub unsafe extern "C" fn bitgask_options_set_compression(
     codec: u32,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    set(o, err_out, |x| x.set_compression(codec).map(drop))
+    set(o, err_out, |x| x.set_compression_number(codec).map(drop))
 }
 
 /// Values shorter than this are never compressed (default 4096 bytes).

@@ -1,5 +1,5 @@
-//! Hint files: a summary of one sealed data file so open need not read values (DESIGN.md
-//! section 3). Layout, little-endian:
+//! Hint files: a summary of one sealed data file so open need not read values
+//! (docs/DESIGN.md section 3). Layout, little-endian:
 //!
 //! ```text
 //! magic "BGKHINT\0" (8) | version u32 | data file id u32 | covered data length u64
@@ -20,6 +20,32 @@ const VERSION: u32 = 1;
 const PREFIX_LEN: usize = 24;
 const ENTRY_FIXED: usize = 29;
 const TRAILER_LEN: usize = 4;
+
+/// Whether `bytes` start like a hint file (its magic), whatever follows.
+pub fn has_magic(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+/// The fixed prefix of a hint file. Reading it checks nothing but the magic and the length: a
+/// hint is trusted only through [`HintView::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintPrefix {
+    pub version: u32,
+    /// The data file the hint describes.
+    pub file_id: u32,
+    /// The data file's length the hint covers.
+    pub covered: u64,
+}
+
+impl HintPrefix {
+    /// The prefix at the start of `bytes`, when they have the magic and are long enough.
+    pub fn read(bytes: &[u8]) -> Option<HintPrefix> {
+        if bytes.len() < PREFIX_LEN || !has_magic(bytes) {
+            return None;
+        }
+        Some(HintPrefix { version: u32_at(bytes, 8), file_id: u32_at(bytes, 12), covered: u64_at(bytes, 16) })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HintEntry<'a> {
@@ -139,24 +165,21 @@ impl<'a> HintView<'a> {
         if bytes.len() < PREFIX_LEN + TRAILER_LEN {
             return Err(format!("hint is {} bytes, shorter than its fixed header", bytes.len()).into());
         }
-        if &bytes[..8] != MAGIC {
-            return Err("bad magic".into());
-        }
         let (body, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
+        let Some(prefix) = HintPrefix::read(body) else { return Err("bad magic".into()) };
         let stored = u32_at(trailer, 0);
         if crc32fast::hash(body) != stored {
             return Err("trailer crc mismatch".into());
         }
-        let version = u32_at(body, 8);
-        if version != VERSION {
-            return Err(format!("unknown hint version {version}").into());
+        if prefix.version != VERSION {
+            return Err(format!("unknown hint version {}", prefix.version).into());
         }
-        if u32_at(body, 12) != file_id {
-            return Err(format!("hint names file id {}, expected {file_id}", u32_at(body, 12)).into());
+        if prefix.file_id != file_id {
+            return Err(format!("hint names file id {}, expected {file_id}", prefix.file_id).into());
         }
-        let covered = u64_at(body, 16);
-        if covered != data_len {
-            return Err(HintError::Stale(format!("hint covers {covered} bytes but the data file has {data_len}")));
+        if prefix.covered != data_len {
+            let why = format!("hint covers {} bytes but the data file has {data_len}", prefix.covered);
+            return Err(HintError::Stale(why));
         }
         let mut count = 0;
         let mut pos = PREFIX_LEN;
@@ -247,6 +270,15 @@ mod tests {
         h.push(&HintEntry { ts: 1, expires: 0, offset: 0, record_len: 40, flags: 0, key: b"a" }).unwrap();
         h.push(&HintEntry { ts: 2, expires: 9, offset: 40, record_len: 33, flags: 1, key: b"b" }).unwrap();
         assert_eq!(h.finish_covering(1000).unwrap().into_inner(), sample());
+    }
+
+    #[test]
+    fn the_prefix_reads_without_checking_the_rest() {
+        let bytes = sample();
+        assert!(has_magic(&bytes));
+        assert_eq!(HintPrefix::read(&bytes), Some(HintPrefix { version: VERSION, file_id: 3, covered: 1000 }));
+        assert_eq!(HintPrefix::read(&bytes[..PREFIX_LEN - 1]), None);
+        assert_eq!(HintPrefix::read(b"not a hint, though long enough for one"), None);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The data-file record, byte for byte (DESIGN.md section 2):
+//! The data-file record, byte for byte (docs/DESIGN.md section 2.1):
 //!
 //! ```text
 //! | CRC32 (4) | ts (8) | expires (8) | key_len (4) | val_len (4) | flags (1) | codec (1) | reserved (2) | key | value |
@@ -21,8 +21,36 @@ pub const FLAG_COMPRESSED: u8 = 2;
 /// batch framing).
 const KNOWN_FLAGS: u8 = FLAG_TOMBSTONE | FLAG_COMPRESSED;
 
-pub const CODEC_NONE: u8 = 0;
-pub const CODEC_SNAPPY: u8 = 1;
+/// How a record's value is stored: the header's codec byte. Also the `compression` option, and
+/// the numbers of the C API's `BITGASK_CODEC_*` constants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Codec {
+    /// The value is stored as it is.
+    #[default]
+    None = 0,
+    /// The value is stored snappy-compressed (raw block format) when that makes it smaller.
+    Snappy = 1,
+}
+
+impl Codec {
+    /// The codec with this number, if there is one.
+    pub fn from_number(n: u32) -> Option<Codec> {
+        match n {
+            0 => Some(Codec::None),
+            1 => Some(Codec::Snappy),
+            _ => None,
+        }
+    }
+
+    /// Its lowercase name: `none`, `snappy`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::None => "none",
+            Codec::Snappy => "snappy",
+        }
+    }
+}
 
 /// Why bytes at some offset are not a valid record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +108,7 @@ pub struct Header {
     pub key_len: u32,
     pub val_len: u32,
     pub flags: u8,
-    pub codec: u8,
+    pub codec: Codec,
 }
 
 impl Header {
@@ -90,35 +118,25 @@ impl Header {
         if b.len() < HEADER_LEN {
             return Err(Bad::Truncated { needed: HEADER_LEN as u64, available: b.len() as u64 });
         }
-        let h = Header {
-            crc: u32_at(b, 0),
-            ts: u64_at(b, 4),
-            expires: u64_at(b, 12),
-            key_len: u32_at(b, 20),
-            val_len: u32_at(b, 24),
-            flags: b[28],
-            codec: b[29],
-        };
+        let (key_len, val_len, flags) = (u32_at(b, 20), u32_at(b, 24), b[28]);
         let reserved = u16::from_le_bytes([b[30], b[31]]);
-        if h.key_len == 0 || h.key_len > HARD_MAX_KEY {
-            return Err(Bad::KeyLength(h.key_len));
+        if key_len == 0 || key_len > HARD_MAX_KEY {
+            return Err(Bad::KeyLength(key_len));
         }
-        if h.val_len > HARD_MAX_VALUE {
-            return Err(Bad::ValueLength(h.val_len));
+        if val_len > HARD_MAX_VALUE {
+            return Err(Bad::ValueLength(val_len));
         }
-        if h.flags & !KNOWN_FLAGS != 0 {
-            return Err(Bad::Flags(h.flags));
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(Bad::Flags(flags));
         }
-        if h.codec > CODEC_SNAPPY {
-            return Err(Bad::Codec(h.codec));
-        }
-        if h.flags & FLAG_COMPRESSED != 0 && h.codec == CODEC_NONE {
+        let codec = Codec::from_number(b[29] as u32).ok_or(Bad::Codec(b[29]))?;
+        if flags & FLAG_COMPRESSED != 0 && codec == Codec::None {
             return Err(Bad::CompressedWithoutCodec);
         }
         if reserved != 0 {
             return Err(Bad::Reserved(reserved));
         }
-        Ok(h)
+        Ok(Header { crc: u32_at(b, 0), ts: u64_at(b, 4), expires: u64_at(b, 12), key_len, val_len, flags, codec })
     }
 
     /// Total bytes of the record on disk.
@@ -173,8 +191,8 @@ impl<'a> Record<'a> {
             return Ok(Cow::Borrowed(self.stored_value));
         }
         match self.header.codec {
-            CODEC_SNAPPY => decompress_snappy(self.stored_value).map(Cow::Owned),
-            other => Err(Bad::Codec(other)),
+            Codec::Snappy => decompress_snappy(self.stored_value).map(Cow::Owned),
+            Codec::None => Err(Bad::CompressedWithoutCodec),
         }
     }
 }
@@ -200,23 +218,23 @@ const COMBINE_ABOVE: usize = 8192;
 
 impl Encoded {
     /// `value` is stored compressed with `codec` when that makes it smaller.
-    pub fn new(key: &[u8], value: &[u8], expires: u64, flags: u8, codec: u8) -> Encoded {
+    pub fn new(key: &[u8], value: &[u8], expires: u64, flags: u8, codec: Codec) -> Encoded {
         let compressed = match codec {
-            CODEC_SNAPPY if !value.is_empty() => {
+            Codec::Snappy if !value.is_empty() => {
                 snap::raw::Encoder::new().compress_vec(value).ok().filter(|c| c.len() < value.len())
             }
             _ => None,
         };
         let (stored, flags, codec) = match &compressed {
-            Some(c) => (c.as_slice(), flags | FLAG_COMPRESSED, CODEC_SNAPPY),
-            None => (value, flags, CODEC_NONE),
+            Some(c) => (c.as_slice(), flags | FLAG_COMPRESSED, Codec::Snappy),
+            None => (value, flags, Codec::None),
         };
         let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + stored.len());
         buf.extend_from_slice(&[0u8; 12]); // crc + ts, filled in by `stamp`
         buf.extend_from_slice(&expires.to_le_bytes());
         buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
         buf.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-        buf.extend_from_slice(&[flags, codec, 0, 0]);
+        buf.extend_from_slice(&[flags, codec as u8, 0, 0]);
         buf.extend_from_slice(key);
         buf.extend_from_slice(stored);
         let mut body_crc = crc32fast::Hasher::new();
@@ -260,7 +278,7 @@ impl Encoded {
 
 /// Encodes a complete record in one go (tests, merge, tools).
 pub fn encode(ts: u64, expires: u64, flags: u8, key: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut e = Encoded::new(key, value, expires, flags, CODEC_NONE);
+    let mut e = Encoded::new(key, value, expires, flags, Codec::None);
     e.stamp(ts);
     e.buf
 }
@@ -276,6 +294,16 @@ pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codec_numbers_are_the_header_bytes() {
+        for c in [Codec::None, Codec::Snappy] {
+            assert_eq!(Codec::from_number(c as u32), Some(c));
+        }
+        assert_eq!(Codec::from_number(2), None);
+        assert_eq!((Codec::None.name(), Codec::Snappy.name()), ("none", "snappy"));
+        assert_eq!(Codec::default(), Codec::None);
+    }
 
     #[test]
     fn round_trip_keeps_every_field() {
@@ -353,7 +381,7 @@ mod tests {
         b[20..24].copy_from_slice(&1u32.to_le_bytes());
         b[24..28].copy_from_slice(&(stored.len() as u32).to_le_bytes());
         b[28] = FLAG_COMPRESSED;
-        b[29] = CODEC_SNAPPY;
+        b[29] = Codec::Snappy as u8;
         b.push(b'k');
         b.extend_from_slice(&stored);
         let crc = crc32fast::hash(&b[4..]);
@@ -365,7 +393,7 @@ mod tests {
     #[test]
     fn large_records_get_the_same_crc_through_the_combined_path() {
         let value: Vec<u8> = (0..3 * COMBINE_ABOVE).map(|i| (i * 31) as u8).collect();
-        let mut e = Encoded::new(b"key", &value, 5, 0, CODEC_NONE);
+        let mut e = Encoded::new(b"key", &value, 5, 0, Codec::None);
         e.stamp(99);
         let r = Record::decode(&e.buf).unwrap();
         assert_eq!((r.header.ts, r.stored_value), (99, &value[..]));
@@ -373,12 +401,12 @@ mod tests {
 
     #[test]
     fn compression_is_used_only_when_it_saves_space() {
-        let mut e = Encoded::new(b"k", &[0u8; 4096], 0, 0, CODEC_SNAPPY);
+        let mut e = Encoded::new(b"k", &[0u8; 4096], 0, 0, Codec::Snappy);
         e.stamp(1);
         let r = Record::decode(&e.buf).unwrap();
         assert_eq!(r.header.flags & FLAG_COMPRESSED, FLAG_COMPRESSED);
         assert_eq!(r.value().unwrap().len(), 4096);
-        let mut e = Encoded::new(b"k", b"ab", 0, 0, CODEC_SNAPPY);
+        let mut e = Encoded::new(b"k", b"ab", 0, 0, Codec::Snappy);
         e.stamp(1);
         assert_eq!(Record::decode(&e.buf).unwrap().header.flags, 0);
     }

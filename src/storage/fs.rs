@@ -1,10 +1,10 @@
-//! File-system operations with the durability rules of DESIGN.md: every directory that gains or
-//! loses an entry is fsynced, files are replaced atomically, and symlinks are never followed.
+//! File-system operations with the durability rules of docs/DESIGN.md section 1.5: every
+//! directory that gains or loses an entry is fsynced, files are replaced atomically, and symlinks
+//! are never followed.
 //!
 //! Every file and directory operation of the library goes through this module, which asks the
 //! fault injector (`fault::check`, free in normal builds) before each one.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use super::fault::{self, Op, Verdict};
 use crate::error::{Error, Result};
 
-pub const DATA_DIR: &str = "data";
 pub const META_FILE: &str = "bitgask.meta";
 pub const LOCK_FILE: &str = "LOCK";
 
@@ -26,13 +25,11 @@ pub fn hint_name(id: u32) -> String {
     format!("{id:09}.hint")
 }
 
-/// What a data directory holds, by file id, listed numerically.
-#[derive(Debug, Default)]
-pub struct Listing {
-    pub data: Vec<u32>,
-    pub hints: BTreeSet<u32>,
-    /// Names that are not ours (or are symlinks); left alone.
-    pub unknown: Vec<String>,
+/// What an atomic write names the file it fills before renaming it over `name`.
+pub const TMP_SUFFIX: &str = ".tmp";
+
+pub fn tmp_name(name: &str) -> String {
+    format!("{name}{TMP_SUFFIX}")
 }
 
 /// Parses `NNNNNNNNN.data` / `.hint`: at least nine decimal digits that fit a u32.
@@ -45,28 +42,6 @@ pub fn parse_name(name: &str) -> Option<(u32, &str)> {
         return None;
     }
     Some((stem.parse().ok()?, ext))
-}
-
-pub fn list(dir: &Path) -> Result<Listing> {
-    let mut out = Listing::default();
-    let entries = fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("list", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let regular = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        match parse_name(&name) {
-            Some((id, "data")) if regular => out.data.push(id),
-            Some((id, "hint")) if regular => {
-                out.hints.insert(id);
-            }
-            _ if name == META_FILE && regular => {}
-            // A merge's completion marker, left only if a crash came right after the swap.
-            _ if name == "MERGE_DONE" && regular => {}
-            _ => out.unknown.push(name),
-        }
-    }
-    out.data.sort_unstable();
-    Ok(out)
 }
 
 /// Asks the fault injector about a non-write operation; hold the guard while doing it.
@@ -241,7 +216,7 @@ pub fn atomic_write_with(
     name: &str,
     fill: impl FnOnce(&mut BufWriter<Checked>) -> std::io::Result<()>,
 ) -> Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
+    let tmp = dir.join(tmp_name(name));
     let dst = dir.join(name);
     remove_if_exists(&tmp)?;
     let written = (|| {
@@ -288,10 +263,6 @@ pub fn ensure_dir(path: &Path) -> Result<()> {
         }
         Err(e) => Err(Error::io("stat", path, e)),
     }
-}
-
-pub fn data_dir(root: &Path) -> PathBuf {
-    root.join(DATA_DIR)
 }
 
 #[cfg(test)]

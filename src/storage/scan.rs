@@ -1,4 +1,4 @@
-//! Walking the records of a data file, and the torn-tail rule of DESIGN.md section 4.5.
+//! Walking the records of a data file, and the torn-tail rule of docs/DESIGN.md section 4.5.
 
 use crate::format::record::{Bad, Record};
 

@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bitgask::format::hint::HintView;
-use bitgask::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
-use bitgask::storage::fs::{data_name, parse_name};
-use bitgask::storage::scan::{valid_record_after, Scan};
+use bitgask::internal::format::hint::{self, HintPrefix, HintView};
+use bitgask::internal::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
+use bitgask::internal::storage::fs::{data_name, parse_name};
+use bitgask::internal::storage::scan::{valid_record_after, Scan};
 use serde_json::{json, Map, Value};
 
 use super::encoding::{Enc, EncArgs};
@@ -14,8 +14,6 @@ use super::error::{exit, CliError, CmdResult};
 use super::kv::show_expiry;
 use super::output::{json_line, stdout, Ctx};
 use super::units::utc;
-
-const HINT_MAGIC: &[u8; 8] = b"BGKHINT\0";
 
 #[derive(clap::Args, Debug)]
 pub struct DumpArgs {
@@ -33,7 +31,7 @@ pub struct DumpArgs {
 /// code 3). Reads the file only; takes no lock.
 pub fn dump(a: DumpArgs, ctx: &Ctx) -> CmdResult {
     let bytes = std::fs::read(&a.file).map_err(|e| CliError::other(format!("read {}: {e}", a.file.display())))?;
-    if bytes.starts_with(HINT_MAGIC) {
+    if hint::has_magic(&bytes) {
         dump_hint(&a.file, &bytes, a.enc.enc(), ctx)
     } else {
         dump_data(&bytes, a.enc.enc(), a.values, ctx)
@@ -52,14 +50,6 @@ fn flags_text(flags: u8) -> String {
         "-".into()
     } else {
         v.join(",")
-    }
-}
-
-fn codec_name(c: u8) -> &'static str {
-    match c {
-        0 => "none",
-        1 => "snappy",
-        _ => "unknown",
     }
 }
 
@@ -128,7 +118,7 @@ fn record_line(
         m.insert("flags".into(), h.flags.into());
         m.insert("tombstone".into(), h.is_tombstone().into());
         m.insert("compressed".into(), (h.flags & FLAG_COMPRESSED != 0).into());
-        m.insert("codec".into(), codec_name(h.codec).into());
+        m.insert("codec".into(), h.codec.name().into());
         enc.put_json(&mut m, "key", r.key);
         m.insert("stored_len".into(), h.val_len.into());
         match &value {
@@ -154,7 +144,7 @@ fn record_line(
             "offset={off} len={} flags={} codec={} ts={} expires={} key={} stored_len={} value_len={vlen}",
             h.record_len(),
             flags_text(h.flags),
-            codec_name(h.codec),
+            h.codec.name(),
             utc(h.ts),
             show_expiry(h.expires),
             enc.show(r.key),
@@ -170,12 +160,7 @@ fn record_line(
 
 fn dump_hint(path: &Path, bytes: &[u8], enc: Enc, ctx: &Ctx) -> CmdResult {
     let mut out = stdout();
-    // The prefix (DESIGN.md section 3): magic (8) | version u32 | data file id u32 | covered u64.
-    let (file_id, covered) = if bytes.len() >= 24 {
-        (u32::from_le_bytes(bytes[12..16].try_into().unwrap()), u64::from_le_bytes(bytes[16..24].try_into().unwrap()))
-    } else {
-        (0, 0)
-    };
+    let (file_id, covered) = HintPrefix::read(bytes).map_or((0, 0), |p| (p.file_id, p.covered));
     let named_id = path.file_name().and_then(|n| n.to_str()).and_then(parse_name).map(|(id, _)| id);
     let data_len = path.parent().and_then(|d| std::fs::metadata(d.join(data_name(file_id))).ok()).map(|m| m.len());
     let view = match HintView::check(bytes, file_id, covered) {

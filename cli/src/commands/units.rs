@@ -1,7 +1,9 @@
 //! Parsers for durations (`500ms`, `10s`, `2h`, `1h30m`) and sizes (`4096`, `64MiB`), and UTC
-//! timestamps for people.
+//! timestamps for people (the library's RFC 3339 formatter, to the nanosecond).
 
 use std::time::Duration;
+
+use bitgask::internal::clock::{rfc3339, Precision};
 
 /// `<number><unit>` repeated: units `ms`, `s`, `m`, `h`, `d`. A bare number is refused (the unit
 /// would be a guess).
@@ -90,21 +92,7 @@ pub fn human_bytes(n: u64) -> String {
 
 /// Unix nanoseconds as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` (UTC).
 pub fn utc(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let frac = ns % 1_000_000_000;
-    let days = (secs / 86_400) as i64;
-    let sod = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:09}Z", sod / 3600, sod / 60 % 60, sod % 60)
+    rfc3339(ns, Precision::Nanoseconds)
 }
 
 /// Current wall-clock time in Unix nanoseconds.
@@ -135,12 +123,5 @@ mod tests {
         assert_eq!(parse_size("1KB").unwrap(), 1000);
         assert!(parse_size("1XB").is_err());
         assert!(parse_size_u32("8GiB").is_err());
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(utc(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
-        assert_eq!(utc(1_700_000_000_000_000_000), "2023-11-14T22:13:20.000000000Z");
     }
 }

@@ -60,16 +60,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitgask::{Db, Options, CODEC_NONE, CODEC_SNAPPY};
+use bitgask::{Codec, Db, Options};
 
+use crate::commands::db_args::{Defaults, OptionFlags};
 use resp::Limits;
 use state::{Config, Shared, Stopper};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Compression {
-    None,
-    Snappy,
-}
 
 /// Serve a database over the Redis protocol (RESP2/RESP3).
 #[derive(clap::Args, Debug, Clone)]
@@ -112,29 +107,13 @@ pub struct ServeArgs {
     /// fsyncs).
     #[arg(long, conflicts_with = "no_sync")]
     pub sync_on_put: bool,
-    /// Acknowledge writes before they are synced (a crash of the machine loses at most
-    /// --sync-interval-ms of writes; a crash of the process loses none).
-    #[arg(long)]
-    pub no_sync: bool,
-    /// Background flush period with --no-sync [default: 1000 with --no-sync, else 0].
-    #[arg(long, value_name = "MS")]
-    pub sync_interval_ms: Option<u64>,
-    /// Period of the background merge policy (0 disables it) [library default: 600000].
-    #[arg(long, value_name = "MS")]
-    pub merge_interval_ms: Option<u64>,
-    /// Compression of values of 4 KiB and more.
-    #[arg(long, value_enum, default_value = "none")]
-    pub compression: Compression,
-    /// Size at which data files are rotated [library default: 64 MiB].
-    #[arg(long, value_name = "BYTES")]
-    pub max_file_size: Option<u64>,
-    /// Longest key [library default: 65536].
-    #[arg(long, value_name = "BYTES")]
-    pub max_key_size: Option<u32>,
-    /// Longest value [library default: 32 MiB].
-    #[arg(long, value_name = "BYTES")]
-    pub max_value_size: Option<u32>,
+    #[command(flatten)]
+    pub flags: OptionFlags,
 }
+
+/// What serve does with option flags left unset: with --no-sync, flush every second; merge in
+/// the background as the library does by default.
+const SERVE_DEFAULTS: Defaults = Defaults { merge_interval_ms: None, sync_interval_ms_without_sync: Some(1000) };
 
 const DEFAULT_MAXCLIENTS: usize = 10_000;
 
@@ -189,26 +168,7 @@ impl ServeArgs {
 
     /// The database options the flags ask for.
     pub fn options(&self) -> Result<Options, String> {
-        let e = |what: &str, err: bitgask::Error| format!("{what}: {err}");
-        let mut o = Options::new();
-        let sync = !self.no_sync;
-        o.set_sync_on_put(sync).set_sync_on_delete(sync);
-        o.set_sync_interval_ms(self.sync_interval_ms.unwrap_or(if sync { 0 } else { 1000 }));
-        if let Some(ms) = self.merge_interval_ms {
-            o.set_merge_interval_ms(ms);
-        }
-        let codec = if self.compression == Compression::Snappy { CODEC_SNAPPY } else { CODEC_NONE };
-        o.set_compression(codec).map_err(|x| e("--compression", x))?;
-        if let Some(v) = self.max_file_size {
-            o.set_max_file_size(v).map_err(|x| e("--max-file-size", x))?;
-        }
-        if let Some(v) = self.max_key_size {
-            o.set_max_key_size(v).map_err(|x| e("--max-key-size", x))?;
-        }
-        if let Some(v) = self.max_value_size {
-            o.set_max_value_size(v).map_err(|x| e("--max-value-size", x))?;
-        }
-        Ok(o)
+        self.flags.options(SERVE_DEFAULTS).map_err(|b| format!("{}: {}", b.flag, b.err))
     }
 
     /// The server configuration the flags ask for (checked).
@@ -224,8 +184,9 @@ impl ServeArgs {
         if self.maxclients == Some(0) {
             return Err("--maxclients must be at least 1".into());
         }
-        let max_key_size = self.max_key_size.unwrap_or(64 << 10);
-        let max_value_size = self.max_value_size.unwrap_or(32 << 20);
+        let f = &self.flags;
+        let max_key_size = f.max_key_size.unwrap_or(64 << 10);
+        let max_value_size = f.max_value_size.unwrap_or(32 << 20);
         let max_bulk = max_key_size.max(max_value_size) as usize;
         let max_query = self.max_query_buffer.unwrap_or((64usize << 20).max(max_bulk + (1 << 20)));
         if max_query < 64 << 10 {
@@ -250,11 +211,11 @@ impl ServeArgs {
             max_query,
             client_memory,
             unauth_client_memory: UNAUTH_CLIENT_MEMORY.min(client_memory),
-            sync_on_put: !self.no_sync,
-            sync_interval_ms: self.sync_interval_ms.unwrap_or(if self.no_sync { 1000 } else { 0 }),
-            merge_interval_ms: self.merge_interval_ms.unwrap_or(600_000),
-            compression: if self.compression == Compression::Snappy { "snappy" } else { "none" },
-            max_file_size: self.max_file_size.unwrap_or(64 << 20),
+            sync_on_put: !f.no_sync,
+            sync_interval_ms: f.sync_interval(SERVE_DEFAULTS).unwrap_or(0),
+            merge_interval_ms: f.merge_interval(SERVE_DEFAULTS).unwrap_or(600_000),
+            compression: f.compression.map_or(Codec::None, Codec::from).name(),
+            max_file_size: f.max_file_size.unwrap_or(64 << 20),
             max_key_size,
             max_value_size,
         })

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use bitgask::format::hint::{HintBuilder, HintEntry};
-use bitgask::format::merge_done::MergeDone;
-use bitgask::format::meta::Meta;
-use bitgask::format::record::{self, Record};
-use bitgask::{Db, Options, CODEC_SNAPPY};
+use bitgask::internal::format::hint::{HintBuilder, HintEntry};
+use bitgask::internal::format::merge_done::MergeDone;
+use bitgask::internal::format::meta::Meta;
+use bitgask::internal::format::record::{self, Record};
+use bitgask::{Codec, Db, Options};
 use bitgask_fuzz::*;
 
 fn main() {
@@ -82,7 +82,7 @@ struct Files {
 fn make_database(root: &Path) -> Files {
     let mut o = Options::new();
     o.set_merge_interval_ms(0).set_max_file_size(512).unwrap();
-    o.set_compression(CODEC_SNAPPY).unwrap().set_compression_threshold(64);
+    o.set_compression(Codec::Snappy).set_compression_threshold(64);
     let db = Db::open(root, o).unwrap();
     db.put(b"user:1", b"alice").unwrap();
     db.put(b"user:2", b"bob").unwrap();

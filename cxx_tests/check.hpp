@@ -1,0 +1,69 @@
+// The tiny harness of the C++ binding's tests: TEST(name) registers a test, CHECK(cond) fails it
+// with file:line, CHECK_THROWS(expr, status) expects a bitgask::error with that status. main()
+// runs every test (or those named on the command line) and ends with "N passed, M failed".
+#ifndef BITGASK_CXX_TESTS_CHECK_HPP
+#define BITGASK_CXX_TESTS_CHECK_HPP
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bitgask.hpp"
+
+namespace t {
+
+struct failure {
+    std::string where, what;
+};
+
+using test_fn = void (*)();
+std::vector<std::pair<const char *, test_fn>> &registry();
+bool add(const char *name, test_fn fn);
+
+// A fresh directory for one test (removed when the test ends); path() names a database in it.
+class tmpdir {
+   public:
+    tmpdir();
+    ~tmpdir();
+    tmpdir(const tmpdir &) = delete;
+    tmpdir &operator=(const tmpdir &) = delete;
+    std::string path(const std::string &name = "db") const { return (dir_ / name).string(); }
+
+   private:
+    std::filesystem::path dir_;
+};
+
+// Per-write sync off: the tests are about the binding, not the disk.
+inline bitgask::options fast() { return bitgask::options().sync_on_put(false).sync_on_delete(false); }
+
+}  // namespace t
+
+#define T_STR2(x) #x
+#define T_STR(x) T_STR2(x)
+#define T_WHERE __FILE__ ":" T_STR(__LINE__)
+
+#define TEST(name)                                                  \
+    static void test_##name();                                      \
+    static const bool t_registered_##name = t::add(#name, test_##name); \
+    static void test_##name()
+
+#define CHECK(cond)                                                    \
+    do {                                                               \
+        if (!(cond)) throw t::failure{T_WHERE, "CHECK(" #cond ")"};    \
+    } while (0)
+
+#define CHECK_THROWS(expr, want)                                                                   \
+    do {                                                                                           \
+        try {                                                                                      \
+            (void)(expr);                                                                          \
+        } catch (const bitgask::error &e_) {                                                       \
+            if (e_.status() != (want))                                                             \
+                throw t::failure{T_WHERE, #expr " threw status " + std::to_string(e_.status()) +  \
+                                              " (" + e_.what() + "), wanted " #want};             \
+            break;                                                                                 \
+        }                                                                                          \
+        throw t::failure{T_WHERE, #expr " did not throw " #want};                                 \
+    } while (0)
+
+#endif

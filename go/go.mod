@@ -1,0 +1,3 @@
+module bitgask/go
+
+go 1.19

@@ -1,0 +1,432 @@
+/*
+ * bitgask.hpp: the C++17 interface of bitgask, header-only, over the C API of bitgask.h.
+ *
+ *   auto db = bitgask::db::open("app.db", bitgask::options().sync_on_put(false));
+ *   db.put("user:1", "ada");
+ *   db.put("session:9", "token", std::chrono::seconds(30));
+ *   if (auto v = db.get("user:1")) std::cout << *v << "\n";
+ *   for (auto&& [k, v] : db.scan("user:")) std::cout << k << " = " << v << "\n";
+ *
+ * CONVENTIONS
+ *
+ *  1. Errors. Every failed C call throws bitgask::error (a std::runtime_error) carrying the C
+ *     status (status()) and the library's message. Absence is not an error: get() returns an
+ *     empty optional, erase() false, contains() false.
+ *  2. Ownership. bitgask::db and bitgask::cursor own their C objects and are move-only; their
+ *     destructors release them and never throw (db's destructor swallows a failed close; call
+ *     close() to see the error). bitgask::options is a copyable value: it is turned into a
+ *     bitgask_options inside open() and repair().
+ *  3. Keys and values are std::string_view (any bytes, NUL included); a key must be non-empty.
+ *  4. Threads, as in the C API: one db may be used by many threads at once, but close(), move
+ *     assignment and destruction must not race any other call on it. A cursor is single-owner.
+ *  5. Borrowed views. The (key, value) pair a cursor yields points into the cursor and is valid
+ *     until it advances or is destroyed: copy it (std::string(k)) to keep it.
+ *  6. Link with the library as for C: $(pkg-config --cflags --libs bitgask).
+ */
+#ifndef BITGASK_HPP
+#define BITGASK_HPP
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "bitgask.h"
+
+namespace bitgask {
+
+/* ---- errors ---- */
+
+class error : public std::runtime_error {
+   public:
+    error(bitgask_status status, const std::string &message) : std::runtime_error(message), status_(status) {}
+    bitgask_status status() const noexcept { return status_; }
+
+   private:
+    bitgask_status status_;
+};
+
+// A transaction's commit found a key it read written by someone else. The C API's status for it,
+// BITGASK_E_CONFLICT, comes with transactions; from then on it is thrown as this type.
+class conflict : public error {
+   public:
+    using error::error;
+};
+
+namespace detail {
+
+// Throws the exception for a failed call; takes ownership of the C error object (may be NULL).
+[[noreturn]] inline void raise(bitgask_status s, bitgask_error *err) {
+    std::string message = err ? bitgask_error_message(err) : bitgask_status_str(s);
+    bitgask_error_free(err);
+#ifdef BITGASK_E_CONFLICT
+    if (s == BITGASK_E_CONFLICT) throw conflict(s, message);
+#endif
+    throw error(s, message);
+}
+
+// Calls f(&err) and throws on an error status; returns OK or a positive outcome.
+template <class F>
+bitgask_status call(F &&f) {
+    bitgask_error *err = nullptr;
+    bitgask_status s = f(&err);
+    if (s < 0) raise(s, err);
+    return s;
+}
+
+inline const uint8_t *bytes(std::string_view s) noexcept { return reinterpret_cast<const uint8_t *>(s.data()); }
+
+inline std::string_view view(const uint8_t *p, size_t n) noexcept {
+    return n ? std::string_view(reinterpret_cast<const char *>(p), n) : std::string_view();
+}
+
+inline uint64_t to_ms(std::chrono::milliseconds d, const char *what) {
+    if (d.count() < 0) throw error(BITGASK_E_INVALID_ARG, std::string("invalid argument: ") + what + " is negative");
+    return static_cast<uint64_t>(d.count());
+}
+
+template <class T, void (*Free)(T *)>
+struct deleter {
+    void operator()(T *p) const noexcept { Free(p); }
+};
+
+}  // namespace detail
+
+/* ---- options ---- */
+
+enum class codec : uint32_t { none = BITGASK_CODEC_NONE, snappy = BITGASK_CODEC_SNAPPY };
+
+// Options for db::open (and repair), with the C setters' names and defaults. Chainable:
+//   bitgask::options().sync_on_put(false).sync_interval(std::chrono::seconds(1))
+// A value the library refuses throws bitgask::error (BITGASK_E_INVALID_ARG) from open().
+class options {
+   public:
+    options &sync_on_put(bool v) { return add(bitgask_options_set_sync_on_put, v); }
+    options &sync_on_delete(bool v) { return add(bitgask_options_set_sync_on_delete, v); }
+    options &sync_interval(std::chrono::milliseconds d) { return ms(bitgask_options_set_sync_interval_ms, d); }
+    options &max_file_size(uint64_t bytes) { return add(bitgask_options_set_max_file_size, bytes); }
+    options &max_key_size(uint32_t bytes) { return add(bitgask_options_set_max_key_size, bytes); }
+    options &max_value_size(uint32_t bytes) { return add(bitgask_options_set_max_value_size, bytes); }
+    options &default_ttl(std::chrono::milliseconds d) { return ms(bitgask_options_set_default_ttl_ms, d); }
+    options &hint_files(bool v) { return add(bitgask_options_set_hint_files, v); }
+    options &compression(codec c) { return add(bitgask_options_set_compression, static_cast<uint32_t>(c)); }
+    options &compression_threshold(uint32_t bytes) { return add(bitgask_options_set_compression_threshold, bytes); }
+    options &lock_timeout(std::chrono::milliseconds d) { return ms(bitgask_options_set_lock_timeout_ms, d); }
+    options &merge_trigger_ratio(double r) { return add(bitgask_options_set_merge_trigger_ratio, r); }
+    options &merge_min_total(uint64_t bytes) { return add(bitgask_options_set_merge_min_total, bytes); }
+    options &merge_interval(std::chrono::milliseconds d) { return ms(bitgask_options_set_merge_interval_ms, d); }
+    options &merge_on_open(bool v) { return add(bitgask_options_set_merge_on_open, v); }
+    options &merge_max_file_size(uint64_t bytes) { return add(bitgask_options_set_merge_max_file_size, bytes); }
+    options &garbage_ratio(double r) { return add(bitgask_options_set_garbage_ratio, r); }
+    options &min_merge_files(uint32_t n) { return add(bitgask_options_set_min_merge_files, n); }
+    options &min_merge_total(uint64_t bytes) { return add(bitgask_options_set_min_merge_total, bytes); }
+    options &max_merge_files(uint32_t n) { return add(bitgask_options_set_max_merge_files, n); }
+    options &max_merge_bytes(uint64_t bytes) { return add(bitgask_options_set_max_merge_bytes, bytes); }
+
+    using c_options = std::unique_ptr<bitgask_options, detail::deleter<bitgask_options, bitgask_options_free>>;
+
+    // A C options object with every setting applied in the order given; NULL when there is none
+    // (the library's defaults). Throws bitgask::error for a refused value.
+    c_options build() const {
+        if (setters_.empty()) return nullptr;
+        c_options o(bitgask_options_new());
+        for (const auto &set : setters_) detail::call([&](bitgask_error **e) { return set(o.get(), e); });
+        return o;
+    }
+
+   private:
+    using setter = std::function<bitgask_status(bitgask_options *, bitgask_error **)>;
+
+    template <class V>
+    options &add(bitgask_status (*fn)(bitgask_options *, V, bitgask_error **), V v) {
+        setters_.push_back([fn, v](bitgask_options *o, bitgask_error **e) { return fn(o, v, e); });
+        return *this;
+    }
+    options &ms(bitgask_status (*fn)(bitgask_options *, uint64_t, bitgask_error **), std::chrono::milliseconds d) {
+        return add(fn, detail::to_ms(d, "duration option"));
+    }
+
+    std::vector<setter> setters_;
+};
+
+/* ---- cursors ---- */
+
+// A cursor over keys in byte order (db::scan, db::range): a single-pass input range of
+// (key, value) string_view pairs, borrowed from the cursor (see convention 5).
+class cursor {
+   public:
+    using value_type = std::pair<std::string_view, std::string_view>;
+
+    class iterator {
+       public:
+        using iterator_category = std::input_iterator_tag;
+        using value_type = cursor::value_type;
+        using difference_type = std::ptrdiff_t;
+        using pointer = const value_type *;
+        using reference = const value_type &;
+
+        iterator() noexcept = default;
+        reference operator*() const noexcept { return c_->current_; }
+        pointer operator->() const noexcept { return &c_->current_; }
+        iterator &operator++() {
+            if (!c_->next()) c_ = nullptr;
+            return *this;
+        }
+        void operator++(int) { ++*this; }
+        friend bool operator==(const iterator &a, const iterator &b) noexcept { return a.c_ == b.c_; }
+        friend bool operator!=(const iterator &a, const iterator &b) noexcept { return a.c_ != b.c_; }
+
+       private:
+        friend class cursor;
+        explicit iterator(cursor *c) noexcept : c_(c) {}
+        cursor *c_ = nullptr;
+    };
+
+    // The first pair (stepping once, on the first call) or end(). Throws bitgask::error when the
+    // step fails, e.g. BITGASK_E_CLOSED once the database is closed.
+    iterator begin() {
+        if (!started_) next();
+        return done_ ? iterator() : iterator(this);
+    }
+    iterator end() noexcept { return iterator(); }
+
+    // The loop without iterators: while (c.next()) use(c.key(), c.value());
+    bool next() {
+        started_ = true;
+        if (done_) return false;
+        const uint8_t *k = nullptr, *v = nullptr;
+        size_t kl = 0, vl = 0;
+        bitgask_status s = detail::call([&](bitgask_error **e) { return bitgask_iter_next(it_.get(), &k, &kl, &v, &vl, e); });
+        done_ = s == BITGASK_ITER_DONE;
+        current_ = done_ ? value_type() : value_type(detail::view(k, kl), detail::view(v, vl));
+        return !done_;
+    }
+    std::string_view key() const noexcept { return current_.first; }
+    std::string_view value() const noexcept { return current_.second; }
+
+   private:
+    friend class db;
+    explicit cursor(bitgask_iter *it) noexcept : it_(it) {}
+
+    std::unique_ptr<bitgask_iter, detail::deleter<bitgask_iter, bitgask_iter_free>> it_;
+    value_type current_;
+    bool started_ = false, done_ = false;
+};
+
+/* ---- validate and repair ---- */
+
+struct problem {
+    std::string kind;  // "torn_tail", "corrupt_record", "stale_hint", ... (bitgask.h)
+    std::string file;  // relative to the database directory
+    std::string message;
+    uint64_t offset = 0, length = 0;
+    bool note = false;    // describes, does not make the database unclean
+    bool mended = false;  // repair dealt with it
+};
+
+struct report {
+    bool clean = false;  // nothing wrong is left: every problem is a note or was mended
+    std::vector<problem> problems;
+    bitgask_report_counts counts{};
+    std::string text, json;
+};
+
+namespace detail {
+
+inline report convert(bitgask_report *raw) {
+    std::unique_ptr<bitgask_report, deleter<bitgask_report, bitgask_report_free>> r(raw);
+    report out;
+    out.clean = bitgask_report_clean(r.get());
+    for (size_t i = 0, n = bitgask_report_problem_count(r.get()); i < n; i++) {
+        bitgask_problem p{};
+        call([&](bitgask_error **e) { return bitgask_report_problem(r.get(), i, &p, e); });
+        out.problems.push_back({p.kind, p.file, p.message, p.offset, p.length, p.note, p.mended});
+    }
+    call([&](bitgask_error **e) { return bitgask_report_counts_get(r.get(), &out.counts, e); });
+    out.text = bitgask_report_text(r.get());
+    out.json = bitgask_report_json(r.get());
+    return out;
+}
+
+}  // namespace detail
+
+// Checks the database in directory path without changing anything (and without its LOCK).
+inline report validate(const std::string &path) {
+    bitgask_report *r = nullptr;
+    detail::call([&](bitgask_error **e) { return bitgask_validate(path.c_str(), nullptr, &r, e); });
+    return detail::convert(r);
+}
+
+// Mends the database in directory path; takes its LOCK (BITGASK_E_LOCKED while it is open).
+inline report repair(const std::string &path, const options &opts = options()) {
+    auto o = opts.build();
+    bitgask_report *r = nullptr;
+    detail::call([&](bitgask_error **e) { return bitgask_repair(path.c_str(), o.get(), &r, e); });
+    return detail::convert(r);
+}
+
+/* ---- the database ---- */
+
+using stats = bitgask_stats;
+
+class db {
+   public:
+    // Opens (creating if missing) the database in directory path.
+    static db open(const std::string &path, const options &opts = options()) {
+        auto o = opts.build();
+        bitgask_db *h = nullptr;
+        detail::call([&](bitgask_error **e) { return bitgask_open(path.c_str(), o.get(), &h, e); });
+        return db(h);
+    }
+
+    db() noexcept = default;  // not open: every call throws BITGASK_E_CLOSED
+    db(const db &) = delete;
+    db &operator=(const db &) = delete;
+    db(db &&other) noexcept : h_(std::exchange(other.h_, nullptr)) {}
+    db &operator=(db &&other) noexcept {
+        if (this != &other) {
+            close_quietly();
+            h_ = std::exchange(other.h_, nullptr);
+        }
+        return *this;
+    }
+    ~db() { close_quietly(); }
+
+    // Syncs, writes the hint, releases the LOCK and frees the handle (always, even when it
+    // throws). A no-op when not open.
+    void close() {
+        bitgask_db *h = std::exchange(h_, nullptr);
+        if (h) detail::call([&](bitgask_error **e) { return bitgask_close(h, e); });
+    }
+    bool is_open() const noexcept { return h_ != nullptr; }
+    // The C handle, for calls this header does not wrap; still owned by this object.
+    bitgask_db *handle() const noexcept { return h_; }
+
+    void put(std::string_view k, std::string_view v) {
+        call([&](bitgask_error **e) { return bitgask_put(h_, detail::bytes(k), k.size(), detail::bytes(v), v.size(), e); });
+    }
+    // Stores v under k, expiring ttl from now (ttl must be positive).
+    void put(std::string_view k, std::string_view v, std::chrono::milliseconds ttl) {
+        uint64_t ms = detail::to_ms(ttl, "ttl");
+        call([&](bitgask_error **e) {
+            return bitgask_put_ttl(h_, detail::bytes(k), k.size(), detail::bytes(v), v.size(), ms, e);
+        });
+    }
+
+    // The value of k; empty when absent or expired.
+    std::optional<std::string> get(std::string_view k) const {
+        uint8_t *v = nullptr;
+        size_t n = 0;
+        if (call([&](bitgask_error **e) { return bitgask_get(h_, detail::bytes(k), k.size(), &v, &n, e); }) ==
+            BITGASK_NOT_FOUND)
+            return std::nullopt;
+        std::unique_ptr<void, detail::deleter<void, bitgask_free>> owned(v);
+        return std::string(detail::view(v, n));
+    }
+
+    // Deletes k; whether it existed.
+    bool erase(std::string_view k) {
+        return call([&](bitgask_error **e) { return bitgask_delete(h_, detail::bytes(k), k.size(), e); }) ==
+               BITGASK_OK;
+    }
+
+    bool contains(std::string_view k) const {
+        bool out = false;
+        call([&](bitgask_error **e) { return bitgask_exists(h_, detail::bytes(k), k.size(), &out, e); });
+        return out;
+    }
+
+    // Time until k expires (rounded up to the millisecond); milliseconds::max() when it never
+    // expires; empty when k is absent.
+    std::optional<std::chrono::milliseconds> ttl(std::string_view k) const {
+        int64_t ms = 0;
+        if (call([&](bitgask_error **e) { return bitgask_ttl_ms(h_, detail::bytes(k), k.size(), &ms, e); }) ==
+            BITGASK_NOT_FOUND)
+            return std::nullopt;
+        return ms < 0 ? std::chrono::milliseconds::max() : std::chrono::milliseconds(ms);
+    }
+
+    // Makes k expire ttl from now, keeping its value (zero deletes it); whether k existed.
+    bool expire(std::string_view k, std::chrono::milliseconds ttl) {
+        uint64_t ms = detail::to_ms(ttl, "ttl");
+        return call([&](bitgask_error **e) { return bitgask_expire(h_, detail::bytes(k), k.size(), ms, e); }) ==
+               BITGASK_OK;
+    }
+
+    // Removes k's expiry; whether k existed.
+    bool persist(std::string_view k) {
+        return call([&](bitgask_error **e) { return bitgask_persist(h_, detail::bytes(k), k.size(), e); }) ==
+               BITGASK_OK;
+    }
+
+    // The keys starting with prefix (all keys when empty) in byte order, with their values.
+    cursor scan(std::string_view prefix = {}) const {
+        bitgask_iter *it = nullptr;
+        call([&](bitgask_error **e) { return bitgask_iter_new(h_, detail::bytes(prefix), prefix.size(), &it, e); });
+        return cursor(it);
+    }
+
+    // The keys in [start, end) in byte order (no upper bound without end), with their values.
+    cursor range(std::string_view start, std::optional<std::string_view> end = std::nullopt) const {
+        bitgask_iter *it = nullptr;
+        const uint8_t *ep = end ? detail::bytes(*end) : nullptr;
+        size_t el = end ? end->size() : 0;
+        if (end && !ep) ep = detail::bytes("");  // an empty bound is a bound: NULL means none
+        call([&](bitgask_error **e) {
+            return bitgask_iter_range(h_, detail::bytes(start), start.size(), ep, el, &it, e);
+        });
+        return cursor(it);
+    }
+
+    // Makes every write so far durable (needed only with per-write sync off).
+    void sync() {
+        call([&](bitgask_error **e) { return bitgask_sync(h_, e); });
+    }
+
+    bitgask::stats stats() const {
+        bitgask::stats out{};
+        call([&](bitgask_error **e) { return bitgask_stats_get(h_, &out, e); });
+        return out;
+    }
+
+    // A full merge (only when its trigger holds, unless force); whether one ran.
+    bool merge(bool force = false) {
+        bool merged = false;
+        call([&](bitgask_error **e) { return bitgask_merge(h_, force, &merged, e); });
+        return merged;
+    }
+
+    // A point-in-time copy into directory dest (must not exist, or be empty).
+    void backup(const std::string &dest) const {
+        call([&](bitgask_error **e) { return bitgask_backup(h_, dest.c_str(), e); });
+    }
+
+   private:
+    explicit db(bitgask_db *h) noexcept : h_(h) {}
+
+    // Every call on a db that is not open throws BITGASK_E_CLOSED rather than passing NULL.
+    template <class F>
+    bitgask_status call(F &&f) const {
+        if (!h_) throw error(BITGASK_E_CLOSED, "closed: the database is not open");
+        return detail::call(std::forward<F>(f));
+    }
+
+    void close_quietly() noexcept { bitgask_close(std::exchange(h_, nullptr), nullptr); }
+
+    bitgask_db *h_ = nullptr;
+};
+
+// The library's version, "MAJOR.MINOR.PATCH".
+inline std::string_view version() noexcept { return bitgask_version(); }
+
+}  // namespace bitgask
+
+#endif /* BITGASK_HPP */

@@ -1,0 +1,1 @@
+"""Build-time helpers of the Python binding (used by setup.py and the tests, never installed)."""

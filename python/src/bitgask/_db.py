@@ -1,0 +1,255 @@
+"""bitgask.DB: one open database."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, overload
+
+from ._bitgask import ffi, lib
+from ._buffers import Buffer, PathLike, as_buffer, as_path, copy_out, ttl_ms
+from ._errors import from_status
+from ._guard import Guard
+from ._iterators import ItemIterator, KeyIterator, ValueIterator, _Cursor
+from ._options import OptionValue, new_options
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+T = TypeVar("T")
+C = TypeVar("C", bound=_Cursor[Any])
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Size and garbage figures of a database (bitgask_stats)."""
+
+    keys: int  # keys in the index; expired keys not yet read or collected still count
+    data_files: int
+    total_bytes: int
+    dead_bytes: int  # what a merge would reclaim
+    merges: int  # merges completed by this handle
+    last_merge_unix_nano: int  # 0 when this handle has not merged
+
+
+class DB:
+    """An open bitgask database: bytes keys to bytes values, in key order.
+
+    Safe to share between threads; every library call runs without the GIL. Use it as a context
+    manager, or call close(): a DB garbage-collected while open closes itself with a
+    ResourceWarning. Keys and values are bytes-like (bytes, bytearray, memoryview).
+    """
+
+    def __init__(self, path: PathLike, **options: OptionValue) -> None:
+        self._guard: Optional[Guard] = None
+        self.path = os.fspath(path)
+        opts = new_options("open", options)
+        out = ffi.new("bitgask_db **")
+        err = ffi.new("bitgask_error **")
+        status = lib.bitgask_open(as_path(path), ffi.NULL if opts is None else opts, out, err)
+        if status < 0:
+            raise from_status(status, err[0])
+        self._handle = out[0]
+        self._guard = Guard()
+
+    def _call(self, fn: Any, *args: Any) -> int:
+        """Calls fn(handle, *args, &err) inside the guard; raises on an error status."""
+        err = ffi.new("bitgask_error **")
+        guard = self._checked_guard()
+        guard.enter()
+        try:
+            status: int = fn(self._handle, *args, err)
+        finally:
+            guard.leave()
+        if status < 0:
+            raise from_status(status, err[0])
+        return status
+
+    def _checked_guard(self) -> Guard:
+        assert self._guard is not None, "DB.__init__ failed"
+        return self._guard
+
+    # ---- reads and writes ----
+
+    def put(self, key: Buffer, value: Buffer, ttl: Optional[float] = None) -> None:
+        """Stores value under key; with ttl (seconds), the key expires that long from now."""
+        k, v = as_buffer(key), as_buffer(value, "value")
+        if ttl is None:
+            self._call(lib.bitgask_put, k, len(k), v, len(v))
+        else:
+            self._call(lib.bitgask_put_ttl, k, len(k), v, len(v), ttl_ms(ttl))
+
+    @overload
+    def get(self, key: Buffer) -> Optional[bytes]: ...
+    @overload
+    def get(self, key: Buffer, default: T) -> Union[bytes, T]: ...
+
+    def get(self, key: Buffer, default: Any = None) -> Any:
+        """The value of key, or default when it is absent or expired."""
+        k = as_buffer(key)
+        out = ffi.new("uint8_t **")
+        n = ffi.new("size_t *")
+        if self._call(lib.bitgask_get, k, len(k), out, n) == lib.BITGASK_NOT_FOUND:
+            return default
+        try:
+            return copy_out(out[0], n[0])
+        finally:
+            lib.bitgask_free(out[0])
+
+    def delete(self, key: Buffer) -> bool:
+        """Deletes key; whether it existed (and had not expired)."""
+        k = as_buffer(key)
+        return bool(self._call(lib.bitgask_delete, k, len(k)) == lib.BITGASK_OK)
+
+    def __getitem__(self, key: Buffer) -> bytes:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: Buffer, value: Buffer) -> None:
+        self.put(key, value)
+
+    def __delitem__(self, key: Buffer) -> None:
+        if not self.delete(key):
+            raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        """One index lookup (bitgask_exists), never a scan."""
+        k = as_buffer(key)  # type: ignore[arg-type]
+        out = ffi.new("bool *")
+        self._call(lib.bitgask_exists, k, len(k), out)
+        return bool(out[0])
+
+    # ---- expiry ----
+
+    def expire(self, key: Buffer, ttl: float) -> None:
+        """Makes key expire ttl seconds from now, keeping its value (0 deletes it now).
+        KeyError when it is absent."""
+        k = as_buffer(key)
+        if self._call(lib.bitgask_expire, k, len(k), ttl_ms(ttl, allow_zero=True)) == lib.BITGASK_NOT_FOUND:
+            raise KeyError(key)
+
+    def persist(self, key: Buffer) -> None:
+        """Removes key's expiry. KeyError when it is absent."""
+        k = as_buffer(key)
+        if self._call(lib.bitgask_persist, k, len(k)) == lib.BITGASK_NOT_FOUND:
+            raise KeyError(key)
+
+    def ttl(self, key: Buffer) -> Optional[float]:
+        """Seconds until key expires (millisecond resolution, rounded up), None when it never
+        expires. KeyError when it is absent."""
+        k = as_buffer(key)
+        out = ffi.new("int64_t *")
+        if self._call(lib.bitgask_ttl_ms, k, len(k), out) == lib.BITGASK_NOT_FOUND:
+            raise KeyError(key)
+        return None if out[0] < 0 else out[0] / 1000
+
+    # ---- iteration (a snapshot of the keys taken when the iterator is created) ----
+
+    def __iter__(self) -> KeyIterator:
+        return self.keys()
+
+    def keys(self, prefix: Buffer = b"", *, start: Optional[Buffer] = None, stop: Optional[Buffer] = None) -> KeyIterator:
+        """Keys in byte order: those starting with prefix, or those in [start, stop)."""
+        return self._cursor(KeyIterator, prefix, start, stop)
+
+    def items(
+        self, prefix: Buffer = b"", *, start: Optional[Buffer] = None, stop: Optional[Buffer] = None
+    ) -> ItemIterator:
+        """(key, value) pairs in key order: keys starting with prefix, or in [start, stop)."""
+        return self._cursor(ItemIterator, prefix, start, stop)
+
+    def values(
+        self, prefix: Buffer = b"", *, start: Optional[Buffer] = None, stop: Optional[Buffer] = None
+    ) -> ValueIterator:
+        """Values in key order: keys starting with prefix, or in [start, stop)."""
+        return self._cursor(ValueIterator, prefix, start, stop)
+
+    def _cursor(self, cls: type[C], prefix: Buffer, start: Optional[Buffer], stop: Optional[Buffer]) -> C:
+        out = ffi.new("bitgask_iter **")
+        p = as_buffer(prefix, "prefix")
+        if start is None and stop is None:
+            self._call(lib.bitgask_iter_new, p, len(p), out)
+        elif len(p):
+            raise ValueError("give a prefix or a start/stop range, not both")
+        else:
+            s = as_buffer(b"" if start is None else start, "start")
+            e = ffi.NULL if stop is None else as_buffer(stop, "stop")
+            self._call(lib.bitgask_iter_range, s, len(s), e, 0 if stop is None else len(e), out)
+        return cls(self, self._checked_guard(), out[0])
+
+    # ---- maintenance ----
+
+    def stats(self) -> Stats:
+        out = ffi.new("bitgask_stats *")
+        self._call(lib.bitgask_stats_get, out)
+        return Stats(out.keys, out.data_files, out.total_bytes, out.dead_bytes, out.merges, out.last_merge_unix_nano)
+
+    def sync(self) -> None:
+        """Makes every write so far durable (needed only with sync_on_put/sync_on_delete off)."""
+        self._call(lib.bitgask_sync)
+
+    def merge(self, force: bool = False) -> bool:
+        """A full merge (only when its trigger holds, unless force); whether one ran."""
+        out = ffi.new("bool *")
+        self._call(lib.bitgask_merge, bool(force), out)
+        return bool(out[0])
+
+    def backup(self, dest: PathLike) -> None:
+        """A point-in-time copy into dest (must not exist, or be an empty directory)."""
+        self._call(lib.bitgask_backup, as_path(dest))
+
+    # ---- lifetime ----
+
+    @property
+    def closed(self) -> bool:
+        return self._guard is None or self._guard.shut
+
+    def close(self) -> None:
+        """Waits for calls in flight on other threads, syncs, writes the hint, releases the LOCK and
+        frees the handle. Idempotent."""
+        guard = self._guard
+        if guard is None or not guard.close():
+            return
+        err = ffi.new("bitgask_error **")
+        status = lib.bitgask_close(self._handle, err)
+        self._handle = ffi.NULL
+        if status < 0:
+            raise from_status(status, err[0])
+
+    def __enter__(self) -> DB:
+        return self
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        guard = getattr(self, "_guard", None)
+        if guard is None or guard.shut:
+            return
+        try:
+            if not guard.forked():
+                # Raises when warnings are errors (-W error): reported as unraisable, as for files.
+                warnings.warn(f"unclosed bitgask.DB {self.path!r}", ResourceWarning, source=self)
+        finally:
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - nowhere to report it from a finalizer (or at shutdown)
+                pass
+
+    def __repr__(self) -> str:
+        return f"<bitgask.DB {self.path!r}{' closed' if self.closed else ''}>"
+
+
+_MISSING: Any = object()
+
+
+def open(path: PathLike, **options: OptionValue) -> DB:  # noqa: A001 - the module's entry point
+    """Opens (creating if missing) the database in directory path. Options are the C library's
+    (sync_on_put=False, sync_interval_ms=1000, compression="snappy", max_file_size=..., the merge
+    options, ...); a bad value raises ValueError, an unknown name TypeError."""
+    return DB(path, **options)

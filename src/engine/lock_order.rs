@@ -1,0 +1,186 @@
+//! The engine's locks, each with its rank in the lock order (see the engine module doc).
+//!
+//! Debug builds keep, per thread, the ranks of the locks it holds, and taking a lock whose rank
+//! is not above every rank held panics, naming both locks. So a wrong order fails any test that
+//! takes the two locks one inside the other, not only the rare run where two threads deadlock.
+//! Release builds keep nothing: the wrappers are the `parking_lot` locks and a rank byte.
+
+use std::ops::{Deref, DerefMut};
+
+use super::Rank;
+
+#[cfg(debug_assertions)]
+thread_local! {
+    static HELD: std::cell::RefCell<Vec<Rank>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records that this thread is about to take `rank`, checking the order first.
+#[inline]
+fn acquire(rank: Rank) {
+    #[cfg(debug_assertions)]
+    HELD.with(|held| {
+        let mut held = held.borrow_mut();
+        if let Some(&top) = held.iter().max() {
+            assert!(rank > top, "lock order violated: taking {rank:?} while holding {top:?} (see the engine docs)");
+        }
+        held.push(rank);
+    });
+    #[cfg(not(debug_assertions))]
+    let _ = rank;
+}
+
+/// Records that this thread let go of `rank` (guards may be dropped in any order).
+#[inline]
+fn release(rank: Rank) {
+    #[cfg(debug_assertions)]
+    let _ = HELD.try_with(|held| {
+        let mut held = held.borrow_mut();
+        if let Some(i) = held.iter().rposition(|&r| r == rank) {
+            held.remove(i);
+        }
+    });
+    #[cfg(not(debug_assertions))]
+    let _ = rank;
+}
+
+pub(crate) struct Mutex<T> {
+    rank: Rank,
+    inner: parking_lot::Mutex<T>,
+}
+
+impl<T> Mutex<T> {
+    pub fn new(rank: Rank, value: T) -> Mutex<T> {
+        Mutex { rank, inner: parking_lot::Mutex::new(value) }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        acquire(self.rank);
+        MutexGuard { rank: self.rank, inner: self.inner.lock() }
+    }
+}
+
+pub(crate) struct MutexGuard<'a, T> {
+    rank: Rank,
+    inner: parking_lot::MutexGuard<'a, T>,
+}
+
+impl<'a, T> MutexGuard<'a, T> {
+    /// Runs `f` with the mutex released, taking it again afterwards.
+    pub fn unlocked<R>(guard: &mut Self, f: impl FnOnce() -> R) -> R {
+        release(guard.rank);
+        let out = parking_lot::MutexGuard::unlocked(&mut guard.inner, f);
+        acquire(guard.rank);
+        out
+    }
+
+    /// Waits on `cv`, which releases the mutex meanwhile (the thread takes nothing else then).
+    pub fn wait(guard: &mut Self, cv: &parking_lot::Condvar) {
+        cv.wait(&mut guard.inner);
+    }
+}
+
+impl<T> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        release(self.rank);
+    }
+}
+
+pub(crate) struct RwLock<T> {
+    rank: Rank,
+    inner: parking_lot::RwLock<T>,
+}
+
+impl<T> RwLock<T> {
+    pub fn new(rank: Rank, value: T) -> RwLock<T> {
+        RwLock { rank, inner: parking_lot::RwLock::new(value) }
+    }
+
+    pub fn read(&self) -> Ranked<parking_lot::RwLockReadGuard<'_, T>> {
+        acquire(self.rank);
+        Ranked { rank: self.rank, inner: self.inner.read() }
+    }
+
+    pub fn write(&self) -> Ranked<parking_lot::RwLockWriteGuard<'_, T>> {
+        acquire(self.rank);
+        Ranked { rank: self.rank, inner: self.inner.write() }
+    }
+}
+
+/// A read or write guard that gives its rank back when dropped.
+pub(crate) struct Ranked<G> {
+    rank: Rank,
+    inner: G,
+}
+
+impl<G: Deref> Deref for Ranked<G> {
+    type Target = G::Target;
+    fn deref(&self) -> &G::Target {
+        &self.inner
+    }
+}
+
+impl<G: DerefMut> DerefMut for Ranked<G> {
+    fn deref_mut(&mut self) -> &mut G::Target {
+        &mut self.inner
+    }
+}
+
+impl<G> Drop for Ranked<G> {
+    fn drop(&mut self) {
+        release(self.rank);
+    }
+}
+
+#[cfg(all(test, debug_assertions))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_taken_in_order_and_released_in_any_order_pass() {
+        let (writer, index, files) =
+            (Mutex::new(Rank::Writer, ()), RwLock::new(Rank::Index, ()), RwLock::new(Rank::Files, ()));
+        let w = writer.lock();
+        let i = index.read();
+        drop(w);
+        let f = files.write();
+        drop(i);
+        drop(f);
+        let _again = writer.lock();
+    }
+
+    #[test]
+    #[should_panic(expected = "taking Writer while holding Index")]
+    fn a_lock_taken_under_a_later_one_panics() {
+        let (writer, index) = (Mutex::new(Rank::Writer, ()), RwLock::new(Rank::Index, ()));
+        let _i = index.write();
+        let _w = writer.lock();
+    }
+
+    #[test]
+    #[should_panic(expected = "taking Index while holding Index")]
+    fn a_lock_taken_twice_panics() {
+        let index = RwLock::new(Rank::Index, ());
+        let _a = index.read();
+        let _b = index.read();
+    }
+
+    #[test]
+    fn an_unlocked_section_may_take_earlier_locks() {
+        let (dirs, writer) = (Mutex::new(Rank::Dirs, ()), Mutex::new(Rank::Writer, ()));
+        let mut w = writer.lock();
+        MutexGuard::unlocked(&mut w, || drop(dirs.lock()));
+    }
+}

@@ -1,0 +1,222 @@
+//! What merge, backup and delete-all do to the engine's state, each under the maintenance lock
+//! (rank 1), which [`Maintenance`] holds: only one of them runs at a time, and the files they
+//! work on cannot be merged away underneath them.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::lock_order::MutexGuard;
+use super::{Chore, Engine};
+use crate::clock::now_ns;
+use crate::error::Result;
+use crate::format::merge_done::MergeDone;
+use crate::format::record::{Header, HEADER_LEN};
+use crate::generation;
+use crate::keydir::Loc;
+use crate::storage::datafile::{ActiveFile, DataFile};
+
+/// A live record a merge copied from `old` to `new`.
+pub(crate) struct Moved {
+    pub old: Loc,
+    pub new: Loc,
+}
+
+/// What a backup copies: every data file (ascending ids), the active one only up to its
+/// (id, length).
+pub(crate) struct PointInTime {
+    pub files: Vec<u32>,
+    pub active: Option<(u32, u64)>,
+}
+
+/// The maintenance lock, held.
+pub(crate) struct Maintenance<'a> {
+    e: &'a Engine,
+    _held: MutexGuard<'a, ()>,
+}
+
+/// Keydir entries moved per index lock acquisition: short enough that a writer waiting to
+/// publish its record is not held up for long.
+const REPOINT_BATCH: usize = 4096;
+
+impl Engine {
+    /// Waits for any merge, backup or delete-all in progress, then keeps others out.
+    pub fn maintenance(&self) -> Maintenance<'_> {
+        Maintenance { e: self, _held: self.maintenance.lock() }
+    }
+
+    /// Empties the database in place: a merge whose inputs are every file and whose output is
+    /// nothing, swapped in by the same protocol, so a crash leaves it untouched or empty. Writers
+    /// wait for the whole of it (it is short: no data is copied).
+    pub fn delete_all(&self) -> Result<()> {
+        let m = self.maintenance();
+        self.check_writable()?;
+        m.remove_old_generation()?;
+        let _no_hint_writes = self.dirs.lock();
+        self.presync_active()?;
+        let mut w = self.quiesce()?;
+        self.seal_active(&mut w)?;
+        let mut inputs: Vec<u32> = self.files.read().keys().copied().collect();
+        inputs.sort_unstable();
+        let tmp = generation::begin(&self.root)?;
+        generation::mark_complete(&tmp, &MergeDone { inputs: inputs.clone(), outputs: Vec::new() })?;
+        self.swap_generations(&inputs)?;
+        *self.index.write() = Default::default();
+        let old_files = std::mem::take(&mut *self.files.write());
+        drop(w);
+        drop(old_files);
+        self.chores.push(Chore::RemoveOldGeneration);
+        Ok(())
+    }
+
+    /// [`generation::swap`], for a caller holding the writer mutex and the directory lock. A
+    /// failure poisons the handle: the directories may now be between generations, and open (or
+    /// `Db::reopen`) knows how to finish or undo.
+    fn swap_generations(&self, inputs: &[u32]) -> Result<()> {
+        let swapped = generation::swap(&self.root, inputs);
+        if let Err(err) = &swapped {
+            self.poison(format!("generation swap failed, reopen to recover: {err}"));
+        }
+        swapped
+    }
+}
+
+impl Maintenance<'_> {
+    /// Removes a `data.old/` that an earlier swap left for the background thread.
+    pub fn remove_old_generation(&self) -> Result<()> {
+        generation::remove_old(&self.e.root)
+    }
+
+    /// Makes every write so far visible (sealing the active file first if `seal_active`), and
+    /// returns the sealed files, ascending: each is immutable, and the keydir says exactly which
+    /// of its records are live.
+    pub fn sealed_files(&self, seal_active: bool) -> Result<Vec<u32>> {
+        let e = self.e;
+        e.presync_active()?;
+        let seq = {
+            let mut w = e.writer.lock();
+            if seal_active {
+                e.seal_active(&mut w)?;
+            }
+            w.seq
+        };
+        e.commit(seq)?;
+        // The active file and the file table are read under the writer mutex together: a
+        // rotation in between would add a new active file that is not sealed.
+        let mut sealed: Vec<u32> = {
+            let w = e.writer.lock();
+            let active = w.active.as_ref().map(|a| a.id);
+            e.files.read().keys().copied().filter(|&id| Some(id) != active).collect()
+        };
+        sealed.sort_unstable();
+        Ok(sealed)
+    }
+
+    /// Sealed files a selective merge found nothing to reclaim in.
+    pub fn irreducible(&self) -> HashSet<u32> {
+        self.e.irreducible.lock().clone()
+    }
+
+    /// Remembers sealed files a selective merge could not shrink (sealed files never change).
+    pub fn mark_irreducible(&self, ids: &[u32]) {
+        self.e.irreducible.lock().extend(ids.iter().copied());
+    }
+
+    /// Step 4 of a merge, the only time writers wait: under the directory lock and the writer
+    /// mutex, fdatasync the active file, swap `merge.tmp/` in for `data/` (the `inputs` stay in
+    /// `data.old/`), make the `outputs` (id, size) readable, and seal the active file so the next
+    /// write goes to `next_active`, an empty file numbered above every output. Returns the
+    /// outputs.
+    pub fn swap_in(&self, inputs: &[u32], outputs: &[(u32, u64)], next_active: u32) -> Result<Vec<Arc<DataFile>>> {
+        let e = self.e;
+        let _no_hint_writes = e.dirs.lock();
+        e.presync_active()?;
+        let mut w = e.writer.lock();
+        if let Some(a) = &w.active {
+            if let Err(err) = a.sync() {
+                e.poison(format!("fdatasync before merge swap failed: {err}"));
+                return Err(err);
+            }
+        }
+        e.swap_generations(inputs)?;
+        let mut files = Vec::new();
+        for &(id, size) in outputs {
+            files.push(Arc::new(DataFile::sealed(&e.dir, id)?));
+            e.index.write().sizes.insert(id, size);
+        }
+        e.files.write().extend(files.iter().map(|f| (f.id, f.clone())));
+        e.seal_active(&mut w)?;
+        let fresh = ActiveFile::reopen(&e.dir, next_active, 0)?;
+        e.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
+        w.active = Some(fresh);
+        Ok(files)
+    }
+
+    /// Step 5 of a merge, with writers running again: repoint the keydir entries that still point
+    /// at a `moved` record (compare-and-swap, in small batches so no writer waits long for the
+    /// index), drop the keys of `dropped` (expired) records, then drop the inputs from the file
+    /// table. Until then the inputs stay readable, so every keydir entry stays valid.
+    pub fn repoint(&self, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], moved: &[Moved], dropped: &[Loc]) {
+        let e = self.e;
+        for batch in moved.chunks(REPOINT_BATCH) {
+            let mut ix = e.index.write();
+            for m in batch {
+                let Some(key) = key_at(outputs, m.new) else { continue };
+                if ix.keys.get(key) == Some(m.old) {
+                    ix.keys.insert(key, m.new);
+                    *ix.live.entry(m.new.file_id).or_insert(0) += m.new.size as u64;
+                }
+            }
+        }
+        for batch in dropped.chunks(REPOINT_BATCH) {
+            let mut ix = e.index.write();
+            for &l in batch {
+                if let Some(key) = key_at(inputs, l) {
+                    ix.keys.remove_if(key, l);
+                }
+            }
+        }
+        {
+            let mut ix = e.index.write();
+            for f in inputs {
+                ix.sizes.remove(&f.id);
+                ix.live.remove(&f.id);
+            }
+        }
+        let mut files = e.files.write();
+        for f in inputs {
+            files.remove(&f.id);
+        }
+    }
+
+    /// Counts a finished merge and leaves `data.old/` to the background thread.
+    pub fn merged(&self) {
+        let e = self.e;
+        e.chores.push(Chore::RemoveOldGeneration);
+        e.merges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        e.last_merge_ns.store(now_ns(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A backup's point in time, taken once no write awaits its group commit. Writers carry on
+    /// right after.
+    pub fn freeze(&self) -> Result<PointInTime> {
+        let e = self.e;
+        e.presync_active()?;
+        let (mut ids, active) = {
+            let w = e.quiesce()?;
+            let active = w.active.as_ref().map(|a| (a.id, a.len));
+            let ids: Vec<u32> = e.files.read().keys().copied().collect();
+            (ids, active)
+        };
+        ids.sort_unstable();
+        Ok(PointInTime { files: ids, active })
+    }
+}
+
+/// The key of the record at `l` in one of `files` (all mapped).
+fn key_at(files: &[Arc<DataFile>], l: Loc) -> Option<&[u8]> {
+    let f = files.iter().find(|f| f.id == l.file_id)?;
+    let b = f.mapped()?;
+    let h = Header::parse(&b[l.offset as usize..]).ok()?;
+    let start = l.offset as usize + HEADER_LEN;
+    Some(&b[start..start + h.key_len as usize])
+}

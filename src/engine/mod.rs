@@ -1,0 +1,289 @@
+//! The shared state behind a `Db` handle: the keydir, the file table, the writer, and the locks
+//! that keep them consistent. Its fields are private to this module; the rest of the crate goes
+//! through methods, one for each operation that needs more than one lock.
+//!
+//! - `write`: appends, rotation and group commit (the write path, step by step).
+//! - `read`: finding and reading a key's current record.
+//! - `maintenance`: what merge, backup and delete-all need while they hold the maintenance lock.
+//! - `lock_order`: the ranked locks below, checked in debug builds.
+//!
+//! # Lock order
+//!
+//! A thread may take a lock only while every lock it holds comes earlier in this list: each may
+//! be held while taking any lock below it, never one above it (nor itself again, even for
+//! reading). Debug builds check every acquisition and panic on a violation.
+//!
+//! | rank | lock | guards | taken under it, for example |
+//! |---|---|---|---|
+//! | 1 | `maintenance` | one merge, backup, delete-all or removal of `data.old/` at a time | everything: a merge swaps generations under `dirs` and `writer` |
+//! | 2 | `dirs` | `data/` against renames: hint writes exclude a generation swap | `writer` (swap, reopen), `files` (hint writer) |
+//! | 3 | `writer` | the active file, the id and stamp counters, records awaiting their group commit | `commit` (reopen), `index` (publishing), `files` (rotation), `poison`, `lock_file` (close) |
+//! | 4 | `commit` | the group-commit state (what is durable, who is syncing) | `poison` (a waiter checks the handle) |
+//! | 5 | `irreducible` | sealed files a selective merge cannot shrink | - |
+//! | 6 | `index` | the keydir and the live and total bytes per file | `files` (a reader pins the file of the location it found) |
+//! | 7 | `files` | the table of open data files | - |
+//! | 8 | `open_report` | what the last open found | - |
+//! | 9 | `poison` | why the handle is poisoned | - |
+//! | 10 | `lock_file` | the LOCK, released at close | - |
+//!
+//! Outside the order, because nothing is taken while holding them: the background queue's own
+//! mutex (pushed to under `dirs` and `writer`) and the atomic flags and counters. A thread
+//! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
+//! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
+
+mod lock_order;
+mod maintenance;
+mod read;
+mod write;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Condvar;
+
+use crate::background::WorkQueue;
+use crate::error::{Error, Result};
+use crate::generation;
+use crate::hints::write_hint;
+use crate::idmap::IdMap;
+use crate::index::Index;
+use crate::options::Options;
+use crate::recovery::{self, OpenReport};
+use crate::storage::datafile::DataFile;
+use crate::storage::fs::LOCK_FILE;
+use crate::storage::lock::LockFile;
+
+use lock_order::{Mutex, RwLock};
+pub(crate) use maintenance::{Maintenance, Moved};
+pub(crate) use write::Durability;
+use write::{CommitState, Writer};
+
+/// The engine's locks, in the order of the table above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    Maintenance,
+    Dirs,
+    Writer,
+    Commit,
+    Irreducible,
+    Index,
+    Files,
+    OpenReport,
+    Poison,
+    LockFile,
+}
+
+pub(crate) struct Engine {
+    root: PathBuf,
+    dir: PathBuf,
+    opts: Options,
+    maintenance: Mutex<()>,
+    /// Held by the hint writer while it writes into `data/`, and by a merge while it swaps
+    /// generations, so a hint never lands in a directory being renamed away.
+    dirs: Mutex<()>,
+    writer: Mutex<Writer>,
+    commit: Mutex<CommitState>,
+    commit_cv: Condvar,
+    /// Sealed files a selective merge found nothing to reclaim in (all their dead bytes are
+    /// tombstones that must stay); the selective policy skips them.
+    irreducible: Mutex<HashSet<u32>>,
+    index: RwLock<Index>,
+    files: RwLock<IdMap<Arc<DataFile>>>,
+    /// What the last open (or reopen) found.
+    open_report: Mutex<OpenReport>,
+    poison: Mutex<Option<String>>,
+    lock_file: Mutex<Option<LockFile>>,
+    poisoned: AtomicBool,
+    closed: AtomicBool,
+    /// Set by close: long work (a merge) stops early.
+    closing: AtomicBool,
+    /// Work for the background thread: hints to write, files to let go of.
+    chores: WorkQueue<Chore>,
+    merges: AtomicU64,
+    last_merge_ns: AtomicU64,
+}
+
+/// A job for the background thread.
+enum Chore {
+    /// Write the hint of this sealed data file.
+    Hint(u32),
+    /// Drop these file handles (a reload's old table).
+    Release(Vec<Arc<DataFile>>),
+    /// Remove the `data.old/` a merge or delete-all left behind: deleting many large files
+    /// frees their page cache and blocks, which takes a while.
+    RemoveOldGeneration,
+}
+
+impl Engine {
+    /// Takes the LOCK of the database at `root` (an absolute path) and loads it from disk.
+    pub fn open(root: PathBuf, opts: Options) -> Result<Engine> {
+        let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
+        let loaded = recovery::load(&root, &opts)?;
+        let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
+        let e = Engine {
+            dir: generation::data_dir(&root),
+            root,
+            opts,
+            maintenance: Mutex::new(Rank::Maintenance, ()),
+            dirs: Mutex::new(Rank::Dirs, ()),
+            writer: Mutex::new(Rank::Writer, writer),
+            commit: Mutex::new(Rank::Commit, CommitState::default()),
+            commit_cv: Condvar::new(),
+            irreducible: Mutex::new(Rank::Irreducible, HashSet::new()),
+            index: RwLock::new(Rank::Index, loaded.index),
+            files: RwLock::new(Rank::Files, loaded.files),
+            open_report: Mutex::new(Rank::OpenReport, loaded.report),
+            poison: Mutex::new(Rank::Poison, None),
+            lock_file: Mutex::new(Rank::LockFile, Some(lock)),
+            poisoned: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            chores: WorkQueue::default(),
+            merges: AtomicU64::new(0),
+            last_merge_ns: AtomicU64::new(0),
+        };
+        e.queue_hints(&loaded.unhinted);
+        Ok(e)
+    }
+
+    /// The database directory (absolute).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The current generation's directory, `<root>/data`.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn opts(&self) -> &Options {
+        &self.opts
+    }
+
+    /// What the last open (or reopen) found.
+    pub fn open_report(&self) -> OpenReport {
+        self.open_report.lock().clone()
+    }
+
+    /// Merges completed by this handle, and when the last one finished (Unix nanoseconds).
+    pub fn merge_counters(&self) -> (u64, u64) {
+        (self.merges.load(Ordering::Relaxed), self.last_merge_ns.load(Ordering::Relaxed))
+    }
+
+    /// Queues hint writing for sealed files that have none.
+    fn queue_hints(&self, ids: &[u32]) {
+        if self.opts.hint_files {
+            for &id in ids {
+                self.chores.push(Chore::Hint(id));
+            }
+        }
+    }
+
+    /// The background thread's loop: runs chores until the handle closes.
+    pub fn run_chores(&self) {
+        while let Some(chore) = self.chores.pop() {
+            match chore {
+                Chore::Hint(id) => {
+                    // Not while a merge swaps directories, and not for a file a merge removed.
+                    let _dirs = self.dirs.lock();
+                    if self.files.read().contains_key(&id) {
+                        // A failed hint only costs a slower open; the file is scanned instead.
+                        let _ = write_hint(&self.dir, id);
+                    }
+                }
+                Chore::Release(files) => drop(files),
+                Chore::RemoveOldGeneration => {
+                    // Failures are retried by the next merge, delete-all or open.
+                    let _ = self.maintenance().remove_old_generation();
+                }
+            }
+        }
+    }
+
+    /// `Db::reopen`: flush, then load everything from disk again, keeping the LOCK.
+    pub fn reload(&self) -> Result<()> {
+        let _no_merge = self.maintenance.lock();
+        let _no_hint_writes = self.dirs.lock();
+        let mut w = self.quiesce()?;
+        let healthy = !self.poisoned.load(Ordering::Acquire);
+        if let (true, Some(a)) = (healthy, &w.active) {
+            a.sync()?;
+        }
+        w.active = None;
+        let loaded = recovery::load(&self.root, &self.opts)?;
+        *self.index.write() = loaded.index;
+        let old_files = std::mem::replace(&mut *self.files.write(), loaded.files);
+        self.chores.push(Chore::Release(old_files.into_values().collect()));
+        w.active = loaded.active;
+        w.next_id = loaded.next_id;
+        w.last_ts = w.last_ts.max(loaded.max_ts);
+        *self.open_report.lock() = loaded.report;
+        *self.commit.lock() = CommitState::settled(w.seq);
+        *self.poison.lock() = None;
+        self.poisoned.store(false, Ordering::Release);
+        drop(w);
+        self.queue_hints(&loaded.unhinted);
+        Ok(())
+    }
+
+    /// Closes the handle: stops the background thread, runs `stop_workers` (the caller's
+    /// periodic threads), flushes, writes the active file's hint, and releases the LOCK. A second
+    /// call does nothing.
+    pub fn close(&self, stop_workers: impl FnOnce()) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.closing.store(true, Ordering::Release);
+        self.chores.stop();
+        stop_workers();
+        let result = match self.check_writable() {
+            Ok(()) => self.sync_all(),
+            Err(Error::Poisoned(_)) => Ok(()),
+            Err(err) => Err(err),
+        };
+        self.closed.store(true, Ordering::Release);
+        let mut w = self.writer.lock();
+        if let Some(active) = w.active.take() {
+            if result.is_ok() && self.opts.hint_files && active.len > 0 {
+                let _ = write_hint(&self.dir, active.id);
+            }
+        }
+        self.files.write().clear();
+        self.lock_file.lock().take();
+        result
+    }
+
+    /// Whether close has begun: long work (a merge) stops early.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
+    /// Refuses work on a closed or poisoned handle.
+    pub fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.poisoned.load(Ordering::Acquire) {
+            let why = self.poison.lock().clone().unwrap_or_default();
+            return Err(Error::Poisoned(why));
+        }
+        Ok(())
+    }
+
+    pub fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Marks the handle unusable for writes until it is reopened.
+    pub fn poison(&self, why: String) {
+        let mut p = self.poison.lock();
+        if p.is_none() {
+            *p = Some(why);
+        }
+        self.poisoned.store(true, Ordering::Release);
+    }
+}

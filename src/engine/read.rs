@@ -1,0 +1,120 @@
+//! Reads: finding a key's current record and reading it. A reader takes the index lock only to
+//! find a location and pin its file, and reads without any lock held.
+
+use std::sync::Arc;
+
+use super::Engine;
+use crate::clock::now_ns;
+use crate::error::{Error, Result};
+use crate::format::record::{Header, Record, HEADER_LEN};
+use crate::index::Index;
+use crate::keydir::{Loc, Probe};
+use crate::storage::datafile::DataFile;
+use crate::storage::fs::data_name;
+
+impl Engine {
+    /// Runs `f` on the keydir and its byte accounting, under the index lock (for reading). `f`
+    /// must not call back into the engine.
+    pub fn read_index<R>(&self, f: impl FnOnce(&Index) -> R) -> R {
+        f(&self.index.read())
+    }
+
+    /// Data files open right now.
+    pub fn file_count(&self) -> usize {
+        self.files.read().len()
+    }
+
+    /// Where `key`'s newest record is as seen by a reader (durable records only).
+    pub fn lookup(&self, key: &[u8]) -> Option<Loc> {
+        self.index.read().keys.get(key)
+    }
+
+    pub fn file(&self, id: u32) -> Result<Arc<DataFile>> {
+        let file = self.files.read().get(&id).cloned();
+        file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", data_name(id))))
+    }
+
+    /// A key's location together with a handle on its file, both taken under the index lock.
+    /// A merge adds its outputs to the file table before it repoints the keydir, and drops its
+    /// inputs only after, so a reader never holds a location whose file is gone. With
+    /// `verified` false the key is not compared (see [`Keydir::probe`]).
+    ///
+    /// [`Keydir::probe`]: crate::keydir::Keydir::probe
+    fn locate(&self, key: &[u8], verified: bool) -> Result<Option<(Loc, Arc<DataFile>)>> {
+        let index = self.index.read();
+        let loc = match (verified, index.keys.probe(key)) {
+            (_, Probe::None) => None,
+            (false, Probe::One(loc)) => Some(loc),
+            _ => index.keys.get(key),
+        };
+        loc.map(|l| Ok((l, self.file(l.file_id)?))).transpose()
+    }
+
+    /// Reads and CRC-checks the record at `loc` of `file`. A record holding another key is
+    /// corruption when the keydir matched the key itself (`verified`), and just "not this key"
+    /// (`Ok(None)`) when the location came from a hash-only probe.
+    pub(super) fn read_record<R>(
+        file: &DataFile,
+        key: &[u8],
+        loc: Loc,
+        verified: bool,
+        f: impl FnOnce(Record<'_>) -> Result<R>,
+    ) -> Result<Option<R>> {
+        let bytes = file.read(loc.offset as u64, loc.size as usize)?;
+        let rec = Record::decode(&bytes).map_err(|bad| Error::corrupt_at(&file.path, loc.offset as u64, bad))?;
+        if rec.key != key {
+            if !verified {
+                return Ok(None);
+            }
+            return Err(Error::corrupt_at(
+                &file.path,
+                loc.offset as u64,
+                "record holds a different key than the keydir says",
+            ));
+        }
+        f(rec).map(Some)
+    }
+
+    /// Reads `key`'s current record for a reader; `Ok(None)` when the key is absent. The key is
+    /// compared against the record read, not the keydir's copy (one cache miss less per read).
+    /// `f` runs with no lock held.
+    pub fn with_current<R>(&self, key: &[u8], f: impl FnOnce(Loc, Record<'_>) -> Result<R>) -> Result<Option<R>> {
+        match self.locate(key, false)? {
+            Some((loc, file)) => Self::read_record(&file, key, loc, false, |r| f(loc, r)),
+            None => Ok(None),
+        }
+    }
+
+    fn header_in(file: &DataFile, loc: Loc) -> Result<Header> {
+        let bytes = file.read(loc.offset as u64, HEADER_LEN)?;
+        Header::parse(&bytes).map_err(|bad| Error::corrupt_at(&file.path, loc.offset as u64, bad))
+    }
+
+    /// Drops `key` from the keydir if it still points at `loc` (lazy expiry of a record a reader
+    /// found expired).
+    pub fn forget_expired(&self, key: &[u8], loc: Loc) {
+        self.index.write().remove_if(key, loc);
+    }
+
+    /// Whether the record at `loc` of `key` has expired; an expired key is dropped from the
+    /// keydir.
+    pub(super) fn drop_if_expired(&self, key: &[u8], loc: Loc) -> Result<bool> {
+        let gone = Self::header_in(&*self.file(loc.file_id)?, loc)?.is_expired(now_ns());
+        if gone {
+            self.forget_expired(key, loc);
+        }
+        Ok(gone)
+    }
+
+    /// The location and header of `key`'s live record; `None` when absent or expired (an
+    /// expired key is dropped from the keydir on the way).
+    pub fn live_header(&self, key: &[u8]) -> Result<Option<(Loc, Header)>> {
+        let Some((loc, file)) = self.locate(key, true)? else { return Ok(None) };
+        let h = Self::header_in(&file, loc)?;
+        if h.is_expired(now_ns()) {
+            self.forget_expired(key, loc);
+            return Ok(None);
+        }
+        Ok(Some((loc, h)))
+    }
+}

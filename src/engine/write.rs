@@ -1,0 +1,333 @@
+//! The write path: appending under the writer mutex, rotation, and group commit.
+//!
+//! Step by step:
+//! 1. The record is encoded (and compressed, and most of its CRC computed) outside any lock.
+//! 2. Under the writer mutex it gets its sequence stamp, rotation happens if it would overflow
+//!    the active file, and it is appended with one `pwrite`. It gets an append sequence number.
+//! 3. If its policy needs no fsync and nothing is waiting for one, the keydir is updated right
+//!    there, still in append order.
+//! 4. Otherwise it joins the pending queue and waits in [`Engine::commit`]: one waiting thread
+//!    becomes the leader, fdatasyncs the file once for everything appended so far, then applies
+//!    the whole group's keydir updates in append order and wakes the group (group commit).
+//! 5. An fsync failure poisons the handle: the group gets `E_IO`, later writes `E_POISONED`, and
+//!    the group's records are never made visible.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::lock_order::MutexGuard;
+use super::{Chore, Engine};
+use crate::clock::now_ns;
+use crate::error::{Error, Result};
+use crate::format::record::{Encoded, Record};
+use crate::keydir::Loc;
+use crate::storage::datafile::{ActiveFile, DataFile};
+use crate::storage::fs::{sync_data, truncate};
+
+/// A record appended but not yet visible, waiting for its group's fsync.
+struct Pending {
+    seq: u64,
+    key: Vec<u8>,
+    loc: Loc,
+}
+
+/// State owned by the writer mutex.
+pub(super) struct Writer {
+    pub(super) active: Option<ActiveFile>,
+    pub(super) next_id: u32,
+    pub(super) last_ts: u64,
+    /// Records appended so far (append sequence numbers start at 1).
+    pub(super) seq: u64,
+    pending: VecDeque<Pending>,
+}
+
+impl Writer {
+    pub(super) fn new(active: Option<ActiveFile>, next_id: u32, last_ts: u64) -> Writer {
+        Writer { active, next_id, last_ts, seq: 0, pending: VecDeque::new() }
+    }
+
+    /// The next sequence stamp: wall clock, but always above the last one. A database already
+    /// holding a record stamped at the maximum (year 2554, so only a crafted or damaged file)
+    /// cannot order a newer write after it: the write is refused rather than lost.
+    fn next_ts(&mut self) -> Result<u64> {
+        let next = self.last_ts.checked_add(1).ok_or_else(|| {
+            Error::Corrupt("sequence stamps exhausted: a record carries the largest possible stamp".into())
+        })?;
+        self.last_ts = now_ns().max(next);
+        Ok(self.last_ts)
+    }
+
+    /// The next id from the counter shared by rotation and merge.
+    fn allocate_id(&mut self) -> Result<u32> {
+        let id = self.next_id;
+        self.next_id = id.checked_add(1).ok_or_else(|| Error::InvalidArg("data file ids exhausted".into()))?;
+        Ok(id)
+    }
+
+    /// The newest appended-but-invisible record of `key`, if any.
+    fn pending_loc(&self, key: &[u8]) -> Option<Loc> {
+        self.pending.iter().rev().find(|p| p.key == key).map(|p| p.loc)
+    }
+}
+
+#[derive(Default)]
+pub(super) struct CommitState {
+    /// Every record with a sequence number up to here is durable and visible.
+    durable: u64,
+    /// Records up to here belonged to a group whose fsync failed.
+    failed_upto: u64,
+    failure: String,
+    syncing: bool,
+}
+
+impl CommitState {
+    /// A clean slate after a reload: every record appended so far is accounted for on disk.
+    pub(super) fn settled(seq: u64) -> CommitState {
+        CommitState { durable: seq, ..CommitState::default() }
+    }
+}
+
+/// How a write wants to be made durable.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    Sync,
+    NoSync,
+}
+
+/// The writer mutex, held for an atomic read-modify-write of keys: no other write can land
+/// between what it reads and what it writes.
+pub(crate) struct Exclusive<'a> {
+    e: &'a Engine,
+    w: MutexGuard<'a, Writer>,
+}
+
+impl Exclusive<'_> {
+    /// Where `key`'s newest record is, counting appended-but-not-yet-visible ones; `None` when
+    /// the key is absent or expired (an expired key is dropped from the keydir on the way).
+    pub fn current(&self, key: &[u8]) -> Result<Option<Loc>> {
+        let Some(loc) = self.w.pending_loc(key).or_else(|| self.e.lookup(key)).filter(|l| !l.tombstone) else {
+            return Ok(None);
+        };
+        if loc.has_ttl && self.e.drop_if_expired(key, loc)? {
+            return Ok(None);
+        }
+        Ok(Some(loc))
+    }
+
+    /// Reads the record at `loc` (from [`Exclusive::current`]) of `key`. The writer mutex keeps
+    /// merges from swapping its file away meanwhile.
+    pub fn read<R>(&self, key: &[u8], loc: Loc, f: impl FnOnce(Record<'_>) -> Result<R>) -> Result<R> {
+        let file = self.e.file(loc.file_id)?;
+        Engine::read_record(&file, key, loc, true, f).map(|r| r.expect("verified read"))
+    }
+
+    /// Appends `enc` for `key` as [`Engine::write`] does. Lets go of the mutex while it waits
+    /// for an fsync, so nothing read before may be relied on after this call.
+    pub fn write(mut self, key: &[u8], enc: Encoded, durability: Durability) -> Result<Loc> {
+        self.e.write_locked(&mut self.w, key, enc, durability)
+    }
+}
+
+impl Engine {
+    /// Appends `enc` for `key` and makes it durable and visible as `durability` says.
+    pub fn write(&self, key: &[u8], enc: Encoded, durability: Durability) -> Result<Loc> {
+        let mut w = self.writer.lock();
+        self.write_locked(&mut w, key, enc, durability)
+    }
+
+    /// The writer mutex for a read-modify-write, on a writable handle.
+    pub fn exclusive(&self) -> Result<Exclusive<'_>> {
+        self.check_writable()?;
+        Ok(Exclusive { e: self, w: self.writer.lock() })
+    }
+
+    /// The body of [`Engine::write`] for callers that already hold the writer mutex. Releases
+    /// the mutex before waiting for an fsync.
+    fn write_locked(
+        &self,
+        w: &mut MutexGuard<'_, Writer>,
+        key: &[u8],
+        mut enc: Encoded,
+        durability: Durability,
+    ) -> Result<Loc> {
+        self.check_writable()?;
+        self.ensure_room(w, enc.len() as u64)?;
+        let ts = w.next_ts()?;
+        enc.stamp(ts);
+        let active = w.active.as_mut().expect("ensure_room created the active file");
+        let offset = match active.append(&enc.buf) {
+            Ok(off) => off,
+            Err((err, dirty)) => {
+                if dirty {
+                    self.poison(format!("could not cut off a failed append: {err}"));
+                }
+                return Err(err);
+            }
+        };
+        let loc = Loc {
+            file_id: active.id,
+            offset: offset as u32,
+            size: enc.len() as u32,
+            tombstone: enc.is_tombstone(),
+            has_ttl: enc.expires() != 0,
+        };
+        w.seq += 1;
+        let seq = w.seq;
+        if durability == Durability::NoSync && w.pending.is_empty() {
+            self.index.write().apply(key, loc);
+            return Ok(loc);
+        }
+        // Visibility must follow append order, so even a no-sync write queues behind a group.
+        w.pending.push_back(Pending { seq, key: key.to_vec(), loc });
+        MutexGuard::unlocked(w, || self.commit(seq))?;
+        Ok(loc)
+    }
+
+    /// The next data file id (merge outputs draw from the counter rotation uses).
+    pub fn allocate_id(&self) -> Result<u32> {
+        self.writer.lock().allocate_id()
+    }
+
+    /// The writer mutex, once no appended record is waiting for its group commit: whoever holds
+    /// it can then change files and the keydir without a pending record landing afterwards.
+    /// On a poisoned handle the pending records are dropped (they were never made durable).
+    pub(super) fn quiesce(&self) -> Result<MutexGuard<'_, Writer>> {
+        loop {
+            let mut w = self.writer.lock();
+            if w.pending.is_empty() {
+                return Ok(w);
+            }
+            if self.poisoned.load(Ordering::Acquire) {
+                w.pending.clear();
+                return Ok(w);
+            }
+            let seq = w.seq;
+            drop(w);
+            self.commit(seq)?;
+        }
+    }
+
+    /// Makes sure the active file exists and can take `len` more bytes, rotating if not: the old
+    /// file is sealed before the next id is created, so every file below the highest one is
+    /// complete on disk.
+    fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<()> {
+        match &w.active {
+            Some(a) if a.len == 0 || a.len + len <= self.opts.max_file_size => return Ok(()),
+            Some(_) => self.seal_active(w)?,
+            None => {}
+        }
+        let id = w.allocate_id()?;
+        let fresh = ActiveFile::create(&self.dir, id)?;
+        self.files.write().insert(id, Arc::new(DataFile::active(&fresh)));
+        w.active = Some(fresh);
+        Ok(())
+    }
+
+    /// fdatasyncs the active file without holding the writer mutex, so that the sync a caller
+    /// then does under the mutex (sealing, a merge swap) only has the last few writes to flush
+    /// and writers are not held up behind a large flush. An error poisons the handle.
+    pub(super) fn presync_active(&self) -> Result<()> {
+        let file = self.writer.lock().active.as_ref().map(|a| (a.file.clone(), a.path.clone()));
+        if let Some((f, path)) = file {
+            if let Err(err) = sync_data(&f, &path) {
+                self.poison(err.to_string());
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the active file: fdatasync (an error poisons), read it through a map from now on,
+    /// queue its hint. The next write creates a new file.
+    pub(super) fn seal_active(&self, w: &mut Writer) -> Result<()> {
+        let Some(active) = &w.active else { return Ok(()) };
+        if let Err(e) = active.sync() {
+            self.poison(format!("fdatasync while sealing {} failed: {e}", active.path.display()));
+            return Err(e);
+        }
+        // The file stops being the active one only once its map exists.
+        let sealed = Arc::new(DataFile::sealed(&self.dir, active.id)?);
+        let id = active.id;
+        w.active = None;
+        self.files.write().insert(id, sealed);
+        if self.opts.hint_files {
+            self.chores.push(Chore::Hint(id));
+        }
+        Ok(())
+    }
+
+    /// Waits until record `seq` is durable and visible, leading a group fsync if nobody is.
+    pub(super) fn commit(&self, seq: u64) -> Result<()> {
+        let mut st = self.commit.lock();
+        loop {
+            if st.durable >= seq {
+                return Ok(());
+            }
+            if st.failed_upto >= seq {
+                return Err(Error::Io { context: st.failure.clone(), source: std::io::Error::other("fsync failed") });
+            }
+            self.check_writable()?;
+            if st.syncing {
+                MutexGuard::wait(&mut st, &self.commit_cv);
+                continue;
+            }
+            st.syncing = true;
+            drop(st);
+            let outcome = self.sync_group();
+            st = self.commit.lock();
+            st.syncing = false;
+            match outcome {
+                Ok(target) => st.durable = st.durable.max(target),
+                Err((target, e)) => {
+                    st.failed_upto = target;
+                    st.failure = e.to_string();
+                }
+            }
+            self.commit_cv.notify_all();
+        }
+    }
+
+    /// One group commit: fdatasync everything appended so far, then publish it in order.
+    fn sync_group(&self) -> std::result::Result<u64, (u64, Error)> {
+        let (target, file) = {
+            let w = self.writer.lock();
+            (w.seq, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone())))
+        };
+        if let Some((file, path)) = file {
+            if let Err(err) = sync_data(&file, &path) {
+                self.poison(err.to_string());
+                self.discard_pending(&mut self.writer.lock());
+                return Err((target, err));
+            }
+        }
+        let mut w = self.writer.lock();
+        let mut index = self.index.write();
+        while w.pending.front().is_some_and(|p| p.seq <= target) {
+            let p = w.pending.pop_front().unwrap();
+            index.apply(&p.key, p.loc);
+        }
+        Ok(target)
+    }
+
+    /// After a failed fsync: the waiting records are never published, and those in the active
+    /// file are cut off it, so that no reopen can serve a value whose fsync failed either. (If
+    /// even the truncation fails, they may come back after a reopen; the handle stays poisoned.)
+    fn discard_pending(&self, w: &mut Writer) {
+        let active_id = w.active.as_ref().map(|a| a.id);
+        let cut = w.pending.iter().filter(|p| Some(p.loc.file_id) == active_id).map(|p| p.loc.offset as u64).min();
+        w.pending.clear();
+        if let (Some(cut), Some(a)) = (cut, w.active.as_mut()) {
+            if truncate(&a.file, &a.path, cut).is_ok() {
+                a.len = cut;
+            }
+        }
+    }
+
+    /// Flushes everything appended so far (explicit `sync()` and the interval flusher).
+    pub fn sync_all(&self) -> Result<()> {
+        self.check_writable()?;
+        let seq = self.writer.lock().seq;
+        self.commit(seq)
+    }
+}
