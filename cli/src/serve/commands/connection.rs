@@ -86,12 +86,16 @@ pub fn auth(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 pub const MAX_NAME: usize = 1024;
 
 /// Client names and library names: printable ASCII without spaces, at most [`MAX_NAME`] bytes.
-fn valid_name(n: &[u8]) -> bool {
-    n.len() <= MAX_NAME && n.iter().all(|&ch| (b'!'..=b'~').contains(&ch))
+/// The error reply when `n` is not one (Redis' text for the characters).
+fn name_error(n: &[u8], what: &str) -> Option<String> {
+    if n.len() > MAX_NAME {
+        Some(format!("ERR {what} cannot be longer than {MAX_NAME} bytes."))
+    } else if !n.iter().all(|&ch| (b'!'..=b'~').contains(&ch)) {
+        Some(format!("ERR {what} cannot contain spaces, newlines or special characters."))
+    } else {
+        None
+    }
 }
-
-const E_BAD_NAME: &str =
-    "ERR Client names cannot contain spaces, newlines or special characters, nor be longer than 1024 bytes.";
 
 /// Changes the client's names and records what they now hold in the budget.
 fn set_meta(c: &mut Ctx<'_, '_>, f: impl FnOnce(&mut ClientMeta)) {
@@ -143,8 +147,8 @@ pub fn hello(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         return Ok(());
     }
     if let Some(n) = name {
-        if !valid_name(n) {
-            c.out.err(E_BAD_NAME);
+        if let Some(e) = name_error(n, "Client names") {
+            c.out.err(&e);
             return Ok(());
         }
         set_meta(c, |m| m.name = n.to_vec());
@@ -221,21 +225,18 @@ pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         }
         b"setname" => {
             let name = a.get(2);
-            if valid_name(name) {
-                set_meta(c, |m| m.name = name.to_vec());
-                c.out.ok();
-            } else {
-                c.out.err(E_BAD_NAME);
+            match name_error(name, "Client names") {
+                None => {
+                    set_meta(c, |m| m.name = name.to_vec());
+                    c.out.ok();
+                }
+                Some(e) => c.out.err(&e),
             }
         }
         b"setinfo" => {
             let (attr, val) = (a.get(2), a.get(3));
-            if !valid_name(val) {
-                c.out.err(&format!(
-                    "ERR {} cannot contain spaces, newlines or special characters, nor be longer than {MAX_NAME} \
-                     bytes.",
-                    shown(attr)
-                ));
+            if let Some(e) = name_error(val, &shown(attr)) {
+                c.out.err(&e);
             } else if eq(attr, "LIB-NAME") {
                 set_meta(c, |m| m.lib_name = val.to_vec());
                 c.out.ok();
