@@ -233,13 +233,6 @@ def play(port, gen, data):
         pass  # resets and refusals are the server's right
 
 
-def rss_anon_kib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1])
-    return 0
-
-
 def alive(srv):
     """The process runs and a fresh connection gets PONG."""
     if srv.proc.poll() is not None:
@@ -311,7 +304,7 @@ def main():
         while time.monotonic() < deadline and not failure:
             time.sleep(min(step, max(0.0, deadline - time.monotonic())))
             if srv.proc.poll() is None:
-                samples.append((srv.rss_kib(), rss_anon_kib(srv.proc.pid)))
+                samples.append((srv.rss_kib(), srv.status_kib("RssAnon")))
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(opts.workers)]
     threads.append(threading.Thread(target=sample, daemon=True))
