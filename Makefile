@@ -7,12 +7,15 @@
 #   make soak      the merge kill-point sweep with its full workload (more keys, hits and rounds)
 #                  the fault sweep over every operation and 1,000 power-loss cycles
 #                  the C kill -9 loops (sync on put, with merges, interval sync), 1,000 cycles each
-#                  + make valgrind
+#                  + make valgrind + make wire-fuzz (10 minutes)
 #   make valgrind  the C API misuse tests under valgrind memcheck (zero errors, zero leaks)
 #   make bench     the C benchmark over the public API (release build)
 #   make bench-peers   bitgask beside LevelDB, LMDB, RocksDB, SQLite and the machine's limits (medians of 3 rounds)
 #   make fuzz      every fuzz target for FUZZ_SECONDS (default 60) each (make test: fuzz-smoke)
-#   make test-server   bitgask serve with redis-cli, redis-benchmark, redis-py, raw sockets
+#   make test-server   bitgask serve with redis-cli, redis-benchmark, redis-py, raw sockets, and a
+#                      20-second wire fuzz
+#   make wire-fuzz     mutated commands, pipelines and partial frames at a running bitgask serve for
+#                      WIRE_FUZZ_SECONDS (default 600)
 #   make test-cluster  three bitgask serve processes behind twemproxy (nutcracker)
 #   make bench-server  bitgask serve against redis-server (redis-benchmark, medians of 5 rounds)
 #   make install   prefix=/usr/local DESTDIR= : library, headers (C and C++), pkg-config file
@@ -43,7 +46,7 @@ C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
 .PHONY: bench-deps bench-peers bench-peers-smoke
-.PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-server server-deps server-bin soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-server server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -158,6 +161,7 @@ soak: $(BUILD)/c_tests_killpoints $(BUILD)/c_tests_static valgrind
 	  kill9_loop_with_merges_keeps_acknowledged_puts_and_deletes kill9_loop_interval_sync_keeps_every_returned_write
 	@echo "== fault sweep (soak: every operation)"
 	BITGASK_FAULT_STRIDE=1 BITGASK_POWERLOSS_CYCLES=1000 BITGASK_MODEL_RUNS=500 $(FAULT_TEST) -- --nocapture
+	$(MAKE) --no-print-directory wire-fuzz
 
 # The bitgask command: its unit tests, then every subcommand driven end to end from a script.
 test-cli:
@@ -181,6 +185,13 @@ test-server: server-deps server-bin
 	tests/server/cli_test.sh $(SERVER_BIN)
 	tests/server/benchmark_smoke.sh $(SERVER_BIN)
 	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_redis_py.py tests/server/test_abuse.py tests/server/test_restart.py
+	python3 tests/server/wire_fuzz.py --bin $(SERVER_BIN) --seconds 20
+
+# The wire-level fuzzer (tests/server/wire_fuzz.py): a server is alive and under its RSS bound
+# after every connection; a finding's sessions and the server log go to build/wire-fuzz-findings/.
+WIRE_FUZZ_SECONDS ?= 600
+wire-fuzz: server-deps server-bin
+	python3 tests/server/wire_fuzz.py --bin $(SERVER_BIN) --seconds $(WIRE_FUZZ_SECONDS)
 
 test-cluster: server-deps server-bin
 	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_cluster.py

@@ -10,14 +10,14 @@
 #                                  cargo test, no libFuzzer (also the fallback when cargo-fuzz
 #                                  cannot be installed)
 #
-# Environment: FUZZ_TARGETS (default: all four), FUZZ_SANITIZER (default none: the only one a
+# Environment: FUZZ_TARGETS (default: all seven), FUZZ_SANITIZER (default none: the only one a
 # stable toolchain builds), CARGO, CARGO_FUZZ_VERSION (installed when cargo-fuzz is missing).
 # Prints executions and findings per target; exits non-zero when any target found something.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
-TARGETS=${FUZZ_TARGETS:-record_decode hint_parse meta_parse directory}
+TARGETS=${FUZZ_TARGETS:-record_decode hint_parse meta_parse directory resp_parse glob_match dispatch}
 SANITIZER=${FUZZ_SANITIZER:-none}
 CARGO_FUZZ_VERSION=${CARGO_FUZZ_VERSION:-0.13.2}
 mode=${1:-smoke}
@@ -57,7 +57,8 @@ $CARGO fuzz build --sanitizer "$SANITIZER"
 host=$(rustc -vV | sed -n 's/^host: //p')
 bindir=fuzz/target/$host/release
 
-# The directory target writes a database per input: somewhere fast, removed afterwards.
+# The directory target writes a database per input, dispatch keeps a throwaway one: somewhere
+# fast, removed afterwards.
 base=/dev/shm
 [ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
 scratch=$(mktemp -d "$base/bitgask-fuzz.XXXXXX")
@@ -78,7 +79,7 @@ for t in $TARGETS; do
     if [ ${#regs[@]} -gt 0 ]; then
         echo "== fuzz: $t: replaying ${#regs[@]} regression input(s)"
         for r in "${regs[@]}"; do
-            if ! "$bin" -artifact_prefix="$scratch/" "$r" >"$scratch/replay.log" 2>&1; then
+            if ! "$bin" -timeout=20 -artifact_prefix="$scratch/" "$r" >"$scratch/replay.log" 2>&1; then
                 why=$(grep -A1 -m1 'panicked at' "$scratch/replay.log" | tail -1)
                 echo "   FAIL $r: ${why:-$(grep -m1 ERROR "$scratch/replay.log")}"
                 bad=$((bad + 1))
@@ -97,16 +98,23 @@ for t in $TARGETS; do
         work=$scratch/work-$t
     fi
     mkdir -p "$work"
-    # Whole directories need room for a few records per file; the parsers do with libFuzzer's
-    # default (the largest seed, at least 4096).
+    # Whole directories need room for a few records per file, request streams for pipelines
+    # that reach the server's limits (64 KiB query buffer, 256 KiB of client memory in
+    # dispatch); the other parsers do with libFuzzer's default (the largest seed, at least 4096).
     maxlen=()
-    [ "$t" = directory ] && maxlen=(-max_len=16384)
+    case $t in
+        directory | resp_parse) maxlen=(-max_len=16384) ;;
+        dispatch) maxlen=(-max_len=70000) ;;
+    esac
+    # Command names and framing tokens let the fuzzer build sessions (fuzz/dicts/).
+    dict=()
+    [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="fuzz/dicts/$t.dict")
     echo "== fuzz: $t for ${seconds}s"
     log=$scratch/$t.log
     started=$SECONDS
     set +e
     "$bin" "$work" fuzz/corpus/$t -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
-        -print_final_stats=1 -artifact_prefix="$artifacts/" "${maxlen[@]}" >"$log" 2>&1
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "${maxlen[@]}" "${dict[@]}" >"$log" 2>&1
     rc=$?
     set -e
     took=$((SECONDS - started))

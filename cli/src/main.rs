@@ -2,8 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-mod commands;
-mod serve;
+use bitgask_cli::{commands, serve};
 
 use commands::error::{CliError, CmdResult, EXIT_CODES_HELP};
 use commands::output::{print_json, Ctx};

@@ -6,6 +6,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+// The server targets bound what a call allocates with it (src/alloc.rs).
+#[global_allocator]
+static ALLOC: bitgask_fuzz::alloc::Counting = bitgask_fuzz::alloc::Counting;
+
 fn inputs(target: &str) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     if let Some(only) = std::env::var_os("BITGASK_FUZZ_ONLY") {
@@ -48,4 +52,20 @@ fn meta_parse() {
 #[test]
 fn directory() {
     replay("directory", bitgask_fuzz::directory);
+}
+
+#[test]
+fn resp_parse() {
+    replay("resp_parse", bitgask_fuzz::resp_parse);
+}
+
+#[test]
+fn glob_match() {
+    replay("glob_match", bitgask_fuzz::glob_match);
+}
+
+#[test]
+fn dispatch() {
+    replay("dispatch", bitgask_fuzz::dispatch);
+    bitgask_fuzz::serve::remove_dispatch_dirs();
 }

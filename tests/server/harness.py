@@ -65,11 +65,15 @@ class Server:
             self.proc.wait()
             raise RuntimeError(f"server did not stop within {timeout}s: {self.log_text()}")
 
-    def rss_kib(self):
+    def status_kib(self, field):
+        """A memory figure of the process in KiB, from /proc/PID/status (VmRSS, RssAnon, ...)."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
         return 0
+
+    def rss_kib(self):
+        return self.status_kib("VmRSS")
 
     def threads(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/task"))

@@ -265,3 +265,171 @@ def test_thousand_concurrent_connections():
         finally:
             for c in socks:
                 c.close()
+
+
+# ---- NUL bytes in inline commands (issue: `\0\n` made the splitter add empty arguments forever) ----
+
+def test_nul_newline_is_an_empty_command_and_memory_stays_flat(server):
+    """The two bytes that once took all the machine's memory: an empty command (as in Redis),
+    the connection stays usable, and the server's memory does not move."""
+    base = server.rss_kib()
+    with server.connect() as s:
+        s.sendall(b"\0\n")
+        s.sendall(command("PING"))
+        s.settimeout(10)
+        assert s.recv(100) == b"+PONG\r\n"
+        s.sendall(b"\0\n" * 10000 + b"\0\r\n\0 \0\n" + b"PING\r\n")
+        assert read_lines(s, 1) == [b"+PONG"]
+    assert server.rss_kib() - base < 16 * 1024
+    assert alive(server)
+
+
+def read_lines(sock, n, timeout=10):
+    """The next `n` CRLF-terminated lines from `sock`."""
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.monotonic() + timeout
+    while data.count(b"\r\n") < n and time.monotonic() < deadline:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data.split(b"\r\n")[:n]
+
+
+NUL_INLINE = [
+    # (request, expected reply lines): a NUL ends the line; what follows it is ignored.
+    (b"SET nul1 v\0ignored words\r\nGET nul1\r\n", [b"+OK", b"$1", b"v"]),
+    (b"SET nul2 \"v\"\0x\r\nGET nul2\r\n", [b"+OK", b"$1", b"v"]),
+    (b"ECH\0O x\r\nPING\r\n", [b"-ERR unknown command 'ECH', with args beginning with: ", b"+PONG"]),
+    (b"\0PING\r\nPING\r\n", [b"+PONG"]),
+    (b"  \0\0  \r\nECHO 'a'\0\r\n", [b"$1", b"a"]),
+]
+
+
+@pytest.mark.parametrize("request_, want", NUL_INLINE, ids=range(len(NUL_INLINE)))
+def test_nul_ends_an_inline_line(server, request_, want):
+    with server.connect() as s:
+        s.sendall(request_)
+        assert read_lines(s, len(want)) == want
+
+
+@pytest.mark.parametrize("request_", [b"SET k \"a\0b\"\r\n", b"SET k 'a\0b'\r\n", b"ECHO \"\0\r\n", b"ECHO \"\\\0\"\n"])
+def test_nul_inside_quotes_is_an_unbalanced_quote(server, request_):
+    reply = roundtrip(server, request_)
+    assert reply == b"-ERR Protocol error: unbalanced quotes in request\r\n"
+    assert alive(server)
+
+
+def test_nul_in_multibulk_arguments_is_data(server):
+    value = b"a\0b\0\0"
+    reply = roundtrip(server, command("SET", b"k\0nul", value) + command("GET", b"k\0nul"), lines=3)
+    assert reply == b"+OK\r\n$5\r\n" + value + b"\r\n"
+
+
+def test_nul_before_auth_with_a_password():
+    with Server("--requirepass", "pw", "--no-sync") as s:
+        base = s.rss_kib()
+        reply = roundtrip(s, b"\0\n" * 1000 + b"PING\r\n", lines=1)
+        assert reply == b"-NOAUTH Authentication required.\r\n"
+        assert s.rss_kib() - base < 16 * 1024
+
+
+# ---- patterns, names, the per-connection memory budget ----
+
+def test_star_heavy_patterns_against_long_keys(server):
+    """`*a*a*a*a*a*a*b` against a 60 KB key of `a`s: linear in the key, not exponential."""
+    key = b"a" * 60000
+    assert roundtrip(server, command("SET", key, "v"), 5) == b"+OK\r\n"
+    for pattern in [b"*a*a*a*a*a*a*b", b"*a" * 200 + b"b", b"*[a-z]*[^b]*?*a*b"]:
+        assert roundtrip(server, command("KEYS", pattern), 4) == b"*0\r\n"
+        assert roundtrip(server, command("SCAN", 0, "MATCH", pattern, "COUNT", 100000), lines=3).endswith(b"*0\r\n")
+    assert roundtrip(server, command("DEL", key), 4) == b":1\r\n"
+
+
+def test_client_names_are_bounded(server):
+    long = b"n" * 1025
+    reply = roundtrip(server, command("CLIENT", "SETNAME", long) + command("CLIENT", "SETINFO", "LIB-NAME", long)
+                      + command("HELLO", 2, "SETNAME", long) + command("CLIENT", "SETNAME", b"n" * 1024)
+                      + command("CLIENT", "GETNAME"), lines=6)
+    lines = reply.split(b"\r\n")
+    assert all(l.startswith(b"-ERR") and b"1024 bytes" in l for l in lines[:3]), lines
+    assert lines[3:5] == [b"+OK", b"$1024"]
+
+
+def test_error_replies_quote_at_most_128_bytes_of_an_argument(server):
+    reply = roundtrip(server, command("CLIENT", b"x" * 100000) + command("HELLO", 2, b"y" * 100000), lines=2)
+    assert len(reply) < 600 and reply.count(b"\r\n") == 2, reply[:300]
+
+
+def test_a_connection_over_its_memory_limit_is_closed_with_a_log_line():
+    with Server("--no-sync", "--max-client-memory", str(300_000)) as s:
+        with s.connect() as c:
+            c.sendall(command("SET", "big", b"x" * 600_000))
+            assert read_until_closed(c) == b""
+        assert alive(s)
+        assert roundtrip(s, command("EXISTS", "big"), 4) == b":0\r\n"
+        log = s.log_text()
+        assert "closing client id=" in log and "over its limit of 300000 bytes (--max-client-memory)" in log, log
+        assert "(read buffer 524288, arguments " in log, log
+
+
+def test_keys_larger_than_the_budget_is_refused_and_scan_returns_it_in_parts():
+    with Server("--no-sync", "--max-client-memory", str(256 << 10)) as s:
+        n = 4000
+        keys = {b"key:%06d:" % i + b"p" * 80 for i in range(n)}
+        payload = b"".join(command("SET", k, 1) for k in keys)
+        assert roundtrip(s, payload, 5 * n, timeout=60) == b"+OK\r\n" * n
+        assert roundtrip(s, command("KEYS", "*"), lines=1).startswith(b"-ERR KEYS result exceeds the client memory limit")
+        # SCAN with a COUNT covering everything still answers, in several parts.
+        with s.connect() as c:
+            seen, cursor, calls = set(), b"0", 0
+            while True:
+                c.sendall(command("SCAN", cursor, "COUNT", 100000))
+                reply = read_resp(c)
+                cursor, found = reply
+                seen.update(found)
+                calls += 1
+                if cursor == b"0":
+                    break
+        assert seen == keys and calls > 1
+        assert alive(s)
+
+
+def read_resp(sock, timeout=10):
+    """One RESP2 reply (arrays, bulk strings, integers, simple strings) from `sock`."""
+    sock.settimeout(timeout)
+    buf = bytearray()
+
+    def need(n):
+        while len(buf) < n:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed"
+            buf.extend(chunk)
+
+    def line():
+        while b"\r\n" not in buf:
+            need(len(buf) + 1)
+        i = buf.index(b"\r\n")
+        text = bytes(buf[:i])
+        del buf[:i + 2]
+        return text
+
+    def value():
+        head = line()
+        kind, rest = head[:1], head[1:]
+        if kind == b"*":
+            return [value() for _ in range(int(rest))]
+        if kind == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            need(n + 2)
+            data = bytes(buf[:n])
+            del buf[:n + 2]
+            return data
+        if kind == b":":
+            return int(rest)
+        return head
+
+    return value()

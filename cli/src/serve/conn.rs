@@ -1,18 +1,18 @@
-//! One client connection: read, parse every complete command in the buffer, run them, write all
-//! their replies with one `write`, repeat.
+//! One client connection's I/O: read, let the [`Client`] run every complete command in the
+//! buffer, write all their replies with one `write`, repeat.
 //!
 //! Memory per connection is bounded: the read buffer grows only as bytes arrive (doubling, up
 //! to the query limit, and shrinks back when a large command is done); the output buffer is
 //! written out whenever it passes [`FLUSH_AT`](super::reply::FLUSH_AT), so its size is at most
-//! that plus one value.
+//! that plus one value; and the sum of everything the connection holds is held to its budget
+//! (`budget.rs`): over it, the connection is closed with a log line.
 
 use std::io::{self, ErrorKind, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 
-use super::commands::{self, Ctx, Session};
+use super::client::{Client, Close};
 use super::reply::Out;
-use super::resp::{Parsed, Parser};
 use super::state::{ClientHandle, Shared};
 
 const INITIAL_BUF: usize = 16 << 10;
@@ -65,51 +65,36 @@ impl ReadBuf {
     }
 }
 
-/// Serves one client until it quits, fails, idles out or the server stops.
-pub fn serve(sh: Arc<Shared>, sock: TcpStream, client: Arc<ClientHandle>) {
+/// Serves one client until it quits, fails, idles out, outgrows its memory budget or the
+/// server stops.
+pub fn serve(sh: Arc<Shared>, sock: TcpStream, handle: Arc<ClientHandle>) {
     let _ = sock.set_nodelay(true);
     let _ = sock.set_read_timeout(sh.cfg.timeout);
     let _ = sock.set_write_timeout(Some(sh.cfg.write_stall));
-    let mut out = Out::new(&sock);
-    let mut sess = Session::new(&sh, client.id);
+    let mut writer = &sock;
+    let mut out = Out::new(&mut writer);
+    let mut client = Client::new(&sh, handle.id);
     let mut rd = ReadBuf { buf: vec![0; INITIAL_BUF], start: 0, end: 0 };
-    let mut parser = Parser::default();
     let mut net_in = 0u64;
     let mut reader = &sock;
     let result: io::Result<()> = (|| loop {
         // Run every complete command already buffered; their replies go out together.
-        loop {
-            let lim = if sess.authed { &sh.cfg.limits } else { &sh.cfg.unauth_limits };
-            match parser.parse(rd.pending(), lim) {
-                Parsed::Command(used) => {
-                    let args = parser.args(rd.pending());
-                    if !args.is_empty() {
-                        let mut ctx = Ctx { sh: &sh, s: &mut sess, out: &mut out, client: &client };
-                        commands::execute(&mut ctx, args)?;
-                    }
-                    parser.reset();
-                    rd.consume(used);
-                    if sess.close {
-                        break;
-                    }
-                    out.maybe_flush()?;
-                }
-                Parsed::Incomplete(_) => break,
-                Parsed::Error(msg) => {
-                    out.err(&format!("ERR {msg}"));
-                    sess.close = true;
-                    break;
-                }
-            }
-        }
+        let batch = client.run(&sh, &handle, rd.pending(), &mut out)?;
+        rd.consume(batch.used);
         out.flush()?;
         sh.add(
-            &mut sess.tally,
+            &mut client.sess.tally,
             std::mem::take(&mut net_in),
             std::mem::take(&mut out.written),
             std::mem::take(&mut out.errors),
         );
-        if sess.close || sh.stopper.stopping() {
+        if let Some(why) = batch.close {
+            if why == Close::OverBudget {
+                log_over_budget(&handle, &client);
+            }
+            return Ok(());
+        }
+        if sh.stopper.stopping() {
             return Ok(());
         }
         match rd.fill(&mut reader, sh.cfg.max_query) {
@@ -124,8 +109,17 @@ pub fn serve(sh: Arc<Shared>, sock: TcpStream, client: Arc<ClientHandle>) {
             }
             Err(e) => return Err(e),
         }
+        // The read buffer grows only here: its new size counts before anything is parsed.
+        if client.read_buffer_is(rd.buf.len()) {
+            log_over_budget(&handle, &client);
+            return Ok(());
+        }
     })();
     let _ = result; // idle timeouts, resets and stalled writes all end the connection the same way
-    sh.add(&mut sess.tally, net_in, out.written, out.errors);
+    sh.add(&mut client.sess.tally, net_in, out.written, out.errors);
     let _ = sock.shutdown(Shutdown::Both);
+}
+
+fn log_over_budget(handle: &ClientHandle, client: &Client) {
+    eprintln!("bitgask serve: closing client id={} addr={}: it {}", handle.id, handle.addr, client.budget_line());
 }

@@ -31,24 +31,29 @@
 //! anything; the read buffer grows only as bytes arrive, doubling up to the query buffer
 //! limit; replies are written out every 64 KiB, so a client that never reads blocks its own
 //! thread (TCP back-pressure) instead of growing a buffer, and is closed when a write makes no
-//! progress for `--timeout` seconds (60 when no timeout is set).
+//! progress for `--timeout` seconds (60 when no timeout is set). What a connection holds in
+//! all (read buffer, arguments, replies, MULTI queue, KEYS/SCAN results, names) is held to
+//! `--max-client-memory` (1 MiB before AUTH); over it the connection is closed with a log line.
 //!
 //! # Modules
 //!
-//! `resp` parses requests, `reply` encodes replies, `conn` runs a connection, `commands`
+//! `resp` parses requests, `reply` encodes replies, `client` runs the commands of a buffer,
+//! `conn` does a connection's I/O, `budget` adds up what a connection holds, `commands`
 //! dispatches and implements the commands, `glob` matches patterns, `info` renders INFO,
 //! `state` holds what connections share, `server` accepts and drains, `signals` waits for
-//! SIGINT/SIGTERM.
+//! SIGINT/SIGTERM. The protocol modules are public so the fuzz targets drive them directly.
 
-mod commands;
+pub mod budget;
+pub mod client;
+pub mod commands;
 mod conn;
-mod glob;
+pub mod glob;
 mod info;
-mod reply;
-mod resp;
+pub mod reply;
+pub mod resp;
 mod server;
 mod signals;
-mod state;
+pub mod state;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -92,6 +97,11 @@ pub struct ServeArgs {
     /// the largest value plus 1 MiB if that is more].
     #[arg(long, value_name = "BYTES")]
     pub max_query_buffer: Option<usize>,
+    /// Most memory one client may hold (read buffer, arguments, pending replies, MULTI queue,
+    /// KEYS/SCAN results, names); a client over it is closed, with a log line [default: twice
+    /// the query buffer limit plus the largest value plus 32 MiB: 192 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub max_client_memory: Option<usize>,
 
     /// fdatasync before each write is acknowledged (the default; concurrent clients share
     /// fsyncs).
@@ -110,7 +120,29 @@ const DEFAULT_MAXCLIENTS: usize = 10_000;
 /// Limits for clients that have not authenticated yet (as Redis: small commands only).
 const UNAUTH_LIMITS: Limits = Limits { max_args: 16, max_bulk: 16 << 10, max_inline: 16 << 10 };
 
+/// What a client that has not authenticated may hold: its largest command (16 arguments of
+/// 16 KiB) in a read buffer that doubles to 512 KiB, and a reply buffer flushed at 64 KiB.
+const UNAUTH_CLIENT_MEMORY: usize = 1 << 20;
+
+/// The smallest `--max-client-memory`: the buffers an idle connection starts with, and room.
+const MIN_CLIENT_MEMORY: usize = 256 << 10;
+
+/// `bitgask serve`'s flags on their own (for [`ServeArgs::from_flags`]).
+#[derive(clap::Parser)]
+#[command(name = "serve", no_binary_name = true)]
+struct FlagsOnly {
+    #[command(flatten)]
+    args: ServeArgs,
+}
+
 impl ServeArgs {
+    /// Parses `bitgask serve`'s flags (without the command names): for tests and fuzz targets
+    /// that need the configuration a server would run with.
+    pub fn from_flags(flags: &[&str]) -> Result<ServeArgs, String> {
+        use clap::Parser;
+        FlagsOnly::try_parse_from(flags).map(|f| f.args).map_err(|e| e.to_string())
+    }
+
     fn resolve_addr(&self) -> Result<SocketAddr, String> {
         let addrs: Vec<SocketAddr> =
             self.addr.to_socket_addrs().map_err(|e| format!("--addr {}: {e}", self.addr))?.collect();
@@ -134,11 +166,13 @@ impl ServeArgs {
         Ok(pass)
     }
 
-    fn options(&self) -> Result<Options, String> {
+    /// The database options the flags ask for.
+    pub fn options(&self) -> Result<Options, String> {
         self.flags.options(SERVE_DEFAULTS).map_err(|b| format!("{}: {}", b.flag, b.err))
     }
 
-    fn config(&self) -> Result<Config, String> {
+    /// The server configuration the flags ask for (checked).
+    pub fn config(&self) -> Result<Config, String> {
         let addr = self.resolve_addr()?;
         let requirepass = self.password()?;
         if !addr.ip().is_loopback() && requirepass.is_none() && !self.no_auth {
@@ -158,6 +192,12 @@ impl ServeArgs {
         if max_query < 64 << 10 {
             return Err("--max-query-buffer must be at least 65536".into());
         }
+        let client_memory = self
+            .max_client_memory
+            .unwrap_or((2 * max_query).saturating_add(max_value_size as usize).saturating_add(32 << 20));
+        if client_memory < MIN_CLIENT_MEMORY {
+            return Err(format!("--max-client-memory must be at least {MIN_CLIENT_MEMORY}"));
+        }
         let timeout = (self.timeout > 0).then(|| Duration::from_secs(self.timeout));
         Ok(Config {
             addr,
@@ -169,6 +209,8 @@ impl ServeArgs {
             limits: Limits { max_args: 1 << 20, max_bulk, max_inline: 64 << 10 },
             unauth_limits: UNAUTH_LIMITS,
             max_query,
+            client_memory,
+            unauth_client_memory: UNAUTH_CLIENT_MEMORY.min(client_memory),
             sync_on_put: !f.no_sync,
             sync_interval_ms: f.sync_interval(SERVE_DEFAULTS).unwrap_or(0),
             merge_interval_ms: f.merge_interval(SERVE_DEFAULTS).unwrap_or(600_000),

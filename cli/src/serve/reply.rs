@@ -7,14 +7,14 @@
 //! server's memory. The socket's write timeout turns a stall into a disconnect.
 
 use std::io::{self, Write};
-use std::net::TcpStream;
 
 /// Output bytes at which the buffer is written out before the batch ends.
 pub const FLUSH_AT: usize = 64 << 10;
 
 pub struct Out<'a> {
     buf: Vec<u8>,
-    sock: &'a TcpStream,
+    /// The connection's socket (or, in tests and fuzz targets, any writer).
+    sink: &'a mut (dyn Write + 'a),
     /// RESP3 after `HELLO 3`.
     pub resp3: bool,
     /// Bytes written to the socket so far (for INFO), and error replies sent.
@@ -23,8 +23,13 @@ pub struct Out<'a> {
 }
 
 impl<'a> Out<'a> {
-    pub fn new(sock: &'a TcpStream) -> Out<'a> {
-        Out { buf: Vec::with_capacity(16 << 10), sock, resp3: false, written: 0, errors: 0 }
+    pub fn new(sink: &'a mut (dyn Write + 'a)) -> Out<'a> {
+        Out { buf: Vec::with_capacity(16 << 10), sink, resp3: false, written: 0, errors: 0 }
+    }
+
+    /// Bytes the reply buffer holds (its allocated size, for the memory budget).
+    pub fn held_bytes(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Writes everything buffered (one `write` call unless the socket takes less).
@@ -32,7 +37,7 @@ impl<'a> Out<'a> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let r = (&*self.sock).write_all(&self.buf);
+        let r = self.sink.write_all(&self.buf);
         self.written += self.buf.len() as u64;
         self.buf.clear();
         if self.buf.capacity() > 4 * FLUSH_AT {

@@ -4,7 +4,13 @@
 //! complete command (its arguments are `(start, end)` ranges into those bytes, or into the
 //! parser's own scratch buffer for inline commands, which need unescaping), or says how many
 //! bytes it still needs, or rejects the input with a protocol error. Its state survives between
-//! calls, so a command arriving in many pieces is scanned once, not once per piece.
+//! calls, so a command arriving in many pieces is scanned once, not once per piece. It does no
+//! I/O and knows nothing about sockets or threads: whatever drives a connection feeds it bytes.
+//!
+//! Every call makes progress: `Command(n)` consumes `n >= 1` bytes, `Incomplete(k)` asks for
+//! `k` bytes, more than it was given, and `Error` ends the connection. Every loop below either
+//! moves forward through the input or stops (the fuzz target `resp_parse` checks this, and
+//! that a stream cut into any pieces parses the same as in one piece).
 //!
 //! Every declared length is checked against [`Limits`] before it influences an allocation:
 //! the argument vector grows only as arguments actually arrive, and a bulk length only tells
@@ -17,7 +23,7 @@ pub struct Limits {
     pub max_args: usize,
     /// Longest single argument (bulk string).
     pub max_bulk: usize,
-    /// Longest inline command line, and longest `*<n>` / `$<n>` header line.
+    /// Longest inline command line.
     pub max_inline: usize,
 }
 
@@ -35,17 +41,27 @@ pub enum Parsed {
     Error(&'static str),
 }
 
+/// Where the parser stands in the command at the start of the input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum State {
+    /// Nothing of the command looked at yet.
+    #[default]
+    Start,
+    /// An inline line without its newline: the first `scanned` bytes hold none.
+    Inline { scanned: usize },
+    /// A multibulk command: `remaining` arguments still expected, the next one at `pos`.
+    Multibulk { remaining: usize, pos: usize },
+}
+
 #[derive(Default)]
 pub struct Parser {
     /// Argument ranges of the command being parsed, relative to its first byte (or to
     /// `scratch` when `inline` is set).
     ranges: Vec<(usize, usize)>,
     scratch: Vec<u8>,
+    /// The command just returned came from an inline line (its arguments are in `scratch`).
     inline: bool,
-    /// Multibulk state: arguments still expected (None: the `*` line is not read yet) and the
-    /// offset where parsing resumes.
-    remaining: Option<usize>,
-    pos: usize,
+    state: State,
 }
 
 /// Arguments of one command, borrowed from the read buffer (or the inline scratch).
@@ -86,12 +102,17 @@ impl Parser {
         Args { base, ranges: &self.ranges }
     }
 
+    /// Heap bytes the parser holds (its argument ranges and inline scratch), for the
+    /// connection's memory budget.
+    pub fn held_bytes(&self) -> usize {
+        self.ranges.capacity() * std::mem::size_of::<(usize, usize)>() + self.scratch.capacity()
+    }
+
     /// Forgets the command just returned, ready for the next one.
     pub fn reset(&mut self) {
         self.ranges.clear();
         self.inline = false;
-        self.remaining = None;
-        self.pos = 0;
+        self.state = State::Start;
         if self.scratch.capacity() > 64 << 10 {
             self.scratch = Vec::new();
         }
@@ -102,44 +123,45 @@ impl Parser {
 
     /// Parses the command at the start of `input` (the unconsumed bytes). Call again with the
     /// same bytes plus more after `Incomplete`; the input may have been moved in between, but
-    /// not changed.
+    /// not changed. After `Command`, call [`Parser::reset`] before the next command.
     pub fn parse(&mut self, input: &[u8], lim: &Limits) -> Parsed {
         if input.is_empty() {
             return Parsed::Incomplete(1);
         }
-        if self.remaining.is_none() && input[0] != b'*' {
-            return self.parse_inline(input, lim);
+        match self.state {
+            State::Start if input[0] == b'*' => self.parse_multibulk(input, lim),
+            State::Start => self.parse_inline(input, 0, lim),
+            State::Inline { scanned } => self.parse_inline(input, scanned, lim),
+            State::Multibulk { remaining, pos } => self.parse_arguments(input, remaining, pos, lim),
         }
-        self.parse_multibulk(input, lim)
     }
 
+    /// Reads the `*<count>` line, then the arguments.
     fn parse_multibulk(&mut self, input: &[u8], lim: &Limits) -> Parsed {
-        let mut remaining = match self.remaining {
-            Some(n) => n,
-            None => {
-                let (n, next) = match header_line(input, 0) {
-                    Line::Found(v, next) => (v, next),
-                    Line::Missing => {
-                        if input.len() > MAX_HEADER_LINE {
-                            return Parsed::Error("Protocol error: too big mbulk count string");
-                        }
-                        return Parsed::Incomplete(input.len() + 1);
-                    }
-                    Line::Bad => return Parsed::Error("Protocol error: invalid multibulk length"),
-                };
-                if n > lim.max_args as i64 {
-                    return Parsed::Error("Protocol error: invalid multibulk length");
+        let (n, next) = match header_line(input, 0) {
+            Line::Found(v, next) => (v, next),
+            Line::Missing => {
+                if input.len() > MAX_HEADER_LINE {
+                    return Parsed::Error("Protocol error: too big mbulk count string");
                 }
-                if n <= 0 {
-                    // `*0` and `*-1` are empty commands: nothing to run.
-                    return Parsed::Command(next);
-                }
-                self.pos = next;
-                self.ranges.clear();
-                n as usize
+                return Parsed::Incomplete(input.len() + 1);
             }
+            Line::Bad => return Parsed::Error("Protocol error: invalid multibulk length"),
         };
-        let mut pos = self.pos;
+        if n > lim.max_args as i64 {
+            return Parsed::Error("Protocol error: invalid multibulk length");
+        }
+        if n <= 0 {
+            // `*0` and `*-1` are empty commands: nothing to run.
+            return Parsed::Command(next);
+        }
+        self.ranges.clear();
+        self.parse_arguments(input, n as usize, next, lim)
+    }
+
+    /// Reads `$<len>\r\n<bytes>\r\n` arguments from `pos` until `remaining` have arrived. Each
+    /// turn of the loop either takes one whole argument or stops.
+    fn parse_arguments(&mut self, input: &[u8], mut remaining: usize, mut pos: usize, lim: &Limits) -> Parsed {
         let out = loop {
             if remaining == 0 {
                 break Parsed::Command(pos);
@@ -171,16 +193,22 @@ impl Parser {
             pos = end + 2;
             remaining -= 1;
         };
-        self.remaining = Some(remaining);
-        self.pos = pos;
+        // An incomplete argument is read again from its `$` next time: at most a header line
+        // is scanned twice, never the bytes of a bulk string.
+        self.state = State::Multibulk { remaining, pos };
         out
     }
 
-    fn parse_inline(&mut self, input: &[u8], lim: &Limits) -> Parsed {
-        let Some(nl) = memchr(b'\n', &input[..input.len().min(lim.max_inline + 1)]) else {
+    /// An inline command: one line, split as Redis splits it. `scanned` bytes are known to
+    /// hold no newline (from earlier calls), so a long line arriving byte by byte is searched
+    /// once, not once per byte.
+    fn parse_inline(&mut self, input: &[u8], scanned: usize, lim: &Limits) -> Parsed {
+        let window = &input[..input.len().min(lim.max_inline + 1)];
+        let Some(nl) = memchr(b'\n', &window[scanned.min(window.len())..]).map(|i| i + scanned) else {
             if input.len() > lim.max_inline {
                 return Parsed::Error("Protocol error: too big inline request");
             }
+            self.state = State::Inline { scanned: input.len() };
             return Parsed::Incomplete(input.len() + 1);
         };
         let mut line = &input[..nl];
@@ -219,12 +247,16 @@ enum Line {
     Bad,
 }
 
-/// Reads `<type byte><integer>\r\n` at `at`.
+/// Reads `<type byte><integer>\r\n` at `at`. The first line break decides: a lone LF is bad
+/// wherever a CR follows it, so the answer never depends on how much of the line has arrived.
 fn header_line(input: &[u8], at: usize) -> Line {
     let body = &input[at + 1..input.len().min(at + 1 + MAX_HEADER_LINE)];
-    let Some(cr) = memchr(b'\r', body) else {
-        return if memchr(b'\n', body).is_some() { Line::Bad } else { Line::Missing };
+    let Some(cr) = body.iter().position(|&c| c == b'\r' || c == b'\n') else {
+        return Line::Missing;
     };
+    if body[cr] == b'\n' {
+        return Line::Bad;
+    }
     match body.get(cr + 1) {
         None => return Line::Missing,
         Some(b'\n') => {}
@@ -267,20 +299,34 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     }
 }
 
+/// C's `isspace`: what separates inline arguments.
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
 /// Splits an inline command line the way Redis' `sdssplitargs` does: spaces separate
 /// arguments; "double quotes" take \n \r \t \b \a \\ \" and \xHH escapes; 'single quotes' take
 /// \'; a closing quote must be followed by a space or the end of the line.
+///
+/// Redis splits the line as a C string, so a NUL byte ends it: what follows is ignored, and a
+/// quote still open there is unbalanced. The line is cut at its first NUL to the same effect.
+/// (A NUL once ended a word without being consumed, and the next word started at the same NUL:
+/// empty arguments without end, the two bytes `\0\n` took all the machine's memory.)
+///
+/// Every argument consumes at least one byte: it starts at a byte that is not a space, and
+/// outside quotes only a space ends it.
 fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) -> Result<(), ()> {
-    let mut i = 0;
+    let line = &line[..memchr(0, line).unwrap_or(line.len())];
     let n = line.len();
+    let mut i = 0;
     loop {
-        while i < n && line[i].is_ascii_whitespace() {
+        while i < n && is_space(line[i]) {
             i += 1;
         }
         if i >= n {
             return Ok(());
         }
-        let start = out.len();
+        let (start, first) = (out.len(), i);
         let (mut in_dq, mut in_sq) = (false, false);
         loop {
             if in_dq {
@@ -307,7 +353,7 @@ fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) 
                         other => other,
                     });
                 } else if c == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return Err(());
                     }
                     i += 1;
@@ -324,7 +370,7 @@ fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) 
                     i += 1;
                     out.push(b'\'');
                 } else if c == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                    if i + 1 < n && !is_space(line[i + 1]) {
                         return Err(());
                     }
                     i += 1;
@@ -337,7 +383,7 @@ fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) 
                     break;
                 }
                 match line[i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
+                    b' ' | b'\n' | b'\r' | b'\t' => break,
                     b'"' => in_dq = true,
                     b'\'' => in_sq = true,
                     c => out.push(c),
@@ -345,6 +391,7 @@ fn split_args(line: &[u8], out: &mut Vec<u8>, ranges: &mut Vec<(usize, usize)>) 
             }
             i += 1;
         }
+        debug_assert!(i > first, "an inline argument consumed nothing");
         ranges.push((start, out.len()));
     }
 }
@@ -399,6 +446,10 @@ mod tests {
             b"*1\r\n$-1\r\n",
             b"*1\r\n$2000000\r\n",
             b"*99999999999999999999999999999999999999",
+            // Found by resp_parse: a lone LF before the CR was accepted while the CR had
+            // arrived, and refused while it had not.
+            b"*2\n*2\r",
+            b"*1\r\n$2\nxx\r",
         ] {
             assert!(matches!(parse_all(bad).0, Parsed::Error(_)), "{:?}", String::from_utf8_lossy(bad));
         }
@@ -415,6 +466,116 @@ mod tests {
         assert_eq!(parse_all(b"\r\n").0, Parsed::Command(2));
         assert!(matches!(parse_all(b"PING").0, Parsed::Incomplete(_)));
         assert!(matches!(parse_all(b"\"unclosed\r\n").0, Parsed::Error(_)));
+    }
+
+    /// The two bytes that once made the server allocate without end.
+    #[test]
+    fn nul_newline_is_an_empty_command() {
+        let (r, args) = parse_all(b"\0\n");
+        assert_eq!(r, Parsed::Command(2));
+        assert!(args.is_empty());
+        assert_eq!(parse_all(b"\0\r\n"), (Parsed::Command(3), vec![]));
+        assert_eq!(parse_all(b"\0\0\0 \0\n"), (Parsed::Command(6), vec![]));
+    }
+
+    #[test]
+    fn nul_ends_an_inline_line_as_in_redis() {
+        let words = |v: &[&str]| v.iter().map(|w| w.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(parse_all(b"SET k v\0 ignored\r\n").1, words(&["SET", "k", "v"]));
+        assert_eq!(parse_all(b"GE\0T k\n").1, words(&["GE"]));
+        assert_eq!(parse_all(b"  \0GET k\n"), (Parsed::Command(9), vec![]));
+        assert_eq!(parse_all(b"SET k \"v\"\0x\n").1, words(&["SET", "k", "v"]));
+        assert_eq!(parse_all(b"SET k 'v'\0\n").1, words(&["SET", "k", "v"]));
+    }
+
+    #[test]
+    fn nul_inside_quotes_is_an_unbalanced_quote() {
+        for bad in [&b"SET k \"a\0b\"\n"[..], b"SET k 'a\0b'\n", b"\"\0\"\n", b"'\0\n", b"ECHO \"\\\0\"\n"] {
+            assert_eq!(
+                parse_all(bad).0,
+                Parsed::Error("Protocol error: unbalanced quotes in request"),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    /// A NUL at every position of inline commands (plain, quoted, escaped): each parse ends
+    /// with a command or an error, and never yields more arguments than the line has bytes.
+    #[test]
+    fn nul_anywhere_in_an_inline_command_terminates() {
+        for cmd in [&b"SET key value\r\n"[..], b"SET k \"a b\\x41\\n\" 'it\\'s'\r\n", b"  PING  \n", b"ECHO \"\"\n"] {
+            for at in 0..cmd.len() {
+                for nuls in 1..3 {
+                    let mut input = cmd.to_vec();
+                    for _ in 0..nuls {
+                        input.insert(at, 0);
+                    }
+                    let (r, args) = parse_all(&input);
+                    match r {
+                        Parsed::Command(n) => assert_eq!(n, input.len()),
+                        Parsed::Error(_) => {}
+                        Parsed::Incomplete(_) => panic!("{input:?} is a whole line"),
+                    }
+                    assert!(args.len() <= input.len(), "{input:?}: {} arguments", args.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn c_spaces_separate_inline_arguments() {
+        let (_, args) = parse_all(b"\x0bECHO\x0c \t x\x0by\n");
+        assert_eq!(args, vec![b"ECHO\x0c".to_vec(), b"x\x0by".to_vec()]);
+    }
+
+    /// A long inline line arriving a byte at a time: each call scans only the new byte.
+    #[test]
+    fn inline_line_in_pieces_is_scanned_once() {
+        let mut line = b"ECHO ".to_vec();
+        line.extend(std::iter::repeat_n(b'x', 1000));
+        line.extend_from_slice(b"\r\n");
+        let mut p = Parser::default();
+        for cut in 1..line.len() {
+            assert_eq!(p.parse(&line[..cut], &LIM), Parsed::Incomplete(cut + 1));
+            assert_eq!(p.state, State::Inline { scanned: cut });
+        }
+        assert_eq!(p.parse(&line, &LIM), Parsed::Command(line.len()));
+        assert_eq!(p.args(&line).get(1).len(), 1000);
+    }
+
+    #[test]
+    fn inline_arguments_are_bounded_by_the_line() {
+        let lim = Limits { max_args: 4, ..LIM };
+        let mut p = Parser::default();
+        assert_eq!(p.parse(b"a b c d e\n", &lim), Parsed::Error("Protocol error: invalid multibulk length"));
+        let mut p = Parser::default();
+        let long = [b'x'; 200];
+        assert_eq!(
+            p.parse(&long, &Limits { max_inline: 100, ..LIM }),
+            Parsed::Error("Protocol error: too big inline request")
+        );
+    }
+
+    /// Parsing consumes bytes or asks for more than it has, for every prefix of a pipeline.
+    #[test]
+    fn every_prefix_makes_progress() {
+        let stream = b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n\0\n*0\r\n*-1\r\n";
+        let mut p = Parser::default();
+        let mut at = 0;
+        let mut commands = 0;
+        while at < stream.len() {
+            match p.parse(&stream[at..], &LIM) {
+                Parsed::Command(n) => {
+                    assert!(n >= 1 && at + n <= stream.len());
+                    at += n;
+                    commands += 1;
+                    p.reset();
+                }
+                other => panic!("{other:?} at {at}"),
+            }
+        }
+        assert_eq!(commands, 5);
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn admit(sh: &Arc<Shared>, sock: TcpStream, addr: SocketAddr) {
         addr,
         laddr,
         created: Instant::now(),
-        sock: dup,
+        sock: Some(dup),
         meta: std::sync::Mutex::new(ClientMeta { resp: 2, ..ClientMeta::default() }),
     });
     {
@@ -115,14 +115,18 @@ impl Drop for Leave {
 pub fn drain(sh: Arc<Shared>) -> Result<(), String> {
     let reg = Arc::clone(&sh.reg);
     for c in reg.snapshot() {
-        let _ = c.sock.shutdown(Shutdown::Read);
+        if let Some(s) = &c.sock {
+            let _ = s.shutdown(Shutdown::Read);
+        }
     }
     let mut left = reg.wait_empty(Duration::from_secs(5));
     if left > 0 {
         // Clients that do not read their replies: stop writing to them too.
         eprintln!("bitgask serve: {left} connection(s) still writing; closing them");
         for c in reg.snapshot() {
-            let _ = c.sock.shutdown(Shutdown::Both);
+            if let Some(s) = &c.sock {
+                let _ = s.shutdown(Shutdown::Both);
+            }
         }
         left = reg.wait_empty(Duration::from_secs(10));
     }

@@ -29,6 +29,9 @@ pub struct Config {
     pub unauth_limits: Limits,
     /// Most bytes of one command that may sit in a read buffer (and in a MULTI queue).
     pub max_query: usize,
+    /// Most bytes one connection may hold (budget.rs), once authenticated and before.
+    pub client_memory: usize,
+    pub unauth_client_memory: usize,
     pub sync_on_put: bool,
     pub sync_interval_ms: u64,
     pub merge_interval_ms: u64,
@@ -86,8 +89,9 @@ pub struct ClientHandle {
     pub addr: SocketAddr,
     pub laddr: SocketAddr,
     pub created: Instant,
-    /// A duplicate of the connection's socket: shutting it down wakes the connection thread.
-    pub sock: TcpStream,
+    /// A duplicate of the connection's socket: shutting it down wakes the connection thread
+    /// (None for a client without a socket: tests and fuzz targets).
+    pub sock: Option<TcpStream>,
     pub meta: Mutex<ClientMeta>,
 }
 
@@ -97,6 +101,13 @@ pub struct ClientMeta {
     pub lib_name: Vec<u8>,
     pub lib_ver: Vec<u8>,
     pub resp: u8,
+}
+
+impl ClientMeta {
+    /// Bytes the names hold (a connection's memory budget counts them).
+    pub fn held_bytes(&self) -> usize {
+        self.name.capacity() + self.lib_name.capacity() + self.lib_ver.capacity()
+    }
 }
 
 /// The live connections. Separate from [`Shared`] so that a connection thread can drop its
@@ -111,6 +122,10 @@ pub struct Registry {
 impl Registry {
     pub fn len(&self) -> usize {
         self.clients.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn remove(&self, id: u64) {

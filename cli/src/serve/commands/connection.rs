@@ -4,7 +4,8 @@
 use std::io;
 use std::sync::PoisonError;
 
-use super::{eq, execute, int_arg, Ctx, Multi, E_SYNTAX};
+use super::{eq, execute, int_arg, shown, subcommand, Ctx, Multi, E_SYNTAX};
+use crate::serve::budget::Part;
 use crate::serve::resp::{parse_i64, Args};
 use crate::serve::state::ClientMeta;
 
@@ -80,12 +81,28 @@ pub fn auth(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// Client names and library names: printable ASCII without spaces.
-fn valid_name(n: &[u8]) -> bool {
-    n.iter().all(|&ch| (b'!'..=b'~').contains(&ch))
+/// Longest client name, library name or library version: CLIENT LIST shows every client's,
+/// so their size is bounded, not only by the argument limit.
+pub const MAX_NAME: usize = 1024;
+
+/// Client names and library names: printable ASCII without spaces, at most [`MAX_NAME`] bytes.
+/// The error reply when `n` is not one (Redis' text for the characters).
+fn name_error(n: &[u8], what: &str) -> Option<String> {
+    if n.len() > MAX_NAME {
+        Some(format!("ERR {what} cannot be longer than {MAX_NAME} bytes."))
+    } else if !n.iter().all(|&ch| (b'!'..=b'~').contains(&ch)) {
+        Some(format!("ERR {what} cannot contain spaces, newlines or special characters."))
+    } else {
+        None
+    }
 }
 
-const E_BAD_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+/// Changes the client's names and records what they now hold in the budget.
+fn set_meta(c: &mut Ctx<'_, '_>, f: impl FnOnce(&mut ClientMeta)) {
+    let mut m = c.client.meta.lock().unwrap_or_else(PoisonError::into_inner);
+    f(&mut m);
+    c.s.budget.set(Part::Names, m.held_bytes());
+}
 
 /// HELLO [protover [AUTH username password] [SETNAME clientname]]
 pub fn hello(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
@@ -114,7 +131,7 @@ pub fn hello(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
             name = Some(a.get(i + 1));
             i += 2;
         } else {
-            c.out.err(&format!("ERR Syntax error in HELLO option '{}'", String::from_utf8_lossy(a.get(i))));
+            c.out.err(&format!("ERR Syntax error in HELLO option '{}'", shown(a.get(i))));
             return Ok(());
         }
     }
@@ -130,14 +147,14 @@ pub fn hello(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         return Ok(());
     }
     if let Some(n) = name {
-        if !valid_name(n) {
-            c.out.err(E_BAD_NAME);
+        if let Some(e) = name_error(n, "Client names") {
+            c.out.err(&e);
             return Ok(());
         }
-        c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).name = n.to_vec();
+        set_meta(c, |m| m.name = n.to_vec());
     }
     c.out.resp3 = proto == 3;
-    c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).resp = proto as u8;
+    set_meta(c, |m| m.resp = proto as u8);
     c.out.map(7);
     c.out.bulk_str("server");
     c.out.bulk_str("redis");
@@ -160,7 +177,7 @@ pub fn reset(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     c.s.multi = None;
     c.s.authed = c.sh.cfg.requirepass.is_none();
     c.out.resp3 = false;
-    *c.client.meta.lock().unwrap_or_else(PoisonError::into_inner) = ClientMeta { resp: 2, ..ClientMeta::default() };
+    set_meta(c, |m| *m = ClientMeta { resp: 2, ..ClientMeta::default() });
     c.out.simple("RESET");
     Ok(())
 }
@@ -182,7 +199,7 @@ pub fn client_line(h: &crate::serve::state::ClientHandle) -> String {
 }
 
 pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
-    let sub = a.get(1).to_ascii_lowercase();
+    let sub = subcommand(a.get(1));
     let n = a.len();
     let arity_ok = match &sub[..] {
         b"id" | b"getname" | b"info" | b"help" => n == 2,
@@ -193,7 +210,7 @@ pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         _ => true,
     };
     if !arity_ok {
-        c.out.err(&format!("ERR wrong number of arguments for 'client|{}' command", String::from_utf8_lossy(&sub)));
+        c.out.err(&format!("ERR wrong number of arguments for 'client|{}' command", shown(&sub)));
         return Ok(());
     }
     match &sub[..] {
@@ -208,28 +225,26 @@ pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         }
         b"setname" => {
             let name = a.get(2);
-            if valid_name(name) {
-                c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).name = name.to_vec();
-                c.out.ok();
-            } else {
-                c.out.err(E_BAD_NAME);
+            match name_error(name, "Client names") {
+                None => {
+                    set_meta(c, |m| m.name = name.to_vec());
+                    c.out.ok();
+                }
+                Some(e) => c.out.err(&e),
             }
         }
         b"setinfo" => {
             let (attr, val) = (a.get(2), a.get(3));
-            if !valid_name(val) {
-                c.out.err(&format!(
-                    "ERR {} cannot contain spaces, newlines or special characters.",
-                    String::from_utf8_lossy(attr)
-                ));
+            if let Some(e) = name_error(val, &shown(attr)) {
+                c.out.err(&e);
             } else if eq(attr, "LIB-NAME") {
-                c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).lib_name = val.to_vec();
+                set_meta(c, |m| m.lib_name = val.to_vec());
                 c.out.ok();
             } else if eq(attr, "LIB-VER") {
-                c.client.meta.lock().unwrap_or_else(PoisonError::into_inner).lib_ver = val.to_vec();
+                set_meta(c, |m| m.lib_ver = val.to_vec());
                 c.out.ok();
             } else {
-                c.out.err(&format!("ERR Unrecognized option '{}'", String::from_utf8_lossy(attr)));
+                c.out.err(&format!("ERR Unrecognized option '{}'", shown(attr)));
             }
         }
         b"info" => {
@@ -271,7 +286,7 @@ pub fn client(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
                 c.out.simple(l);
             }
         }
-        _ => c.out.err(&format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", String::from_utf8_lossy(a.get(1)))),
+        _ => c.out.err(&format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", shown(a.get(1)))),
     }
     Ok(())
 }
@@ -288,18 +303,19 @@ pub fn multi(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// Queues a command inside MULTI (a copy of its arguments). The queue counts against the query
-/// buffer limit.
+/// Queues a command inside MULTI (a copy of its arguments). The queue, with its own slots,
+/// counts against the query buffer limit.
 pub fn queue(c: &mut Ctx<'_, '_>, a: Args<'_>) {
     let max = c.sh.cfg.max_query;
     let m = c.s.multi.as_mut().expect("inside MULTI");
-    let size: usize = a.iter().map(<[u8]>::len).sum::<usize>() + 16 * a.len();
-    if m.bytes + size > max {
+    let data: usize = a.iter().map(<[u8]>::len).sum();
+    let size = data + std::mem::size_of::<(usize, usize)>() * a.len();
+    if m.held_bytes() + size + std::mem::size_of::<super::Queued>() > max {
         m.failed = true;
         c.out.err("ERR transaction too large (query buffer limit)");
         return;
     }
-    let mut bytes = Vec::with_capacity(size);
+    let mut bytes = Vec::with_capacity(data);
     let mut ranges = Vec::with_capacity(a.len());
     for arg in a.iter() {
         ranges.push((bytes.len(), bytes.len() + arg.len()));

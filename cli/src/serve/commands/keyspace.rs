@@ -5,14 +5,18 @@ use std::io;
 use bitgask::{Ttl, Update};
 
 use super::strings::{absolute, relative, Expiry};
-use super::{db_err, eq, int_arg, Ctx, E_SYNTAX};
+use super::{db_err, eq, int_arg, shown, Ctx, E_SYNTAX};
+use crate::serve::budget::Part;
 use crate::serve::glob::Glob;
 use crate::serve::resp::{parse_i64, Args};
 use crate::serve::state::unix_nanos;
 
-/// Buckets one SCAN call may visit at most, whatever COUNT says: bounds the work and the
-/// memory of one call.
+/// Buckets one SCAN call may visit at most, whatever COUNT says: bounds the work of one call.
 const MAX_SCAN_COUNT: i64 = 100_000;
+
+/// Buckets one call into the engine's scan visits: KEYS and SCAN collect in steps this small,
+/// so their results are held against the connection's budget as they grow.
+const SCAN_CHUNK: usize = 256;
 
 pub fn del(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     if let Some(n) = count_keys(c, &a, |db, key| db.delete(key)) {
@@ -131,7 +135,7 @@ fn expire_generic(c: &mut Ctx<'_, '_>, a: Args<'_>, unit_ms: i64, absolute_time:
         } else if eq(opt, "LT") {
             When::Lt
         } else {
-            c.out.err(&format!("ERR Unsupported option {}", String::from_utf8_lossy(opt)));
+            c.out.err(&format!("ERR Unsupported option {}", shown(opt)));
             return Ok(());
         };
         if when != When::Always && when != w {
@@ -228,27 +232,59 @@ fn reply_changed(c: &mut Ctx<'_, '_>, r: bitgask::Result<bool>) {
     }
 }
 
-/// KEYS pattern: walks the whole key set with the stateless cursor, collecting matches (the
-/// reply needs its length up front). Sorted, without the repeats a growing index may cause.
-pub fn keys(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
-    let glob = Glob::new(a.get(1));
-    let mut found = Vec::new();
-    let mut cursor = 0;
+/// The keys `keep` accepts from `cursor` on, collected chunk by chunk until
+/// `buckets` are visited, the scan wraps, or the results reach the connection's budget
+/// (`over` in the result). Returns the next cursor (0: the scan is done) and the keys; the
+/// budget's `Results` part holds their size (and `pattern_bytes`, the compiled pattern's) until
+/// the caller sets it back to 0.
+struct Collected {
+    next: u64,
+    keys: Vec<Vec<u8>>,
+    over: bool,
+}
+
+fn collect(
+    c: &mut Ctx<'_, '_>,
+    cursor: u64,
+    buckets: usize,
+    pattern_bytes: usize,
+    keep: impl Fn(&[u8]) -> bool,
+) -> bitgask::Result<Collected> {
+    let (mut next, mut keys, mut visited) = (cursor, Vec::new(), 0usize);
+    let mut key_bytes = pattern_bytes;
     loop {
-        match c.sh.db.scan(cursor, 4096, |k| glob.matches(k)) {
-            Ok((next, keys)) => {
-                found.extend(keys);
-                cursor = next;
-            }
-            Err(e) => {
-                db_err(c.out, &e);
-                return Ok(());
-            }
-        }
-        if cursor == 0 {
-            break;
+        let step = (buckets - visited).min(SCAN_CHUNK);
+        let (n, chunk) = c.sh.db.scan(next, step, &keep)?;
+        key_bytes += chunk.iter().map(Vec::capacity).sum::<usize>();
+        keys.extend(chunk);
+        (next, visited) = (n, visited + step);
+        c.s.budget.set(Part::Results, key_bytes + keys.capacity() * std::mem::size_of::<Vec<u8>>());
+        let over = c.s.budget.over();
+        if next == 0 || visited >= buckets || over {
+            return Ok(Collected { next, keys, over });
         }
     }
+}
+
+/// KEYS pattern: walks the whole key set with the stateless cursor, collecting matches (the
+/// reply needs its length up front). Sorted, without the repeats a growing index may cause. A
+/// result larger than the connection's memory limit is refused: SCAN returns it in parts.
+pub fn keys(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    let glob = Glob::new(a.get(1));
+    let r = collect(c, 0, usize::MAX, glob.held_bytes(), |k| glob.matches(k));
+    c.s.budget.set(Part::Results, 0);
+    let mut found = match r {
+        Ok(Collected { over: true, .. }) => {
+            let limit = c.s.budget.limit();
+            c.out.err(&format!("ERR KEYS result exceeds the client memory limit ({limit} bytes); use SCAN"));
+            return Ok(());
+        }
+        Ok(done) => done.keys,
+        Err(e) => {
+            db_err(c.out, &e);
+            return Ok(());
+        }
+    };
     found.sort_unstable();
     found.dedup();
     c.out.array(found.len());
@@ -259,7 +295,8 @@ pub fn keys(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     Ok(())
 }
 
-/// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]
+/// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. A call returns early (with the cursor
+/// where it stopped) when its results reach the connection's memory budget.
 pub fn scan(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     let cursor = match std::str::from_utf8(a.get(1)).ok().and_then(|s| s.parse::<u64>().ok()) {
         Some(v) => v,
@@ -301,9 +338,11 @@ pub fn scan(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         i += 2;
     }
     let count = count.min(MAX_SCAN_COUNT) as usize;
-    let r = c.sh.db.scan(cursor, count, |k| strings && glob.as_ref().is_none_or(|g| g.matches(k)));
+    let pattern_bytes = glob.as_ref().map_or(0, Glob::held_bytes);
+    let r = collect(c, cursor, count, pattern_bytes, |k| strings && glob.as_ref().is_none_or(|g| g.matches(k)));
+    c.s.budget.set(Part::Results, 0);
     match r {
-        Ok((next, keys)) => {
+        Ok(Collected { next, keys, .. }) => {
             c.out.array(2);
             c.out.bulk(next.to_string().as_bytes());
             c.out.array(keys.len());

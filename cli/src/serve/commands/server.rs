@@ -5,7 +5,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
-use super::{db_err, eq, Ctx, Spec, E_SYNTAX, TABLE};
+use super::{db_err, eq, shown, subcommand, Ctx, Spec, E_SYNTAX, TABLE};
 use crate::serve::glob::Glob;
 use crate::serve::info;
 use crate::serve::resp::Args;
@@ -16,7 +16,15 @@ use crate::serve::state::{unix_nanos, unix_secs, Shared};
 pub const REDIS_COMPAT_VERSION: &str = "7.0.0";
 
 pub fn info(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
-    let sections: Vec<String> = a.iter().skip(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
+    // Only short arguments can name a section, and there are few: the list stays small
+    // whatever the client sends.
+    let sections: Vec<String> = a
+        .iter()
+        .skip(1)
+        .filter(|s| s.len() <= 16)
+        .take(16)
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
     let text = info::render(c.sh, &sections);
     c.out.verbatim(&text);
     Ok(())
@@ -212,8 +220,8 @@ pub fn command(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         }
         return Ok(());
     }
-    let sub = a.get(1).to_ascii_lowercase();
-    let names: Vec<&[u8]> = a.iter().skip(2).collect();
+    let sub = subcommand(a.get(1));
+    let names = || a.iter().skip(2);
     match &sub[..] {
         b"count" if a.len() == 2 => c.out.int(TABLE.len() as i64),
         b"list" => {
@@ -223,30 +231,34 @@ pub fn command(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
             }
         }
         b"info" => {
-            if names.is_empty() {
+            if a.len() == 2 {
                 c.out.array(TABLE.len());
                 for s in TABLE {
                     command_info(c, s);
                 }
             } else {
-                c.out.array(names.len());
-                for n in names {
+                c.out.array(a.len() - 2);
+                for n in names() {
                     match super::lookup(n) {
                         Some(s) => command_info(c, s),
                         None => c.out.null_array(),
                     }
+                    c.out.maybe_flush()?;
                 }
             }
         }
         b"docs" => {
-            let specs: Vec<&Spec> = if names.is_empty() {
-                TABLE.iter().collect()
+            if a.len() == 2 {
+                c.out.map(TABLE.len());
+                for s in TABLE {
+                    command_docs(c, s);
+                }
             } else {
-                names.iter().filter_map(|n| super::lookup(n)).collect()
-            };
-            c.out.map(specs.len());
-            for s in specs {
-                command_docs(c, s);
+                c.out.map(names().filter(|n| super::lookup(n).is_some()).count());
+                for s in names().filter_map(super::lookup) {
+                    command_docs(c, s);
+                    c.out.maybe_flush()?;
+                }
             }
         }
         b"help" => {
@@ -265,7 +277,7 @@ pub fn command(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
             }
         }
         b"count" => c.out.err("ERR wrong number of arguments for 'command|count' command"),
-        _ => c.out.err(&format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", String::from_utf8_lossy(a.get(1)))),
+        _ => c.out.err(&format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", shown(a.get(1)))),
     }
     Ok(())
 }
@@ -295,6 +307,7 @@ fn config_params(sh: &Shared) -> Vec<(&'static str, String)> {
         ("maxmemory", "0".into()),
         ("proto-max-bulk-len", cfg.limits.max_bulk.to_string()),
         ("client-query-buffer-limit", cfg.max_query.to_string()),
+        ("bitgask-max-client-memory", cfg.client_memory.to_string()),
         ("protected-mode", if cfg.requirepass.is_some() || cfg.addr.ip().is_loopback() { "yes" } else { "no" }.into()),
         ("bitgask-sync-on-put", if cfg.sync_on_put { "yes" } else { "no" }.into()),
         ("bitgask-sync-interval-ms", cfg.sync_interval_ms.to_string()),
@@ -307,14 +320,20 @@ fn config_params(sh: &Shared) -> Vec<(&'static str, String)> {
 }
 
 pub fn config(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
-    let sub = a.get(1).to_ascii_lowercase();
+    let sub = subcommand(a.get(1));
     match &sub[..] {
         b"get" if a.len() >= 3 => {
-            let globs: Vec<Glob> = a.iter().skip(2).map(|p| Glob::new(&p.to_ascii_lowercase())).collect();
-            let params: Vec<_> = config_params(c.sh)
-                .into_iter()
-                .filter(|(k, _)| globs.iter().any(|g| g.matches(k.as_bytes())))
-                .collect();
+            // One pattern compiled at a time: memory stays that of the largest pattern.
+            let mut params = config_params(c.sh);
+            let mut wanted = vec![false; params.len()];
+            for p in a.iter().skip(2) {
+                let g = Glob::new(&p.to_ascii_lowercase());
+                for (w, (k, _)) in wanted.iter_mut().zip(&params) {
+                    *w = *w || g.matches(k.as_bytes());
+                }
+            }
+            let mut wanted = wanted.into_iter();
+            params.retain(|_| wanted.next().unwrap_or(false));
             c.out.map(params.len());
             for (k, v) in params {
                 c.out.bulk_str(k);
@@ -330,9 +349,9 @@ pub fn config(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         }
         b"rewrite" if a.len() == 2 => c.out.err("ERR The server is running without a config file"),
         b"get" | b"set" | b"resetstat" | b"rewrite" => {
-            c.out.err(&format!("ERR wrong number of arguments for 'config|{}' command", String::from_utf8_lossy(&sub)));
+            c.out.err(&format!("ERR wrong number of arguments for 'config|{}' command", shown(&sub)));
         }
-        _ => c.out.err(&format!("ERR unknown subcommand '{}'. Try CONFIG HELP.", String::from_utf8_lossy(a.get(1)))),
+        _ => c.out.err(&format!("ERR unknown subcommand '{}'. Try CONFIG HELP.", shown(a.get(1)))),
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //!
 //! It replaces the seeds it writes (names `seed-*`) and leaves any other file alone. The data
 //! files come from a real database, so stamps differ from run to run; commit the outputs.
+//! Naming targets (`-- resp_parse glob_match dispatch`) writes only theirs.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -31,8 +32,15 @@ fn main() {
     hints(&files, seeds.entry("hint_parse").or_default());
     metas(&files, seeds.entry("meta_parse").or_default());
     directories(&files, seeds.entry("directory").or_default());
+    serve_seeds::requests(seeds.entry("resp_parse").or_default());
+    serve_seeds::patterns(seeds.entry("glob_match").or_default());
+    serve_seeds::sessions(seeds.entry("dispatch").or_default());
 
+    let only: Vec<String> = std::env::args().skip(1).collect();
     for (target, list) in seeds {
+        if !only.is_empty() && !only.iter().any(|t| t == target) {
+            continue;
+        }
         let dir = out.join(target);
         fs::create_dir_all(&dir).unwrap();
         for e in fs::read_dir(&dir).unwrap() {
@@ -48,13 +56,19 @@ fn main() {
                 "record_decode" => record_decode(bytes),
                 "hint_parse" => hint_parse(bytes),
                 "meta_parse" => meta_parse(bytes),
+                "resp_parse" => resp_parse(bytes),
+                "glob_match" => glob_match(bytes),
+                "dispatch" => dispatch(bytes),
                 _ => directory(bytes),
             }
             fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
         }
         println!("{target}: {} seeds, {total} bytes", list.len());
     }
+    bitgask_fuzz::serve::remove_dispatch_dirs();
 }
+
+mod serve_seeds;
 
 /// The files of a small real database: meta, data files 1 and 2 (sealed), their hints.
 struct Files {
@@ -142,7 +156,7 @@ fn records(f: &Files, out: &mut Vec<(String, Vec<u8>)>) {
         kinds.entry(kind).or_insert(*r);
     }
     for (kind, r) in &kinds {
-        out.push((format!("{kind}"), with_mode(0, r)));
+        out.push((kind.to_string(), with_mode(0, r)));
     }
     let plain = kinds["plain"];
     let compressed = kinds["compressed"];
