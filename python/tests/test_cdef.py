@@ -50,7 +50,7 @@ def test_string_macros_are_skipped_and_the_version_matches_the_library() -> None
 
 def test_every_struct_field_of_the_header_is_in_the_module() -> None:
     for struct, body in re.findall(r"typedef struct (bitgask_\w+) \{(.*?)\}", header_text(), re.S):
-        body = re.sub(r"//[^\n]*", "", body)
+        body = re.sub(r"//[^\n]*|/\*.*?\*/", "", body, flags=re.S)
         fields = re.findall(r"(\w+)\s*;", body)
         assert [f for f, _ in ffi.typeof(f"struct {struct}").fields] == fields, struct
 
