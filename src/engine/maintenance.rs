@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::lock_order::MutexGuard;
+use super::write::Writer;
 use super::{Chore, Engine};
 use crate::clock::now_ns;
 use crate::error::Result;
@@ -124,8 +125,8 @@ impl Maintenance<'_> {
     /// Step 4 of a merge, the only time writers wait: under the directory lock and the writer
     /// mutex, fdatasync the active file, swap `merge.tmp/` in for `data/` (the `inputs` stay in
     /// `data.old/`), make the `outputs` (id, size) readable, and seal the active file so the next
-    /// write goes to `next_active`, an empty file numbered above every output. Returns the
-    /// outputs.
+    /// write goes to `next_active`, an empty file numbered above every output, or to a file
+    /// rotation creates (see [`Maintenance::adopt_empty`]). Returns the outputs.
     pub fn swap_in(&self, inputs: &[u32], outputs: &[(u32, u64)], next_active: u32) -> Result<Vec<Arc<DataFile>>> {
         let e = self.e;
         let _no_hint_writes = e.dirs.lock();
@@ -145,10 +146,29 @@ impl Maintenance<'_> {
         }
         e.files.write().extend(files.iter().map(|f| (f.id, f.clone())));
         e.seal_active(&mut w)?;
-        let fresh = ActiveFile::reopen(&e.dir, next_active, 0)?;
-        e.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
-        w.active = Some(fresh);
+        self.adopt_empty(&mut w, next_active)?;
         Ok(files)
+    }
+
+    /// Makes the merge's empty file `id` part of the handle. It becomes the active file only if
+    /// it is still the highest id: writers rotating after the merge took it made higher-numbered
+    /// files, and the file being appended must be the highest (the torn-tail rule). Then it stays
+    /// an empty sealed file and the next write creates a file, as rotation does.
+    fn adopt_empty(&self, w: &mut Writer, id: u32) -> Result<()> {
+        let e = self.e;
+        let highest = w.next_id.checked_sub(1) == Some(id);
+        let file = match highest {
+            true => {
+                let fresh = ActiveFile::reopen(&e.dir, id, 0)?;
+                let f = DataFile::active(&fresh);
+                w.active = Some(fresh);
+                f
+            }
+            false => DataFile::sealed(&e.dir, id)?,
+        };
+        e.index.write().sizes.insert(id, 0);
+        e.files.write().insert(id, Arc::new(file));
+        Ok(())
     }
 
     /// Step 5 of a merge, with writers running again: repoint the keydir entries that still point
