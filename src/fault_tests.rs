@@ -190,6 +190,32 @@ fn an_fsync_failure_poisons_and_the_value_is_never_served() {
 }
 
 #[test]
+fn a_failure_after_the_merge_swap_poisons_the_handle() {
+    let dir = TempDir::new("fault");
+    let root = dir.path().to_path_buf();
+    let db = Db::open(root.join("db"), opts()).unwrap();
+    let mut m = Model::default();
+    for i in 0..60 {
+        let (k, v) = (format!("k{}", i % 20), format!("v{i}"));
+        db.put(k.as_bytes(), v.as_bytes()).unwrap();
+        m.acked(k.as_bytes(), Some(v.as_bytes()));
+    }
+    // The new generation is live; mapping its first output then fails.
+    let armed = root.clone();
+    crate::killpoint::on_hit("merge-tmp-renamed", move || {
+        fault::arm(&armed, Some((Op::Read, 1, Failure::Io, true)));
+    });
+    let merged = db.merge(true);
+    crate::killpoint::clear_hook();
+    assert_eq!(merged.unwrap_err().status(), status::E_IO);
+    fault::disarm(&root);
+    assert_eq!(db.put(b"after", b"x").unwrap_err().status(), status::E_POISONED);
+    db.reopen().unwrap();
+    m.check(&db, "reopened after the failed swap");
+    assert_eq!(db.get(b"after").unwrap(), None);
+}
+
+#[test]
 fn a_short_write_is_cut_off_so_later_records_are_not_stranded_behind_garbage() {
     let dir = TempDir::new("fault");
     let db = Db::open(dir.path().join("db"), opts()).unwrap();

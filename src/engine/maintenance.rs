@@ -139,14 +139,23 @@ impl Maintenance<'_> {
             }
         }
         e.swap_generations(inputs)?;
+        // The new generation is live: a handle that failed to take it in half-knows its files.
+        self.adopt(&mut w, outputs, next_active).inspect_err(|err| {
+            e.poison(format!("taking in the merge's new generation failed, reopen to recover: {err}"))
+        })
+    }
+
+    /// Step 11 of the swap: the outputs readable, the old active file sealed, the empty file in.
+    fn adopt(&self, w: &mut Writer, outputs: &[(u32, u64)], next_active: u32) -> Result<Vec<Arc<DataFile>>> {
+        let e = self.e;
         let mut files = Vec::new();
         for &(id, size) in outputs {
             files.push(Arc::new(DataFile::sealed(&e.dir, id)?));
             e.index.write().sizes.insert(id, size);
         }
         e.files.write().extend(files.iter().map(|f| (f.id, f.clone())));
-        e.seal_active(&mut w)?;
-        self.adopt_empty(&mut w, next_active)?;
+        e.seal_active(w)?;
+        self.adopt_empty(w, next_active)?;
         Ok(files)
     }
 
