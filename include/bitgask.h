@@ -388,7 +388,9 @@ bitgask_status bitgask_open(const char *path, const struct bitgask_options *opts
  * handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
  * Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards (see CAVEATS).
  * Returns: `BITGASK_OK`; `BITGASK_E_IO` (the final sync failed: writes since the last
- * successful sync may not be durable). A poisoned handle closes with `BITGASK_OK`.
+ * successful sync may not be durable); `BITGASK_E_POISONED` (the handle was poisoned: it is
+ * closed and freed all the same, without the final sync and hint, and writes since the last
+ * successful sync may not be durable).
  * Threads: must not race any other call on the same handle.
  */
 bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_out);

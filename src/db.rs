@@ -174,6 +174,8 @@ impl Db {
     }
 
     /// Syncs, writes the active file's hint, releases the LOCK. Also done (errors ignored) on drop.
+    /// A poisoned handle is released all the same, without the sync and the hint, and returns
+    /// `Error::Poisoned`.
     pub fn close(mut self) -> Result<()> {
         self.shutdown()
     }

@@ -427,7 +427,7 @@ fn a_poisoned_handle_refuses_writes_but_still_reads() {
     assert_eq!(db.delete(b"k").unwrap_err().status(), status::E_POISONED);
     assert_eq!(db.sync().unwrap_err().status(), status::E_POISONED);
     assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
-    db.close().unwrap();
+    assert_eq!(db.close().unwrap_err().status(), status::E_POISONED, "close reports the poisoning");
     let db = Db::open(dir.path(), Options::default()).unwrap();
     db.put(b"k2", b"v").unwrap();
     assert_eq!(db.get(b"k2").unwrap().as_deref(), Some(&b"v"[..]));

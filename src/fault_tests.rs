@@ -216,6 +216,33 @@ fn a_failure_after_the_merge_swap_poisons_the_handle() {
 }
 
 #[test]
+fn closing_a_poisoned_handle_reports_it_frees_it_and_claims_nothing_durable() {
+    let dir = TempDir::new("fault");
+    let root = dir.path().join("db");
+    let db = Db::open(&root, opts()).unwrap();
+    db.put(b"k", b"old").unwrap();
+    fault::arm(dir.path(), Some((Op::Fsync, 1, Failure::Io, false)));
+    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), status::E_IO);
+    fault::disarm(dir.path());
+    let h = Box::into_raw(Box::new(crate::ffi::db::bitgask_db { db }));
+    let mut err = std::ptr::null_mut();
+    // SAFETY: a handle made just above, closed once; the error object is ours to free.
+    unsafe {
+        assert_eq!(crate::ffi::db::bitgask_close(h, &mut err), status::E_POISONED);
+        assert!(!err.is_null());
+        crate::ffi::error::bitgask_error_free(err);
+    }
+    let hints: Vec<_> = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|n| n.ends_with(".hint"))
+        .collect();
+    assert!(hints.is_empty(), "a poisoned close wrote hints: {hints:?}");
+    let db = Db::open(&root, opts()).expect("the LOCK is released");
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"old");
+}
+
+#[test]
 fn a_short_write_is_cut_off_so_later_records_are_not_stranded_behind_garbage() {
     let dir = TempDir::new("fault");
     let db = Db::open(dir.path().join("db"), opts()).unwrap();

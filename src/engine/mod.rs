@@ -231,7 +231,8 @@ impl Engine {
 
     /// Closes the handle: stops the background thread, runs `stop_workers` (the caller's
     /// periodic threads), flushes, writes the active file's hint, and releases the LOCK. A second
-    /// call does nothing.
+    /// call does nothing. A poisoned handle is closed all the same, without the flush and the
+    /// hint (nothing written since the failure is known durable), and reports `Poisoned`.
     pub fn close(&self, stop_workers: impl FnOnce()) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
@@ -239,11 +240,7 @@ impl Engine {
         self.closing.store(true, Ordering::Release);
         self.chores.stop();
         stop_workers();
-        let result = match self.check_writable() {
-            Ok(()) => self.sync_all(),
-            Err(Error::Poisoned(_)) => Ok(()),
-            Err(err) => Err(err),
-        };
+        let result = self.check_writable().and_then(|()| self.sync_all());
         self.closed.store(true, Ordering::Release);
         let mut w = self.writer.lock();
         if let Some(active) = w.active.take() {
