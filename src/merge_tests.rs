@@ -535,3 +535,27 @@ fn recovery_refuses_states_it_cannot_resolve_safely() {
     std::fs::remove_dir_all(dir.path().join("data")).unwrap();
     assert_eq!(status(dir.path()), corrupt);
 }
+
+#[test]
+fn a_newer_format_is_refused_before_an_interrupted_merge_is_settled() {
+    let newer = br#"{"version": 99, "created": "x"}"#;
+    let refused = |dir: &Path| {
+        assert_eq!(Db::open(dir, opts()).err().map(|e| e.status()), Some(crate::status::E_FORMAT_VERSION));
+        assert_eq!(crate::repair(dir, &opts()).err().map(|e| e.status()), Some(crate::status::E_FORMAT_VERSION));
+    };
+    // A merge that never reached the swap: open would discard merge.tmp/.
+    let dir = TempDir::new("merge");
+    closed_db_with_copy(dir.path(), "merge.tmp");
+    std::fs::write(dir.path().join("data/bitgask.meta"), newer).unwrap();
+    refused(dir.path());
+    assert!(dir.path().join("merge.tmp").is_dir(), "merge.tmp/ of a newer format was discarded");
+    // A swap cut between the renames: open would rename merge.tmp/ to data/.
+    let dir = TempDir::new("merge");
+    closed_db_with_copy(dir.path(), "merge.tmp");
+    valid_merge_done(&dir.path().join("merge.tmp"));
+    std::fs::write(dir.path().join("merge.tmp/bitgask.meta"), newer).unwrap();
+    std::fs::rename(dir.path().join("data"), dir.path().join("data.old")).unwrap();
+    refused(dir.path());
+    assert!(!dir.path().join("data").exists() && dir.path().join("merge.tmp").is_dir());
+    assert!(dir.path().join("data.old").is_dir());
+}

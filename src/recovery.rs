@@ -140,9 +140,11 @@ pub(crate) struct Loaded {
     pub report: OpenReport,
 }
 
-/// Steps 2 to 6 of docs/DESIGN.md section 4 (the caller holds the LOCK): settle an interrupted
-/// merge, check the meta file, load every data file, and pick the file to append to.
+/// Steps 2 to 6 of docs/DESIGN.md section 4 (the caller holds the LOCK): refuse a newer format,
+/// settle an interrupted merge, check the meta file, load every data file, and pick the file to
+/// append to.
 pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
+    refuse_newer_format(root)?;
     generation::settle(root)?;
     let dir = generation::data_dir(root);
     fs::ensure_dir(&dir)?;
@@ -324,14 +326,34 @@ fn check_meta(dir: &Path) -> Result<()> {
     };
     let meta = Meta::parse(&bytes).map_err(|why| Error::Corrupt(format!("{}: {why}", path.display())))?;
     if meta.version > FORMAT_VERSION {
-        return Err(Error::FormatVersion(format!(
-            "{} has format version {}, this library reads up to {FORMAT_VERSION}",
-            path.display(),
-            meta.version
-        )));
+        return Err(newer_format(&path, meta.version));
     }
     if meta.version == 0 {
         return Err(Error::Corrupt(format!("{}: format version 0 does not exist", path.display())));
+    }
+    Ok(())
+}
+
+fn newer_format(path: &Path, version: u64) -> Error {
+    Error::FormatVersion(format!(
+        "{} has format version {version}, this library reads up to {FORMAT_VERSION}",
+        path.display()
+    ))
+}
+
+/// Refuses a database any of whose generations (`data/`, or what an interrupted merge left in
+/// `merge.tmp/` and `data.old/`) has a meta file of a newer format, before anything settles the
+/// merge: a newer library's directories are never changed. A meta file that is missing or does
+/// not parse is left to [`check_meta`] once the merge is settled.
+pub(crate) fn refuse_newer_format(root: &Path) -> Result<()> {
+    for dir in [generation::DATA_DIR, generation::MERGE_TMP, generation::DATA_OLD] {
+        let path = root.join(dir).join(META_FILE);
+        let Ok(bytes) = fs::open_nofollow(&path, false).and_then(|f| read_all(f, &path)) else { continue };
+        if let Ok(meta) = Meta::parse(&bytes) {
+            if meta.version > FORMAT_VERSION {
+                return Err(newer_format(&path, meta.version));
+            }
+        }
     }
     Ok(())
 }

@@ -257,6 +257,7 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
         return Err(Error::InvalidArg(format!("{} is not a database directory", root.display())));
     }
     let _lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
+    crate::recovery::refuse_newer_format(root)?;
     let mut done = Report { repaired: true, ..Report::default() };
     let before = validate(root)?;
     if before.problems.iter().any(|p| p.kind == ProblemKind::MergeLeftover) {
