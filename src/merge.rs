@@ -81,6 +81,7 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
         return Ok(false);
     }
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
+    let live_before = m.live_bytes(&inputs);
     let built = build(e, kind, &inputs_files);
     let discard = || {
         // Nothing outside merge.tmp changed yet.
@@ -95,9 +96,9 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
     };
     if kind == MergeKind::Selective && copied.reclaimed == 0 {
         // Everything had to be kept (tombstones shadowing older versions elsewhere): merging
-        // these files again would only rewrite them. Sealed files never change, so remember.
+        // these files again would only rewrite them, until more of their records die.
         discard();
-        m.mark_irreducible(&inputs);
+        m.mark_irreducible(&live_before);
         return Ok(false);
     }
     // Steps 4 and 5.
@@ -136,10 +137,12 @@ fn select(e: &Engine, maintenance: &Maintenance<'_>, sealed: &[u32]) -> Vec<u32>
     let mut candidates: Vec<(f64, u32, u64)> = e.read_index(|ix| {
         sealed
             .iter()
-            .filter(|id| !irreducible.contains(id))
             .filter_map(|&id| {
                 let size = *ix.sizes.get(&id)?;
                 let live = ix.live.get(&id).copied().unwrap_or(0);
+                if irreducible.get(&id) == Some(&live) {
+                    return None;
+                }
                 let ratio = if size == 0 { 1.0 } else { size.saturating_sub(live) as f64 / size as f64 };
                 (ratio >= m.garbage_ratio).then_some((ratio, id, size))
             })

@@ -247,6 +247,42 @@ fn a_selective_merge_that_can_only_keep_tombstones_settles() {
 }
 
 #[test]
+fn a_file_a_selective_merge_could_not_shrink_is_picked_again_once_its_records_die() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_garbage_ratio(0.4).unwrap().set_min_merge_files(1).unwrap().set_merge_trigger_ratio(1.0).unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    for k in 0..60 {
+        db.put(format!("victim{k:03}").as_bytes(), &[1u8; 80]).unwrap();
+    }
+    // Files of tombstones (kept: they shadow the victims) and small live values beside them.
+    for k in 0..60 {
+        db.delete(format!("victim{k:03}").as_bytes()).unwrap();
+        db.put(format!("keeper{k:03}").as_bytes(), b"a").unwrap();
+    }
+    let settle = || {
+        let mut passes = 0;
+        while db.compact_if_needed().unwrap() {
+            passes += 1;
+            assert!(passes < 10, "the selective merge keeps rewriting the same tombstones");
+        }
+    };
+    settle();
+    // The keepers die: every file holding them can shrink now, down to the tombstones.
+    for k in 0..60 {
+        db.put(format!("keeper{k:03}").as_bytes(), b"b").unwrap();
+    }
+    settle();
+    let tombstones = 60 * (crate::format::record::HEADER_LEN as u64 + 9);
+    let dead = db.reclaimable().unwrap().dead_bytes;
+    assert!(dead <= tombstones, "{dead} dead bytes left, only {tombstones} of tombstones must stay");
+    for k in 0..60 {
+        assert_eq!(db.get(format!("victim{k:03}").as_bytes()).unwrap(), None);
+        assert_eq!(db.get(format!("keeper{k:03}").as_bytes()).unwrap().unwrap(), b"b");
+    }
+}
+
+#[test]
 fn selective_merge_respects_its_thresholds() {
     let dir = TempDir::new("merge");
     let mut o = opts();

@@ -2,7 +2,7 @@
 //! (rank 1), which [`Maintenance`] holds: only one of them runs at a time, and the files they
 //! work on cannot be merged away underneath them.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::lock_order::MutexGuard;
@@ -61,6 +61,7 @@ impl Engine {
         let tmp = generation::begin(&self.root)?;
         generation::mark_complete(&tmp, &MergeDone { inputs: inputs.clone(), outputs: Vec::new() })?;
         self.swap_generations(&inputs)?;
+        self.irreducible.lock().clear();
         *self.index.write() = Default::default();
         let old_files = std::mem::take(&mut *self.files.write());
         drop(w);
@@ -112,14 +113,21 @@ impl Maintenance<'_> {
         Ok(sealed)
     }
 
-    /// Sealed files a selective merge found nothing to reclaim in.
-    pub fn irreducible(&self) -> HashSet<u32> {
+    /// Sealed files a selective merge found nothing to reclaim in, with their live bytes then.
+    pub fn irreducible(&self) -> HashMap<u32, u64> {
         self.e.irreducible.lock().clone()
     }
 
-    /// Remembers sealed files a selective merge could not shrink (sealed files never change).
-    pub fn mark_irreducible(&self, ids: &[u32]) {
-        self.e.irreducible.lock().extend(ids.iter().copied());
+    /// The live bytes of each of `ids` now.
+    pub fn live_bytes(&self, ids: &[u32]) -> Vec<(u32, u64)> {
+        self.e.read_index(|ix| ids.iter().map(|&id| (id, ix.live.get(&id).copied().unwrap_or(0))).collect())
+    }
+
+    /// Remembers sealed files a selective merge could not shrink, with their live bytes from
+    /// before it copied them. A sealed file never changes, but its records die as their keys are
+    /// written again: it is worth another look once its live bytes differ.
+    pub fn mark_irreducible(&self, live: &[(u32, u64)]) {
+        self.e.irreducible.lock().extend(live.iter().copied());
     }
 
     /// Step 4 of a merge, the only time writers wait: under the directory lock and the writer
@@ -214,6 +222,11 @@ impl Maintenance<'_> {
         let mut files = e.files.write();
         for f in inputs {
             files.remove(&f.id);
+        }
+        drop(files);
+        let mut irreducible = e.irreducible.lock();
+        for f in inputs {
+            irreducible.remove(&f.id);
         }
     }
 

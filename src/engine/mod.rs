@@ -36,7 +36,7 @@ mod maintenance;
 mod read;
 mod write;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -88,8 +88,9 @@ pub(crate) struct Engine {
     commit: Mutex<CommitState>,
     commit_cv: Condvar,
     /// Sealed files a selective merge found nothing to reclaim in (all their dead bytes are
-    /// tombstones that must stay); the selective policy skips them.
-    irreducible: Mutex<HashSet<u32>>,
+    /// tombstones that must stay), with their live bytes then; the selective policy skips them
+    /// while those stay the same.
+    irreducible: Mutex<HashMap<u32, u64>>,
     index: RwLock<Index>,
     files: RwLock<IdMap<Arc<DataFile>>>,
     /// What the last open (or reopen) found.
@@ -132,7 +133,7 @@ impl Engine {
             writer: Mutex::new(Rank::Writer, writer),
             commit: Mutex::new(Rank::Commit, CommitState::default()),
             commit_cv: Condvar::new(),
-            irreducible: Mutex::new(Rank::Irreducible, HashSet::new()),
+            irreducible: Mutex::new(Rank::Irreducible, HashMap::new()),
             index: RwLock::new(Rank::Index, loaded.index),
             files: RwLock::new(Rank::Files, loaded.files),
             open_report: Mutex::new(Rank::OpenReport, loaded.report),
@@ -221,6 +222,8 @@ impl Engine {
         w.next_id = loaded.next_id;
         w.last_ts = w.last_ts.max(loaded.max_ts);
         *self.open_report.lock() = loaded.report;
+        // Ids may be taken again (the counter restarts above the highest file on disk).
+        self.irreducible.lock().clear();
         *self.commit.lock() = CommitState::settled(w.seq);
         *self.poison.lock() = None;
         self.poisoned.store(false, Ordering::Release);
