@@ -15,7 +15,7 @@
 //! <root>/LOCK                 flock held while a handle is open
 //! <root>/data/bitgask.meta    {"version": 1, "created": "..."}
 //! <root>/data/000000001.data  records: crc32 | ts | expires | key_len | val_len | flags | codec | reserved | key | value
-//! <root>/data/000000001.hint  per key: the last record of that key in the data file, CRC-checked
+//! <root>/data/000000001.hint  per key: the newest record of that key in the data file, CRC-checked
 //! ```
 //!
 //! # Durability
