@@ -63,6 +63,7 @@ impl Iter {
     pub fn advance(&mut self, with_value: bool) -> Result<bool> {
         while self.pos < self.spans.len() {
             self.engine.check_open()?;
+            crate::killpoint::hit("iter-next");
             let (start, len) = self.spans[self.pos];
             self.pos += 1;
             let key = &self.bytes[start..start + len];
@@ -100,6 +101,12 @@ impl Iter {
     /// The current value (empty when `advance` was asked not to read it).
     pub fn value(&self) -> &[u8] {
         &self.value
+    }
+
+    /// Poisons the iterator's handle after a panic crossed a C entry point (as
+    /// [`Db`](crate::Db) calls do): the handle's state may be half-updated.
+    pub(crate) fn poison_after_panic(&self, what: &str) {
+        self.engine.poison(format!("panic in {what}"));
     }
 
     /// Keys in the snapshot, visited or not.

@@ -44,6 +44,8 @@ mod fault_tests;
 /// The C ABI (`include/bitgask.h`); Rust callers use [`Db`].
 #[doc(hidden)]
 pub mod ffi;
+#[cfg(test)]
+mod ffi_panic_tests;
 mod format;
 mod generation;
 mod hints;
