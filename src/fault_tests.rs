@@ -243,6 +243,23 @@ fn closing_a_poisoned_handle_reports_it_frees_it_and_claims_nothing_durable() {
 }
 
 #[test]
+fn the_cut_after_a_failed_fsync_is_itself_fsynced() {
+    let dir = TempDir::new("fault");
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    db.put(b"k", b"old").unwrap();
+    fault::arm(dir.path(), Some((Op::Fsync, 1, Failure::Io, false)));
+    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), status::E_IO);
+    let counts = fault::disarm(dir.path());
+    assert_eq!(counts.get(&Op::Truncate), Some(&1), "the failed group was not cut off");
+    assert_eq!(counts.get(&Op::Fsync), Some(&2), "the cut was not made durable");
+    assert_eq!(db.put(b"x", b"y").unwrap_err().status(), status::E_POISONED);
+    assert_eq!(db.sync().unwrap_err().status(), status::E_POISONED, "a sync after the failure claimed success");
+    assert_eq!(db.close().unwrap_err().status(), status::E_POISONED);
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"old");
+}
+
+#[test]
 fn a_short_write_is_cut_off_so_later_records_are_not_stranded_behind_garbage() {
     let dir = TempDir::new("fault");
     let db = Db::open(dir.path().join("db"), opts()).unwrap();

@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::format::record::{Encoded, Record};
 use crate::keydir::Loc;
 use crate::storage::datafile::{ActiveFile, DataFile};
-use crate::storage::fs::{sync_data, truncate};
+use crate::storage::fs::{sync_data, sync_file, truncate};
 
 /// A record appended but not yet visible, waiting for its group's fsync.
 struct Pending {
@@ -310,9 +310,12 @@ impl Engine {
         Ok(target)
     }
 
-    /// After a failed fsync: the waiting records are never published, and those in the active
-    /// file are cut off it, so that no reopen can serve a value whose fsync failed either. (If
-    /// even the truncation fails, they may come back after a reopen; the handle stays poisoned.)
+    /// After a failed fsync (the handle is poisoned): the waiting records are never published,
+    /// and those in the active file are cut off it, the cut fsynced like any other (docs/DESIGN.md
+    /// section 1.5), so that no reopen, even after a power loss, serves a value whose fsync
+    /// failed. That fsync says nothing about the records before the cut and nothing is reported
+    /// durable because of it. (If the cut fails, or its fsync does, those records may come back
+    /// after a reopen; the handle stays poisoned either way.)
     fn discard_pending(&self, w: &mut Writer) {
         let active_id = w.active.as_ref().map(|a| a.id);
         let cut = w.pending.iter().filter(|p| Some(p.loc.file_id) == active_id).map(|p| p.loc.offset as u64).min();
@@ -320,6 +323,7 @@ impl Engine {
         if let (Some(cut), Some(a)) = (cut, w.active.as_mut()) {
             if truncate(&a.file, &a.path, cut).is_ok() {
                 a.len = cut;
+                let _ = sync_file(&a.file, &a.path);
             }
         }
     }
