@@ -4,7 +4,8 @@
 //! it reaches `hit("name")`; `name:N` kills on the Nth time. Without the feature `hit` is an
 //! empty inline function. The library's own tests can also run code of their own at a point
 //! ([`on_hit`]), to make a race or a panic happen exactly there; `iter-next` (an iterator about
-//! to visit a key) is such a point, outside [`MERGE_POINTS`].
+//! to visit a key) and `group-synced` (a group commit's fsync returned) are such points, outside
+//! [`MERGE_POINTS`].
 
 /// Crash point `name` (and, in the library's tests, the hook set for it on this thread).
 #[inline(always)]

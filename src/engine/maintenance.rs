@@ -142,7 +142,7 @@ impl Maintenance<'_> {
         let mut w = e.writer.lock();
         if let Some(a) = &w.active {
             if let Err(err) = a.sync() {
-                e.poison(format!("fdatasync before merge swap failed: {err}"));
+                e.fsync_failed(&mut w, format!("fdatasync before merge swap failed: {err}"));
                 return Err(err);
             }
         }

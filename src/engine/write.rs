@@ -10,7 +10,8 @@
 //!    becomes the leader, fdatasyncs the file once for everything appended so far, then applies
 //!    the whole group's keydir updates in append order and wakes the group (group commit).
 //! 5. An fsync failure poisons the handle: the group gets `E_IO`, later writes `E_POISONED`, and
-//!    the group's records are never made visible.
+//!    the group's records are never made visible (and are cut off the file). So does any failed
+//!    fsync of the active file, and a group fsync that returns after the handle was poisoned.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -22,6 +23,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::record::{Encoded, Record};
 use crate::keydir::Loc;
+use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{sync_data, sync_file, truncate};
 
@@ -199,7 +201,7 @@ impl Engine {
                 return Ok(w);
             }
             if self.poisoned.load(Ordering::Acquire) {
-                w.pending.clear();
+                self.discard_pending(&mut w);
                 return Ok(w);
             }
             let seq = w.seq;
@@ -231,7 +233,7 @@ impl Engine {
         let file = self.writer.lock().active.as_ref().map(|a| (a.file.clone(), a.path.clone()));
         if let Some((f, path)) = file {
             if let Err(err) = sync_data(&f, &path) {
-                self.poison(err.to_string());
+                self.fsync_failed(&mut self.writer.lock(), err.to_string());
                 return Err(err);
             }
         }
@@ -243,7 +245,8 @@ impl Engine {
     pub(super) fn seal_active(&self, w: &mut Writer) -> Result<()> {
         let Some(active) = &w.active else { return Ok(()) };
         if let Err(e) = active.sync() {
-            self.poison(format!("fdatasync while sealing {} failed: {e}", active.path.display()));
+            let why = format!("fdatasync while sealing {} failed: {e}", active.path.display());
+            self.fsync_failed(w, why);
             return Err(e);
         }
         // The file stops being the active one only once its map exists.
@@ -296,18 +299,33 @@ impl Engine {
         };
         if let Some((file, path)) = file {
             if let Err(err) = sync_data(&file, &path) {
-                self.poison(err.to_string());
-                self.discard_pending(&mut self.writer.lock());
+                self.fsync_failed(&mut self.writer.lock(), err.to_string());
                 return Err((target, err));
             }
         }
+        killpoint::hit("group-synced");
         let mut w = self.writer.lock();
+        if self.poisoned.load(Ordering::Acquire) {
+            // Poisoned while this fsync ran: by another fsync of the file that failed (sealing,
+            // a merge). The kernel reports a write-back error to one fsync only, so this one's
+            // success may hide lost pages: nothing is acknowledged on its strength.
+            self.discard_pending(&mut w);
+            let why = self.poison.lock().clone().unwrap_or_default();
+            return Err((target, Error::Poisoned(why)));
+        }
         let mut index = self.index.write();
         while w.pending.front().is_some_and(|p| p.seq <= target) {
             let p = w.pending.pop_front().unwrap();
             index.apply(&p.key, p.loc);
         }
         Ok(target)
+    }
+
+    /// An fsync of the active file failed: poison the handle and discard what awaits a group
+    /// commit (nothing it holds can be called durable any more).
+    pub(super) fn fsync_failed(&self, w: &mut Writer, why: String) {
+        self.poison(why);
+        self.discard_pending(w);
     }
 
     /// After a failed fsync (the handle is poisoned): the waiting records are never published,
