@@ -329,9 +329,9 @@ impl Engine {
     }
 
     /// After a failed fsync (the handle is poisoned): the waiting records are never published,
-    /// and those in the active file are cut off it, the cut fsynced like any other (docs/DESIGN.md
-    /// section 1.5), so that no reopen, even after a power loss, serves a value whose fsync
-    /// failed. That fsync says nothing about the records before the cut and nothing is reported
+    /// and those in the active file are cut off it, the cut fsynced like any other
+    /// (docs/DESIGN.md section 1.5), so that no reopen, even after a power loss, serves a value
+    /// whose fsync failed. That fsync says nothing about the records before the cut and nothing is reported
     /// durable because of it. (If the cut fails, or its fsync does, those records may come back
     /// after a reopen; the handle stays poisoned either way.)
     fn discard_pending(&self, w: &mut Writer) {
