@@ -141,6 +141,11 @@
 #define BITGASK_FILE_SIZE_MAX 4227858399
 
 /**
+ * A write batch. Opaque; single-owner.
+ */
+typedef struct bitgask_batch bitgask_batch;
+
+/**
  * An open database. Opaque; safe to share between threads.
  */
 typedef struct bitgask_db bitgask_db;
@@ -368,6 +373,74 @@ typedef struct bitgask_report_counts {
 #ifdef __cplusplus
 extern "C" {
 #endif /* __cplusplus */
+
+/**
+ * A new, empty batch, owned by the caller and freed with `bitgask_batch_free`. Never NULL.
+ * Threads: any thread; the batch is then single-owner.
+ */
+struct bitgask_batch *bitgask_batch_new(void);
+
+/**
+ * Adds a put of `val[0..vlen)` under `key[0..klen)` (with the default TTL of the handle it is
+ * written to, if set). The bytes are copied. Sizes are checked against the library's limits
+ * now and against the handle's limits by `bitgask_write`. On error the batch is unchanged.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (b, key, val with vlen > 0);
+ * `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (klen above
+ * `BITGASK_KEY_SIZE_LIMIT`, vlen above `BITGASK_VALUE_SIZE_LIMIT`).
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_put(struct bitgask_batch *b, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
+
+/**
+ * Like `bitgask_batch_put`, the key expiring `ttl_ms` (> 0) milliseconds after the batch is
+ * written.
+ * Returns: as `bitgask_batch_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_put_ttl(struct bitgask_batch *b, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ttl_ms, struct bitgask_error **err_out);
+
+/**
+ * Adds a delete of `key[0..klen)`. Deleting a key that is absent when the batch is written
+ * changes nothing (and is not an error).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (b, key); `BITGASK_E_INVALID_ARG` (empty key);
+ * `BITGASK_E_TOO_LARGE` (klen above `BITGASK_KEY_SIZE_LIMIT`).
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_delete(struct bitgask_batch *b, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
+
+/**
+ * The number of operations added since the batch was made or cleared (0 for NULL).
+ * Threads: one thread at a time per batch.
+ */
+size_t bitgask_batch_count(const struct bitgask_batch *b);
+
+/**
+ * Removes every operation, so the batch can be reused. NULL is a no-op.
+ * Threads: one thread at a time per batch.
+ */
+void bitgask_batch_clear(struct bitgask_batch *b);
+
+/**
+ * Frees a batch. NULL is a no-op.
+ * Threads: one thread at a time per batch.
+ */
+void bitgask_batch_free(struct bitgask_batch *b);
+
+/**
+ * Writes every operation of `b` to `db`, all or nothing: after a crash (even a power loss,
+ * when the batch took an fsync) either every operation is there or none, and readers never
+ * see some of them without the others. A key that appears twice ends with its last
+ * operation. The batch takes one fsync (shared with concurrent writers) when sync_on_put (for
+ * its puts) or sync_on_delete (for its deletes) is on, and returns once it is durable and
+ * visible. `b` is left unchanged: it can be written again or cleared. An empty batch writes
+ * nothing.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, b); `BITGASK_E_TOO_LARGE` (a key or value
+ * above the handle's limits, or the whole batch larger than max_file_size: nothing written);
+ * `BITGASK_E_IO` (the write or its fsync failed: nothing of it is served);
+ * `BITGASK_E_POISONED`; `BITGASK_E_CORRUPT` (sequence stamps exhausted).
+ * Threads: safe to call concurrently on one handle; `b` must not be changed meanwhile.
+ */
+bitgask_status bitgask_write(struct bitgask_db *db, const struct bitgask_batch *b, struct bitgask_error **err_out);
 
 /**
  * Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).

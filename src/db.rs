@@ -164,6 +164,11 @@ impl Db {
         self.engine.delete_all()
     }
 
+    /// The engine behind the handle (batches and transactions build on it).
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     /// Poisons the handle after a panic crossed a C entry point: state may be half-updated.
     pub(crate) fn poison_after_panic(&self, what: &str) {
         self.engine.poison(format!("panic in {what}"));
@@ -190,7 +195,7 @@ impl Db {
 
     // ---- writes ----
 
-    fn check_sizes(&self, key: &[u8], value_len: usize) -> Result<()> {
+    pub(crate) fn check_sizes(&self, key: &[u8], value_len: usize) -> Result<()> {
         let o = self.engine.opts();
         if key.is_empty() {
             return Err(Error::InvalidArg("empty key".into()));
@@ -207,7 +212,7 @@ impl Db {
         Ok(())
     }
 
-    fn encode(&self, key: &[u8], value: &[u8], expires: u64) -> Encoded {
+    pub(crate) fn encode(&self, key: &[u8], value: &[u8], expires: u64) -> Encoded {
         let o = self.engine.opts();
         let codec = if value.len() >= o.compression_threshold as usize { o.compression } else { Codec::None };
         Encoded::new(key, value, expires, 0, codec)

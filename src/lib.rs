@@ -35,6 +35,7 @@
 
 mod background;
 mod backup;
+mod batch;
 mod clock;
 mod db;
 mod engine;
@@ -64,6 +65,7 @@ mod testutil;
 mod validate;
 mod version;
 
+pub use batch::Batch;
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
 pub use format::record::Codec;

@@ -107,6 +107,7 @@ macro_rules! c_programs {
 c_programs!(
     test_args,
     test_basic,
+    test_batch,
     test_caveats,
     test_concurrency,
     test_crash,

@@ -31,6 +31,7 @@
 //! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
 
+mod batch_write;
 mod lock_order;
 mod maintenance;
 mod read;
@@ -56,6 +57,7 @@ use crate::storage::datafile::DataFile;
 use crate::storage::fs::LOCK_FILE;
 use crate::storage::lock::LockFile;
 
+pub(crate) use batch_write::PendingProbe;
 use lock_order::{Mutex, RwLock};
 pub(crate) use maintenance::{Maintenance, Moved};
 pub(crate) use write::Durability;

@@ -5,6 +5,7 @@
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
+pub mod batch;
 mod boundary;
 pub mod db;
 pub mod error;
