@@ -4,11 +4,10 @@
 //! policy asks. A key that appears twice ends with its last operation.
 
 use crate::clock::{expiry_after_ms, now_ns};
-use crate::db::Db;
-use crate::engine::{Durability, PendingProbe};
+use crate::db::{check_sizes, encode, Db};
+use crate::engine::{Durability, Engine, PendingProbe};
 use crate::error::{Error, Result};
-use crate::format::record::{Bad, Codec, Encoded, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE};
-use crate::recovery::OpenReport;
+use crate::format::record::{Codec, Encoded, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE};
 
 /// One operation of a batch or a transaction's write set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,46 +97,40 @@ impl Db {
     /// one, shared with concurrent writers. `E_TOO_LARGE` (nothing written) when a key or value
     /// is over the handle's limits or the batch does not fit in one data file (`max_file_size`).
     pub fn write(&self, batch: &Batch) -> Result<()> {
-        self.write_ops(batch.ops.iter(), |_| Ok(()))
-    }
-
-    /// Appends `ops` as one batch; `check` runs under the writer mutex first (transactions).
-    pub(crate) fn write_ops<'a>(
-        &self,
-        ops: impl Iterator<Item = &'a Op>,
-        check: impl FnOnce(PendingProbe<'_>) -> Result<()>,
-    ) -> Result<()> {
-        let o = self.engine().opts();
-        let now = now_ns();
-        let (mut sync_put, mut sync_delete) = (false, false);
-        let mut records = Vec::new();
-        for op in ops {
-            match op {
-                Op::Put { key, value, ttl_ms } => {
-                    self.check_sizes(key, value.len())?;
-                    let ttl = if *ttl_ms == 0 { o.default_ttl_ms } else { *ttl_ms };
-                    let expires = if ttl == 0 { 0 } else { expiry_after_ms(now, ttl) };
-                    records.push((key.as_slice(), self.encode(key, value, expires)));
-                    sync_put = true;
-                }
-                Op::Delete { key } => {
-                    self.check_sizes(key, 0)?;
-                    records.push((key.as_slice(), Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None)));
-                    sync_delete = true;
-                }
-            }
-        }
-        let sync = (sync_put && o.sync_on_put) || (sync_delete && o.sync_on_delete);
-        let durability = if sync { Durability::Sync } else { Durability::NoSync };
-        self.engine().write_batch(records, durability, check)
+        write_ops(self.engine(), batch.ops.iter(), now_ns(), |_| Ok(()))
     }
 }
 
-/// Records in the open report that a torn tail began with an uncommitted batch.
-pub(crate) fn note_torn_batch(file: &str, at: u64, bad: &Bad, report: &mut OpenReport) {
-    if let Bad::UnfinishedBatch { members, .. } = bad {
-        report.torn_batches.push((file.to_string(), at, *members));
+/// Appends `ops` as one batch, TTLs counted from `now`; `check` runs under the writer mutex
+/// first (a transaction's commit check).
+pub(crate) fn write_ops<'a>(
+    e: &Engine,
+    ops: impl Iterator<Item = &'a Op>,
+    now: u64,
+    check: impl FnOnce(PendingProbe<'_>) -> Result<()>,
+) -> Result<()> {
+    let o = e.opts();
+    let (mut sync_put, mut sync_delete) = (false, false);
+    let mut records = Vec::new();
+    for op in ops {
+        match op {
+            Op::Put { key, value, ttl_ms } => {
+                check_sizes(o, key, value.len())?;
+                let ttl = if *ttl_ms == 0 { o.default_ttl_ms } else { *ttl_ms };
+                let expires = if ttl == 0 { 0 } else { expiry_after_ms(now, ttl) };
+                records.push((key.as_slice(), encode(o, key, value, expires)));
+                sync_put = true;
+            }
+            Op::Delete { key } => {
+                check_sizes(o, key, 0)?;
+                records.push((key.as_slice(), Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None)));
+                sync_delete = true;
+            }
+        }
     }
+    let sync = (sync_put && o.sync_on_put) || (sync_delete && o.sync_on_delete);
+    let durability = if sync { Durability::Sync } else { Durability::NoSync };
+    e.write_batch(records, durability, check)
 }
 
 #[cfg(test)]

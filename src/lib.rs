@@ -62,6 +62,7 @@ mod report;
 mod storage;
 #[cfg(test)]
 mod testutil;
+mod txn;
 mod validate;
 mod version;
 
@@ -73,5 +74,6 @@ pub use iter::{Iter, KeyFilter};
 pub use options::Options;
 pub use recovery::OpenReport;
 pub use report::{Problem, ProblemKind, Report};
+pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
 pub use validate::{repair, validate};
 pub use version::VERSION;

@@ -296,7 +296,9 @@ fn scan_file(
                     format!("{bad}, followed by a valid record at offset {next} (run repair)"),
                 ))
             } else {
-                crate::batch::note_torn_batch(&data_name(id), *at, bad, report);
+                if let Some(members) = scan.unfinished_batch() {
+                    report.torn_batches.push((data_name(id), *at, members));
+                }
                 Ok(*at)
             }
         }

@@ -118,6 +118,7 @@ c_programs!(
     test_ops,
     test_recovery,
     test_ttl,
+    test_txn,
 );
 
 #[test]

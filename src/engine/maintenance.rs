@@ -61,6 +61,7 @@ impl Engine {
         generation::mark_complete(&tmp, &MergeDone { inputs: inputs.clone(), outputs: Vec::new() })?;
         self.swap_generations(&inputs)?;
         *self.index.write() = Default::default();
+        self.conflicts().note_everything();
         let old_files = std::mem::take(&mut *self.files.write());
         drop(w);
         drop(old_files);

@@ -194,9 +194,10 @@ impl Engine {
     }
 
     /// Makes one appended record visible: the keydir update, in append order, under the index
-    /// lock (the caller holds the writer mutex).
+    /// lock (the caller holds the writer mutex), noted for open transactions' commit checks.
     pub(super) fn publish(&self, index: &mut Index, key: &[u8], loc: Loc) {
         index.apply(key, loc);
+        self.conflicts.note(key);
     }
 
     /// The next data file id (merge outputs draw from the counter rotation uses).

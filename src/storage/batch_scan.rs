@@ -77,6 +77,14 @@ impl<'a> BatchScan<'a> {
         matches!(self.stopped_at(), Some((_, Bad::UnfinishedBatch { .. } | Bad::BatchCommit(_))))
     }
 
+    /// The members read of a batch the scan stopped in before its commit record, if it did.
+    pub fn unfinished_batch(&self) -> Option<u32> {
+        match self.stopped_at() {
+            Some((_, Bad::UnfinishedBatch { members, .. })) => Some(*members),
+            _ => None,
+        }
+    }
+
     /// After a stop: the offset of a valid record, stamped after everything read before the
     /// damage, that lies after it. Such a record means the damage is not a torn write
     /// (docs/DESIGN.md section 4.5, rule 2): a batch cut off by a crash has nothing after it.
