@@ -255,3 +255,72 @@ fn concurrent_readers_never_see_part_of_a_batch() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reader.join().unwrap();
 }
+
+/// A closed database of batches over several files (sealed files with hints).
+fn batched_db(dir: &TempDir) {
+    let db = Db::open(dir.path(), opts(false, 4096)).unwrap();
+    for i in 0..12 {
+        let keys: Vec<String> = (0..4).map(|j| format!("k{i}-{j}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        db.write(&batch_of(&refs, &"v".repeat(50))).unwrap();
+    }
+    db.close().unwrap();
+}
+
+#[test]
+fn validate_finds_a_database_of_batches_clean() {
+    let dir = TempDir::new("batch");
+    batched_db(&dir);
+    let r = crate::validate(dir.path()).unwrap();
+    assert!(r.clean(), "{}", r.text());
+    assert_eq!((r.records, r.live_keys), (48, 48));
+}
+
+#[test]
+fn repair_quarantines_a_batch_without_its_commit_and_keeps_what_follows() {
+    let dir = TempDir::new("batch");
+    let (file, start) = db_with_batch(&dir);
+    let _ = std::fs::remove_file(file.with_extension("hint"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.truncate(bytes.len() - crate::format::batch::COMMIT_LEN);
+    let members = bytes.len() as u64 - start;
+    bytes.extend(crate::format::record::encode(u64::MAX - 1, 0, 0, b"later", b"v"));
+    std::fs::write(&file, &bytes).unwrap();
+    let r = crate::validate(dir.path()).unwrap();
+    let p: Vec<_> = r.problems.iter().map(|p| (p.kind.name(), p.offset, p.length)).collect();
+    assert_eq!(p, vec![("corrupt_record", start, members)]);
+    let fixed = crate::repair(dir.path(), &no_hints()).unwrap();
+    assert!(fixed.bytes_quarantined == members, "{}", fixed.text());
+    let db = Db::open(dir.path(), no_hints()).unwrap();
+    assert_eq!((get(&db, "a"), get(&db, "b"), get(&db, "later")), (Some("old".into()), None, Some("v".into())));
+    drop(db);
+    assert!(crate::validate(dir.path()).unwrap().problems.iter().all(|p| p.kind.is_note()));
+}
+
+#[test]
+fn repair_truncates_a_torn_batch_at_its_first_member() {
+    let dir = TempDir::new("batch");
+    let (file, start) = db_with_batch(&dir);
+    let _ = std::fs::remove_file(file.with_extension("hint"));
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 5]).unwrap();
+    let r = crate::validate(dir.path()).unwrap();
+    assert_eq!(r.problems.iter().map(|p| (p.kind.name(), p.offset)).collect::<Vec<_>>(), vec![("torn_tail", start)]);
+    crate::repair(dir.path(), &no_hints()).unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), start);
+}
+
+#[test]
+fn a_backup_of_batches_opens_with_every_batch() {
+    let dir = TempDir::new("batch");
+    batched_db(&dir);
+    let db = Db::open(dir.path(), opts(false, 4096)).unwrap();
+    db.write(&batch_of(&["x", "y"], "last")).unwrap();
+    let copy = TempDir::new("batch-copy");
+    let dst = copy.path().join("b");
+    db.backup(&dst).unwrap();
+    drop(db);
+    assert!(crate::validate(&dst).unwrap().clean());
+    let c = Db::open(&dst, opts(false, 4096)).unwrap();
+    assert_eq!((c.stats().unwrap().keys, get(&c, "y")), (50, Some("last".into())));
+}
