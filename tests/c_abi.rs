@@ -111,6 +111,7 @@ c_programs!(
     test_caveats,
     test_concurrency,
     test_crash,
+    test_crash_batch,
     test_crash_merge,
     test_iter,
     test_lock,
