@@ -35,6 +35,7 @@
 
 mod background;
 mod backup;
+mod batch;
 mod clock;
 mod db;
 mod engine;
@@ -63,9 +64,11 @@ mod report;
 mod storage;
 #[cfg(test)]
 mod testutil;
+mod txn;
 mod validate;
 mod version;
 
+pub use batch::Batch;
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
 pub use format::record::Codec;
@@ -73,5 +76,6 @@ pub use iter::{Iter, KeyFilter};
 pub use options::Options;
 pub use recovery::OpenReport;
 pub use report::{Problem, ProblemKind, Report};
+pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
 pub use validate::{repair, validate};
 pub use version::VERSION;

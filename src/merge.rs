@@ -32,6 +32,7 @@ use std::sync::Arc;
 use crate::clock::now_ns;
 use crate::engine::{Engine, Maintenance, Moved};
 use crate::error::{Error, Result};
+use crate::format::batch::{as_plain, FLAG_MEMBER};
 use crate::format::hint::{HintBuilder, HintEntry};
 use crate::format::merge_done::MergeDone;
 use crate::format::record::Header;
@@ -39,9 +40,9 @@ use crate::generation;
 use crate::hints::write_hint;
 use crate::keydir::{Loc, Probe};
 use crate::killpoint;
+use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, tmp_name, Checked};
-use crate::storage::scan::Scan;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeKind {
@@ -207,7 +208,7 @@ fn copy_file(
 ) -> Result<()> {
     let bytes =
         file.mapped().ok_or_else(|| Error::Corrupt(format!("merge input {} is not sealed", file.path.display())))?;
-    let mut scan = Scan::new(bytes);
+    let mut scan = BatchScan::new(bytes);
     for (offset, rec) in scan.by_ref() {
         if e.is_closing() {
             return Err(Error::Closed);
@@ -237,7 +238,11 @@ fn copy_file(
             copied.reclaimed += here.size as u64;
             continue;
         }
-        let (id, at) = out.append(&bytes[offset as usize..offset as usize + here.size as usize], rec.key, &h)?;
+        // Members of committed batches are copied as ordinary records: the outputs are durable
+        // before they are published, so a batch needs no framing there.
+        let plain = as_plain(&bytes[offset as usize..offset as usize + here.size as usize]);
+        let h = Header { flags: h.flags & !FLAG_MEMBER, ..h };
+        let (id, at) = out.append(&plain, rec.key, &h)?;
         if live {
             copied.moved.push(Moved { old: here, new: Loc { file_id: id, offset: at, ..here } });
         }

@@ -19,10 +19,10 @@ use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::keydir::{Keydir, Loc, Upsert};
 use crate::options::Options;
+use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::{map_for_scan, MappedFile};
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{self, atomic_write, data_name, hint_name, META_FILE};
-use crate::storage::scan::{valid_record_after, Scan};
 
 /// What open found and did; available from `Db::open_report`.
 #[derive(Debug, Default, Clone)]
@@ -34,6 +34,8 @@ pub struct OpenReport {
     pub hints_ignored: Vec<String>,
     /// Torn tails cut off: (file, offset, bytes removed).
     pub torn_tails: Vec<(String, u64, u64)>,
+    /// Of those, the ones that began with an uncommitted batch: (file, offset, members dropped).
+    pub torn_batches: Vec<(String, u64, u32)>,
     pub unknown_files: Vec<String>,
 }
 
@@ -278,10 +280,8 @@ fn scan_file(
     report: &mut OpenReport,
 ) -> Result<u64> {
     let bytes = &maps[&id];
-    let mut scan = Scan::new(bytes);
-    let mut last_ts = 0;
+    let mut scan = BatchScan::new(bytes);
     for (offset, r) in scan.by_ref() {
-        last_ts = r.header.ts;
         report.records_scanned += 1;
         loader.offer(maps, Seen::from_record(id, offset, &r));
     }
@@ -291,13 +291,16 @@ fn scan_file(
             let path = dir.join(data_name(id));
             if !is_last {
                 Err(Error::corrupt_at(&path, *at, format!("{bad} (in a sealed file; run repair)")))
-            } else if let Some(next) = valid_record_after(bytes, *at, last_ts) {
+            } else if let Some(next) = scan.later_valid_record() {
                 Err(Error::corrupt_at(
                     &path,
                     *at,
                     format!("{bad}, followed by a valid record at offset {next} (run repair)"),
                 ))
             } else {
+                if let Some(members) = scan.unfinished_batch() {
+                    report.torn_batches.push((data_name(id), *at, members));
+                }
                 Ok(*at)
             }
         }

@@ -63,6 +63,7 @@ impl Engine {
         self.swap_generations(&inputs)?;
         self.irreducible.lock().clear();
         *self.index.write() = Default::default();
+        self.conflicts().note_everything();
         let old_files = std::mem::take(&mut *self.files.write());
         drop(w);
         drop(old_files);

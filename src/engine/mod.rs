@@ -27,10 +27,13 @@
 //! | 10 | `lock_file` | the LOCK, released at close | - |
 //!
 //! Outside the order, because nothing is taken while holding them: the background queue's own
-//! mutex (pushed to under `dirs` and `writer`) and the atomic flags and counters. A thread
+//! mutex (pushed to under `dirs` and `writer`), the transaction conflict log's mutex (taken
+//! under `writer` and `index`, see `conflicts`) and the atomic flags and counters. A thread
 //! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
 
+mod batch_write;
+mod conflicts;
 mod lock_order;
 mod maintenance;
 mod read;
@@ -56,6 +59,7 @@ use crate::storage::datafile::DataFile;
 use crate::storage::fs::LOCK_FILE;
 use crate::storage::lock::LockFile;
 
+pub(crate) use batch_write::PendingProbe;
 use lock_order::{Mutex, RwLock};
 pub(crate) use maintenance::{Maintenance, Moved};
 pub(crate) use write::Durability;
@@ -105,6 +109,8 @@ pub(crate) struct Engine {
     chores: WorkQueue<Chore>,
     merges: AtomicU64,
     last_merge_ns: AtomicU64,
+    /// Writes published while transactions are open, for their commit check.
+    conflicts: conflicts::Conflicts,
 }
 
 /// A job for the background thread.
@@ -145,6 +151,7 @@ impl Engine {
             chores: WorkQueue::default(),
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
+            conflicts: conflicts::Conflicts::default(),
         };
         e.queue_hints(&loaded.unhinted);
         Ok(e)
@@ -216,6 +223,7 @@ impl Engine {
         w.active = None;
         let loaded = recovery::load(&self.root, &self.opts)?;
         *self.index.write() = loaded.index;
+        self.conflicts.note_everything();
         let old_files = std::mem::replace(&mut *self.files.write(), loaded.files);
         self.chores.push(Chore::Release(old_files.into_values().collect()));
         w.active = loaded.active;
@@ -254,6 +262,11 @@ impl Engine {
         self.files.write().clear();
         self.lock_file.lock().take();
         result
+    }
+
+    /// What transactions check at commit: writes published after their reads.
+    pub(crate) fn conflicts(&self) -> &conflicts::Conflicts {
+        &self.conflicts
     }
 
     /// Whether close has begun: long work (a merge) stops early.

@@ -22,16 +22,18 @@ use super::{Chore, Engine};
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::record::{Encoded, Record};
+use crate::index::Index;
 use crate::keydir::Loc;
 use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{sync_data, sync_file, truncate};
 
-/// A record appended but not yet visible, waiting for its group's fsync.
-struct Pending {
-    seq: u64,
-    key: Vec<u8>,
-    loc: Loc,
+/// A record appended but not yet visible, waiting for its group's fsync. The members of a
+/// batch share one sequence number, so one group publishes all of them.
+pub(super) struct Pending {
+    pub(super) seq: u64,
+    pub(super) key: Vec<u8>,
+    pub(super) loc: Loc,
 }
 
 /// State owned by the writer mutex.
@@ -41,7 +43,7 @@ pub(super) struct Writer {
     pub(super) last_ts: u64,
     /// Records appended so far (append sequence numbers start at 1).
     pub(super) seq: u64,
-    pending: VecDeque<Pending>,
+    pub(super) pending: VecDeque<Pending>,
 }
 
 impl Writer {
@@ -52,7 +54,7 @@ impl Writer {
     /// The next sequence stamp: wall clock, but always above the last one. A database already
     /// holding a record stamped at the maximum (year 2554, so only a crafted or damaged file)
     /// cannot order a newer write after it: the write is refused rather than lost.
-    fn next_ts(&mut self) -> Result<u64> {
+    pub(super) fn next_ts(&mut self) -> Result<u64> {
         let next = self.last_ts.checked_add(1).ok_or_else(|| {
             Error::Corrupt("sequence stamps exhausted: a record carries the largest possible stamp".into())
         })?;
@@ -68,7 +70,7 @@ impl Writer {
     }
 
     /// The newest appended-but-invisible record of `key`, if any.
-    fn pending_loc(&self, key: &[u8]) -> Option<Loc> {
+    pub(super) fn pending_loc(&self, key: &[u8]) -> Option<Loc> {
         self.pending.iter().rev().find(|p| p.key == key).map(|p| p.loc)
     }
 }
@@ -157,18 +159,9 @@ impl Engine {
         self.ensure_room(w, enc.len() as u64)?;
         let ts = w.next_ts()?;
         enc.stamp(ts);
-        let active = w.active.as_mut().expect("ensure_room created the active file");
-        let offset = match active.append(&enc.buf) {
-            Ok(off) => off,
-            Err((err, dirty)) => {
-                if dirty {
-                    self.poison(format!("could not cut off a failed append: {err}"));
-                }
-                return Err(err);
-            }
-        };
+        let (file_id, offset) = self.append_locked(w, &enc.buf)?;
         let loc = Loc {
-            file_id: active.id,
+            file_id,
             offset: offset as u32,
             size: enc.len() as u32,
             tombstone: enc.is_tombstone(),
@@ -177,13 +170,36 @@ impl Engine {
         w.seq += 1;
         let seq = w.seq;
         if durability == Durability::NoSync && w.pending.is_empty() {
-            self.index.write().apply(key, loc);
+            self.publish(&mut self.index.write(), key, loc);
             return Ok(loc);
         }
         // Visibility must follow append order, so even a no-sync write queues behind a group.
         w.pending.push_back(Pending { seq, key: key.to_vec(), loc });
         MutexGuard::unlocked(w, || self.commit(seq))?;
         Ok(loc)
+    }
+
+    /// Appends `buf` to the active file (which `ensure_room` made ready) with one write;
+    /// returns the file's id and the offset written at. A failed append is cut off again, and
+    /// if even that fails the handle is poisoned.
+    pub(super) fn append_locked(&self, w: &mut Writer, buf: &[u8]) -> Result<(u32, u64)> {
+        let active = w.active.as_mut().expect("ensure_room created the active file");
+        match active.append(buf) {
+            Ok(off) => Ok((active.id, off)),
+            Err((err, dirty)) => {
+                if dirty {
+                    self.poison(format!("could not cut off a failed append: {err}"));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Makes one appended record visible: the keydir update, in append order, under the index
+    /// lock (the caller holds the writer mutex), noted for open transactions' commit checks.
+    pub(super) fn publish(&self, index: &mut Index, key: &[u8], loc: Loc) {
+        index.apply(key, loc);
+        self.conflicts.note(key);
     }
 
     /// The next data file id (merge outputs draw from the counter rotation uses).
@@ -213,7 +229,7 @@ impl Engine {
     /// Makes sure the active file exists and can take `len` more bytes, rotating if not: the old
     /// file is sealed before the next id is created, so every file below the highest one is
     /// complete on disk.
-    fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<()> {
+    pub(super) fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<()> {
         match &w.active {
             Some(a) if a.len == 0 || a.len + len <= self.opts.max_file_size => return Ok(()),
             Some(_) => self.seal_active(w)?,
@@ -316,7 +332,7 @@ impl Engine {
         let mut index = self.index.write();
         while w.pending.front().is_some_and(|p| p.seq <= target) {
             let p = w.pending.pop_front().unwrap();
-            index.apply(&p.key, p.loc);
+            self.publish(&mut index, &p.key, p.loc);
         }
         Ok(target)
     }

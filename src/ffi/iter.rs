@@ -16,7 +16,7 @@ use crate::iter::Iter;
 
 /// A cursor. Opaque.
 pub struct bitgask_iter {
-    it: Iter,
+    pub(crate) it: Iter,
 }
 
 /// Callback of `bitgask_fold`: return 0 to continue, nonzero to stop (the fold then returns
