@@ -97,6 +97,41 @@ def test_mset_mget_getdel_getset_append(r):
         r.execute_command("MSET", "a", 1, "b")
 
 
+def test_msetnx_writes_all_keys_or_none(r):
+    assert r.msetnx({"x": 1, "y": 2}) is True
+    assert r.mget("x", "y") == [b"1", b"2"]
+    # A half-present key set: nothing is written.
+    assert r.msetnx({"y": 20, "z": 30}) is False
+    assert r.mget("y", "z") == [b"2", None]
+    assert r.execute_command("MSETNX", "n", 1, "n", 2) == 1 and r.get("n") == b"2"
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r.execute_command("MSETNX", "a", 1, "b")
+
+
+def test_mset_is_atomic_to_readers(server, r, protocol):
+    """A writer MSETs two keys to the same round number; a reader MGETs them (p first, then q).
+    MGET itself is not one read, so a batch may land between its two reads (p older than q),
+    but since p and q change at once, p is never newer than q; key by key, it could be."""
+    r.mset({"p": 0, "q": 0})
+    done = threading.Event()
+    seen = []
+
+    def read():
+        c = redis.Redis(port=server.port, protocol=protocol)
+        while not done.is_set():
+            p, q = c.mget("p", "q")
+            seen.append(int(p) <= int(q))
+        c.close()
+
+    t = threading.Thread(target=read)
+    t.start()
+    for i in range(1, 400):
+        r.mset({"p": i, "q": i})
+    done.set()
+    t.join(60)
+    assert seen and all(seen)
+
+
 def test_del_unlink_exists_type(r):
     r.mset({"a": 1, "b": 2, "c": 3, "d": 4})
     assert r.exists("a", "a", "zz") == 2

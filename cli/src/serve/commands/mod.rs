@@ -362,8 +362,18 @@ pub static TABLE: &[Spec] = &[
         (1, -1, 2),
         "string",
         "1.0.1",
-        "Creates or modifies the string values of one or more keys (one key after the other).",
+        "Atomically creates or modifies the string values of one or more keys.",
         strings::mset
+    ),
+    cmd!(
+        "msetnx",
+        -3,
+        ["write", "denyoom"],
+        (1, -1, 2),
+        "string",
+        "1.0.1",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        strings::msetnx
     ),
     cmd!(
         "multi",
