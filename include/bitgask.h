@@ -239,7 +239,8 @@ typedef struct bitgask_problem {
   /**
    * Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
    * "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
-   * "lost_range", "lost_key".
+   * "lost_range", "lost_key", "foreign" (written by the Go bitgask: convert it with
+   * `bitgask_adopt`).
    */
   const char *kind;
   /**

@@ -44,6 +44,7 @@ mod fault_tests;
 /// The C ABI (`include/bitgask.h`); Rust callers use [`Db`].
 #[doc(hidden)]
 pub mod ffi;
+mod foreign;
 mod format;
 mod generation;
 mod hints;

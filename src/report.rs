@@ -31,6 +31,9 @@ pub enum ProblemKind {
     LostRange,
     /// Repair could not recover this key's record.
     LostKey,
+    /// The directory was written by the Go bitgask (one problem per marker found; `bitgask adopt`
+    /// converts it), or an adoption was interrupted.
+    Foreign,
 }
 
 impl ProblemKind {
@@ -48,6 +51,7 @@ impl ProblemKind {
             ProblemKind::Leftover => "leftover",
             ProblemKind::LostRange => "lost_range",
             ProblemKind::LostKey => "lost_key",
+            ProblemKind::Foreign => "foreign",
         }
     }
 

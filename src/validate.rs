@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
+use crate::foreign::{recognise, refuse_foreign, Ownership, ADOPT_TMP};
 use crate::format::hint::{HintError, HintView};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Bad, Header, Record, HEADER_LEN};
@@ -96,6 +97,9 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
         return Err(Error::InvalidArg(format!("{} is not a database directory", root.display())));
     }
     let mut report = Report::default();
+    if let Some(foreign) = foreign_report(root)? {
+        return Ok(foreign);
+    }
     merge_leftovers(root, &mut report);
     let dir = root.join(DATA_DIR);
     if !dir.is_dir() {
@@ -129,6 +133,26 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
     report.files = listing.data.len() as u64;
     report.live_keys = loader.live_keys(&maps, now_ns());
     Ok(report)
+}
+
+/// A directory of the Go bitgask is reported as foreign (one problem per marker), never as
+/// damaged: our hint, meta and name rules do not apply to it.
+fn foreign_report(root: &Path) -> Result<Option<Report>> {
+    let mut report = Report::default();
+    match recognise(root)? {
+        Ownership::Ours => return Ok(None),
+        Ownership::AdoptInterrupted => {
+            let why = "an interrupted `bitgask adopt`; run it again (or open) to finish";
+            report.add(ProblemKind::Foreign, format!("{ADOPT_TMP}/"), 0, 0, why);
+        }
+        Ownership::Foreign(markers) => {
+            for m in markers {
+                let why = format!("{} [{}]; convert it with `bitgask adopt`", m.reason, m.name);
+                report.add(ProblemKind::Foreign, m.file, 0, 0, why);
+            }
+        }
+    }
+    Ok(Some(report))
 }
 
 fn merge_leftovers(root: &Path, report: &mut Report) {
@@ -256,6 +280,8 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     if !root.is_dir() {
         return Err(Error::InvalidArg(format!("{} is not a database directory", root.display())));
     }
+    // Before the LOCK: repair must not rewrite a Go directory's hints or meta.
+    refuse_foreign(root)?;
     let _lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
     let mut done = Report { repaired: true, ..Report::default() };
     let before = validate(root)?;
