@@ -10,18 +10,17 @@
 use std::fs;
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::format::hint::has_magic;
 use crate::format::meta::{is_go_layout, is_legacy_layout, Meta};
 use crate::generation::{is_our_tmp, DATA_DIR, DATA_OLD, MERGE_DONE, MERGE_TMP};
-use crate::storage::fs::{parse_name, META_FILE};
+use crate::storage::fs::{parse_name, LOCK_FILE, META_FILE};
+use crate::storage::lock::LockFile;
 
-/// Where adopt builds the new generation (beside the Go directories, which it leaves untouched
-/// until its marker is durable).
-pub const ADOPT_TMP: &str = "adopt.tmp";
-/// Where adopt keeps the Go system's original directories.
-pub const GO_ORIGINAL: &str = "go-original";
+use crate::adopt_commit;
+pub use crate::adopt_commit::{ADOPT_TMP, GO_ORIGINAL};
 
 /// One sign of the Go system, with the file it was found in (relative to the root).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,9 +194,19 @@ pub fn describe(m: &Marker) -> String {
     }
 }
 
-/// Open's gate, run before the LOCK is taken so a foreign directory is left byte for byte as it
-/// was (the LOCK file's content included).
-pub fn refuse_foreign(root: &Path) -> Result<()> {
+/// The gate of open and repair, run before they take the LOCK so a foreign directory is left
+/// byte for byte as it was (the LOCK file's content included). An adoption a crash interrupted
+/// is settled first (under the LOCK): the root then holds either the Go directory, refused, or
+/// the adopted one.
+pub fn gate(root: &Path, lock_timeout: Duration) -> Result<()> {
+    if recognise(root)? == Ownership::AdoptInterrupted {
+        let _lock = LockFile::acquire(&root.join(LOCK_FILE), lock_timeout)?;
+        adopt_commit::settle(root)?;
+    }
+    refuse_foreign(root)
+}
+
+fn refuse_foreign(root: &Path) -> Result<()> {
     match recognise(root)? {
         Ownership::Ours => Ok(()),
         Ownership::Foreign(m) => Err(refusal(root, &m)),

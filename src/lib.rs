@@ -33,6 +33,8 @@
 //! `internal` holds tooling for this repository's command and fuzz targets: neither is part of
 //! the Rust API.
 
+mod adopt;
+mod adopt_commit;
 mod background;
 mod backup;
 mod clock;
@@ -65,12 +67,13 @@ mod testutil;
 mod validate;
 mod version;
 
+pub use adopt::adopt;
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
 pub use format::record::Codec;
 pub use iter::{Iter, KeyFilter};
 pub use options::Options;
 pub use recovery::OpenReport;
-pub use report::{Problem, ProblemKind, Report};
+pub use report::{AdoptCounts, Problem, ProblemKind, Report};
 pub use validate::{repair, validate};
 pub use version::VERSION;

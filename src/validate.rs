@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
-use crate::foreign::{recognise, refuse_foreign, Ownership, ADOPT_TMP};
+use crate::foreign::{gate, recognise, Ownership, ADOPT_TMP};
 use crate::format::hint::{HintError, HintView};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Bad, Header, Record, HEADER_LEN};
@@ -37,17 +37,17 @@ use crate::storage::scan::valid_record_after;
 
 /// One data file walked tolerantly.
 #[derive(Default)]
-struct Walk {
+pub(crate) struct Walk {
     /// (offset, length) of every valid record, in file order.
-    records: Vec<(u64, u64)>,
+    pub records: Vec<(u64, u64)>,
     /// Damaged byte ranges (offset, length), in file order.
-    damage: Vec<(u64, u64)>,
+    pub damage: Vec<(u64, u64)>,
     /// The last range is a torn tail (newest file, nothing valid after it).
     torn_tail: bool,
 }
 
 /// Walks `bytes`; `newest` applies the torn-tail rule.
-fn walk(bytes: &[u8], newest: bool) -> Walk {
+pub(crate) fn walk(bytes: &[u8], newest: bool) -> Walk {
     let mut w = Walk::default();
     let (mut pos, mut last_ts) = (0u64, 0u64);
     while (pos as usize) < bytes.len() {
@@ -281,7 +281,7 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
         return Err(Error::InvalidArg(format!("{} is not a database directory", root.display())));
     }
     // Before the LOCK: repair must not rewrite a Go directory's hints or meta.
-    refuse_foreign(root)?;
+    gate(root, Duration::from_millis(opts.lock_timeout_ms))?;
     let _lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
     let mut done = Report { repaired: true, ..Report::default() };
     let before = validate(root)?;

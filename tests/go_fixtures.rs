@@ -130,3 +130,158 @@ fn the_refusal_names_the_markers_the_fixture_writer_lists() {
         fs::remove_dir_all(&root).unwrap();
     }
 }
+
+// ---- adopt ----
+
+/// (key, value, expiry) as the fixture writer's JSON lists them: what the Go system returns.
+type Keys = Vec<(Vec<u8>, Vec<u8>, u64)>;
+
+fn expected_keys(name: &str) -> Keys {
+    let (out, _) = fixtures();
+    let script = "import json,sys\nfor k in json.load(open(sys.argv[1]))['keys']: print(k['key_hex'], k['value_hex'] or '-', k['expires_unix_nano'])";
+    let o = Command::new("python3").arg("-c").arg(script).arg(out.join(format!("{name}.json"))).output().unwrap();
+    assert!(o.status.success());
+    let hex = |s: &str| {
+        if s == "-" {
+            Vec::new()
+        } else {
+            (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        }
+    };
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (hex(f[0]), hex(f[1]), f[2].parse().unwrap())
+        })
+        .collect()
+}
+
+/// Every key of the database at `root` with its value and expiry, in key order.
+fn read_all(root: &Path) -> Keys {
+    let db = Db::open(root, Options::default()).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let mut out = Vec::new();
+    db.fold(b"", |k, v| {
+        out.push((k.to_vec(), v.to_vec(), 0));
+        true
+    })
+    .unwrap();
+    for e in &mut out {
+        e.2 = db.meta(&e.0).unwrap().unwrap().expires_unix_nano;
+    }
+    db.close().unwrap();
+    out
+}
+
+fn salvage() -> Options {
+    let mut o = Options::default();
+    o.set_adopt_salvage(true);
+    o
+}
+
+fn is_damaged(name: &str) -> bool {
+    name == "torn-then-appended"
+}
+
+/// The fixture's files without the LOCK, whose text adopt replaces with its pid.
+fn without_lock(mut s: BTreeMap<PathBuf, Option<Vec<u8>>>) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    s.remove(Path::new("LOCK"));
+    s
+}
+
+#[test]
+fn adopt_gives_every_key_the_value_the_go_system_returns() {
+    for name in &fixtures().1 {
+        let root = copy_of(name, "adopt");
+        let before = without_lock(snapshot(&root));
+        let opts = if is_damaged(name) { salvage() } else { Options::default() };
+        let r = bitgask::adopt(&root, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let counts = r.adopt.clone().unwrap();
+        assert!(!counts.already_bitgask, "{name}");
+        assert_eq!(read_all(&root), expected_keys(name), "{name}: {}", r.text());
+        assert_eq!(r.live_keys as usize, expected_keys(name).len(), "{name}");
+        // The Go files are kept, byte for byte, under go-original/.
+        let kept = snapshot(&root.join("go-original"));
+        for (p, bytes) in &before {
+            assert_eq!(kept.get(p), Some(bytes), "{name}: {} not kept", p.display());
+        }
+        let again = bitgask::adopt(&root, &Options::default()).unwrap();
+        assert!(again.adopt.unwrap().already_bitgask, "{name}: a second adopt converts nothing");
+        assert_eq!(read_all(&root), expected_keys(name), "{name}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[test]
+fn adopt_refuses_damage_without_salvage_and_changes_nothing() {
+    let root = copy_of("torn-then-appended", "adopt-damaged");
+    let before = without_lock(snapshot(&root));
+    let e = bitgask::adopt(&root, &Options::default()).unwrap_err();
+    assert_eq!(e.status(), status::E_CORRUPT, "{e}");
+    assert!(without_lock(snapshot(&root)) == before);
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn adopt_counts_the_keys_the_stamp_rule_would_get_wrong() {
+    let root = copy_of("out-of-order", "adopt-counts");
+    let r = bitgask::adopt(&root, &Options::default()).unwrap();
+    let c = r.adopt.unwrap();
+    assert!(c.out_of_stamp_order_keys >= 5, "{c:?}");
+    assert!(c.deleted_keys >= 2, "{c:?}");
+    assert_eq!(c.original_dir, "go-original/");
+    fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn adopt_with_discard_original_removes_the_go_files() {
+    let root = copy_of("width-6", "adopt-discard");
+    let mut o = Options::default();
+    o.set_adopt_discard_original(true);
+    bitgask::adopt(&root, &o).unwrap();
+    assert!(!root.join("go-original").exists());
+    assert_eq!(read_all(&root), expected_keys("width-6"));
+    fs::remove_dir_all(&root).unwrap();
+}
+
+/// A crash at every step of adopt (the in-process model: the step returns as if killed, nothing
+/// is cleaned up), then either an open or a second adopt: the result is the untouched Go
+/// directory (open refuses it) or the complete adopted one, never a mix. On the fixtures that
+/// exercise every path: several Go directories to move, log-order recency, salvage.
+#[test]
+fn a_crash_at_every_step_of_adopt_leaves_one_of_the_two_allowed_states() {
+    use bitgask::internal::adopt::{stop, ADOPT_POINTS};
+    for name in ["merge-crash-renamed", "merge-crash-writing", "out-of-order", "torn-then-appended"] {
+        let opts = if is_damaged(name) { salvage() } else { Options::default() };
+        for point in ADOPT_POINTS {
+            for then_open in [true, false] {
+                let root = copy_of(name, "adopt-crash");
+                let before = without_lock(snapshot(&root));
+                stop::at(Some(point));
+                let crashed = bitgask::adopt(&root, &opts);
+                stop::at(None);
+                assert!(crashed.is_err(), "{name}: {point} was not reached");
+                let committed = *point != "adopt-outputs-written";
+                if then_open {
+                    match Db::open(&root, Options::default()) {
+                        Ok(db) => {
+                            assert!(committed, "{name} {point}: opened before the commit point");
+                            db.close().unwrap();
+                            assert_eq!(read_all(&root), expected_keys(name), "{name} {point}");
+                        }
+                        Err(e) => {
+                            assert!(!committed, "{name} {point}: {e}");
+                            assert_eq!(e.status(), status::E_FORMAT_VERSION, "{name} {point}: {e}");
+                            assert!(without_lock(snapshot(&root)) == before, "{name} {point}: Go files changed");
+                        }
+                    }
+                }
+                bitgask::adopt(&root, &opts).unwrap_or_else(|e| panic!("{name} {point}: {e}"));
+                assert_eq!(read_all(&root), expected_keys(name), "{name} {point}");
+                assert!(!root.join("adopt.tmp").exists(), "{name} {point}");
+                fs::remove_dir_all(&root).unwrap();
+            }
+        }
+    }
+}
