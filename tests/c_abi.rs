@@ -105,6 +105,7 @@ macro_rules! c_programs {
 }
 
 c_programs!(
+    test_adopt,
     test_args,
     test_basic,
     test_caveats,
