@@ -16,7 +16,7 @@ use crate::adopt_commit::{self, AdoptDone, GO_ORIGINAL};
 use crate::clock::now_ns;
 use crate::db::{Db, Update};
 use crate::error::{Error, Result};
-use crate::foreign::{describe, recognise, Ownership};
+use crate::foreign::{recognise, Ownership};
 use crate::format::meta::{Meta, ADOPTED_FROM_GO};
 use crate::format::record::Record;
 use crate::generation::{DATA_DIR, DATA_OLD, MERGE_TMP};
@@ -51,7 +51,7 @@ pub fn adopt(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     let mut report = Report::default();
     let mut counts = AdoptCounts { source: source.to_string(), ..AdoptCounts::default() };
     for m in &markers {
-        report.add(ProblemKind::Foreign, m.file.clone(), 0, 0, describe(m));
+        report.add(ProblemKind::Foreign, m.file.clone(), 0, 0, format!("{} [{}]", m.reason, m.name));
         report.problems.last_mut().unwrap().mended = true;
     }
     let sources: Vec<String> =

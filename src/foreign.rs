@@ -89,6 +89,7 @@ pub fn recognise(root: &Path) -> Result<Ownership> {
         let why = "no data/, a data.old/ and a merge.tmp/ without MERGE_DONE: a Go merge killed between its renames";
         markers.push(marker("no-data-dir", "", why));
     }
+    markers.sort_by(|a, b| (a.name, &a.file).cmp(&(b.name, &b.file)));
     Ok(if markers.is_empty() { Ownership::Ours } else { Ownership::Foreign(markers) })
 }
 
@@ -175,15 +176,33 @@ fn look_at_meta(path: &Path, rel: String, s: &mut DirSigns) -> Result<()> {
 /// The error open and repair return for a foreign directory: what was found, that nothing was
 /// changed, and the command that converts it.
 pub fn refusal(root: &Path, markers: &[Marker]) -> Error {
-    let found: Vec<String> = markers.iter().map(describe).collect();
     Error::FormatVersion(format!(
         "{}: written by the Go bitgask, not opened: {}. Nothing was changed. Convert it with \
          `bitgask adopt --dir {}` (the original files are kept in {}/{GO_ORIGINAL}/)",
         root.display(),
-        found.join("; "),
+        summary(markers),
         root.display(),
         root.display()
     ))
+}
+
+/// One phrase per kind of marker, naming its first file and how many more there are.
+pub fn summary(markers: &[Marker]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for m in markers {
+        if seen.contains(&m.name) {
+            continue;
+        }
+        seen.push(m.name);
+        let more = markers.iter().filter(|x| x.name == m.name).count() - 1;
+        let mut p = describe(m);
+        if more > 0 {
+            p.push_str(&format!(" (and {more} more)"));
+        }
+        parts.push(p);
+    }
+    parts.join("; ")
 }
 
 pub fn describe(m: &Marker) -> String {
