@@ -1,4 +1,4 @@
-//! `bitgask adopt` (docs/DESIGN.md section 13.2): converts a database of the Go bitgask into a
+//! `bitgask adopt` (docs/DESIGN.md section 14.2): converts a database of the Go bitgask into a
 //! bitgask database that returns, for every key, what the Go system returns.
 //!
 //! It reads every data file of the Go generation in the Go system's order (file id, then offset)

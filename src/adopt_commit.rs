@@ -1,4 +1,4 @@
-//! The crash-safe half of `bitgask adopt` (docs/DESIGN.md section 13.3): the adopted generation
+//! The crash-safe half of `bitgask adopt` (docs/DESIGN.md section 14.3): the adopted generation
 //! is staged in `<root>/adopt.tmp/`, committed by the marker `adopt.tmp/ADOPT_DONE`, and swapped
 //! in by moving the Go system's directories into `<root>/go-original/`.
 //!

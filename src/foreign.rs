@@ -1,4 +1,4 @@
-//! Recognition of directories written by the Go bitgask (docs/DESIGN.md section 13).
+//! Recognition of directories written by the Go bitgask (docs/DESIGN.md section 14.1).
 //!
 //! The Go system writes records byte-identical to ours but decides recency by log position, keeps
 //! hint files of another layout and may name its files with another width, so reading its

@@ -27,7 +27,7 @@ pub struct Options {
     pub(crate) adopt: AdoptSwitches,
 }
 
-/// How `adopt` treats its input (docs/DESIGN.md section 13.2).
+/// How `adopt` treats its input (docs/DESIGN.md section 14.2).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AdoptSwitches {
     /// Skip damaged ranges and oversized keys (listing them) instead of refusing.

@@ -1,7 +1,7 @@
 //! `data/bitgask.meta`: a small flat JSON object,
 //! `{"version": 1, "created": "<RFC 3339>", "writer": "bitgask-rs"}`.
 //!
-//! The Go bitgask writes a file of the same name and fields (docs/DESIGN.md section 13), so the
+//! The Go bitgask writes a file of the same name and fields (docs/DESIGN.md section 14.1), so the
 //! `writer` field is what marks a directory this library wrote; a directory adopted from the Go
 //! system also carries `"adopted_from": "go-bitgask"`. Metas written before the field existed are
 //! one line without it (see [`is_legacy_layout`]).
