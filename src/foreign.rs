@@ -70,7 +70,10 @@ pub fn recognise(root: &Path) -> Result<Ownership> {
     let mut markers: Vec<Marker> = signs.iter().flat_map(|(_, s)| s.go.iter().cloned()).collect();
     if let Some(d) = get(DATA_DIR) {
         if d.has_data && !d.has_meta && !d.ours {
-            markers.push(marker("no-meta", "data/", "data files but no bitgask.meta (what a Go merge leaves)"));
+            let why = "data files but no bitgask.meta and no file only bitgask writes (what a Go merge leaves; \
+                       if bitgask wrote this directory and lost its meta, write one with \"writer\": \"bitgask-rs\" \
+                       and run bitgask repair)";
+            markers.push(marker("no-meta", "data/", why));
         }
     }
     let data_foreign = !markers.is_empty();
