@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bitgask::{status, validate, Db, Options, ProblemKind};
 
@@ -14,28 +14,42 @@ fn writer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gofixtures/gowriter.py")
 }
 
-/// Every fixture, written once per test run into a directory of its own.
-fn fixtures() -> &'static (PathBuf, Vec<String>) {
-    static OUT: OnceLock<(PathBuf, Vec<String>)> = OnceLock::new();
-    OUT.get_or_init(|| {
-        let out = std::env::temp_dir().join(format!("bitgask-gofixtures-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&out);
-        let ok = Command::new("python3").arg(writer()).arg("--out").arg(&out).status().expect("python3 runs");
-        assert!(ok.success(), "gowriter.py failed");
-        let list = Command::new("python3").arg(writer()).arg("--list").output().expect("python3 runs");
-        let names = String::from_utf8(list.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|l| l.split_whitespace().next().map(String::from))
-            .collect::<Vec<_>>();
-        assert!(names.len() >= 12, "{names:?}");
-        (out, names)
-    })
+/// Every fixture, written by the fixture writer into a directory of this test's own, removed at
+/// the end.
+struct Fixtures {
+    out: PathBuf,
+    names: Vec<String>,
+}
+
+impl Drop for Fixtures {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.out);
+    }
+}
+
+fn fixtures() -> Fixtures {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let out = std::env::temp_dir().join(format!(
+        "bitgask-gofixtures-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&out);
+    let ok = Command::new("python3").arg(writer()).arg("--out").arg(&out).status().expect("python3 runs");
+    assert!(ok.success(), "gowriter.py failed");
+    let list = Command::new("python3").arg(writer()).arg("--list").output().expect("python3 runs");
+    let names = String::from_utf8(list.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect::<Vec<_>>();
+    assert!(names.len() >= 12, "{names:?}");
+    Fixtures { out, names }
 }
 
 /// A private copy of one fixture, so tests never see each other's changes.
-fn copy_of(name: &str, tag: &str) -> PathBuf {
-    let (out, _) = fixtures();
+fn copy_of(fx: &Fixtures, name: &str, tag: &str) -> PathBuf {
+    let out = &fx.out;
     let dst = std::env::temp_dir().join(format!("bitgask-gofx-{}-{tag}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&dst);
     copy_tree(&out.join(name), &dst);
@@ -74,8 +88,9 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 }
 
 fn each_fixture(tag: &str, check: impl Fn(&str, &Path)) {
-    for name in &fixtures().1 {
-        let root = copy_of(name, tag);
+    let fx = fixtures();
+    for name in &fx.names {
+        let root = copy_of(&fx, name, tag);
         let before = snapshot(&root);
         check(name, &root);
         assert!(snapshot(&root) == before, "{name}: the directory changed");
@@ -115,10 +130,10 @@ fn validate_reports_every_go_directory_as_foreign_not_damaged() {
 
 #[test]
 fn the_refusal_names_the_markers_the_fixture_writer_lists() {
-    let (out, names) = fixtures();
-    for name in names {
-        let json = fs::read_to_string(out.join(format!("{name}.json"))).unwrap();
-        let root = copy_of(name, "markers");
+    let fx = fixtures();
+    for name in &fx.names {
+        let json = fs::read_to_string(fx.out.join(format!("{name}.json"))).unwrap();
+        let root = copy_of(&fx, name, "markers");
         let text = Db::open(&root, Options::default()).err().unwrap().to_string();
         for strong in ["go-meta-layout", "go-hint-layout", "empty-hint", "file-id-width", "no-data-dir"] {
             if json.contains(&format!("\"{strong}\"")) {
@@ -136,8 +151,8 @@ fn the_refusal_names_the_markers_the_fixture_writer_lists() {
 /// (key, value, expiry) as the fixture writer's JSON lists them: what the Go system returns.
 type Keys = Vec<(Vec<u8>, Vec<u8>, u64)>;
 
-fn expected_keys(name: &str) -> Keys {
-    let (out, _) = fixtures();
+fn expected_keys(fx: &Fixtures, name: &str) -> Keys {
+    let out = &fx.out;
     let script = "import json,sys\nfor k in json.load(open(sys.argv[1]))['keys']: print(k['key_hex'], k['value_hex'] or '-', k['expires_unix_nano'])";
     let o = Command::new("python3").arg("-c").arg(script).arg(out.join(format!("{name}.json"))).output().unwrap();
     assert!(o.status.success());
@@ -192,15 +207,16 @@ fn without_lock(mut s: BTreeMap<PathBuf, Option<Vec<u8>>>) -> BTreeMap<PathBuf, 
 
 #[test]
 fn adopt_gives_every_key_the_value_the_go_system_returns() {
-    for name in &fixtures().1 {
-        let root = copy_of(name, "adopt");
+    let fx = fixtures();
+    for name in &fx.names {
+        let root = copy_of(&fx, name, "adopt");
         let before = without_lock(snapshot(&root));
         let opts = if is_damaged(name) { salvage() } else { Options::default() };
         let r = bitgask::adopt(&root, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         let counts = r.adopt.clone().unwrap();
         assert!(!counts.already_bitgask, "{name}");
-        assert_eq!(read_all(&root), expected_keys(name), "{name}: {}", r.text());
-        assert_eq!(r.live_keys as usize, expected_keys(name).len(), "{name}");
+        assert_eq!(read_all(&root), expected_keys(&fx, name), "{name}: {}", r.text());
+        assert_eq!(r.live_keys as usize, expected_keys(&fx, name).len(), "{name}");
         // The Go files are kept, byte for byte, under go-original/.
         let kept = snapshot(&root.join("go-original"));
         for (p, bytes) in &before {
@@ -208,14 +224,15 @@ fn adopt_gives_every_key_the_value_the_go_system_returns() {
         }
         let again = bitgask::adopt(&root, &Options::default()).unwrap();
         assert!(again.adopt.unwrap().already_bitgask, "{name}: a second adopt converts nothing");
-        assert_eq!(read_all(&root), expected_keys(name), "{name}");
+        assert_eq!(read_all(&root), expected_keys(&fx, name), "{name}");
         fs::remove_dir_all(&root).unwrap();
     }
 }
 
 #[test]
 fn adopt_refuses_damage_without_salvage_and_changes_nothing() {
-    let root = copy_of("torn-then-appended", "adopt-damaged");
+    let fx = fixtures();
+    let root = copy_of(&fx, "torn-then-appended", "adopt-damaged");
     let before = without_lock(snapshot(&root));
     let e = bitgask::adopt(&root, &Options::default()).unwrap_err();
     assert_eq!(e.status(), status::E_CORRUPT, "{e}");
@@ -225,7 +242,8 @@ fn adopt_refuses_damage_without_salvage_and_changes_nothing() {
 
 #[test]
 fn adopt_counts_the_keys_the_stamp_rule_would_get_wrong() {
-    let root = copy_of("out-of-order", "adopt-counts");
+    let fx = fixtures();
+    let root = copy_of(&fx, "out-of-order", "adopt-counts");
     let r = bitgask::adopt(&root, &Options::default()).unwrap();
     let c = r.adopt.unwrap();
     assert!(c.out_of_stamp_order_keys >= 5, "{c:?}");
@@ -236,12 +254,13 @@ fn adopt_counts_the_keys_the_stamp_rule_would_get_wrong() {
 
 #[test]
 fn adopt_with_discard_original_removes_the_go_files() {
-    let root = copy_of("width-6", "adopt-discard");
+    let fx = fixtures();
+    let root = copy_of(&fx, "width-6", "adopt-discard");
     let mut o = Options::default();
     o.set_adopt_discard_original(true);
     bitgask::adopt(&root, &o).unwrap();
     assert!(!root.join("go-original").exists());
-    assert_eq!(read_all(&root), expected_keys("width-6"));
+    assert_eq!(read_all(&root), expected_keys(&fx, "width-6"));
     fs::remove_dir_all(&root).unwrap();
 }
 
@@ -252,11 +271,12 @@ fn adopt_with_discard_original_removes_the_go_files() {
 #[test]
 fn a_crash_at_every_step_of_adopt_leaves_one_of_the_two_allowed_states() {
     use bitgask::internal::adopt::{stop, ADOPT_POINTS};
+    let fx = fixtures();
     for name in ["merge-crash-renamed", "merge-crash-writing", "out-of-order", "torn-then-appended"] {
         let opts = if is_damaged(name) { salvage() } else { Options::default() };
         for point in ADOPT_POINTS {
             for then_open in [true, false] {
-                let root = copy_of(name, "adopt-crash");
+                let root = copy_of(&fx, name, "adopt-crash");
                 let before = without_lock(snapshot(&root));
                 stop::at(Some(point));
                 let crashed = bitgask::adopt(&root, &opts);
@@ -268,7 +288,7 @@ fn a_crash_at_every_step_of_adopt_leaves_one_of_the_two_allowed_states() {
                         Ok(db) => {
                             assert!(committed, "{name} {point}: opened before the commit point");
                             db.close().unwrap();
-                            assert_eq!(read_all(&root), expected_keys(name), "{name} {point}");
+                            assert_eq!(read_all(&root), expected_keys(&fx, name), "{name} {point}");
                         }
                         Err(e) => {
                             assert!(!committed, "{name} {point}: {e}");
@@ -278,7 +298,7 @@ fn a_crash_at_every_step_of_adopt_leaves_one_of_the_two_allowed_states() {
                     }
                 }
                 bitgask::adopt(&root, &opts).unwrap_or_else(|e| panic!("{name} {point}: {e}"));
-                assert_eq!(read_all(&root), expected_keys(name), "{name} {point}");
+                assert_eq!(read_all(&root), expected_keys(&fx, name), "{name} {point}");
                 assert!(!root.join("adopt.tmp").exists(), "{name} {point}");
                 fs::remove_dir_all(&root).unwrap();
             }
