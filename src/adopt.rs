@@ -18,7 +18,7 @@ use crate::db::{Db, Update};
 use crate::error::{Error, Result};
 use crate::foreign::{recognise, Ownership};
 use crate::format::meta::{Meta, ADOPTED_FROM_GO};
-use crate::format::record::Record;
+use crate::format::record::{Record, FLAG_COMPRESSED};
 use crate::generation::{DATA_DIR, DATA_OLD, MERGE_TMP};
 use crate::options::Options;
 use crate::report::{show_key, AdoptCounts, ProblemKind, Report};
@@ -59,11 +59,12 @@ pub fn adopt(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     let files = adopt_commit::inventory(root, &sources)?;
     let log = read_log(root, source, opts.adopt.salvage, &mut report, &mut counts)?;
     let live = apply(&log, now_ns(), &mut counts);
-    drop_oversized(live, opts, &mut report, &mut counts).and_then(|live| {
-        report.live_keys = live.len() as u64;
-        let tmp = adopt_commit::begin(root)?;
-        write_generation(&tmp, live, opts)
-    })?;
+    let live = drop_oversized(live, &log, opts, &mut report, &mut counts)?;
+    report.live_keys = live.len() as u64;
+    let tmp = adopt_commit::begin(root)?;
+    write_generation(&tmp, &live, &log, opts)?;
+    drop(live);
+    drop(log);
     let discard = opts.adopt.discard_original;
     counts.original_dir = if discard { String::new() } else { format!("{GO_ORIGINAL}/") };
     adopt_commit::commit(root, &AdoptDone { sources, files, discard_original: discard })?;
@@ -197,15 +198,21 @@ fn data_files(dir: &Path) -> Result<(u32, Vec<(u32, String)>)> {
     Ok((width as u32, ids))
 }
 
-/// One key of the adopted database.
-struct Live {
-    key: Vec<u8>,
-    value: Vec<u8>,
-    expires: u64,
+/// One key of the adopted database: where its last record is.
+struct Live<'a> {
+    key: &'a [u8],
+    file: usize,
+    offset: u64,
 }
 
-/// The Go rule over each key's last record, in key order.
-fn apply(log: &Log, now: u64, counts: &mut AdoptCounts) -> Vec<Live> {
+impl Live<'_> {
+    fn record<'m>(&self, log: &'m Log) -> Record<'m> {
+        Record::decode(&log.files[self.file][self.offset as usize..]).expect("walked")
+    }
+}
+
+/// The Go rule over each key's last record, in key order (values stay in the mapped files).
+fn apply<'a>(log: &'a Log, now: u64, counts: &mut AdoptCounts) -> Vec<Live<'a>> {
     let mut keys: Vec<&Vec<u8>> = log.last.keys().collect();
     keys.sort();
     let mut out = Vec::with_capacity(keys.len());
@@ -214,33 +221,50 @@ fn apply(log: &Log, now: u64, counts: &mut AdoptCounts) -> Vec<Live> {
         if l.ts < l.max_ts {
             counts.out_of_stamp_order_keys += 1;
         }
-        let r = Record::decode(&log.files[l.file][l.offset as usize..]).expect("walked");
-        let expires = r.header.expires as i64;
-        if r.header.is_tombstone() {
+        let live = Live { key, file: l.file, offset: l.offset };
+        let h = live.record(log).header;
+        let expires = h.expires as i64;
+        if h.is_tombstone() {
             counts.deleted_keys += 1;
         } else if expires < 0 || (expires > 0 && now >= expires as u64) {
             counts.expired_keys += 1;
         } else {
-            let value = r.value().expect("walked").into_owned();
-            out.push(Live { key: key.clone(), value, expires: expires as u64 });
+            out.push(live);
         }
     }
     out
 }
 
-/// Keys and values over the new database's limits: refused, or skipped and listed with salvage.
-fn drop_oversized(live: Vec<Live>, opts: &Options, report: &mut Report, counts: &mut AdoptCounts) -> Result<Vec<Live>> {
+/// The value's length once decompressed (the walk has checked that it decompresses).
+fn value_len(r: &Record<'_>) -> usize {
+    if r.header.flags & FLAG_COMPRESSED == 0 {
+        r.stored_value.len()
+    } else {
+        snap::raw::decompress_len(r.stored_value).unwrap_or(usize::MAX)
+    }
+}
+
+/// Keys and values over the new database's limits: refused before anything is written, or
+/// skipped and listed with salvage.
+fn drop_oversized<'a>(
+    live: Vec<Live<'a>>,
+    log: &Log,
+    opts: &Options,
+    report: &mut Report,
+    counts: &mut AdoptCounts,
+) -> Result<Vec<Live<'a>>> {
     let mut out = Vec::with_capacity(live.len());
     for l in live {
+        let vlen = value_len(&l.record(log));
         let why = if l.key.len() > opts.max_key_size as usize {
             format!("key of {} bytes exceeds max_key_size {}", l.key.len(), opts.max_key_size)
-        } else if l.value.len() > opts.max_value_size as usize {
-            format!("value of {} bytes exceeds max_value_size {}", l.value.len(), opts.max_value_size)
+        } else if vlen > opts.max_value_size as usize {
+            format!("value of {vlen} bytes exceeds max_value_size {}", opts.max_value_size)
         } else {
             out.push(l);
             continue;
         };
-        let msg = format!("key {}: {why}", show_key(&l.key));
+        let msg = format!("key {}: {why}", show_key(l.key));
         if !opts.adopt.salvage {
             return Err(Error::TooLarge(format!("{msg}; nothing was changed")));
         }
@@ -251,8 +275,9 @@ fn drop_oversized(live: Vec<Live>, opts: &Options, report: &mut Report, counts: 
 }
 
 /// Writes the survivors through a bitgask database in `tmp` (fresh stamps, original expiry,
-/// the caller's compression and file size), then marks its meta as adopted.
-fn write_generation(tmp: &Path, live: Vec<Live>, opts: &Options) -> Result<()> {
+/// the caller's compression and file size), one value in memory at a time, then marks its meta
+/// as adopted.
+fn write_generation(tmp: &Path, live: &[Live<'_>], log: &Log, opts: &Options) -> Result<()> {
     let mut o = opts.clone();
     o.sync_on_put = false;
     o.sync_on_delete = false;
@@ -262,8 +287,10 @@ fn write_generation(tmp: &Path, live: Vec<Live>, opts: &Options) -> Result<()> {
     o.merge.on_open = false;
     let db = Db::open(tmp, o)?;
     for l in live {
-        let put = Update::Put { value: l.value, expires_unix_nano: l.expires };
-        db.update(&l.key, |_| (put, ()))?;
+        let r = l.record(log);
+        let value = r.value().map_err(|bad| Error::Corrupt(format!("key {}: {bad}", show_key(l.key))))?;
+        let put = Update::Put { value: value.into_owned(), expires_unix_nano: r.header.expires };
+        db.update(l.key, |_| (put, ()))?;
     }
     db.close()?;
     let dir = tmp.join(DATA_DIR);

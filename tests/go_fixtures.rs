@@ -305,3 +305,31 @@ fn a_crash_at_every_step_of_adopt_leaves_one_of_the_two_allowed_states() {
         }
     }
 }
+
+#[test]
+fn adopt_refuses_keys_over_the_limits_unless_salvage() {
+    let fx = fixtures();
+    let root = copy_of(&fx, "out-of-order", "adopt-limits");
+    let before = without_lock(snapshot(&root));
+    let mut o = Options::default();
+    o.set_max_key_size(4).unwrap();
+    let e = bitgask::adopt(&root, &o).unwrap_err();
+    assert_eq!(e.status(), status::E_TOO_LARGE, "{e}");
+    assert!(e.to_string().contains("key clock-back"), "{e}");
+    assert!(without_lock(snapshot(&root)) == before, "a refused adopt changed the directory");
+    o.set_adopt_salvage(true);
+    let r = bitgask::adopt(&root, &o).unwrap();
+    let short: Keys = expected_keys(&fx, "out-of-order").into_iter().filter(|k| k.0.len() <= 4).collect();
+    assert_eq!(r.adopt.unwrap().oversized_keys as usize, expected_keys(&fx, "out-of-order").len() - short.len());
+    let mut small = Options::default();
+    small.set_max_key_size(4).unwrap();
+    let db = Db::open(&root, small).unwrap();
+    let mut got = Vec::new();
+    db.fold(b"", |k, v| {
+        got.push((k.to_vec(), v.to_vec(), 0));
+        true
+    })
+    .unwrap();
+    assert_eq!(got.len(), short.len());
+    fs::remove_dir_all(&root).unwrap();
+}
