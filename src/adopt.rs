@@ -16,7 +16,7 @@ use crate::adopt_commit::{self, AdoptDone, GO_ORIGINAL};
 use crate::clock::now_ns;
 use crate::db::{Db, Update};
 use crate::error::{Error, Result};
-use crate::foreign::{recognise, Ownership};
+use crate::foreign::{recognise, Marker, Ownership};
 use crate::format::meta::{Meta, ADOPTED_FROM_GO};
 use crate::format::record::{Record, FLAG_COMPRESSED};
 use crate::generation::{DATA_DIR, DATA_OLD, MERGE_TMP};
@@ -57,7 +57,8 @@ pub fn adopt(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     let sources: Vec<String> =
         [MERGE_TMP, DATA_OLD, DATA_DIR].iter().filter(|d| root.join(d).is_dir()).map(|d| d.to_string()).collect();
     let files = adopt_commit::inventory(root, &sources)?;
-    let log = read_log(root, source, opts.adopt.salvage, &mut report, &mut counts)?;
+    let on_damage = if opts.adopt.salvage { OnDamage::Skip } else { OnDamage::Refuse };
+    let log = read_log(root, source, on_damage, &mut report, &mut counts)?;
     let live = apply(&log, now_ns(), &mut counts);
     let live = drop_oversized(live, &log, opts, &mut report, &mut counts)?;
     report.live_keys = live.len() as u64;
@@ -69,6 +70,40 @@ pub fn adopt(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     counts.original_dir = if discard { String::new() } else { format!("{GO_ORIGINAL}/") };
     adopt_commit::commit(root, &AdoptDone { sources, files, discard_original: discard })?;
     report.adopt = Some(counts);
+    Ok(report)
+}
+
+/// Validate's report on a directory of the Go bitgask: one `foreign` problem per marker, the
+/// Go data files checked record by record (damage reported with its offsets, so an operator
+/// knows before adopting whether salvage will be needed), and what adopt would keep. Reads only.
+pub fn inspect(root: &Path, markers: &[Marker]) -> Result<Report> {
+    let mut report = Report::default();
+    for m in markers {
+        let why = format!("{} [{}]; convert it with `bitgask adopt`", m.reason, m.name);
+        report.add(ProblemKind::Foreign, m.file.clone(), 0, 0, why);
+    }
+    let source = match pick_generation(root) {
+        Ok(s) => s,
+        Err(e) => {
+            report.add(ProblemKind::Foreign, "", 0, 0, e.detail());
+            return Ok(report);
+        }
+    };
+    let mut counts = AdoptCounts::default();
+    let log = match read_log(root, source, OnDamage::Report, &mut report, &mut counts) {
+        Ok(log) => log,
+        Err(e) => {
+            report.add(ProblemKind::Foreign, format!("{source}/"), 0, 0, e.detail());
+            return Ok(report);
+        }
+    };
+    report.live_keys = apply(&log, now_ns(), &mut counts).len() as u64;
+    let why = format!(
+        "read with the Go system's rules, {source}/ holds {} live keys ({} deleted and {} expired dropped); \
+         {} keys would read another value under bitgask's own recency rule; `bitgask adopt` converts it",
+        report.live_keys, counts.deleted_keys, counts.expired_keys, counts.out_of_stamp_order_keys
+    );
+    report.add(ProblemKind::Foreign, format!("{source}/"), 0, 0, why);
     Ok(report)
 }
 
@@ -120,7 +155,18 @@ struct Log {
 }
 
 /// Reads every record of `root/source` in log order, keeping each key's last one.
-fn read_log(root: &Path, source: &str, salvage: bool, report: &mut Report, counts: &mut AdoptCounts) -> Result<Log> {
+/// What reading does with damage that is not a torn last write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnDamage {
+    /// Fail with `E_CORRUPT` (adopt).
+    Refuse,
+    /// Skip the range and list it (adopt with salvage).
+    Skip,
+    /// List it as damage and go on (validate).
+    Report,
+}
+
+fn read_log(root: &Path, source: &str, on: OnDamage, report: &mut Report, counts: &mut AdoptCounts) -> Result<Log> {
     let dir = root.join(source);
     let (width, ids) = data_files(&dir)?;
     counts.file_id_width = width;
@@ -132,10 +178,15 @@ fn read_log(root: &Path, source: &str, salvage: bool, report: &mut Report, count
         let w = walk(&map, false);
         for (n, &(off, len)) in w.damage.iter().enumerate() {
             let torn = newest && n + 1 == w.damage.len() && off + len == map.len() as u64;
-            if torn {
+            if torn && on == OnDamage::Report {
+                report.add(ProblemKind::TornTail, rel.clone(), off, len, "an unfinished last write; adopt drops it");
+            } else if torn {
                 counts.torn_bytes += len;
                 report.mended(ProblemKind::TornTail, rel.clone(), off, len, "an unfinished last write; dropped");
-            } else if salvage {
+            } else if on == OnDamage::Report {
+                let why = "records fail their checks; adopt refuses them unless salvage skips them";
+                report.add(ProblemKind::CorruptRecord, rel.clone(), off, len, why);
+            } else if on == OnDamage::Skip {
                 counts.skipped_bytes += len;
                 report.mended(ProblemKind::LostRange, rel.clone(), off, len, "damaged records skipped (--salvage)");
             } else {

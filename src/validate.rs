@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
-use crate::foreign::{gate, recognise, Ownership, ADOPT_TMP};
+use crate::foreign::gate;
 use crate::format::hint::{HintError, HintView};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Bad, Header, Record, HEADER_LEN};
@@ -97,9 +97,6 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
         return Err(Error::InvalidArg(format!("{} is not a database directory", root.display())));
     }
     let mut report = Report::default();
-    if let Some(foreign) = foreign_report(root)? {
-        return Ok(foreign);
-    }
     merge_leftovers(root, &mut report);
     let dir = root.join(DATA_DIR);
     if !dir.is_dir() {
@@ -133,26 +130,6 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
     report.files = listing.data.len() as u64;
     report.live_keys = loader.live_keys(&maps, now_ns());
     Ok(report)
-}
-
-/// A directory of the Go bitgask is reported as foreign (one problem per marker), never as
-/// damaged: our hint, meta and name rules do not apply to it.
-fn foreign_report(root: &Path) -> Result<Option<Report>> {
-    let mut report = Report::default();
-    match recognise(root)? {
-        Ownership::Ours => return Ok(None),
-        Ownership::AdoptInterrupted => {
-            let why = "an interrupted `bitgask adopt`; run it again (or open) to finish";
-            report.add(ProblemKind::Foreign, format!("{ADOPT_TMP}/"), 0, 0, why);
-        }
-        Ownership::Foreign(markers) => {
-            for m in markers {
-                let why = format!("{} [{}]; convert it with `bitgask adopt`", m.reason, m.name);
-                report.add(ProblemKind::Foreign, m.file, 0, 0, why);
-            }
-        }
-    }
-    Ok(Some(report))
 }
 
 fn merge_leftovers(root: &Path, report: &mut Report) {

@@ -333,3 +333,21 @@ fn adopt_refuses_keys_over_the_limits_unless_salvage() {
     assert_eq!(got.len(), short.len());
     fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn validate_checks_the_go_records_and_counts_what_adopt_would_keep() {
+    let fx = fixtures();
+    for name in &fx.names {
+        let root = copy_of(&fx, name, "validate-counts");
+        let r = validate(&root).unwrap();
+        let damaged: Vec<_> = r.problems.iter().filter(|p| p.kind == ProblemKind::CorruptRecord).collect();
+        if is_damaged(name) {
+            assert_eq!(damaged.len(), 1, "{name}: {}", r.text());
+            assert!(r.text().contains("adopt refuses them unless salvage"), "{}", r.text());
+        } else {
+            assert!(damaged.is_empty(), "{name}: {}", r.text());
+            assert_eq!(r.live_keys as usize, expected_keys(&fx, name).len(), "{name}: {}", r.text());
+        }
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -108,7 +108,7 @@ pub unsafe extern "C" fn bitgask_validate(
         let p = path_arg(path)?;
         let out = arg_mut(report_out, "report_out")?;
         let _ = opts;
-        *out = boxed(crate::validate::validate(p)?);
+        *out = boxed(crate::inspect::validate(p)?);
         Ok(BITGASK_OK)
     })
 }
