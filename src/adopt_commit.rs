@@ -240,8 +240,13 @@ pub fn settle(root: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// Whether a source directory still in the root (not yet moved) differs from what the marker recorded.
+/// Whether a source directory still in the root (not yet moved) differs from what the marker
+/// recorded. Once the staged generation has been renamed into place every source was moved
+/// (step 3 comes before step 4), whatever is left of `go-original/`.
 fn written_since(root: &Path, done: &AdoptDone) -> Result<bool> {
+    if !is_dir(&root.join(ADOPT_TMP).join("data")) {
+        return Ok(false);
+    }
     let orig = root.join(GO_ORIGINAL);
     let present: Vec<String> =
         done.sources.iter().filter(|s| is_dir(&root.join(s)) && !is_dir(&orig.join(s))).cloned().collect();
@@ -254,6 +259,47 @@ fn written_since(root: &Path, done: &AdoptDone) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn put(root: &Path, rel: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, b"x").unwrap();
+    }
+
+    #[test]
+    fn a_crash_while_discarding_the_originals_is_finished() {
+        let t = crate::testutil::TempDir::new("adopt-discard");
+        let root = t.path();
+        put(root, "data/000000001.data");
+        put(root, "go-original/data/000002.data");
+        let done = AdoptDone {
+            sources: vec!["data".into()],
+            files: vec![("data/000001.data".into(), 1), ("data/000002.data".into(), 1)],
+            discard_original: true,
+        };
+        fs::create_dir_all(root.join(ADOPT_TMP)).unwrap();
+        fs::write(root.join(ADOPT_TMP).join(ADOPT_DONE), done.encode()).unwrap();
+        assert!(settle(root).unwrap());
+        assert!(!root.join(GO_ORIGINAL).exists() && !root.join(ADOPT_TMP).exists());
+        assert!(root.join("data/000000001.data").exists());
+    }
+
+    #[test]
+    fn a_marker_whose_sources_changed_before_anything_moved_starts_over() {
+        let t = crate::testutil::TempDir::new("adopt-changed");
+        let root = t.path();
+        put(root, "data/000001.data");
+        put(root, "adopt.tmp/data/000000001.data");
+        let done = AdoptDone {
+            sources: vec!["data".into()],
+            files: vec![("data/000001.data".into(), 7)],
+            ..Default::default()
+        };
+        fs::write(root.join(ADOPT_TMP).join(ADOPT_DONE), done.encode()).unwrap();
+        assert!(settle(root).unwrap());
+        assert!(!root.join(ADOPT_TMP).exists() && !root.join(GO_ORIGINAL).exists());
+        assert!(root.join("data/000001.data").exists(), "the Go files stay where they are");
+    }
 
     #[test]
     fn the_marker_round_trips_and_rejects_damage() {
