@@ -6,7 +6,7 @@ use bitgask_cli::{commands, serve};
 
 use commands::error::{CliError, CmdResult, EXIT_CODES_HELP};
 use commands::output::{print_json, Ctx};
-use commands::{check, dump, iter, kv, maint, transfer};
+use commands::{check, dump, iter, kv, maint, transfer, usage};
 
 #[derive(Parser)]
 #[command(name = "bitgask", about = "Operate bitgask databases", version, long_about = LONG_ABOUT, after_help = EXIT_CODES_HELP)]
@@ -108,11 +108,12 @@ enum Command {
     /// Print the command's and the library's versions.
     Version,
     /// Serve a database over the Redis protocol (RESP2/RESP3).
+    #[command(after_help = EXIT_CODES_HELP)]
     Serve(serve::ServeArgs),
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     let ctx = Ctx::new(cli.json, cli.no_progress);
     match cli.command {
         Command::Get(a) => finish(kv::get(a, &ctx), &ctx),
@@ -134,10 +135,7 @@ fn main() {
         Command::Export(a) => finish(transfer::export(a, &ctx), &ctx),
         Command::Import(a) => finish(transfer::import(a, &ctx), &ctx),
         Command::Version => finish(version(&ctx), &ctx),
-        // The server reports its failures as text: exit code 5, "any other error".
-        Command::Serve(args) => {
-            finish(serve::run(args).map(|()| 0).map_err(|e| CliError::from(format!("serve: {e}"))), &ctx)
-        }
+        Command::Serve(args) => finish(serve::run(args).map(|()| 0).map_err(|e| e.context("serve")), &ctx),
     }
 }
 
@@ -156,6 +154,18 @@ valid UTF-8 and NAME_b64 otherwise.
 
 --json gives machine-readable output for every command. Long work (validate, repair, merge,
 backup, import, export) shows progress on stderr when it is a terminal, nothing when piped.";
+
+/// An argument error (clap's): exit code 2, as JSON with --json; help and version as clap prints
+/// them.
+fn usage_error(e: clap::Error) -> ! {
+    match usage::render(&e, usage::json_requested(std::env::args_os())) {
+        Some((text, code)) => {
+            eprint!("{text}");
+            std::process::exit(code)
+        }
+        None => e.exit(),
+    }
+}
 
 /// Prints the error (if any) and exits with the command's code.
 fn finish(r: CmdResult, ctx: &Ctx) {

@@ -133,6 +133,69 @@ def test_usage_errors(tmp):
         check("json error parses", False, r)
 
 
+def json_error(name, r):
+    """The {"error", "exit_code"} object --json writes on stderr for a failure."""
+    try:
+        e = json.loads(r.err)
+    except ValueError:
+        check(name + " (json on stderr)", False, r)
+        return {}
+    check(name + " (json fields)", set(e) == {"error", "exit_code"} and e["exit_code"] == r.rc, e)
+    return e
+
+
+def test_argument_errors_as_json(tmp):
+    db = os.path.join(tmp, "argjson")
+    for name, args in [("missing --dir", ["get", "k"]), ("unknown flag", ["get", "k", "--dir", db, "--frob"]),
+                       ("unknown subcommand", ["frobnicate"]), ("no subcommand", []),
+                       ("bad flag value", ["put", "k", "v", "--dir", db, "--max-file-size", "3XB"])]:
+        for where in ("first", "last"):
+            argv = ["--json", *args] if where == "first" else [*args, "--json"]
+            if where == "last" and not args:
+                continue
+            r = expect(f"--json {where}, {name}", run(*argv), USAGE)
+            e = json_error(f"--json {where}, {name}", r)
+            check(f"--json {where}, {name}: one line", r.err.count(b"\n") == 1, r)
+            check(f"--json {where}, {name}: no usage text", "Usage:" not in e.get("error", "Usage:"), e)
+    e = json_error("missing --dir names BITGASK_DIR", run("--json", "get", "k"))
+    check("json: missing --dir names BITGASK_DIR", "BITGASK_DIR" in e.get("error", ""), e)
+    r = expect("text: missing --dir", run("get", "k"), USAGE)
+    check("text: missing --dir names BITGASK_DIR", b"BITGASK_DIR" in r.err, r)
+    r = expect("--json --help is help", run("--json", "get", "--help"), OK)
+    check("--json --help prints help", b"Usage: bitgask get" in r.out, r)
+
+
+def test_serve_exit_codes(tmp):
+    """bitgask serve fails with the exit codes of every other command, and reads BITGASK_DIR."""
+    db = os.path.join(tmp, "serve-codes")
+    expect("put", run("put", "k", "v", "--dir", db), OK)
+    loop = ["--addr", "127.0.0.1:0"]
+    fd = os.open(os.path.join(db, "LOCK"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = expect("serve on a locked database", run("serve", "--dir", db, *loop), LOCKED)
+        check("serve locked message", b"lock" in r.err.lower(), r)
+        expect("serve reads BITGASK_DIR", run("serve", *loop, env={"BITGASK_DIR": db}), LOCKED)
+        e = json_error("serve locked, --json", expect("serve locked, --json", run("--json", "serve", "--dir", db, *loop), LOCKED))
+        check("serve locked json names the lock", "lock" in e.get("error", "").lower(), e)
+    finally:
+        os.close(fd)
+    fresh = os.path.join(tmp, "serve-fresh")
+    expect("serve with a malformed --addr", run("serve", "--dir", fresh, "--addr", "nonsense"), USAGE)
+    expect("serve with a port out of range", run("serve", "--dir", fresh, "--addr", "127.0.0.1:99999"), USAGE)
+    r = expect("serve refusing a public --addr without a password",
+               run("serve", "--dir", fresh, "--addr", "0.0.0.0:0"), USAGE)
+    check("serve refusal explains", b"--requirepass" in r.err, r)
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = expect("serve on a port in use", run("serve", "--dir", fresh, "--addr", f"127.0.0.1:{port}"), OTHER)
+        check("serve port in use explains", b"in use" in r.err, r)
+    check("serve that cannot listen creates no database directory", not os.path.exists(fresh))
+
+
 def test_kv(tmp):
     db = os.path.join(tmp, "kv")
     expect("put", run("put", "hello", "world", "--dir", db), OK)
@@ -498,7 +561,7 @@ def main():
         return 1
     tmp = tempfile.mkdtemp(prefix="bitgask-cli-")
     try:
-        for t in [test_help, test_usage_errors, test_kv, test_ttl, test_listing, test_stats_merge_backup,
+        for t in [test_help, test_usage_errors, test_argument_errors_as_json, test_serve_exit_codes, test_kv, test_ttl, test_listing, test_stats_merge_backup,
                   test_delete_all, test_locked, test_validate_repair_dump, test_export_import, test_quiet_when_piped]:
             try:
                 t(tmp)

@@ -1,6 +1,6 @@
 //! The subcommands of `bitgask` other than `serve`, one module per job, and what they share:
 //! exit codes (`error`), `--dir` and the option flags (`db_args`), key/value encodings
-//! (`encoding`), output and progress (`output`), durations and sizes (`units`).
+//! (`encoding`), output and progress (`output`), durations and sizes (`units`), clap's errors as usage errors (`usage`).
 
 pub mod check;
 pub mod db_args;
@@ -13,3 +13,4 @@ pub mod maint;
 pub mod output;
 pub mod transfer;
 pub mod units;
+pub mod usage;
