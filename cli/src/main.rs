@@ -6,7 +6,7 @@ use bitgask_cli::{commands, serve};
 
 use commands::error::{CliError, CmdResult, EXIT_CODES_HELP};
 use commands::output::{print_json, Ctx};
-use commands::{check, dump, iter, kv, maint, transfer, usage};
+use commands::{check, dump, expiry, iter, kv, maint, transfer, usage};
 
 #[derive(Parser)]
 #[command(name = "bitgask", about = "Operate bitgask databases", version, long_about = LONG_ABOUT, after_help = EXIT_CODES_HELP)]
@@ -39,6 +39,15 @@ enum Command {
     /// Print whether a key exists: true or false (exit code 1 when absent or expired).
     #[command(after_help = EXIT_CODES_HELP)]
     Exists(kv::ExistsArgs),
+    /// Print the time left before a key expires, as <N>ms, or never (exit code 1 when absent).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Ttl(expiry::TtlArgs),
+    /// Give an existing key a new lifetime, keeping its value (exit code 1 when absent).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Expire(expiry::ExpireArgs),
+    /// Remove a key's expiry (exit code 1 when absent).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Persist(expiry::PersistArgs),
     /// List the keys starting with a prefix, in byte order.
     #[command(after_help = EXIT_CODES_HELP)]
     Keys(iter::PrefixArgs),
@@ -120,6 +129,9 @@ fn main() {
         Command::Put(a) => finish(kv::put(a, &ctx), &ctx),
         Command::Del(a) => finish(kv::del(a, &ctx), &ctx),
         Command::Exists(a) => finish(kv::exists(a, &ctx), &ctx),
+        Command::Ttl(a) => finish(expiry::ttl(a, &ctx), &ctx),
+        Command::Expire(a) => finish(expiry::expire(a, &ctx), &ctx),
+        Command::Persist(a) => finish(expiry::persist(a, &ctx), &ctx),
         Command::Keys(a) => finish(iter::keys(a, &ctx), &ctx),
         Command::Scan(a) => finish(iter::scan(a, &ctx), &ctx),
         Command::Range(a) => finish(iter::range(a, &ctx), &ctx),

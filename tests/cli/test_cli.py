@@ -88,7 +88,7 @@ def data_files(db, ext="data"):
     return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith("." + ext))
 
 
-SUBCOMMANDS = ["get", "put", "del", "exists", "keys", "scan", "range", "stats", "reclaimable", "gc", "merge",
+SUBCOMMANDS = ["get", "put", "del", "exists", "ttl", "expire", "persist", "keys", "scan", "range", "stats", "reclaimable", "gc", "merge",
                "backup", "delete-all", "validate", "repair", "dump", "export", "import", "version"]
 
 
@@ -271,6 +271,52 @@ def test_ttl(tmp):
     expect("default ttl option", run("put", "dflt", "v", "--default-ttl", "1m", "--dir", db), OK)
     j = json_ok("default ttl", run("--json", "get", "dflt", "--dir", db))
     check("--default-ttl applies", 50_000 < (j.get("ttl_ms") or 0) <= 60_000, j)
+
+
+def test_zero_and_negative_ttls(tmp):
+    """A TTL is at least 1ms whatever the spelling; a negative one is named, not taken for a flag."""
+    db = os.path.join(tmp, "ttl-edges")
+    expect("put", run("put", "k", "v", "--dir", db), OK)
+    for zero in ["0", "0s", "0ms", "00"]:
+        for argv in (["put", "k", "v", "--ttl", zero], ["expire", "k", zero]):
+            r = expect(f"{argv[0]} with a zero ttl {zero!r}", run(*argv, "--dir", db), USAGE)
+            check(f"{argv[0]} {zero!r}: one message for zero", b"at least 1ms" in r.err, r)
+    for argv in (["put", "k", "v", "--ttl", "-3s"], ["put", "k", "v", "--ttl=-3s"], ["expire", "k", "-3s"]):
+        r = expect(f"negative ttl: {argv}", run(*argv, "--dir", db), USAGE)
+        check(f"negative ttl named: {argv}", b"cannot be negative" in r.err, r)
+    r = expect("get after refused ttls", run("get", "k", "--dir", db), OK)
+    check("refused ttls changed nothing", r.out == b"v\n", r)
+    r = expect("ttl of a key without one", run("ttl", "k", "--dir", db), OK)
+    check("ttl says never", r.out == b"never\n", r)
+
+
+def test_ttl_expire_persist(tmp):
+    db = os.path.join(tmp, "ttl-cmds")
+    expect("put", run("put", "k", "v", "--dir", db), OK)
+    expect("expire", run("expire", "k", "10s", "--dir", db), OK)
+    r = expect("ttl after expire", run("ttl", "k", "--dir", db), OK)
+    ms = int(r.out.strip().removesuffix(b"ms") or 0) if r.out.strip().endswith(b"ms") else -1
+    check("ttl prints <N>ms", 9000 < ms <= 10000, r)
+    j = json_ok("ttl --json", expect("ttl --json", run("--json", "ttl", "k", "--dir", db), OK))
+    check("ttl --json", j.get("found") is True and 9000 < (j.get("ttl_ms") or 0) <= 10000, j)
+    r = expect("get keeps the value after expire", run("get", "k", "--dir", db), OK)
+    check("expire kept the value", r.out == b"v\n", r)
+    j = json_ok("persist --json", expect("persist", run("--json", "persist", "k", "--dir", db), OK))
+    check("persist --json", j == {"key": "k", "found": True}, j)
+    j = json_ok("ttl never --json", run("--json", "ttl", "k", "--dir", db))
+    check("ttl --json null for never", "ttl_ms" in j and j["ttl_ms"] is None, j)
+    for cmd in (["ttl", "nope"], ["expire", "nope", "1s"], ["persist", "nope"]):
+        r = expect(f"{cmd[0]} of an absent key", run(*cmd, "--dir", db), NOT_FOUND)
+        check(f"{cmd[0]} of an absent key says so", b"not found" in r.err, r)
+    expect("expire 100ms", run("expire", "k", "100ms", "--dir", db), OK)
+    time.sleep(0.3)
+    expect("key gone after its expire", run("get", "k", "--dir", db), NOT_FOUND)
+    expect("persist of an expired key", run("persist", "k", "--dir", db), NOT_FOUND)
+    expect("ttl on a directory without a database", run("ttl", "k", "--dir", os.path.join(tmp, "none")), USAGE)
+    expect("--hex key", run("put", "--hex", "00ff", "76", "--dir", db), OK)
+    expect("expire --hex", run("expire", "--hex", "00ff", "1h", "--dir", db), OK)
+    j = json_ok("ttl --hex --json", run("--json", "ttl", "--hex", "00ff", "--dir", db))
+    check("ttl --hex --json key", j.get("key_hex") == "00ff" and 3_500_000 < (j.get("ttl_ms") or 0), j)
 
 
 def test_listing(tmp):
@@ -561,7 +607,8 @@ def main():
         return 1
     tmp = tempfile.mkdtemp(prefix="bitgask-cli-")
     try:
-        for t in [test_help, test_usage_errors, test_argument_errors_as_json, test_serve_exit_codes, test_kv, test_ttl, test_listing, test_stats_merge_backup,
+        for t in [test_help, test_usage_errors, test_argument_errors_as_json, test_serve_exit_codes, test_kv, test_ttl,
+                  test_zero_and_negative_ttls, test_ttl_expire_persist, test_listing, test_stats_merge_backup,
                   test_delete_all, test_locked, test_validate_repair_dump, test_export_import, test_quiet_when_piped]:
             try:
                 t(tmp)
