@@ -319,6 +319,19 @@ def test_ttl_expire_persist(tmp):
     check("ttl --hex --json key", j.get("key_hex") == "00ff" and 3_500_000 < (j.get("ttl_ms") or 0), j)
 
 
+def test_counts_of_one_are_singular(tmp):
+    db = os.path.join(tmp, "one")
+    expect("put", run("put", "only", "v", "--dir", db), OK)
+    r = expect("validate one record", run("validate", "--dir", db), OK)
+    check("validate: 1 file, 1 record, 1 live key", b"1 file, 1 record, 1 live key\n" in r.out, r)
+    r = expect("backup of one key", run("backup", os.path.join(tmp, "one-copy"), "--dir", db), OK)
+    check("backup: (1 key)", r.out.rstrip().endswith(b"(1 key)"), r)
+    r = expect("dump of one record", run("dump", data_files(db)[0]), OK)
+    check("dump: 1 record (0 tombstones)", b"1 record (0 tombstones)" in r.out, r)
+    r = expect("delete-all of one key", run("delete-all", "--yes", "--dir", db), OK)
+    check("delete-all: deleted 1 key", r.out == b"deleted 1 key\n", r)
+
+
 def test_listing(tmp):
     db = os.path.join(tmp, "list")
     for k in ["b1", "a1", "a2", "c1", "a3"]:
@@ -564,7 +577,7 @@ def test_export_import(tmp):
     # -o FILE, prefix, expired and hex records, bad input.
     out = os.path.join(tmp, "prefix.jsonl")
     r = expect("export -o", run("export", "--prefix", "pl", "-o", out, "--dir", src), OK)
-    check("export -o summary", b"exported 1 keys" in r.out, r)
+    check("export -o summary", b"exported 1 key to" in r.out, r)
     with open(out, "rb") as f:
         check("export --prefix", [json.loads(l)["key"] for l in f.read().splitlines()] == ["plain"])
     crafted = (json.dumps({"key": "old", "value": "x", "expires_unix_nano": 1000}) + "\n"
@@ -608,7 +621,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="bitgask-cli-")
     try:
         for t in [test_help, test_usage_errors, test_argument_errors_as_json, test_serve_exit_codes, test_kv, test_ttl,
-                  test_zero_and_negative_ttls, test_ttl_expire_persist, test_listing, test_stats_merge_backup,
+                  test_zero_and_negative_ttls, test_ttl_expire_persist, test_counts_of_one_are_singular, test_listing, test_stats_merge_backup,
                   test_delete_all, test_locked, test_validate_repair_dump, test_export_import, test_quiet_when_piped]:
             try:
                 t(tmp)

@@ -86,6 +86,18 @@ pub fn parse_size_u32(s: &str) -> Result<u32, String> {
     u32::try_from(n).map_err(|_| format!("invalid size {s:?}: at most {} bytes", u32::MAX))
 }
 
+/// A count for people: `1 key`, `2 keys`, `1 entry`, `3 entries`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    match noun.strip_suffix('y') {
+        // "entry" -> "entries", but "key" -> "keys"
+        Some(stem) if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
+}
+
 /// Bytes for people: `1536 (1.5 KiB)`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -145,6 +157,15 @@ mod tests {
     #[test]
     fn a_bare_nonzero_number_still_wants_a_unit() {
         assert!(parse_ttl("10").unwrap_err().contains("missing unit"));
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        assert_eq!(count(1, "key"), "1 key");
+        assert_eq!(count(0, "key"), "0 keys");
+        assert_eq!(count(2, "expired key"), "2 expired keys");
+        assert_eq!(count(1, "entry"), "1 entry");
+        assert_eq!(count(5, "entry"), "5 entries");
     }
 
     #[test]
