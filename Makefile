@@ -327,7 +327,11 @@ bench-peers-smoke: $(BUILD)/bench_peers
 # and ldconfig after a plain install into the loader's path.
 INSTALL_ENV = DESTDIR="$(DESTDIR)" prefix="$(prefix)" libdir="$(libdir)" includedir="$(includedir)" \
               VERSION=$(VERSION) ABI=$(ABI) LIBDIR=$(LIBDIR) DIST=$(BUILD)/dist debuginfo=$(debuginfo)
-install: lib
+$(BUILD)/dist/.stamp: $(LIBDIR)/.stamp scripts/install-lib.sh
+	@$(INSTALL_ENV) sh scripts/install-lib.sh strip
+	touch $@
+
+install: lib $(BUILD)/dist/.stamp
 	@$(INSTALL_ENV) sh scripts/install-lib.sh install
 
 uninstall:

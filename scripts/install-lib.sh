@@ -1,7 +1,10 @@
 #!/bin/sh
 # make install / make uninstall: the library, its headers and bitgask.pc.
 #
-#   sh scripts/install-lib.sh install|uninstall
+#   sh scripts/install-lib.sh strip|install|uninstall
+#
+# strip makes the stripped copies install copies (the Makefile runs it when the build changes, so
+# `make && sudo make install` writes nothing into the build tree as root).
 #
 # Reads from the environment (the Makefile passes them): DESTDIR, prefix, libdir, includedir,
 # VERSION, ABI, LIBDIR (the build's staged libraries), DIST (where stripped copies are made),
@@ -33,6 +36,7 @@ loader_dir() {
 # its dynamic symbols stay) with a .gnu_debuglink naming its debug file, the static archive of
 # its debug sections only (its symbols are what a program links against).
 strip_copies() {
+    case "$LIBDIR" in /*) ;; *) LIBDIR=$(pwd)/$LIBDIR ;; esac
     mkdir -p "$DIST"
     "$OBJCOPY" --only-keep-debug "$LIBDIR/$so" "$DIST/$so.debug"
     (cd "$DIST" && "$OBJCOPY" --strip-unneeded --add-gnu-debuglink="$so.debug" "$LIBDIR/$so" "$so")
@@ -47,8 +51,6 @@ pc_file() {
 }
 
 do_install() {
-    case "$LIBDIR" in /*) ;; *) LIBDIR=$(pwd)/$LIBDIR ;; esac
-    strip_copies
     install -d "$lib" "$lib/pkgconfig" "$inc"
     install -m 0755 "$DIST/$so" "$lib/"
     ln -sf "$so" "$lib/$soname"
@@ -77,7 +79,8 @@ do_uninstall() {
 }
 
 case "${1:-}" in
+    strip) strip_copies ;;
     install) do_install ;;
     uninstall) do_uninstall ;;
-    *) echo "usage: $0 install|uninstall" >&2; exit 2 ;;
+    *) echo "usage: $0 strip|install|uninstall" >&2; exit 2 ;;
 esac
