@@ -6,7 +6,8 @@
 #                  sweep + the bitgask command's and server's tests + fuzz smoke
 #   make soak      the merge kill-point sweep with its full workload (more keys, hits and rounds)
 #                  the fault sweep over every operation and 1,000 power-loss cycles
-#                  the C kill -9 loops (sync on put, with merges, interval sync), 1,000 cycles each
+#                  the C kill -9 loops (sync on put, with merges, interval sync, write batches with
+#                  and without sync), 1,000 cycles each
 #                  + make valgrind + make wire-fuzz (10 minutes)
 #   make valgrind  the C API misuse tests under valgrind memcheck (zero errors, zero leaks)
 #   make bench     the C benchmark over the public API (release build)
@@ -158,7 +159,8 @@ soak: $(BUILD)/c_tests_killpoints $(BUILD)/c_tests_static valgrind
 	BITGASK_SOAK=1 ./$(BUILD)/c_tests_killpoints
 	@echo "== C kill -9 loops (soak: 1,000 cycles each)"
 	BITGASK_SOAK=1 BITGASK_TEST_TIMEOUT=1800 ./$(BUILD)/c_tests_static kill9_loop_keeps_every_acknowledged_put \
-	  kill9_loop_with_merges_keeps_acknowledged_puts_and_deletes kill9_loop_interval_sync_keeps_every_returned_write
+	  kill9_loop_with_merges_keeps_acknowledged_puts_and_deletes kill9_loop_interval_sync_keeps_every_returned_write \
+	  batch_kill9_loop_keeps_batches_whole_with_sync batch_kill9_loop_keeps_batches_whole_without_sync
 	@echo "== fault sweep (soak: every operation)"
 	BITGASK_FAULT_STRIDE=1 BITGASK_POWERLOSS_CYCLES=1000 BITGASK_MODEL_RUNS=500 $(FAULT_TEST) -- --nocapture
 	$(MAKE) --no-print-directory wire-fuzz

@@ -22,11 +22,13 @@
  *     leaking. *err_out is not written on success or for the positive outcomes (an earlier
  *     error stays there). There is no thread-local "last error".
  *
- *  3. Ownership. Objects returned through an out-pointer (bitgask_db, bitgask_options,
- *     bitgask_iter, bitgask_report, bitgask_error, buffers from bitgask_get) belong to the
- *     caller, who releases each with its own function (bitgask_close, bitgask_options_free,
- *     bitgask_iter_free, bitgask_report_free, bitgask_error_free, bitgask_free). Every release
- *     function accepts NULL. Pointers the library returns inside an object (an error message,
+ *  3. Ownership. Objects returned through an out-pointer or by a constructor (bitgask_db,
+ *     bitgask_options, bitgask_iter, bitgask_report, bitgask_error, bitgask_batch, bitgask_txn,
+ *     buffers from bitgask_get and bitgask_txn_get) belong to the caller, who releases each with
+ *     its own function (bitgask_close, bitgask_options_free, bitgask_iter_free,
+ *     bitgask_report_free, bitgask_error_free, bitgask_batch_free, bitgask_txn_commit or
+ *     bitgask_txn_discard, bitgask_free). Every release function accepts NULL (except that
+ *     bitgask_txn_commit of NULL returns BITGASK_E_NULL_ARG). Pointers the library returns inside an object (an error message,
  *     an iterator's key and value, a report's strings) are borrowed and valid only as long as
  *     that object, or until the next call on it.
  *
@@ -42,8 +44,10 @@
  *     const bitgask_db *.
  *
  *  6. Threads. A bitgask_db * may be used by any number of threads at once; only
- *     bitgask_close() must not race other calls on the same handle. Iterators, options, reports
- *     and error objects are single-owner: one thread at a time.
+ *     bitgask_close() must not race other calls on the same handle. Iterators, options, reports,
+ *     error objects, batches and transactions are single-owner: one thread at a time. Many
+ *     transactions may be open at once on one handle, from many threads; an open transaction
+ *     holds no lock.
  *
  *  7. Processes. One process per database directory: a LOCK file (flock) makes a second open,
  *     from another process or the same one, fail with BITGASK_E_LOCKED. See fork() below.
@@ -141,6 +145,11 @@
 #define BITGASK_FILE_SIZE_MAX 4227858399
 
 /**
+ * A write batch. Opaque; single-owner.
+ */
+typedef struct bitgask_batch bitgask_batch;
+
+/**
  * An open database. Opaque; safe to share between threads.
  */
 typedef struct bitgask_db bitgask_db;
@@ -167,6 +176,11 @@ typedef struct bitgask_options bitgask_options;
  * A validate or repair report. Opaque.
  */
 typedef struct bitgask_report bitgask_report;
+
+/**
+ * A transaction. Opaque; single-owner.
+ */
+typedef struct bitgask_txn bitgask_txn;
 
 /**
  * Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
@@ -366,9 +380,84 @@ typedef struct bitgask_report_counts {
  */
 #define BITGASK_E_POISONED (-11)
 
+/**
+ * `bitgask_txn_commit`: a key the transaction read (by get, exists, or as a key its iterator
+ * returned, including reads that found nothing) was written by someone else after the
+ * transaction read it. Nothing of the transaction was written; run it again.
+ */
+#define BITGASK_E_CONFLICT (-12)
+
 #ifdef __cplusplus
 extern "C" {
 #endif /* __cplusplus */
+
+/**
+ * A new, empty batch, owned by the caller and freed with `bitgask_batch_free`. Never NULL.
+ * Threads: any thread; the batch is then single-owner.
+ */
+struct bitgask_batch *bitgask_batch_new(void);
+
+/**
+ * Adds a put of `val[0..vlen)` under `key[0..klen)` (with the default TTL of the handle it is
+ * written to, if set). The bytes are copied. Sizes are checked against the library's limits
+ * now and against the handle's limits by `bitgask_write`. On error the batch is unchanged.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (b, key, val with vlen > 0);
+ * `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (klen above
+ * `BITGASK_KEY_SIZE_LIMIT`, vlen above `BITGASK_VALUE_SIZE_LIMIT`).
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_put(struct bitgask_batch *b, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
+
+/**
+ * Like `bitgask_batch_put`, the key expiring `ttl_ms` (> 0) milliseconds after the batch is
+ * written.
+ * Returns: as `bitgask_batch_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_put_ttl(struct bitgask_batch *b, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ttl_ms, struct bitgask_error **err_out);
+
+/**
+ * Adds a delete of `key[0..klen)`. Deleting a key that is absent when the batch is written
+ * changes nothing (and is not an error).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (b, key); `BITGASK_E_INVALID_ARG` (empty key);
+ * `BITGASK_E_TOO_LARGE` (klen above `BITGASK_KEY_SIZE_LIMIT`).
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_delete(struct bitgask_batch *b, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
+
+/**
+ * The number of operations added since the batch was made or cleared (0 for NULL).
+ * Threads: one thread at a time per batch.
+ */
+size_t bitgask_batch_count(const struct bitgask_batch *b);
+
+/**
+ * Removes every operation, so the batch can be reused. NULL is a no-op.
+ * Threads: one thread at a time per batch.
+ */
+void bitgask_batch_clear(struct bitgask_batch *b);
+
+/**
+ * Frees a batch. NULL is a no-op.
+ * Threads: one thread at a time per batch.
+ */
+void bitgask_batch_free(struct bitgask_batch *b);
+
+/**
+ * Writes every operation of `b` to `db`, all or nothing: after a crash (even a power loss,
+ * when the batch took an fsync) either every operation is there or none, and readers never
+ * see some of them without the others. A key that appears twice ends with its last
+ * operation. The batch takes one fsync (shared with concurrent writers) when sync_on_put (for
+ * its puts) or sync_on_delete (for its deletes) is on, and returns once it is durable and
+ * visible. `b` is left unchanged: it can be written again or cleared. An empty batch writes
+ * nothing.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, b); `BITGASK_E_TOO_LARGE` (a key or value
+ * above the handle's limits, or the whole batch larger than max_file_size: nothing written);
+ * `BITGASK_E_IO` (the write or its fsync failed: nothing of it is served);
+ * `BITGASK_E_POISONED`; `BITGASK_E_CORRUPT` (sequence stamps exhausted).
+ * Threads: safe to call concurrently on one handle; `b` must not be changed meanwhile.
+ */
+bitgask_status bitgask_write(struct bitgask_db *db, const struct bitgask_batch *b, struct bitgask_error **err_out);
 
 /**
  * Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
@@ -389,7 +478,9 @@ bitgask_status bitgask_open(const char *path, const struct bitgask_options *opts
  * handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
  * Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards (see CAVEATS).
  * Returns: `BITGASK_OK`; `BITGASK_E_IO` (the final sync failed: writes since the last
- * successful sync may not be durable). A poisoned handle closes with `BITGASK_OK`.
+ * successful sync may not be durable); `BITGASK_E_POISONED` (the handle was poisoned: it is
+ * closed and freed all the same, without the final sync and hint, and writes since the last
+ * successful sync may not be durable).
  * Threads: must not race any other call on the same handle.
  */
 bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_out);
@@ -909,6 +1000,95 @@ const char *bitgask_report_json(const struct bitgask_report *r);
  * Threads: one thread at a time per report.
  */
 void bitgask_report_free(struct bitgask_report *r);
+
+/**
+ * Begins a transaction on `db`. On success `*out` receives a transaction owned by the
+ * caller, ended (and freed) by `bitgask_txn_commit` or `bitgask_txn_discard`. It holds no
+ * lock; it must be ended before `db` is closed (calls on it afterwards return
+ * `BITGASK_E_CLOSED`, and it must still be ended to free it).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, out); `BITGASK_E_POISONED`.
+ * Threads: safe to call concurrently on one handle; the transaction is single-owner.
+ */
+bitgask_status bitgask_txn_begin(struct bitgask_db *db, struct bitgask_txn **out, struct bitgask_error **err_out);
+
+/**
+ * Reads a value as the transaction sees it: its own write of the key if it has one, else the
+ * database's current value. `*val` receives a malloc'd copy (free with `bitgask_free`; never
+ * NULL on success) and `*vlen` its length. A read of the database is checked at commit, also
+ * when it found nothing.
+ * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent, expired, or deleted by the transaction);
+ * `BITGASK_E_NULL_ARG` (txn, key, val, vlen); `BITGASK_E_INVALID_ARG` (empty key);
+ * `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT`; `BITGASK_E_IO`;
+ * `BITGASK_E_CLOSED` (its database was closed).
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_get(struct bitgask_txn *txn, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen, struct bitgask_error **err_out);
+
+/**
+ * Sets `*out` to whether the key exists as the transaction sees it (its own writes first).
+ * Checked at commit as `bitgask_txn_get` is.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (txn, key, out); `BITGASK_E_INVALID_ARG` (empty
+ * key); `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT`; `BITGASK_E_IO`;
+ * `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_exists(struct bitgask_txn *txn, const uint8_t *key, size_t klen, bool *out, struct bitgask_error **err_out);
+
+/**
+ * Buffers a put of `val[0..vlen)` under `key[0..klen)` (with the handle's default TTL, if
+ * set); nothing is written before the commit. A key written but not read never conflicts.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (txn, key, val with vlen > 0);
+ * `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key or value above its limit);
+ * `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_put(struct bitgask_txn *txn, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
+
+/**
+ * Like `bitgask_txn_put`, the key expiring `ttl_ms` (> 0) milliseconds after the commit.
+ * Returns: as `bitgask_txn_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_put_ttl(struct bitgask_txn *txn, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ttl_ms, struct bitgask_error **err_out);
+
+/**
+ * Buffers a delete of `key[0..klen)` (an absent key is fine: the delete changes nothing).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (txn, key); `BITGASK_E_INVALID_ARG` (empty key);
+ * `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_delete(struct bitgask_txn *txn, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
+
+/**
+ * A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys): the database's
+ * keys as of now merged with the transaction's own writes (its puts with their values, its
+ * deletes hidden), used with `bitgask_iter_next` and freed with `bitgask_iter_free`. Every key
+ * it returns from the database counts as read by the transaction. Keys others insert into the
+ * range are not detected at commit (no phantom protection). The transaction's writes after
+ * this call are not seen by the cursor.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (txn, out, prefix with plen > 0);
+ * `BITGASK_E_TOO_LARGE` (plen above `BITGASK_KEY_SIZE_LIMIT`); `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction; the iterator is single-owner and may outlive
+ * the transaction (its reads then no longer matter).
+ */
+bitgask_status bitgask_txn_iter_new(struct bitgask_txn *txn, const uint8_t *prefix, size_t plen, struct bitgask_iter **out, struct bitgask_error **err_out);
+
+/**
+ * Commits: writes the transaction's writes as one batch (all or nothing, durable as
+ * `bitgask_write` is) unless a key it read was written by someone else after it read it. Ends
+ * the transaction and frees `txn` whatever the result.
+ * Returns: `BITGASK_OK`; `BITGASK_E_CONFLICT` (nothing written); `BITGASK_E_NULL_ARG` (txn);
+ * `BITGASK_E_TOO_LARGE` (the writes do not fit in one data file); `BITGASK_E_IO`;
+ * `BITGASK_E_POISONED`; `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_commit(struct bitgask_txn *txn, struct bitgask_error **err_out);
+
+/**
+ * Ends the transaction without writing anything and frees it. NULL is a no-op.
+ * Threads: one thread at a time per transaction.
+ */
+void bitgask_txn_discard(struct bitgask_txn *txn);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -190,6 +190,76 @@ fn an_fsync_failure_poisons_and_the_value_is_never_served() {
 }
 
 #[test]
+fn a_failure_after_the_merge_swap_poisons_the_handle() {
+    let dir = TempDir::new("fault");
+    let root = dir.path().to_path_buf();
+    let db = Db::open(root.join("db"), opts()).unwrap();
+    let mut m = Model::default();
+    for i in 0..60 {
+        let (k, v) = (format!("k{}", i % 20), format!("v{i}"));
+        db.put(k.as_bytes(), v.as_bytes()).unwrap();
+        m.acked(k.as_bytes(), Some(v.as_bytes()));
+    }
+    // The new generation is live; mapping its first output then fails.
+    let armed = root.clone();
+    crate::killpoint::on_hit("merge-tmp-renamed", move || {
+        fault::arm(&armed, Some((Op::Read, 1, Failure::Io, true)));
+    });
+    let merged = db.merge(true);
+    crate::killpoint::clear_hook();
+    assert_eq!(merged.unwrap_err().status(), status::E_IO);
+    fault::disarm(&root);
+    assert_eq!(db.put(b"after", b"x").unwrap_err().status(), status::E_POISONED);
+    db.reopen().unwrap();
+    m.check(&db, "reopened after the failed swap");
+    assert_eq!(db.get(b"after").unwrap(), None);
+}
+
+#[test]
+fn closing_a_poisoned_handle_reports_it_frees_it_and_claims_nothing_durable() {
+    let dir = TempDir::new("fault");
+    let root = dir.path().join("db");
+    let db = Db::open(&root, opts()).unwrap();
+    db.put(b"k", b"old").unwrap();
+    fault::arm(dir.path(), Some((Op::Fsync, 1, Failure::Io, false)));
+    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), status::E_IO);
+    fault::disarm(dir.path());
+    let h = Box::into_raw(Box::new(crate::ffi::db::bitgask_db { db }));
+    let mut err = std::ptr::null_mut();
+    // SAFETY: a handle made just above, closed once; the error object is ours to free.
+    unsafe {
+        assert_eq!(crate::ffi::db::bitgask_close(h, &mut err), status::E_POISONED);
+        assert!(!err.is_null());
+        crate::ffi::error::bitgask_error_free(err);
+    }
+    let hints: Vec<_> = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|n| n.ends_with(".hint"))
+        .collect();
+    assert!(hints.is_empty(), "a poisoned close wrote hints: {hints:?}");
+    let db = Db::open(&root, opts()).expect("the LOCK is released");
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"old");
+}
+
+#[test]
+fn the_cut_after_a_failed_fsync_is_itself_fsynced() {
+    let dir = TempDir::new("fault");
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    db.put(b"k", b"old").unwrap();
+    fault::arm(dir.path(), Some((Op::Fsync, 1, Failure::Io, false)));
+    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), status::E_IO);
+    let counts = fault::disarm(dir.path());
+    assert_eq!(counts.get(&Op::Truncate), Some(&1), "the failed group was not cut off");
+    assert_eq!(counts.get(&Op::Fsync), Some(&2), "the cut was not made durable");
+    assert_eq!(db.put(b"x", b"y").unwrap_err().status(), status::E_POISONED);
+    assert_eq!(db.sync().unwrap_err().status(), status::E_POISONED, "a sync after the failure claimed success");
+    assert_eq!(db.close().unwrap_err().status(), status::E_POISONED);
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"old");
+}
+
+#[test]
 fn a_short_write_is_cut_off_so_later_records_are_not_stranded_behind_garbage() {
     let dir = TempDir::new("fault");
     let db = Db::open(dir.path().join("db"), opts()).unwrap();

@@ -2,10 +2,23 @@
 //!
 //! `BITGASK_KILL_POINT=name` kills the process (SIGKILL, no clean-up of any kind) the first time
 //! it reaches `hit("name")`; `name:N` kills on the Nth time. Without the feature `hit` is an
-//! empty inline function.
+//! empty inline function. The library's own tests can also run code of their own at a point
+//! ([`on_hit`]), to make a race or a panic happen exactly there; `iter-next` (an iterator about
+//! to visit a key) and `group-synced` (a group commit's fsync returned) are such points, outside
+//! [`MERGE_POINTS`].
+
+/// Crash point `name` (and, in the library's tests, the hook set for it on this thread).
+#[inline(always)]
+pub fn hit(name: &str) {
+    #[cfg(test)]
+    hook::run(name);
+    #[cfg(feature = "kill-points")]
+    kill_if_chosen(name);
+    let _ = name;
+}
 
 #[cfg(feature = "kill-points")]
-pub fn hit(name: &str) {
+fn kill_if_chosen(name: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
     static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
@@ -26,10 +39,6 @@ pub fn hit(name: &str) {
     }
 }
 
-#[cfg(not(feature = "kill-points"))]
-#[inline(always)]
-pub fn hit(_name: &str) {}
-
 /// Every point, for tests that sweep them all.
 pub const MERGE_POINTS: &[&str] = &[
     "merge-tmp-created",
@@ -41,3 +50,36 @@ pub const MERGE_POINTS: &[&str] = &[
     "merge-tmp-renamed",
     "merge-old-removed",
 ];
+
+/// Runs `f` on this thread each time it reaches point `name`, until [`clear_hook`].
+#[cfg(test)]
+pub fn on_hit(name: &'static str, f: impl FnMut() + 'static) {
+    hook::HOOK.with(|h| *h.borrow_mut() = Some((name, Box::new(f))));
+}
+
+/// Removes this thread's hook (dropping what it holds).
+#[cfg(test)]
+pub fn clear_hook() {
+    hook::HOOK.with(|h| h.borrow_mut().take());
+}
+
+#[cfg(test)]
+mod hook {
+    use std::cell::RefCell;
+
+    type Hook = (&'static str, Box<dyn FnMut()>);
+
+    thread_local! {
+        pub(super) static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    /// Runs the hook for `name`, taken out meanwhile so that it may reach points itself.
+    pub(super) fn run(name: &str) {
+        let Some((at, mut f)) = HOOK.with(|h| h.borrow_mut().take_if(|(at, _)| *at == name)) else { return };
+        f();
+        // Put back, unless `f` set another hook.
+        HOOK.with(|h| {
+            h.borrow_mut().get_or_insert((at, f));
+        });
+    }
+}

@@ -15,7 +15,7 @@
 //! <root>/LOCK                 flock held while a handle is open
 //! <root>/data/bitgask.meta    {"version": 1, "created": "..."}
 //! <root>/data/000000001.data  records: crc32 | ts | expires | key_len | val_len | flags | codec | reserved | key | value
-//! <root>/data/000000001.hint  per key: the last record of that key in the data file, CRC-checked
+//! <root>/data/000000001.hint  per key: the newest record of that key in the data file, CRC-checked
 //! ```
 //!
 //! # Durability
@@ -35,6 +35,7 @@
 
 mod background;
 mod backup;
+mod batch;
 mod clock;
 mod db;
 mod engine;
@@ -44,6 +45,8 @@ mod fault_tests;
 /// The C ABI (`include/bitgask.h`); Rust callers use [`Db`].
 #[doc(hidden)]
 pub mod ffi;
+#[cfg(test)]
+mod ffi_panic_tests;
 mod format;
 mod generation;
 mod hints;
@@ -61,9 +64,11 @@ mod report;
 mod storage;
 #[cfg(test)]
 mod testutil;
+mod txn;
 mod validate;
 mod version;
 
+pub use batch::Batch;
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
 pub use format::record::Codec;
@@ -71,5 +76,6 @@ pub use iter::{Iter, KeyFilter};
 pub use options::Options;
 pub use recovery::OpenReport;
 pub use report::{Problem, ProblemKind, Report};
+pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
 pub use validate::{repair, validate};
 pub use version::VERSION;

@@ -107,9 +107,11 @@ macro_rules! c_programs {
 c_programs!(
     test_args,
     test_basic,
+    test_batch,
     test_caveats,
     test_concurrency,
     test_crash,
+    test_crash_batch,
     test_crash_merge,
     test_iter,
     test_lock,
@@ -117,6 +119,7 @@ c_programs!(
     test_ops,
     test_recovery,
     test_ttl,
+    test_txn,
 );
 
 #[test]

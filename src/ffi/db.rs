@@ -97,7 +97,9 @@ pub unsafe extern "C" fn bitgask_open(
 /// handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
 /// Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards (see CAVEATS).
 /// Returns: `BITGASK_OK`; `BITGASK_E_IO` (the final sync failed: writes since the last
-/// successful sync may not be durable). A poisoned handle closes with `BITGASK_OK`.
+/// successful sync may not be durable); `BITGASK_E_POISONED` (the handle was poisoned: it is
+/// closed and freed all the same, without the final sync and hint, and writes since the last
+/// successful sync may not be durable).
 /// Threads: must not race any other call on the same handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_close(db: *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {

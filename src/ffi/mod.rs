@@ -5,6 +5,7 @@
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
+pub mod batch;
 mod boundary;
 pub mod db;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod iter;
 pub mod maintenance;
 pub mod options;
 pub mod report;
+pub mod txn;
 
 /// Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
 /// (`BITGASK_NOT_FOUND`, `BITGASK_ITER_DONE`, `BITGASK_STOPPED`) or a negative error code.
@@ -69,6 +71,10 @@ pub const BITGASK_E_PANIC: bitgask_status = -10;
 /// longer promise durability. Reads still work; `bitgask_reopen` (or close and open) clears it
 /// and serves what is on disk.
 pub const BITGASK_E_POISONED: bitgask_status = -11;
+/// `bitgask_txn_commit`: a key the transaction read (by get, exists, or as a key its iterator
+/// returned, including reads that found nothing) was written by someone else after the
+/// transaction read it. Nothing of the transaction was written; run it again.
+pub const BITGASK_E_CONFLICT: bitgask_status = -12;
 
 /// Values are stored as they are.
 pub const BITGASK_CODEC_NONE: u32 = 0;
@@ -111,6 +117,7 @@ mod tests {
             (BITGASK_E_FORMAT_VERSION, s::E_FORMAT_VERSION),
             (BITGASK_E_PANIC, s::E_PANIC),
             (BITGASK_E_POISONED, s::E_POISONED),
+            (BITGASK_E_CONFLICT, s::E_CONFLICT),
         ];
         for (c, r) in pairs {
             assert_eq!(c, r);

@@ -1,5 +1,6 @@
 //! On-disk encodings (records, hints, meta). Pure functions over bytes: no I/O here.
 
+pub mod batch;
 pub mod hint;
 pub mod merge_done;
 pub mod meta;

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use bitgask::internal::format::batch::{FLAG_COMMIT, FLAG_MEMBER};
 use bitgask::internal::format::hint::{self, HintPrefix, HintView};
 use bitgask::internal::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
 use bitgask::internal::storage::fs::{data_name, parse_name};
@@ -45,6 +46,12 @@ fn flags_text(flags: u8) -> String {
     }
     if flags & FLAG_COMPRESSED != 0 {
         v.push("compressed");
+    }
+    if flags & FLAG_MEMBER != 0 {
+        v.push("batch-member");
+    }
+    if flags & FLAG_COMMIT != 0 {
+        v.push("batch-commit");
     }
     if v.is_empty() {
         "-".into()
