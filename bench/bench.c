@@ -371,9 +371,14 @@ static struct merge_result bench_merge(const char *path, uint64_t keys, bool wit
 
 static bool g_smoke;
 
+/* A smoke run's counts are too small to hold against the targets: it shows neither the target
+ * nor a verdict, only that each phase ran and what it measured. */
 static void row(const char *metric, const char *value, const char *target, int pass) {
-    printf("  %-40s %14s   %-12s %s\n", metric, value, target,
-           pass < 0 || g_smoke ? "" : pass ? "PASS" : "MISS");
+    if (g_smoke) {
+        printf("  %-40s %14s\n", metric, value);
+        return;
+    }
+    printf("  %-40s %14s   %-12s %s\n", metric, value, target, pass < 0 ? "" : pass ? "PASS" : "MISS");
 }
 
 static const char *fmt_rate(char *buf, double ops, double secs) {
@@ -523,7 +528,10 @@ int main(int argc, char **argv) {
 
     /* The table. */
     double n_dn = (double)(c.threads * c.per_thread);
-    printf("\n  %-40s %14s   %-12s %s\n", "metric", "value", "target", c.smoke ? "" : "result");
+    if (c.smoke)
+        printf("\n  %-40s %14s   (smoke run: no targets)\n", "metric", "value");
+    else
+        printf("\n  %-40s %14s   %-12s %s\n", "metric", "value", "target", "result");
     snprintf(m, sizeof m, "a. put, no sync, %s keys", fmt_count(b, c.keys));
     row(m, fmt_rate(a, (double)c.keys, t_put), ">= 1.0 M/s", c.keys / t_put >= 1e6);
     snprintf(m, sizeof m, "b. get_into, random, %s gets", fmt_count(b, c.gets));

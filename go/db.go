@@ -122,7 +122,8 @@ func (db *DB) Delete(key []byte) error {
 	}))
 }
 
-// Expire makes key expire ttl from now, keeping its value (0 deletes it); ErrNotFound when absent.
+// Expire makes key expire ttl from now (ttl > 0, as for PutTTL), keeping its value; ErrNotFound
+// when absent, an error with the invalid-argument status for a ttl of 0.
 func (db *DB) Expire(key []byte, ttl time.Duration) error {
 	if ttl < 0 {
 		return invalid("ttl is negative")

@@ -359,8 +359,9 @@ typedef struct bitgask_report_counts {
 /**
  * An argument has a value the call does not accept: an empty key; a path that is not UTF-8; an
  * option outside its documented range (the setter leaves the option unchanged) or options that
- * contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl`; a backup destination that is
- * not empty or lies inside the database; a problem index past the end. Nothing was changed.
+ * contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl` or `bitgask_expire`; a backup
+ * destination that is not empty or lies inside the database; a problem index past the end.
+ * Nothing was changed.
  */
 #define BITGASK_E_INVALID_ARG (-1)
 
@@ -544,8 +545,9 @@ bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_o
 bitgask_status bitgask_put(struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
 
 /**
- * Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0; a TTL so
- * large that the expiry would pass the year 2554 saturates at the largest expiry).
+ * Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0, as for
+ * `bitgask_expire`; a TTL so large that the expiry would pass the year 2554 saturates at the
+ * largest expiry).
  * Returns: as `bitgask_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
  * Threads: safe to call concurrently on one handle.
  */
@@ -593,17 +595,19 @@ bitgask_status bitgask_exists(const struct bitgask_db *db, const uint8_t *key, s
 
 /**
  * Atomically sets the key to expire `ttl_ms` from now, keeping its value (the value is
- * rewritten with the new expiry); `ttl_ms` 0 deletes it, as `bitgask_delete` does.
+ * rewritten with the new expiry). `ttl_ms` must be > 0, as for `bitgask_put_ttl`: a zero TTL is
+ * refused everywhere (use `bitgask_delete` to remove a key, `bitgask_persist` to drop its expiry).
  * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db,
- * key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above max_key_size);
- * `BITGASK_E_CORRUPT` (the current value does not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+ * key); `BITGASK_E_INVALID_ARG` (empty key; `ttl_ms` 0, and nothing is changed);
+ * `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT` (the current value does
+ * not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_expire(struct bitgask_db *db, const uint8_t *key, size_t klen, uint64_t ttl_ms, struct bitgask_error **err_out);
 
 /**
  * Atomically removes the key's expiry (a key without one is left as it is).
- * Returns: as `bitgask_expire`.
+ * Returns: as `bitgask_expire` (but for its `ttl_ms` 0).
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_persist(struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);

@@ -354,7 +354,8 @@ class db {
         return ms < 0 ? std::chrono::milliseconds::max() : std::chrono::milliseconds(ms);
     }
 
-    // Makes k expire ttl from now, keeping its value (zero deletes it); whether k existed.
+    // Makes k expire ttl from now (ttl > 0: zero throws, as put with a zero ttl does), keeping
+    // its value; whether k existed.
     bool expire(std::string_view k, std::chrono::milliseconds ttl) {
         uint64_t ms = detail::to_ms(ttl, "ttl");
         return call([&](bitgask_error **e) { return bitgask_expire(h_, detail::bytes(k), k.size(), ms, e); }) ==

@@ -235,8 +235,8 @@ fn ttl_expire_persist_and_remaining() {
     assert!(db.persist(b"p").unwrap());
     assert_eq!(db.ttl(b"p").unwrap(), Some(Ttl::Never));
     assert_eq!(db.get(b"p").unwrap().as_deref(), Some(&b"v"[..]));
-    assert!(db.expire(b"p", 0).unwrap());
-    assert_eq!(db.get(b"p").unwrap(), None);
+    assert_eq!(db.expire(b"p", 0).unwrap_err().status(), status::E_INVALID_ARG);
+    assert_eq!(db.get(b"p").unwrap().as_deref(), Some(&b"v"[..]), "a refused expire changes nothing");
     assert!(!db.expire(b"missing", 10).unwrap());
     assert!(!db.persist(b"missing").unwrap());
     assert_eq!(db.put_ttl(b"x", b"v", 0).unwrap_err().status(), status::E_INVALID_ARG);

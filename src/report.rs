@@ -204,17 +204,14 @@ impl Report {
             (false, None) => "validate",
         };
         let state = if self.clean() { "clean" } else { "DAMAGED" };
-        let _ = writeln!(
-            s,
-            "{verb}: {state}: {} files, {} records, {} live keys",
-            self.files, self.records, self.live_keys
-        );
+        let (files, records) = (count(self.files, "file"), count(self.records, "record"));
+        let _ = writeln!(s, "{verb}: {state}: {files}, {records}, {}", count(self.live_keys, "live key"));
         if let Some(a) = &self.adopt {
             s.push_str(&a.text());
         }
         if self.bytes_truncated > 0 || self.bytes_quarantined > 0 {
-            let _ =
-                writeln!(s, "{} bytes truncated, {} bytes quarantined", self.bytes_truncated, self.bytes_quarantined);
+            let (t, q) = (count(self.bytes_truncated, "byte"), count(self.bytes_quarantined, "byte"));
+            let _ = writeln!(s, "{t} truncated, {q} quarantined");
         }
         for p in &self.problems {
             let tag = match (p.kind.is_note(), p.mended) {
@@ -306,6 +303,11 @@ pub fn show_key(key: &[u8]) -> String {
     s
 }
 
+/// `1 file`, `2 files`: counts in text meant for people.
+fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +329,13 @@ mod tests {
         let j = r.json();
         assert!(j.contains(r#""file":"data/\"q\"""#), "{j}");
         assert!(j.contains(r#""message":"line\nbreak\u0001""#), "{j}");
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        let r = Report { files: 1, records: 1, live_keys: 2, bytes_truncated: 1, ..Report::default() };
+        let first = r.text().lines().take(2).collect::<Vec<_>>().join("\n");
+        assert_eq!(first, "validate: clean: 1 file, 1 record, 2 live keys\n1 byte truncated, 0 bytes quarantined");
     }
 
     #[test]

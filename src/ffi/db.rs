@@ -132,8 +132,9 @@ pub unsafe extern "C" fn bitgask_put(
     })
 }
 
-/// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0; a TTL so
-/// large that the expiry would pass the year 2554 saturates at the largest expiry).
+/// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0, as for
+/// `bitgask_expire`; a TTL so large that the expiry would pass the year 2554 saturates at the
+/// largest expiry).
 /// Returns: as `bitgask_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
@@ -264,10 +265,12 @@ pub unsafe extern "C" fn bitgask_exists(
 }
 
 /// Atomically sets the key to expire `ttl_ms` from now, keeping its value (the value is
-/// rewritten with the new expiry); `ttl_ms` 0 deletes it, as `bitgask_delete` does.
+/// rewritten with the new expiry). `ttl_ms` must be > 0, as for `bitgask_put_ttl`: a zero TTL is
+/// refused everywhere (use `bitgask_delete` to remove a key, `bitgask_persist` to drop its expiry).
 /// Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db,
-/// key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above max_key_size);
-/// `BITGASK_E_CORRUPT` (the current value does not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+/// key); `BITGASK_E_INVALID_ARG` (empty key; `ttl_ms` 0, and nothing is changed);
+/// `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT` (the current value does
+/// not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_expire(
@@ -281,7 +284,7 @@ pub unsafe extern "C" fn bitgask_expire(
 }
 
 /// Atomically removes the key's expiry (a key without one is left as it is).
-/// Returns: as `bitgask_expire`.
+/// Returns: as `bitgask_expire` (but for its `ttl_ms` 0).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_persist(

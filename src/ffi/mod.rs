@@ -33,8 +33,9 @@ pub const BITGASK_ITER_DONE: bitgask_status = 2;
 pub const BITGASK_STOPPED: bitgask_status = 3;
 /// An argument has a value the call does not accept: an empty key; a path that is not UTF-8; an
 /// option outside its documented range (the setter leaves the option unchanged) or options that
-/// contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl`; a backup destination that is
-/// not empty or lies inside the database; a problem index past the end. Nothing was changed.
+/// contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl` or `bitgask_expire`; a backup
+/// destination that is not empty or lies inside the database; a problem index past the end.
+/// Nothing was changed.
 pub const BITGASK_E_INVALID_ARG: bitgask_status = -1;
 /// A pointer the call needs is NULL (the message names the argument). Nothing was changed.
 pub const BITGASK_E_NULL_ARG: bitgask_status = -2;

@@ -14,7 +14,7 @@ use super::encoding::{Enc, EncArgs};
 use super::error::{exit, CliError, CmdResult};
 use super::kv::show_expiry;
 use super::output::{json_line, stdout, Ctx};
-use super::units::utc;
+use super::units::{count, utc};
 
 #[derive(clap::Args, Debug)]
 pub struct DumpArgs {
@@ -95,9 +95,10 @@ fn dump_data(bytes: &[u8], enc: Enc, values: bool, ctx: &Ctx) -> CmdResult {
             };
             writeln!(out, "BAD record at offset {at}: {why}; {after}")?;
         }
-        writeln!(out, "{records} records ({tombstones} tombstones), {valid} of {} bytes valid", bytes.len())?;
+        let (recs, tombs) = (count(records, "record"), count(tombstones, "tombstone"));
+        writeln!(out, "{recs} ({tombs}), {valid} of {} valid", count(bytes.len() as u64, "byte"))?;
         if undecodable > 0 {
-            writeln!(out, "{undecodable} records whose value does not decompress")?;
+            writeln!(out, "{} whose value does not decompress", count(undecodable, "record"))?;
         }
     }
     out.flush()?;
@@ -196,7 +197,8 @@ fn dump_hint(path: &Path, bytes: &[u8], enc: Enc, ctx: &Ctx) -> CmdResult {
                     "data_len": data_len, "notes": notes}),
         )?;
     } else {
-        writeln!(out, "hint for {} covering {covered} bytes: {} entries", data_name(file_id), view.len())?;
+        let (covered, entries) = (count(covered, "byte"), count(view.len() as u64, "entry"));
+        writeln!(out, "hint for {} covering {covered}: {entries}", data_name(file_id))?;
         for n in &notes {
             writeln!(out, "note: {n}")?;
         }

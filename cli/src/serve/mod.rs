@@ -63,6 +63,7 @@ use std::time::Duration;
 use bitgask::{Codec, Db, Options};
 
 use crate::commands::db_args::{Defaults, OptionFlags};
+use crate::commands::error::CliError;
 use resp::Limits;
 use state::{Config, Shared, Stopper};
 
@@ -70,7 +71,7 @@ use state::{Config, Shared, Stopper};
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Database directory (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long, env = "BITGASK_DIR", value_name = "DIR")]
     pub dir: PathBuf,
     /// Address to listen on (port 0 picks a free port; the log line names it). Any address but
     /// loopback needs --requirepass, or --no-auth to accept unauthenticated clients from the
@@ -240,10 +241,11 @@ fn raise_nofile_limit() -> u64 {
 }
 
 /// Runs the server until SIGINT, SIGTERM or SHUTDOWN; then finishes the commands in flight,
-/// syncs and closes the database.
-pub fn run(args: ServeArgs) -> Result<(), String> {
-    let mut cfg = args.config()?;
-    let opts = args.options()?;
+/// syncs and closes the database. Errors carry the command's exit codes: flags (2), the
+/// database's own (locked 4, corrupt 3), anything else (5).
+pub fn run(args: ServeArgs) -> Result<(), CliError> {
+    let mut cfg = args.config().map_err(CliError::usage)?;
+    let opts = args.options().map_err(CliError::usage)?;
     signals::block();
     // Two descriptors per client (its socket and the registry's duplicate) plus the database's.
     let nofile = raise_nofile_limit();
@@ -257,21 +259,16 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         }
         cfg.maxclients = fit.max(1);
     }
-    let db = Db::open(&cfg.dir, opts).map_err(|e| format!("open {}: {e}", cfg.dir.display()))?;
-    let listener = match server::bind(cfg.addr) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = db.close();
-            return Err(format!("listen on {}: {e}", cfg.addr));
-        }
-    };
-    cfg.addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The port first: a server that cannot listen must not create (or recover) the database.
+    let listener = server::bind(cfg.addr).map_err(|e| CliError::other(format!("listen on {}: {e}", cfg.addr)))?;
+    let db = Db::open(&cfg.dir, opts).map_err(|e| CliError::from(e).context(format!("open {}", cfg.dir.display())))?;
+    cfg.addr = listener.local_addr().map_err(|e| CliError::other(e.to_string()))?;
     let stopper = Arc::new(Stopper::default());
     {
         use std::os::fd::AsRawFd;
         stopper.set_listener(listener.as_raw_fd());
     }
-    signals::spawn_waiter(stopper.clone()).map_err(|e| format!("signal thread: {e}"))?;
+    signals::spawn_waiter(stopper.clone()).map_err(|e| CliError::other(format!("signal thread: {e}")))?;
     let auth = if cfg.requirepass.is_some() { "password required" } else { "no password" };
     eprintln!(
         "bitgask serve: listening on {} (dir {}, {auth}, pid {})",
@@ -286,5 +283,5 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     if r.is_ok() {
         eprintln!("bitgask serve: stopped; database closed");
     }
-    r
+    r.map_err(CliError::other)
 }

@@ -125,10 +125,11 @@ class DB:
     # ---- expiry ----
 
     def expire(self, key: Buffer, ttl: float) -> None:
-        """Makes key expire ttl seconds from now, keeping its value (0 deletes it now).
-        KeyError when it is absent."""
+        """Makes key expire ttl seconds from now (ttl > 0, as for put), keeping its value.
+        KeyError when it is absent; ValueError for a ttl of 0 (delete removes a key, persist its
+        expiry)."""
         k = as_buffer(key)
-        if self._call(lib.bitgask_expire, k, len(k), ttl_ms(ttl, allow_zero=True)) == lib.BITGASK_NOT_FOUND:
+        if self._call(lib.bitgask_expire, k, len(k), ttl_ms(ttl)) == lib.BITGASK_NOT_FOUND:
             raise KeyError(key)
 
     def persist(self, key: Buffer) -> None:
