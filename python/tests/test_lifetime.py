@@ -142,6 +142,7 @@ def test_close_waits_for_calls_in_flight_and_later_calls_raise(path: Path) -> No
 def test_a_forked_child_gets_a_clear_error_and_the_parent_keeps_its_handle(path: Path) -> None:
     db = bitgask.open(path)
     db[b"k"] = b"v"
+    t = db.transaction()
     pid = os.fork()
     if pid == 0:  # the child: report through the exit code only
         code = 1
@@ -150,12 +151,21 @@ def test_a_forked_child_gets_a_clear_error_and_the_parent_keeps_its_handle(path:
                 db.get(b"k")
             except bitgask.ForkedError as e:
                 code = 0 if f"process {os.getppid()}" in str(e) and isinstance(e, bitgask.ClosedError) else 2
+            try:
+                t.get(b"k")
+                code = 3
+            except bitgask.ForkedError:
+                pass
+            t.discard()  # leaves the parent's transaction alone
             db.close()  # forgets the handle without touching the parent's LOCK
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert db[b"k"] == b"v"
+    t.put(b"j", b"parent")
+    t.commit()
+    assert db[b"j"] == b"parent"
     with pytest.raises(bitgask.LockedError):
         bitgask.open(path)
     db.close()

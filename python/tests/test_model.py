@@ -58,6 +58,23 @@ class DictModel(RuleBasedStateMachine):
                 else:
                     self.model[k] = v
 
+    # A transaction with nobody else writing never conflicts: it reads the dict's values and
+    # its own writes, then commits them at once.
+    @rule(ops=st.lists(st.tuples(keys, st.one_of(st.none(), values)), max_size=6))
+    def transaction(self, ops: list[tuple[bytes, Optional[bytes]]]) -> None:
+        mine = dict(self.model)
+        with self.db.transaction() as t:
+            for k, v in ops:
+                assert t.get(k) == mine.get(k)
+                if v is None:
+                    t.delete(k)
+                    mine.pop(k, None)
+                else:
+                    t.put(k, v)
+                    mine[k] = v
+            assert list(t.items()) == sorted(mine.items())
+        self.model = mine
+
     @rule(prefix=st.sampled_from([b"", b"a", b"\x00", b"ab"]))
     def scan(self, prefix: bytes) -> None:
         want = sorted((k, v) for k, v in self.model.items() if k.startswith(prefix))

@@ -185,7 +185,10 @@ class Transaction:
     def __del__(self) -> None:
         # Never committed: dropped, as a with block ending in an exception drops it.
         if getattr(self, "_txn", None) is not None:
-            self._discard_locked()
+            try:
+                self._discard_locked()
+            except Exception:  # noqa: BLE001 - nowhere to report it from a finalizer (or at shutdown)
+                pass
 
     def __repr__(self) -> str:
         return f"<bitgask.Transaction{' ended' if self.ended else ''}>"
