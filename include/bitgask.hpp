@@ -365,9 +365,9 @@ class txn {
     std::optional<std::string> get(std::string_view k) {
         uint8_t *v = nullptr;
         size_t n = 0;
-        if (detail::call([&](bitgask_error **e) { return bitgask_txn_get(t(), detail::bytes(k), k.size(), &v, &n, e); }) ==
-            BITGASK_NOT_FOUND)
-            return std::nullopt;
+        bitgask_status s = detail::call(
+            [&](bitgask_error **e) { return bitgask_txn_get(t(), detail::bytes(k), k.size(), &v, &n, e); });
+        if (s == BITGASK_NOT_FOUND) return std::nullopt;
         std::unique_ptr<void, detail::deleter<void, bitgask_free>> owned(v);
         return std::string(detail::view(v, n));
     }
@@ -383,7 +383,9 @@ class txn {
     // protection). The cursor may outlive the transaction.
     cursor scan(std::string_view prefix = {}) {
         bitgask_iter *it = nullptr;
-        detail::call([&](bitgask_error **e) { return bitgask_txn_iter_new(t(), detail::bytes(prefix), prefix.size(), &it, e); });
+        detail::call([&](bitgask_error **e) {
+            return bitgask_txn_iter_new(t(), detail::bytes(prefix), prefix.size(), &it, e);
+        });
         return cursor(it);
     }
 
@@ -454,7 +456,8 @@ class db {
     // throws). A no-op when not open.
     void close() {
         bitgask_db *h = std::exchange(h_, nullptr);
-        if (h) detail::call([&](bitgask_error **e) { return BITGASK_HPP_CLOSE(h, e); });
+        if (!h) return;
+        detail::call([&](bitgask_error **e) { return BITGASK_HPP_CLOSE(h, e); });
     }
     bool is_open() const noexcept { return h_ != nullptr; }
     // The C handle, for calls this header does not wrap; still owned by this object.
