@@ -21,7 +21,8 @@ import (
 // The bytes are copied when added; sizes are checked against the library's limits when added and
 // against the database's when written. A key added twice ends with its last operation. A Batch is
 // safe for concurrent use (a mutex orders the calls). Its C memory is freed by Close, or by a
-// finalizer; after Close every call returns ErrClosed.
+// finalizer; after Close every call returns ErrClosed. Make one with NewBatch: a zero Batch
+// behaves as a closed one.
 type Batch struct {
 	mu sync.Mutex
 	b  *C.bitgask_batch
