@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,6 +295,7 @@ func TestTransfersUnderGoroutinesKeepTheTotal(t *testing.T) {
 		}
 	}()
 	var wg sync.WaitGroup
+	var runs atomic.Int64
 	errs := make(chan error, 8)
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -305,10 +307,12 @@ func TestTransfersUnderGoroutinesKeepTheTotal(t *testing.T) {
 				dst := []byte(fmt.Sprintf("acct:%d", rng.Intn(accounts)))
 				amount := rng.Intn(5) + 1
 				err := db.Update(1000, func(tx *bitgask.Txn) error {
+					runs.Add(1)
 					s, err := readInt(tx, src)
 					if err != nil {
 						return err
 					}
+					runtime.Gosched() // another goroutine in between the read and the write: conflicts
 					if err := tx.Put(src, []byte(strconv.Itoa(s-amount))); err != nil {
 						return err
 					}
@@ -341,5 +345,8 @@ func TestTransfersUnderGoroutinesKeepTheTotal(t *testing.T) {
 	}
 	if total != accounts*start {
 		t.Fatalf("total %d", total)
+	}
+	if runs.Load() <= 800 {
+		t.Fatalf("%d runs for 800 transfers: no conflict was exercised", runs.Load())
 	}
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -228,8 +229,12 @@ def test_transfers_under_threads_keep_the_total(db: bitgask.DB) -> None:
     bad_totals: list[int] = []
     stop = threading.Event()
 
+    runs = [0]
+
     def transfer(t: bitgask.Transaction, src: bytes, dst: bytes, amount: int) -> None:
+        runs[0] += 1
         s, d = int(t[src]), int(t[dst])
+        time.sleep(0)  # lets another thread in between the reads and the writes: conflicts
         t[src] = b"%d" % (s - amount)
         t[dst] = b"%d" % (d + amount)
 
@@ -256,3 +261,4 @@ def test_transfers_under_threads_keep_the_total(db: bitgask.DB) -> None:
     audit.join()
     assert bad_totals == []
     assert sum(int(db[a]) for a in accounts) == 1000
+    assert runs[0] > 800  # some transfers conflicted and ran again
