@@ -195,6 +195,7 @@ TEST(transfers_under_threads_keep_the_total) {
     for (int i = 0; i < accounts; i++) b.put(name(i), std::to_string(start));
     db.write(b);
     std::atomic<bool> stop{false}, bad{false};
+    std::atomic<int> runs{0};
     std::thread auditor([&] {
         while (!stop) {
             int total = db.update(
@@ -216,7 +217,10 @@ TEST(transfers_under_threads_keep_the_total) {
                 int amount = static_cast<int>(rng() % 5) + 1;
                 db.update(
                     [&](bitgask::txn &t) {
-                        t.put(src, std::to_string(std::stoi(*t.get(src)) - amount));
+                        runs++;
+                        int s = std::stoi(*t.get(src));
+                        std::this_thread::yield();  // another thread in between the read and the write
+                        t.put(src, std::to_string(s - amount));
                         t.put(dst, std::to_string(std::stoi(*t.get(dst)) + amount));  // src == dst: its own write
                     },
                     1000);
@@ -230,4 +234,5 @@ TEST(transfers_under_threads_keep_the_total) {
     int total = 0;
     for (int i = 0; i < accounts; i++) total += std::stoi(*db.get(name(i)));
     CHECK(total == accounts * start);
+    CHECK(runs > 800);  // some transfers conflicted and ran again
 }
