@@ -158,3 +158,35 @@ TEST(repair_of_an_open_database_throws_locked) {
     auto db = bitgask::db::open(d.path());
     CHECK_THROWS(bitgask::repair(d.path()), BITGASK_E_LOCKED);
 }
+
+// While set, bitgask::db's close reports BITGASK_E_POISONED after closing for real (check.hpp).
+struct poisoned_closes {
+    poisoned_closes() { t::poison_closes = true; }
+    ~poisoned_closes() { t::poison_closes = false; }
+};
+
+TEST(close_of_a_poisoned_handle_throws_once_and_releases_the_lock) {
+    t::tmpdir d;
+    poisoned_closes poison;
+    auto db = bitgask::db::open(d.path());
+    db.put("k", "v");
+    CHECK_THROWS(db.close(), BITGASK_E_POISONED);
+    CHECK(!db.is_open());
+    db.close();  // closed already: nothing to throw
+    CHECK_THROWS(db.get("k"), BITGASK_E_CLOSED);
+    auto again = bitgask::db::open(d.path());  // the LOCK was released
+    CHECK(again.get("k") == std::string("v"));
+}
+
+TEST(the_destructor_of_a_poisoned_handle_swallows_the_error_and_releases_the_lock) {
+    t::tmpdir d;
+    {
+        poisoned_closes poison;
+        auto db = bitgask::db::open(d.path());
+        db.put("k", "v");
+        auto other = bitgask::db::open(d.path("other"));
+        other = std::move(db);  // move assignment closes "other" quietly too
+    }
+    auto db = bitgask::db::open(d.path());
+    CHECK(db.contains("k"));
+}

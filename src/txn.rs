@@ -66,6 +66,8 @@ impl Txn {
     /// the commit check, whatever it found.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         check_sizes(self.engine.opts(), key, 0)?;
+        // Before the own-writes lookup: a closed handle fails every call (header: E_CLOSED).
+        self.engine.check_open()?;
         if let Some(op) = self.writes.get(key) {
             return Ok(match op {
                 Op::Put { value, .. } => Some(value.clone()),
@@ -81,10 +83,10 @@ impl Txn {
     /// Whether `key` exists, the transaction's own writes first; remembered as [`Txn::get`] is.
     pub fn exists(&mut self, key: &[u8]) -> Result<bool> {
         check_sizes(self.engine.opts(), key, 0)?;
+        self.engine.check_open()?;
         if let Some(op) = self.writes.get(key) {
             return Ok(matches!(op, Op::Put { .. }));
         }
-        self.engine.check_open()?;
         let read_at = self.engine.conflicts().now();
         let found = self.engine.live_header(key)?.is_some();
         record_read(&self.reads, key, read_at);
