@@ -124,7 +124,7 @@ struct deleter {
 
 enum class codec : uint32_t { none = BITGASK_CODEC_NONE, snappy = BITGASK_CODEC_SNAPPY };
 
-// Options for db::open (and repair), with the C setters' names and defaults. Chainable:
+// Options for db::open (and repair, adopt), with the C setters' names and defaults. Chainable:
 //   bitgask::options().sync_on_put(false).sync_interval(std::chrono::seconds(1))
 // A value the library refuses throws bitgask::error (BITGASK_E_INVALID_ARG) from open().
 class options {
@@ -150,6 +150,8 @@ class options {
     options &min_merge_total(uint64_t bytes) { return add(bitgask_options_set_min_merge_total, bytes); }
     options &max_merge_files(uint32_t n) { return add(bitgask_options_set_max_merge_files, n); }
     options &max_merge_bytes(uint64_t bytes) { return add(bitgask_options_set_max_merge_bytes, bytes); }
+    options &adopt_salvage(bool v) { return add(bitgask_options_set_adopt_salvage, v); }
+    options &adopt_discard_original(bool v) { return add(bitgask_options_set_adopt_discard_original, v); }
 
     using c_options = std::unique_ptr<bitgask_options, detail::deleter<bitgask_options, bitgask_options_free>>;
 
@@ -242,7 +244,7 @@ class cursor {
     bool started_ = false, done_ = false;
 };
 
-/* ---- validate and repair ---- */
+/* ---- validate, repair and adopt ---- */
 
 struct problem {
     std::string kind;  // "torn_tail", "corrupt_record", "stale_hint", ... (bitgask.h)
@@ -257,6 +259,7 @@ struct report {
     bool clean = false;  // nothing wrong is left: every problem is a note or was mended
     std::vector<problem> problems;
     bitgask_report_counts counts{};
+    std::optional<bitgask_adopt_counts> adopt;  // adopt's counters (set in adopt's report only)
     std::string text, json;
 };
 
@@ -272,6 +275,8 @@ inline report convert(bitgask_report *raw) {
         out.problems.push_back({p.kind, p.file, p.message, p.offset, p.length, p.note, p.mended});
     }
     call([&](bitgask_error **e) { return bitgask_report_counts_get(r.get(), &out.counts, e); });
+    bitgask_adopt_counts a{};
+    if (bitgask_report_adopt_counts_get(r.get(), &a, nullptr) == BITGASK_OK) out.adopt = a;
     out.text = bitgask_report_text(r.get());
     out.json = bitgask_report_json(r.get());
     return out;
@@ -424,6 +429,15 @@ class txn {
     bitgask_txn *t() const { return detail::open_or_throw(t_, "the transaction has ended"); }
     bitgask_txn *t_ = nullptr;
 };
+
+// Converts the Go bitgask's database in directory path into a bitgask database with the Go
+// system's answers, keeping the Go files in path/go-original/ (bitgask_adopt). Takes its LOCK.
+inline report adopt(const std::string &path, const options &opts = options()) {
+    auto o = opts.build();
+    bitgask_report *r = nullptr;
+    detail::call([&](bitgask_error **e) { return bitgask_adopt(path.c_str(), o.get(), &r, e); });
+    return detail::convert(r);
+}
 
 /* ---- the database ---- */
 

@@ -47,12 +47,21 @@ pub fn adopt(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
             root.display()
         )));
     }
+    convert(root, &markers, opts)
+}
+
+/// Reads the Go generation, writes the new one into `adopt.tmp/` and commits it.
+fn convert(root: &Path, markers: &[Marker], opts: &Options) -> Result<Report> {
     let source = pick_generation(root)?;
     let mut report = Report::default();
     let mut counts = AdoptCounts { source: source.to_string(), ..AdoptCounts::default() };
-    for m in &markers {
-        report.add(ProblemKind::Foreign, m.file.clone(), 0, 0, format!("{} [{}]", m.reason, m.name));
-        report.problems.last_mut().unwrap().mended = true;
+    for m in markers {
+        report.mended(ProblemKind::Foreign, m.file.clone(), 0, 0, format!("{} [{}]", m.reason, m.name));
+    }
+    if source == DATA_OLD {
+        let why = "no data/: the Go system would open this directory empty; adopted from data.old/, the whole log \
+                   (merge.tmp/ holds a Go merge's output of the same keys)";
+        report.mended(ProblemKind::Foreign, format!("{DATA_OLD}/"), 0, 0, why);
     }
     let sources: Vec<String> =
         [MERGE_TMP, DATA_OLD, DATA_DIR].iter().filter(|d| root.join(d).is_dir()).map(|d| d.to_string()).collect();

@@ -173,6 +173,13 @@ fn expected_keys(fx: &Fixtures, name: &str) -> Keys {
         .collect()
 }
 
+/// How many keys the fixture writer lists as read differently by a stamp-deciding reader.
+fn stamp_order_differs(fx: &Fixtures, name: &str) -> u64 {
+    let script = "import json,sys\nprint(len(json.load(open(sys.argv[1])).get('recency_by_stamp_differs', [])))";
+    let o = Command::new("python3").arg("-c").arg(script).arg(fx.out.join(format!("{name}.json"))).output().unwrap();
+    String::from_utf8(o.stdout).unwrap().trim().parse().unwrap()
+}
+
 /// Every key of the database at `root` with its value and expiry, in key order.
 fn read_all(root: &Path) -> Keys {
     let db = Db::open(root, Options::default()).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
@@ -215,6 +222,7 @@ fn adopt_gives_every_key_the_value_the_go_system_returns() {
         let r = bitgask::adopt(&root, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         let counts = r.adopt.clone().unwrap();
         assert!(!counts.already_bitgask, "{name}");
+        assert_eq!(counts.out_of_stamp_order_keys, stamp_order_differs(&fx, name), "{name}");
         assert_eq!(read_all(&root), expected_keys(&fx, name), "{name}: {}", r.text());
         assert_eq!(r.live_keys as usize, expected_keys(&fx, name).len(), "{name}");
         // The Go files are kept, byte for byte, under go-original/.

@@ -34,14 +34,15 @@ from ._errors import (
     TooLargeError,
 )
 from ._iterators import ItemIterator, KeyIterator, ValueIterator
-from ._report import Counts, Problem, Report, repair, validate
+from ._report import AdoptCounts, Counts, Problem, Report, adopt, repair, validate
 from ._txn import Transaction
 
 # The library's version (bitgask_version()), which is also the package's.
 __version__: str = _ffi.string(_lib.bitgask_version()).decode()
 
 __all__ = [
-    "DB", "Stats", "open", "Batch", "Transaction", "validate", "repair", "Report", "Problem", "Counts",
+    "DB", "Stats", "open", "Batch", "Transaction", "validate", "repair", "adopt", "Report", "Problem", "Counts",
+    "AdoptCounts",
     "KeyIterator", "ItemIterator", "ValueIterator",
     "Error", "InvalidArgumentError", "NullArgumentError", "BufferTooSmallError", "IoError",
     "CorruptError", "LockedError", "ClosedError", "ForkedError", "TooLargeError",
