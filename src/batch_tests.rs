@@ -324,3 +324,20 @@ fn a_backup_of_batches_opens_with_every_batch() {
     let c = Db::open(&dst, opts(false, 4096)).unwrap();
     assert_eq!((c.stats().unwrap().keys, get(&c, "y")), (50, Some("last".into())));
 }
+
+#[test]
+fn stats_count_commit_records_as_dead_bytes_of_their_file() {
+    let dir = TempDir::new("batch");
+    let db = Db::open(dir.path(), opts(false, 4096)).unwrap();
+    for i in 0..20 {
+        db.write(&batch_of(&[&format!("a{i}"), &format!("b{i}")], &"v".repeat(80))).unwrap();
+    }
+    let on_disk: u64 = data_files(dir.path()).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let s = db.stats().unwrap();
+    assert_eq!(s.total_bytes, on_disk);
+    assert_eq!(s.dead_bytes, 20 * crate::format::batch::COMMIT_LEN as u64);
+    drop(db);
+    let db = Db::open(dir.path(), opts(false, 4096)).unwrap();
+    assert_eq!(db.stats().unwrap().total_bytes, on_disk);
+    assert_eq!(db.stats().unwrap().dead_bytes, 20 * crate::format::batch::COMMIT_LEN as u64);
+}
