@@ -2,8 +2,9 @@
 #
 #   make run       build the library and run examples/quickstart.c in a fresh directory
 #   make test      header check + lints (rustfmt, clippy) + Rust tests in release and in debug (with the C
-#                  programs built by tests/c_abi.rs) + every C test variant + valgrind + merge kill-point
-#                  sweep + the bitgask command's and server's tests + fuzz smoke
+#                  programs built by tests/c_abi.rs) + every C test variant + valgrind + merge and adopt
+#                  kill-point sweeps + the bitgask command's and server's tests + the Go bitgask's
+#                  directories (test-gofixtures) + fuzz smoke
 #   make soak      the merge kill-point sweep with its full workload (more keys, hits and rounds)
 #                  the fault sweep over every operation and 1,000 power-loss cycles
 #                  the C kill -9 loops (sync on put, with merges, interval sync, write batches with
@@ -151,7 +152,7 @@ $(BUILD)/c_tests_killpoints: $(KP_TEST_SRCS) $(C_TEST_HDRS) $(KP_REL)/libbitgask
 	$(CC) $(ALL_CFLAGS) -std=c11 $(KP_TEST_SRCS) -o $@ $(KP_REL)/libbitgask.a $(SYSLIBS)
 
 kill-tests: $(BUILD)/c_tests_killpoints
-	@echo "== merge kill-point sweep"
+	@echo "== merge and adopt kill-point sweeps"
 	./$(BUILD)/c_tests_killpoints
 
 soak: $(BUILD)/c_tests_killpoints $(BUILD)/c_tests_static valgrind
@@ -199,9 +200,12 @@ test-cluster: server-deps server-bin
 	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_cluster.py
 
 # Directories as the Go bitgask writes them (tests/gofixtures/README.md): the writer checked
-# against an independent reader.
+# against an independent reader; then every fixture through open, validate and repair (refused,
+# unchanged) and adopt (the Go system's answers, a crash at every step) in tests/go_fixtures.rs.
+# The kill -9 sweep of adopt is in kill-tests, the command's adopt in test-cli.
 test-gofixtures: server-deps
 	$(PYTEST) tests/gofixtures
+	$(CARGO) test --release --test go_fixtures
 
 bench-server: server-deps server-bin
 	tests/server/bench_server.sh $(SERVER_BIN)

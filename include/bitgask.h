@@ -247,13 +247,62 @@ typedef struct bitgask_stats {
 typedef int (*bitgask_fold_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
 /**
+ * What `bitgask_adopt` read, kept and dropped (the report's counters give the Go data files
+ * read, their valid records and the keys written).
+ */
+typedef struct bitgask_adopt_counts {
+  /**
+   * The directory was already bitgask's: nothing was converted.
+   */
+  bool already_bitgask;
+  /**
+   * An adoption interrupted by a crash was finished (or undone) first.
+   */
+  bool finished_interrupted;
+  /**
+   * The width of the Go data file names (`%0*d.data`).
+   */
+  uint32_t file_id_width;
+  /**
+   * Keys whose last record is a tombstone (dropped).
+   */
+  uint64_t deleted_keys;
+  /**
+   * Keys whose last record had expired (dropped).
+   */
+  uint64_t expired_keys;
+  /**
+   * Records a later record of the same key replaced.
+   */
+  uint64_t superseded_records;
+  /**
+   * Keys whose last record is not their highest-stamped one: bitgask's own recency rule would
+   * have returned another value for them.
+   */
+  uint64_t out_of_stamp_order_keys;
+  /**
+   * Bytes of an unfinished last write dropped from the newest Go file.
+   */
+  uint64_t torn_bytes;
+  /**
+   * Damaged bytes skipped (salvage only).
+   */
+  uint64_t skipped_bytes;
+  /**
+   * Keys over the size limits, skipped (salvage only).
+   */
+  uint64_t oversized_keys;
+} bitgask_adopt_counts;
+
+/**
  * One problem of a report; the strings are owned by the report.
  */
 typedef struct bitgask_problem {
   /**
    * Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
    * "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
-   * "lost_range", "lost_key".
+   * "lost_range", "lost_key", "foreign" (written by the Go bitgask: convert it with
+   * `bitgask_adopt`).
    */
   const char *kind;
   /**
@@ -933,6 +982,22 @@ bitgask_status bitgask_options_set_max_merge_files(struct bitgask_options *o, ui
 bitgask_status bitgask_options_set_max_merge_bytes(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
 /**
+ * `bitgask_adopt` only: skip damaged byte ranges and keys over this options object's size
+ * limits, listing each in the report, instead of refusing the whole adoption (default false).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
+bitgask_status bitgask_options_set_adopt_salvage(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
+
+/**
+ * `bitgask_adopt` only: remove the Go system's files once the adopted database is in place,
+ * instead of keeping them in `go-original/` (default false).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
+bitgask_status bitgask_options_set_adopt_discard_original(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
+
+/**
  * Checks the database in directory `path` without changing anything (no byte, name or mtime)
  * and without taking the LOCK, so it also works on a database open elsewhere. Returns
  * `BITGASK_OK` with `*report_out` whenever it could scan, damaged or not; an error only when
@@ -955,6 +1020,35 @@ bitgask_status bitgask_validate(const char *path, const struct bitgask_options *
  * Threads: any.
  */
 bitgask_status bitgask_repair(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
+
+/**
+ * Converts the Go bitgask's database in directory `path` into a bitgask database that returns
+ * what the Go system returns for every key: the Go data files are read in log order (the last
+ * record of a key wins, tombstones delete, expired keys are absent), the result is written as a
+ * fresh bitgask generation, and the Go directories are kept in `path/go-original/` (see
+ * `bitgask_options_set_adopt_discard_original`). Crash-safe: after a crash the directory is the
+ * Go one (untouched) or the adopted one; `bitgask_open` or a second call finishes the swap. A
+ * directory that is already bitgask's is left alone (`BITGASK_OK`, `already_bitgask` in
+ * `bitgask_report_adopt_counts_get`). Takes the LOCK. `opts` (may be NULL) sets the new
+ * database's limits, compression and file size and adopt's switches.
+ * Returns: `BITGASK_OK` (with a report); `BITGASK_E_NULL_ARG` (path, report_out);
+ * `BITGASK_E_INVALID_ARG` (path not UTF-8 or not a directory, or `go-original/` already
+ * exists); `BITGASK_E_CORRUPT` (damaged records, without salvage: nothing was changed; the
+ * message names file and offset); `BITGASK_E_TOO_LARGE` (a key or value over the limits,
+ * without salvage: nothing was changed; the message names the key); `BITGASK_E_FORMAT_VERSION`
+ * (not a Go directory adopt can read: names of several widths, or a Go merge interrupted and
+ * then reopened); `BITGASK_E_LOCKED`; `BITGASK_E_IO` (run it again: it resumes).
+ * Threads: any.
+ */
+bitgask_status bitgask_adopt(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
+
+/**
+ * Fills `*out` with adopt's counters.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (r, out); `BITGASK_E_INVALID_ARG` (the report is
+ * not from `bitgask_adopt`).
+ * Threads: one thread at a time per report.
+ */
+bitgask_status bitgask_report_adopt_counts_get(const struct bitgask_report *r, struct bitgask_adopt_counts *out, struct bitgask_error **err_out);
 
 /**
  * True when nothing wrong is left: every problem is a note or was mended. False for NULL.

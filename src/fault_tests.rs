@@ -17,6 +17,9 @@ use crate::{Db, Options};
 #[derive(Default)]
 struct Model {
     allowed: BTreeMap<Vec<u8>, BTreeSet<Option<Vec<u8>>>>,
+    /// Batches of puts to keys written nowhere else whose call failed: each must be found
+    /// wholly written or not at all.
+    failed_batches: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Model {
@@ -29,6 +32,10 @@ impl Model {
     }
 
     fn check(&self, db: &Db, when: &str) {
+        for b in &self.failed_batches {
+            let present: Vec<bool> = b.iter().map(|(k, v)| db.get(k).unwrap().as_ref() == Some(v)).collect();
+            assert!(present.iter().all(|&p| p == present[0]), "{when}: a failed batch is partly there: {present:?}");
+        }
         for (k, allowed) in &self.allowed {
             let got = db.get(k).unwrap_or_else(|e| panic!("{when}: get {:?}: {e}", String::from_utf8_lossy(k)));
             assert!(
@@ -76,6 +83,20 @@ fn workload(db: &Db, root: &Path, m: &mut Model) -> bool {
                 m.acked(&key, None)
             } else {
                 m.uncertain(&key, None)
+            }
+        }
+        if i % 10 == 6 {
+            let puts: Vec<(Vec<u8>, Vec<u8>)> =
+                (0..3).map(|j| (format!("b{i}-{j}").into_bytes(), vec![b'b'; 50 + 60 * j])).collect();
+            let mut b = crate::Batch::new();
+            for (k, v) in &puts {
+                b.put(k, v).unwrap();
+            }
+            if note(db.write(&b), &mut poisoned) {
+                puts.iter().for_each(|(k, v)| m.acked(k, Some(v)));
+            } else {
+                puts.iter().for_each(|(k, v)| m.uncertain(k, Some(v)));
+                m.failed_batches.push(puts);
             }
         }
         if i == 20 {
@@ -289,8 +310,27 @@ impl Rng {
     }
 }
 
-/// One logical operation that was acknowledged, for the prefix check.
-type Logged = (Vec<u8>, Option<Vec<u8>>);
+/// One logical operation that was acknowledged, for the prefix check: its writes in order (a
+/// batch has several, and must survive whole or not at all).
+type Logged = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// A batch of 1 to 6 puts and deletes over the workload's keys, drawn from `r`.
+fn random_batch(r: u64, step: u64) -> (crate::Batch, Logged) {
+    let mut b = crate::Batch::new();
+    let mut ops = Vec::new();
+    for j in 0..1 + r % 6 {
+        let key = format!("k{}", (r >> (4 * j)) % 17).into_bytes();
+        if (r >> (40 + j)) % 4 == 0 {
+            b.delete(&key).unwrap();
+            ops.push((key, None));
+        } else {
+            let val: Vec<u8> = (0..((r >> (8 * j)) % 700) as usize).map(|i| (i as u64 ^ step ^ j) as u8).collect();
+            b.put(&key, &val).unwrap();
+            ops.push((key, Some(val)));
+        }
+    }
+    (b, ops)
+}
 
 /// What a power-loss run acknowledged.
 #[derive(Default)]
@@ -314,32 +354,39 @@ fn random_workload(db: &Db, root: &Path, seed: u64, acked: &mut Acked) {
             _ => ((r >> 16) % 2000) as usize,
         };
         let val: Vec<u8> = (0..size).map(|i| (i as u64 ^ step) as u8).collect();
+        let (batch, batch_ops) = random_batch(rng.next(), step);
         let outcome = match (r >> 32) % 100 {
-            0..=54 => db.put(&key, &val).map(|_| Some((key.clone(), Some(val.clone())))),
-            55..=69 => db.delete(&key).map(|found| found.then(|| (key.clone(), None))),
-            70..=77 => db.put_ttl(&key, &val, 3_600_000).map(|_| Some((key.clone(), Some(val.clone())))),
+            0..=54 => db.put(&key, &val).map(|_| Some(vec![(key.clone(), Some(val.clone()))])),
+            55..=69 => db.delete(&key).map(|found| found.then(|| vec![(key.clone(), None)])),
+            70..=77 => db.put_ttl(&key, &val, 3_600_000).map(|_| Some(vec![(key.clone(), Some(val.clone()))])),
             78..=81 => db.persist(&key).map(|_| None),
             82..=84 => db.merge(true).map(|_| None),
             85..=86 => db.backup(root.join(format!("bk{step}"))).map(|_| None),
+            87..=93 => db.write(&batch).map(|_| Some(batch_ops.clone())),
             _ => db.sync().map(|_| {
                 acked.synced = acked.log.len();
                 None
             }),
         };
         match outcome {
-            Ok(Some((k, v))) => {
-                acked.model.acked(&k, v.as_deref());
-                acked.log.push((k, v));
+            Ok(Some(ops)) => {
+                for (k, v) in &ops {
+                    acked.model.acked(k, v.as_deref());
+                }
+                acked.log.push(ops);
             }
             Ok(None) => {}
             Err(_) => {
                 // The call that met the power loss: its outcome is unknown.
-                let v = match (r >> 32) % 100 {
-                    0..=54 | 70..=77 => Some(val),
-                    55..=69 => None,
+                let ops = match (r >> 32) % 100 {
+                    0..=54 | 70..=77 => vec![(key, Some(val))],
+                    55..=69 => vec![(key, None)],
+                    87..=93 => batch_ops,
                     _ => return,
                 };
-                acked.model.uncertain(&key, v.as_deref());
+                for (k, v) in &ops {
+                    acked.model.uncertain(k, v.as_deref());
+                }
                 return;
             }
         }
@@ -353,7 +400,7 @@ fn contents(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
 /// The state after the first `k` acknowledged operations.
 fn state_after(log: &[Logged], k: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut s = BTreeMap::new();
-    for (key, v) in &log[..k] {
+    for (key, v) in log[..k].iter().flatten() {
         match v {
             Some(v) => s.insert(key.clone(), v.clone()),
             None => s.remove(key),

@@ -33,6 +33,8 @@
 //! `internal` holds tooling for this repository's command and fuzz targets: neither is part of
 //! the Rust API.
 
+mod adopt;
+mod adopt_commit;
 mod background;
 mod backup;
 mod batch;
@@ -47,11 +49,13 @@ mod fault_tests;
 pub mod ffi;
 #[cfg(test)]
 mod ffi_panic_tests;
+mod foreign;
 mod format;
 mod generation;
 mod hints;
 mod idmap;
 mod index;
+mod inspect;
 #[doc(hidden)]
 pub mod internal;
 mod iter;
@@ -68,14 +72,16 @@ mod txn;
 mod validate;
 mod version;
 
+pub use adopt::adopt;
 pub use batch::Batch;
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
 pub use format::record::Codec;
+pub use inspect::validate;
 pub use iter::{Iter, KeyFilter};
 pub use options::Options;
 pub use recovery::OpenReport;
-pub use report::{Problem, ProblemKind, Report};
+pub use report::{AdoptCounts, Problem, ProblemKind, Report};
 pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
-pub use validate::{repair, validate};
+pub use validate::repair;
 pub use version::VERSION;

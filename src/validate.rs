@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
+use crate::foreign::gate;
 use crate::format::hint::{HintError, HintView};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Header, Record, HEADER_LEN};
@@ -205,6 +206,8 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     if !root.is_dir() {
         return Err(Error::InvalidArg(format!("{} is not a database directory", root.display())));
     }
+    // Before the LOCK: repair must not rewrite a Go directory's hints or meta.
+    gate(root, Duration::from_millis(opts.lock_timeout_ms))?;
     let _lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
     crate::recovery::refuse_newer_format(root)?;
     let mut done = Report { repaired: true, ..Report::default() };
@@ -391,7 +394,9 @@ fn validate_hints_only(dir: &Path, listing: &Listing) -> Result<Report> {
 
 #[path = "validate_walk.rs"]
 mod walk;
-use walk::{walk, Walk};
+// Adoption walks Go files with the same tolerant walk.
+pub(crate) use walk::walk;
+use walk::Walk;
 
 #[cfg(test)]
 #[path = "validate_tests.rs"]

@@ -12,7 +12,7 @@ use crate::format::record::{Bad, Record};
 
 /// One data file walked tolerantly.
 #[derive(Default)]
-pub(super) struct Walk {
+pub(crate) struct Walk {
     /// (offset, length) of every valid record that describes a key (members of committed
     /// batches included, commit records not), in file order.
     pub records: Vec<(u64, u64)>,
@@ -45,7 +45,7 @@ fn checked(bytes: &[u8]) -> Result<Record<'_>, Bad> {
 }
 
 /// Walks `bytes`; `newest` applies the torn-tail rule.
-pub(super) fn walk(bytes: &[u8], newest: bool) -> Walk {
+pub(crate) fn walk(bytes: &[u8], newest: bool) -> Walk {
     let mut w = Walk::default();
     let mut open: Option<Open> = None;
     let (mut pos, mut last_ts) = (0u64, 0u64);

@@ -92,6 +92,16 @@ enum Command {
     /// database's LOCK (exit code 4 while it is open elsewhere).
     #[command(after_help = EXIT_CODES_HELP)]
     Repair(check::RepairArgs),
+    /// Convert a database written by the Go bitgask into a bitgask database.
+    ///
+    /// Reads the Go data files in log order with the Go system's rules (the last record of a key
+    /// wins, tombstones delete, expired keys are dropped), so every key reads what the Go system
+    /// returns; writes them as a fresh bitgask generation and keeps the Go files in
+    /// <dir>/go-original/ (unless --discard-original). Crash-safe and resumable: run it again
+    /// after an interruption. Refuses damaged records (exit code 3) unless --salvage. A bitgask
+    /// directory is left alone. Takes the LOCK (exit code 4 while the Go system has it open).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Adopt(check::AdoptArgs),
     /// Print every record of a data file, or every entry of a hint file.
     ///
     /// Data files: offset, length, flags (tombstone, compressed), codec, stamp, expiry, key and
@@ -143,6 +153,7 @@ fn main() {
         Command::DeleteAll(a) => finish(maint::delete_all(a, &ctx), &ctx),
         Command::Validate(a) => finish(check::validate(a, &ctx), &ctx),
         Command::Repair(a) => finish(check::repair(a, &ctx), &ctx),
+        Command::Adopt(a) => finish(check::adopt(a, &ctx), &ctx),
         Command::Dump(a) => finish(dump::dump(a, &ctx), &ctx),
         Command::Export(a) => finish(transfer::export(a, &ctx), &ctx),
         Command::Import(a) => finish(transfer::import(a, &ctx), &ctx),
@@ -153,7 +164,7 @@ fn main() {
 
 const LONG_ABOUT: &str = "\
 Operate bitgask databases: read and write keys, inspect and reclaim space, back up, validate and
-repair, dump files, export and import.
+repair, adopt a database of the Go bitgask, dump files, export and import.
 
 Every command that opens a database takes --dir (or BITGASK_DIR) and the option flags of the
 library (see a subcommand's --help). A database is opened for the length of one command and

@@ -127,6 +127,8 @@ enum Chore {
 impl Engine {
     /// Takes the LOCK of the database at `root` (an absolute path) and loads it from disk.
     pub fn open(root: PathBuf, opts: Options) -> Result<Engine> {
+        // Before the LOCK is taken or written: a Go bitgask directory is left as it was.
+        crate::foreign::gate(&root, Duration::from_millis(opts.lock_timeout_ms))?;
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
         let loaded = recovery::load(&root, &opts)?;
         let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);

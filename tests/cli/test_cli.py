@@ -88,8 +88,8 @@ def data_files(db, ext="data"):
     return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith("." + ext))
 
 
-SUBCOMMANDS = ["get", "put", "del", "exists", "ttl", "expire", "persist", "keys", "scan", "range", "stats", "reclaimable", "gc", "merge",
-               "backup", "delete-all", "validate", "repair", "dump", "export", "import", "version"]
+SUBCOMMANDS = ["get", "put", "del", "exists", "ttl", "expire", "persist", "keys", "scan", "range", "stats", "reclaimable",
+               "gc", "merge", "backup", "delete-all", "validate", "repair", "adopt", "dump", "export", "import", "version"]
 
 
 def test_help(tmp):
@@ -597,6 +597,37 @@ def test_export_import(tmp):
     expect("import line without value", run("import", "--dir", dst3, input=b'{"key":"k"}\n'), OTHER)
 
 
+def test_adopt(tmp):
+    """Directories of the Go bitgask (tests/gofixtures' writer): refused by every command that
+    opens, reported foreign by validate, converted by adopt to exactly the writer's expected keys."""
+    out = os.path.join(tmp, "gofixtures")
+    subprocess.check_call([sys.executable, os.path.join(ROOT, "tests/gofixtures/gowriter.py"), "--out", out,
+                           "out-of-order", "width-6", "merge-after", "torn-then-appended"])
+    for name in ["out-of-order", "width-6", "merge-after"]:
+        db = os.path.join(out, name)
+        r = expect(f"{name}: get refuses", run("get", "x", "--dir", db), OTHER)
+        check(f"{name}: refusal names adopt", b"bitgask adopt --dir" in r.err, r)
+        r = expect(f"{name}: validate", run("--json", "validate", "--dir", db), CORRUPT)
+        kinds = {p["kind"] for p in json_ok(f"{name}: validate json", r)["problems"]}
+        check(f"{name}: validate says foreign only", kinds == {"foreign"}, kinds)
+        r = json_ok(f"{name}: adopt", expect(f"{name}: adopt", run("--json", "adopt", "--dir", db), OK))
+        check(f"{name}: adopt counts", r["adopt"]["original_dir"] == "go-original/" and not r["adopt"]["already_bitgask"], r)
+        with open(db + ".json") as f:
+            want = {(k["key_hex"], k["value_hex"], k["expires_unix_nano"]) for k in json.load(f)["keys"]}
+        got = set()
+        for line in export_lines(db).json_lines():
+            key = base64.b64decode(line["key_b64"]) if "key_b64" in line else line["key"].encode()
+            val = base64.b64decode(line["value_b64"]) if "value_b64" in line else line["value"].encode()
+            got.add((key.hex(), val.hex(), line.get("expires_unix_nano") or 0))
+        check(f"{name}: adopted keys are the Go system's", got == want, (sorted(got - want), sorted(want - got)))
+        r = json_ok(f"{name}: adopt again", expect(f"{name}: adopt again", run("--json", "adopt", "--dir", db), OK))
+        check(f"{name}: second adopt is a no-op", r["adopt"]["already_bitgask"], r)
+    torn = os.path.join(out, "torn-then-appended")
+    expect("damaged: adopt refuses", run("adopt", "--dir", torn), CORRUPT)
+    r = json_ok("damaged: salvage", expect("damaged: adopt --salvage", run("--json", "adopt", "--salvage", "--discard-original", "--dir", torn), OK))
+    check("damaged: skipped bytes listed", r["adopt"]["skipped_bytes"] > 0 and not os.path.exists(os.path.join(torn, "go-original")), r)
+
+
 def test_quiet_when_piped(tmp):
     db = os.path.join(tmp, "quiet")
     expect("put", run("put", "k", "v", "--dir", db), OK)
@@ -622,7 +653,8 @@ def main():
     try:
         for t in [test_help, test_usage_errors, test_argument_errors_as_json, test_serve_exit_codes, test_kv, test_ttl,
                   test_zero_and_negative_ttls, test_ttl_expire_persist, test_counts_of_one_are_singular, test_listing, test_stats_merge_backup,
-                  test_delete_all, test_locked, test_validate_repair_dump, test_export_import, test_quiet_when_piped]:
+                  test_delete_all, test_locked, test_validate_repair_dump, test_export_import, test_adopt,
+                  test_quiet_when_piped]:
             try:
                 t(tmp)
             except Exception as e:  # a crash in one group is a failure, not the end of the run

@@ -23,6 +23,9 @@ pub struct Session {
     /// Set by QUIT (and protocol errors): close after the replies are written.
     pub close: bool,
     pub multi: Option<Multi>,
+    /// The keys WATCHed since the last EXEC, DISCARD or UNWATCH: a transaction that has read
+    /// them, whose commit check EXEC runs.
+    pub watch: Option<bitgask::Txn>,
     pub tally: Tally,
     /// What the connection holds; commands that build results check it first.
     pub budget: Budget,
@@ -32,7 +35,7 @@ impl Session {
     pub fn new(sh: &Shared, id: u64) -> Session {
         let authed = sh.cfg.requirepass.is_none();
         let budget = Budget::new(if authed { sh.cfg.client_memory } else { sh.cfg.unauth_client_memory });
-        Session { id, authed, close: false, multi: None, tally: Tally::default(), budget }
+        Session { id, authed, close: false, multi: None, watch: None, tally: Tally::default(), budget }
     }
 
     /// The input limits and the memory limit that apply now (smaller before AUTH).
@@ -362,8 +365,18 @@ pub static TABLE: &[Spec] = &[
         (1, -1, 2),
         "string",
         "1.0.1",
-        "Creates or modifies the string values of one or more keys (one key after the other).",
+        "Atomically creates or modifies the string values of one or more keys.",
         strings::mset
+    ),
+    cmd!(
+        "msetnx",
+        -3,
+        ["write", "denyoom"],
+        (1, -1, 2),
+        "string",
+        "1.0.1",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        strings::msetnx
     ),
     cmd!(
         "multi",
@@ -372,7 +385,7 @@ pub static TABLE: &[Spec] = &[
         NOKEY,
         "transactions",
         "1.2.0",
-        "Starts a transaction (commands run in order at EXEC; not isolated from other clients).",
+        "Starts a transaction (commands run in order at EXEC; no other client's write lands between them).",
         connection::multi
     ),
     cmd!(
@@ -640,6 +653,11 @@ pub fn execute(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         }
     }
     c.s.tally.commands += 1;
+    if spec.flags.contains(&"write") && !connection::in_exec() {
+        // No write lands while an EXEC runs (see `connection::exec`).
+        let _gate = connection::EXEC_GATE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        return (spec.run)(c, a);
+    }
     (spec.run)(c, a)
 }
 
