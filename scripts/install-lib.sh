@@ -12,7 +12,8 @@
 #
 # Why not cargo-c (cargo cinstall): it would give the same files, but it is one more tool to
 # build before anyone can install (cargo install cargo-c compiles a few hundred crates), and its
-# bitgask.pc lists -lgcc_s in Libs.private, which a -static link cannot find.
+# bitgask.pc lists -lgcc_s in Libs.private, which a -static link cannot find (bitgask.pc.in lists
+# rustc's native-static-libs without it and without -lc: the compiler driver adds both).
 set -eu
 
 : "${DESTDIR=}" "${debuginfo=}" "${OBJCOPY:=objcopy}" "${STRIP:=strip}"

@@ -502,6 +502,7 @@ def test_validate_repair_dump(tmp):
     j = json_ok("validate damaged --json", expect("validate damaged --json", run("--json", "validate", "--dir", db), CORRUPT))
     check("validate damaged json", j.get("clean") is False and any(p["kind"] == "corrupt_record" for p in j.get("problems", [])), j)
     r = expect("open of a corrupt database", run("get", "key1", "--dir", db), CORRUPT)
+    expect("serve on a corrupt database", run("serve", "--dir", db, "--addr", "127.0.0.1:0"), CORRUPT)
     r = expect("dump damaged data", run("dump", data), CORRUPT)
     check("dump stops at the bad record", b"BAD record at offset 0" in r.out and b"next valid record at offset" in r.out, r)
     lines = json_lines_ok("dump damaged --json", expect("dump damaged --json", run("--json", "dump", data), CORRUPT))

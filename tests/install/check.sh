@@ -60,7 +60,7 @@ no_debug_info "$lib/$so"
 no_debug_info "$lib/libbitgask.a"
 [ "$(readlink "$lib/libbitgask.so.0")" = "$so" ] || fail "libbitgask.so.0 does not point at $so"
 [ ! -e "$lib/.debug" ] || fail "a plain install installed debug information"
-PKG_CONFIG_PATH=$lib/pkgconfig pkg-config --static --libs bitgask | grep -q -- '-lpthread -ldl -lm' ||
+PKG_CONFIG_PATH=$lib/pkgconfig pkg-config --static --libs bitgask | grep -q -- '-lutil -lrt -lpthread -lm -ldl' ||
     fail "pkg-config --static --libs bitgask lacks Libs.private"
 
 # 4. A package staged with DESTDIR for a system prefix: no rpath, debug information on request,
