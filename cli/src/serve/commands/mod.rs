@@ -643,6 +643,27 @@ pub fn execute(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     (spec.run)(c, a)
 }
 
+/// Whether running `a` now may wait for something slower than memory: a write when writes are
+/// durable (its group fsync), EXEC (its queued writes), FLUSHDB/FLUSHALL, SAVE/BGSAVE (an
+/// fsync), BGREWRITEAOF. An event loop hands these to a worker thread ([`Client::run`] stops
+/// before them when told to); the others (reads, connection commands) are memory-speed. A
+/// command that is refused or queued (no AUTH yet, inside MULTI) does not wait.
+///
+/// [`Client::run`]: super::client::Client::run
+pub fn may_wait(sh: &Shared, s: &Session, a: Args<'_>) -> bool {
+    if a.is_empty() || !s.authed {
+        return false;
+    }
+    let Some(spec) = lookup(a.get(0)) else { return false };
+    if s.multi.is_some() {
+        return spec.name == "exec" && sh.cfg.sync_on_put;
+    }
+    match spec.name {
+        "flushdb" | "flushall" | "save" | "bgsave" | "bgrewriteaof" => true,
+        _ => sh.cfg.sync_on_put && spec.flags.contains(&"write"),
+    }
+}
+
 fn unknown_command(a: Args<'_>) -> String {
     let mut args = String::new();
     for arg in a.iter().skip(1) {
