@@ -237,3 +237,142 @@ impl Loop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::serve::state::Stopper;
+    use crate::serve::{server, ServeArgs};
+
+    /// A server over a fresh database, run in this process on a free port.
+    struct TestServer {
+        sh: Option<Arc<Shared>>,
+        addr: SocketAddr,
+        runner: Option<std::thread::JoinHandle<Result<(), String>>>,
+        dir: PathBuf,
+    }
+
+    impl TestServer {
+        fn start(name: &str, extra: &[&str]) -> TestServer {
+            let dir = std::env::temp_dir().join(format!("bitgask-evloop-test-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut flags = vec!["--dir", dir.to_str().unwrap(), "--addr", "127.0.0.1:0", "--merge-interval-ms", "0"];
+            flags.extend_from_slice(extra);
+            let args = ServeArgs::from_flags(&flags).unwrap();
+            let mut cfg = args.config().unwrap();
+            let db = bitgask::Db::open(&dir, args.options().unwrap()).unwrap();
+            let listener = server::bind(cfg.addr).unwrap();
+            cfg.addr = listener.local_addr().unwrap();
+            let stopper = Arc::new(Stopper::default());
+            {
+                use std::os::fd::AsRawFd;
+                stopper.set_listener(listener.as_raw_fd());
+            }
+            let sh = Arc::new(Shared::new(db, cfg, stopper));
+            let addr = sh.cfg.addr;
+            let sh2 = Arc::clone(&sh);
+            let runner = std::thread::spawn(move || crate::serve::serve(sh2, listener));
+            TestServer { sh: Some(sh), addr, runner: Some(runner), dir }
+        }
+
+        fn connect(&self) -> TcpStream {
+            let s = TcpStream::connect(self.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s
+        }
+
+        /// Stops the server the way SHUTDOWN does; the database must close cleanly.
+        fn stop(mut self) {
+            let sh = self.sh.take().unwrap();
+            sh.stopper.stop();
+            drop(sh);
+            self.runner.take().unwrap().join().unwrap().unwrap();
+            std::fs::remove_dir_all(&self.dir).unwrap();
+        }
+    }
+
+    /// Sends `req` and reads until `want.len()` bytes came back.
+    fn ask(s: &mut TcpStream, req: &[u8], want: &[u8]) {
+        s.write_all(req).unwrap();
+        let mut got = vec![0; want.len()];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    }
+
+    #[test]
+    fn a_waiting_durable_write_does_not_stall_its_io_threads_other_connections() {
+        let srv = TestServer::start("waiting-write", &["--io-threads", "1"]);
+        let sh = Arc::clone(srv.sh.as_ref().unwrap());
+        // Hold the writer mutex for two seconds: a durable SET now waits as long.
+        let (held, wait) = mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            sh.db
+                .update(b"other", |_| {
+                    held.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(2000));
+                    (bitgask::Update::Keep, ())
+                })
+                .unwrap();
+        });
+        wait.recv().unwrap();
+        let t0 = Instant::now();
+        let mut writer = srv.connect();
+        writer.write_all(b"SET k v\r\n").unwrap();
+        // The same (only) I/O thread answers another client meanwhile, many times.
+        let mut reader = srv.connect();
+        for _ in 0..50 {
+            ask(&mut reader, b"PING\r\nGET k\r\n", b"+PONG\r\n$-1\r\n");
+        }
+        assert!(t0.elapsed() < Duration::from_millis(1500), "answers took {:?}", t0.elapsed());
+        let mut ok = [0u8; 5];
+        writer.read_exact(&mut ok).unwrap();
+        assert_eq!(&ok, b"+OK\r\n");
+        assert!(t0.elapsed() >= Duration::from_millis(1800), "the SET did not wait: {:?}", t0.elapsed());
+        ask(&mut reader, b"GET k\r\n", b"$1\r\nv\r\n");
+        holder.join().unwrap();
+        srv.stop();
+    }
+
+    #[test]
+    fn a_connection_resumes_its_pipeline_after_the_worker() {
+        let srv = TestServer::start("resume", &["--io-threads", "1"]);
+        let mut c = srv.connect();
+        // Reads, durable writes and FLUSHDB interleaved in one pipeline: the replies come in
+        // order whichever thread ran each command.
+        ask(
+            &mut c,
+            b"PING\r\nSET a 1\r\nGET a\r\nINCR a\r\nMULTI\r\nSET b 2\r\nEXEC\r\nGET b\r\nFLUSHDB\r\nDBSIZE\r\nECHO x\r\n",
+            b"+PONG\r\n+OK\r\n$1\r\n1\r\n:2\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n$1\r\n2\r\n+OK\r\n:0\r\n$1\r\nx\r\n",
+        );
+        srv.stop();
+    }
+
+    #[test]
+    fn concurrent_durable_writers_are_all_answered() {
+        let srv = TestServer::start("writers", &["--io-threads", "2"]);
+        let addr = srv.addr;
+        let clients: Vec<_> = (0..40)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    for j in 0..20 {
+                        ask(&mut s, format!("SET k{i}:{j} {j}\r\n").as_bytes(), b"+OK\r\n");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        let mut c = srv.connect();
+        ask(&mut c, b"DBSIZE\r\n", b":800\r\n");
+        srv.stop();
+    }
+}

@@ -291,21 +291,25 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         cfg.dir.display(),
         std::process::id()
     );
-    let sh = Arc::new(Shared::new(db, cfg, stopper));
+    let r = serve(Arc::new(Shared::new(db, cfg, stopper)), listener);
+    if r.is_ok() {
+        eprintln!("bitgask serve: stopped; database closed");
+    }
+    r
+}
+
+/// Serves on `listener` until the stopper fires, then drains and closes the database.
+fn serve(sh: Arc<Shared>, listener: std::net::TcpListener) -> Result<(), String> {
     let threads = match start_threads(&sh) {
         Ok(t) => t,
         Err(e) => {
-            sh.stopper.stop();
+            let _ = sh.db.sync();
             return Err(format!("cannot start the I/O threads: {e}"));
         }
     };
     server::accept_loop(&sh, &listener, &threads);
     drop(listener);
-    let r = server::drain(sh, threads);
-    if r.is_ok() {
-        eprintln!("bitgask serve: stopped; database closed");
-    }
-    r
+    server::drain(sh, threads)
 }
 
 /// The worker pool and `--io-threads` event loops.
