@@ -22,6 +22,8 @@ use super::reply::{Out, OVER_CAP};
 use super::state::{ClientHandle, Shared};
 
 const INITIAL_BUF: usize = 16 << 10;
+/// A read buffer larger than this is given back once it is empty.
+const SHRINK_ABOVE: usize = 256 << 10;
 
 /// The unconsumed input of a connection: `buf[start..end]`.
 #[derive(Default)]
@@ -41,6 +43,10 @@ impl ReadBuf {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
+            if self.buf.len() > SHRINK_ABOVE {
+                // After a large command: the next read takes a spare of the usual size.
+                self.buf = Vec::new();
+            }
         }
     }
 
@@ -114,9 +120,14 @@ pub enum Step {
     Output,
     /// A worker to run its next command, which may wait ([`Client::defer_waiting`]).
     HandOff,
+    /// Its turn again after the others': it had input all along ([`FAIR_READS`]).
+    Again,
     /// Nothing: close it.
     Close,
 }
+
+/// Reads one drive may do before the connection lets its thread's others have a turn.
+const FAIR_READS: usize = 16;
 
 /// A client connection: its socket, protocol state and buffers.
 pub struct Conn {
@@ -171,7 +182,7 @@ impl Conn {
     /// connection is to close. With `stopping` no more input is read: the commands already
     /// read are answered, then the connection closes.
     pub fn drive(&mut self, sh: &Arc<Shared>, spares: &mut Spares, stopping: bool) -> Step {
-        let mut drained = false;
+        let (mut drained, mut reads) = (false, 0);
         loop {
             if self.dead {
                 return Step::Close;
@@ -192,6 +203,10 @@ impl Conn {
                 self.go_idle(spares);
                 return Step::Input;
             }
+            if reads == FAIR_READS {
+                return Step::Again;
+            }
+            reads += 1;
             match self.read(sh, spares) {
                 Ok(Some(short)) => drained = short,
                 Ok(None) => self.eof = true,
@@ -222,10 +237,12 @@ impl Conn {
         if self.run_batch(sh, &mut spares, false).is_err() {
             self.dead = true;
         }
+        // The idle timeout counts from the end of the command, however long it took.
+        self.last_read = Instant::now();
     }
 
-    /// One [`Client::run`] over the buffered input, then a flush. Ok(true) when it stopped
-    /// before a command for a worker.
+    /// Runs the buffered commands ([`run_all`]) with the connection's output. Ok(true) when
+    /// it stopped before a command for a worker.
     fn run_batch(&mut self, sh: &Arc<Shared>, spares: &mut Spares, defer: bool) -> io::Result<bool> {
         if self.out.capacity() == 0 {
             self.out = spares.take_out();
@@ -234,21 +251,13 @@ impl Conn {
         let mut writer = &self.sock;
         let mut out = Out::resume(&mut writer, std::mem::take(&mut self.out), self.resp3);
         out.set_cap(self.client.sess.budget.limit());
-        // Replies still pending from before go first; while the client does not read them, no
-        // more commands run.
-        let pre = if out.pending() > 0 { out.flush() } else { Ok(()) };
-        let result = match pre {
-            Ok(()) if out.backlogged() => Ok(Batch { used: 0, commands: 0, close: None, hand_off: false }),
-            Ok(()) => self.client.run(sh, &self.handle, self.rd.pending(), &mut out),
-            Err(e) => Err(e),
-        };
-        let flushed = if result.is_ok() { out.flush() } else { Ok(()) };
+        let result = run_all(sh, &mut self.client, &self.handle, &mut self.rd, &mut out);
         let progress = out.written > 0;
         sh.add(&mut self.client.sess.tally, std::mem::take(&mut self.net_in), out.written, out.errors);
         (self.out, self.resp3) = out.suspend();
         self.note_progress(progress);
-        let batch = match result {
-            Ok(b) => b,
+        let (close, hand_off) = match result {
+            Ok(r) => r,
             Err(e) => {
                 if e.to_string() == OVER_CAP {
                     eprintln!(
@@ -262,15 +271,13 @@ impl Conn {
                 return Err(e);
             }
         };
-        flushed?;
-        self.rd.consume(batch.used);
-        if let Some(why) = batch.close {
+        if let Some(why) = close {
             if why == Close::OverBudget {
                 log_over_budget(&self.handle, &self.client);
             }
             self.closing = true;
         }
-        Ok(batch.hand_off)
+        Ok(hand_off)
     }
 
     /// Writes pending replies (of a connection that runs nothing more).
@@ -347,6 +354,34 @@ impl Conn {
     pub fn close(&mut self, sh: &Shared) {
         sh.add(&mut self.client.sess.tally, std::mem::take(&mut self.net_in), 0, 0);
         let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
+/// Runs the complete commands at the start of `rd`, writing their replies: until the input
+/// ends in an incomplete command (or nothing), the connection is to close, a command is for a
+/// worker (true), or the client does not take its replies. Replies pending from before go
+/// first; while they wait, no more commands run.
+fn run_all(
+    sh: &Arc<Shared>,
+    client: &mut Client,
+    handle: &ClientHandle,
+    rd: &mut ReadBuf,
+    out: &mut Out<'_>,
+) -> io::Result<(Option<Close>, bool)> {
+    loop {
+        if out.pending() > 0 {
+            out.flush()?;
+            if out.backlogged() {
+                return Ok((None, false));
+            }
+        }
+        let b: Batch = client.run(sh, handle, rd.pending(), out)?;
+        rd.consume(b.used);
+        if b.close.is_some() || b.hand_off || !out.backlogged() {
+            out.flush()?;
+            return Ok((b.close, b.hand_off));
+        }
+        // Stopped for a client that does not read: run on if the socket now takes the replies.
     }
 }
 

@@ -96,6 +96,7 @@ pub fn spawn(sh: Arc<Shared>, pool: Arc<Pool>, n: usize) -> std::io::Result<(Arc
         live: 0,
         spares: Spares::default(),
         stop_at: None,
+        again: Vec::new(),
     };
     let t = std::thread::Builder::new().name(format!("bitgask-io-{n}")).spawn(move || lp.run())?;
     Ok((home, t))
@@ -113,6 +114,8 @@ struct Loop {
     live: usize,
     spares: Spares,
     stop_at: Option<Instant>,
+    /// Connections that gave up their turn with input left ([`Step::Again`]).
+    again: Vec<usize>,
 }
 
 impl Loop {
@@ -120,7 +123,8 @@ impl Loop {
         let mut events = Events::with_capacity(1024);
         let mut last_sweep = Instant::now();
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(TICK)) {
+            let wait = if self.again.is_empty() { TICK } else { Duration::ZERO };
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     eprintln!("bitgask serve: epoll: {e}");
                     std::thread::sleep(Duration::from_millis(20));
@@ -130,6 +134,9 @@ impl Loop {
                 if ev.token() != WAKE {
                     self.drive(ev.token().0);
                 }
+            }
+            for i in std::mem::take(&mut self.again) {
+                self.drive(i);
             }
             self.take_inbox();
             if last_sweep.elapsed() >= TICK {
@@ -157,6 +164,7 @@ impl Loop {
         let step = catch_unwind(AssertUnwindSafe(|| conn.drive(sh, spares, stopping))).unwrap_or(Step::Close);
         match step {
             Step::Input | Step::Output => {}
+            Step::Again => self.again.push(i),
             Step::HandOff => {
                 let Slot::Here(conn) = std::mem::replace(&mut self.slots[i], Slot::Away) else { unreachable!() };
                 self.pool.submit(Job { sh: Arc::clone(&self.sh), conn, slot: i, home: Arc::clone(&self.home) });
