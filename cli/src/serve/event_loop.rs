@@ -46,10 +46,20 @@ pub struct IoHandle {
 }
 
 impl IoHandle {
+    /// Puts something in the inbox, waking the thread only if the inbox was empty: the thread
+    /// empties it whole after each wake-up, so a wake is pending for anything already there
+    /// (after a group fsync, dozens of workers hand back connections with one wake-up).
     fn send(&self, f: impl FnOnce(&mut Inbox)) {
-        f(&mut self.inbox.lock().unwrap_or_else(PoisonError::into_inner));
-        if let Err(e) = self.waker.wake() {
-            eprintln!("bitgask serve: waking an I/O thread: {e}");
+        let was_empty = {
+            let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+            let empty = inbox.new.is_empty() && inbox.back.is_empty() && !inbox.stop;
+            f(&mut inbox);
+            empty
+        };
+        if was_empty {
+            if let Err(e) = self.waker.wake() {
+                eprintln!("bitgask serve: waking an I/O thread: {e}");
+            }
         }
     }
 

@@ -589,17 +589,33 @@ pub static TABLE: &[Spec] = &[
     ),
 ];
 
-/// The spec of a command name, any case.
+/// The spec of a command name, any case. Runs for every command: it looks only at the table's
+/// entries with the same first letter (they are contiguous, the table being sorted) and
+/// compares in place, without a lower-case copy.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    let mut low = [0u8; 16];
-    if name.len() > low.len() {
+    let first = name.first()?.to_ascii_lowercase();
+    if !first.is_ascii_lowercase() {
         return None;
     }
-    for (d, s) in low.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
-    }
-    let low = &low[..name.len()];
-    TABLE.binary_search_by(|s| s.name.as_bytes().cmp(low)).ok().map(|i| &TABLE[i])
+    let (start, end) = first_letter_ranges()[(first - b'a') as usize];
+    TABLE[start as usize..end as usize]
+        .iter()
+        .find(|s| s.name.len() == name.len() && s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// For each letter, the range of [`TABLE`] whose names start with it.
+fn first_letter_ranges() -> &'static [(u8, u8); 26] {
+    static RANGES: std::sync::OnceLock<[(u8, u8); 26]> = std::sync::OnceLock::new();
+    RANGES.get_or_init(|| {
+        let mut r = [(0u8, 0u8); 26];
+        for (letter, range) in r.iter_mut().enumerate() {
+            let c = b'a' + letter as u8;
+            let start = TABLE.partition_point(|s| s.name.as_bytes()[0] < c);
+            let end = TABLE.partition_point(|s| s.name.as_bytes()[0] <= c);
+            *range = (start as u8, end as u8);
+        }
+        r
+    })
 }
 
 /// Runs one command (or queues it inside MULTI). Err only for socket errors while streaming a
@@ -740,5 +756,9 @@ mod tests {
         }
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(b"a-very-long-name-that-is-no-command").is_none());
+        for odd in [&b""[..], b"\xffget", b"1get", b"ge", b"gett", b"Get\0", b"{"] {
+            assert!(lookup(odd).is_none(), "{odd:?}");
+        }
+        assert!(TABLE.len() < 256, "the first-letter ranges are u8");
     }
 }
