@@ -174,3 +174,12 @@ def test_io_threads_must_be_positive(tmp_path):
     r = subprocess.run([str(BIN), "serve", "--dir", str(tmp_path / "db"), "--io-threads", "0"],
                        capture_output=True, timeout=30)
     assert r.returncode != 0 and b"--io-threads must be at least 1" in r.stderr
+
+
+def test_config_and_info_name_the_io_threads():
+    with Server("--no-sync", "--io-threads", "3") as s:
+        with s.connect() as c:
+            c.sendall(command("CONFIG", "GET", "io-threads") + command("INFO", "server") + command("QUIT"))
+            data = read_until_closed(c)
+        assert data.startswith(b"*2\r\n$10\r\nio-threads\r\n$1\r\n3\r\n"), data[:80]
+        assert b"multiplexing_api:epoll\r\n" in data and b"io_threads_active:3\r\n" in data
