@@ -16,7 +16,7 @@
 #
 #   tests/server/bench_server.sh [path/to/bitgask]
 #   (ROUNDS=5 N=1000000 N_DURABLE=100000 IDLE=10000 ROWS="pipelined p1 durable idle")
-set -eu
+set -eu -o pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-${BITGASK_BIN:-$ROOT/target/release/bitgask}}
 ROUNDS=${ROUNDS:-5}
@@ -43,8 +43,10 @@ wait_port() {
 # start SERVER MODE DIR PORT: starts bitgask or redis in the row's durability mode.
 start() {
     case "$1/$2" in
-        bitgask/fast) "$BIN" serve --dir "$3" --addr "127.0.0.1:$4" --no-sync --sync-interval-ms 1000 >"$TMP/bitgask.log" 2>&1 & ;;
-        bitgask/durable) "$BIN" serve --dir "$3" --addr "127.0.0.1:$4" >"$TMP/bitgask.log" 2>&1 & ;;
+        bitgask/fast) "$BIN" serve --dir "$3" --addr "127.0.0.1:$4" --no-sync --sync-interval-ms 1000 \
+            --maxclients $((IDLE + 100)) >"$TMP/bitgask.log" 2>&1 & ;;
+        bitgask/durable) "$BIN" serve --dir "$3" --addr "127.0.0.1:$4" --maxclients $((IDLE + 100)) \
+            >"$TMP/bitgask.log" 2>&1 & ;;
         redis/*)
             mkdir -p "$3"
             local fsync=everysec
@@ -150,7 +152,11 @@ print("| row | bitgask serve (median req/s) | redis-server (median req/s) | bitg
 print("|---|---|---|---|---|")
 ok = True
 for key in sorted({k for _, k in med}, key=lambda k: (list(targets).index(k.split("/")[0]) if k.split("/")[0] in targets else 9, k)):
-    b, r = med.get(("bitgask", key), 0.0), med.get(("redis", key), 0.0)
+    if ("bitgask", key) not in med or ("redis", key) not in med:
+        ok = False
+        print(f"| {key} | {med.get(('bitgask', key), 'missing')} | {med.get(('redis', key), 'missing')} | | NOT measured |")
+        continue
+    b, r = med["bitgask", key], med["redis", key]
     if key == "idle/KiB":
         met = b <= 20
         ok &= met
