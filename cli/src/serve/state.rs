@@ -113,9 +113,8 @@ impl ClientMeta {
     }
 }
 
-/// The live connections. Separate from [`Shared`] so that a connection thread can drop its
-/// handle on the shared state before it leaves the registry: once the registry is empty, no
-/// connection holds the database any more.
+/// The live connections (for maxclients, CLIENT LIST and INFO). An I/O thread takes a
+/// connection out when it closes it.
 #[derive(Default)]
 pub struct Registry {
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
