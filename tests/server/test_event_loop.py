@@ -183,3 +183,31 @@ def test_config_and_info_name_the_io_threads():
             data = read_until_closed(c)
         assert data.startswith(b"*2\r\n$10\r\nio-threads\r\n$1\r\n3\r\n"), data[:80]
         assert b"multiplexing_api:epoll\r\n" in data and b"io_threads_active:3\r\n" in data
+
+
+def test_a_slow_reader_gets_every_reply_of_a_long_pipeline():
+    """A pipeline whose replies (50 MiB) far exceed what the sockets hold, read slowly: the
+    connection stops running commands while its replies wait and resumes as the client reads,
+    until every reply has come, in order."""
+    with Server("--no-sync", "--io-threads", "1") as s:
+        value = bytes(range(256)) * 1024  # 256 KiB
+        with s.connect() as c:
+            c.sendall(command("SET", "big", value))
+            assert recv_exactly(c, 5) == b"+OK\r\n"
+        n = 200
+        want = (b"$%d\r\n" % len(value) + value + b"\r\n") * n + b"+PONG\r\n"
+        c = s.connect()
+        sender = threading.Thread(target=c.sendall, args=(command("GET", "big") * n + command("PING"),))
+        sender.start()
+        got = bytearray()
+        c.settimeout(30)
+        while len(got) < len(want):
+            chunk = c.recv(1 << 20 if len(got) > len(want) // 2 else 4096)
+            if not chunk:
+                break
+            got += chunk
+            if len(got) < len(want) // 8:
+                time.sleep(0.001)
+        sender.join(30)
+        c.close()
+        assert len(got) == len(want) and got == want
