@@ -187,7 +187,7 @@ server-bin:
 test-server: server-deps server-bin
 	tests/server/cli_test.sh $(SERVER_BIN)
 	tests/server/benchmark_smoke.sh $(SERVER_BIN)
-	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_redis_py.py tests/server/test_abuse.py tests/server/test_restart.py
+	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_redis_py.py tests/server/test_abuse.py tests/server/test_restart.py tests/server/test_event_loop.py
 	python3 tests/server/wire_fuzz.py --bin $(SERVER_BIN) --seconds 20
 
 # The wire-level fuzzer (tests/server/wire_fuzz.py): a server is alive and under its RSS bound
