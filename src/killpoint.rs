@@ -24,7 +24,8 @@ fn kill_if_chosen(name: &str) {
     // The choice is read once per process, not once per program: a test harness that reached a
     // point itself (the write path's `group-synced` does, on every group commit) before forking
     // its children must not hand them its own empty choice.
-    static TARGET: Mutex<Option<(u32, Option<(String, u64)>)>> = Mutex::new(None);
+    type PerProcess = Option<(u32, Option<(String, u64)>)>;
+    static TARGET: Mutex<PerProcess> = Mutex::new(None);
     static SEEN: AtomicU64 = AtomicU64::new(0);
     let pid = std::process::id();
     let mut t = TARGET.lock().unwrap_or_else(|e| e.into_inner());
