@@ -119,13 +119,7 @@ fn is_dir(p: &Path) -> bool {
 
 /// Step 1's start: a fresh, empty `adopt.tmp/` (an earlier attempt's is removed).
 pub fn begin(root: &Path) -> Result<std::path::PathBuf> {
-    let tmp = root.join(ADOPT_TMP);
-    if tmp.exists() {
-        dfs::remove_tree(&tmp)?;
-    }
-    dfs::create_dir(&tmp)?;
-    fsync_dir(root)?;
-    Ok(tmp)
+    dfs::fresh_dir(root, ADOPT_TMP)
 }
 
 /// Every regular file under the root's `sources`, with its size.
