@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Callable, Union
+from typing import Any, Callable, Optional, Union
 
 from ._bitgask import ffi, lib
 
@@ -69,3 +69,15 @@ def key_exists(call: Callable[..., int], exists: Any, key: Buffer) -> bool:
     out = ffi.new("bool *")
     call(exists, k, len(k), out)
     return bool(out[0])
+
+
+def put_value(
+    call: Callable[..., Any], put: Any, put_ttl: Any, key: Buffer, value: Buffer, ttl: Optional[float]
+) -> None:
+    """Runs put, or put_ttl with ttl (seconds) as milliseconds when ttl is given, through call:
+    the put of DB, Batch and Transaction."""
+    k, v = as_buffer(key), as_buffer(value, "value")
+    if ttl is None:
+        call(put, k, len(k), v, len(v))
+    else:
+        call(put_ttl, k, len(k), v, len(v), ttl_ms(ttl))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overl
 
 from ._batch import Batch
 from ._bitgask import ffi, lib
-from ._buffers import Buffer, PathLike, as_buffer, as_path, get_value, key_exists, ttl_ms
+from ._buffers import Buffer, PathLike, as_buffer, as_path, get_value, key_exists, put_value, ttl_ms
 from ._errors import ConflictError, Error, from_status
 from ._guard import Guard
 from ._iterators import ItemIterator, KeyIterator, ValueIterator, _Cursor
@@ -77,11 +77,7 @@ class DB:
 
     def put(self, key: Buffer, value: Buffer, ttl: Optional[float] = None) -> None:
         """Stores value under key; with ttl (seconds), the key expires that long from now."""
-        k, v = as_buffer(key), as_buffer(value, "value")
-        if ttl is None:
-            self._call(lib.bitgask_put, k, len(k), v, len(v))
-        else:
-            self._call(lib.bitgask_put_ttl, k, len(k), v, len(v), ttl_ms(ttl))
+        put_value(self._call, lib.bitgask_put, lib.bitgask_put_ttl, key, value, ttl)
 
     @overload
     def get(self, key: Buffer) -> Optional[bytes]: ...

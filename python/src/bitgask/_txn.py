@@ -6,7 +6,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, overload
 
 from ._bitgask import ffi, lib
-from ._buffers import Buffer, as_buffer, get_value, key_exists, ttl_ms
+from ._buffers import Buffer, as_buffer, get_value, key_exists, put_value
 from ._errors import ClosedError, from_status
 from ._iterators import ItemIterator, KeyIterator, _Cursor
 
@@ -107,11 +107,7 @@ class Transaction:
 
     def put(self, key: Buffer, value: Buffer, ttl: Optional[float] = None) -> None:
         """Buffers a put; with ttl (seconds), the key expires that long after the commit."""
-        k, v = as_buffer(key), as_buffer(value, "value")
-        if ttl is None:
-            self._call(lib.bitgask_txn_put, k, len(k), v, len(v))
-        else:
-            self._call(lib.bitgask_txn_put_ttl, k, len(k), v, len(v), ttl_ms(ttl))
+        put_value(self._call, lib.bitgask_txn_put, lib.bitgask_txn_put_ttl, key, value, ttl)
 
     def delete(self, key: Buffer) -> None:
         """Buffers a delete (of a key that may be absent)."""
