@@ -132,6 +132,9 @@ unsigned long long t_data_bytes(const char *root);
 int t_fork(void);
 /* waitpid(pid, status, 0) retrying on EINTR; forgets the child. False when waitpid failed. */
 bool t_wait(int pid, int *status);
+/* Waits up to timeout_ms for fd to become readable (data or EOF), retrying on EINTR. The kill -9
+ * harnesses wait for a child's acknowledgement with it. */
+bool t_wait_readable(int fd, int timeout_ms);
 /* Kills and reaps every child t_fork made that t_wait did not reap (main.c calls it). */
 void t_reap_children(void);
 /* Async-signal-safe: SIGKILLs the remembered children (the watchdog calls it). */

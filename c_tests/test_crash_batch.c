@@ -14,7 +14,6 @@
 #include "check.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,18 +107,6 @@ static void batch_child(const char *root, int fd, uint32_t start, bool sync) {
         pause();
 }
 
-static bool readable(int fd, int timeout_ms) {
-    struct pollfd p;
-    int r;
-    p.fd = fd;
-    p.events = POLLIN;
-    p.revents = 0;
-    do {
-        r = poll(&p, 1, timeout_ms);
-    } while (r < 0 && errno == EINTR);
-    return r == 1;
-}
-
 /* Whether key k of db holds what model state `want` says. Quiet unless `loud`: the checker asks
  * it of two candidate states, one of which is expected not to match, and a passing test must not
  * print mismatches; `loud` (t_has, t_absent) says what differs once neither state matches. */
@@ -184,7 +171,7 @@ static void batch_kill9_loop(unsigned cycles, bool sync, unsigned max_delay_us) 
         }
         close(fds[1]);
         if (cycle % 10 != 9)
-            CHECK_MSG(readable(fds[0], 20000), "cycle %u: no acknowledgement within 20 s", cycle);
+            CHECK_MSG(t_wait_readable(fds[0], 20000), "cycle %u: no acknowledgement within 20 s", cycle);
         t_sleep_us((unsigned)(t_rand(&rng) % (max_delay_us + 1u)));
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK(t_wait(pid, &status));

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -247,6 +248,18 @@ bool t_wait(int pid, int *status) {
     if (r == (pid_t)pid)
         t_forget((pid_t)pid);
     return r == (pid_t)pid;
+}
+
+bool t_wait_readable(int fd, int timeout_ms) {
+    struct pollfd p;
+    int r;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    do {
+        r = poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    return r == 1;
 }
 
 void t_kill_children_now(void) {

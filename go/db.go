@@ -90,11 +90,20 @@ func (db *DB) PutTTL(key, value []byte, ttl time.Duration) error {
 // Get returns a copy of key's value, or ErrNotFound when it is absent or expired.
 func (db *DB) Get(key []byte) ([]byte, error) {
 	k, kl := bytesArg(key)
+	return copyValue(func(v **C.uint8_t, vl *C.size_t) (C.bitgask_status, error) {
+		return db.call(func(h *C.bitgask_db, e **C.bitgask_error) C.bitgask_status {
+			return C.bitgask_get(h, k, kl, v, vl, e)
+		})
+	})
+}
+
+// copyValue runs get, a get call that hands back a value the library allocated, and returns a Go
+// copy of it (freeing the library's), or ErrNotFound when get found no key. DB.Get and Txn.Get
+// share it so that both free and copy the same way.
+func copyValue(get func(v **C.uint8_t, vl *C.size_t) (C.bitgask_status, error)) ([]byte, error) {
 	var v *C.uint8_t
 	var vl C.size_t
-	s, err := db.call(func(h *C.bitgask_db, e **C.bitgask_error) C.bitgask_status {
-		return C.bitgask_get(h, k, kl, &v, &vl, e)
-	})
+	s, err := get(&v, &vl)
 	if err != nil {
 		return nil, err
 	}

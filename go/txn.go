@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-	"unsafe"
 )
 
 // Txn is an optimistic transaction. Reads see the database as it is now merged with the
@@ -70,19 +69,11 @@ func (t *Txn) call(f func(c *C.bitgask_txn, e **C.bitgask_error) C.bitgask_statu
 // Get returns a copy of key's value as the transaction sees it, or ErrNotFound.
 func (t *Txn) Get(key []byte) ([]byte, error) {
 	k, kl := bytesArg(key)
-	var v *C.uint8_t
-	var vl C.size_t
-	s, err := t.call(func(c *C.bitgask_txn, e **C.bitgask_error) C.bitgask_status {
-		return C.bitgask_txn_get(c, k, kl, &v, &vl, e)
+	return copyValue(func(v **C.uint8_t, vl *C.size_t) (C.bitgask_status, error) {
+		return t.call(func(c *C.bitgask_txn, e **C.bitgask_error) C.bitgask_status {
+			return C.bitgask_txn_get(c, k, kl, v, vl, e)
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	if s == C.BITGASK_NOT_FOUND {
-		return nil, ErrNotFound
-	}
-	defer C.bitgask_free(unsafe.Pointer(v))
-	return C.GoBytes(unsafe.Pointer(v), C.int(vl)), nil
 }
 
 // Has reports whether key exists as the transaction sees it.

@@ -118,6 +118,17 @@ struct deleter {
     void operator()(T *p) const noexcept { Free(p); }
 };
 
+// A copy of the value a get call hands out, the library's buffer freed; empty when the call
+// found no key. get(&v, &n) makes the call and returns its status. db::get and txn::get share it.
+template <class Get>
+std::optional<std::string> copy_value(Get &&get) {
+    uint8_t *v = nullptr;
+    size_t n = 0;
+    if (get(&v, &n) == BITGASK_NOT_FOUND) return std::nullopt;
+    std::unique_ptr<void, deleter<void, bitgask_free>> owned(v);
+    return std::string(view(v, n));
+}
+
 }  // namespace detail
 
 /* ---- options ---- */
@@ -368,13 +379,10 @@ class txn {
 
     // The value of k as the transaction sees it; empty when absent.
     std::optional<std::string> get(std::string_view k) {
-        uint8_t *v = nullptr;
-        size_t n = 0;
-        bitgask_status s = detail::call(
-            [&](bitgask_error **e) { return bitgask_txn_get(t(), detail::bytes(k), k.size(), &v, &n, e); });
-        if (s == BITGASK_NOT_FOUND) return std::nullopt;
-        std::unique_ptr<void, detail::deleter<void, bitgask_free>> owned(v);
-        return std::string(detail::view(v, n));
+        return detail::copy_value([&](uint8_t **v, size_t *n) {
+            return detail::call(
+                [&](bitgask_error **e) { return bitgask_txn_get(t(), detail::bytes(k), k.size(), v, n, e); });
+        });
     }
 
     bool contains(std::string_view k) {
@@ -490,13 +498,9 @@ class db {
 
     // The value of k; empty when absent or expired.
     std::optional<std::string> get(std::string_view k) const {
-        uint8_t *v = nullptr;
-        size_t n = 0;
-        if (call([&](bitgask_error **e) { return bitgask_get(h_, detail::bytes(k), k.size(), &v, &n, e); }) ==
-            BITGASK_NOT_FOUND)
-            return std::nullopt;
-        std::unique_ptr<void, detail::deleter<void, bitgask_free>> owned(v);
-        return std::string(detail::view(v, n));
+        return detail::copy_value([&](uint8_t **v, size_t *n) {
+            return call([&](bitgask_error **e) { return bitgask_get(h_, detail::bytes(k), k.size(), v, n, e); });
+        });
     }
 
     // Deletes k; whether it existed.

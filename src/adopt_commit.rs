@@ -20,6 +20,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::format::sealed::{seal, unseal};
 use crate::killpoint;
 use crate::storage::fs::{self as dfs, fsync_dir};
 
@@ -56,22 +57,13 @@ impl AdoptDone {
             body.push_str(&format!("file {size} {f}\n"));
         }
         body.push_str(&format!("discard {}\n", u8::from(self.discard_original)));
-        let crc = crc32fast::hash(body.as_bytes());
-        body.push_str(&format!("crc {crc:08x}\n"));
-        body.into_bytes()
+        seal(body)
     }
 
     pub fn parse(bytes: &[u8]) -> std::result::Result<AdoptDone, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "ADOPT_DONE is not UTF-8")?;
-        let crc_at = text.rfind("crc ").ok_or("ADOPT_DONE has no crc line")?;
-        let (body, crc_line) = text.split_at(crc_at);
-        let stored = u32::from_str_radix(crc_line.trim_start_matches("crc ").trim_end(), 16)
-            .map_err(|_| "ADOPT_DONE crc is not hex")?;
-        if crc32fast::hash(body.as_bytes()) != stored || !body.starts_with(HEAD) {
-            return Err("ADOPT_DONE fails its crc".into());
-        }
+        let lines = unseal(bytes, HEAD, "ADOPT_DONE")?;
         let mut d = AdoptDone::default();
-        for line in body[HEAD.len()..].lines() {
+        for line in lines.lines() {
             match line.split_once(' ') {
                 Some(("source", s)) => d.sources.push(s.to_string()),
                 Some(("file", rest)) => {
@@ -127,13 +119,7 @@ fn is_dir(p: &Path) -> bool {
 
 /// Step 1's start: a fresh, empty `adopt.tmp/` (an earlier attempt's is removed).
 pub fn begin(root: &Path) -> Result<std::path::PathBuf> {
-    let tmp = root.join(ADOPT_TMP);
-    if tmp.exists() {
-        dfs::remove_tree(&tmp)?;
-    }
-    dfs::create_dir(&tmp)?;
-    fsync_dir(root)?;
-    Ok(tmp)
+    dfs::fresh_dir(root, ADOPT_TMP)
 }
 
 /// Every regular file under the root's `sources`, with its size.

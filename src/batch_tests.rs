@@ -4,8 +4,8 @@
 use super::*;
 use crate::error::status;
 use crate::options::Options;
-use crate::testutil::TempDir;
-use std::path::{Path, PathBuf};
+use crate::testutil::{files_with_ext, TempDir};
+use std::path::PathBuf;
 
 fn opts(sync: bool, max_file: u64) -> Options {
     let mut o = Options::default();
@@ -13,16 +13,6 @@ fn opts(sync: bool, max_file: u64) -> Options {
     o.set_sync_on_put(sync).set_sync_on_delete(sync);
     o.merge.interval_ms = 0;
     o
-}
-
-fn data_files(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(root.join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "data"))
-        .collect();
-    v.sort();
-    v
 }
 
 fn batch_of(keys: &[&str], value: &str) -> Batch {
@@ -121,8 +111,8 @@ fn a_batch_that_does_not_fit_rotates_first_and_stays_in_one_file() {
         db.write(&batch_of(&refs, &"v".repeat(40))).unwrap();
     }
     drop(db);
-    assert!(data_files(dir.path()).len() > 1);
-    for f in data_files(dir.path()) {
+    assert!(files_with_ext(dir.path(), "data").len() > 1);
+    for f in files_with_ext(dir.path(), "data") {
         let bytes = std::fs::read(&f).unwrap();
         let mut s = crate::storage::batch_scan::BatchScan::new(&bytes);
         assert_eq!(s.by_ref().count() % 8, 0, "{}", f.display());
@@ -137,12 +127,12 @@ fn a_batch_that_does_not_fit_rotates_first_and_stays_in_one_file() {
 fn db_with_batch(dir: &TempDir) -> (PathBuf, u64) {
     let db = Db::open(dir.path(), opts(false, 1 << 20)).unwrap();
     db.put(b"a", b"old").unwrap();
-    let start = std::fs::metadata(&data_files(dir.path())[0]).unwrap().len();
+    let start = std::fs::metadata(&files_with_ext(dir.path(), "data")[0]).unwrap().len();
     let mut b = batch_of(&["a", "b", "c"], "new");
     b.delete(b"zz").unwrap();
     db.write(&b).unwrap();
     drop(db);
-    (data_files(dir.path())[0].clone(), start)
+    (files_with_ext(dir.path(), "data")[0].clone(), start)
 }
 
 fn no_hints() -> Options {
@@ -225,7 +215,7 @@ fn batches_survive_sealing_hints_and_a_merge_as_plain_records() {
     assert_eq!(get(&db, "k0-0").unwrap(), format!("r2{}", "v".repeat(60)));
     // Merge outputs hold no batch framing.
     drop(db);
-    for f in data_files(dir.path()) {
+    for f in files_with_ext(dir.path(), "data") {
         for (_, r) in crate::storage::scan::Scan::new(&std::fs::read(&f).unwrap()) {
             assert_eq!(r.header.flags & (crate::format::batch::FLAG_MEMBER | crate::format::batch::FLAG_COMMIT), 0);
         }

@@ -2,8 +2,7 @@
 
 use super::*;
 use crate::error::status;
-use crate::testutil::TempDir;
-use std::path::PathBuf;
+use crate::testutil::{files_with_ext, TempDir};
 
 fn small_files() -> Options {
     let mut o = Options::default();
@@ -15,16 +14,6 @@ fn fast() -> Options {
     let mut o = small_files();
     o.set_sync_on_put(false).set_sync_on_delete(false);
     o
-}
-
-fn data_files(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(root.join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "data"))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -67,7 +56,7 @@ fn bad_sizes_are_refused_and_write_nothing() {
     assert_eq!(db.put(b"k", &[0; 17]).unwrap_err().status(), status::E_TOO_LARGE);
     assert_eq!(db.put(b"", b"v").unwrap_err().status(), status::E_INVALID_ARG);
     assert_eq!(db.stats().unwrap().total_bytes, 0);
-    assert!(data_files(dir.path()).is_empty());
+    assert!(files_with_ext(dir.path(), "data").is_empty());
 }
 
 #[test]
@@ -128,11 +117,7 @@ fn damaged_hints_give_the_same_reads_as_no_hints() {
         db.put(format!("k{}", i % 50).as_bytes(), format!("v{i}").as_bytes()).unwrap();
     }
     db.close().unwrap();
-    let hints: Vec<_> = std::fs::read_dir(dir.path().join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "hint"))
-        .collect();
+    let hints = files_with_ext(dir.path(), "hint");
     assert!(hints.len() > 2);
     for (n, h) in hints.iter().enumerate() {
         let mut b = std::fs::read(h).unwrap();
@@ -161,7 +146,7 @@ fn a_torn_tail_at_every_byte_keeps_every_earlier_record() {
     let full_len = db.stats().unwrap().total_bytes;
     let last_len = db.meta(b"k4").unwrap().unwrap().size;
     db.close().unwrap();
-    let file = data_files(dir.path()).pop().unwrap();
+    let file = files_with_ext(dir.path(), "data").pop().unwrap();
     let hint = file.with_extension("hint");
     let original = std::fs::read(&file).unwrap();
     for cut in (full_len - last_len)..full_len {
@@ -186,7 +171,7 @@ fn a_flipped_byte_in_a_sealed_file_is_refused_with_file_and_offset() {
         db.put(format!("k{i}").as_bytes(), &[7u8; 40]).unwrap();
     }
     db.close().unwrap();
-    let first = &data_files(dir.path())[0];
+    let first = &files_with_ext(dir.path(), "data")[0];
     std::fs::remove_file(first.with_extension("hint")).unwrap();
     let mut b = std::fs::read(first).unwrap();
     b[100] ^= 1;
@@ -206,7 +191,7 @@ fn damage_followed_by_valid_records_in_the_last_file_is_corruption_not_a_torn_ta
     }
     let off = db.meta(b"k3").unwrap().unwrap().offset;
     db.close().unwrap();
-    let file = data_files(dir.path()).pop().unwrap();
+    let file = files_with_ext(dir.path(), "data").pop().unwrap();
     std::fs::remove_file(file.with_extension("hint")).unwrap();
     let mut b = std::fs::read(&file).unwrap();
     b[off as usize + 35] ^= 0xff;

@@ -616,12 +616,7 @@ fn model_run(run: u64, seed: u64) {
 
 /// Flips a byte of some hint file, or truncates it (offline damage; reads must not change).
 fn damage_a_hint(db: &Path, r: u64) {
-    let mut hints: Vec<_> = std::fs::read_dir(db.join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "hint"))
-        .collect();
-    hints.sort();
+    let hints = crate::testutil::files_with_ext(db, "hint");
     if hints.is_empty() {
         return;
     }

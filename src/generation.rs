@@ -86,13 +86,7 @@ pub fn list(dir: &Path) -> Result<Listing> {
 
 /// Step 1: a fresh, empty `merge.tmp/`, durable in the root. Returns its path.
 pub fn begin(root: &Path) -> Result<PathBuf> {
-    let tmp = root.join(MERGE_TMP);
-    if tmp.exists() {
-        dfs::remove_tree(&tmp)?;
-    }
-    dfs::create_dir(&tmp)?;
-    fsync_dir(root)?;
-    Ok(tmp)
+    dfs::fresh_dir(root, MERGE_TMP)
 }
 
 /// Undoes steps 1 and 2: nothing outside `merge.tmp/` has changed yet.

@@ -122,19 +122,8 @@ fn damage(w: &mut Walk, bytes: &[u8], from: u64, bad: u64, newest_ts: Option<u64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::batch::COMMIT_LEN;
+    use crate::format::batch::{committed_batch as batch, COMMIT_LEN};
     use crate::format::record::encode;
-
-    fn batch(ts: u64, keys: &[&str]) -> Vec<u8> {
-        let mut v = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            v.extend(encode(ts + i as u64, 0, FLAG_MEMBER, k.as_bytes(), b"value"));
-        }
-        let mut c = Commit { members: keys.len() as u32, member_bytes: v.len() as u64 }.encode();
-        c.stamp(ts + keys.len() as u64);
-        v.extend(c.buf);
-        v
-    }
 
     #[test]
     fn a_committed_batch_is_records_and_its_commit_is_kept() {

@@ -7,11 +7,10 @@ use std::ffi::c_char;
 
 use super::boundary::{arg_mut, arg_ref, bytes, guard, malloc_copy, path as path_arg, run};
 use super::error::bitgask_error;
-use super::options::bitgask_options;
+use super::options::{bitgask_options, options_or_default};
 use super::{bitgask_status, BITGASK_NOT_FOUND, BITGASK_OK};
 use crate::db::{Db, Ttl};
 use crate::error::{Error, Result};
-use crate::options::Options;
 
 /// An open database. Opaque; safe to share between threads.
 pub struct bitgask_db {
@@ -86,8 +85,7 @@ pub unsafe extern "C" fn bitgask_open(
     guard(err_out, || {
         let p = path_arg(path)?;
         let out = arg_mut(db_out, "db_out")?;
-        let o = opts.as_ref().map_or_else(Options::default, |o| o.opts.clone());
-        let db = Db::open(p, o)?;
+        let db = Db::open(p, options_or_default(opts))?;
         *out = Box::into_raw(Box::new(bitgask_db { db }));
         Ok(BITGASK_OK)
     })

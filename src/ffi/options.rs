@@ -16,6 +16,15 @@ pub struct bitgask_options {
     pub(crate) opts: Options,
 }
 
+/// A copy of the options `opts` points at, or the defaults for NULL: every call that takes an
+/// optional `bitgask_options` reads it this way.
+///
+/// # Safety
+/// `opts` is NULL or points at a live `bitgask_options`.
+pub(crate) unsafe fn options_or_default(opts: *const bitgask_options) -> Options {
+    opts.as_ref().map_or_else(Options::default, |o| o.opts.clone())
+}
+
 /// A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
 /// 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
 /// Threads: one thread at a time per options object.

@@ -8,10 +8,9 @@ use std::ffi::{c_char, CString};
 
 use super::boundary::{arg_mut, arg_ref, free_box, guard, path as path_arg, value};
 use super::error::bitgask_error;
-use super::options::bitgask_options;
+use super::options::{bitgask_options, options_or_default};
 use super::{bitgask_status, BITGASK_OK};
-use crate::error::Error;
-use crate::options::Options;
+use crate::error::{Error, Result};
 use crate::report::Report;
 
 /// A validate or repair report. Opaque.
@@ -83,6 +82,19 @@ fn cstring(s: &str) -> CString {
     CString::new(s.replace('\0', "\\0")).unwrap_or_default()
 }
 
+/// The body of `bitgask_validate`, `bitgask_repair` and `bitgask_adopt`: checks the arguments,
+/// runs `run` on the path and hands its report to the caller.
+unsafe fn report_into(
+    path: *const c_char,
+    report_out: *mut *mut bitgask_report,
+    run: impl FnOnce(&str) -> Result<Report>,
+) -> Result<bitgask_status> {
+    let p = path_arg(path)?;
+    let out = arg_mut(report_out, "report_out")?;
+    *out = boxed(run(p)?);
+    Ok(BITGASK_OK)
+}
+
 fn boxed(report: Report) -> *mut bitgask_report {
     let strings =
         report.problems.iter().map(|p| [cstring(p.kind.name()), cstring(&p.file), cstring(&p.message)]).collect();
@@ -105,11 +117,8 @@ pub unsafe extern "C" fn bitgask_validate(
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
     guard(err_out, || {
-        let p = path_arg(path)?;
-        let out = arg_mut(report_out, "report_out")?;
         let _ = opts;
-        *out = boxed(crate::inspect::validate(p)?);
-        Ok(BITGASK_OK)
+        report_into(path, report_out, |p| crate::inspect::validate(p))
     })
 }
 
@@ -129,13 +138,7 @@ pub unsafe extern "C" fn bitgask_repair(
     report_out: *mut *mut bitgask_report,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let p = path_arg(path)?;
-        let out = arg_mut(report_out, "report_out")?;
-        let o = opts.as_ref().map_or_else(Options::default, |o| o.opts.clone());
-        *out = boxed(crate::validate::repair(p, &o)?);
-        Ok(BITGASK_OK)
-    })
+    guard(err_out, || report_into(path, report_out, |p| crate::validate::repair(p, &options_or_default(opts))))
 }
 
 /// Converts the Go bitgask's database in directory `path` into a bitgask database that returns
@@ -162,13 +165,7 @@ pub unsafe extern "C" fn bitgask_adopt(
     report_out: *mut *mut bitgask_report,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let p = path_arg(path)?;
-        let out = arg_mut(report_out, "report_out")?;
-        let o = opts.as_ref().map_or_else(Options::default, |o| o.opts.clone());
-        *out = boxed(crate::adopt::adopt(p, &o)?);
-        Ok(BITGASK_OK)
-    })
+    guard(err_out, || report_into(path, report_out, |p| crate::adopt::adopt(p, &options_or_default(opts))))
 }
 
 /// Fills `*out` with adopt's counters.

@@ -5,3 +5,4 @@ pub mod hint;
 pub mod merge_done;
 pub mod meta;
 pub mod record;
+pub mod sealed;

@@ -137,6 +137,18 @@ pub fn remove_tree(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("remove", path, e))
 }
 
+/// A fresh, empty directory `root/name`, durable in `root` (one an interrupted attempt left is
+/// removed first): the staging directory a merge or an adoption starts with. Returns its path.
+pub fn fresh_dir(root: &Path, name: &str) -> Result<PathBuf> {
+    let dir = root.join(name);
+    if dir.exists() {
+        remove_tree(&dir)?;
+    }
+    create_dir(&dir)?;
+    fsync_dir(root)?;
+    Ok(dir)
+}
+
 /// A writer whose every write asks the fault injector first (wrap it in a `BufWriter`).
 pub struct Checked {
     file: File,

@@ -6,7 +6,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Optional
 
 from ._bitgask import ffi, lib
-from ._buffers import Buffer, as_buffer, ttl_ms
+from ._buffers import Buffer, as_buffer, put_value
 from ._errors import ClosedError, from_status
 
 if TYPE_CHECKING:
@@ -47,11 +47,7 @@ class Batch:
 
     def put(self, key: Buffer, value: Buffer, ttl: Optional[float] = None) -> None:
         """Adds a put; with ttl (seconds), the key expires that long after the batch is written."""
-        k, v = as_buffer(key), as_buffer(value, "value")
-        if ttl is None:
-            self._add(lib.bitgask_batch_put, k, len(k), v, len(v))
-        else:
-            self._add(lib.bitgask_batch_put_ttl, k, len(k), v, len(v), ttl_ms(ttl))
+        put_value(self._add, lib.bitgask_batch_put, lib.bitgask_batch_put_ttl, key, value, ttl)
 
     def delete(self, key: Buffer) -> None:
         """Adds a delete (of a key that may be absent: that changes nothing)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overl
 
 from ._batch import Batch
 from ._bitgask import ffi, lib
-from ._buffers import Buffer, PathLike, as_buffer, as_path, copy_out, ttl_ms
+from ._buffers import Buffer, PathLike, as_buffer, as_path, get_value, key_exists, put_value, ttl_ms
 from ._errors import ConflictError, Error, from_status
 from ._guard import Guard
 from ._iterators import ItemIterator, KeyIterator, ValueIterator, _Cursor
@@ -77,11 +77,7 @@ class DB:
 
     def put(self, key: Buffer, value: Buffer, ttl: Optional[float] = None) -> None:
         """Stores value under key; with ttl (seconds), the key expires that long from now."""
-        k, v = as_buffer(key), as_buffer(value, "value")
-        if ttl is None:
-            self._call(lib.bitgask_put, k, len(k), v, len(v))
-        else:
-            self._call(lib.bitgask_put_ttl, k, len(k), v, len(v), ttl_ms(ttl))
+        put_value(self._call, lib.bitgask_put, lib.bitgask_put_ttl, key, value, ttl)
 
     @overload
     def get(self, key: Buffer) -> Optional[bytes]: ...
@@ -90,15 +86,7 @@ class DB:
 
     def get(self, key: Buffer, default: Any = None) -> Any:
         """The value of key, or default when it is absent or expired."""
-        k = as_buffer(key)
-        out = ffi.new("uint8_t **")
-        n = ffi.new("size_t *")
-        if self._call(lib.bitgask_get, k, len(k), out, n) == lib.BITGASK_NOT_FOUND:
-            return default
-        try:
-            return copy_out(out[0], n[0])
-        finally:
-            lib.bitgask_free(out[0])
+        return get_value(self._call, lib.bitgask_get, key, default)
 
     def delete(self, key: Buffer) -> bool:
         """Deletes key; whether it existed (and had not expired)."""
@@ -120,10 +108,7 @@ class DB:
 
     def __contains__(self, key: object) -> bool:
         """One index lookup (bitgask_exists), never a scan."""
-        k = as_buffer(key)  # type: ignore[arg-type]
-        out = ffi.new("bool *")
-        self._call(lib.bitgask_exists, k, len(k), out)
-        return bool(out[0])
+        return key_exists(self._call, lib.bitgask_exists, key)  # type: ignore[arg-type]
 
     # ---- expiry ----
 

@@ -6,7 +6,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, overload
 
 from ._bitgask import ffi, lib
-from ._buffers import Buffer, as_buffer, copy_out, ttl_ms
+from ._buffers import Buffer, as_buffer, get_value, key_exists, put_value
 from ._errors import ClosedError, from_status
 from ._iterators import ItemIterator, KeyIterator, _Cursor
 
@@ -73,15 +73,7 @@ class Transaction:
 
     def get(self, key: Buffer, default: Any = None) -> Any:
         """The value of key as the transaction sees it, or default when absent."""
-        k = as_buffer(key)
-        out = ffi.new("uint8_t **")
-        n = ffi.new("size_t *")
-        if self._call(lib.bitgask_txn_get, k, len(k), out, n) == lib.BITGASK_NOT_FOUND:
-            return default
-        try:
-            return copy_out(out[0], n[0])
-        finally:
-            lib.bitgask_free(out[0])
+        return get_value(self._call, lib.bitgask_txn_get, key, default)
 
     def __getitem__(self, key: Buffer) -> bytes:
         value = self.get(key, _MISSING)
@@ -90,10 +82,7 @@ class Transaction:
         return value
 
     def __contains__(self, key: object) -> bool:
-        k = as_buffer(key)  # type: ignore[arg-type]
-        out = ffi.new("bool *")
-        self._call(lib.bitgask_txn_exists, k, len(k), out)
-        return bool(out[0])
+        return key_exists(self._call, lib.bitgask_txn_exists, key)  # type: ignore[arg-type]
 
     def keys(self, prefix: Buffer = b"") -> KeyIterator:
         """Keys starting with prefix, in byte order: the database's merged with this
@@ -118,11 +107,7 @@ class Transaction:
 
     def put(self, key: Buffer, value: Buffer, ttl: Optional[float] = None) -> None:
         """Buffers a put; with ttl (seconds), the key expires that long after the commit."""
-        k, v = as_buffer(key), as_buffer(value, "value")
-        if ttl is None:
-            self._call(lib.bitgask_txn_put, k, len(k), v, len(v))
-        else:
-            self._call(lib.bitgask_txn_put_ttl, k, len(k), v, len(v), ttl_ms(ttl))
+        put_value(self._call, lib.bitgask_txn_put, lib.bitgask_txn_put_ttl, key, value, ttl)
 
     def delete(self, key: Buffer) -> None:
         """Buffers a delete (of a key that may be absent)."""
