@@ -119,10 +119,8 @@ static bool key_is(bitgask_db *db, uint32_t k, uint64_t want, bool loud) {
     if (loud)
         return want == 0 ? t_absent(db, key, kl) : t_has(db, key, kl, v, b_value(v, sizeof v, want - 1));
     s = bitgask_get(db, (const uint8_t *)key, kl, &got, &glen, NULL);
-    if (want == 0)
-        return s == BITGASK_NOT_FOUND;
-    vl = b_value(v, sizeof v, want - 1);
-    same = s == BITGASK_OK && glen == vl && memcmp(got, v, vl) == 0;
+    vl = want == 0 ? 0 : b_value(v, sizeof v, want - 1);
+    same = want == 0 ? s == BITGASK_NOT_FOUND : s == BITGASK_OK && glen == vl && memcmp(got, v, vl) == 0;
     if (s == BITGASK_OK)
         bitgask_free(got);
     return same;
