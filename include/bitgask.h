@@ -237,9 +237,9 @@ typedef int (*bitgask_fold_fn)(void *ctx, const uint8_t *key, size_t klen, const
  */
 typedef struct bitgask_problem {
   /**
-   * Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
-   * "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
-   * "lost_range", "lost_key".
+   * Stable lowercase name: "torn_tail", "unsynced_tail", "corrupt_record", "corrupt_hint",
+   * "stale_hint", "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine",
+   * "leftover", "lost_range", "lost_key".
    */
   const char *kind;
   /**

@@ -33,6 +33,7 @@ use crate::storage::datafile::map_for_scan;
 use crate::storage::fs::{self as dfs, data_name, hint_name, parse_name, LOCK_FILE, META_FILE};
 use crate::storage::lock::LockFile;
 use crate::storage::scan::valid_record_after;
+use crate::watermark::Known;
 
 /// One data file walked tolerantly.
 #[derive(Default)]
@@ -43,10 +44,14 @@ struct Walk {
     damage: Vec<(u64, u64)>,
     /// The last range is a torn tail (newest file, nothing valid after it).
     torn_tail: bool,
+    /// The only range is an unsynced tail (newest file, at or after the durable watermark, newer
+    /// records after it): it runs to the end of the file, and nothing after it counts.
+    unsynced_tail: bool,
 }
 
-/// Walks `bytes`; `newest` applies the torn-tail rule.
-fn walk(bytes: &[u8], newest: bool) -> Walk {
+/// Walks `bytes`; `newest` (the durable watermark of the newest file) applies the torn-tail and
+/// unsynced-tail rules of docs/DESIGN.md section 4.5.
+fn walk(bytes: &[u8], newest: Option<u64>) -> Walk {
     let mut w = Walk::default();
     let (mut pos, mut last_ts) = (0u64, 0u64);
     while (pos as usize) < bytes.len() {
@@ -70,11 +75,16 @@ fn walk(bytes: &[u8], newest: bool) -> Walk {
             Err(_) => {
                 // In the newest file only records stamped after the damage's predecessor count
                 // (as at open); merge outputs elsewhere are not in stamp order.
-                let next = valid_record_after(bytes, pos, if newest { last_ts } else { 0 });
+                let next = valid_record_after(bytes, pos, if newest.is_some() { last_ts } else { 0 });
+                if next.is_some() && w.damage.is_empty() && newest.is_some_and(|durable| pos >= durable) {
+                    w.damage.push((pos, bytes.len() as u64 - pos));
+                    w.unsynced_tail = true;
+                    break;
+                }
                 let end = next.unwrap_or(bytes.len() as u64);
                 w.damage.push((pos, end - pos));
                 if next.is_none() {
-                    w.torn_tail = newest && w.damage.len() == 1;
+                    w.torn_tail = newest.is_some() && w.damage.len() == 1;
                     break;
                 }
                 pos = end;
@@ -113,9 +123,10 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
     }
     let mut loader = Loader::default();
     let newest = listing.data.last().copied();
+    let known = Known::read(&dir)?;
     for &id in &listing.data {
         let bytes = &maps[&id];
-        let w = walk(bytes, Some(id) == newest);
+        let w = walk(bytes, (Some(id) == newest).then(|| known.durable_below(id)));
         report_damage(id, &w, &mut report);
         offer_records(id, bytes, &w, &maps, &mut loader);
         report.records += w.records.len() as u64;
@@ -190,7 +201,15 @@ fn notes_for_strangers(unknown: &[String], report: &mut Report) {
 
 fn report_damage(id: u32, w: &Walk, report: &mut Report) {
     for (i, &(off, len)) in w.damage.iter().enumerate() {
-        if w.torn_tail && i == w.damage.len() - 1 {
+        if w.unsynced_tail {
+            report.add(
+                ProblemKind::UnsyncedTail,
+                rel(id, "data"),
+                off,
+                len,
+                "writes a power loss persisted out of order, after the durable watermark; open sets them aside",
+            );
+        } else if w.torn_tail && i == w.damage.len() - 1 {
             report.add(
                 ProblemKind::TornTail,
                 rel(id, "data"),
@@ -275,8 +294,10 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     repair_meta(&dir, &before, &mut done)?;
     remove_leftovers(&dir, &listing.unknown, &mut done)?;
     let newest = listing.data.last().copied();
+    let known = Known::read(&dir)?;
     for &id in &listing.data {
-        repair_file(&dir, id, Some(id) == newest, opts, &mut done)?;
+        let durable = (Some(id) == newest).then(|| known.durable_below(id));
+        repair_file(&dir, id, durable, opts, &mut done)?;
     }
     repair_hints(&dir, &generation::list(&dir)?, newest, opts, &mut done)?;
     let after = validate(root)?;
@@ -314,11 +335,14 @@ fn remove_leftovers(dir: &Path, unknown: &[String], done: &mut Report) -> Result
     Ok(())
 }
 
-/// Cuts a torn tail, or rewrites the file without its damaged ranges after quarantining them.
-fn repair_file(dir: &Path, id: u32, newest: bool, opts: &Options, done: &mut Report) -> Result<()> {
+/// Cuts a torn tail, or rewrites the file without its damaged ranges after quarantining them
+/// (an unsynced tail is one such range, running to the end). `durable`: the newest file's
+/// watermark.
+fn repair_file(dir: &Path, id: u32, durable: Option<u64>, opts: &Options, done: &mut Report) -> Result<()> {
+    let newest = durable.is_some();
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
-    let w = walk(&bytes, newest);
+    let w = walk(&bytes, durable);
     if w.damage.is_empty() {
         return Ok(());
     }
@@ -343,6 +367,10 @@ fn repair_file(dir: &Path, id: u32, newest: bool, opts: &Options, done: &mut Rep
             );
         }
         return dfs::fsync_dir(dir);
+    }
+    if w.unsynced_tail {
+        let (off, len) = w.damage[0];
+        done.mended(ProblemKind::UnsyncedTail, rel(id, "data"), off, len, "unsynced tail set aside, as open would");
     }
     quarantine(dir, id, &bytes, &w, done)?;
     rewrite_without_damage(dir, id, &bytes, &w)?;
@@ -433,7 +461,8 @@ fn validate_hints_only(dir: &Path, listing: &Listing) -> Result<Report> {
             continue;
         }
         let bytes = map_for_scan(&dir.join(data_name(id)))?;
-        let w = walk(&bytes, Some(id) == newest);
+        let known = Known::read(dir)?;
+        let w = walk(&bytes, (Some(id) == newest).then(|| known.durable_below(id)));
         check_hint(dir, id, &bytes, &w, &mut report);
     }
     Ok(report)

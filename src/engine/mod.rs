@@ -27,7 +27,8 @@
 //! | 10 | `lock_file` | the LOCK, released at close | - |
 //!
 //! Outside the order, because nothing is taken while holding them: the background queue's own
-//! mutex (pushed to under `dirs` and `writer`) and the atomic flags and counters. A thread
+//! mutex (pushed to under `dirs` and `writer`), the watermark's (written by a group's leader and
+//! at close) and the atomic flags and counters. A thread
 //! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
 
@@ -55,6 +56,7 @@ use crate::recovery::{self, OpenReport};
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::LOCK_FILE;
 use crate::storage::lock::LockFile;
+use crate::watermark::Tracker;
 
 use lock_order::{Mutex, RwLock};
 pub(crate) use maintenance::{Maintenance, Moved};
@@ -96,6 +98,8 @@ pub(crate) struct Engine {
     open_report: Mutex<OpenReport>,
     poison: Mutex<Option<String>>,
     lock_file: Mutex<Option<LockFile>>,
+    /// The durable watermark of the newest data file (docs/DESIGN.md section 1.6).
+    watermark: Tracker,
     poisoned: AtomicBool,
     closed: AtomicBool,
     /// Set by close: long work (a merge) stops early.
@@ -138,6 +142,7 @@ impl Engine {
             open_report: Mutex::new(Rank::OpenReport, loaded.report),
             poison: Mutex::new(Rank::Poison, None),
             lock_file: Mutex::new(Rank::LockFile, Some(lock)),
+            watermark: loaded.watermark,
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             closing: AtomicBool::new(false),
@@ -221,6 +226,7 @@ impl Engine {
         w.next_id = loaded.next_id;
         w.last_ts = w.last_ts.max(loaded.max_ts);
         *self.open_report.lock() = loaded.report;
+        self.watermark.replace(loaded.watermark);
         *self.commit.lock() = CommitState::settled(w.seq);
         *self.poison.lock() = None;
         self.poisoned.store(false, Ordering::Release);
@@ -244,6 +250,9 @@ impl Engine {
             Err(Error::Poisoned(_)) => Ok(()),
             Err(err) => Err(err),
         };
+        if result.is_ok() {
+            self.watermark.flush();
+        }
         self.closed.store(true, Ordering::Release);
         let mut w = self.writer.lock();
         if let Some(active) = w.active.take() {

@@ -1,6 +1,8 @@
-//! On-disk encodings (records, hints, meta). Pure functions over bytes: no I/O here.
+//! On-disk encodings (records, hints, meta, the durable watermark). Pure functions over bytes:
+//! no I/O here.
 
 pub mod hint;
 pub mod merge_done;
 pub mod meta;
 pub mod record;
+pub mod watermark;
