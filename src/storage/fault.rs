@@ -347,7 +347,10 @@ mod power {
 
         pub fn file_synced(&mut self, f: &fs::File, covered: u64) {
             if let Ok(m) = f.metadata() {
-                self.lengths.insert(m.ino(), covered.min(m.len()));
+                // Two fsyncs may overlap (a group commit's and a rotation's): the later to end
+                // may have covered less. A file cut shorter since is only as long as it is now.
+                let was = self.lengths.get(&m.ino()).copied().unwrap_or(0);
+                self.lengths.insert(m.ino(), covered.max(was).min(m.len()));
                 if let Some(w) = self.unsynced.get_mut(&m.ino()) {
                     w.retain(|&(_, end)| end > covered);
                 }
