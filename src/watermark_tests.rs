@@ -267,3 +267,17 @@ fn a_second_power_loss_appends_to_the_same_quarantine_file() {
     }
     assert_eq!(std::fs::metadata(dir.path().join("data/000000001.corrupt")).unwrap().len(), expect_at);
 }
+
+#[test]
+fn a_backup_carries_no_watermark_so_its_whole_newest_file_counts_as_durable() {
+    let dir = TempDir::new("wm");
+    let db = filled(&dir.path().join("db"), false, 8);
+    let hit = db.meta(b"k3").unwrap().unwrap();
+    let copy = dir.path().join("copy");
+    db.backup(&copy).unwrap();
+    drop(db);
+    assert_eq!(mark(&copy), Known::Absent);
+    zero_record(&copy, hit.offset, hit.size);
+    let err = Db::open(&copy, opts(false)).err().expect("damage in a backup is corruption");
+    assert_eq!(err.status(), status::E_CORRUPT);
+}

@@ -83,7 +83,10 @@ fn dump_data(bytes: &[u8], enc: Enc, values: bool, ctx: &Ctx) -> CmdResult {
     } else {
         if let Some((at, why, next)) = &bad {
             let after = match next {
-                Some(n) => format!("next valid record at offset {n}"),
+                Some(n) => format!(
+                    "next valid record at offset {n} (an unsynced tail if this is the newest data file and \
+                     the damage is at or after its durable watermark, corruption otherwise)"
+                ),
                 None => "nothing valid after it (a torn tail if this is the newest data file)".into(),
             };
             writeln!(out, "BAD record at offset {at}: {why}; {after}")?;
