@@ -295,8 +295,9 @@ fn state_after(log: &[Logged], k: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
     s
 }
 
-/// Runs one cycle; returns (whether power was lost, acknowledged operations).
-fn power_loss_cycle(seed: u64, sync_each_write: bool, loss: Loss, at: u64) -> (bool, usize) {
+/// Runs one cycle; returns (whether power was lost, acknowledged operations, whether open set an
+/// unsynced tail aside).
+fn power_loss_cycle(seed: u64, sync_each_write: bool, loss: Loss, at: u64) -> (bool, usize, bool) {
     let dir = TempDir::new("power");
     let root = dir.path();
     let mut o = Options::default();
@@ -327,7 +328,7 @@ fn power_loss_cycle(seed: u64, sync_each_write: bool, loss: Loss, at: u64) -> (b
             acked.synced
         );
     }
-    (lost, acked.log.len())
+    (lost, acked.log.len(), !db.open_report().quarantined.is_empty())
 }
 
 /// Power-loss cycles (`BITGASK_POWERLOSS_CYCLES`, default 100): each picks a seed, a crash point
@@ -336,17 +337,19 @@ fn power_loss_cycle(seed: u64, sync_each_write: bool, loss: Loss, at: u64) -> (b
 fn power_loss_at_a_random_operation_loses_nothing_acknowledged() {
     let cycles: u64 = std::env::var("BITGASK_POWERLOSS_CYCLES").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
     let mut rng = Rng(0x5eed_1234_abcd_0001);
-    let (mut crashed, mut acked_ops) = (0, 0);
+    let (mut crashed, mut acked_ops, mut set_aside) = (0, 0, 0);
     for _ in 0..cycles {
         let seed = rng.next();
         let at = 1 + rng.next() % 200;
         let loss = LOSSES[(rng.next() % 3) as usize];
-        let (lost, acked) = power_loss_cycle(seed, rng.next() % 2 == 0, loss, at);
+        let (lost, acked, aside) = power_loss_cycle(seed, rng.next() % 2 == 0, loss, at);
         crashed += usize::from(lost);
         acked_ops += acked;
+        set_aside += usize::from(aside);
     }
     eprintln!(
-        "power-loss: {cycles} cycles, {crashed} lost power mid-workload, {acked_ops} acknowledged writes checked"
+        "power-loss: {cycles} cycles, {crashed} lost power mid-workload, {set_aside} set an unsynced tail aside \
+         at open, {acked_ops} acknowledged writes checked"
     );
     assert!(crashed * 2 > cycles as usize, "most cycles must actually lose power");
 }
