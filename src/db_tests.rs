@@ -767,6 +767,11 @@ fn zeros_where_an_unsynced_record_was_and_a_valid_record_after_it_still_open() {
     }
     assert_eq!(db.get(b"u0").unwrap(), None);
     assert_eq!(db.get(b"u1").unwrap(), None, "a record after the damage would break the prefix");
+    let q = &db.open_report().quarantined;
+    assert_eq!(q.len(), 1, "the unsynced tail is reported");
+    assert_eq!((q[0].offset, q[0].into.as_str()), (lost.offset, "000000001.corrupt"));
+    let kept = std::fs::read(crashed.join("data/000000001.corrupt")).unwrap();
+    assert_eq!(kept, &b[lost.offset as usize..], "set aside byte for byte, never deleted");
     db.put(b"after", b"ok").unwrap();
     db.close().unwrap();
     let db = Db::open(&crashed, fast()).unwrap();

@@ -22,7 +22,8 @@
 //!
 //! With `sync_on_put`/`sync_on_delete` (the default) a write returns after an fdatasync that
 //! concurrent writers share (group commit), and a reader never sees it before that. Recovery
-//! cuts a torn tail off the newest file and refuses any other damage with `E_CORRUPT`.
+//! cuts a torn tail off the newest file, sets aside the unsynced tail a power loss left in it
+//! (judged by the durable watermark), and refuses any other damage with `E_CORRUPT`.
 //!
 //! # API
 //!

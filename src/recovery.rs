@@ -258,8 +258,8 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
             sizes.insert(id, len);
             continue;
         }
-        let durable_below = if Some(id) == last { Some(known.durable_below(id)) } else { None };
-        let (valid, tail) = scan_file(dir, id, durable_below, &known, &maps, &mut loader, &mut report)?;
+        let newest = (Some(id) == last).then_some(&known);
+        let (valid, tail) = scan_file(dir, id, newest, &maps, &mut loader, &mut report)?;
         match tail {
             Tail::Clean => {}
             Tail::Torn => torn = Some((id, valid, len - valid)),
@@ -327,14 +327,13 @@ enum Tail {
 }
 
 /// Scans a data file, returning the length of its valid prefix and how the scan ended. In the
-/// newest file (`durable_below` is then its watermark), damage with nothing newer after it is a
-/// torn tail, and damage at or after the watermark with newer records after it an unsynced tail;
+/// newest file (`newest` is then its watermark), damage with nothing newer after it is a torn
+/// tail, and damage at or after the watermark with newer records after it an unsynced tail;
 /// anything else is corruption (docs/DESIGN.md section 4.5).
 fn scan_file(
     dir: &Path,
     id: u32,
-    durable_below: Option<u64>,
-    known: &Known,
+    newest: Option<&Known>,
     maps: &Maps,
     loader: &mut Loader,
     report: &mut OpenReport,
@@ -349,12 +348,12 @@ fn scan_file(
     }
     let Some(&(at, ref bad)) = scan.stopped_at() else { return Ok((scan.valid_len(), Tail::Clean)) };
     let path = dir.join(data_name(id));
-    let Some(durable_below) = durable_below else {
+    let Some(known) = newest else {
         return Err(Error::corrupt_at(&path, at, format!("{bad} (in a sealed file; run repair)")));
     };
     match valid_record_after(bytes, at, last_ts) {
         None => Ok((at, Tail::Torn)),
-        Some(_) if at >= durable_below => Ok((at, Tail::Unsynced)),
+        Some(_) if at >= known.durable_below(id) => Ok((at, Tail::Unsynced)),
         Some(next) => Err(Error::corrupt_at(
             &path,
             at,
