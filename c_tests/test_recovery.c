@@ -392,9 +392,9 @@ static void cut_last_record_everywhere(uint64_t max_file_size, uint32_t n, bool 
     bitgask_db *db;
     bitgask_error *err = NULL;
     bitgask_stats st;
-    char data[T_PATH_MAX], hint[T_PATH_MAX], lastkey[32];
-    unsigned char *orig;
-    size_t orig_len = 0, cut;
+    char data[T_PATH_MAX], hint[T_PATH_MAX], mark[T_PATH_MAX], lastkey[32];
+    unsigned char *orig, *orig_mark;
+    size_t orig_len = 0, mark_len = 0, cut;
     uint32_t nfiles;
     CHECK(root && o);
     CHECK(write_torn_setup(root, max_file_size, n, &last));
@@ -408,6 +408,10 @@ static void cut_last_record_everywhere(uint64_t max_file_size, uint32_t n, bool 
     t_data_path(hint, root, last.file_id, "hint");
     orig = t_read_file(data, &orig_len);
     CHECK(orig != NULL);
+    /* The durable watermark of the closed database: restored with the file in each round, since a
+     * mark describing other bytes would make the cut look like damage to flushed data. */
+    t_pathf(mark, "%s/data/bitgask.watermark", root);
+    CHECK((orig_mark = t_read_file(mark, &mark_len)) != NULL);
     CHECK_MSG(orig_len == last.offset + last.size, "file of %zu bytes, last record ends at %llu", orig_len,
               (unsigned long long)(last.offset + last.size));
     for (cut = (size_t)last.offset; cut < orig_len; cut++) {
@@ -431,8 +435,8 @@ static void cut_last_record_everywhere(uint64_t max_file_size, uint32_t n, bool 
         CHECK(t_has_s(db, "after", "the cut"));
         CHECK(t_absent_s(db, lastkey));
         CHECK(t_close(db));
-        /* Undo "after" for the next round: the file as it was, and no file after it. */
-        CHECK(t_write_file(data, orig, cut));
+        /* Undo "after" for the next round: the file and watermark as they were, no file after it. */
+        CHECK(t_write_file(data, orig, cut) && t_write_file(mark, orig_mark, mark_len));
         CHECK(t_remove_file(hint));
         CHECK(remove_files_after(root, last.file_id));
     }
@@ -443,6 +447,7 @@ static void cut_last_record_everywhere(uint64_t max_file_size, uint32_t n, bool 
     CHECK(earlier_records_intact(db, n));
     CHECK(t_close(db));
     free(orig);
+    free(orig_mark);
     bitgask_options_free(o);
 }
 

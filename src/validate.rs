@@ -84,7 +84,9 @@ fn walk(bytes: &[u8], newest: Option<u64>) -> Walk {
                 let end = next.unwrap_or(bytes.len() as u64);
                 w.damage.push((pos, end - pos));
                 if next.is_none() {
-                    w.torn_tail = newest.is_some() && w.damage.len() == 1;
+                    // Damage below the watermark of a file still as long as it was is corruption.
+                    let flushed = newest.is_some_and(|d| pos < d && bytes.len() as u64 >= d);
+                    w.torn_tail = newest.is_some() && w.damage.len() == 1 && !flushed;
                     break;
                 }
                 pos = end;

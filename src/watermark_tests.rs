@@ -281,3 +281,38 @@ fn a_backup_carries_no_watermark_so_its_whole_newest_file_counts_as_durable() {
     let err = Db::open(&copy, opts(false)).err().expect("damage in a backup is corruption");
     assert_eq!(err.status(), status::E_CORRUPT);
 }
+
+#[test]
+fn a_flipped_byte_in_the_last_flushed_record_is_corruption_but_a_cut_file_is_a_torn_tail() {
+    let dir = TempDir::new("wm");
+    let db = filled(dir.path(), true, 6);
+    let last = db.meta(b"k5").unwrap().unwrap();
+    db.close().unwrap();
+    let file = newest(dir.path());
+    let _ = std::fs::remove_file(file.with_extension("hint"));
+    let original = std::fs::read(&file).unwrap();
+    let mut flipped = original.clone();
+    flipped[(last.offset + last.size - 1) as usize] ^= 1;
+    std::fs::write(&file, &flipped).unwrap();
+    let err = Db::open(dir.path(), opts(true)).err().expect("a flushed record changed");
+    assert_eq!(err.status(), status::E_CORRUPT);
+    assert_eq!(std::fs::read(&file).unwrap(), flipped, "a refused open changes nothing");
+    let report = crate::validate(dir.path()).unwrap();
+    assert!(report.problems.iter().any(|p| p.kind == ProblemKind::CorruptRecord), "{}", report.text());
+    let fixed = crate::repair(dir.path(), &opts(true)).unwrap();
+    assert!(fixed.clean() && fixed.bytes_quarantined == last.size, "{}", fixed.text());
+    assert_eq!(Db::open(dir.path(), opts(true)).unwrap().get(b"k4").unwrap().unwrap(), b"value-4");
+
+    // The same file cut short (the torn-write simulation the older tests use) is a torn tail.
+    let dir = TempDir::new("wm");
+    let db = filled(dir.path(), true, 6);
+    let last = db.meta(b"k5").unwrap().unwrap();
+    db.close().unwrap();
+    let file = newest(dir.path());
+    let _ = std::fs::remove_file(file.with_extension("hint"));
+    let b = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &b[..(last.offset + last.size - 1) as usize]).unwrap();
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    assert_eq!(db.open_report().torn_tails.len(), 1);
+    assert_eq!(db.get(b"k5").unwrap(), None);
+}
