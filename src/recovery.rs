@@ -354,11 +354,9 @@ fn scan_file(
     let durable = known.durable_below(id);
     match valid_record_after(bytes, at, last_ts) {
         // Bytes that were on disk, in a file still as long as it was, changed: not a torn write.
-        None if at < durable && bytes.len() as u64 >= durable => Err(Error::corrupt_at(
-            &path,
-            at,
-            format!("{bad}, below the {} (run repair)", known.describe(id)),
-        )),
+        None if at < durable && bytes.len() as u64 >= durable => {
+            Err(Error::corrupt_at(&path, at, format!("{bad}, below the {} (run repair)", known.describe(id))))
+        }
         None => Ok((at, Tail::Torn)),
         Some(_) if at >= durable => Ok((at, Tail::Unsynced)),
         Some(next) => Err(Error::corrupt_at(
