@@ -23,6 +23,7 @@ const (
 	StatusFormatVersion  Status = C.BITGASK_E_FORMAT_VERSION
 	StatusPanic          Status = C.BITGASK_E_PANIC
 	StatusPoisoned       Status = C.BITGASK_E_POISONED
+	StatusConflict       Status = C.BITGASK_E_CONFLICT
 )
 
 // String is the library's static text for the status.
@@ -58,6 +59,7 @@ var (
 	ErrFormatVersion = sentinel(StatusFormatVersion)
 	ErrPanic         = sentinel(StatusPanic)
 	ErrPoisoned      = sentinel(StatusPoisoned)
+	ErrConflict      = sentinel(StatusConflict)
 )
 
 // newError converts a failed call's status and error object (which it frees; may be NULL).

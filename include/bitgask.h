@@ -22,11 +22,13 @@
  *     leaking. *err_out is not written on success or for the positive outcomes (an earlier
  *     error stays there). There is no thread-local "last error".
  *
- *  3. Ownership. Objects returned through an out-pointer (bitgask_db, bitgask_options,
- *     bitgask_iter, bitgask_report, bitgask_error, buffers from bitgask_get) belong to the
- *     caller, who releases each with its own function (bitgask_close, bitgask_options_free,
- *     bitgask_iter_free, bitgask_report_free, bitgask_error_free, bitgask_free). Every release
- *     function accepts NULL. Pointers the library returns inside an object (an error message,
+ *  3. Ownership. Objects returned through an out-pointer or by a constructor (bitgask_db,
+ *     bitgask_options, bitgask_iter, bitgask_report, bitgask_error, bitgask_batch, bitgask_txn,
+ *     buffers from bitgask_get and bitgask_txn_get) belong to the caller, who releases each with
+ *     its own function (bitgask_close, bitgask_options_free, bitgask_iter_free,
+ *     bitgask_report_free, bitgask_error_free, bitgask_batch_free, bitgask_txn_commit or
+ *     bitgask_txn_discard, bitgask_free). Every release function accepts NULL (except that
+ *     bitgask_txn_commit of NULL returns BITGASK_E_NULL_ARG). Pointers the library returns inside an object (an error message,
  *     an iterator's key and value, a report's strings) are borrowed and valid only as long as
  *     that object, or until the next call on it.
  *
@@ -42,8 +44,10 @@
  *     const bitgask_db *.
  *
  *  6. Threads. A bitgask_db * may be used by any number of threads at once; only
- *     bitgask_close() must not race other calls on the same handle. Iterators, options, reports
- *     and error objects are single-owner: one thread at a time.
+ *     bitgask_close() must not race other calls on the same handle. Iterators, options, reports,
+ *     error objects, batches and transactions are single-owner: one thread at a time. Many
+ *     transactions may be open at once on one handle, from many threads; an open transaction
+ *     holds no lock.
  *
  *  7. Processes. One process per database directory: a LOCK file (flock) makes a second open,
  *     from another process or the same one, fail with BITGASK_E_LOCKED. See fork() below.
@@ -141,6 +145,11 @@
 #define BITGASK_FILE_SIZE_MAX 4227858399
 
 /**
+ * A write batch. Opaque; single-owner.
+ */
+typedef struct bitgask_batch bitgask_batch;
+
+/**
  * An open database. Opaque; safe to share between threads.
  */
 typedef struct bitgask_db bitgask_db;
@@ -167,6 +176,11 @@ typedef struct bitgask_options bitgask_options;
  * A validate or repair report. Opaque.
  */
 typedef struct bitgask_report bitgask_report;
+
+/**
+ * A transaction. Opaque; single-owner.
+ */
+typedef struct bitgask_txn bitgask_txn;
 
 /**
  * Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
@@ -233,13 +247,62 @@ typedef struct bitgask_stats {
 typedef int (*bitgask_fold_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
 /**
+ * What `bitgask_adopt` read, kept and dropped (the report's counters give the Go data files
+ * read, their valid records and the keys written).
+ */
+typedef struct bitgask_adopt_counts {
+  /**
+   * The directory was already bitgask's: nothing was converted.
+   */
+  bool already_bitgask;
+  /**
+   * An adoption interrupted by a crash was finished (or undone) first.
+   */
+  bool finished_interrupted;
+  /**
+   * The width of the Go data file names (`%0*d.data`).
+   */
+  uint32_t file_id_width;
+  /**
+   * Keys whose last record is a tombstone (dropped).
+   */
+  uint64_t deleted_keys;
+  /**
+   * Keys whose last record had expired (dropped).
+   */
+  uint64_t expired_keys;
+  /**
+   * Records a later record of the same key replaced.
+   */
+  uint64_t superseded_records;
+  /**
+   * Keys whose last record is not their highest-stamped one: bitgask's own recency rule would
+   * have returned another value for them.
+   */
+  uint64_t out_of_stamp_order_keys;
+  /**
+   * Bytes of an unfinished last write dropped from the newest Go file.
+   */
+  uint64_t torn_bytes;
+  /**
+   * Damaged bytes skipped (salvage only).
+   */
+  uint64_t skipped_bytes;
+  /**
+   * Keys over the size limits, skipped (salvage only).
+   */
+  uint64_t oversized_keys;
+} bitgask_adopt_counts;
+
+/**
  * One problem of a report; the strings are owned by the report.
  */
 typedef struct bitgask_problem {
   /**
    * Stable lowercase name: "torn_tail", "unsynced_tail", "corrupt_record", "corrupt_hint",
    * "stale_hint", "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine",
-   * "leftover", "lost_range", "lost_key".
+   * "leftover", "lost_range", "lost_key", "foreign" (written by the Go bitgask: convert it
+   * with `bitgask_adopt`).
    */
   const char *kind;
   /**
@@ -296,8 +359,9 @@ typedef struct bitgask_report_counts {
 /**
  * An argument has a value the call does not accept: an empty key; a path that is not UTF-8; an
  * option outside its documented range (the setter leaves the option unchanged) or options that
- * contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl`; a backup destination that is
- * not empty or lies inside the database; a problem index past the end. Nothing was changed.
+ * contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl` or `bitgask_expire`; a backup
+ * destination that is not empty or lies inside the database; a problem index past the end.
+ * Nothing was changed.
  */
 #define BITGASK_E_INVALID_ARG (-1)
 
@@ -366,9 +430,84 @@ typedef struct bitgask_report_counts {
  */
 #define BITGASK_E_POISONED (-11)
 
+/**
+ * `bitgask_txn_commit`: a key the transaction read (by get, exists, or as a key its iterator
+ * returned, including reads that found nothing) was written by someone else after the
+ * transaction read it. Nothing of the transaction was written; run it again.
+ */
+#define BITGASK_E_CONFLICT (-12)
+
 #ifdef __cplusplus
 extern "C" {
 #endif /* __cplusplus */
+
+/**
+ * A new, empty batch, owned by the caller and freed with `bitgask_batch_free`. Never NULL.
+ * Threads: any thread; the batch is then single-owner.
+ */
+struct bitgask_batch *bitgask_batch_new(void);
+
+/**
+ * Adds a put of `val[0..vlen)` under `key[0..klen)` (with the default TTL of the handle it is
+ * written to, if set). The bytes are copied. Sizes are checked against the library's limits
+ * now and against the handle's limits by `bitgask_write`. On error the batch is unchanged.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (b, key, val with vlen > 0);
+ * `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (klen above
+ * `BITGASK_KEY_SIZE_LIMIT`, vlen above `BITGASK_VALUE_SIZE_LIMIT`).
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_put(struct bitgask_batch *b, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
+
+/**
+ * Like `bitgask_batch_put`, the key expiring `ttl_ms` (> 0) milliseconds after the batch is
+ * written.
+ * Returns: as `bitgask_batch_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_put_ttl(struct bitgask_batch *b, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ttl_ms, struct bitgask_error **err_out);
+
+/**
+ * Adds a delete of `key[0..klen)`. Deleting a key that is absent when the batch is written
+ * changes nothing (and is not an error).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (b, key); `BITGASK_E_INVALID_ARG` (empty key);
+ * `BITGASK_E_TOO_LARGE` (klen above `BITGASK_KEY_SIZE_LIMIT`).
+ * Threads: one thread at a time per batch.
+ */
+bitgask_status bitgask_batch_delete(struct bitgask_batch *b, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
+
+/**
+ * The number of operations added since the batch was made or cleared (0 for NULL).
+ * Threads: one thread at a time per batch.
+ */
+size_t bitgask_batch_count(const struct bitgask_batch *b);
+
+/**
+ * Removes every operation, so the batch can be reused. NULL is a no-op.
+ * Threads: one thread at a time per batch.
+ */
+void bitgask_batch_clear(struct bitgask_batch *b);
+
+/**
+ * Frees a batch. NULL is a no-op.
+ * Threads: one thread at a time per batch.
+ */
+void bitgask_batch_free(struct bitgask_batch *b);
+
+/**
+ * Writes every operation of `b` to `db`, all or nothing: after a crash (even a power loss,
+ * when the batch took an fsync) either every operation is there or none, and readers never
+ * see some of them without the others. A key that appears twice ends with its last
+ * operation. The batch takes one fsync (shared with concurrent writers) when sync_on_put (for
+ * its puts) or sync_on_delete (for its deletes) is on, and returns once it is durable and
+ * visible. `b` is left unchanged: it can be written again or cleared. An empty batch writes
+ * nothing.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, b); `BITGASK_E_TOO_LARGE` (a key or value
+ * above the handle's limits, or the whole batch larger than max_file_size: nothing written);
+ * `BITGASK_E_IO` (the write or its fsync failed: nothing of it is served);
+ * `BITGASK_E_POISONED`; `BITGASK_E_CORRUPT` (sequence stamps exhausted).
+ * Threads: safe to call concurrently on one handle; `b` must not be changed meanwhile.
+ */
+bitgask_status bitgask_write(struct bitgask_db *db, const struct bitgask_batch *b, struct bitgask_error **err_out);
 
 /**
  * Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
@@ -392,7 +531,9 @@ bitgask_status bitgask_open(const char *path, const struct bitgask_options *opts
  * handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
  * Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards (see CAVEATS).
  * Returns: `BITGASK_OK`; `BITGASK_E_IO` (the final sync failed: writes since the last
- * successful sync may not be durable). A poisoned handle closes with `BITGASK_OK`.
+ * successful sync may not be durable); `BITGASK_E_POISONED` (the handle was poisoned: it is
+ * closed and freed all the same, without the final sync and hint, and writes since the last
+ * successful sync may not be durable).
  * Threads: must not race any other call on the same handle.
  */
 bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_out);
@@ -408,8 +549,9 @@ bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_o
 bitgask_status bitgask_put(struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
 
 /**
- * Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0; a TTL so
- * large that the expiry would pass the year 2554 saturates at the largest expiry).
+ * Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0, as for
+ * `bitgask_expire`; a TTL so large that the expiry would pass the year 2554 saturates at the
+ * largest expiry).
  * Returns: as `bitgask_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
  * Threads: safe to call concurrently on one handle.
  */
@@ -457,17 +599,19 @@ bitgask_status bitgask_exists(const struct bitgask_db *db, const uint8_t *key, s
 
 /**
  * Atomically sets the key to expire `ttl_ms` from now, keeping its value (the value is
- * rewritten with the new expiry); `ttl_ms` 0 deletes it, as `bitgask_delete` does.
+ * rewritten with the new expiry). `ttl_ms` must be > 0, as for `bitgask_put_ttl`: a zero TTL is
+ * refused everywhere (use `bitgask_delete` to remove a key, `bitgask_persist` to drop its expiry).
  * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db,
- * key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above max_key_size);
- * `BITGASK_E_CORRUPT` (the current value does not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+ * key); `BITGASK_E_INVALID_ARG` (empty key; `ttl_ms` 0, and nothing is changed);
+ * `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT` (the current value does
+ * not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_expire(struct bitgask_db *db, const uint8_t *key, size_t klen, uint64_t ttl_ms, struct bitgask_error **err_out);
 
 /**
  * Atomically removes the key's expiry (a key without one is left as it is).
- * Returns: as `bitgask_expire`.
+ * Returns: as `bitgask_expire` (but for its `ttl_ms` 0).
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_persist(struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
@@ -842,6 +986,22 @@ bitgask_status bitgask_options_set_max_merge_files(struct bitgask_options *o, ui
 bitgask_status bitgask_options_set_max_merge_bytes(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
 /**
+ * `bitgask_adopt` only: skip damaged byte ranges and keys over this options object's size
+ * limits, listing each in the report, instead of refusing the whole adoption (default false).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
+bitgask_status bitgask_options_set_adopt_salvage(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
+
+/**
+ * `bitgask_adopt` only: remove the Go system's files once the adopted database is in place,
+ * instead of keeping them in `go-original/` (default false).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
+bitgask_status bitgask_options_set_adopt_discard_original(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
+
+/**
  * Checks the database in directory `path` without changing anything (no byte, name or mtime)
  * and without taking the LOCK, so it also works on a database open elsewhere. Returns
  * `BITGASK_OK` with `*report_out` whenever it could scan, damaged or not; an error only when
@@ -864,6 +1024,35 @@ bitgask_status bitgask_validate(const char *path, const struct bitgask_options *
  * Threads: any.
  */
 bitgask_status bitgask_repair(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
+
+/**
+ * Converts the Go bitgask's database in directory `path` into a bitgask database that returns
+ * what the Go system returns for every key: the Go data files are read in log order (the last
+ * record of a key wins, tombstones delete, expired keys are absent), the result is written as a
+ * fresh bitgask generation, and the Go directories are kept in `path/go-original/` (see
+ * `bitgask_options_set_adopt_discard_original`). Crash-safe: after a crash the directory is the
+ * Go one (untouched) or the adopted one; `bitgask_open` or a second call finishes the swap. A
+ * directory that is already bitgask's is left alone (`BITGASK_OK`, `already_bitgask` in
+ * `bitgask_report_adopt_counts_get`). Takes the LOCK. `opts` (may be NULL) sets the new
+ * database's limits, compression and file size and adopt's switches.
+ * Returns: `BITGASK_OK` (with a report); `BITGASK_E_NULL_ARG` (path, report_out);
+ * `BITGASK_E_INVALID_ARG` (path not UTF-8 or not a directory, or `go-original/` already
+ * exists); `BITGASK_E_CORRUPT` (damaged records, without salvage: nothing was changed; the
+ * message names file and offset); `BITGASK_E_TOO_LARGE` (a key or value over the limits,
+ * without salvage: nothing was changed; the message names the key); `BITGASK_E_FORMAT_VERSION`
+ * (not a Go directory adopt can read: names of several widths, or a Go merge interrupted and
+ * then reopened); `BITGASK_E_LOCKED`; `BITGASK_E_IO` (run it again: it resumes).
+ * Threads: any.
+ */
+bitgask_status bitgask_adopt(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
+
+/**
+ * Fills `*out` with adopt's counters.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (r, out); `BITGASK_E_INVALID_ARG` (the report is
+ * not from `bitgask_adopt`).
+ * Threads: one thread at a time per report.
+ */
+bitgask_status bitgask_report_adopt_counts_get(const struct bitgask_report *r, struct bitgask_adopt_counts *out, struct bitgask_error **err_out);
 
 /**
  * True when nothing wrong is left: every problem is a note or was mended. False for NULL.
@@ -909,6 +1098,95 @@ const char *bitgask_report_json(const struct bitgask_report *r);
  * Threads: one thread at a time per report.
  */
 void bitgask_report_free(struct bitgask_report *r);
+
+/**
+ * Begins a transaction on `db`. On success `*out` receives a transaction owned by the
+ * caller, ended (and freed) by `bitgask_txn_commit` or `bitgask_txn_discard`. It holds no
+ * lock; it must be ended before `db` is closed (calls on it afterwards return
+ * `BITGASK_E_CLOSED`, and it must still be ended to free it).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, out); `BITGASK_E_POISONED`.
+ * Threads: safe to call concurrently on one handle; the transaction is single-owner.
+ */
+bitgask_status bitgask_txn_begin(struct bitgask_db *db, struct bitgask_txn **out, struct bitgask_error **err_out);
+
+/**
+ * Reads a value as the transaction sees it: its own write of the key if it has one, else the
+ * database's current value. `*val` receives a malloc'd copy (free with `bitgask_free`; never
+ * NULL on success) and `*vlen` its length. A read of the database is checked at commit, also
+ * when it found nothing.
+ * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent, expired, or deleted by the transaction);
+ * `BITGASK_E_NULL_ARG` (txn, key, val, vlen); `BITGASK_E_INVALID_ARG` (empty key);
+ * `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT`; `BITGASK_E_IO`;
+ * `BITGASK_E_CLOSED` (its database was closed).
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_get(struct bitgask_txn *txn, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen, struct bitgask_error **err_out);
+
+/**
+ * Sets `*out` to whether the key exists as the transaction sees it (its own writes first).
+ * Checked at commit as `bitgask_txn_get` is.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (txn, key, out); `BITGASK_E_INVALID_ARG` (empty
+ * key); `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT`; `BITGASK_E_IO`;
+ * `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_exists(struct bitgask_txn *txn, const uint8_t *key, size_t klen, bool *out, struct bitgask_error **err_out);
+
+/**
+ * Buffers a put of `val[0..vlen)` under `key[0..klen)` (with the handle's default TTL, if
+ * set); nothing is written before the commit. A key written but not read never conflicts.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (txn, key, val with vlen > 0);
+ * `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key or value above its limit);
+ * `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_put(struct bitgask_txn *txn, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
+
+/**
+ * Like `bitgask_txn_put`, the key expiring `ttl_ms` (> 0) milliseconds after the commit.
+ * Returns: as `bitgask_txn_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_put_ttl(struct bitgask_txn *txn, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, uint64_t ttl_ms, struct bitgask_error **err_out);
+
+/**
+ * Buffers a delete of `key[0..klen)` (an absent key is fine: the delete changes nothing).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (txn, key); `BITGASK_E_INVALID_ARG` (empty key);
+ * `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_delete(struct bitgask_txn *txn, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
+
+/**
+ * A cursor over keys starting with `prefix[0..plen)` (NULL/0 for all keys): the database's
+ * keys as of now merged with the transaction's own writes (its puts with their values, its
+ * deletes hidden), used with `bitgask_iter_next` and freed with `bitgask_iter_free`. Every key
+ * it returns from the database counts as read by the transaction. Keys others insert into the
+ * range are not detected at commit (no phantom protection). The transaction's writes after
+ * this call are not seen by the cursor.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (txn, out, prefix with plen > 0);
+ * `BITGASK_E_TOO_LARGE` (plen above `BITGASK_KEY_SIZE_LIMIT`); `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction; the iterator is single-owner and may outlive
+ * the transaction (its reads then no longer matter).
+ */
+bitgask_status bitgask_txn_iter_new(struct bitgask_txn *txn, const uint8_t *prefix, size_t plen, struct bitgask_iter **out, struct bitgask_error **err_out);
+
+/**
+ * Commits: writes the transaction's writes as one batch (all or nothing, durable as
+ * `bitgask_write` is) unless a key it read was written by someone else after it read it. Ends
+ * the transaction and frees `txn` whatever the result.
+ * Returns: `BITGASK_OK`; `BITGASK_E_CONFLICT` (nothing written); `BITGASK_E_NULL_ARG` (txn);
+ * `BITGASK_E_TOO_LARGE` (the writes do not fit in one data file); `BITGASK_E_IO`;
+ * `BITGASK_E_POISONED`; `BITGASK_E_CLOSED`.
+ * Threads: one thread at a time per transaction.
+ */
+bitgask_status bitgask_txn_commit(struct bitgask_txn *txn, struct bitgask_error **err_out);
+
+/**
+ * Ends the transaction without writing anything and frees it. NULL is a no-op.
+ * Threads: one thread at a time per transaction.
+ */
+void bitgask_txn_discard(struct bitgask_txn *txn);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -165,6 +165,11 @@ impl Db {
         self.engine.delete_all()
     }
 
+    /// The engine behind the handle (batches and transactions build on it).
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     /// Poisons the handle after a panic crossed a C entry point: state may be half-updated.
     pub(crate) fn poison_after_panic(&self, what: &str) {
         self.engine.poison(format!("panic in {what}"));
@@ -175,6 +180,8 @@ impl Db {
     }
 
     /// Syncs, writes the active file's hint, releases the LOCK. Also done (errors ignored) on drop.
+    /// A poisoned handle is released all the same, without the sync and the hint, and returns
+    /// `Error::Poisoned`.
     pub fn close(mut self) -> Result<()> {
         self.shutdown()
     }
@@ -192,26 +199,11 @@ impl Db {
     // ---- writes ----
 
     fn check_sizes(&self, key: &[u8], value_len: usize) -> Result<()> {
-        let o = self.engine.opts();
-        if key.is_empty() {
-            return Err(Error::InvalidArg("empty key".into()));
-        }
-        if key.len() > o.max_key_size as usize {
-            return Err(Error::TooLarge(format!("key of {} bytes exceeds max_key_size {}", key.len(), o.max_key_size)));
-        }
-        if value_len > o.max_value_size as usize {
-            return Err(Error::TooLarge(format!(
-                "value of {value_len} bytes exceeds max_value_size {}",
-                o.max_value_size
-            )));
-        }
-        Ok(())
+        check_sizes(self.engine.opts(), key, value_len)
     }
 
     fn encode(&self, key: &[u8], value: &[u8], expires: u64) -> Encoded {
-        let o = self.engine.opts();
-        let codec = if value.len() >= o.compression_threshold as usize { o.compression } else { Codec::None };
-        Encoded::new(key, value, expires, 0, codec)
+        encode(self.engine.opts(), key, value, expires)
     }
 
     fn put_durability(&self) -> Durability {
@@ -239,9 +231,7 @@ impl Db {
 
     /// Stores `value` under `key`, expiring `ttl_ms` milliseconds from now (`ttl_ms` > 0).
     pub fn put_ttl(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
-        if ttl_ms == 0 {
-            return Err(Error::InvalidArg("ttl_ms must be positive (use put for keys without expiry)".into()));
-        }
+        check_ttl(ttl_ms)?;
         self.put_expiring(key, value, expiry_after_ms(now_ns(), ttl_ms))
     }
 
@@ -263,11 +253,9 @@ impl Db {
         Ok(true)
     }
 
-    /// Atomically gives `key` a new lifetime of `ttl_ms` (0 deletes it). `Ok(false)` if absent.
+    /// Atomically gives `key` a new lifetime of `ttl_ms` (> 0). `Ok(false)` if absent.
     pub fn expire(&self, key: &[u8], ttl_ms: u64) -> Result<bool> {
-        if ttl_ms == 0 {
-            return self.delete(key);
-        }
+        check_ttl(ttl_ms)?;
         self.rewrite_expiry(key, Some(expiry_after_ms(now_ns(), ttl_ms)))
     }
 
@@ -335,17 +323,7 @@ impl Db {
     /// Calls `f` with the value of `key` without copying it out of the data file when possible.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         self.check_sizes(key, 0)?;
-        let e = &self.engine;
-        e.check_open()?;
-        let found = e.with_current(key, |loc, r| {
-            if r.header.expires != 0 && r.header.is_expired(now_ns()) {
-                e.forget_expired(key, loc);
-                return Ok(None);
-            }
-            let value = r.value().map_err(|bad| Error::Corrupt(format!("key's value does not decode: {bad}")))?;
-            Ok(Some(f(&value)))
-        })?;
-        Ok(found.flatten())
+        read_value(&self.engine, key, f)
     }
 
     pub fn exists(&self, key: &[u8]) -> Result<bool> {
@@ -502,6 +480,41 @@ impl Db {
     }
 }
 
+/// Checks a key and value length against the handle's limits.
+pub(crate) fn check_sizes(o: &Options, key: &[u8], value_len: usize) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidArg("empty key".into()));
+    }
+    if key.len() > o.max_key_size as usize {
+        return Err(Error::TooLarge(format!("key of {} bytes exceeds max_key_size {}", key.len(), o.max_key_size)));
+    }
+    if value_len > o.max_value_size as usize {
+        return Err(Error::TooLarge(format!("value of {value_len} bytes exceeds max_value_size {}", o.max_value_size)));
+    }
+    Ok(())
+}
+
+/// Encodes a put (compressed as the options say), stamp and CRC left for the writer.
+pub(crate) fn encode(o: &Options, key: &[u8], value: &[u8], expires: u64) -> Encoded {
+    let codec = if value.len() >= o.compression_threshold as usize { o.compression } else { Codec::None };
+    Encoded::new(key, value, expires, 0, codec)
+}
+
+/// Calls `f` with the current value of `key` (`None` when absent or expired; an expired key is
+/// dropped from the keydir on the way).
+pub(crate) fn read_value<R>(e: &Engine, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+    e.check_open()?;
+    let found = e.with_current(key, |loc, r| {
+        if r.header.expires != 0 && r.header.is_expired(now_ns()) {
+            e.forget_expired(key, loc);
+            return Ok(None);
+        }
+        let value = r.value().map_err(|bad| Error::Corrupt(format!("key's value does not decode: {bad}")))?;
+        Ok(Some(f(&value)))
+    })?;
+    Ok(found.flatten())
+}
+
 impl Drop for Db {
     fn drop(&mut self) {
         let _ = self.shutdown();
@@ -536,3 +549,15 @@ mod scan_cursor {
 #[cfg(test)]
 #[path = "db_tests.rs"]
 mod tests;
+
+/// A TTL is a lifetime of at least 1 ms. Zero is refused rather than read as "no expiry" (what 0
+/// means for the default TTL option) or "expire now" (Redis' EXPIRE 0): a TTL variable left at
+/// zero must not silently delete a key or keep it forever. `delete` and `persist` say those.
+fn check_ttl(ttl_ms: u64) -> Result<()> {
+    if ttl_ms == 0 {
+        return Err(Error::InvalidArg(
+            "ttl_ms must be at least 1 (delete removes a key, persist its expiry, put stores one without)".into(),
+        ));
+    }
+    Ok(())
+}

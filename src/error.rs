@@ -27,6 +27,8 @@ pub mod status {
     pub const E_FORMAT_VERSION: i32 = -9;
     pub const E_PANIC: i32 = -10;
     pub const E_POISONED: i32 = -11;
+    /// A transaction's commit found a key it read written by someone else since.
+    pub const E_CONFLICT: i32 = -12;
 
     /// Static NUL-terminated text for a status; unknown numbers get a generic text, never a crash.
     pub fn ctext(s: i32) -> &'static std::ffi::CStr {
@@ -46,6 +48,7 @@ pub mod status {
             E_FORMAT_VERSION => c"unsupported on-disk format version",
             E_PANIC => c"internal panic",
             E_POISONED => c"handle poisoned by an earlier fatal error",
+            E_CONFLICT => c"transaction conflict",
             _ => c"unknown status",
         }
     }
@@ -63,8 +66,13 @@ pub mod status {
 pub enum Error {
     InvalidArg(String),
     NullArg(&'static str),
-    BufferTooSmall { needed: usize },
-    Io { context: String, source: io::Error },
+    BufferTooSmall {
+        needed: usize,
+    },
+    Io {
+        context: String,
+        source: io::Error,
+    },
     Corrupt(String),
     Locked(String),
     Closed,
@@ -72,6 +80,9 @@ pub enum Error {
     FormatVersion(String),
     Panic(String),
     Poisoned(String),
+    /// A transaction's commit found a key it read written by someone else since; nothing was
+    /// written.
+    Conflict(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -91,6 +102,7 @@ impl Error {
             Error::FormatVersion(_) => E_FORMAT_VERSION,
             Error::Panic(_) => E_PANIC,
             Error::Poisoned(_) => E_POISONED,
+            Error::Conflict(_) => E_CONFLICT,
         }
     }
 
@@ -115,7 +127,8 @@ impl Error {
             | Error::TooLarge(m)
             | Error::FormatVersion(m)
             | Error::Panic(m)
-            | Error::Poisoned(m) => m.clone(),
+            | Error::Poisoned(m)
+            | Error::Conflict(m) => m.clone(),
             Error::NullArg(name) => format!("{name} is NULL"),
             Error::BufferTooSmall { needed } => format!("{needed} bytes needed"),
             Error::Io { context, source } => format!("{context}: {source}"),
@@ -136,6 +149,7 @@ impl Error {
             Error::FormatVersion(_) => "format version",
             Error::Panic(_) => "internal panic",
             Error::Poisoned(_) => "handle poisoned",
+            Error::Conflict(_) => "transaction conflict",
         }
     }
 }
@@ -187,6 +201,7 @@ mod tests {
             Error::FormatVersion(String::new()),
             Error::Panic(String::new()),
             Error::Poisoned(String::new()),
+            Error::Conflict(String::new()),
         ];
         let mut codes: Vec<i32> = all.iter().map(Error::status).collect();
         assert!(codes.iter().all(|&c| c < 0));

@@ -17,6 +17,9 @@ use crate::{Db, Options};
 #[derive(Default)]
 struct Model {
     allowed: BTreeMap<Vec<u8>, BTreeSet<Option<Vec<u8>>>>,
+    /// Batches of puts to keys written nowhere else whose call failed: each must be found
+    /// wholly written or not at all.
+    failed_batches: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 impl Model {
@@ -29,6 +32,10 @@ impl Model {
     }
 
     fn check(&self, db: &Db, when: &str) {
+        for b in &self.failed_batches {
+            let present: Vec<bool> = b.iter().map(|(k, v)| db.get(k).unwrap().as_ref() == Some(v)).collect();
+            assert!(present.iter().all(|&p| p == present[0]), "{when}: a failed batch is partly there: {present:?}");
+        }
         for (k, allowed) in &self.allowed {
             let got = db.get(k).unwrap_or_else(|e| panic!("{when}: get {:?}: {e}", String::from_utf8_lossy(k)));
             assert!(
@@ -76,6 +83,20 @@ fn workload(db: &Db, root: &Path, m: &mut Model) -> bool {
                 m.acked(&key, None)
             } else {
                 m.uncertain(&key, None)
+            }
+        }
+        if i % 10 == 6 {
+            let puts: Vec<(Vec<u8>, Vec<u8>)> =
+                (0..3).map(|j| (format!("b{i}-{j}").into_bytes(), vec![b'b'; 50 + 60 * j])).collect();
+            let mut b = crate::Batch::new();
+            for (k, v) in &puts {
+                b.put(k, v).unwrap();
+            }
+            if note(db.write(&b), &mut poisoned) {
+                puts.iter().for_each(|(k, v)| m.acked(k, Some(v)));
+            } else {
+                puts.iter().for_each(|(k, v)| m.uncertain(k, Some(v)));
+                m.failed_batches.push(puts);
             }
         }
         if i == 20 {
@@ -190,6 +211,76 @@ fn an_fsync_failure_poisons_and_the_value_is_never_served() {
 }
 
 #[test]
+fn a_failure_after_the_merge_swap_poisons_the_handle() {
+    let dir = TempDir::new("fault");
+    let root = dir.path().to_path_buf();
+    let db = Db::open(root.join("db"), opts()).unwrap();
+    let mut m = Model::default();
+    for i in 0..60 {
+        let (k, v) = (format!("k{}", i % 20), format!("v{i}"));
+        db.put(k.as_bytes(), v.as_bytes()).unwrap();
+        m.acked(k.as_bytes(), Some(v.as_bytes()));
+    }
+    // The new generation is live; mapping its first output then fails.
+    let armed = root.clone();
+    crate::killpoint::on_hit("merge-tmp-renamed", move || {
+        fault::arm(&armed, Some((Op::Read, 1, Failure::Io, true)));
+    });
+    let merged = db.merge(true);
+    crate::killpoint::clear_hook();
+    assert_eq!(merged.unwrap_err().status(), status::E_IO);
+    fault::disarm(&root);
+    assert_eq!(db.put(b"after", b"x").unwrap_err().status(), status::E_POISONED);
+    db.reopen().unwrap();
+    m.check(&db, "reopened after the failed swap");
+    assert_eq!(db.get(b"after").unwrap(), None);
+}
+
+#[test]
+fn closing_a_poisoned_handle_reports_it_frees_it_and_claims_nothing_durable() {
+    let dir = TempDir::new("fault");
+    let root = dir.path().join("db");
+    let db = Db::open(&root, opts()).unwrap();
+    db.put(b"k", b"old").unwrap();
+    fault::arm(dir.path(), Some((Op::Fsync, 1, Failure::Io, false)));
+    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), status::E_IO);
+    fault::disarm(dir.path());
+    let h = Box::into_raw(Box::new(crate::ffi::db::bitgask_db { db }));
+    let mut err = std::ptr::null_mut();
+    // SAFETY: a handle made just above, closed once; the error object is ours to free.
+    unsafe {
+        assert_eq!(crate::ffi::db::bitgask_close(h, &mut err), status::E_POISONED);
+        assert!(!err.is_null());
+        crate::ffi::error::bitgask_error_free(err);
+    }
+    let hints: Vec<_> = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().into_string().ok())
+        .filter(|n| n.ends_with(".hint"))
+        .collect();
+    assert!(hints.is_empty(), "a poisoned close wrote hints: {hints:?}");
+    let db = Db::open(&root, opts()).expect("the LOCK is released");
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"old");
+}
+
+#[test]
+fn the_cut_after_a_failed_fsync_is_itself_fsynced() {
+    let dir = TempDir::new("fault");
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    db.put(b"k", b"old").unwrap();
+    fault::arm(dir.path(), Some((Op::Fsync, 1, Failure::Io, false)));
+    assert_eq!(db.put(b"k", b"new").unwrap_err().status(), status::E_IO);
+    let counts = fault::disarm(dir.path());
+    assert_eq!(counts.get(&Op::Truncate), Some(&1), "the failed group was not cut off");
+    assert_eq!(counts.get(&Op::Fsync), Some(&2), "the cut was not made durable");
+    assert_eq!(db.put(b"x", b"y").unwrap_err().status(), status::E_POISONED);
+    assert_eq!(db.sync().unwrap_err().status(), status::E_POISONED, "a sync after the failure claimed success");
+    assert_eq!(db.close().unwrap_err().status(), status::E_POISONED);
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"old");
+}
+
+#[test]
 fn a_short_write_is_cut_off_so_later_records_are_not_stranded_behind_garbage() {
     let dir = TempDir::new("fault");
     let db = Db::open(dir.path().join("db"), opts()).unwrap();
@@ -222,8 +313,27 @@ impl Rng {
     }
 }
 
-/// One logical operation that was acknowledged, for the prefix check.
-type Logged = (Vec<u8>, Option<Vec<u8>>);
+/// One logical operation that was acknowledged, for the prefix check: its writes in order (a
+/// batch has several, and must survive whole or not at all).
+type Logged = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// A batch of 1 to 6 puts and deletes over the workload's keys, drawn from `r`.
+fn random_batch(r: u64, step: u64) -> (crate::Batch, Logged) {
+    let mut b = crate::Batch::new();
+    let mut ops = Vec::new();
+    for j in 0..1 + r % 6 {
+        let key = format!("k{}", (r >> (4 * j)) % 17).into_bytes();
+        if (r >> (40 + j)) % 4 == 0 {
+            b.delete(&key).unwrap();
+            ops.push((key, None));
+        } else {
+            let val: Vec<u8> = (0..((r >> (8 * j)) % 700) as usize).map(|i| (i as u64 ^ step ^ j) as u8).collect();
+            b.put(&key, &val).unwrap();
+            ops.push((key, Some(val)));
+        }
+    }
+    (b, ops)
+}
 
 /// What a power-loss run acknowledged.
 #[derive(Default)]
@@ -247,32 +357,39 @@ fn random_workload(db: &Db, root: &Path, seed: u64, acked: &mut Acked) {
             _ => ((r >> 16) % 2000) as usize,
         };
         let val: Vec<u8> = (0..size).map(|i| (i as u64 ^ step) as u8).collect();
+        let (batch, batch_ops) = random_batch(rng.next(), step);
         let outcome = match (r >> 32) % 100 {
-            0..=54 => db.put(&key, &val).map(|_| Some((key.clone(), Some(val.clone())))),
-            55..=69 => db.delete(&key).map(|found| found.then(|| (key.clone(), None))),
-            70..=77 => db.put_ttl(&key, &val, 3_600_000).map(|_| Some((key.clone(), Some(val.clone())))),
+            0..=54 => db.put(&key, &val).map(|_| Some(vec![(key.clone(), Some(val.clone()))])),
+            55..=69 => db.delete(&key).map(|found| found.then(|| vec![(key.clone(), None)])),
+            70..=77 => db.put_ttl(&key, &val, 3_600_000).map(|_| Some(vec![(key.clone(), Some(val.clone()))])),
             78..=81 => db.persist(&key).map(|_| None),
             82..=84 => db.merge(true).map(|_| None),
             85..=86 => db.backup(root.join(format!("bk{step}"))).map(|_| None),
+            87..=93 => db.write(&batch).map(|_| Some(batch_ops.clone())),
             _ => db.sync().map(|_| {
                 acked.synced = acked.log.len();
                 None
             }),
         };
         match outcome {
-            Ok(Some((k, v))) => {
-                acked.model.acked(&k, v.as_deref());
-                acked.log.push((k, v));
+            Ok(Some(ops)) => {
+                for (k, v) in &ops {
+                    acked.model.acked(k, v.as_deref());
+                }
+                acked.log.push(ops);
             }
             Ok(None) => {}
             Err(_) => {
                 // The call that met the power loss: its outcome is unknown.
-                let v = match (r >> 32) % 100 {
-                    0..=54 | 70..=77 => Some(val),
-                    55..=69 => None,
+                let ops = match (r >> 32) % 100 {
+                    0..=54 | 70..=77 => vec![(key, Some(val))],
+                    55..=69 => vec![(key, None)],
+                    87..=93 => batch_ops,
                     _ => return,
                 };
-                acked.model.uncertain(&key, v.as_deref());
+                for (k, v) in &ops {
+                    acked.model.uncertain(k, v.as_deref());
+                }
                 return;
             }
         }
@@ -286,7 +403,7 @@ fn contents(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
 /// The state after the first `k` acknowledged operations.
 fn state_after(log: &[Logged], k: usize) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut s = BTreeMap::new();
-    for (key, v) in &log[..k] {
+    for (key, v) in log[..k].iter().flatten() {
         match v {
             Some(v) => s.insert(key.clone(), v.clone()),
             None => s.remove(key),

@@ -5,15 +5,16 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::format::hint::{HintBuilder, HintEntry};
 use crate::format::record::Header;
+use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::map_for_scan;
 use crate::storage::fs::{atomic_write_with, data_name, hint_name};
-use crate::storage::scan::Scan;
 
 /// Scans data file `id` (checking every CRC) and writes its hint: the newest record of each key
 /// (highest sequence stamp; the later one on a tie, as recovery decides), tombstones included.
 /// Records of a key are usually in stamp order within a file, but a file need not be, and a
-/// hint must never pick a different record than a scan would. A file with a bad record gets no
-/// hint; the error says where.
+/// hint must never pick a different record than a scan would. Members of committed batches are
+/// entries like any other record; commit records are not. A file with a bad record (or an
+/// unfinished batch) gets no hint; the error says where.
 ///
 /// Memory stays small: one (key slice, stamp, offset) per record borrowed from the mapped file,
 /// sorted to find each key's newest record, and the hint streamed to disk.
@@ -21,7 +22,7 @@ pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
     let mut records: Vec<(&[u8], u64, u32)> = Vec::new();
-    let mut scan = Scan::new(&bytes);
+    let mut scan = BatchScan::new(&bytes);
     records.extend(scan.by_ref().map(|(offset, r)| (r.key, r.header.ts, offset as u32)));
     if let Some((at, bad)) = scan.stopped_at() {
         return Err(Error::corrupt_at(&path, *at, bad));

@@ -2,23 +2,38 @@
 //!
 //! `BITGASK_KILL_POINT=name` kills the process (SIGKILL, no clean-up of any kind) the first time
 //! it reaches `hit("name")`; `name:N` kills on the Nth time. Without the feature `hit` is an
-//! empty inline function.
+//! empty inline function. The library's own tests can also run code of their own at a point
+//! ([`on_hit`]), to make a race or a panic happen exactly there; `iter-next` (an iterator about
+//! to visit a key) and `group-synced` (a group commit's fsync returned) are such points, outside
+//! [`MERGE_POINTS`].
+
+/// Crash point `name` (and, in the library's tests, the hook set for it on this thread).
+#[inline(always)]
+pub fn hit(name: &str) {
+    #[cfg(test)]
+    hook::run(name);
+    #[cfg(feature = "kill-points")]
+    kill_if_chosen(name);
+    let _ = name;
+}
 
 #[cfg(feature = "kill-points")]
-pub fn hit(name: &str) {
+fn kill_if_chosen(name: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    use std::sync::Mutex;
+    // The choice is read once per process, not once per program: a test harness that reached a
+    // point itself (the write path's `group-synced` does, on every group commit) before forking
+    // its children must not hand them its own empty choice.
+    type PerProcess = Option<(u32, Option<(String, u64)>)>;
+    static TARGET: Mutex<PerProcess> = Mutex::new(None);
     static SEEN: AtomicU64 = AtomicU64::new(0);
-    let target = TARGET.get_or_init(|| {
-        let v = std::env::var("BITGASK_KILL_POINT").ok()?;
-        let (n, count) = match v.rsplit_once(':') {
-            Some((n, c)) => (n.to_string(), c.parse().unwrap_or(1)),
-            None => (v, 1),
-        };
-        Some((n, count))
-    });
-    if let Some((n, count)) = target {
+    let pid = std::process::id();
+    let mut t = TARGET.lock().unwrap_or_else(|e| e.into_inner());
+    if t.as_ref().is_none_or(|(p, _)| *p != pid) {
+        *t = Some((pid, chosen()));
+        SEEN.store(0, Ordering::SeqCst);
+    }
+    if let Some((_, Some((n, count)))) = t.as_ref() {
         if n == name && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *count {
             // SAFETY: sending a signal to ourselves.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
@@ -26,9 +41,15 @@ pub fn hit(name: &str) {
     }
 }
 
-#[cfg(not(feature = "kill-points"))]
-#[inline(always)]
-pub fn hit(_name: &str) {}
+/// `BITGASK_KILL_POINT` as (point, the how-manyth time it kills).
+#[cfg(feature = "kill-points")]
+fn chosen() -> Option<(String, u64)> {
+    let v = std::env::var("BITGASK_KILL_POINT").ok()?;
+    Some(match v.rsplit_once(':') {
+        Some((n, c)) => (n.to_string(), c.parse().unwrap_or(1)),
+        None => (v, 1),
+    })
+}
 
 /// Every point, for tests that sweep them all.
 pub const MERGE_POINTS: &[&str] = &[
@@ -41,3 +62,36 @@ pub const MERGE_POINTS: &[&str] = &[
     "merge-tmp-renamed",
     "merge-old-removed",
 ];
+
+/// Runs `f` on this thread each time it reaches point `name`, until [`clear_hook`].
+#[cfg(test)]
+pub fn on_hit(name: &'static str, f: impl FnMut() + 'static) {
+    hook::HOOK.with(|h| *h.borrow_mut() = Some((name, Box::new(f))));
+}
+
+/// Removes this thread's hook (dropping what it holds).
+#[cfg(test)]
+pub fn clear_hook() {
+    hook::HOOK.with(|h| h.borrow_mut().take());
+}
+
+#[cfg(test)]
+mod hook {
+    use std::cell::RefCell;
+
+    type Hook = (&'static str, Box<dyn FnMut()>);
+
+    thread_local! {
+        pub(super) static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    /// Runs the hook for `name`, taken out meanwhile so that it may reach points itself.
+    pub(super) fn run(name: &str) {
+        let Some((at, mut f)) = HOOK.with(|h| h.borrow_mut().take_if(|(at, _)| *at == name)) else { return };
+        f();
+        // Put back, unless `f` set another hook.
+        HOOK.with(|h| {
+            h.borrow_mut().get_or_insert((at, f));
+        });
+    }
+}

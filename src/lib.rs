@@ -15,7 +15,7 @@
 //! <root>/LOCK                 flock held while a handle is open
 //! <root>/data/bitgask.meta    {"version": 1, "created": "..."}
 //! <root>/data/000000001.data  records: crc32 | ts | expires | key_len | val_len | flags | codec | reserved | key | value
-//! <root>/data/000000001.hint  per key: the last record of that key in the data file, CRC-checked
+//! <root>/data/000000001.hint  per key: the newest record of that key in the data file, CRC-checked
 //! ```
 //!
 //! # Durability
@@ -34,8 +34,11 @@
 //! `internal` holds tooling for this repository's command and fuzz targets: neither is part of
 //! the Rust API.
 
+mod adopt;
+mod adopt_commit;
 mod background;
 mod backup;
+mod batch;
 mod clock;
 mod db;
 mod engine;
@@ -45,11 +48,15 @@ mod fault_tests;
 /// The C ABI (`include/bitgask.h`); Rust callers use [`Db`].
 #[doc(hidden)]
 pub mod ffi;
+#[cfg(test)]
+mod ffi_panic_tests;
+mod foreign;
 mod format;
 mod generation;
 mod hints;
 mod idmap;
 mod index;
+mod inspect;
 #[doc(hidden)]
 pub mod internal;
 mod iter;
@@ -63,16 +70,21 @@ mod report;
 mod storage;
 #[cfg(test)]
 mod testutil;
+mod txn;
 mod validate;
 mod version;
 mod watermark;
 
+pub use adopt::adopt;
+pub use batch::Batch;
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
 pub use format::record::Codec;
+pub use inspect::validate;
 pub use iter::{Iter, KeyFilter};
 pub use options::Options;
 pub use recovery::{OpenReport, Quarantined};
-pub use report::{Problem, ProblemKind, Report};
-pub use validate::{repair, validate};
+pub use report::{AdoptCounts, Problem, ProblemKind, Report};
+pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
+pub use validate::repair;
 pub use version::VERSION;

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use crate::clock::now_ns;
 use crate::engine::{Engine, Maintenance, Moved};
 use crate::error::{Error, Result};
+use crate::format::batch::{as_plain, FLAG_MEMBER};
 use crate::format::hint::{HintBuilder, HintEntry};
 use crate::format::merge_done::MergeDone;
 use crate::format::record::Header;
@@ -39,9 +40,9 @@ use crate::generation;
 use crate::hints::write_hint;
 use crate::keydir::{Loc, Probe};
 use crate::killpoint;
+use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, tmp_name, Checked};
-use crate::storage::scan::Scan;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeKind {
@@ -81,6 +82,7 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
         return Ok(false);
     }
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
+    let live_before = m.live_bytes(&inputs);
     let built = build(e, kind, &inputs_files);
     let discard = || {
         // Nothing outside merge.tmp changed yet.
@@ -95,9 +97,9 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
     };
     if kind == MergeKind::Selective && copied.reclaimed == 0 {
         // Everything had to be kept (tombstones shadowing older versions elsewhere): merging
-        // these files again would only rewrite them. Sealed files never change, so remember.
+        // these files again would only rewrite them, until more of their records die.
         discard();
-        m.mark_irreducible(&inputs);
+        m.mark_irreducible(&live_before);
         return Ok(false);
     }
     // Steps 4 and 5.
@@ -136,10 +138,12 @@ fn select(e: &Engine, maintenance: &Maintenance<'_>, sealed: &[u32]) -> Vec<u32>
     let mut candidates: Vec<(f64, u32, u64)> = e.read_index(|ix| {
         sealed
             .iter()
-            .filter(|id| !irreducible.contains(id))
             .filter_map(|&id| {
                 let size = *ix.sizes.get(&id)?;
                 let live = ix.live.get(&id).copied().unwrap_or(0);
+                if irreducible.get(&id) == Some(&live) {
+                    return None;
+                }
                 let ratio = if size == 0 { 1.0 } else { size.saturating_sub(live) as f64 / size as f64 };
                 (ratio >= m.garbage_ratio).then_some((ratio, id, size))
             })
@@ -204,7 +208,7 @@ fn copy_file(
 ) -> Result<()> {
     let bytes =
         file.mapped().ok_or_else(|| Error::Corrupt(format!("merge input {} is not sealed", file.path.display())))?;
-    let mut scan = Scan::new(bytes);
+    let mut scan = BatchScan::new(bytes);
     for (offset, rec) in scan.by_ref() {
         if e.is_closing() {
             return Err(Error::Closed);
@@ -234,7 +238,11 @@ fn copy_file(
             copied.reclaimed += here.size as u64;
             continue;
         }
-        let (id, at) = out.append(&bytes[offset as usize..offset as usize + here.size as usize], rec.key, &h)?;
+        // Members of committed batches are copied as ordinary records: the outputs are durable
+        // before they are published, so a batch needs no framing there.
+        let plain = as_plain(&bytes[offset as usize..offset as usize + here.size as usize]);
+        let h = Header { flags: h.flags & !FLAG_MEMBER, ..h };
+        let (id, at) = out.append(&plain, rec.key, &h)?;
         if live {
             copied.moved.push(Moved { old: here, new: Loc { file_id: id, offset: at, ..here } });
         }

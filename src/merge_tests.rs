@@ -247,6 +247,42 @@ fn a_selective_merge_that_can_only_keep_tombstones_settles() {
 }
 
 #[test]
+fn a_file_a_selective_merge_could_not_shrink_is_picked_again_once_its_records_die() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_garbage_ratio(0.4).unwrap().set_min_merge_files(1).unwrap().set_merge_trigger_ratio(1.0).unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    for k in 0..60 {
+        db.put(format!("victim{k:03}").as_bytes(), &[1u8; 80]).unwrap();
+    }
+    // Files of tombstones (kept: they shadow the victims) and small live values beside them.
+    for k in 0..60 {
+        db.delete(format!("victim{k:03}").as_bytes()).unwrap();
+        db.put(format!("keeper{k:03}").as_bytes(), b"a").unwrap();
+    }
+    let settle = || {
+        let mut passes = 0;
+        while db.compact_if_needed().unwrap() {
+            passes += 1;
+            assert!(passes < 10, "the selective merge keeps rewriting the same tombstones");
+        }
+    };
+    settle();
+    // The keepers die: every file holding them can shrink now, down to the tombstones.
+    for k in 0..60 {
+        db.put(format!("keeper{k:03}").as_bytes(), b"b").unwrap();
+    }
+    settle();
+    let tombstones = 60 * (crate::format::record::HEADER_LEN as u64 + 9);
+    let dead = db.reclaimable().unwrap().dead_bytes;
+    assert!(dead <= tombstones, "{dead} dead bytes left, only {tombstones} of tombstones must stay");
+    for k in 0..60 {
+        assert_eq!(db.get(format!("victim{k:03}").as_bytes()).unwrap(), None);
+        assert_eq!(db.get(format!("keeper{k:03}").as_bytes()).unwrap().unwrap(), b"b");
+    }
+}
+
+#[test]
 fn selective_merge_respects_its_thresholds() {
     let dir = TempDir::new("merge");
     let mut o = opts();
@@ -374,6 +410,89 @@ fn the_file_being_appended_is_the_highest_numbered_after_a_merge() {
     assert_eq!(Some(&after), ids.iter().max());
 }
 
+/// Appends half a record's worth of junk to data file `id`: what a write cut short by a crash
+/// leaves.
+fn tear(dir: &Path, id: u32) {
+    use std::io::Write;
+    let path = dir.join("data").join(crate::storage::fs::data_name(id));
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(&[0x5a; 40]).unwrap();
+}
+
+#[test]
+fn files_rotated_while_a_merge_finishes_stay_below_the_file_being_appended() {
+    let dir = TempDir::new("merge");
+    let db = Arc::new(Db::open(dir.path(), opts()).unwrap());
+    let mut model = fill(&db, 3, 100);
+    // Writers rotating between the merge's last id and its swap (several files' worth).
+    let during = db.clone();
+    crate::killpoint::on_hit("merge-done-written", move || {
+        for i in 0..120 {
+            during.put(format!("during{i:03}").as_bytes(), &[7u8; 100]).unwrap();
+        }
+    });
+    let merged = db.merge(true);
+    crate::killpoint::clear_hook();
+    assert!(merged.unwrap());
+    for i in 0..120 {
+        model.insert(format!("during{i:03}").into_bytes(), vec![7u8; 100]);
+    }
+    db.put(b"after", b"merge").unwrap();
+    model.insert(b"after".to_vec(), b"merge".to_vec());
+    let ids: Vec<u32> =
+        names(&dir.path().join("data")).iter().filter_map(|n| n.strip_suffix(".data")?.parse().ok()).collect();
+    let active = db.meta(b"after").unwrap().unwrap().file_id;
+    assert_eq!(Some(&active), ids.iter().max(), "the file being appended is not the highest-numbered");
+    // A crash in the middle of the next append: open must cut the torn tail, not refuse.
+    Arc::try_unwrap(db).ok().unwrap().close().unwrap();
+    tear(dir.path(), active);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.open_report().torn_tails.len(), 1);
+    assert_matches(&db, &model);
+}
+
+#[test]
+fn writers_rotating_through_merges_lose_nothing_even_with_a_torn_last_write() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_max_file_size(1024).unwrap();
+    let db = Arc::new(Db::open(dir.path(), o.clone()).unwrap());
+    fill(&db, 2, 50);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2u32)
+        .map(|t| {
+            let (db, stop) = (db.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut acked = BTreeMap::new();
+                let mut i = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    let (k, v) = (format!("w{t}-{}", i % 40).into_bytes(), format!("{t}-{i}").into_bytes());
+                    db.put(&k, &v).unwrap();
+                    acked.insert(k, v);
+                    i += 1;
+                }
+                acked
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        db.merge(true).unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let mut model = contents(&db);
+    for (k, v) in acked.iter().flatten() {
+        assert_eq!(model.get(k), Some(v), "an acknowledged write is missing before reopen");
+    }
+    db.put(b"last", b"write").unwrap();
+    model.insert(b"last".to_vec(), b"write".to_vec());
+    let active = db.meta(b"last").unwrap().unwrap().file_id;
+    Arc::try_unwrap(db).ok().unwrap().close().unwrap();
+    tear(dir.path(), active);
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_matches(&db, &model);
+}
+
 #[test]
 fn a_background_merge_runs_on_its_interval() {
     let dir = TempDir::new("merge");
@@ -493,4 +612,28 @@ fn recovery_refuses_states_it_cannot_resolve_safely() {
     closed_db_with_copy(dir.path(), "data.old");
     std::fs::remove_dir_all(dir.path().join("data")).unwrap();
     assert_eq!(status(dir.path()), corrupt);
+}
+
+#[test]
+fn a_newer_format_is_refused_before_an_interrupted_merge_is_settled() {
+    let newer = br#"{"version": 99, "created": "x"}"#;
+    let refused = |dir: &Path| {
+        assert_eq!(Db::open(dir, opts()).err().map(|e| e.status()), Some(crate::status::E_FORMAT_VERSION));
+        assert_eq!(crate::repair(dir, &opts()).err().map(|e| e.status()), Some(crate::status::E_FORMAT_VERSION));
+    };
+    // A merge that never reached the swap: open would discard merge.tmp/.
+    let dir = TempDir::new("merge");
+    closed_db_with_copy(dir.path(), "merge.tmp");
+    std::fs::write(dir.path().join("data/bitgask.meta"), newer).unwrap();
+    refused(dir.path());
+    assert!(dir.path().join("merge.tmp").is_dir(), "merge.tmp/ of a newer format was discarded");
+    // A swap cut between the renames: open would rename merge.tmp/ to data/.
+    let dir = TempDir::new("merge");
+    closed_db_with_copy(dir.path(), "merge.tmp");
+    valid_merge_done(&dir.path().join("merge.tmp"));
+    std::fs::write(dir.path().join("merge.tmp/bitgask.meta"), newer).unwrap();
+    std::fs::rename(dir.path().join("data"), dir.path().join("data.old")).unwrap();
+    refused(dir.path());
+    assert!(!dir.path().join("data").exists() && dir.path().join("merge.tmp").is_dir());
+    assert!(dir.path().join("data.old").is_dir());
 }

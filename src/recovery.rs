@@ -21,10 +21,10 @@ use crate::index::Index;
 use crate::keydir::{Keydir, Loc, Upsert};
 use crate::options::Options;
 use crate::quarantine;
+use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::{map_for_scan, MappedFile};
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{self, atomic_write, data_name, hint_name, META_FILE};
-use crate::storage::scan::{valid_record_after, Scan};
 use crate::watermark::{Known, Tracker};
 
 /// What open found and did; available from `Db::open_report`.
@@ -37,6 +37,8 @@ pub struct OpenReport {
     pub hints_ignored: Vec<String>,
     /// Torn tails cut off: (file, offset, bytes removed).
     pub torn_tails: Vec<(String, u64, u64)>,
+    /// Of those, the ones that began with an uncommitted batch: (file, offset, members dropped).
+    pub torn_batches: Vec<(String, u64, u32)>,
     /// Unsynced tails set aside after a power loss (docs/DESIGN.md section 4.5).
     pub quarantined: Vec<Quarantined>,
     pub unknown_files: Vec<String>,
@@ -166,9 +168,11 @@ pub(crate) struct Loaded {
     pub watermark: Tracker,
 }
 
-/// Steps 2 to 6 of docs/DESIGN.md section 4 (the caller holds the LOCK): settle an interrupted
-/// merge, check the meta file, load every data file, and pick the file to append to.
+/// Steps 2 to 6 of docs/DESIGN.md section 4 (the caller holds the LOCK): refuse a newer format,
+/// settle an interrupted merge, check the meta file, load every data file, and pick the file to
+/// append to.
 pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
+    refuse_newer_format(root)?;
     generation::settle(root)?;
     let dir = generation::data_dir(root);
     fs::ensure_dir(&dir)?;
@@ -339,10 +343,8 @@ fn scan_file(
     report: &mut OpenReport,
 ) -> Result<(u64, Tail)> {
     let bytes = &maps[&id];
-    let mut scan = Scan::new(bytes);
-    let mut last_ts = 0;
+    let mut scan = BatchScan::new(bytes);
     for (offset, r) in scan.by_ref() {
-        last_ts = r.header.ts;
         report.records_scanned += 1;
         loader.offer(maps, Seen::from_record(id, offset, &r));
     }
@@ -352,12 +354,18 @@ fn scan_file(
         return Err(Error::corrupt_at(&path, at, format!("{bad} (in a sealed file; run repair)")));
     };
     let durable = known.durable_below(id);
-    match valid_record_after(bytes, at, last_ts) {
+    // `at` is a batch's first member when the scan stopped inside a batch: the batch goes whole.
+    match scan.later_valid_record() {
         // Bytes that were on disk, in a file still as long as it was, changed: not a torn write.
         None if at < durable && bytes.len() as u64 >= durable => {
             Err(Error::corrupt_at(&path, at, format!("{bad}, below the {} (run repair)", known.describe(id))))
         }
-        None => Ok((at, Tail::Torn)),
+        None => {
+            if let Some(members) = scan.unfinished_batch() {
+                report.torn_batches.push((data_name(id), at, members));
+            }
+            Ok((at, Tail::Torn))
+        }
         Some(_) if at >= durable => Ok((at, Tail::Unsynced)),
         Some(next) => Err(Error::corrupt_at(
             &path,
@@ -392,14 +400,34 @@ fn check_meta(dir: &Path) -> Result<()> {
     };
     let meta = Meta::parse(&bytes).map_err(|why| Error::Corrupt(format!("{}: {why}", path.display())))?;
     if meta.version > FORMAT_VERSION {
-        return Err(Error::FormatVersion(format!(
-            "{} has format version {}, this library reads up to {FORMAT_VERSION}",
-            path.display(),
-            meta.version
-        )));
+        return Err(newer_format(&path, meta.version));
     }
     if meta.version == 0 {
         return Err(Error::Corrupt(format!("{}: format version 0 does not exist", path.display())));
+    }
+    Ok(())
+}
+
+fn newer_format(path: &Path, version: u64) -> Error {
+    Error::FormatVersion(format!(
+        "{} has format version {version}, this library reads up to {FORMAT_VERSION}",
+        path.display()
+    ))
+}
+
+/// Refuses a database any of whose generations (`data/`, or what an interrupted merge left in
+/// `merge.tmp/` and `data.old/`) has a meta file of a newer format, before anything settles the
+/// merge: a newer library's directories are never changed. A meta file that is missing or does
+/// not parse is left to [`check_meta`] once the merge is settled.
+pub(crate) fn refuse_newer_format(root: &Path) -> Result<()> {
+    for dir in [generation::DATA_DIR, generation::MERGE_TMP, generation::DATA_OLD] {
+        let path = root.join(dir).join(META_FILE);
+        let Ok(bytes) = fs::open_nofollow(&path, false).and_then(|f| read_all(f, &path)) else { continue };
+        if let Ok(meta) = Meta::parse(&bytes) {
+            if meta.version > FORMAT_VERSION {
+                return Err(newer_format(&path, meta.version));
+            }
+        }
     }
     Ok(())
 }

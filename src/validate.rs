@@ -1,9 +1,9 @@
 //! Validate and repair (docs/DESIGN.md sections 8.2 and 8.3).
 //!
-//! Both walk every data file tolerantly: valid records are kept, and where a record fails its
-//! checks the walk looks for the next valid record and reports the bytes in between as one
-//! damaged range. The newest file follows open's torn-tail rule (damage with nothing valid after
-//! it is a torn write); anywhere else damage is corruption.
+//! Both walk every data file tolerantly (`validate_walk.rs`): valid records are kept, and where a
+//! record (or a batch) fails its checks the walk looks for the next valid record and reports the
+//! bytes in between as one damaged range. The newest file follows open's torn-tail and
+//! unsynced-tail rules (docs/DESIGN.md section 4.5); anywhere else damage is corruption.
 //!
 //! `validate` only reads: it takes no lock and changes no byte, name or mtime. `repair` takes the
 //! lock and mends what validate reports: it truncates torn tails, moves damaged ranges into a
@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
+use crate::foreign::gate;
 use crate::format::hint::{HintError, HintView};
 use crate::format::meta::{Meta, FORMAT_VERSION};
-use crate::format::record::{Bad, Header, Record, HEADER_LEN};
+use crate::format::record::{Header, Record, HEADER_LEN};
 use crate::generation::{self, is_our_tmp, Listing, DATA_DIR, DATA_OLD, MERGE_TMP};
 use crate::hints::write_hint;
 use crate::options::Options;
@@ -32,69 +33,7 @@ use crate::report::{show_key, ProblemKind, Report};
 use crate::storage::datafile::map_for_scan;
 use crate::storage::fs::{self as dfs, data_name, hint_name, parse_name, LOCK_FILE, META_FILE};
 use crate::storage::lock::LockFile;
-use crate::storage::scan::valid_record_after;
 use crate::watermark::Known;
-
-/// One data file walked tolerantly.
-#[derive(Default)]
-struct Walk {
-    /// (offset, length) of every valid record, in file order.
-    records: Vec<(u64, u64)>,
-    /// Damaged byte ranges (offset, length), in file order.
-    damage: Vec<(u64, u64)>,
-    /// The last range is a torn tail (newest file, nothing valid after it).
-    torn_tail: bool,
-    /// The only range is an unsynced tail (newest file, at or after the durable watermark, newer
-    /// records after it): it runs to the end of the file, and nothing after it counts.
-    unsynced_tail: bool,
-}
-
-/// Walks `bytes`; `newest` (the durable watermark of the newest file) applies the torn-tail and
-/// unsynced-tail rules of docs/DESIGN.md section 4.5.
-fn walk(bytes: &[u8], newest: Option<u64>) -> Walk {
-    let mut w = Walk::default();
-    let (mut pos, mut last_ts) = (0u64, 0u64);
-    while (pos as usize) < bytes.len() {
-        // Damage too, behind a valid CRC: a value that cannot be read (a compressed payload that
-        // does not decode) would fail every read of its key, and the largest possible stamp
-        // would make every later write fail.
-        let checked = Record::decode(&bytes[pos as usize..]).and_then(|r| r.value().map(|_| r)).and_then(|r| {
-            if r.header.ts == u64::MAX {
-                Err(Bad::StampExhausted)
-            } else {
-                Ok(r)
-            }
-        });
-        match checked {
-            Ok(r) => {
-                let len = r.header.record_len();
-                w.records.push((pos, len));
-                last_ts = r.header.ts;
-                pos += len;
-            }
-            Err(_) => {
-                // In the newest file only records stamped after the damage's predecessor count
-                // (as at open); merge outputs elsewhere are not in stamp order.
-                let next = valid_record_after(bytes, pos, if newest.is_some() { last_ts } else { 0 });
-                if next.is_some() && w.damage.is_empty() && newest.is_some_and(|durable| pos >= durable) {
-                    w.damage.push((pos, bytes.len() as u64 - pos));
-                    w.unsynced_tail = true;
-                    break;
-                }
-                let end = next.unwrap_or(bytes.len() as u64);
-                w.damage.push((pos, end - pos));
-                if next.is_none() {
-                    // Damage below the watermark of a file still as long as it was is corruption.
-                    let flushed = newest.is_some_and(|d| pos < d && bytes.len() as u64 >= d);
-                    w.torn_tail = newest.is_some() && w.damage.len() == 1 && !flushed;
-                    break;
-                }
-                pos = end;
-            }
-        }
-    }
-    w
-}
 
 fn rel(id: u32, ext: &str) -> String {
     format!("{DATA_DIR}/{id:09}.{ext}")
@@ -277,7 +216,10 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     if !root.is_dir() {
         return Err(Error::InvalidArg(format!("{} is not a database directory", root.display())));
     }
+    // Before the LOCK: repair must not rewrite a Go directory's hints or meta.
+    gate(root, Duration::from_millis(opts.lock_timeout_ms))?;
     let _lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
+    crate::recovery::refuse_newer_format(root)?;
     let mut done = Report { repaired: true, ..Report::default() };
     let before = validate(root)?;
     if before.problems.iter().any(|p| p.kind == ProblemKind::MergeLeftover) {
@@ -424,7 +366,7 @@ fn readable_key(range: &[u8]) -> Option<&[u8]> {
 fn rewrite_without_damage(dir: &Path, id: u32, bytes: &[u8], w: &Walk) -> Result<()> {
     let name = data_name(id);
     dfs::atomic_write_with(dir, &name, |out| {
-        for &(off, len) in &w.records {
+        for &(off, len) in &w.kept {
             out.write_all(&bytes[off as usize..(off + len) as usize])?;
         }
         Ok(())
@@ -469,6 +411,12 @@ fn validate_hints_only(dir: &Path, listing: &Listing) -> Result<Report> {
     }
     Ok(report)
 }
+
+#[path = "validate_walk.rs"]
+mod walk;
+// Adoption walks Go files with the same tolerant walk.
+pub(crate) use walk::walk;
+use walk::Walk;
 
 #[cfg(test)]
 #[path = "validate_tests.rs"]

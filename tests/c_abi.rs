@@ -105,11 +105,14 @@ macro_rules! c_programs {
 }
 
 c_programs!(
+    test_adopt,
     test_args,
     test_basic,
+    test_batch,
     test_caveats,
     test_concurrency,
     test_crash,
+    test_crash_batch,
     test_crash_merge,
     test_iter,
     test_lock,
@@ -117,6 +120,7 @@ c_programs!(
     test_ops,
     test_recovery,
     test_ttl,
+    test_txn,
 );
 
 #[test]
@@ -135,4 +139,11 @@ fn every_c_test_file_has_a_test() {
 #[test]
 fn killpoints_test_merge_kill() {
     run_program("killpoints/test_merge_kill.c");
+}
+
+/// The adopt kill-point sweep (docs/DESIGN.md section 14.3), likewise.
+#[cfg(feature = "kill-points")]
+#[test]
+fn killpoints_test_adopt_kill() {
+    run_program("killpoints/test_adopt_kill.c");
 }

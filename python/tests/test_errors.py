@@ -24,6 +24,7 @@ EXPECTED = {
     "BITGASK_E_FORMAT_VERSION": bitgask.FormatVersionError,
     "BITGASK_E_PANIC": bitgask.PanicError,
     "BITGASK_E_POISONED": bitgask.PoisonedError,
+    "BITGASK_E_CONFLICT": bitgask.ConflictError,
 }
 
 

@@ -34,6 +34,8 @@ VALID: dict[str, Any] = {
     "min_merge_total": 1 << 20,
     "max_merge_files": 4,
     "max_merge_bytes": 1 << 30,
+    "adopt_salvage": True,  # adopt's switches; open ignores them
+    "adopt_discard_original": False,
 }
 
 

@@ -2,10 +2,11 @@
 //! (rank 1), which [`Maintenance`] holds: only one of them runs at a time, and the files they
 //! work on cannot be merged away underneath them.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::lock_order::MutexGuard;
+use super::write::Writer;
 use super::{Chore, Engine};
 use crate::clock::now_ns;
 use crate::error::Result;
@@ -60,7 +61,9 @@ impl Engine {
         let tmp = generation::begin(&self.root)?;
         generation::mark_complete(&tmp, &MergeDone { inputs: inputs.clone(), outputs: Vec::new() })?;
         self.swap_generations(&inputs)?;
+        self.irreducible.lock().clear();
         *self.index.write() = Default::default();
+        self.conflicts().note_everything();
         let old_files = std::mem::take(&mut *self.files.write());
         drop(w);
         drop(old_files);
@@ -111,21 +114,28 @@ impl Maintenance<'_> {
         Ok(sealed)
     }
 
-    /// Sealed files a selective merge found nothing to reclaim in.
-    pub fn irreducible(&self) -> HashSet<u32> {
+    /// Sealed files a selective merge found nothing to reclaim in, with their live bytes then.
+    pub fn irreducible(&self) -> HashMap<u32, u64> {
         self.e.irreducible.lock().clone()
     }
 
-    /// Remembers sealed files a selective merge could not shrink (sealed files never change).
-    pub fn mark_irreducible(&self, ids: &[u32]) {
-        self.e.irreducible.lock().extend(ids.iter().copied());
+    /// The live bytes of each of `ids` now.
+    pub fn live_bytes(&self, ids: &[u32]) -> Vec<(u32, u64)> {
+        self.e.read_index(|ix| ids.iter().map(|&id| (id, ix.live.get(&id).copied().unwrap_or(0))).collect())
+    }
+
+    /// Remembers sealed files a selective merge could not shrink, with their live bytes from
+    /// before it copied them. A sealed file never changes, but its records die as their keys are
+    /// written again: it is worth another look once its live bytes differ.
+    pub fn mark_irreducible(&self, live: &[(u32, u64)]) {
+        self.e.irreducible.lock().extend(live.iter().copied());
     }
 
     /// Step 4 of a merge, the only time writers wait: under the directory lock and the writer
     /// mutex, fdatasync the active file, swap `merge.tmp/` in for `data/` (the `inputs` stay in
     /// `data.old/`), make the `outputs` (id, size) readable, and seal the active file so the next
-    /// write goes to `next_active`, an empty file numbered above every output. Returns the
-    /// outputs.
+    /// write goes to `next_active`, an empty file numbered above every output, or to a file
+    /// rotation creates (see [`Maintenance::adopt_empty`]). Returns the outputs.
     pub fn swap_in(&self, inputs: &[u32], outputs: &[(u32, u64)], next_active: u32) -> Result<Vec<Arc<DataFile>>> {
         let e = self.e;
         let _no_hint_writes = e.dirs.lock();
@@ -133,22 +143,50 @@ impl Maintenance<'_> {
         let mut w = e.writer.lock();
         if let Some(a) = &w.active {
             if let Err(err) = a.sync() {
-                e.poison(format!("fdatasync before merge swap failed: {err}"));
+                e.fsync_failed(&mut w, format!("fdatasync before merge swap failed: {err}"));
                 return Err(err);
             }
         }
         e.swap_generations(inputs)?;
+        // The new generation is live: a handle that failed to take it in half-knows its files.
+        self.adopt(&mut w, outputs, next_active).inspect_err(|err| {
+            e.poison(format!("taking in the merge's new generation failed, reopen to recover: {err}"))
+        })
+    }
+
+    /// Step 11 of the swap: the outputs readable, the old active file sealed, the empty file in.
+    fn adopt(&self, w: &mut Writer, outputs: &[(u32, u64)], next_active: u32) -> Result<Vec<Arc<DataFile>>> {
+        let e = self.e;
         let mut files = Vec::new();
         for &(id, size) in outputs {
             files.push(Arc::new(DataFile::sealed(&e.dir, id)?));
             e.index.write().sizes.insert(id, size);
         }
         e.files.write().extend(files.iter().map(|f| (f.id, f.clone())));
-        e.seal_active(&mut w)?;
-        let fresh = ActiveFile::reopen(&e.dir, next_active, 0)?;
-        e.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
-        w.active = Some(fresh);
+        e.seal_active(w)?;
+        self.adopt_empty(w, next_active)?;
         Ok(files)
+    }
+
+    /// Makes the merge's empty file `id` part of the handle. It becomes the active file only if
+    /// it is still the highest id: writers rotating after the merge took it made higher-numbered
+    /// files, and the file being appended must be the highest (the torn-tail rule). Then it stays
+    /// an empty sealed file and the next write creates a file, as rotation does.
+    fn adopt_empty(&self, w: &mut Writer, id: u32) -> Result<()> {
+        let e = self.e;
+        let highest = w.next_id.checked_sub(1) == Some(id);
+        let file = match highest {
+            true => {
+                let fresh = ActiveFile::reopen(&e.dir, id, 0)?;
+                let f = DataFile::active(&fresh);
+                w.active = Some(fresh);
+                f
+            }
+            false => DataFile::sealed(&e.dir, id)?,
+        };
+        e.index.write().sizes.insert(id, 0);
+        e.files.write().insert(id, Arc::new(file));
+        Ok(())
     }
 
     /// Step 5 of a merge, with writers running again: repoint the keydir entries that still point
@@ -185,6 +223,11 @@ impl Maintenance<'_> {
         let mut files = e.files.write();
         for f in inputs {
             files.remove(&f.id);
+        }
+        drop(files);
+        let mut irreducible = e.irreducible.lock();
+        for f in inputs {
+            irreducible.remove(&f.id);
         }
     }
 

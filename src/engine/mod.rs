@@ -27,17 +27,20 @@
 //! | 10 | `lock_file` | the LOCK, released at close | - |
 //!
 //! Outside the order, because nothing is taken while holding them: the background queue's own
-//! mutex (pushed to under `dirs` and `writer`), the watermark's (written by a group's leader and
+//! mutex (pushed to under `dirs` and `writer`), the transaction conflict log's mutex (taken
+//! under `writer` and `index`, see `conflicts`), the watermark's (written by a group's leader and
 //! at close) and the atomic flags and counters. A thread
 //! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
 
+mod batch_write;
+mod conflicts;
 mod lock_order;
 mod maintenance;
 mod read;
 mod write;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -58,6 +61,7 @@ use crate::storage::fs::LOCK_FILE;
 use crate::storage::lock::LockFile;
 use crate::watermark::Tracker;
 
+pub(crate) use batch_write::PendingProbe;
 use lock_order::{Mutex, RwLock};
 pub(crate) use maintenance::{Maintenance, Moved};
 pub(crate) use write::Durability;
@@ -90,8 +94,9 @@ pub(crate) struct Engine {
     commit: Mutex<CommitState>,
     commit_cv: Condvar,
     /// Sealed files a selective merge found nothing to reclaim in (all their dead bytes are
-    /// tombstones that must stay); the selective policy skips them.
-    irreducible: Mutex<HashSet<u32>>,
+    /// tombstones that must stay), with their live bytes then; the selective policy skips them
+    /// while those stay the same.
+    irreducible: Mutex<HashMap<u32, u64>>,
     index: RwLock<Index>,
     files: RwLock<IdMap<Arc<DataFile>>>,
     /// What the last open (or reopen) found.
@@ -108,6 +113,8 @@ pub(crate) struct Engine {
     chores: WorkQueue<Chore>,
     merges: AtomicU64,
     last_merge_ns: AtomicU64,
+    /// Writes published while transactions are open, for their commit check.
+    conflicts: conflicts::Conflicts,
 }
 
 /// A job for the background thread.
@@ -124,6 +131,8 @@ enum Chore {
 impl Engine {
     /// Takes the LOCK of the database at `root` (an absolute path) and loads it from disk.
     pub fn open(root: PathBuf, opts: Options) -> Result<Engine> {
+        // Before the LOCK is taken or written: a Go bitgask directory is left as it was.
+        crate::foreign::gate(&root, Duration::from_millis(opts.lock_timeout_ms))?;
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
         let loaded = recovery::load(&root, &opts)?;
         let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
@@ -136,7 +145,7 @@ impl Engine {
             writer: Mutex::new(Rank::Writer, writer),
             commit: Mutex::new(Rank::Commit, CommitState::default()),
             commit_cv: Condvar::new(),
-            irreducible: Mutex::new(Rank::Irreducible, HashSet::new()),
+            irreducible: Mutex::new(Rank::Irreducible, HashMap::new()),
             index: RwLock::new(Rank::Index, loaded.index),
             files: RwLock::new(Rank::Files, loaded.files),
             open_report: Mutex::new(Rank::OpenReport, loaded.report),
@@ -149,6 +158,7 @@ impl Engine {
             chores: WorkQueue::default(),
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
+            conflicts: conflicts::Conflicts::default(),
         };
         e.queue_hints(&loaded.unhinted);
         Ok(e)
@@ -220,6 +230,7 @@ impl Engine {
         w.active = None;
         let loaded = recovery::load(&self.root, &self.opts)?;
         *self.index.write() = loaded.index;
+        self.conflicts.note_everything();
         let old_files = std::mem::replace(&mut *self.files.write(), loaded.files);
         self.chores.push(Chore::Release(old_files.into_values().collect()));
         w.active = loaded.active;
@@ -227,6 +238,8 @@ impl Engine {
         w.last_ts = w.last_ts.max(loaded.max_ts);
         *self.open_report.lock() = loaded.report;
         self.watermark.replace(loaded.watermark);
+        // Ids may be taken again (the counter restarts above the highest file on disk).
+        self.irreducible.lock().clear();
         *self.commit.lock() = CommitState::settled(w.seq);
         *self.poison.lock() = None;
         self.poisoned.store(false, Ordering::Release);
@@ -237,7 +250,8 @@ impl Engine {
 
     /// Closes the handle: stops the background thread, runs `stop_workers` (the caller's
     /// periodic threads), flushes, writes the active file's hint, and releases the LOCK. A second
-    /// call does nothing.
+    /// call does nothing. A poisoned handle is closed all the same, without the flush and the
+    /// hint (nothing written since the failure is known durable), and reports `Poisoned`.
     pub fn close(&self, stop_workers: impl FnOnce()) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
@@ -245,11 +259,7 @@ impl Engine {
         self.closing.store(true, Ordering::Release);
         self.chores.stop();
         stop_workers();
-        let result = match self.check_writable() {
-            Ok(()) => self.sync_all(),
-            Err(Error::Poisoned(_)) => Ok(()),
-            Err(err) => Err(err),
-        };
+        let result = self.check_writable().and_then(|()| self.sync_all());
         if result.is_ok() {
             self.watermark.flush();
         }
@@ -263,6 +273,11 @@ impl Engine {
         self.files.write().clear();
         self.lock_file.lock().take();
         result
+    }
+
+    /// What transactions check at commit: writes published after their reads.
+    pub(crate) fn conflicts(&self) -> &conflicts::Conflicts {
+        &self.conflicts
     }
 
     /// Whether close has begun: long work (a merge) stops early.

@@ -10,7 +10,8 @@
 //!    becomes the leader, fdatasyncs the file once for everything appended so far, then applies
 //!    the whole group's keydir updates in append order and wakes the group (group commit).
 //! 5. An fsync failure poisons the handle: the group gets `E_IO`, later writes `E_POISONED`, and
-//!    the group's records are never made visible.
+//!    the group's records are never made visible (and are cut off the file). So does any failed
+//!    fsync of the active file, and a group fsync that returns after the handle was poisoned.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -21,15 +22,18 @@ use super::{Chore, Engine};
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::record::{Encoded, Record};
+use crate::index::Index;
 use crate::keydir::Loc;
+use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
-use crate::storage::fs::{sync_data, truncate};
+use crate::storage::fs::{sync_data, sync_file, truncate};
 
-/// A record appended but not yet visible, waiting for its group's fsync.
-struct Pending {
-    seq: u64,
-    key: Vec<u8>,
-    loc: Loc,
+/// A record appended but not yet visible, waiting for its group's fsync. The members of a
+/// batch share one sequence number, so one group publishes all of them.
+pub(super) struct Pending {
+    pub(super) seq: u64,
+    pub(super) key: Vec<u8>,
+    pub(super) loc: Loc,
 }
 
 /// State owned by the writer mutex.
@@ -39,7 +43,7 @@ pub(super) struct Writer {
     pub(super) last_ts: u64,
     /// Records appended so far (append sequence numbers start at 1).
     pub(super) seq: u64,
-    pending: VecDeque<Pending>,
+    pub(super) pending: VecDeque<Pending>,
 }
 
 impl Writer {
@@ -50,7 +54,7 @@ impl Writer {
     /// The next sequence stamp: wall clock, but always above the last one. A database already
     /// holding a record stamped at the maximum (year 2554, so only a crafted or damaged file)
     /// cannot order a newer write after it: the write is refused rather than lost.
-    fn next_ts(&mut self) -> Result<u64> {
+    pub(super) fn next_ts(&mut self) -> Result<u64> {
         let next = self.last_ts.checked_add(1).ok_or_else(|| {
             Error::Corrupt("sequence stamps exhausted: a record carries the largest possible stamp".into())
         })?;
@@ -66,7 +70,7 @@ impl Writer {
     }
 
     /// The newest appended-but-invisible record of `key`, if any.
-    fn pending_loc(&self, key: &[u8]) -> Option<Loc> {
+    pub(super) fn pending_loc(&self, key: &[u8]) -> Option<Loc> {
         self.pending.iter().rev().find(|p| p.key == key).map(|p| p.loc)
     }
 }
@@ -155,18 +159,9 @@ impl Engine {
         self.ensure_room(w, enc.len() as u64)?;
         let ts = w.next_ts()?;
         enc.stamp(ts);
-        let active = w.active.as_mut().expect("ensure_room created the active file");
-        let offset = match active.append(&enc.buf) {
-            Ok(off) => off,
-            Err((err, dirty)) => {
-                if dirty {
-                    self.poison(format!("could not cut off a failed append: {err}"));
-                }
-                return Err(err);
-            }
-        };
+        let (file_id, offset) = self.append_locked(w, &enc.buf)?;
         let loc = Loc {
-            file_id: active.id,
+            file_id,
             offset: offset as u32,
             size: enc.len() as u32,
             tombstone: enc.is_tombstone(),
@@ -175,13 +170,36 @@ impl Engine {
         w.seq += 1;
         let seq = w.seq;
         if durability == Durability::NoSync && w.pending.is_empty() {
-            self.index.write().apply(key, loc);
+            self.publish(&mut self.index.write(), key, loc);
             return Ok(loc);
         }
         // Visibility must follow append order, so even a no-sync write queues behind a group.
         w.pending.push_back(Pending { seq, key: key.to_vec(), loc });
         MutexGuard::unlocked(w, || self.commit(seq))?;
         Ok(loc)
+    }
+
+    /// Appends `buf` to the active file (which `ensure_room` made ready) with one write;
+    /// returns the file's id and the offset written at. A failed append is cut off again, and
+    /// if even that fails the handle is poisoned.
+    pub(super) fn append_locked(&self, w: &mut Writer, buf: &[u8]) -> Result<(u32, u64)> {
+        let active = w.active.as_mut().expect("ensure_room created the active file");
+        match active.append(buf) {
+            Ok(off) => Ok((active.id, off)),
+            Err((err, dirty)) => {
+                if dirty {
+                    self.poison(format!("could not cut off a failed append: {err}"));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Makes one appended record visible: the keydir update, in append order, under the index
+    /// lock (the caller holds the writer mutex), noted for open transactions' commit checks.
+    pub(super) fn publish(&self, index: &mut Index, key: &[u8], loc: Loc) {
+        index.apply(key, loc);
+        self.conflicts.note(key);
     }
 
     /// The next data file id (merge outputs draw from the counter rotation uses).
@@ -199,7 +217,7 @@ impl Engine {
                 return Ok(w);
             }
             if self.poisoned.load(Ordering::Acquire) {
-                w.pending.clear();
+                self.discard_pending(&mut w);
                 return Ok(w);
             }
             let seq = w.seq;
@@ -211,7 +229,7 @@ impl Engine {
     /// Makes sure the active file exists and can take `len` more bytes, rotating if not: the old
     /// file is sealed before the next id is created, so every file below the highest one is
     /// complete on disk.
-    fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<()> {
+    pub(super) fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<()> {
         match &w.active {
             Some(a) if a.len == 0 || a.len + len <= self.opts.max_file_size => return Ok(()),
             Some(_) => self.seal_active(w)?,
@@ -231,7 +249,7 @@ impl Engine {
         let file = self.writer.lock().active.as_ref().map(|a| (a.file.clone(), a.path.clone()));
         if let Some((f, path)) = file {
             if let Err(err) = sync_data(&f, &path) {
-                self.poison(err.to_string());
+                self.fsync_failed(&mut self.writer.lock(), err.to_string());
                 return Err(err);
             }
         }
@@ -243,7 +261,8 @@ impl Engine {
     pub(super) fn seal_active(&self, w: &mut Writer) -> Result<()> {
         let Some(active) = &w.active else { return Ok(()) };
         if let Err(e) = active.sync() {
-            self.poison(format!("fdatasync while sealing {} failed: {e}", active.path.display()));
+            let why = format!("fdatasync while sealing {} failed: {e}", active.path.display());
+            self.fsync_failed(w, why);
             return Err(e);
         }
         // The file stops being the active one only once its map exists.
@@ -296,25 +315,43 @@ impl Engine {
         };
         if let Some((file, path, id, len)) = file {
             if let Err(err) = sync_data(&file, &path) {
-                self.poison(err.to_string());
-                self.discard_pending(&mut self.writer.lock());
+                self.fsync_failed(&mut self.writer.lock(), err.to_string());
                 return Err((target, err));
             }
             // Everything appended before the target is durable now: the watermark may say so.
             self.watermark.advance(id, len);
         }
+        killpoint::hit("group-synced");
         let mut w = self.writer.lock();
+        if self.poisoned.load(Ordering::Acquire) {
+            // Poisoned while this fsync ran: by another fsync of the file that failed (sealing,
+            // a merge). The kernel reports a write-back error to one fsync only, so this one's
+            // success may hide lost pages: nothing is acknowledged on its strength.
+            self.discard_pending(&mut w);
+            let why = self.poison.lock().clone().unwrap_or_default();
+            return Err((target, Error::Poisoned(why)));
+        }
         let mut index = self.index.write();
         while w.pending.front().is_some_and(|p| p.seq <= target) {
             let p = w.pending.pop_front().unwrap();
-            index.apply(&p.key, p.loc);
+            self.publish(&mut index, &p.key, p.loc);
         }
         Ok(target)
     }
 
-    /// After a failed fsync: the waiting records are never published, and those in the active
-    /// file are cut off it, so that no reopen can serve a value whose fsync failed either. (If
-    /// even the truncation fails, they may come back after a reopen; the handle stays poisoned.)
+    /// An fsync of the active file failed: poison the handle and discard what awaits a group
+    /// commit (nothing it holds can be called durable any more).
+    pub(super) fn fsync_failed(&self, w: &mut Writer, why: String) {
+        self.poison(why);
+        self.discard_pending(w);
+    }
+
+    /// After a failed fsync (the handle is poisoned): the waiting records are never published,
+    /// and those in the active file are cut off it, the cut fsynced like any other
+    /// (docs/DESIGN.md section 1.5), so that no reopen, even after a power loss, serves a value
+    /// whose fsync failed. That fsync says nothing about the records before the cut and nothing is reported
+    /// durable because of it. (If the cut fails, or its fsync does, those records may come back
+    /// after a reopen; the handle stays poisoned either way.)
     fn discard_pending(&self, w: &mut Writer) {
         let active_id = w.active.as_ref().map(|a| a.id);
         let cut = w.pending.iter().filter(|p| Some(p.loc.file_id) == active_id).map(|p| p.loc.offset as u64).min();
@@ -322,6 +359,7 @@ impl Engine {
         if let (Some(cut), Some(a)) = (cut, w.active.as_mut()) {
             if truncate(&a.file, &a.path, cut).is_ok() {
                 a.len = cut;
+                let _ = sync_file(&a.file, &a.path);
             }
         }
     }

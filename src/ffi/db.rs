@@ -100,7 +100,9 @@ pub unsafe extern "C" fn bitgask_open(
 /// handle (always, even when an error is returned). NULL is a no-op returning `BITGASK_OK`.
 /// Iterators still open on the handle return `BITGASK_E_CLOSED` afterwards (see CAVEATS).
 /// Returns: `BITGASK_OK`; `BITGASK_E_IO` (the final sync failed: writes since the last
-/// successful sync may not be durable). A poisoned handle closes with `BITGASK_OK`.
+/// successful sync may not be durable); `BITGASK_E_POISONED` (the handle was poisoned: it is
+/// closed and freed all the same, without the final sync and hint, and writes since the last
+/// successful sync may not be durable).
 /// Threads: must not race any other call on the same handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_close(db: *mut bitgask_db, err_out: *mut *mut bitgask_error) -> bitgask_status {
@@ -133,8 +135,9 @@ pub unsafe extern "C" fn bitgask_put(
     })
 }
 
-/// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0; a TTL so
-/// large that the expiry would pass the year 2554 saturates at the largest expiry).
+/// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0, as for
+/// `bitgask_expire`; a TTL so large that the expiry would pass the year 2554 saturates at the
+/// largest expiry).
 /// Returns: as `bitgask_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
@@ -265,10 +268,12 @@ pub unsafe extern "C" fn bitgask_exists(
 }
 
 /// Atomically sets the key to expire `ttl_ms` from now, keeping its value (the value is
-/// rewritten with the new expiry); `ttl_ms` 0 deletes it, as `bitgask_delete` does.
+/// rewritten with the new expiry). `ttl_ms` must be > 0, as for `bitgask_put_ttl`: a zero TTL is
+/// refused everywhere (use `bitgask_delete` to remove a key, `bitgask_persist` to drop its expiry).
 /// Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db,
-/// key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above max_key_size);
-/// `BITGASK_E_CORRUPT` (the current value does not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+/// key); `BITGASK_E_INVALID_ARG` (empty key; `ttl_ms` 0, and nothing is changed);
+/// `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT` (the current value does
+/// not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_expire(
@@ -282,7 +287,7 @@ pub unsafe extern "C" fn bitgask_expire(
 }
 
 /// Atomically removes the key's expiry (a key without one is left as it is).
-/// Returns: as `bitgask_expire`.
+/// Returns: as `bitgask_expire` (but for its `ttl_ms` 0).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_persist(

@@ -7,8 +7,8 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::boundary::{arg_mut, bytes, free_box, guard, value};
-use super::db::{bitgask_db, db_ref};
+use super::boundary::{arg_mut, bytes, free_box, run, value};
+use super::db::{bitgask_db, with_db};
 use super::error::bitgask_error;
 use super::{bitgask_status, BITGASK_ITER_DONE, BITGASK_OK, BITGASK_STOPPED};
 use crate::error::Error;
@@ -16,7 +16,7 @@ use crate::iter::Iter;
 
 /// A cursor. Opaque.
 pub struct bitgask_iter {
-    it: Iter,
+    pub(crate) it: Iter,
 }
 
 /// Callback of `bitgask_fold`: return 0 to continue, nonzero to stop (the fold then returns
@@ -38,8 +38,7 @@ pub unsafe extern "C" fn bitgask_iter_new(
     it_out: *mut *mut bitgask_iter,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let d = db_ref(db)?;
+    with_db(db, err_out, "bitgask_iter_new", |d| {
         let p = bytes(prefix, plen, "prefix")?;
         let out = arg_mut(it_out, "it_out")?;
         *out = Box::into_raw(Box::new(bitgask_iter { it: d.iter_prefix(p)? }));
@@ -62,8 +61,7 @@ pub unsafe extern "C" fn bitgask_iter_range(
     it_out: *mut *mut bitgask_iter,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let d = db_ref(db)?;
+    with_db(db, err_out, "bitgask_iter_range", |d| {
         let s = bytes(start, slen, "start")?;
         let e = if end.is_null() { None } else { Some(bytes(end, elen, "end")?) };
         let out = arg_mut(it_out, "it_out")?;
@@ -88,22 +86,30 @@ pub unsafe extern "C" fn bitgask_iter_next(
     vlen: *mut usize,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let it = &mut arg_mut(it, "it")?.it;
-        let (k, kl) = (arg_mut(key, "key")?, arg_mut(klen, "klen")?);
-        let want_value = !val.is_null();
-        if want_value && vlen.is_null() {
-            return Err(Error::NullArg("vlen"));
-        }
-        if !it.advance(want_value)? {
-            return Ok(BITGASK_ITER_DONE);
-        }
-        (*k, *kl) = (it.key().as_ptr(), it.key().len());
-        if want_value {
-            (*val, *vlen) = (it.value().as_ptr(), it.value().len());
-        }
-        Ok(BITGASK_OK)
-    })
+    run(
+        err_out,
+        || {
+            if let Some(i) = it.as_ref() {
+                i.it.poison_after_panic("bitgask_iter_next")
+            }
+        },
+        || {
+            let it = &mut arg_mut(it, "it")?.it;
+            let (k, kl) = (arg_mut(key, "key")?, arg_mut(klen, "klen")?);
+            let want_value = !val.is_null();
+            if want_value && vlen.is_null() {
+                return Err(Error::NullArg("vlen"));
+            }
+            if !it.advance(want_value)? {
+                return Ok(BITGASK_ITER_DONE);
+            }
+            (*k, *kl) = (it.key().as_ptr(), it.key().len());
+            if want_value {
+                (*val, *vlen) = (it.value().as_ptr(), it.value().len());
+            }
+            Ok(BITGASK_OK)
+        },
+    )
 }
 
 /// Frees an iterator. NULL is a no-op.
@@ -130,8 +136,7 @@ pub unsafe extern "C" fn bitgask_fold(
     ctx: *mut c_void,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let d = db_ref(db)?;
+    with_db(db, err_out, "bitgask_fold", |d| {
         let p = bytes(prefix, plen, "prefix")?;
         let f = f.ok_or(Error::NullArg("fn"))?;
         let mut stopped = false;

@@ -5,6 +5,7 @@
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
+pub mod batch;
 mod boundary;
 pub mod db;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod iter;
 pub mod maintenance;
 pub mod options;
 pub mod report;
+pub mod txn;
 
 /// Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
 /// (`BITGASK_NOT_FOUND`, `BITGASK_ITER_DONE`, `BITGASK_STOPPED`) or a negative error code.
@@ -31,8 +33,9 @@ pub const BITGASK_ITER_DONE: bitgask_status = 2;
 pub const BITGASK_STOPPED: bitgask_status = 3;
 /// An argument has a value the call does not accept: an empty key; a path that is not UTF-8; an
 /// option outside its documented range (the setter leaves the option unchanged) or options that
-/// contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl`; a backup destination that is
-/// not empty or lies inside the database; a problem index past the end. Nothing was changed.
+/// contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl` or `bitgask_expire`; a backup
+/// destination that is not empty or lies inside the database; a problem index past the end.
+/// Nothing was changed.
 pub const BITGASK_E_INVALID_ARG: bitgask_status = -1;
 /// A pointer the call needs is NULL (the message names the argument). Nothing was changed.
 pub const BITGASK_E_NULL_ARG: bitgask_status = -2;
@@ -69,6 +72,10 @@ pub const BITGASK_E_PANIC: bitgask_status = -10;
 /// longer promise durability. Reads still work; `bitgask_reopen` (or close and open) clears it
 /// and serves what is on disk.
 pub const BITGASK_E_POISONED: bitgask_status = -11;
+/// `bitgask_txn_commit`: a key the transaction read (by get, exists, or as a key its iterator
+/// returned, including reads that found nothing) was written by someone else after the
+/// transaction read it. Nothing of the transaction was written; run it again.
+pub const BITGASK_E_CONFLICT: bitgask_status = -12;
 
 /// Values are stored as they are.
 pub const BITGASK_CODEC_NONE: u32 = 0;
@@ -111,6 +118,7 @@ mod tests {
             (BITGASK_E_FORMAT_VERSION, s::E_FORMAT_VERSION),
             (BITGASK_E_PANIC, s::E_PANIC),
             (BITGASK_E_POISONED, s::E_POISONED),
+            (BITGASK_E_CONFLICT, s::E_CONFLICT),
         ];
         for (c, r) in pairs {
             assert_eq!(c, r);

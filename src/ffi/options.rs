@@ -341,3 +341,35 @@ pub unsafe extern "C" fn bitgask_options_set_max_merge_bytes(
 ) -> bitgask_status {
     set(o, err_out, |x| x.set_max_merge_bytes(bytes).map(drop))
 }
+
+/// `bitgask_adopt` only: skip damaged byte ranges and keys over this options object's size
+/// limits, listing each in the report, instead of refusing the whole adoption (default false).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_adopt_salvage(
+    o: *mut bitgask_options,
+    v: bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_adopt_salvage(v);
+        Ok(())
+    })
+}
+
+/// `bitgask_adopt` only: remove the Go system's files once the adopted database is in place,
+/// instead of keeping them in `go-original/` (default false).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_adopt_discard_original(
+    o: *mut bitgask_options,
+    v: bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_adopt_discard_original(v);
+        Ok(())
+    })
+}

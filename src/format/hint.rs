@@ -7,9 +7,14 @@
 //! trailer: CRC32 of every byte before it (4)
 //! ```
 //!
-//! One entry per key: the last record of that key in the data file, tombstones included. A hint
-//! is trusted only after [`HintView::check`] accepted all of it; otherwise the data file is
-//! scanned, so a bad hint can slow open down but never change a read.
+//! One entry per key: the newest record of that key in the data file (greatest stamp; the later
+//! one on a tie, as open decides), which is not always the last one (merge outputs and repaired
+//! files need not be in stamp order), tombstones included. A hint is trusted only after
+//! [`HintView::check`] accepted all of it; otherwise the data file is scanned, so a damaged hint
+//! (which the CRC catches) only slows open down. The check does not compare entries with the
+//! data file (that would cost the scan a hint saves): a hint that is well-formed but wrong, which
+//! only a bug or a deliberate edit makes, can make a key look absent or let an older version win
+//! (docs/DESIGN.md section 3.3). Validate reports it as `hint_mismatch`; repair rebuilds it.
 
 use std::io::{self, Seek, SeekFrom, Write};
 

@@ -43,10 +43,13 @@ impl MergeDone {
         let mut done = MergeDone::default();
         for line in body[HEAD.len()..].lines() {
             let f: Vec<&str> = line.split(' ').collect();
-            let num = |s: &str| s.parse::<u64>().map_err(|_| format!("bad number in MERGE_DONE line {line:?}"));
+            let bad = || format!("bad number in MERGE_DONE line {line:?}");
+            // A file id is a u32: a larger number is refused, never cut down to another id.
+            let id = |s: &str| s.parse::<u32>().map_err(|_| bad());
+            let size = |s: &str| s.parse::<u64>().map_err(|_| bad());
             match f.as_slice() {
-                ["input", id] => done.inputs.push(num(id)? as u32),
-                ["output", id, size] => done.outputs.push((num(id)? as u32, num(size)?)),
+                ["input", i] => done.inputs.push(id(i)?),
+                ["output", i, n] => done.outputs.push((id(i)?, size(n)?)),
                 _ => return Err(format!("unknown MERGE_DONE line {line:?}")),
             }
         }
@@ -69,5 +72,19 @@ mod tests {
         let mut c = b.clone();
         c[20] ^= 1;
         assert!(MergeDone::parse(&c).is_err());
+    }
+
+    /// The marker as a writer with a CRC would make it, whatever its lines say.
+    fn signed(body: &str) -> Vec<u8> {
+        format!("{body}crc {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
+    }
+
+    #[test]
+    fn an_id_above_u32_is_refused_not_wrapped() {
+        let wrapped = (1u64 << 32) + 9;
+        assert!(MergeDone::parse(&signed(&format!("{HEAD}output {wrapped} 7\n"))).is_err());
+        assert!(MergeDone::parse(&signed(&format!("{HEAD}input {wrapped}\n"))).is_err());
+        let big = MergeDone { inputs: vec![u32::MAX], outputs: vec![(u32::MAX - 1, u64::MAX)] };
+        assert_eq!(MergeDone::parse(&big.encode()).unwrap(), big);
     }
 }

@@ -1,6 +1,7 @@
 //! On-disk encodings (records, hints, meta, the durable watermark). Pure functions over bytes:
 //! no I/O here.
 
+pub mod batch;
 pub mod hint;
 pub mod merge_done;
 pub mod meta;

@@ -17,9 +17,6 @@ pub const HARD_MAX_VALUE: u32 = 32 << 20;
 
 pub const FLAG_TOMBSTONE: u8 = 1;
 pub const FLAG_COMPRESSED: u8 = 2;
-/// Bits this version understands; any other bit is corruption (bits 2 and up are reserved for
-/// batch framing).
-const KNOWN_FLAGS: u8 = FLAG_TOMBSTONE | FLAG_COMPRESSED;
 
 /// How a record's value is stored: the header's codec byte. Also the `compression` option, and
 /// the numbers of the C API's `BITGASK_CODEC_*` constants.
@@ -76,6 +73,13 @@ pub enum Bad {
     /// The stamp is the largest possible value: no later write could be ordered after it (only
     /// a damaged or crafted file has one; the wall clock reaches it in 2554).
     StampExhausted,
+    /// Batch members not followed by their commit record (`why` says what came instead).
+    UnfinishedBatch {
+        members: u32,
+        why: String,
+    },
+    /// A commit record that does not match the members before it.
+    BatchCommit(String),
 }
 
 impl fmt::Display for Bad {
@@ -95,6 +99,10 @@ impl fmt::Display for Bad {
             Bad::Compression(m) => write!(f, "compressed value does not decode: {m}"),
             Bad::CompressedWithoutCodec => write!(f, "compressed flag set with codec 0 (none)"),
             Bad::StampExhausted => write!(f, "stamped with the largest possible stamp"),
+            Bad::UnfinishedBatch { members, why } => {
+                write!(f, "batch of {members} records without its commit record ({why})")
+            }
+            Bad::BatchCommit(why) => write!(f, "bad batch commit record: {why}"),
         }
     }
 }
@@ -126,7 +134,8 @@ impl Header {
         if val_len > HARD_MAX_VALUE {
             return Err(Bad::ValueLength(val_len));
         }
-        if flags & !KNOWN_FLAGS != 0 {
+        // Bits 2 and 3 frame batches (section 2.7); 4 to 7 are reserved.
+        if !super::batch::flags_valid(flags) {
             return Err(Bad::Flags(flags));
         }
         let codec = Codec::from_number(b[29] as u32).ok_or(Bad::Codec(b[29]))?;

@@ -97,6 +97,123 @@ def test_mset_mget_getdel_getset_append(r):
         r.execute_command("MSET", "a", 1, "b")
 
 
+def test_msetnx_writes_all_keys_or_none(r):
+    assert r.msetnx({"x": 1, "y": 2}) is True
+    assert r.mget("x", "y") == [b"1", b"2"]
+    # A half-present key set: nothing is written.
+    assert r.msetnx({"y": 20, "z": 30}) is False
+    assert r.mget("y", "z") == [b"2", None]
+    assert r.execute_command("MSETNX", "n", 1, "n", 2) == 1 and r.get("n") == b"2"
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r.execute_command("MSETNX", "a", 1, "b")
+
+
+def test_mset_is_atomic_to_readers(server, r, protocol):
+    """A writer MSETs two keys to the same round number; a reader MGETs them (p first, then q).
+    MGET itself is not one read, so a batch may land between its two reads (p older than q),
+    but since p and q change at once, p is never newer than q; key by key, it could be."""
+    r.mset({"p": 0, "q": 0})
+    done = threading.Event()
+    seen = []
+
+    def read():
+        c = redis.Redis(port=server.port, protocol=protocol)
+        while not done.is_set():
+            p, q = c.mget("p", "q")
+            seen.append(int(p) <= int(q))
+        c.close()
+
+    t = threading.Thread(target=read)
+    t.start()
+    for i in range(1, 400):
+        r.mset({"p": i, "q": i})
+    done.set()
+    t.join(60)
+    assert seen and all(seen)
+
+
+def test_watch_aborts_exec_when_a_watched_key_changed(server, r, protocol):
+    r.set("w", 1)
+    other = redis.Redis(port=server.port, protocol=protocol)
+    with r.pipeline() as p:
+        p.watch("w", "absent")
+        assert p.get("w") == b"1"
+        p.multi()
+        p.set("w", 2)
+        other.set("w", 10)
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    assert r.get("w") == b"10"
+    # A key that was absent when watched, then created, aborts too.
+    with r.pipeline() as p:
+        p.watch("absent")
+        p.multi()
+        p.set("w", 3)
+        other.set("absent", "x")
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    # Unchanged watched keys: EXEC runs; UNWATCH forgets them.
+    with r.pipeline() as p:
+        p.watch("w")
+        p.multi()
+        p.set("w", 4)
+        assert p.execute() == [True]
+    r.execute_command("WATCH", "w")
+    other.set("w", 5)
+    assert r.execute_command("UNWATCH") in (True, b"OK")
+    other.close()
+
+
+def test_watch_based_increments_from_concurrent_clients_lose_nothing(server, r, protocol):
+    threads, per_thread = 4, 40
+
+    def work():
+        c = redis.Redis(port=server.port, protocol=protocol)
+        for _ in range(per_thread):
+            while True:
+                with c.pipeline() as p:
+                    try:
+                        p.watch("counter")
+                        n = int(p.get("counter") or 0)
+                        p.multi()
+                        p.set("counter", n + 1)
+                        p.execute()
+                        break
+                    except redis.WatchError:
+                        continue
+        c.close()
+
+    ts = [threading.Thread(target=work) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert int(r.get("counter")) == threads * per_thread
+
+
+def test_exec_is_isolated_from_other_writers(server, r, protocol):
+    """While another client keeps setting x, an EXEC that sets x and reads it back always reads
+    its own value: no other write lands between its commands."""
+    done = threading.Event()
+
+    def write():
+        c = redis.Redis(port=server.port, protocol=protocol)
+        while not done.is_set():
+            c.set("x", "theirs")
+        c.close()
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        for i in range(200):
+            with r.pipeline() as p:
+                p.set("x", f"mine{i}").get("x")
+                assert p.execute() == [True, f"mine{i}".encode()]
+    finally:
+        done.set()
+        t.join(60)
+
+
 def test_del_unlink_exists_type(r):
     r.mset({"a": 1, "b": 2, "c": 3, "d": 4})
     assert r.exists("a", "a", "zz") == 2

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use bitgask::internal::format::batch::{FLAG_COMMIT, FLAG_MEMBER};
 use bitgask::internal::format::hint::{self, HintPrefix, HintView};
 use bitgask::internal::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
 use bitgask::internal::format::watermark::{Mark, WATERMARK_FILE};
@@ -15,7 +16,7 @@ use super::encoding::{Enc, EncArgs};
 use super::error::{exit, CliError, CmdResult};
 use super::kv::show_expiry;
 use super::output::{json_line, stdout, Ctx};
-use super::units::utc;
+use super::units::{count, utc};
 
 #[derive(clap::Args, Debug)]
 pub struct DumpArgs {
@@ -69,6 +70,12 @@ fn flags_text(flags: u8) -> String {
     if flags & FLAG_COMPRESSED != 0 {
         v.push("compressed");
     }
+    if flags & FLAG_MEMBER != 0 {
+        v.push("batch-member");
+    }
+    if flags & FLAG_COMMIT != 0 {
+        v.push("batch-commit");
+    }
     if v.is_empty() {
         "-".into()
     } else {
@@ -114,9 +121,10 @@ fn dump_data(bytes: &[u8], enc: Enc, values: bool, ctx: &Ctx) -> CmdResult {
             };
             writeln!(out, "BAD record at offset {at}: {why}; {after}")?;
         }
-        writeln!(out, "{records} records ({tombstones} tombstones), {valid} of {} bytes valid", bytes.len())?;
+        let (recs, tombs) = (count(records, "record"), count(tombstones, "tombstone"));
+        writeln!(out, "{recs} ({tombs}), {valid} of {} valid", count(bytes.len() as u64, "byte"))?;
         if undecodable > 0 {
-            writeln!(out, "{undecodable} records whose value does not decompress")?;
+            writeln!(out, "{} whose value does not decompress", count(undecodable, "record"))?;
         }
     }
     out.flush()?;
@@ -215,7 +223,8 @@ fn dump_hint(path: &Path, bytes: &[u8], enc: Enc, ctx: &Ctx) -> CmdResult {
                     "data_len": data_len, "notes": notes}),
         )?;
     } else {
-        writeln!(out, "hint for {} covering {covered} bytes: {} entries", data_name(file_id), view.len())?;
+        let (covered, entries) = (count(covered, "byte"), count(view.len() as u64, "entry"));
+        writeln!(out, "hint for {} covering {covered}: {entries}", data_name(file_id))?;
         for n in &notes {
             writeln!(out, "note: {n}")?;
         }

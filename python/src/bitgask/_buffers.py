@@ -34,11 +34,12 @@ def as_path(path: PathLike) -> bytes:
     return s.encode("utf-8")
 
 
-def ttl_ms(seconds: float, allow_zero: bool = False) -> int:
-    """Seconds (int or float) as whole milliseconds, rounded up so a key never expires early."""
+def ttl_ms(seconds: float) -> int:
+    """Seconds (int or float) as whole milliseconds, rounded up so a key never expires early. A
+    TTL is positive: the C library refuses 0 too."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"ttl must be a number of seconds, not {type(seconds).__name__}")
-    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"ttl must be a positive number of seconds, not {seconds!r}")
     return math.ceil(seconds * 1000)
 

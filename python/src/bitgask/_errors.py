@@ -72,8 +72,8 @@ class PoisonedError(Error):
 
 
 class ConflictError(Error):
-    """A transaction's commit found a key it read changed by someone else (BITGASK_E_CONFLICT,
-    which the C API gains with transactions)."""
+    """BITGASK_E_CONFLICT: a transaction's commit found a key it read written by someone else
+    since; nothing was written."""
 
 
 # Each error status of the header by name. A status the header defines and this table lacks fails

@@ -1,10 +1,12 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET, CLIENT, and
-//! MULTI/EXEC/DISCARD (queued commands run in order at EXEC, not isolated from other clients).
+//! MULTI/EXEC/DISCARD/WATCH/UNWATCH (queued commands run in order at EXEC with no other
+//! client's write in between; WATCH is the library's transaction conflict check).
 
+use std::cell::Cell;
 use std::io;
-use std::sync::PoisonError;
+use std::sync::{PoisonError, RwLock};
 
-use super::{eq, execute, int_arg, shown, subcommand, Ctx, Multi, E_SYNTAX};
+use super::{db_err, eq, execute, int_arg, shown, subcommand, Ctx, Multi, E_SYNTAX};
 use crate::serve::budget::Part;
 use crate::serve::resp::{parse_i64, Args};
 use crate::serve::state::ClientMeta;
@@ -175,6 +177,7 @@ pub fn hello(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 
 pub fn reset(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     c.s.multi = None;
+    c.s.watch = None;
     c.s.authed = c.sh.cfg.requirepass.is_none();
     c.out.resp3 = false;
     set_meta(c, |m| *m = ClientMeta { resp: 2, ..ClientMeta::default() });
@@ -326,15 +329,49 @@ pub fn queue(c: &mut Ctx<'_, '_>, a: Args<'_>) {
     c.out.simple("QUEUED");
 }
 
+/// Taken for reading by every write command and for writing by EXEC, so that no other client's
+/// write lands between EXEC's commands (or between its WATCH check and them). Readers are not
+/// held up: they may see an EXEC's first writes before its last. While EXEC holds it, other
+/// clients' writes wait, also while EXEC's replies are written out (a client that stops reading
+/// holds them up to the server's write-stall timeout).
+pub static EXEC_GATE: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    /// Set while this thread runs an EXEC: its own write commands already hold the gate.
+    static IN_EXEC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is running an EXEC's commands.
+pub fn in_exec() -> bool {
+    IN_EXEC.with(Cell::get)
+}
+
 pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     let Some(m) = c.s.multi.take() else {
         c.out.err("ERR EXEC without MULTI");
         return Ok(());
     };
+    let watch = c.s.watch.take();
     if m.failed {
         c.out.err("EXECABORT Transaction discarded because of previous errors.");
         return Ok(());
     }
+    let _gate = EXEC_GATE.write().unwrap_or_else(PoisonError::into_inner);
+    // WATCH: a watched key written by anyone since WATCH aborts the transaction (a null array).
+    if let Some(Err(e)) = watch.map(bitgask::Txn::commit) {
+        match e {
+            bitgask::Error::Conflict(_) => c.out.null_array(),
+            e => db_err(c.out, &e),
+        }
+        return Ok(());
+    }
+    IN_EXEC.with(|f| f.set(true));
+    let ran = run_queued(c, &m);
+    IN_EXEC.with(|f| f.set(false));
+    ran
+}
+
+fn run_queued(c: &mut Ctx<'_, '_>, m: &Multi) -> io::Result<()> {
     c.out.array(m.queued.len());
     for (bytes, ranges) in &m.queued {
         execute(c, Args::new(bytes, ranges))?;
@@ -344,6 +381,7 @@ pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
 }
 
 pub fn discard(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    c.s.watch = None;
     if c.s.multi.take().is_some() {
         c.out.ok();
     } else {
@@ -352,16 +390,36 @@ pub fn discard(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     Ok(())
 }
 
-pub fn watch(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+/// WATCH: remembers each key as read by the connection's watch transaction (keys that cannot
+/// exist, empty or over the size limit, need no watching: they are never written).
+pub fn watch(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     if c.s.multi.is_some() {
         c.out.err("ERR WATCH inside MULTI is not allowed");
-    } else {
-        c.out.err("ERR WATCH is not supported by bitgask");
+        return Ok(());
     }
+    let mut txn = match c.s.watch.take().map_or_else(|| c.sh.db.transaction(), Ok) {
+        Ok(t) => t,
+        Err(e) => {
+            db_err(c.out, &e);
+            return Ok(());
+        }
+    };
+    for key in a.iter().skip(1) {
+        match txn.exists(key) {
+            Ok(_) | Err(bitgask::Error::InvalidArg(_) | bitgask::Error::TooLarge(_)) => {}
+            Err(e) => {
+                db_err(c.out, &e);
+                return Ok(());
+            }
+        }
+    }
+    c.s.watch = Some(txn);
+    c.out.ok();
     Ok(())
 }
 
 pub fn unwatch(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    c.s.watch = None;
     c.out.ok();
     Ok(())
 }

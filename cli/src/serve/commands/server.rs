@@ -299,6 +299,7 @@ fn config_params(sh: &Shared) -> Vec<(&'static str, String)> {
         ("port", cfg.addr.port().to_string()),
         ("dir", cfg.dir.display().to_string()),
         ("maxclients", cfg.maxclients.to_string()),
+        ("io-threads", cfg.io_threads.to_string()),
         ("timeout", cfg.timeout.map_or(0, |t| t.as_secs()).to_string()),
         ("databases", "1".into()),
         ("save", String::new()),

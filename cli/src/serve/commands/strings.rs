@@ -1,4 +1,5 @@
-//! String commands. Plain writes (SET without conditions, SETEX, MSET) are single puts; every
+//! String commands. Plain writes (SET without conditions, SETEX) are single puts; MSET is one
+//! write batch and MSETNX one transaction, so both write all their keys or none; every
 //! read-modify-write (SET NX/XX/GET/KEEPTTL/EXAT, SETNX, GETSET, GETDEL, APPEND, INCR*) is one
 //! `Db::update`, atomic against every other writer.
 
@@ -259,21 +260,50 @@ pub fn psetex(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     set_expiring(c, a, 1, "psetex")
 }
 
-/// MSET: one put per pair, in order. Not atomic across keys (the engine has no multi-key
-/// write); a failure stops at that key.
+/// MSET: every pair in one write batch, so all keys change at once (readers never see some of
+/// them), and after a crash all or none are there. A key given twice ends with its last value.
 pub fn mset(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     if a.len().is_multiple_of(2) {
         c.out.err("ERR wrong number of arguments for 'mset' command");
         return Ok(());
     }
-    for i in (1..a.len()).step_by(2) {
-        if let Err(e) = c.sh.db.put(a.get(i), a.get(i + 1)) {
-            db_err(c.out, &e);
-            return Ok(());
+    let mut batch = bitgask::Batch::new();
+    let written = (1..a.len()).step_by(2).try_for_each(|i| batch.put(a.get(i), a.get(i + 1)));
+    match written.and_then(|()| c.sh.db.write(&batch)) {
+        Ok(()) => {
+            c.s.tally.dirty += batch.len() as u64;
+            c.out.ok();
         }
-        c.s.tally.dirty += 1;
+        Err(e) => db_err(c.out, &e),
     }
-    c.out.ok();
+    Ok(())
+}
+
+/// MSETNX: sets every pair only if none of the keys exists, as one transaction (its existence
+/// checks are validated at commit, and it runs again when another writer got in between).
+/// Replies 1 when it set them, 0 when a key existed.
+pub fn msetnx(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    if a.len().is_multiple_of(2) {
+        c.out.err("ERR wrong number of arguments for 'msetnx' command");
+        return Ok(());
+    }
+    let set = c.sh.db.update_txn(|t| {
+        for i in (1..a.len()).step_by(2) {
+            if t.exists(a.get(i))? {
+                return Ok(false);
+            }
+        }
+        (1..a.len()).step_by(2).try_for_each(|i| t.put(a.get(i), a.get(i + 1)))?;
+        Ok(true)
+    });
+    match set {
+        Ok(true) => {
+            c.s.tally.dirty += (a.len() / 2) as u64;
+            c.out.int(1);
+        }
+        Ok(false) => c.out.int(0),
+        Err(e) => db_err(c.out, &e),
+    }
     Ok(())
 }
 

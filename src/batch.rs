@@ -1,0 +1,138 @@
+//! Write batches: several puts, TTL puts and deletes written all or nothing
+//! (docs/DESIGN.md sections 2.7 and 5.12). A [`Batch`] only collects operations; [`Db::write`] appends them as
+//! one batch, and readers see all of its keys change at once, once it is as durable as the sync
+//! policy asks. A key that appears twice ends with its last operation.
+
+use crate::clock::{expiry_after_ms, now_ns};
+use crate::db::{check_sizes, encode, Db};
+use crate::engine::{Durability, Engine, PendingProbe};
+use crate::error::{Error, Result};
+use crate::format::record::{Codec, Encoded, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE};
+
+/// One operation of a batch or a transaction's write set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `ttl_ms` 0: the handle's `default_ttl_ms` applies, as for [`Db::put`].
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ttl_ms: u64,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
+}
+
+/// Checks a key and value against the hard caps, as an operation is added (the handle's own
+/// limits are checked again when the batch is written).
+pub(crate) fn check_op(key: &[u8], value_len: usize) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidArg("empty key".into()));
+    }
+    if key.len() > HARD_MAX_KEY as usize {
+        return Err(Error::TooLarge(format!("key of {} bytes exceeds {HARD_MAX_KEY}", key.len())));
+    }
+    if value_len > HARD_MAX_VALUE as usize {
+        return Err(Error::TooLarge(format!("value of {value_len} bytes exceeds {HARD_MAX_VALUE}")));
+    }
+    Ok(())
+}
+
+/// Operations to write together with [`Db::write`]. Writing does not change the batch: it can
+/// be written again, or cleared and reused.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Adds a put of `value` under `key` (with the handle's default TTL, if it has one).
+    /// `E_INVALID_ARG` for an empty key, `E_TOO_LARGE` above the hard caps (32 MiB).
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        check_op(key, value.len())?;
+        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0 });
+        Ok(())
+    }
+
+    /// Adds a put that expires `ttl_ms` (> 0) milliseconds after the batch is written.
+    pub fn put_ttl(&mut self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
+        if ttl_ms == 0 {
+            return Err(Error::InvalidArg("ttl_ms must be positive (use put for keys without expiry)".into()));
+        }
+        check_op(key, value.len())?;
+        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms });
+        Ok(())
+    }
+
+    /// Adds a delete of `key` (absent keys are fine: the delete then changes nothing).
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        check_op(key, 0)?;
+        self.ops.push(Op::Delete { key: key.to_vec() });
+        Ok(())
+    }
+
+    /// Operations added so far.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Removes every operation.
+    pub fn clear(&mut self) {
+        self.ops.clear();
+    }
+}
+
+impl Db {
+    /// Writes every operation of `batch`, all or nothing: after a crash either all of them are
+    /// there or none, and readers never see some without the others. The batch takes one
+    /// fdatasync when `sync_on_put` (for its puts) or `sync_on_delete` (for its deletes) asks for
+    /// one, shared with concurrent writers. `E_TOO_LARGE` (nothing written) when a key or value
+    /// is over the handle's limits or the batch does not fit in one data file (`max_file_size`).
+    pub fn write(&self, batch: &Batch) -> Result<()> {
+        write_ops(self.engine(), batch.ops.iter(), now_ns(), |_| Ok(()))
+    }
+}
+
+/// Appends `ops` as one batch, TTLs counted from `now`; `check` runs under the writer mutex
+/// first (a transaction's commit check).
+pub(crate) fn write_ops<'a>(
+    e: &Engine,
+    ops: impl Iterator<Item = &'a Op>,
+    now: u64,
+    check: impl FnOnce(PendingProbe<'_>) -> Result<()>,
+) -> Result<()> {
+    let o = e.opts();
+    let (mut sync_put, mut sync_delete) = (false, false);
+    let mut records = Vec::new();
+    for op in ops {
+        match op {
+            Op::Put { key, value, ttl_ms } => {
+                check_sizes(o, key, value.len())?;
+                let ttl = if *ttl_ms == 0 { o.default_ttl_ms } else { *ttl_ms };
+                let expires = if ttl == 0 { 0 } else { expiry_after_ms(now, ttl) };
+                records.push((key.as_slice(), encode(o, key, value, expires)));
+                sync_put = true;
+            }
+            Op::Delete { key } => {
+                check_sizes(o, key, 0)?;
+                records.push((key.as_slice(), Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None)));
+                sync_delete = true;
+            }
+        }
+    }
+    let sync = (sync_put && o.sync_on_put) || (sync_delete && o.sync_on_delete);
+    let durability = if sync { Durability::Sync } else { Durability::NoSync };
+    e.write_batch(records, durability, check)
+}
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;
