@@ -229,4 +229,42 @@ mod tests {
         assert_eq!(damaged, (end - start) as u64, "{:?}", w.damage);
         assert_eq!(w.records.len(), 2, "a and d");
     }
+
+    /// A batch without its commit record, then a newer record: members a power loss kept while
+    /// their commit record was lost.
+    fn batch_then_record() -> (Vec<u8>, u64) {
+        let mut b = encode(1, 0, 0, b"a", b"v");
+        let start = b.len() as u64;
+        let full = batch(2, &["b", "c"]);
+        b.extend_from_slice(&full[..full.len() - COMMIT_LEN]);
+        b.extend(encode(9, 0, 0, b"d", b"v"));
+        (b, start)
+    }
+
+    #[test]
+    fn a_broken_batch_at_or_after_the_watermark_is_an_unsynced_tail_taken_whole() {
+        let (b, start) = batch_then_record();
+        let w = walk(&b, Some(start));
+        assert_eq!(w.damage, vec![(start, b.len() as u64 - start)]);
+        assert!(w.unsynced_tail && !w.torn_tail);
+        assert_eq!(w.records.len(), 1, "only the record before the batch");
+    }
+
+    #[test]
+    fn a_broken_batch_below_the_watermark_is_corruption() {
+        let (b, start) = batch_then_record();
+        let w = walk(&b, Some(start + 1));
+        assert!(!w.unsynced_tail && !w.torn_tail);
+        assert_eq!(w.records.len(), 2, "a and d");
+    }
+
+    #[test]
+    fn a_batch_cut_below_the_watermark_of_a_full_length_file_is_not_torn() {
+        let head = encode(1, 0, 0, b"a", b"v");
+        let full = batch(2, &["b", "c"]);
+        let mut b = head.clone();
+        b.extend_from_slice(&full[..full.len() - 1]);
+        assert!(!walk(&b, Some(b.len() as u64)).torn_tail, "flushed bytes changed");
+        assert!(walk(&b, Some(head.len() as u64)).torn_tail, "after the mark: torn");
+    }
 }

@@ -316,3 +316,48 @@ fn a_flipped_byte_in_the_last_flushed_record_is_corruption_but_a_cut_file_is_a_t
     assert_eq!(db.open_report().torn_tails.len(), 1);
     assert_eq!(db.get(b"k5").unwrap(), None);
 }
+
+/// One put, a batch of two puts, one more put; returns (batch start, commit start, file end).
+fn batch_between_puts(root: &Path) -> (u64, u64, u64) {
+    let db = filled(root, true, 1);
+    let len = || std::fs::metadata(newest(root)).unwrap().len();
+    let start = len();
+    let mut b = crate::Batch::new();
+    b.put(b"b1", b"in the batch").unwrap();
+    b.put(b"b2", b"in the batch").unwrap();
+    db.write(&b).unwrap();
+    let commit = len() - crate::format::batch::COMMIT_LEN as u64;
+    db.put(b"after", b"the batch").unwrap();
+    let end = len();
+    db.close().unwrap();
+    (start, commit, end)
+}
+
+#[test]
+fn a_batch_whose_commit_a_power_loss_lost_after_the_watermark_is_set_aside_whole() {
+    let dir = TempDir::new("wm-batch");
+    let (start, commit, end) = batch_between_puts(dir.path());
+    set_mark(dir.path(), 1, start);
+    zero_record(dir.path(), commit, crate::format::batch::COMMIT_LEN as u64);
+    let report = crate::validate(dir.path()).unwrap();
+    let unsynced: Vec<_> = report.problems.iter().filter(|p| p.kind == ProblemKind::UnsyncedTail).collect();
+    assert_eq!((unsynced.len(), unsynced[0].offset), (1, start), "{}", report.text());
+    let db = Db::open(dir.path(), opts(true)).unwrap();
+    let q = &db.open_report().quarantined;
+    assert_eq!((q.len(), q[0].offset, q[0].length), (1, start, end - start));
+    assert!(db.get(b"k0").unwrap().is_some());
+    for k in [&b"b1"[..], b"b2", b"after"] {
+        assert_eq!(db.get(k).unwrap(), None, "{}", String::from_utf8_lossy(k));
+    }
+}
+
+#[test]
+fn a_batch_whose_commit_is_damaged_below_the_watermark_is_corruption() {
+    let dir = TempDir::new("wm-batch-below");
+    let (_, commit, end) = batch_between_puts(dir.path());
+    set_mark(dir.path(), 1, end);
+    zero_record(dir.path(), commit, crate::format::batch::COMMIT_LEN as u64);
+    let err = Db::open(dir.path(), opts(true)).err().expect("open must refuse");
+    assert_eq!(err.status(), status::E_CORRUPT, "{err}");
+    assert!(!dir.path().join("data/000000001.corrupt").exists());
+}
