@@ -99,7 +99,8 @@ test-debug:
 
 # The fault campaign (storage/fault.rs, cargo feature fault-injection): ENOSPC, EIO and short
 # writes injected at a workload's operations (make test samples every 4th, make soak all), and
-# simulated power loss at a random operation (100 cycles in make test, 1,000 in make soak).
+# simulated power loss at a random operation, unsynced writes dropped, garbled or persisted out of
+# order, with one writer and with four (100 cycles each in make test, 1,000 in make soak).
 FAULT_TEST := $(CARGO) test --release --features fault-injection --lib fault_tests
 fault-tests:
 	BITGASK_FAULT_STRIDE=4 $(FAULT_TEST)

@@ -299,10 +299,10 @@ typedef struct bitgask_adopt_counts {
  */
 typedef struct bitgask_problem {
   /**
-   * Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
-   * "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
-   * "lost_range", "lost_key", "foreign" (written by the Go bitgask: convert it with
-   * `bitgask_adopt`).
+   * Stable lowercase name: "torn_tail", "unsynced_tail", "corrupt_record", "corrupt_hint",
+   * "stale_hint", "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine",
+   * "leftover", "lost_range", "lost_key", "foreign" (written by the Go bitgask: convert it
+   * with `bitgask_adopt`).
    */
   const char *kind;
   /**
@@ -387,7 +387,8 @@ typedef struct bitgask_report_counts {
  * Bytes on disk are not what the library wrote: a sealed data file whose record fails its CRC
  * or has impossible lengths (found at open or by a read), a damaged meta file, a value that does
  * not decode. The message names the file and offset; `bitgask_repair` mends what it can. (A
- * torn tail left by a crash in the file being written is not corruption: open cuts it.)
+ * torn tail left by a crash in the file being written is not corruption: open cuts it; nor are
+ * unsynced writes a power loss persisted out of order: open sets them aside.)
  */
 #define BITGASK_E_CORRUPT (-5)
 
@@ -512,10 +513,13 @@ bitgask_status bitgask_write(struct bitgask_db *db, const struct bitgask_batch *
  * Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
  * `opts` may be NULL for defaults; it is copied and can be freed right after. On success
  * `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
- * A torn tail left by a crash is cut; hint files are used where valid.
+ * A torn tail left by a crash is cut; unsynced writes a power loss left out of order (damage
+ * after the durable watermark with records after it) are moved to `data/<id>.corrupt`, never
+ * deleted (docs/DESIGN.md section 4.5); hint files are used where valid.
  * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (path, db_out); `BITGASK_E_INVALID_ARG` (path not
  * UTF-8, options that contradict each other); `BITGASK_E_LOCKED` (another handle, in this or
- * another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file);
+ * another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file, or
+ * damage below the newest file's durable watermark);
  * `BITGASK_E_FORMAT_VERSION` (a newer format); `BITGASK_E_IO` (the directory cannot be created
  * or read).
  * Threads: any thread; the new handle may then be shared.

@@ -258,7 +258,7 @@ class cursor {
 /* ---- validate, repair and adopt ---- */
 
 struct problem {
-    std::string kind;  // "torn_tail", "corrupt_record", "stale_hint", ... (bitgask.h)
+    std::string kind;  // "torn_tail", "unsynced_tail", "corrupt_record", ... (bitgask.h)
     std::string file;  // relative to the database directory
     std::string message;
     uint64_t offset = 0, length = 0;

@@ -184,7 +184,7 @@ fn read_log(root: &Path, source: &str, on: OnDamage, report: &mut Report, counts
         let map = map_for_scan(&dir.join(name))?;
         let rel = format!("{source}/{name}");
         let newest = i + 1 == ids.len();
-        let w = walk(&map, false);
+        let w = walk(&map, None);
         for (n, &(off, len)) in w.damage.iter().enumerate() {
             let torn = newest && n + 1 == w.damage.len() && off + len == map.len() as u64;
             if torn && on == OnDamage::Report {

@@ -135,7 +135,8 @@ impl Db {
         }));
     }
 
-    /// What open found: files loaded from hints, torn tails cut, hints ignored, unknown files.
+    /// What open found: files loaded from hints, torn tails cut, unsynced tails set aside, hints
+    /// ignored, unknown files.
     pub fn open_report(&self) -> OpenReport {
         self.engine.open_report()
     }

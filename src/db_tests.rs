@@ -736,3 +736,51 @@ fn the_lock_holds_while_the_library_opens_and_closes_many_descriptors() {
     crate::validate(dir.path()).unwrap();
     assert_eq!(Db::open(dir.path(), fast()).err().map(|e| e.status()), Some(status::E_LOCKED));
 }
+
+/// Copies what a power loss could leave of `from`'s files (its `data/`, not the LOCK) to `to`.
+fn crash_image(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("data")).unwrap();
+    for e in std::fs::read_dir(from.join("data")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, to.join("data").join(p.file_name().unwrap())).unwrap();
+    }
+}
+
+/// Issue 12 point 4: between two flushes the disk persisted a later unsynced record but not an
+/// earlier one, so the newest file holds zeros where the earlier record was and a valid record
+/// after it. Open keeps every synced record and sets the unsynced tail aside instead of refusing.
+#[test]
+fn zeros_where_an_unsynced_record_was_and_a_valid_record_after_it_still_open() {
+    let dir = TempDir::new("db");
+    let (live, crashed) = (dir.path().join("live"), dir.path().join("crashed"));
+    let db = Db::open(&live, fast()).unwrap();
+    for i in 0..5u32 {
+        db.put(format!("k{i}").as_bytes(), format!("synced-{i}").as_bytes()).unwrap();
+    }
+    db.sync().unwrap();
+    db.put(b"u0", b"unsynced, lost").unwrap();
+    db.put(b"u1", b"unsynced, on disk").unwrap();
+    let lost = db.meta(b"u0").unwrap().unwrap();
+    crash_image(&live, &crashed);
+    drop(db);
+    let file = data_files(&crashed).pop().unwrap();
+    let mut b = std::fs::read(&file).unwrap();
+    b[lost.offset as usize..(lost.offset + lost.size) as usize].fill(0);
+    std::fs::write(&file, &b).unwrap();
+
+    let db = Db::open(&crashed, fast()).unwrap_or_else(|e| panic!("open after the power loss: {e}"));
+    for i in 0..5u32 {
+        assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap().unwrap(), format!("synced-{i}").into_bytes());
+    }
+    assert_eq!(db.get(b"u0").unwrap(), None);
+    assert_eq!(db.get(b"u1").unwrap(), None, "a record after the damage would break the prefix");
+    let q = &db.open_report().quarantined;
+    assert_eq!(q.len(), 1, "the unsynced tail is reported");
+    assert_eq!((q[0].offset, q[0].into.as_str()), (lost.offset, "000000001.corrupt"));
+    let kept = std::fs::read(crashed.join("data/000000001.corrupt")).unwrap();
+    assert_eq!(kept, &b[lost.offset as usize..], "set aside byte for byte, never deleted");
+    db.put(b"after", b"ok").unwrap();
+    db.close().unwrap();
+    let db = Db::open(&crashed, fast()).unwrap();
+    assert_eq!(db.get(b"after").unwrap().unwrap(), b"ok");
+}

@@ -15,6 +15,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::format::hint::has_magic;
 use crate::format::meta::{is_go_layout, is_legacy_layout, Meta};
+use crate::format::watermark::WATERMARK_FILE;
 use crate::generation::{is_our_tmp, DATA_DIR, DATA_OLD, MERGE_DONE, MERGE_TMP};
 use crate::storage::fs::{parse_name, LOCK_FILE, META_FILE};
 use crate::storage::lock::LockFile;
@@ -47,8 +48,8 @@ pub enum Ownership {
 #[derive(Default)]
 struct DirSigns {
     go: Vec<Marker>,
-    /// Files only this library writes (a `BGKHINT` hint, `MERGE_DONE`, quarantine, temporaries,
-    /// a meta with the writer field or in our older one-line layout).
+    /// Files only this library writes (a `BGKHINT` hint, `MERGE_DONE`, quarantine, the
+    /// watermark, temporaries, a meta with the writer field or in our older one-line layout).
     ours: bool,
     has_data: bool,
     has_meta: bool,
@@ -133,6 +134,8 @@ fn look_at(root: &Path, name: &str) -> Result<DirSigns> {
             },
             Some((_, "corrupt")) => s.ours = true,
             _ if file == MERGE_DONE => s.merge_done = true,
+            // The Go system writes no watermark (docs/DESIGN.md section 1.6).
+            _ if file == WATERMARK_FILE => s.ours = true,
             _ if is_our_tmp(&file) => s.ours = true,
             _ if file == META_FILE => {
                 s.has_meta = true;

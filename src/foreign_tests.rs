@@ -71,6 +71,17 @@ fn data_without_meta_is_foreign_unless_a_bitgask_file_is_there() {
 }
 
 #[test]
+fn the_watermark_file_is_ours() {
+    let t = TempDir::new("foreign-watermark");
+    put(t.path(), "data/000000001.data", b"x");
+    put(t.path(), "data/000000001.hint", b"");
+    assert_eq!(names(recognise(t.path()).unwrap()), ["empty-hint", "no-meta"]);
+    // A bitgask directory that lost its meta, with an empty hint (damage, not a Go sign).
+    put(t.path(), "data/bitgask.watermark", b"any bytes");
+    assert_eq!(recognise(t.path()).unwrap(), Ownership::Ours);
+}
+
+#[test]
 fn damaged_hints_in_our_directory_are_damage_but_other_widths_are_foreign() {
     let t = TempDir::new("foreign-mixed");
     put(t.path(), "data/bitgask.meta", &Meta::new(0).encode());

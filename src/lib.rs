@@ -22,7 +22,8 @@
 //!
 //! With `sync_on_put`/`sync_on_delete` (the default) a write returns after an fdatasync that
 //! concurrent writers share (group commit), and a reader never sees it before that. Recovery
-//! cuts a torn tail off the newest file and refuses any other damage with `E_CORRUPT`.
+//! cuts a torn tail off the newest file, sets aside the unsynced tail a power loss left in it
+//! (judged by the durable watermark), and refuses any other damage with `E_CORRUPT`.
 //!
 //! # API
 //!
@@ -63,6 +64,7 @@ mod keydir;
 mod killpoint;
 mod merge;
 mod options;
+mod quarantine;
 mod recovery;
 mod report;
 mod storage;
@@ -71,6 +73,7 @@ mod testutil;
 mod txn;
 mod validate;
 mod version;
+mod watermark;
 
 pub use adopt::adopt;
 pub use batch::Batch;
@@ -80,7 +83,7 @@ pub use format::record::Codec;
 pub use inspect::validate;
 pub use iter::{Iter, KeyFilter};
 pub use options::Options;
-pub use recovery::OpenReport;
+pub use recovery::{OpenReport, Quarantined};
 pub use report::{AdoptCounts, Problem, ProblemKind, Report};
 pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
 pub use validate::repair;

@@ -9,6 +9,9 @@ use std::fmt::Write as _;
 pub enum ProblemKind {
     /// Bytes after the last valid record of the newest data file: an interrupted write.
     TornTail,
+    /// Damage after the newest data file's durable watermark with newer records after it: unsynced
+    /// writes a power loss persisted out of order. Open and repair move it to quarantine.
+    UnsyncedTail,
     /// A record that fails its checks (CRC, lengths, flags, codec) with data after it.
     CorruptRecord,
     /// A hint file that is damaged (bad magic, CRC, entries).
@@ -40,6 +43,7 @@ impl ProblemKind {
     pub fn name(self) -> &'static str {
         match self {
             ProblemKind::TornTail => "torn_tail",
+            ProblemKind::UnsyncedTail => "unsynced_tail",
             ProblemKind::CorruptRecord => "corrupt_record",
             ProblemKind::CorruptHint => "corrupt_hint",
             ProblemKind::StaleHint => "stale_hint",

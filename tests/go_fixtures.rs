@@ -222,6 +222,8 @@ fn adopt_gives_every_key_the_value_the_go_system_returns() {
         let r = bitgask::adopt(&root, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         let counts = r.adopt.clone().unwrap();
         assert!(!counts.already_bitgask, "{name}");
+        // The adopted generation was written by an ordinary open: it has its watermark.
+        assert!(root.join("data/bitgask.watermark").is_file(), "{name}: no watermark");
         assert_eq!(counts.out_of_stamp_order_keys, stamp_order_differs(&fx, name), "{name}");
         assert_eq!(read_all(&root), expected_keys(&fx, name), "{name}: {}", r.text());
         assert_eq!(r.live_keys as usize, expected_keys(&fx, name).len(), "{name}");

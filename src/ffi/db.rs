@@ -68,10 +68,13 @@ pub(crate) unsafe fn with_db(
 /// Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
 /// `opts` may be NULL for defaults; it is copied and can be freed right after. On success
 /// `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
-/// A torn tail left by a crash is cut; hint files are used where valid.
+/// A torn tail left by a crash is cut; unsynced writes a power loss left out of order (damage
+/// after the durable watermark with records after it) are moved to `data/<id>.corrupt`, never
+/// deleted (docs/DESIGN.md section 4.5); hint files are used where valid.
 /// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (path, db_out); `BITGASK_E_INVALID_ARG` (path not
 /// UTF-8, options that contradict each other); `BITGASK_E_LOCKED` (another handle, in this or
-/// another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file);
+/// another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file, or
+/// damage below the newest file's durable watermark);
 /// `BITGASK_E_FORMAT_VERSION` (a newer format); `BITGASK_E_IO` (the directory cannot be created
 /// or read).
 /// Threads: any thread; the new handle may then be shared.

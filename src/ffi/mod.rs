@@ -49,7 +49,8 @@ pub const BITGASK_E_IO: bitgask_status = -4;
 /// Bytes on disk are not what the library wrote: a sealed data file whose record fails its CRC
 /// or has impossible lengths (found at open or by a read), a damaged meta file, a value that does
 /// not decode. The message names the file and offset; `bitgask_repair` mends what it can. (A
-/// torn tail left by a crash in the file being written is not corruption: open cuts it.)
+/// torn tail left by a crash in the file being written is not corruption: open cuts it; nor are
+/// unsynced writes a power loss persisted out of order: open sets them aside.)
 pub const BITGASK_E_CORRUPT: bitgask_status = -5;
 /// Another handle has the database open: another process (the message gives its pid, from the
 /// LOCK file) or another `bitgask_open` of this process; with a lock timeout, after waiting that

@@ -25,10 +25,10 @@ pub struct bitgask_report {
 /// One problem of a report; the strings are owned by the report.
 #[repr(C)]
 pub struct bitgask_problem {
-    /// Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
-    /// "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
-    /// "lost_range", "lost_key", "foreign" (written by the Go bitgask: convert it with
-    /// `bitgask_adopt`).
+    /// Stable lowercase name: "torn_tail", "unsynced_tail", "corrupt_record", "corrupt_hint",
+    /// "stale_hint", "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine",
+    /// "leftover", "lost_range", "lost_key", "foreign" (written by the Go bitgask: convert it
+    /// with `bitgask_adopt`).
     pub kind: *const c_char,
     /// Path relative to the database directory, e.g. "data/000000003.data".
     pub file: *const c_char,

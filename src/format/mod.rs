@@ -1,4 +1,5 @@
-//! On-disk encodings (records, hints, meta). Pure functions over bytes: no I/O here.
+//! On-disk encodings (records, hints, meta, the durable watermark). Pure functions over bytes:
+//! no I/O here.
 
 pub mod batch;
 pub mod hint;
@@ -6,3 +7,4 @@ pub mod merge_done;
 pub mod meta;
 pub mod record;
 pub mod sealed;
+pub mod watermark;

@@ -14,7 +14,7 @@ from ._options import OptionValue, new_options
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # stable lowercase name: "torn_tail", "corrupt_record", "stale_hint", ...
+    kind: str  # stable lowercase name: "torn_tail", "unsynced_tail", "corrupt_record", ...
     file: str  # relative to the database directory, e.g. "data/000000003.data"
     message: str
     offset: int
