@@ -1,11 +1,13 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET, CLIENT, and
 //! MULTI/EXEC/DISCARD/WATCH/UNWATCH (queued commands run in order at EXEC with no other
-//! client's write in between; WATCH is the library's transaction conflict check).
+//! client's write in between, and their writes commit as one batch; WATCH is the library's
+//! transaction conflict check).
 
 use std::cell::Cell;
 use std::io;
 use std::sync::{PoisonError, RwLock};
 
+use super::store::Overlay;
 use super::{db_err, eq, execute, int_arg, shown, subcommand, Ctx, Multi, E_SYNTAX};
 use crate::serve::budget::Part;
 use crate::serve::resp::{parse_i64, Args};
@@ -330,10 +332,9 @@ pub fn queue(c: &mut Ctx<'_, '_>, a: Args<'_>) {
 }
 
 /// Taken for reading by every write command and for writing by EXEC, so that no other client's
-/// write lands between EXEC's commands (or between its WATCH check and them). Readers are not
-/// held up: they may see an EXEC's first writes before its last. While EXEC holds it, other
-/// clients' writes wait, also while EXEC's replies are written out (a client that stops reading
-/// holds them up to the server's write-stall timeout).
+/// write lands between EXEC's commands (or between its WATCH check, its reads and its commit).
+/// Readers are not held up, and never see part of an EXEC: its writes go to an overlay that is
+/// committed as one batch. While EXEC holds it, other clients' writes wait.
 pub static EXEC_GATE: RwLock<()> = RwLock::new(());
 
 thread_local! {
@@ -346,6 +347,11 @@ pub fn in_exec() -> bool {
     IN_EXEC.with(Cell::get)
 }
 
+/// EXEC: runs the queued commands against an overlay of the database (their reads see their
+/// own writes first; their writes stay in memory) with their replies held back, then commits
+/// the overlay as one write batch. Committed: the replies go out as the array. Not committed
+/// (a failed write, or replies and writes over the client's memory limit): nothing was
+/// written, and the reply is one EXECABORT error instead of the array.
 pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     let Some(m) = c.s.multi.take() else {
         c.out.err("ERR EXEC without MULTI");
@@ -365,19 +371,55 @@ pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
         }
         return Ok(());
     }
+    let (mark, dirty) = (c.out.mark(), c.s.tally.dirty);
+    c.out.hold(true);
+    c.s.exec = Some(Overlay::new(c.sh.cfg.max_key_size as usize, c.sh.cfg.max_value_size as usize));
     IN_EXEC.with(|f| f.set(true));
     let ran = run_queued(c, &m);
     IN_EXEC.with(|f| f.set(false));
-    ran
+    c.out.hold(false);
+    let overlay = c.s.exec.take().expect("set above");
+    let failed = match ran {
+        Ok(true) => commit(c, &overlay).err().map(|e| format!("nothing was written: {e}")),
+        Ok(false) => Some(format!(
+            "its replies and writes exceed the client memory limit ({} bytes); nothing was written",
+            c.s.budget.limit()
+        )),
+        Err(e) => Some(format!("nothing was written: {e}")),
+    };
+    c.s.budget.set(Part::Transaction, 0);
+    if let Some(why) = failed {
+        c.out.rewind(mark);
+        c.s.budget.set(Part::Replies, c.out.held_bytes());
+        c.s.tally.dirty = dirty;
+        c.out.err(&format!("EXECABORT Transaction discarded: {why}"));
+    }
+    Ok(())
 }
 
-fn run_queued(c: &mut Ctx<'_, '_>, m: &Multi) -> io::Result<()> {
+/// Runs the queued commands into the held reply buffer; false when what they hold (replies and
+/// overlay) passed the connection's memory limit (the rest are not run).
+fn run_queued(c: &mut Ctx<'_, '_>, m: &Multi) -> io::Result<bool> {
     c.out.array(m.queued.len());
     for (bytes, ranges) in &m.queued {
         execute(c, Args::new(bytes, ranges))?;
-        c.out.maybe_flush()?;
+        let overlay = c.s.exec.as_ref().map_or(0, Overlay::held_bytes);
+        c.s.budget.set(Part::Replies, c.out.held_bytes());
+        c.s.budget.set(Part::Transaction, m.held_bytes() + overlay);
+        if c.s.budget.over() {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
+}
+
+/// Writes the overlay as one batch (nothing when it wrote nothing).
+fn commit(c: &Ctx<'_, '_>, overlay: &Overlay) -> bitgask::Result<()> {
+    let batch = overlay.batch(&c.sh.db)?;
+    if batch.is_empty() {
+        return Ok(());
+    }
+    c.sh.db.write(&batch)
 }
 
 pub fn discard(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
