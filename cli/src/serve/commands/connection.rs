@@ -465,3 +465,117 @@ pub fn unwatch(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     c.out.ok();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use super::super::{execute, Ctx, Session};
+    use crate::serve::reply::Out;
+    use crate::serve::resp::Args;
+    use crate::serve::state::{ClientHandle, ClientMeta, Shared, Stopper};
+    use crate::serve::ServeArgs;
+
+    /// A server state over a fresh database, with `extra` flags.
+    fn shared(name: &str, extra: &[&str]) -> (Arc<Shared>, ClientHandle, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("bitgask-exec-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut flags = vec!["--dir", dir.to_str().unwrap(), "--no-sync", "--merge-interval-ms", "0"];
+        flags.extend_from_slice(extra);
+        let args = ServeArgs::from_flags(&flags).unwrap();
+        let db = bitgask::Db::open(&dir, args.options().unwrap()).unwrap();
+        let sh = Arc::new(Shared::new(db, args.config().unwrap(), Arc::new(Stopper::default())));
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let meta = Mutex::new(ClientMeta::default());
+        let handle = ClientHandle { id: 1, addr, laddr: addr, created: Instant::now(), sock: None, meta };
+        (sh, handle, dir)
+    }
+
+    /// Runs each command (words split on spaces) in one session; returns the replies.
+    fn run(sh: &Arc<Shared>, h: &ClientHandle, commands: &[&str]) -> String {
+        let mut sink = Vec::new();
+        let mut out = Out::new(&mut sink);
+        let mut s = Session::new(sh, h.id);
+        for cmd in commands {
+            let words: Vec<&[u8]> = cmd.split(' ').map(str::as_bytes).collect();
+            let (mut bytes, mut ranges) = (Vec::new(), Vec::new());
+            for w in &words {
+                ranges.push((bytes.len(), bytes.len() + w.len()));
+                bytes.extend_from_slice(w);
+            }
+            let mut c = Ctx { sh, s: &mut s, out: &mut out, client: h };
+            execute(&mut c, Args::new(&bytes, &ranges)).unwrap();
+        }
+        out.flush().unwrap();
+        drop(out);
+        String::from_utf8(sink).unwrap()
+    }
+
+    #[test]
+    fn exec_commands_read_the_writes_made_before_them_in_the_same_exec() {
+        let (sh, h, dir) = shared("own-writes", &[]);
+        let replies =
+            run(&sh, &h, &["MULTI", "SET a 10", "INCR a", "APPEND a x", "GET a", "DEL a", "EXISTS a", "EXEC"]);
+        let queued = "+OK\r\n".to_string() + &"+QUEUED\r\n".repeat(6);
+        assert_eq!(replies, queued + "*6\r\n+OK\r\n:11\r\n:3\r\n$3\r\n11x\r\n:1\r\n:0\r\n");
+        assert_eq!(sh.db.get(b"a").unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn exec_writes_nothing_before_its_commit_and_everything_at_it() {
+        let (sh, h, dir) = shared("commit", &[]);
+        sh.db.put(b"gone", b"x").unwrap();
+        let mut sink = Vec::new();
+        let mut out = Out::new(&mut sink);
+        let mut s = Session::new(&sh, h.id);
+        s.exec = Some(super::Overlay::new(1024, 1 << 20));
+        let mut c = Ctx { sh: &sh, s: &mut s, out: &mut out, client: &h };
+        for cmd in [&["SET", "a", "1"][..], &["DEL", "gone"], &["MSET", "b", "2", "c", "3"]] {
+            let words: Vec<&[u8]> = cmd.iter().map(|w| w.as_bytes()).collect();
+            let (mut bytes, mut ranges) = (Vec::new(), Vec::new());
+            for w in &words {
+                ranges.push((bytes.len(), bytes.len() + w.len()));
+                bytes.extend_from_slice(w);
+            }
+            execute(&mut c, Args::new(&bytes, &ranges)).unwrap();
+        }
+        assert_eq!(sh.db.get(b"a").unwrap(), None, "an overlay write is not in the database");
+        assert!(sh.db.exists(b"gone").unwrap());
+        let overlay = c.s.exec.take().unwrap();
+        super::commit(&c, &overlay).unwrap();
+        assert_eq!(sh.db.get(b"c").unwrap(), Some(b"3".to_vec()));
+        assert!(!sh.db.exists(b"gone").unwrap());
+        drop(out);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn exec_whose_batch_does_not_fit_writes_nothing_and_replies_execabort() {
+        let (sh, h, dir) = shared("too-large", &["--max-file-size", "65536"]);
+        let big = "v".repeat(20_000);
+        let sets: Vec<String> = (0..4).map(|i| format!("SET b{i} {big}")).collect();
+        let mut commands = vec!["MULTI", "SET a 1"];
+        commands.extend(sets.iter().map(String::as_str));
+        commands.extend(["EXEC", "GET a"]);
+        let replies = run(&sh, &h, &commands);
+        assert!(replies.contains("-EXECABORT Transaction discarded: nothing was written"), "{replies}");
+        assert!(replies.ends_with("\r\n$-1\r\n"), "{replies}");
+        assert!(!replies.contains("*5"), "no array: {replies}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn flushdb_inside_multi_is_refused() {
+        let (sh, h, dir) = shared("flush", &[]);
+        let replies = run(&sh, &h, &["SET k v", "MULTI", "FLUSHDB", "EXEC", "GET k"]);
+        assert_eq!(
+            replies,
+            "+OK\r\n+OK\r\n-ERR Command not allowed inside a transaction\r\n-EXECABORT Transaction discarded \
+             because of previous errors.\r\n$1\r\nv\r\n"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
