@@ -1,7 +1,8 @@
 //! String commands. Plain writes (SET without conditions, SETEX) are single puts; MSET is one
 //! write batch and MSETNX one transaction, so both write all their keys or none; every
 //! read-modify-write (SET NX/XX/GET/KEEPTTL/EXAT, SETNX, GETSET, GETDEL, APPEND, INCR*) is one
-//! `Db::update`, atomic against every other writer.
+//! `Db::update`, atomic against every other writer. Inside EXEC they all go to the EXEC's overlay
+//! instead (`store.rs`), committed with the rest of the EXEC as one batch.
 
 use std::io;
 
