@@ -46,6 +46,24 @@ fn a_batch_writes_every_key_and_survives_reopen() {
 }
 
 #[test]
+fn put_at_stores_the_absolute_expiry_and_zero_means_never_despite_a_default_ttl() {
+    let dir = TempDir::new("batch");
+    let mut o = opts(false, 1 << 20);
+    o.set_default_ttl_ms(60_000);
+    let db = Db::open(dir.path(), o).unwrap();
+    let at = crate::clock::now_ns() + 3_600_000_000_000;
+    let mut b = Batch::new();
+    b.put_at(b"at", b"1", at).unwrap();
+    b.put_at(b"never", b"2", 0).unwrap();
+    b.put_at(b"past", b"3", 1).unwrap();
+    assert!(b.put_at(b"", b"x", 0).is_err());
+    db.write(&b).unwrap();
+    assert_eq!(db.meta(b"at").unwrap().unwrap().expires_unix_nano, at);
+    assert_eq!(db.ttl(b"never").unwrap(), Some(crate::Ttl::Never));
+    assert_eq!(get(&db, "past"), None);
+}
+
+#[test]
 fn a_key_twice_in_a_batch_ends_with_its_last_operation() {
     let dir = TempDir::new("batch");
     let db = Db::open(dir.path(), opts(false, 1 << 20)).unwrap();

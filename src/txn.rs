@@ -96,7 +96,7 @@ impl Txn {
     /// Buffers a put of `value` under `key` (the handle's default TTL applies, as for
     /// [`Db::put`]). Nothing is written before the commit.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.buffer(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0 })
+        self.buffer(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0, at: None })
     }
 
     /// Buffers a put expiring `ttl_ms` (> 0) milliseconds after the commit.
@@ -104,7 +104,7 @@ impl Txn {
         if ttl_ms == 0 {
             return Err(Error::InvalidArg("ttl_ms must be positive (use put for keys without expiry)".into()));
         }
-        self.buffer(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms })
+        self.buffer(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms, at: None })
     }
 
     /// Buffers a delete of `key` (absent keys are fine).

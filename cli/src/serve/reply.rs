@@ -30,6 +30,16 @@ pub struct Out<'a> {
     blocked: bool,
     /// Most bytes the buffer may hold once blocked.
     cap: usize,
+    /// Set while EXEC runs its commands: [`Out::maybe_flush`] keeps their replies, which the
+    /// commit then either lets go or replaces with an error ([`Out::rewind`]).
+    hold: bool,
+}
+
+/// Where the buffer was (see [`Out::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    len: usize,
+    errors: u64,
 }
 
 impl<'a> Out<'a> {
@@ -39,7 +49,7 @@ impl<'a> Out<'a> {
 
     /// An output over a buffer kept from an earlier batch (it may still hold unwritten bytes).
     pub fn resume(sink: &'a mut (dyn Write + 'a), buf: Vec<u8>, resp3: bool) -> Out<'a> {
-        Out { buf, sink, resp3, written: 0, errors: 0, blocked: false, cap: usize::MAX }
+        Out { buf, sink, resp3, written: 0, errors: 0, blocked: false, cap: usize::MAX, hold: false }
     }
 
     /// Gives the buffer (and the protocol version) back, for the next batch.
@@ -109,13 +119,33 @@ impl<'a> Out<'a> {
     /// blocked and the buffer has passed its cap.
     #[inline]
     pub fn maybe_flush(&mut self) -> io::Result<()> {
-        if self.buf.len() >= FLUSH_AT {
+        if self.buf.len() >= FLUSH_AT && !self.hold {
             self.flush()?;
             if self.blocked && self.buf.len() > self.cap {
                 return Err(io::Error::other(OVER_CAP));
             }
         }
         Ok(())
+    }
+
+    /// Keeps (true) or again lets go (false) the replies that follow, whatever their size.
+    pub fn hold(&mut self, on: bool) {
+        self.hold = on;
+    }
+
+    /// The buffer's end now, to [`Out::rewind`] to.
+    pub fn mark(&self) -> Mark {
+        Mark { len: self.buf.len(), errors: self.errors }
+    }
+
+    /// Drops every reply added since `mark` (nothing since was written out: the caller held
+    /// them), and the memory a large one took.
+    pub fn rewind(&mut self, mark: Mark) {
+        self.buf.truncate(mark.len);
+        self.errors = mark.errors;
+        if self.buf.capacity() > 4 * FLUSH_AT {
+            self.buf.shrink_to((16 << 10).max(mark.len));
+        }
     }
 
     #[inline]
@@ -241,7 +271,26 @@ pub fn push_int(buf: &mut Vec<u8>, v: i64) {
 
 #[cfg(test)]
 mod tests {
-    use super::push_int;
+    use super::{push_int, Out, FLUSH_AT};
+
+    #[test]
+    fn held_replies_stay_buffered_and_rewind_drops_them() {
+        let mut sink = Vec::new();
+        let mut out = Out::new(&mut sink);
+        out.ok();
+        let mark = out.mark();
+        out.hold(true);
+        out.bulk(&vec![b'x'; 2 * FLUSH_AT]);
+        out.err("ERR x");
+        out.maybe_flush().unwrap();
+        assert!(out.held_bytes() > FLUSH_AT, "held, not written");
+        out.rewind(mark);
+        out.hold(false);
+        assert_eq!(out.errors, 0);
+        out.flush().unwrap();
+        drop(out);
+        assert_eq!(sink, b"+OK\r\n");
+    }
 
     #[test]
     fn integers() {

@@ -31,8 +31,8 @@ pub fn info(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 }
 
 pub fn dbsize(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
-    match c.sh.db.stats() {
-        Ok(s) => c.out.int(s.keys as i64),
+    match super::store::Store::of(&c.sh.db, &mut c.s.exec).dbsize() {
+        Ok(n) => c.out.int(n as i64),
         Err(e) => db_err(c.out, &e),
     }
     Ok(())

@@ -1,12 +1,14 @@
 //! String commands. Plain writes (SET without conditions, SETEX) are single puts; MSET is one
 //! write batch and MSETNX one transaction, so both write all their keys or none; every
 //! read-modify-write (SET NX/XX/GET/KEEPTTL/EXAT, SETNX, GETSET, GETDEL, APPEND, INCR*) is one
-//! `Db::update`, atomic against every other writer.
+//! `Db::update`, atomic against every other writer. Inside EXEC they all go to the EXEC's overlay
+//! instead (`store.rs`), committed with the rest of the EXEC as one batch.
 
 use std::io;
 
 use bitgask::Update;
 
+use super::store::Store;
 use super::{db_err, eq, int_arg, Ctx, E_NOT_INT, E_SYNTAX};
 use crate::serve::resp::{parse_i64, Args};
 use crate::serve::state::unix_nanos;
@@ -73,7 +75,7 @@ pub fn get(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         return Ok(());
     }
     let out = &mut *c.out;
-    match c.sh.db.get_with(key, |v| out.bulk(v)) {
+    match Store::of(&c.sh.db, &mut c.s.exec).get_with(key, |v| out.bulk(v)) {
         Ok(Some(())) => c.s.tally.hits += 1,
         Ok(None) => {
             c.s.tally.misses += 1;
@@ -89,7 +91,7 @@ pub fn mget(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     for key in a.iter().skip(1) {
         let found = if c.can_exist(key) {
             let out = &mut *c.out;
-            match c.sh.db.get_with(key, |v| out.bulk(v)) {
+            match Store::of(&c.sh.db, &mut c.s.exec).get_with(key, |v| out.bulk(v)) {
                 Ok(f) => f.is_some(),
                 // The array is under way: a failed read shows as a missing value.
                 Err(_) => false,
@@ -114,7 +116,7 @@ pub fn strlen(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         c.out.int(0);
         return Ok(());
     }
-    match c.sh.db.get_with(key, |v| v.len()) {
+    match Store::of(&c.sh.db, &mut c.s.exec).get_with(key, |v| v.len()) {
         Ok(n) => c.out.int(n.unwrap_or(0) as i64),
         Err(e) => db_err(c.out, &e),
     }
@@ -166,9 +168,10 @@ pub fn set(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     let (key, value) = (a.get(1), a.get(2));
     let exp = exp.unwrap_or(Expiry::Never);
     if cond == Cond::Always && !get && matches!(exp, Expiry::Never | Expiry::In(_)) {
+        let mut store = Store::of(&c.sh.db, &mut c.s.exec);
         let r = match exp {
-            Expiry::In(ms) => c.sh.db.put_ttl(key, value, ms),
-            _ => c.sh.db.put(key, value),
+            Expiry::In(ms) => store.put_ttl(key, value, ms),
+            _ => store.put(key, value),
         };
         match r {
             Ok(()) => {
@@ -210,7 +213,7 @@ fn conditional_set(
     get: bool,
 ) -> bitgask::Result<(bool, Option<Vec<u8>>)> {
     let now = unix_nanos();
-    c.sh.db.update(key, |cur| {
+    Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| {
         let old = if get { cur.map(|v| v.value.to_vec()) } else { None };
         let go = match cond {
             Cond::Always => true,
@@ -242,7 +245,7 @@ pub fn setnx(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 fn set_expiring(c: &mut Ctx<'_, '_>, a: Args<'_>, unit_ms: i64, cmd: &str) -> io::Result<()> {
     let Some(v) = int_arg(c.out, a.get(2)) else { return Ok(()) };
     let Some(ms) = relative(c, v, unit_ms, cmd) else { return Ok(()) };
-    match c.sh.db.put_ttl(a.get(1), a.get(3), ms) {
+    match Store::of(&c.sh.db, &mut c.s.exec).put_ttl(a.get(1), a.get(3), ms) {
         Ok(()) => {
             c.s.tally.dirty += 1;
             c.out.ok();
@@ -267,11 +270,10 @@ pub fn mset(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         c.out.err("ERR wrong number of arguments for 'mset' command");
         return Ok(());
     }
-    let mut batch = bitgask::Batch::new();
-    let written = (1..a.len()).step_by(2).try_for_each(|i| batch.put(a.get(i), a.get(i + 1)));
-    match written.and_then(|()| c.sh.db.write(&batch)) {
+    let pairs = pairs(&a);
+    match Store::of(&c.sh.db, &mut c.s.exec).put_all(&pairs) {
         Ok(()) => {
-            c.s.tally.dirty += batch.len() as u64;
+            c.s.tally.dirty += pairs.len() as u64;
             c.out.ok();
         }
         Err(e) => db_err(c.out, &e),
@@ -287,16 +289,7 @@ pub fn msetnx(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         c.out.err("ERR wrong number of arguments for 'msetnx' command");
         return Ok(());
     }
-    let set = c.sh.db.update_txn(|t| {
-        for i in (1..a.len()).step_by(2) {
-            if t.exists(a.get(i))? {
-                return Ok(false);
-            }
-        }
-        (1..a.len()).step_by(2).try_for_each(|i| t.put(a.get(i), a.get(i + 1)))?;
-        Ok(true)
-    });
-    match set {
+    match Store::of(&c.sh.db, &mut c.s.exec).put_all_if_absent(&pairs(&a)) {
         Ok(true) => {
             c.s.tally.dirty += (a.len() / 2) as u64;
             c.out.int(1);
@@ -307,13 +300,18 @@ pub fn msetnx(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     Ok(())
 }
 
+/// The key-value pairs of MSET and MSETNX (an odd argument count, checked by the caller).
+fn pairs<'a>(a: &Args<'a>) -> Vec<(&'a [u8], &'a [u8])> {
+    (1..a.len()).step_by(2).map(|i| (a.get(i), a.get(i + 1))).collect()
+}
+
 pub fn getdel(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     let key = a.get(1);
     if !c.can_exist(key) {
         c.out.null();
         return Ok(());
     }
-    match c.sh.db.update(key, |cur| match cur {
+    match Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| match cur {
         Some(v) => (Update::Delete, Some(v.value.to_vec())),
         None => (Update::Keep, None),
     }) {
@@ -345,7 +343,7 @@ pub fn getset(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 pub fn append(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     let (key, more) = (a.get(1), a.get(2));
     let max = c.sh.cfg.max_value_size as usize;
-    let r = c.sh.db.update(key, |cur| {
+    let r = Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| {
         let (old, expires) = cur.map_or((&[][..], 0), |v| (v.value, v.expires_unix_nano));
         if old.len() + more.len() > max {
             return (Update::Keep, None);
@@ -369,7 +367,7 @@ pub fn append(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 
 /// INCR and friends: the new value keeps the key's expiry, as in Redis.
 fn incr_by(c: &mut Ctx<'_, '_>, key: &[u8], delta: i64) -> io::Result<()> {
-    let r = c.sh.db.update(key, |cur| {
+    let r = Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| {
         let (v, expires) = match cur {
             None => (0, 0),
             Some(cur) => match parse_i64(cur.value) {
