@@ -340,7 +340,7 @@ fn stats_count_commit_records_as_dead_bytes_of_their_file() {
     for i in 0..20 {
         db.write(&batch_of(&[&format!("a{i}"), &format!("b{i}")], &"v".repeat(80))).unwrap();
     }
-    let on_disk: u64 = data_files(dir.path()).iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let on_disk: u64 = files_with_ext(dir.path(), "data").iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
     let s = db.stats().unwrap();
     assert_eq!(s.total_bytes, on_disk);
     assert_eq!(s.dead_bytes, 20 * crate::format::batch::COMMIT_LEN as u64);

@@ -763,7 +763,7 @@ fn zeros_where_an_unsynced_record_was_and_a_valid_record_after_it_still_open() {
     let lost = db.meta(b"u0").unwrap().unwrap();
     crash_image(&live, &crashed);
     drop(db);
-    let file = data_files(&crashed).pop().unwrap();
+    let file = files_with_ext(&crashed, "data").pop().unwrap();
     let mut b = std::fs::read(&file).unwrap();
     b[lost.offset as usize..(lost.offset + lost.size) as usize].fill(0);
     std::fs::write(&file, &b).unwrap();
