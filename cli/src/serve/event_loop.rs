@@ -307,9 +307,11 @@ mod tests {
 
         /// Stops the server the way SHUTDOWN does; the database must close cleanly.
         fn stop(mut self) {
-            let sh = self.sh.take().unwrap();
-            sh.stopper.stop();
-            drop(sh);
+            // The test's own reference to the shared state goes before the stop: drain closes
+            // the database only when it holds the last one, and it may get there before a
+            // `drop` that follows `stop` has run.
+            let stopper = Arc::clone(&self.sh.take().unwrap().stopper);
+            stopper.stop();
             self.runner.take().unwrap().join().unwrap().unwrap();
             std::fs::remove_dir_all(&self.dir).unwrap();
         }

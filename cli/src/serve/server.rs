@@ -110,9 +110,10 @@ pub fn drain(sh: Arc<Shared>, threads: Threads) -> Result<(), String> {
             // Some command is stuck inside the engine: make the data durable anyway; the LOCK
             // goes with the process.
             let synced = sh.db.sync();
+            let others = Arc::strong_count(&sh) - 1;
             Err(format!(
-                "{left} connection(s) did not finish ({stuck} worker(s) busy); database synced ({synced:?}) but not \
-                 closed"
+                "{left} connection(s) did not finish ({stuck} worker(s) busy, {others} other holder(s) of the \
+                 server state); database synced ({synced:?}) but not closed"
             ))
         }
     }
