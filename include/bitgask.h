@@ -285,6 +285,34 @@ typedef struct bitgask_report_counts {
 } bitgask_report_counts;
 
 /**
+ * The reserve file and whether the disk is full, filled by `bitgask_space_get`.
+ */
+typedef struct bitgask_space {
+  /**
+   * The configured reserve size (`bitgask_options_set_reserve_bytes`).
+   */
+  uint64_t reserve_size;
+  /**
+   * Bytes the reserve file holds now: `reserve_size`, or 0 once it was given back to let
+   * deletes and merges run on a full disk.
+   */
+  uint64_t reserve_bytes;
+  /**
+   * Bytes available on the database's file system (0 when unknown).
+   */
+  uint64_t free_bytes;
+  /**
+   * Writes that failed or were refused with `BITGASK_E_NO_SPACE` since the handle opened.
+   */
+  uint64_t no_space_errors;
+  /**
+   * 1 while the handle is full (a write failed for lack of space and room has not come
+   * back): puts are refused with `BITGASK_E_NO_SPACE`, deletes and merges run. Else 0.
+   */
+  uint32_t full;
+} bitgask_space;
+
+/**
  * The call did what it says.
  */
 #define BITGASK_OK 0
@@ -385,6 +413,16 @@ typedef struct bitgask_report_counts {
  * transaction read it. Nothing of the transaction was written; run it again.
  */
 #define BITGASK_E_CONFLICT (-12)
+
+/**
+ * The file system is full (`ENOSPC`, or `EDQUOT` for a quota). A write: nothing was written
+ * and nothing acknowledged was lost; the handle stays usable and reads go on. While the disk is
+ * full, puts are refused with this status at once and deletes still run (on the space the
+ * reserve file gave back); delete keys, then `bitgask_merge` or `bitgask_compact_if_needed`
+ * reclaim their space file by file, and writes resume once there is room again (section 5.14
+ * of the design). A merge: its partial output was removed. `bitgask_space_get` says more.
+ */
+#define BITGASK_E_NO_SPACE (-13)
 
 #ifdef __cplusplus
 extern "C" {
@@ -800,6 +838,15 @@ bitgask_status bitgask_options_set_sync_interval_ms(struct bitgask_options *o, u
 bitgask_status bitgask_options_set_max_file_size(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
 /**
+ * Size of the reserve file preallocated beside the data and given back when the disk fills,
+ * so that deletes and merges can still run there (default 4 MiB; 0: no reserve; see
+ * `BITGASK_E_NO_SPACE`). Range: 0 to 1 TiB.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+ * Threads: one thread at a time per options object.
+ */
+bitgask_status bitgask_options_set_reserve_bytes(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
+
+/**
  * Largest key accepted (default 64 KiB); longer keys give `BITGASK_E_TOO_LARGE`.
  * Range: 1 to `BITGASK_KEY_SIZE_LIMIT` (32 MiB).
  * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
@@ -996,6 +1043,14 @@ const char *bitgask_report_json(const struct bitgask_report *r);
  * Threads: one thread at a time per report.
  */
 void bitgask_report_free(struct bitgask_report *r);
+
+/**
+ * Fills `*out` with the reserve's size and content, the free bytes, and whether the handle is
+ * full.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, out); `BITGASK_E_CLOSED`.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_space_get(const struct bitgask_db *db, struct bitgask_space *out, struct bitgask_error **err_out);
 
 /**
  * Begins a transaction on `db`. On success `*out` receives a transaction owned by the

@@ -48,6 +48,10 @@ pub mod ffi;
 #[cfg(test)]
 mod ffi_panic_tests;
 mod format;
+#[cfg(all(test, feature = "fault-injection"))]
+mod fulldisk_fault_tests;
+#[cfg(test)]
+mod fulldisk_tests;
 mod generation;
 mod hints;
 mod idmap;
@@ -59,8 +63,10 @@ mod keydir;
 mod killpoint;
 mod merge;
 mod options;
+mod reclaim;
 mod recovery;
 mod report;
+mod space;
 mod storage;
 #[cfg(test)]
 mod testutil;
@@ -76,6 +82,7 @@ pub use iter::{Iter, KeyFilter};
 pub use options::Options;
 pub use recovery::OpenReport;
 pub use report::{Problem, ProblemKind, Report};
+pub use space::SpaceInfo;
 pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
 pub use validate::{repair, validate};
 pub use version::VERSION;

@@ -69,15 +69,37 @@ struct Copied {
 
 /// Runs one merge of `kind`. Returns false when there was nothing to merge.
 pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
+    let plan = Plan { kind, seal_active: kind == MergeKind::Full, remove_inputs_now: false };
+    run_with(e, plan, |m, sealed| match kind {
+        MergeKind::Full => sealed.to_vec(),
+        MergeKind::Selective => select(e, m, sealed),
+    })
+}
+
+/// How [`run_with`] merges.
+pub(crate) struct Plan {
+    /// Full drops every record that is not live; selective keeps absence markers (section 7.3).
+    pub kind: MergeKind,
+    /// Seal the active file first, so it can be an input.
+    pub seal_active: bool,
+    /// Remove `data.old/` (the inputs) before returning instead of leaving it to the background
+    /// thread: a merge on a full disk needs their blocks back for the next step.
+    pub remove_inputs_now: bool,
+}
+
+/// Runs one merge of the files `pick` chooses among the sealed ones (ascending ids).
+pub(crate) fn run_with(
+    e: &Engine,
+    plan: Plan,
+    pick: impl FnOnce(&Maintenance<'_>, &[u32]) -> Vec<u32>,
+) -> Result<bool> {
+    let kind = plan.kind;
     let m = e.maintenance();
     e.check_writable()?;
     m.remove_old_generation()?;
     // Step 1: immutable inputs whose live records the keydir names exactly.
-    let sealed = m.sealed_files(kind == MergeKind::Full)?;
-    let inputs = match kind {
-        MergeKind::Full => sealed,
-        MergeKind::Selective => select(e, &m, &sealed),
-    };
+    let sealed = m.sealed_files(plan.seal_active)?;
+    let inputs = pick(&m, &sealed);
     if inputs.is_empty() {
         return Ok(false);
     }
@@ -109,6 +131,9 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
     // returns no map refers to a removed file.
     drop(inputs_files);
     m.merged();
+    if plan.remove_inputs_now {
+        m.remove_old_generation()?;
+    }
     Ok(true)
 }
 

@@ -27,7 +27,8 @@
 //! | 10 | `lock_file` | the LOCK, released at close | - |
 //!
 //! Outside the order, because nothing is taken while holding them: the background queue's own
-//! mutex (pushed to under `dirs` and `writer`), the transaction conflict log's mutex (taken
+//! mutex (pushed to under `dirs` and `writer`), the reserve's mutex (`space`, taken under `writer`
+//! when an append fails for space), the transaction conflict log's mutex (taken
 //! under `writer` and `index`, see `conflicts`) and the atomic flags and counters. A thread
 //! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
@@ -55,6 +56,7 @@ use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
+use crate::space::Space;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::LOCK_FILE;
 use crate::storage::lock::LockFile;
@@ -111,6 +113,8 @@ pub(crate) struct Engine {
     last_merge_ns: AtomicU64,
     /// Writes published while transactions are open, for their commit check.
     conflicts: conflicts::Conflicts,
+    /// The reserve file and whether the file system is full (docs/DESIGN.md section 5.14).
+    space: Space,
 }
 
 /// A job for the background thread.
@@ -130,6 +134,7 @@ impl Engine {
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
         let loaded = recovery::load(&root, &opts)?;
         let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
+        let space = Space::open(&root, opts.reserve_bytes);
         let e = Engine {
             dir: generation::data_dir(&root),
             root,
@@ -152,6 +157,7 @@ impl Engine {
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
             conflicts: conflicts::Conflicts::default(),
+            space,
         };
         e.queue_hints(&loaded.unhinted);
         Ok(e)
@@ -267,6 +273,11 @@ impl Engine {
     /// What transactions check at commit: writes published after their reads.
     pub(crate) fn conflicts(&self) -> &conflicts::Conflicts {
         &self.conflicts
+    }
+
+    /// The reserve file and the full state.
+    pub(crate) fn space(&self) -> &Space {
+        &self.space
     }
 
     /// Whether close has begun: long work (a merge) stops early.
