@@ -310,6 +310,12 @@ typedef struct bitgask_space {
    * back): puts are refused with `BITGASK_E_NO_SPACE`, deletes and merges run. Else 0.
    */
   uint32_t full;
+  /**
+   * 1 while space is low: full, or less free than twice the reserve. Merges then run file by
+   * file (`bitgask_compact_if_needed` always, `bitgask_merge` when the live data would not
+   * fit). Else 0.
+   */
+  uint32_t low;
 } bitgask_space;
 
 /**

@@ -61,6 +61,13 @@ class conflict : public error {
     using error::error;
 };
 
+// The file system is full (BITGASK_E_NO_SPACE): nothing acknowledged was lost and the handle
+// stays usable; delete keys, then merge to reclaim their space.
+class no_space : public error {
+   public:
+    using error::error;
+};
+
 namespace detail {
 
 // Throws the exception for a failed call; takes ownership of the C error object (may be NULL).
@@ -69,6 +76,9 @@ namespace detail {
     bitgask_error_free(err);
 #ifdef BITGASK_E_CONFLICT
     if (s == BITGASK_E_CONFLICT) throw conflict(s, message);
+#endif
+#ifdef BITGASK_E_NO_SPACE
+    if (s == BITGASK_E_NO_SPACE) throw no_space(s, message);
 #endif
     throw error(s, message);
 }

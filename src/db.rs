@@ -380,7 +380,8 @@ impl Db {
     /// (dead/total >= merge_trigger_ratio and total >= merge_min_total). Returns whether it ran.
     /// Reads and writes continue meanwhile; writers wait only for the final swap.
     ///
-    /// On a full disk (docs/DESIGN.md section 5.14), or when the full merge runs out of room, it
+    /// On a full disk (docs/DESIGN.md section 5.14), without `force` while space is low, when
+    /// the live data would not fit in the free space, or when the full merge runs out of room, it
     /// merges file by file instead, each input removed right after its swap (section 7.10).
     pub fn merge(&self, force: bool) -> Result<bool> {
         self.engine.check_open()?;
@@ -389,7 +390,8 @@ impl Db {
 
     /// One pass of the background policy: a full merge when its trigger holds, else a
     /// selective merge of the files with the most garbage when enough qualify.
-    /// On a full disk it merges file by file, as [`Db::merge`] does.
+    /// While space is low (the disk full, or less free than twice the reserve) it merges file
+    /// by file, as [`Db::merge`] does on a full disk.
     pub fn compact_if_needed(&self) -> Result<bool> {
         self.engine.check_open()?;
         reclaim::compact(&self.engine)

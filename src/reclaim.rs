@@ -17,30 +17,40 @@ use std::collections::HashSet;
 use crate::engine::{Engine, Maintenance};
 use crate::error::Result;
 use crate::merge::{self, MergeKind, Plan};
-use crate::storage::fs::free_bytes;
 
 /// Room a merge needs besides the live records: its hint, the empty file, `MERGE_DONE` and the
 /// directory entries of the swap.
 const SLACK: u64 = 64 << 10;
 
 /// `Db::merge`: a full merge (when `force` or its trigger holds), or merges file by file while
-/// the disk is full or when the full merge ran out of room.
+/// the disk is full, without `force` while space is low, when the free space cannot hold the
+/// live bytes a full merge rewrites, or when the full merge ran out of room.
 pub(crate) fn merge(e: &Engine, force: bool) -> Result<bool> {
-    if e.space().is_full() {
+    if e.space().is_full() || (!force && e.space().is_low()) {
         return file_by_file(e);
     }
     if !force && !merge::full_merge_due(e) {
         return Ok(false);
     }
+    let live = e.read_index(|ix| ix.total_bytes().saturating_sub(ix.dead_bytes()));
+    if need(e, live) > e.space().free() {
+        return file_by_file(e);
+    }
     fall_back(e, merge::run(e, MergeKind::Full))
 }
 
-/// `Db::compact_if_needed` and the merge thread: the policy, or file by file while full.
+/// `Db::compact_if_needed` and the merge thread: the policy, or file by file while space is
+/// low (full, or less free than twice the reserve).
 pub(crate) fn compact(e: &Engine) -> Result<bool> {
-    if e.space().is_full() {
+    if e.space().is_low() {
         return file_by_file(e);
     }
     fall_back(e, merge::compact_if_needed(e))
+}
+
+/// Room a merge rewriting `live` bytes needs: the records, their hints, and [`SLACK`].
+fn need(e: &Engine, live: u64) -> u64 {
+    live + if e.opts().hint_files { live / 4 } else { 0 } + SLACK
 }
 
 /// A merge that failed for lack of space left nothing behind; the handle is full now and the
@@ -67,8 +77,11 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
     let mut no_room = None;
     while !e.is_closing() {
         let picked = Cell::new(None);
-        // The first step seals the active file: the records just deleted are often in it.
-        let plan = Plan { kind: MergeKind::Selective, seal_active: first, remove_inputs_now: true };
+        // The first step seals the active file if it holds dead bytes: the records just deleted
+        // are often in it. (Not otherwise: the merge thread runs this every pass while space is
+        // low, and would leave a small file behind each time.)
+        let seal_active = first && active_has_dead_bytes(e);
+        let plan = Plan { kind: MergeKind::Selective, seal_active, remove_inputs_now: true };
         let step = merge::run_with(e, plan, |m, sealed| {
             let (inputs, id) = pick(e, m, sealed, &skip);
             picked.set(id);
@@ -97,8 +110,7 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
 /// nothing.
 fn pick(e: &Engine, m: &Maintenance<'_>, sealed: &[u32], skip: &HashSet<u32>) -> (Vec<u32>, Option<u32>) {
     let irreducible = m.irreducible();
-    let hints = e.opts().hint_files;
-    let free = free_bytes(e.root()).unwrap_or(0);
+    let free = e.space().free();
     let (mut empties, candidates) = e.read_index(|ix| {
         let (mut empties, mut candidates) = (Vec::new(), Vec::new());
         for &id in sealed {
@@ -112,10 +124,15 @@ fn pick(e: &Engine, m: &Maintenance<'_>, sealed: &[u32], skip: &HashSet<u32>) ->
         }
         (empties, candidates)
     });
-    let need = |live: u64| live + if hints { live / 4 } else { 0 } + SLACK;
-    let best = candidates.into_iter().max_by_key(|&(id, dead, live)| (need(live) <= free, dead, Reverse(id)));
+    let best = candidates.into_iter().max_by_key(|&(id, dead, live)| (need(e, live) <= free, dead, Reverse(id)));
     let Some((id, _, _)) = best else { return (Vec::new(), None) };
     empties.push(id);
     empties.sort_unstable();
     (empties, Some(id))
+}
+
+/// Whether the file being appended holds records that are no longer live.
+fn active_has_dead_bytes(e: &Engine) -> bool {
+    let Some(id) = e.active_id() else { return false };
+    e.read_index(|ix| ix.sizes.get(&id).copied().unwrap_or(0) > ix.live.get(&id).copied().unwrap_or(0))
 }

@@ -36,6 +36,9 @@ pub struct SpaceInfo {
     /// Whether the handle is full: a write failed for lack of space and room has not come back.
     /// Puts are refused while it is; deletes and merges run.
     pub full: bool,
+    /// Whether space is low: full, or less free than twice the reserve (what it takes to stop
+    /// being full). Merges then run file by file (docs/DESIGN.md section 7.10).
+    pub low: bool,
     /// Writes refused or failed for lack of space since the handle was opened.
     pub no_space_errors: u64,
     /// Bytes available to this process on the database's file system (`statvfs`), 0 when
@@ -127,7 +130,7 @@ impl Space {
         if !self.is_full() {
             return true;
         }
-        let room = free_bytes(&self.root).unwrap_or(0);
+        let room = self.free();
         if room < self.size.saturating_mul(2).max(1) {
             return false;
         }
@@ -139,13 +142,24 @@ impl Space {
         true
     }
 
+    /// Full, or less free than twice the reserve: merges should not count on room.
+    pub fn is_low(&self) -> bool {
+        self.is_full() || self.free() < self.size.saturating_mul(2)
+    }
+
+    /// Free bytes of the file system (0 when unknown).
+    pub fn free(&self) -> u64 {
+        free_bytes(&self.root).unwrap_or(0)
+    }
+
     pub fn snapshot(&self) -> SpaceInfo {
         SpaceInfo {
             reserve_size: self.size,
             reserve_bytes: self.held.load(Ordering::Acquire),
             full: self.is_full(),
+            low: self.is_low(),
             no_space_errors: self.errors.load(Ordering::Relaxed),
-            free_bytes: free_bytes(&self.root).unwrap_or(0),
+            free_bytes: self.free(),
         }
     }
 }

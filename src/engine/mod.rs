@@ -275,6 +275,11 @@ impl Engine {
         &self.conflicts
     }
 
+    /// The id of the file being appended, if any.
+    pub(crate) fn active_id(&self) -> Option<u32> {
+        self.writer.lock().active.as_ref().map(|a| a.id)
+    }
+
     /// The reserve file and the full state.
     pub(crate) fn space(&self) -> &Space {
         &self.space

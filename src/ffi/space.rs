@@ -22,6 +22,10 @@ pub struct bitgask_space {
     /// 1 while the handle is full (a write failed for lack of space and room has not come
     /// back): puts are refused with `BITGASK_E_NO_SPACE`, deletes and merges run. Else 0.
     pub full: u32,
+    /// 1 while space is low: full, or less free than twice the reserve. Merges then run file by
+    /// file (`bitgask_compact_if_needed` always, `bitgask_merge` when the live data would not
+    /// fit). Else 0.
+    pub low: u32,
 }
 
 /// Fills `*out` with the reserve's size and content, the free bytes, and whether the handle is
@@ -43,6 +47,7 @@ pub unsafe extern "C" fn bitgask_space_get(
             free_bytes: s.free_bytes,
             no_space_errors: s.no_space_errors,
             full: s.full as u32,
+            low: s.low as u32,
         };
         Ok(BITGASK_OK)
     })
