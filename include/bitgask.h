@@ -532,8 +532,9 @@ bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_o
  * Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the
  * write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
  * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, key, val); `BITGASK_E_INVALID_ARG` (empty
- * key); `BITGASK_E_TOO_LARGE` (key or value above its limit); `BITGASK_E_IO` (the write or its
- * fsync failed); `BITGASK_E_POISONED`.
+ * key); `BITGASK_E_TOO_LARGE` (key or value above its limit); `BITGASK_E_NO_SPACE` (the disk
+ * is full: nothing written, the handle stays usable); `BITGASK_E_IO` (the write or its fsync
+ * failed); `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_put(struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
@@ -572,7 +573,8 @@ bitgask_status bitgask_get_into(const struct bitgask_db *db, const uint8_t *key,
  * sync_on_delete is on.
  * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (it was absent or expired: nothing written);
  * `BITGASK_E_NULL_ARG` (db, key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE`
- * (key above max_key_size); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+ * (key above max_key_size); `BITGASK_E_NO_SPACE` (not even the reserve had room for the
+ * tombstone); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_delete(struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
@@ -731,10 +733,13 @@ bitgask_status bitgask_fold(const struct bitgask_db *db, const uint8_t *prefix, 
  * A full merge: rewrites the live records of every sealed file and drops dead versions,
  * tombstones and expired records. Without `force` it runs only when the trigger holds
  * (dead/total >= merge_trigger_ratio and total >= merge_min_total). `*merged_out` (may be
- * NULL) tells whether a merge ran.
- * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO` (the merge is abandoned and
- * the database keeps its current files); `BITGASK_E_CORRUPT` (a sealed file turned out damaged);
- * `BITGASK_E_POISONED`.
+ * NULL) tells whether a merge ran. On a full disk (`BITGASK_E_NO_SPACE` from a write), or when
+ * the live data would not fit in the free space, it merges file by file instead, each input
+ * removed right after its swap, so space can be reclaimed without adding disk.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_NO_SPACE` (no file could be
+ * merged in the room left; what was merged stays merged); `BITGASK_E_IO` (the merge is abandoned
+ * and the database keeps its current files); `BITGASK_E_CORRUPT` (a sealed file turned out
+ * damaged); `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle (merges are serialized).
  */
 bitgask_status bitgask_merge(struct bitgask_db *db, bool force, bool *merged_out, struct bitgask_error **err_out);
@@ -743,7 +748,8 @@ bitgask_status bitgask_merge(struct bitgask_db *db, bool force, bool *merged_out
  * One pass of the background policy: a full merge when its trigger holds, else a selective
  * merge of the sealed files with the most garbage when enough of them qualify
  * (garbage_ratio, min/max_merge_files, min_merge_total, max_merge_bytes). `*merged_out` (may
- * be NULL) tells whether a merge ran.
+ * be NULL) tells whether a merge ran. While space is low (`bitgask_space_get`) it merges file
+ * by file, as `bitgask_merge` does on a full disk.
  * Returns: as `bitgask_merge`.
  * Threads: safe to call concurrently on one handle (merges are serialized).
  */

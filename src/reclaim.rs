@@ -8,7 +8,9 @@
 //! series of selective merges of one file each: the sealed file with the most dead bytes among
 //! those whose live bytes fit in the free space (if none fits by the estimate, the one with the
 //! most dead bytes anyway: a merge that runs out of room is discarded and costs nothing), plus
-//! any empty sealed files. Then the reserve is written again if there is room for it.
+//! any empty sealed files. The steps write no hints before their swap (the background thread
+//! writes them afterwards, when there is room). Then the reserve is written again if there is
+//! room for it.
 
 use std::cell::Cell;
 use std::cmp::Reverse;
@@ -48,9 +50,14 @@ pub(crate) fn compact(e: &Engine) -> Result<bool> {
     fall_back(e, merge::compact_if_needed(e))
 }
 
-/// Room a merge rewriting `live` bytes needs: the records, their hints, and [`SLACK`].
+/// Room a full merge rewriting `live` bytes needs: the records, their hints, and [`SLACK`].
 fn need(e: &Engine, live: u64) -> u64 {
     live + if e.opts().hint_files { live / 4 } else { 0 } + SLACK
+}
+
+/// Room one step of the file-by-file series needs: its records and [`SLACK`] (no hints).
+fn step_need(live: u64) -> u64 {
+    live + SLACK
 }
 
 /// A merge that failed for lack of space left nothing behind; the handle is full now and the
@@ -67,8 +74,9 @@ fn fall_back(e: &Engine, outcome: Result<bool>) -> Result<bool> {
 
 /// Selective merges of one file each, until no sealed file has dead bytes that can be
 /// reclaimed. Returns whether any merge ran. A step that runs out of room (the estimate was
-/// wrong, or the file's dead bytes are tombstones a selective merge must keep) is discarded and
-/// its file skipped for the rest of the series; any other error ends the series. What earlier
+/// wrong, or the file's dead bytes are tombstones a selective merge must keep) is discarded; the
+/// reserve is given back and the step tried again, or if it was given back already, its file is
+/// skipped for the rest of the series. Any other error ends the series. What earlier
 /// steps freed stays freed. If no step could run for lack of room, that is the error.
 pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
     let mut any = false;
@@ -81,7 +89,8 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
         // are often in it. (Not otherwise: the merge thread runs this every pass while space is
         // low, and would leave a small file behind each time.)
         let seal_active = first && active_has_dead_bytes(e);
-        let plan = Plan { kind: MergeKind::Selective, seal_active, remove_inputs_now: true };
+        // No hints before the swap: the background thread writes them once there is room.
+        let plan = Plan { kind: MergeKind::Selective, seal_active, remove_inputs_now: true, hints: false };
         let step = merge::run_with(e, plan, |m, sealed| {
             let (inputs, id) = pick(e, m, sealed, &skip);
             picked.set(id);
@@ -92,8 +101,11 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
         let Some(id) = picked.get() else { break };
         match step {
             Ok(merged) => any |= merged,
+            // The reserve's room first, for the same file; then the next file.
             Err(err) if err.is_no_space() => {
-                skip.insert(id);
+                if !e.space().ran_out() {
+                    skip.insert(id);
+                }
                 no_room = Some(err);
             }
             Err(err) => return Err(err),
@@ -124,7 +136,7 @@ fn pick(e: &Engine, m: &Maintenance<'_>, sealed: &[u32], skip: &HashSet<u32>) ->
         }
         (empties, candidates)
     });
-    let best = candidates.into_iter().max_by_key(|&(id, dead, live)| (need(e, live) <= free, dead, Reverse(id)));
+    let best = candidates.into_iter().max_by_key(|&(id, dead, live)| (step_need(live) <= free, dead, Reverse(id)));
     let Some((id, _, _)) = best else { return (Vec::new(), None) };
     empties.push(id);
     empties.sort_unstable();

@@ -188,7 +188,7 @@ impl Engine {
     }
 
     /// Queues hint writing for sealed files that have none.
-    fn queue_hints(&self, ids: &[u32]) {
+    pub(crate) fn queue_hints(&self, ids: &[u32]) {
         if self.opts.hint_files {
             for &id in ids {
                 self.chores.push(Chore::Hint(id));

@@ -268,6 +268,10 @@ pub fn preallocate(path: &Path, len: u64) -> Result<()> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| Error::io("create", path, e))?;
+    if have > len {
+        // A smaller reserve than last time: give the rest back.
+        return f.set_len(len).map_err(|e| Error::io("truncate", path, e));
+    }
     let n = i64::try_from(len).map_err(|_| no_space())?;
     // SAFETY: a plain syscall on a descriptor this function owns.
     let rc = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, n) };
