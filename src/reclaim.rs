@@ -82,6 +82,10 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
     let mut any = false;
     let mut first = true;
     let mut skip = HashSet::new();
+    // One step may try a file the estimate says does not fit (it may be wrong); after a step
+    // out of room, only files that fit are tried, so a pass on a disk with no way out writes
+    // little (the merge thread runs this every `merge_interval_ms` while space is low).
+    let mut long_shot = true;
     let mut no_room = None;
     while !e.is_closing() {
         let picked = Cell::new(None);
@@ -92,7 +96,7 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
         // No hints before the swap: the background thread writes them once there is room.
         let plan = Plan { kind: MergeKind::Selective, seal_active, remove_inputs_now: true, hints: false };
         let step = merge::run_with(e, plan, |m, sealed| {
-            let (inputs, id) = pick(e, m, sealed, &skip);
+            let (inputs, id) = pick(e, m, sealed, &skip, long_shot);
             picked.set(id);
             inputs
         });
@@ -105,6 +109,7 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
             Err(err) if err.is_no_space() => {
                 if !e.space().ran_out() {
                     skip.insert(id);
+                    long_shot = false;
                 }
                 no_room = Some(err);
             }
@@ -120,7 +125,13 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
 
 /// The file to merge next with the empty sealed files (ascending), and that file's id; or
 /// nothing.
-fn pick(e: &Engine, m: &Maintenance<'_>, sealed: &[u32], skip: &HashSet<u32>) -> (Vec<u32>, Option<u32>) {
+fn pick(
+    e: &Engine,
+    m: &Maintenance<'_>,
+    sealed: &[u32],
+    skip: &HashSet<u32>,
+    long_shot: bool,
+) -> (Vec<u32>, Option<u32>) {
     let irreducible = m.irreducible();
     let free = e.space().free();
     let (mut empties, candidates) = e.read_index(|ix| {
@@ -137,7 +148,9 @@ fn pick(e: &Engine, m: &Maintenance<'_>, sealed: &[u32], skip: &HashSet<u32>) ->
         (empties, candidates)
     });
     let best = candidates.into_iter().max_by_key(|&(id, dead, live)| (step_need(live) <= free, dead, Reverse(id)));
-    let Some((id, _, _)) = best else { return (Vec::new(), None) };
+    let Some((id, _, _)) = best.filter(|&(_, _, live)| long_shot || step_need(live) <= free) else {
+        return (Vec::new(), None);
+    };
     empties.push(id);
     empties.sort_unstable();
     (empties, Some(id))

@@ -201,6 +201,11 @@ impl Engine {
         while let Some(chore) = self.chores.pop() {
             match chore {
                 Chore::Hint(id) => {
+                    // Not while space is low: a hint only saves time at open, and on a full disk
+                    // its room is what lets a delete or a merge run (docs/DESIGN.md section 5.14).
+                    if self.space.is_low() {
+                        continue;
+                    }
                     // Not while a merge swaps directories, and not for a file a merge removed.
                     let _dirs = self.dirs.lock();
                     if self.files.read().contains_key(&id) {
