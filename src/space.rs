@@ -147,9 +147,10 @@ impl Space {
         self.is_full() || self.free() < self.size.saturating_mul(2)
     }
 
-    /// Free bytes of the file system (0 when unknown).
+    /// Free bytes of the file system; unknown counts as plenty (a `statvfs` that fails must not
+    /// make every merge go file by file or every put be refused).
     pub fn free(&self) -> u64 {
-        free_bytes(&self.root).unwrap_or(0)
+        free_bytes(&self.root).unwrap_or(u64::MAX)
     }
 
     pub fn snapshot(&self) -> SpaceInfo {
@@ -159,7 +160,7 @@ impl Space {
             full: self.is_full(),
             low: self.is_low(),
             no_space_errors: self.errors.load(Ordering::Relaxed),
-            free_bytes: self.free(),
+            free_bytes: free_bytes(&self.root).unwrap_or(0),
         }
     }
 }

@@ -256,7 +256,8 @@ pub fn preallocate(path: &Path, len: u64) -> Result<()> {
     use std::os::fd::AsRawFd;
     let no_space = || Error::io("preallocate", path, std::io::Error::from_raw_os_error(libc::ENOSPC));
     let have = fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0);
-    if len > have && free_bytes(path.parent().unwrap_or(Path::new("."))).unwrap_or(0) < len - have {
+    let free = free_bytes(path.parent().unwrap_or(Path::new("."))).unwrap_or(u64::MAX);
+    if len > have && free < len - have {
         return Err(no_space());
     }
     let _g = gate(Op::Write, path).map_err(|e| Error::io("preallocate", path, e))?;
