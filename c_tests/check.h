@@ -132,10 +132,23 @@ unsigned long long t_data_bytes(const char *root);
 int t_fork(void);
 /* waitpid(pid, status, 0) retrying on EINTR; forgets the child. False when waitpid failed. */
 bool t_wait(int pid, int *status);
+/* Waits up to timeout_ms for fd to become readable (data or EOF), retrying on EINTR. The kill -9
+ * harnesses wait for a child's acknowledgement with it. */
+bool t_wait_readable(int fd, int timeout_ms);
 /* Kills and reaps every child t_fork made that t_wait did not reap (main.c calls it). */
 void t_reap_children(void);
 /* Async-signal-safe: SIGKILLs the remembered children (the watchdog calls it). */
 void t_kill_children_now(void);
+
+/* A database directory as the Go bitgask writes it (its meta layout, file names 6 digits wide,
+ * an empty hint for the active file): "k" written twice, the later record with the older stamp
+ * (the Go system returns the later one), "gone" put then deleted, "plain" put once. With
+ * with_merge_tmp, also the half-written merge.tmp/ of a Go merge killed while copying. */
+bool t_go_dir(const char *root, bool with_merge_tmp);
+/* Whether key k reads as want (NULL: absent). */
+bool t_go_dir_value_is(bitgask_db *db, const char *k, const char *want);
+/* Whether db holds exactly what the Go system returns for t_go_dir's keys. */
+bool t_go_dir_adopted(bitgask_db *db);
 
 void t_sleep_ms(unsigned ms);
 void t_sleep_us(unsigned us);

@@ -231,7 +231,7 @@ typedef struct mix_arg {
     bitgask_status first_error;
 } mix_arg;
 
-/* Random puts, put_ttls (long), deletes, expires (long and 0) and persists on a few shared keys. */
+/* Random puts, put_ttls (long), deletes, expires (long) and persists on a few shared keys. */
 static void *mixer(void *p) {
     mix_arg *a = (mix_arg *)p;
     uint64_t rng = (uint64_t)a->id * 0x9E3779B97F4A7C15ull + 12345u;
@@ -254,7 +254,7 @@ static void *mixer(void *p) {
             s = bitgask_delete(a->db, (const uint8_t *)k, kl, NULL);
             break;
         case 4:
-            s = bitgask_expire(a->db, (const uint8_t *)k, kl, (r >> 40) % 2 ? 3600000 : 0, NULL);
+            s = bitgask_expire(a->db, (const uint8_t *)k, kl, (r >> 40) % 2 ? 3600000 : 7200000, NULL);
             break;
         default:
             s = bitgask_persist(a->db, (const uint8_t *)k, kl, NULL);

@@ -10,7 +10,6 @@
 #include "check.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,19 +54,6 @@ static void crash_child(const char *root, int fd, uint32_t start, const crash_cf
     }
     for (;;)
         pause();
-}
-
-/* Waits up to timeout_ms for fd to become readable (data or EOF). */
-static bool wait_readable(int fd, int timeout_ms) {
-    struct pollfd p;
-    int r;
-    p.fd = fd;
-    p.events = POLLIN;
-    p.revents = 0;
-    do {
-        r = poll(&p, 1, timeout_ms);
-    } while (r < 0 && errno == EINTR);
-    return r == 1;
 }
 
 typedef struct fold_check {
@@ -120,7 +106,7 @@ static void kill9_loop(const crash_cfg *cfg) {
         }
         close(fds[1]);
         if (!early)
-            CHECK_MSG(wait_readable(fds[0], 20000), "cycle %u: no acknowledgement within 20 s", cycle);
+            CHECK_MSG(t_wait_readable(fds[0], 20000), "cycle %u: no acknowledgement within 20 s", cycle);
         t_sleep_us((unsigned)(t_rand(&rng) % (cfg->max_delay_us + 1u)));
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK(t_wait(pid, &status));

@@ -10,9 +10,10 @@
 
 /* ---- reports ---- */
 
-static const char *const ops_kinds[] = {"torn_tail",      "corrupt_record", "corrupt_hint", "stale_hint",
-                                        "hint_mismatch",  "merge_leftover", "bad_meta",     "unknown_file",
-                                        "quarantine",     "leftover",       "lost_range",   "lost_key"};
+static const char *const ops_kinds[] = {"torn_tail",     "unsynced_tail",  "corrupt_record", "corrupt_hint",
+                                        "stale_hint",    "hint_mismatch",  "merge_leftover", "bad_meta",
+                                        "unknown_file",  "quarantine",     "leftover",       "lost_range",
+                                        "lost_key",      "foreign"};
 
 static void ops_show_report(const char *what, const bitgask_report *r) {
     t_note("%s report:\n%s", what, bitgask_report_text(r));

@@ -1,6 +1,8 @@
 /* Rotation, hint files, torn tails and corruption: what open makes of the files on disk. */
 #include "check.h"
 
+#include <sys/stat.h>
+
 /* ---- a model of a database written by write_model() ---- */
 
 #define M_KEYS 300u
@@ -390,9 +392,9 @@ static void cut_last_record_everywhere(uint64_t max_file_size, uint32_t n, bool 
     bitgask_db *db;
     bitgask_error *err = NULL;
     bitgask_stats st;
-    char data[T_PATH_MAX], hint[T_PATH_MAX], lastkey[32];
-    unsigned char *orig;
-    size_t orig_len = 0, cut;
+    char data[T_PATH_MAX], hint[T_PATH_MAX], mark[T_PATH_MAX], lastkey[32];
+    unsigned char *orig, *orig_mark;
+    size_t orig_len = 0, mark_len = 0, cut;
     uint32_t nfiles;
     CHECK(root && o);
     CHECK(write_torn_setup(root, max_file_size, n, &last));
@@ -406,6 +408,10 @@ static void cut_last_record_everywhere(uint64_t max_file_size, uint32_t n, bool 
     t_data_path(hint, root, last.file_id, "hint");
     orig = t_read_file(data, &orig_len);
     CHECK(orig != NULL);
+    /* The durable watermark of the closed database: restored with the file in each round, since a
+     * mark describing other bytes would make the cut look like damage to flushed data. */
+    t_pathf(mark, "%s/data/bitgask.watermark", root);
+    CHECK((orig_mark = t_read_file(mark, &mark_len)) != NULL);
     CHECK_MSG(orig_len == last.offset + last.size, "file of %zu bytes, last record ends at %llu", orig_len,
               (unsigned long long)(last.offset + last.size));
     for (cut = (size_t)last.offset; cut < orig_len; cut++) {
@@ -429,8 +435,8 @@ static void cut_last_record_everywhere(uint64_t max_file_size, uint32_t n, bool 
         CHECK(t_has_s(db, "after", "the cut"));
         CHECK(t_absent_s(db, lastkey));
         CHECK(t_close(db));
-        /* Undo "after" for the next round: the file as it was, and no file after it. */
-        CHECK(t_write_file(data, orig, cut));
+        /* Undo "after" for the next round: the file and watermark as they were, no file after it. */
+        CHECK(t_write_file(data, orig, cut) && t_write_file(mark, orig_mark, mark_len));
         CHECK(t_remove_file(hint));
         CHECK(remove_files_after(root, last.file_id));
     }
@@ -441,6 +447,7 @@ static void cut_last_record_everywhere(uint64_t max_file_size, uint32_t n, bool 
     CHECK(earlier_records_intact(db, n));
     CHECK(t_close(db));
     free(orig);
+    free(orig_mark);
     bitgask_options_free(o);
 }
 
@@ -621,6 +628,71 @@ TEST(damage_in_the_last_file_followed_by_valid_records_is_corruption) {
     CHECK_MSG(la == lb && memcmp(before, after, lb) == 0, "a refused open changed the data file");
     free(before);
     free(after);
+}
+
+/* How many problems of `kind` a validate of `root` reports (-1 if validate fails). */
+static long rec_count_kind(const char *root, const char *kind) {
+    bitgask_report *r = NULL;
+    bitgask_problem p;
+    size_t i;
+    long n = 0;
+    if (bitgask_validate(root, NULL, &r, NULL) != BITGASK_OK)
+        return -1;
+    for (i = 0; i < bitgask_report_problem_count(r); i++)
+        if (bitgask_report_problem(r, i, &p, NULL) == BITGASK_OK && strcmp(p.kind, kind) == 0)
+            n++;
+    bitgask_report_free(r);
+    return n;
+}
+
+/* Copies data/<name> of `from` to `to` (created), as a power loss could leave the file. */
+static bool rec_copy(const char *from, const char *to, const char *name) {
+    char src[T_PATH_MAX], dst[T_PATH_MAX];
+    size_t len = 0;
+    unsigned char *b = t_read_file(t_pathf(src, "%s/data/%s", from, name), &len);
+    bool ok = b != NULL && t_write_file(t_pathf(dst, "%s/data/%s", to, name), b, len);
+    free(b);
+    return ok;
+}
+
+/* Issue 12: a power loss persisted a later unsynced record but not an earlier one (zeros where it
+ * was). Open keeps every synced record, moves the rest of the file to data/<id>.corrupt and
+ * succeeds; validate calls it an unsynced tail before and notes the quarantine file after. */
+TEST(zeros_where_an_unsynced_record_was_and_a_valid_record_after_it_are_set_aside_at_open) {
+    const char *live = t_tmpdir(), *crashed = t_tmpdir();
+    bitgask_options *o = t_opts_nosync(0);
+    bitgask_db *db;
+    bitgask_error *err = NULL;
+    bitgask_record_meta lost;
+    char data[T_PATH_MAX], q[T_PATH_MAX];
+    unsigned char *b;
+    size_t len = 0;
+    CHECK(live && crashed && o && (db = t_open(live, o)) != NULL);
+    CHECK_OK(t_put_s(db, "synced", "on disk", &err), err);
+    CHECK_OK(bitgask_sync(db, &err), err);
+    CHECK_OK(t_put_s(db, "u0", "unsynced, lost", &err), err);
+    CHECK_OK(t_put_s(db, "u1", "unsynced, written back first", &err), err);
+    CHECK_OK(bitgask_meta(db, KS("u0"), &lost, &err), err);
+    /* The image a power loss leaves: the files as they are, u0's record zeros. */
+    CHECK(mkdir(t_pathf(data, "%s/data", crashed), 0755) == 0);
+    CHECK(rec_copy(live, crashed, "bitgask.meta") && rec_copy(live, crashed, "bitgask.watermark") &&
+          rec_copy(live, crashed, "000000001.data"));
+    CHECK(t_close(db));
+    t_data_path(data, crashed, 1, "data");
+    CHECK((b = t_read_file(data, &len)) != NULL);
+    memset(b + lost.offset, 0, (size_t)lost.size);
+    CHECK(t_write_file(data, b, len));
+    free(b);
+    CHECK_MSG(rec_count_kind(crashed, "unsynced_tail") == 1, "validate before open");
+    CHECK((db = t_open(crashed, o)) != NULL);
+    CHECK(t_has_s(db, "synced", "on disk"));
+    CHECK(t_absent_s(db, "u0") && t_absent_s(db, "u1"));
+    CHECK(t_close(db));
+    CHECK(t_file_size(data) == (long long)lost.offset);
+    CHECK(t_file_size(t_data_path(q, crashed, 1, "corrupt")) == (long long)(len - lost.offset));
+    CHECK_MSG(rec_count_kind(crashed, "unsynced_tail") == 0 && rec_count_kind(crashed, "quarantine") == 1,
+              "validate after open");
+    bitgask_options_free(o);
 }
 
 TEST(reopen_after_every_write_sees_every_write) {

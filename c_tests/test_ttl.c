@@ -169,18 +169,23 @@ TEST(expire_sets_a_new_ttl_and_keeps_the_value) {
     with_short_ttls(expire_body);
 }
 
-TEST(expire_zero_deletes) {
+/* A zero TTL means the same in every call: none at all (E_INVALID_ARG, nothing written). */
+TEST(expire_zero_is_invalid_and_changes_nothing) {
     const char *root = t_tmpdir();
     bitgask_db *db;
     bitgask_error *err = NULL;
+    bitgask_stats before, after;
+    int64_t ms = 0;
     CHECK(root && (db = t_open(root, NULL)) != NULL);
     CHECK_OK(t_put_s(db, "k", "v", &err), err);
-    CHECK_OK(bitgask_expire(db, KS("k"), 0, &err), err);
-    CHECK(t_absent_s(db, "k"));
-    CHECK_STATUS(bitgask_expire(db, KS("k"), 0, &err), BITGASK_NOT_FOUND, err);
-    CHECK(t_close(db));
-    CHECK((db = t_open(root, NULL)) != NULL);
-    CHECK(t_absent_s(db, "k"));
+    CHECK(t_stats(db, &before));
+    CHECK_STATUS(bitgask_expire(db, KS("k"), 0, &err), BITGASK_E_INVALID_ARG, err);
+    CHECK(t_stats(db, &after));
+    CHECK(after.total_bytes == before.total_bytes);
+    CHECK(t_has_s(db, "k", "v"));
+    CHECK_OK(bitgask_ttl_ms(db, KS("k"), &ms, &err), err);
+    CHECK(ms == -1);
+    CHECK_STATUS(bitgask_expire(db, KS("absent"), 0, &err), BITGASK_E_INVALID_ARG, err);
     CHECK(t_close(db));
 }
 

@@ -261,3 +261,21 @@ TEST(txn_transfers_keep_the_total) {
     CHECK(t_close(db));
     bitgask_options_free(o);
 }
+
+TEST(txn_calls_after_close_return_closed_even_for_its_own_writes) {
+    const char *root = t_tmpdir();
+    bitgask_error *err = NULL;
+    bitgask_txn *t;
+    bitgask_db *db;
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    bool found = false;
+    CHECK(root && (db = t_open(root, NULL)) != NULL);
+    CHECK((t = begin(db)) != NULL);
+    CHECK_OK(bitgask_txn_put(t, KS("k"), (const uint8_t *)"v", 1, &err), err);
+    CHECK(t_close(db));
+    CHECK_STATUS(bitgask_txn_get(t, KS("k"), &v, &vl, &err), BITGASK_E_CLOSED, err);
+    CHECK_STATUS(bitgask_txn_exists(t, KS("k"), &found, &err), BITGASK_E_CLOSED, err);
+    CHECK_STATUS(bitgask_txn_put(t, KS("j"), (const uint8_t *)"v", 1, &err), BITGASK_E_CLOSED, err);
+    CHECK_STATUS(bitgask_txn_commit(t, &err), BITGASK_E_CLOSED, err); /* frees it all the same */
+}

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -247,6 +248,18 @@ bool t_wait(int pid, int *status) {
     if (r == (pid_t)pid)
         t_forget((pid_t)pid);
     return r == (pid_t)pid;
+}
+
+bool t_wait_readable(int fd, int timeout_ms) {
+    struct pollfd p;
+    int r;
+    p.fd = fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    do {
+        r = poll(&p, 1, timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    return r == 1;
 }
 
 void t_kill_children_now(void) {
@@ -524,4 +537,76 @@ int t_count_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, s
     (void)vlen;
     ++*(uint64_t *)ctx;
     return 0;
+}
+
+/* ---- a directory as the Go bitgask writes it ---- */
+
+static uint32_t t_crc32(const unsigned char *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+    int k;
+    for (i = 0; i < n; i++) {
+        c ^= p[i];
+        for (k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+static void t_le(unsigned char *p, uint64_t v, int n) {
+    int i;
+    for (i = 0; i < n; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* One record in the shared record layout (docs/DESIGN.md section 2.1); returns its length. */
+static size_t t_go_record(unsigned char *buf, uint64_t ts, uint8_t flags, const char *k, const char *v) {
+    size_t kl = strlen(k), vl = strlen(v);
+    memset(buf, 0, 32);
+    t_le(buf + 4, ts, 8);
+    t_le(buf + 20, kl, 4);
+    t_le(buf + 24, vl, 4);
+    buf[28] = flags;
+    memcpy(buf + 32, k, kl);
+    memcpy(buf + 32 + kl, v, vl);
+    t_le(buf, t_crc32(buf + 4, 28 + kl + vl), 4);
+    return 32 + kl + vl;
+}
+
+bool t_go_dir(const char *root, bool with_merge_tmp) {
+    char p[T_PATH_MAX];
+    unsigned char buf[512];
+    size_t n = 0, m;
+    const char *meta = "{\n  \"version\": 1,\n  \"created\": \"2026-01-01T00:00:00.5Z\"\n}";
+    n += t_go_record(buf + n, 2000, 0, "k", "newer stamp, appended first");
+    n += t_go_record(buf + n, 1000, 0, "k", "older stamp, appended last");
+    n += t_go_record(buf + n, 3000, 0, "gone", "x");
+    n += t_go_record(buf + n, 4000, 1, "gone", "");
+    n += t_go_record(buf + n, 5000, 0, "plain", "p");
+    if (mkdir(t_pathf(p, "%s/data", root), 0755) != 0 || !t_write_file(t_pathf(p, "%s/LOCK", root), "", 0) ||
+        !t_write_file(t_pathf(p, "%s/data/bitgask.meta", root), meta, strlen(meta)) ||
+        !t_write_file(t_pathf(p, "%s/data/000001.data", root), buf, n) ||
+        !t_write_file(t_pathf(p, "%s/data/000001.hint", root), "", 0))
+        return false;
+    if (!with_merge_tmp)
+        return true;
+    /* A Go merge killed while copying: its half-written output must be ignored. */
+    m = t_go_record(buf, 2000, 0, "k", "newer stamp, appended first");
+    return mkdir(t_pathf(p, "%s/merge.tmp", root), 0755) == 0 &&
+           t_write_file(t_pathf(p, "%s/merge.tmp/000001.data", root), buf, m) &&
+           t_write_file(t_pathf(p, "%s/merge.tmp/000001.hint", root), "", 0);
+}
+
+bool t_go_dir_value_is(bitgask_db *db, const char *k, const char *want) {
+    uint8_t buf[64];
+    size_t n = 0;
+    bitgask_error *err = NULL;
+    bitgask_status s = bitgask_get_into(db, (const uint8_t *)k, strlen(k), buf, sizeof buf, &n, &err);
+    bitgask_error_free(err);
+    if (want == NULL)
+        return s == BITGASK_NOT_FOUND;
+    return s == BITGASK_OK && n == strlen(want) && memcmp(buf, want, n) == 0;
+}
+
+bool t_go_dir_adopted(bitgask_db *db) {
+    return t_go_dir_value_is(db, "k", "older stamp, appended last") && t_go_dir_value_is(db, "gone", NULL) &&
+           t_go_dir_value_is(db, "plain", "p");
 }

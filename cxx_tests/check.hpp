@@ -4,10 +4,22 @@
 #ifndef BITGASK_CXX_TESTS_CHECK_HPP
 #define BITGASK_CXX_TESTS_CHECK_HPP
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "bitgask.h"
+
+namespace t {
+// What bitgask::db's close calls in these tests: bitgask_close, whose status becomes
+// BITGASK_E_POISONED while poison_closes is set (a poisoned handle cannot be made from outside
+// the release library; the C library frees it and releases the LOCK all the same).
+extern std::atomic<bool> poison_closes;
+bitgask_status close_for_test(bitgask_db *db, bitgask_error **err) noexcept;
+}  // namespace t
+#define BITGASK_HPP_CLOSE t::close_for_test
 
 #include "bitgask.hpp"
 

@@ -18,6 +18,13 @@ bool add(const char *name, test_fn fn) {
     return true;
 }
 
+std::atomic<bool> poison_closes{false};
+
+bitgask_status close_for_test(bitgask_db *db, bitgask_error **err) noexcept {
+    bitgask_status s = bitgask_close(db, err);
+    return s == BITGASK_OK && db && poison_closes ? BITGASK_E_POISONED : s;
+}
+
 tmpdir::tmpdir() {
     std::string tmpl = (std::filesystem::temp_directory_path() / "bitgask-cxx-XXXXXX").string();
     if (!mkdtemp(tmpl.data())) throw failure{T_WHERE, "mkdtemp failed"};

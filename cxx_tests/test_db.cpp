@@ -105,8 +105,15 @@ TEST(expire_and_persist) {
     CHECK(db.ttl("k") == std::chrono::milliseconds::max());
     CHECK(!db.expire("absent", 1s));
     CHECK(!db.persist("absent"));
-    CHECK(db.expire("k", 0ms));
-    CHECK(!db.contains("k"));
+    db.put("k", "v");
+    bool threw = false;
+    try {
+        db.expire("k", 0ms);
+    } catch (const bitgask::error &e) {
+        threw = e.status() == BITGASK_E_INVALID_ARG;
+    }
+    CHECK(threw);
+    CHECK(db.contains("k"));
 }
 
 TEST(bad_ttls_throw_invalid_arg_and_write_nothing) {

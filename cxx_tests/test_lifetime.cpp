@@ -1,4 +1,4 @@
-// open, options, moves, close, destruction; stats, sync, merge, backup, validate, repair.
+// open, options, moves, close, destruction; stats, sync, merge, backup, validate, repair, adopt.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -157,4 +157,60 @@ TEST(repair_of_an_open_database_throws_locked) {
     t::tmpdir d;
     auto db = bitgask::db::open(d.path());
     CHECK_THROWS(bitgask::repair(d.path()), BITGASK_E_LOCKED);
+}
+
+// While set, bitgask::db's close reports BITGASK_E_POISONED after closing for real (check.hpp).
+struct poisoned_closes {
+    poisoned_closes() { t::poison_closes = true; }
+    ~poisoned_closes() { t::poison_closes = false; }
+};
+
+TEST(close_of_a_poisoned_handle_throws_once_and_releases_the_lock) {
+    t::tmpdir d;
+    poisoned_closes poison;
+    auto db = bitgask::db::open(d.path());
+    db.put("k", "v");
+    CHECK_THROWS(db.close(), BITGASK_E_POISONED);
+    CHECK(!db.is_open());
+    db.close();  // closed already: nothing to throw
+    CHECK_THROWS(db.get("k"), BITGASK_E_CLOSED);
+    auto again = bitgask::db::open(d.path());  // the LOCK was released
+    CHECK(again.get("k") == std::string("v"));
+}
+
+TEST(the_destructor_of_a_poisoned_handle_swallows_the_error_and_releases_the_lock) {
+    t::tmpdir d;
+    {
+        poisoned_closes poison;
+        auto db = bitgask::db::open(d.path());
+        db.put("k", "v");
+        auto other = bitgask::db::open(d.path("other"));
+        other = std::move(db);  // move assignment closes "other" quietly too
+    }
+    auto db = bitgask::db::open(d.path());
+    CHECK(db.contains("k"));
+}
+
+// A directory as the Go bitgask leaves it after opening and closing an empty database: its meta
+// layout, an empty data file and an empty hint file, names six digits wide.
+static void go_empty_dir(const std::string &root) {
+    auto data = std::filesystem::path(root) / "data";
+    std::filesystem::create_directories(data);
+    std::ofstream(data / "bitgask.meta") << "{\n  \"version\": 1,\n  \"created\": \"2026-01-01T00:00:00Z\"\n}";
+    std::ofstream(data / "000001.data");
+    std::ofstream(data / "000001.hint");
+}
+
+TEST(adopt_converts_a_go_directory_that_open_refuses) {
+    t::tmpdir d;
+    go_empty_dir(d.path());
+    CHECK_THROWS(bitgask::db::open(d.path()), BITGASK_E_FORMAT_VERSION);
+    CHECK(bitgask::validate(d.path()).problems.at(0).kind == "foreign");
+    auto r = bitgask::adopt(d.path(), bitgask::options().adopt_discard_original(true));
+    CHECK(r.clean && r.adopt && !r.adopt->already_bitgask && r.adopt->file_id_width == 6);
+    CHECK(!std::filesystem::exists(std::filesystem::path(d.path()) / "go-original"));
+    CHECK(bitgask::db::open(d.path()).stats().keys == 0);
+    auto again = bitgask::adopt(d.path());
+    CHECK(again.adopt && again.adopt->already_bitgask);
+    CHECK(!bitgask::validate(d.path()).adopt);
 }

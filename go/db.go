@@ -7,6 +7,7 @@ import "C"
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -89,11 +90,20 @@ func (db *DB) PutTTL(key, value []byte, ttl time.Duration) error {
 // Get returns a copy of key's value, or ErrNotFound when it is absent or expired.
 func (db *DB) Get(key []byte) ([]byte, error) {
 	k, kl := bytesArg(key)
+	return copyValue(func(v **C.uint8_t, vl *C.size_t) (C.bitgask_status, error) {
+		return db.call(func(h *C.bitgask_db, e **C.bitgask_error) C.bitgask_status {
+			return C.bitgask_get(h, k, kl, v, vl, e)
+		})
+	})
+}
+
+// copyValue runs get, a get call that hands back a value the library allocated, and returns a Go
+// copy of it (freeing the library's), or ErrNotFound when get found no key. DB.Get and Txn.Get
+// share it so that both free and copy the same way.
+func copyValue(get func(v **C.uint8_t, vl *C.size_t) (C.bitgask_status, error)) ([]byte, error) {
 	var v *C.uint8_t
 	var vl C.size_t
-	s, err := db.call(func(h *C.bitgask_db, e **C.bitgask_error) C.bitgask_status {
-		return C.bitgask_get(h, k, kl, &v, &vl, e)
-	})
+	s, err := get(&v, &vl)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +132,8 @@ func (db *DB) Delete(key []byte) error {
 	}))
 }
 
-// Expire makes key expire ttl from now, keeping its value (0 deletes it); ErrNotFound when absent.
+// Expire makes key expire ttl from now (ttl > 0, as for PutTTL), keeping its value; ErrNotFound
+// when absent, an error with the invalid-argument status for a ttl of 0.
 func (db *DB) Expire(key []byte, ttl time.Duration) error {
 	if ttl < 0 {
 		return invalid("ttl is negative")
@@ -216,8 +227,15 @@ func (db *DB) Backup(dest string) error {
 	return err
 }
 
+// closeStatus, when set (only by the package's tests, export_test.go), replaces the status
+// bitgask_close returned: the release library cannot be poisoned from outside, so the tests
+// stand in a poisoned close this way. Atomic: finalizers close DBs on their own goroutine.
+var closeStatus atomic.Pointer[func(Status) Status]
+
 // Close waits for calls in flight, syncs, writes the hint, releases the LOCK and frees the
-// handle. Closing a closed DB returns nil.
+// handle. It frees the handle and releases the LOCK even when it returns an error (ErrPoisoned
+// when an fsync failure or a panic poisoned the handle: writes since the last good fsync may be
+// lost). Closing a closed DB returns nil. The finalizer of an unclosed DB drops the error.
 func (db *DB) Close() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -228,7 +246,11 @@ func (db *DB) Close() error {
 	db.h = nil
 	runtime.SetFinalizer(db, nil)
 	var e *C.bitgask_error
-	if s := C.bitgask_close(h, &e); s < 0 {
+	s := C.bitgask_close(h, &e)
+	if f := closeStatus.Load(); f != nil {
+		s = C.bitgask_status((*f)(Status(s)))
+	}
+	if s < 0 {
 		return newError(s, e)
 	}
 	return nil

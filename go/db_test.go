@@ -325,3 +325,25 @@ func TestStatsSyncMergeBackup(t *testing.T) {
 		t.Fatalf("backup has %q", v)
 	}
 }
+
+func TestCloseOfAPoisonedHandleReturnsErrPoisonedOnceAndReleasesTheLock(t *testing.T) {
+	restore := bitgask.PoisonCloses()
+	defer restore()
+	dir := filepath.Join(t.TempDir(), "db")
+	db, err := bitgask.Open(dir, fast)
+	must(t, err)
+	must(t, db.Put([]byte("k"), []byte("v")))
+	err = db.Close()
+	var e *bitgask.Error
+	if !errors.Is(err, bitgask.ErrPoisoned) || !errors.As(err, &e) || e.Status != bitgask.StatusPoisoned {
+		t.Fatalf("Close = %v", err)
+	}
+	must(t, db.Close()) // closed already: nil
+	if _, err := db.Get([]byte("k")); !errors.Is(err, bitgask.ErrClosed) {
+		t.Fatalf("Get after Close = %v", err)
+	}
+	again, err := bitgask.Open(dir, fast) // the LOCK was released
+	must(t, err)
+	restore()
+	must(t, again.Close())
+}

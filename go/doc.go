@@ -7,6 +7,10 @@
 //	err = db.Put([]byte("user:1"), []byte("ada"))
 //	v, err := db.Get([]byte("user:1"))  // errors.Is(err, bitgask.ErrNotFound) when absent
 //
+// Batches and transactions: a Batch (NewBatch, Put, Delete) is written all or nothing by
+// DB.Write; DB.Begin returns an optimistic Txn (Get, Has, Iter, Put, Delete) whose Commit returns
+// ErrConflict, writing nothing, when a key it read changed meanwhile; DB.Update runs the retry loop.
+//
 // Every failure is an *Error carrying the C status (errors.As), and errors.Is matches it against
 // ErrLocked, ErrClosed, ErrCorrupt and the other Err* values by status.
 //

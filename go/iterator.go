@@ -53,11 +53,16 @@ func (db *DB) newIterator(f func(*C.bitgask_db, **C.bitgask_iter, **C.bitgask_er
 	it := &Iterator{db: db}
 	var c *C.bitgask_iter
 	_, it.err = db.call(func(h *C.bitgask_db, e **C.bitgask_error) C.bitgask_status { return f(h, &c, e) })
+	it.own(c)
+	return it
+}
+
+// own takes c (NULL when creating it failed), freed by Close or a finalizer.
+func (it *Iterator) own(c *C.bitgask_iter) {
 	it.it = c
-	if it.it != nil {
+	if c != nil {
 		runtime.SetFinalizer(it, (*Iterator).Close)
 	}
-	return it
 }
 
 // Next advances to the next key; false at the end or on an error (see Err).

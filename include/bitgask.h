@@ -247,13 +247,62 @@ typedef struct bitgask_stats {
 typedef int (*bitgask_fold_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 
 /**
+ * What `bitgask_adopt` read, kept and dropped (the report's counters give the Go data files
+ * read, their valid records and the keys written).
+ */
+typedef struct bitgask_adopt_counts {
+  /**
+   * The directory was already bitgask's: nothing was converted.
+   */
+  bool already_bitgask;
+  /**
+   * An adoption interrupted by a crash was finished (or undone) first.
+   */
+  bool finished_interrupted;
+  /**
+   * The width of the Go data file names (`%0*d.data`).
+   */
+  uint32_t file_id_width;
+  /**
+   * Keys whose last record is a tombstone (dropped).
+   */
+  uint64_t deleted_keys;
+  /**
+   * Keys whose last record had expired (dropped).
+   */
+  uint64_t expired_keys;
+  /**
+   * Records a later record of the same key replaced.
+   */
+  uint64_t superseded_records;
+  /**
+   * Keys whose last record is not their highest-stamped one: bitgask's own recency rule would
+   * have returned another value for them.
+   */
+  uint64_t out_of_stamp_order_keys;
+  /**
+   * Bytes of an unfinished last write dropped from the newest Go file.
+   */
+  uint64_t torn_bytes;
+  /**
+   * Damaged bytes skipped (salvage only).
+   */
+  uint64_t skipped_bytes;
+  /**
+   * Keys over the size limits, skipped (salvage only).
+   */
+  uint64_t oversized_keys;
+} bitgask_adopt_counts;
+
+/**
  * One problem of a report; the strings are owned by the report.
  */
 typedef struct bitgask_problem {
   /**
-   * Stable lowercase name: "torn_tail", "corrupt_record", "corrupt_hint", "stale_hint",
-   * "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine", "leftover",
-   * "lost_range", "lost_key".
+   * Stable lowercase name: "torn_tail", "unsynced_tail", "corrupt_record", "corrupt_hint",
+   * "stale_hint", "hint_mismatch", "merge_leftover", "bad_meta", "unknown_file", "quarantine",
+   * "leftover", "lost_range", "lost_key", "foreign" (written by the Go bitgask: convert it
+   * with `bitgask_adopt`).
    */
   const char *kind;
   /**
@@ -344,8 +393,9 @@ typedef struct bitgask_space {
 /**
  * An argument has a value the call does not accept: an empty key; a path that is not UTF-8; an
  * option outside its documented range (the setter leaves the option unchanged) or options that
- * contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl`; a backup destination that is
- * not empty or lies inside the database; a problem index past the end. Nothing was changed.
+ * contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl` or `bitgask_expire`; a backup
+ * destination that is not empty or lies inside the database; a problem index past the end.
+ * Nothing was changed.
  */
 #define BITGASK_E_INVALID_ARG (-1)
 
@@ -371,7 +421,8 @@ typedef struct bitgask_space {
  * Bytes on disk are not what the library wrote: a sealed data file whose record fails its CRC
  * or has impossible lengths (found at open or by a read), a damaged meta file, a value that does
  * not decode. The message names the file and offset; `bitgask_repair` mends what it can. (A
- * torn tail left by a crash in the file being written is not corruption: open cuts it.)
+ * torn tail left by a crash in the file being written is not corruption: open cuts it; nor are
+ * unsynced writes a power loss persisted out of order: open sets them aside.)
  */
 #define BITGASK_E_CORRUPT (-5)
 
@@ -506,10 +557,13 @@ bitgask_status bitgask_write(struct bitgask_db *db, const struct bitgask_batch *
  * Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
  * `opts` may be NULL for defaults; it is copied and can be freed right after. On success
  * `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
- * A torn tail left by a crash is cut; hint files are used where valid.
+ * A torn tail left by a crash is cut; unsynced writes a power loss left out of order (damage
+ * after the durable watermark with records after it) are moved to `data/<id>.corrupt`, never
+ * deleted (docs/DESIGN.md section 4.5); hint files are used where valid.
  * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (path, db_out); `BITGASK_E_INVALID_ARG` (path not
  * UTF-8, options that contradict each other); `BITGASK_E_LOCKED` (another handle, in this or
- * another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file);
+ * another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file, or
+ * damage below the newest file's durable watermark);
  * `BITGASK_E_FORMAT_VERSION` (a newer format); `BITGASK_E_IO` (the directory cannot be created
  * or read).
  * Threads: any thread; the new handle may then be shared.
@@ -540,8 +594,9 @@ bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_o
 bitgask_status bitgask_put(struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
 
 /**
- * Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0; a TTL so
- * large that the expiry would pass the year 2554 saturates at the largest expiry).
+ * Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0, as for
+ * `bitgask_expire`; a TTL so large that the expiry would pass the year 2554 saturates at the
+ * largest expiry).
  * Returns: as `bitgask_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
  * Threads: safe to call concurrently on one handle.
  */
@@ -590,17 +645,19 @@ bitgask_status bitgask_exists(const struct bitgask_db *db, const uint8_t *key, s
 
 /**
  * Atomically sets the key to expire `ttl_ms` from now, keeping its value (the value is
- * rewritten with the new expiry); `ttl_ms` 0 deletes it, as `bitgask_delete` does.
+ * rewritten with the new expiry). `ttl_ms` must be > 0, as for `bitgask_put_ttl`: a zero TTL is
+ * refused everywhere (use `bitgask_delete` to remove a key, `bitgask_persist` to drop its expiry).
  * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db,
- * key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above max_key_size);
- * `BITGASK_E_CORRUPT` (the current value does not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+ * key); `BITGASK_E_INVALID_ARG` (empty key; `ttl_ms` 0, and nothing is changed);
+ * `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT` (the current value does
+ * not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_expire(struct bitgask_db *db, const uint8_t *key, size_t klen, uint64_t ttl_ms, struct bitgask_error **err_out);
 
 /**
  * Atomically removes the key's expiry (a key without one is left as it is).
- * Returns: as `bitgask_expire`.
+ * Returns: as `bitgask_expire` (but for its `ttl_ms` 0).
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_persist(struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
@@ -988,6 +1045,22 @@ bitgask_status bitgask_options_set_max_merge_files(struct bitgask_options *o, ui
 bitgask_status bitgask_options_set_max_merge_bytes(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
 /**
+ * `bitgask_adopt` only: skip damaged byte ranges and keys over this options object's size
+ * limits, listing each in the report, instead of refusing the whole adoption (default false).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
+bitgask_status bitgask_options_set_adopt_salvage(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
+
+/**
+ * `bitgask_adopt` only: remove the Go system's files once the adopted database is in place,
+ * instead of keeping them in `go-original/` (default false).
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+ * Threads: one thread at a time per options object.
+ */
+bitgask_status bitgask_options_set_adopt_discard_original(struct bitgask_options *o, bool v, struct bitgask_error **err_out);
+
+/**
  * Checks the database in directory `path` without changing anything (no byte, name or mtime)
  * and without taking the LOCK, so it also works on a database open elsewhere. Returns
  * `BITGASK_OK` with `*report_out` whenever it could scan, damaged or not; an error only when
@@ -1010,6 +1083,35 @@ bitgask_status bitgask_validate(const char *path, const struct bitgask_options *
  * Threads: any.
  */
 bitgask_status bitgask_repair(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
+
+/**
+ * Converts the Go bitgask's database in directory `path` into a bitgask database that returns
+ * what the Go system returns for every key: the Go data files are read in log order (the last
+ * record of a key wins, tombstones delete, expired keys are absent), the result is written as a
+ * fresh bitgask generation, and the Go directories are kept in `path/go-original/` (see
+ * `bitgask_options_set_adopt_discard_original`). Crash-safe: after a crash the directory is the
+ * Go one (untouched) or the adopted one; `bitgask_open` or a second call finishes the swap. A
+ * directory that is already bitgask's is left alone (`BITGASK_OK`, `already_bitgask` in
+ * `bitgask_report_adopt_counts_get`). Takes the LOCK. `opts` (may be NULL) sets the new
+ * database's limits, compression and file size and adopt's switches.
+ * Returns: `BITGASK_OK` (with a report); `BITGASK_E_NULL_ARG` (path, report_out);
+ * `BITGASK_E_INVALID_ARG` (path not UTF-8 or not a directory, or `go-original/` already
+ * exists); `BITGASK_E_CORRUPT` (damaged records, without salvage: nothing was changed; the
+ * message names file and offset); `BITGASK_E_TOO_LARGE` (a key or value over the limits,
+ * without salvage: nothing was changed; the message names the key); `BITGASK_E_FORMAT_VERSION`
+ * (not a Go directory adopt can read: names of several widths, or a Go merge interrupted and
+ * then reopened); `BITGASK_E_LOCKED`; `BITGASK_E_IO` (run it again: it resumes).
+ * Threads: any.
+ */
+bitgask_status bitgask_adopt(const char *path, const struct bitgask_options *opts, struct bitgask_report **report_out, struct bitgask_error **err_out);
+
+/**
+ * Fills `*out` with adopt's counters.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (r, out); `BITGASK_E_INVALID_ARG` (the report is
+ * not from `bitgask_adopt`).
+ * Threads: one thread at a time per report.
+ */
+bitgask_status bitgask_report_adopt_counts_get(const struct bitgask_report *r, struct bitgask_adopt_counts *out, struct bitgask_error **err_out);
 
 /**
  * True when nothing wrong is left: every problem is a note or was mended. False for NULL.

@@ -12,16 +12,23 @@
  *  1. Errors. Every failed C call throws bitgask::error (a std::runtime_error) carrying the C
  *     status (status()) and the library's message. Absence is not an error: get() returns an
  *     empty optional, erase() false, contains() false.
- *  2. Ownership. bitgask::db and bitgask::cursor own their C objects and are move-only; their
- *     destructors release them and never throw (db's destructor swallows a failed close; call
- *     close() to see the error). bitgask::options is a copyable value: it is turned into a
- *     bitgask_options inside open() and repair().
+ *  2. Ownership. bitgask::db, bitgask::cursor, bitgask::batch and bitgask::txn own their C
+ *     objects and are move-only; their destructors release them and never throw (db's destructor
+ *     swallows a failed close, e.g. BITGASK_E_POISONED; call close() to see the error; a txn's
+ *     destructor discards it unless it was committed). A moved-from or ended object throws
+ *     BITGASK_E_CLOSED from every call. bitgask::options is a copyable value: it is turned into
+ *     a bitgask_options inside open() and repair().
  *  3. Keys and values are std::string_view (any bytes, NUL included); a key must be non-empty.
  *  4. Threads, as in the C API: one db may be used by many threads at once, but close(), move
- *     assignment and destruction must not race any other call on it. A cursor is single-owner.
+ *     assignment and destruction must not race any other call on it (transactions' calls
+ *     included). A cursor, a batch and a txn are single-owner.
  *  5. Borrowed views. The (key, value) pair a cursor yields points into the cursor and is valid
  *     until it advances or is destroyed: copy it (std::string(k)) to keep it.
  *  6. Link with the library as for C: $(pkg-config --cflags --libs bitgask).
+ *  7. Batches and transactions: db.write(batch) writes a bitgask::batch all or nothing;
+ *     db.begin() returns an optimistic bitgask::txn whose commit() throws bitgask::conflict
+ *     (nothing written) when a key it read was written by someone else since; db.update(f)
+ *     runs f(txn&) and commits, again after each conflict.
  */
 #ifndef BITGASK_HPP
 #define BITGASK_HPP
@@ -36,10 +43,18 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "bitgask.h"
+
+/* The function db::close() and the destructor call: bitgask_close. Defined beforehand only by the
+ * binding's tests, to stand in a poisoned close (the release library cannot be poisoned from
+ * outside); every translation unit of a program must then define it the same way. */
+#ifndef BITGASK_HPP_CLOSE
+#define BITGASK_HPP_CLOSE bitgask_close
+#endif
 
 namespace bitgask {
 
@@ -54,8 +69,8 @@ class error : public std::runtime_error {
     bitgask_status status_;
 };
 
-// A transaction's commit found a key it read written by someone else. The C API's status for it,
-// BITGASK_E_CONFLICT, comes with transactions; from then on it is thrown as this type.
+// A transaction's commit found a key it read written by someone else since (BITGASK_E_CONFLICT);
+// nothing of the transaction was written: run it again (db::update does).
 class conflict : public error {
    public:
     using error::error;
@@ -74,12 +89,8 @@ namespace detail {
 [[noreturn]] inline void raise(bitgask_status s, bitgask_error *err) {
     std::string message = err ? bitgask_error_message(err) : bitgask_status_str(s);
     bitgask_error_free(err);
-#ifdef BITGASK_E_CONFLICT
     if (s == BITGASK_E_CONFLICT) throw conflict(s, message);
-#endif
-#ifdef BITGASK_E_NO_SPACE
     if (s == BITGASK_E_NO_SPACE) throw no_space(s, message);
-#endif
     throw error(s, message);
 }
 
@@ -103,10 +114,28 @@ inline uint64_t to_ms(std::chrono::milliseconds d, const char *what) {
     return static_cast<uint64_t>(d.count());
 }
 
+// Throws BITGASK_E_CLOSED when p is NULL (the object was moved from, ended or never opened).
+template <class T>
+T *open_or_throw(T *p, const char *what) {
+    if (!p) throw error(BITGASK_E_CLOSED, std::string("closed: ") + what);
+    return p;
+}
+
 template <class T, void (*Free)(T *)>
 struct deleter {
     void operator()(T *p) const noexcept { Free(p); }
 };
+
+// A copy of the value a get call hands out, the library's buffer freed; empty when the call
+// found no key. get(&v, &n) makes the call and returns its status. db::get and txn::get share it.
+template <class Get>
+std::optional<std::string> copy_value(Get &&get) {
+    uint8_t *v = nullptr;
+    size_t n = 0;
+    if (get(&v, &n) == BITGASK_NOT_FOUND) return std::nullopt;
+    std::unique_ptr<void, deleter<void, bitgask_free>> owned(v);
+    return std::string(view(v, n));
+}
 
 }  // namespace detail
 
@@ -114,7 +143,7 @@ struct deleter {
 
 enum class codec : uint32_t { none = BITGASK_CODEC_NONE, snappy = BITGASK_CODEC_SNAPPY };
 
-// Options for db::open (and repair), with the C setters' names and defaults. Chainable:
+// Options for db::open (and repair, adopt), with the C setters' names and defaults. Chainable:
 //   bitgask::options().sync_on_put(false).sync_interval(std::chrono::seconds(1))
 // A value the library refuses throws bitgask::error (BITGASK_E_INVALID_ARG) from open().
 class options {
@@ -140,6 +169,8 @@ class options {
     options &min_merge_total(uint64_t bytes) { return add(bitgask_options_set_min_merge_total, bytes); }
     options &max_merge_files(uint32_t n) { return add(bitgask_options_set_max_merge_files, n); }
     options &max_merge_bytes(uint64_t bytes) { return add(bitgask_options_set_max_merge_bytes, bytes); }
+    options &adopt_salvage(bool v) { return add(bitgask_options_set_adopt_salvage, v); }
+    options &adopt_discard_original(bool v) { return add(bitgask_options_set_adopt_discard_original, v); }
 
     using c_options = std::unique_ptr<bitgask_options, detail::deleter<bitgask_options, bitgask_options_free>>;
 
@@ -224,6 +255,7 @@ class cursor {
 
    private:
     friend class db;
+    friend class txn;
     explicit cursor(bitgask_iter *it) noexcept : it_(it) {}
 
     std::unique_ptr<bitgask_iter, detail::deleter<bitgask_iter, bitgask_iter_free>> it_;
@@ -231,10 +263,10 @@ class cursor {
     bool started_ = false, done_ = false;
 };
 
-/* ---- validate and repair ---- */
+/* ---- validate, repair and adopt ---- */
 
 struct problem {
-    std::string kind;  // "torn_tail", "corrupt_record", "stale_hint", ... (bitgask.h)
+    std::string kind;  // "torn_tail", "unsynced_tail", "corrupt_record", ... (bitgask.h)
     std::string file;  // relative to the database directory
     std::string message;
     uint64_t offset = 0, length = 0;
@@ -246,6 +278,7 @@ struct report {
     bool clean = false;  // nothing wrong is left: every problem is a note or was mended
     std::vector<problem> problems;
     bitgask_report_counts counts{};
+    std::optional<bitgask_adopt_counts> adopt;  // adopt's counters (set in adopt's report only)
     std::string text, json;
 };
 
@@ -261,6 +294,8 @@ inline report convert(bitgask_report *raw) {
         out.problems.push_back({p.kind, p.file, p.message, p.offset, p.length, p.note, p.mended});
     }
     call([&](bitgask_error **e) { return bitgask_report_counts_get(r.get(), &out.counts, e); });
+    bitgask_adopt_counts a{};
+    if (bitgask_report_adopt_counts_get(r.get(), &a, nullptr) == BITGASK_OK) out.adopt = a;
     out.text = bitgask_report_text(r.get());
     out.json = bitgask_report_json(r.get());
     return out;
@@ -280,6 +315,143 @@ inline report repair(const std::string &path, const options &opts = options()) {
     auto o = opts.build();
     bitgask_report *r = nullptr;
     detail::call([&](bitgask_error **e) { return bitgask_repair(path.c_str(), o.get(), &r, e); });
+    return detail::convert(r);
+}
+
+/* ---- batches ---- */
+
+// Puts and erases that db::write writes all or nothing: readers never see some of them without
+// the others, and after a crash either all are there or none. The bytes are copied when added
+// (and checked against the library's limits then; against the database's by write). A key added
+// twice ends with its last operation. Chainable: b.put("a", "1").erase("b").
+class batch {
+   public:
+    batch() : b_(bitgask_batch_new()) {}
+
+    batch &put(std::string_view k, std::string_view v) {
+        detail::call([&](bitgask_error **e) {
+            return bitgask_batch_put(get(), detail::bytes(k), k.size(), detail::bytes(v), v.size(), e);
+        });
+        return *this;
+    }
+    // A put whose key expires ttl (positive) after the batch is written.
+    batch &put(std::string_view k, std::string_view v, std::chrono::milliseconds ttl) {
+        uint64_t ms = detail::to_ms(ttl, "ttl");
+        detail::call([&](bitgask_error **e) {
+            return bitgask_batch_put_ttl(get(), detail::bytes(k), k.size(), detail::bytes(v), v.size(), ms, e);
+        });
+        return *this;
+    }
+    // A delete (of a key that may be absent: that changes nothing).
+    batch &erase(std::string_view k) {
+        detail::call([&](bitgask_error **e) { return bitgask_batch_delete(get(), detail::bytes(k), k.size(), e); });
+        return *this;
+    }
+
+    size_t size() const noexcept { return bitgask_batch_count(b_.get()); }  // 0 when moved from
+    bool empty() const noexcept { return size() == 0; }
+    void clear() { bitgask_batch_clear(get()); }
+
+    // The C batch, for calls this header does not wrap; still owned by this object.
+    bitgask_batch *handle() const noexcept { return b_.get(); }
+
+   private:
+    friend class db;
+    bitgask_batch *get() const { return detail::open_or_throw(b_.get(), "the batch was moved from"); }
+
+    std::unique_ptr<bitgask_batch, detail::deleter<bitgask_batch, bitgask_batch_free>> b_;
+};
+
+/* ---- transactions ---- */
+
+// An optimistic transaction (db::begin). Reads see the database as it is now merged with the
+// transaction's own writes; writes are buffered until commit(), which writes them as one batch or
+// throws bitgask::conflict (writing nothing) when a key it read (even one it found absent) was
+// written by someone else since. Keys written but not read never conflict. Ended by commit() or
+// discard(); the destructor discards one still open. After its end every call throws
+// BITGASK_E_CLOSED, and so does every call once its database is closed.
+class txn {
+   public:
+    txn() noexcept = default;  // no transaction: every call throws BITGASK_E_CLOSED
+    txn(const txn &) = delete;
+    txn &operator=(const txn &) = delete;
+    txn(txn &&other) noexcept : t_(std::exchange(other.t_, nullptr)) {}
+    txn &operator=(txn &&other) noexcept {
+        if (this != &other) {
+            discard();
+            t_ = std::exchange(other.t_, nullptr);
+        }
+        return *this;
+    }
+    ~txn() { discard(); }
+
+    // The value of k as the transaction sees it; empty when absent.
+    std::optional<std::string> get(std::string_view k) {
+        return detail::copy_value([&](uint8_t **v, size_t *n) {
+            return detail::call(
+                [&](bitgask_error **e) { return bitgask_txn_get(t(), detail::bytes(k), k.size(), v, n, e); });
+        });
+    }
+
+    bool contains(std::string_view k) {
+        bool out = false;
+        detail::call([&](bitgask_error **e) { return bitgask_txn_exists(t(), detail::bytes(k), k.size(), &out, e); });
+        return out;
+    }
+
+    // The keys starting with prefix: the database's merged with this transaction's writes so far.
+    // Every key it yields counts as read; keys others add meanwhile are not detected (no phantom
+    // protection). The cursor may outlive the transaction.
+    cursor scan(std::string_view prefix = {}) {
+        bitgask_iter *it = nullptr;
+        detail::call([&](bitgask_error **e) {
+            return bitgask_txn_iter_new(t(), detail::bytes(prefix), prefix.size(), &it, e);
+        });
+        return cursor(it);
+    }
+
+    void put(std::string_view k, std::string_view v) {
+        detail::call([&](bitgask_error **e) {
+            return bitgask_txn_put(t(), detail::bytes(k), k.size(), detail::bytes(v), v.size(), e);
+        });
+    }
+    // A put whose key expires ttl (positive) after the commit.
+    void put(std::string_view k, std::string_view v, std::chrono::milliseconds ttl) {
+        uint64_t ms = detail::to_ms(ttl, "ttl");
+        detail::call([&](bitgask_error **e) {
+            return bitgask_txn_put_ttl(t(), detail::bytes(k), k.size(), detail::bytes(v), v.size(), ms, e);
+        });
+    }
+    // Buffers a delete (of a key that may be absent).
+    void erase(std::string_view k) {
+        detail::call([&](bitgask_error **e) { return bitgask_txn_delete(t(), detail::bytes(k), k.size(), e); });
+    }
+
+    // Writes the buffered writes as one batch; throws bitgask::conflict (nothing written) on a
+    // conflict. The transaction has ended either way.
+    void commit() {
+        bitgask_txn *t = std::exchange(t_, nullptr);
+        detail::call([&](bitgask_error **e) {
+            return bitgask_txn_commit(detail::open_or_throw(t, "the transaction has ended"), e);
+        });
+    }
+    // Ends the transaction without writing anything; a no-op once it has ended.
+    void discard() noexcept { bitgask_txn_discard(std::exchange(t_, nullptr)); }
+    bool active() const noexcept { return t_ != nullptr; }
+
+   private:
+    friend class db;
+    explicit txn(bitgask_txn *t) noexcept : t_(t) {}
+    bitgask_txn *t() const { return detail::open_or_throw(t_, "the transaction has ended"); }
+    bitgask_txn *t_ = nullptr;
+};
+
+// Converts the Go bitgask's database in directory path into a bitgask database with the Go
+// system's answers, keeping the Go files in path/go-original/ (bitgask_adopt). Takes its LOCK.
+inline report adopt(const std::string &path, const options &opts = options()) {
+    auto o = opts.build();
+    bitgask_report *r = nullptr;
+    detail::call([&](bitgask_error **e) { return bitgask_adopt(path.c_str(), o.get(), &r, e); });
     return detail::convert(r);
 }
 
@@ -314,7 +486,8 @@ class db {
     // throws). A no-op when not open.
     void close() {
         bitgask_db *h = std::exchange(h_, nullptr);
-        if (h) detail::call([&](bitgask_error **e) { return bitgask_close(h, e); });
+        if (!h) return;
+        detail::call([&](bitgask_error **e) { return BITGASK_HPP_CLOSE(h, e); });
     }
     bool is_open() const noexcept { return h_ != nullptr; }
     // The C handle, for calls this header does not wrap; still owned by this object.
@@ -333,13 +506,9 @@ class db {
 
     // The value of k; empty when absent or expired.
     std::optional<std::string> get(std::string_view k) const {
-        uint8_t *v = nullptr;
-        size_t n = 0;
-        if (call([&](bitgask_error **e) { return bitgask_get(h_, detail::bytes(k), k.size(), &v, &n, e); }) ==
-            BITGASK_NOT_FOUND)
-            return std::nullopt;
-        std::unique_ptr<void, detail::deleter<void, bitgask_free>> owned(v);
-        return std::string(detail::view(v, n));
+        return detail::copy_value([&](uint8_t **v, size_t *n) {
+            return call([&](bitgask_error **e) { return bitgask_get(h_, detail::bytes(k), k.size(), v, n, e); });
+        });
     }
 
     // Deletes k; whether it existed.
@@ -364,7 +533,8 @@ class db {
         return ms < 0 ? std::chrono::milliseconds::max() : std::chrono::milliseconds(ms);
     }
 
-    // Makes k expire ttl from now, keeping its value (zero deletes it); whether k existed.
+    // Makes k expire ttl from now (ttl > 0: zero throws, as put with a zero ttl does), keeping
+    // its value; whether k existed.
     bool expire(std::string_view k, std::chrono::milliseconds ttl) {
         uint64_t ms = detail::to_ms(ttl, "ttl");
         return call([&](bitgask_error **e) { return bitgask_expire(h_, detail::bytes(k), k.size(), ms, e); }) ==
@@ -394,6 +564,43 @@ class db {
             return bitgask_iter_range(h_, detail::bytes(start), start.size(), ep, el, &it, e);
         });
         return cursor(it);
+    }
+
+    // Writes every operation of b all or nothing (b is unchanged: it can be written again).
+    void write(const batch &b) {
+        bitgask_batch *c = b.get();
+        call([&](bitgask_error **e) { return bitgask_write(h_, c, e); });
+    }
+
+    // Begins an optimistic transaction (see txn). It must end before this db is closed.
+    txn begin() {
+        bitgask_txn *t = nullptr;
+        call([&](bitgask_error **e) { return bitgask_txn_begin(h_, &t, e); });
+        return txn(t);
+    }
+
+    // Runs f(txn &) in a fresh transaction and commits it; after a conflict runs it again, up to
+    // attempts runs in all (then the last bitgask::conflict propagates). Returns what f returned.
+    // An exception from f discards the transaction and propagates. f may run more than once.
+    template <class F>
+    std::invoke_result_t<F &, txn &> update(F &&f, int attempts = 10) {
+        if (attempts < 1) throw error(BITGASK_E_INVALID_ARG, "invalid argument: attempts must be at least 1");
+        for (int i = 1;; i++) {
+            txn t = begin();
+            try {
+                if constexpr (std::is_void_v<std::invoke_result_t<F &, txn &>>) {
+                    f(t);
+                    t.commit();
+                    return;
+                } else {
+                    auto result = f(t);
+                    t.commit();
+                    return result;
+                }
+            } catch (const conflict &) {
+                if (i >= attempts) throw;
+            }
+        }
     }
 
     // Makes every write so far durable (needed only with per-write sync off).
@@ -429,7 +636,7 @@ class db {
         return detail::call(std::forward<F>(f));
     }
 
-    void close_quietly() noexcept { bitgask_close(std::exchange(h_, nullptr), nullptr); }
+    void close_quietly() noexcept { BITGASK_HPP_CLOSE(std::exchange(h_, nullptr), nullptr); }
 
     bitgask_db *h_ = nullptr;
 };

@@ -12,11 +12,13 @@ use crate::format::record::{Codec, Encoded, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_M
 /// One operation of a batch or a transaction's write set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Op {
-    /// `ttl_ms` 0: the handle's `default_ttl_ms` applies, as for [`Db::put`].
+    /// `ttl_ms` 0: the handle's `default_ttl_ms` applies, as for [`Db::put`]. `at`, when set,
+    /// is an absolute expiry in Unix nanoseconds (0: never) that replaces both.
     Put {
         key: Vec<u8>,
         value: Vec<u8>,
         ttl_ms: u64,
+        at: Option<u64>,
     },
     Delete {
         key: Vec<u8>,
@@ -54,7 +56,7 @@ impl Batch {
     /// `E_INVALID_ARG` for an empty key, `E_TOO_LARGE` above the hard caps (32 MiB).
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         check_op(key, value.len())?;
-        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0 });
+        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0, at: None });
         Ok(())
     }
 
@@ -64,7 +66,16 @@ impl Batch {
             return Err(Error::InvalidArg("ttl_ms must be positive (use put for keys without expiry)".into()));
         }
         check_op(key, value.len())?;
-        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms });
+        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms, at: None });
+        Ok(())
+    }
+
+    /// Adds a put that expires at the absolute Unix time `expires_unix_nano` (0: never, whatever
+    /// the handle's default TTL), as [`crate::Update::Put`] stores it. A time already past
+    /// writes a record that reads as absent.
+    pub fn put_at(&mut self, key: &[u8], value: &[u8], expires_unix_nano: u64) -> Result<()> {
+        check_op(key, value.len())?;
+        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0, at: Some(expires_unix_nano) });
         Ok(())
     }
 
@@ -114,10 +125,10 @@ pub(crate) fn write_ops<'a>(
     let mut records = Vec::new();
     for op in ops {
         match op {
-            Op::Put { key, value, ttl_ms } => {
+            Op::Put { key, value, ttl_ms, at } => {
                 check_sizes(o, key, value.len())?;
                 let ttl = if *ttl_ms == 0 { o.default_ttl_ms } else { *ttl_ms };
-                let expires = if ttl == 0 { 0 } else { expiry_after_ms(now, ttl) };
+                let expires = at.unwrap_or(if ttl == 0 { 0 } else { expiry_after_ms(now, ttl) });
                 records.push((key.as_slice(), encode(o, key, value, expires)));
                 sync_put = true;
             }

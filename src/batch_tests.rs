@@ -4,8 +4,8 @@
 use super::*;
 use crate::error::status;
 use crate::options::Options;
-use crate::testutil::TempDir;
-use std::path::{Path, PathBuf};
+use crate::testutil::{files_with_ext, TempDir};
+use std::path::PathBuf;
 
 fn opts(sync: bool, max_file: u64) -> Options {
     let mut o = Options::default();
@@ -13,16 +13,6 @@ fn opts(sync: bool, max_file: u64) -> Options {
     o.set_sync_on_put(sync).set_sync_on_delete(sync);
     o.merge.interval_ms = 0;
     o
-}
-
-fn data_files(root: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(root.join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "data"))
-        .collect();
-    v.sort();
-    v
 }
 
 fn batch_of(keys: &[&str], value: &str) -> Batch {
@@ -53,6 +43,24 @@ fn a_batch_writes_every_key_and_survives_reopen() {
     let db = Db::open(dir.path(), opts(true, 1 << 20)).unwrap();
     assert_eq!((get(&db, "a"), get(&db, "gone"), get(&db, "t")), (Some("1".into()), None, Some("v".into())));
     assert!(db.open_report().torn_tails.is_empty());
+}
+
+#[test]
+fn put_at_stores_the_absolute_expiry_and_zero_means_never_despite_a_default_ttl() {
+    let dir = TempDir::new("batch");
+    let mut o = opts(false, 1 << 20);
+    o.set_default_ttl_ms(60_000);
+    let db = Db::open(dir.path(), o).unwrap();
+    let at = crate::clock::now_ns() + 3_600_000_000_000;
+    let mut b = Batch::new();
+    b.put_at(b"at", b"1", at).unwrap();
+    b.put_at(b"never", b"2", 0).unwrap();
+    b.put_at(b"past", b"3", 1).unwrap();
+    assert!(b.put_at(b"", b"x", 0).is_err());
+    db.write(&b).unwrap();
+    assert_eq!(db.meta(b"at").unwrap().unwrap().expires_unix_nano, at);
+    assert_eq!(db.ttl(b"never").unwrap(), Some(crate::Ttl::Never));
+    assert_eq!(get(&db, "past"), None);
 }
 
 #[test]
@@ -121,8 +129,8 @@ fn a_batch_that_does_not_fit_rotates_first_and_stays_in_one_file() {
         db.write(&batch_of(&refs, &"v".repeat(40))).unwrap();
     }
     drop(db);
-    assert!(data_files(dir.path()).len() > 1);
-    for f in data_files(dir.path()) {
+    assert!(files_with_ext(dir.path(), "data").len() > 1);
+    for f in files_with_ext(dir.path(), "data") {
         let bytes = std::fs::read(&f).unwrap();
         let mut s = crate::storage::batch_scan::BatchScan::new(&bytes);
         assert_eq!(s.by_ref().count() % 8, 0, "{}", f.display());
@@ -137,12 +145,12 @@ fn a_batch_that_does_not_fit_rotates_first_and_stays_in_one_file() {
 fn db_with_batch(dir: &TempDir) -> (PathBuf, u64) {
     let db = Db::open(dir.path(), opts(false, 1 << 20)).unwrap();
     db.put(b"a", b"old").unwrap();
-    let start = std::fs::metadata(&data_files(dir.path())[0]).unwrap().len();
+    let start = std::fs::metadata(&files_with_ext(dir.path(), "data")[0]).unwrap().len();
     let mut b = batch_of(&["a", "b", "c"], "new");
     b.delete(b"zz").unwrap();
     db.write(&b).unwrap();
     drop(db);
-    (data_files(dir.path())[0].clone(), start)
+    (files_with_ext(dir.path(), "data")[0].clone(), start)
 }
 
 fn no_hints() -> Options {
@@ -225,7 +233,7 @@ fn batches_survive_sealing_hints_and_a_merge_as_plain_records() {
     assert_eq!(get(&db, "k0-0").unwrap(), format!("r2{}", "v".repeat(60)));
     // Merge outputs hold no batch framing.
     drop(db);
-    for f in data_files(dir.path()) {
+    for f in files_with_ext(dir.path(), "data") {
         for (_, r) in crate::storage::scan::Scan::new(&std::fs::read(&f).unwrap()) {
             assert_eq!(r.header.flags & (crate::format::batch::FLAG_MEMBER | crate::format::batch::FLAG_COMMIT), 0);
         }
@@ -323,4 +331,21 @@ fn a_backup_of_batches_opens_with_every_batch() {
     assert!(crate::validate(&dst).unwrap().clean());
     let c = Db::open(&dst, opts(false, 4096)).unwrap();
     assert_eq!((c.stats().unwrap().keys, get(&c, "y")), (50, Some("last".into())));
+}
+
+#[test]
+fn stats_count_commit_records_as_dead_bytes_of_their_file() {
+    let dir = TempDir::new("batch");
+    let db = Db::open(dir.path(), opts(false, 4096)).unwrap();
+    for i in 0..20 {
+        db.write(&batch_of(&[&format!("a{i}"), &format!("b{i}")], &"v".repeat(80))).unwrap();
+    }
+    let on_disk: u64 = files_with_ext(dir.path(), "data").iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    let s = db.stats().unwrap();
+    assert_eq!(s.total_bytes, on_disk);
+    assert_eq!(s.dead_bytes, 20 * crate::format::batch::COMMIT_LEN as u64);
+    drop(db);
+    let db = Db::open(dir.path(), opts(false, 4096)).unwrap();
+    assert_eq!(db.stats().unwrap().total_bytes, on_disk);
+    assert_eq!(db.stats().unwrap().dead_bytes, 20 * crate::format::batch::COMMIT_LEN as u64);
 }

@@ -136,7 +136,8 @@ impl Db {
         }));
     }
 
-    /// What open found: files loaded from hints, torn tails cut, hints ignored, unknown files.
+    /// What open found: files loaded from hints, torn tails cut, unsynced tails set aside, hints
+    /// ignored, unknown files.
     pub fn open_report(&self) -> OpenReport {
         self.engine.open_report()
     }
@@ -231,9 +232,7 @@ impl Db {
 
     /// Stores `value` under `key`, expiring `ttl_ms` milliseconds from now (`ttl_ms` > 0).
     pub fn put_ttl(&self, key: &[u8], value: &[u8], ttl_ms: u64) -> Result<()> {
-        if ttl_ms == 0 {
-            return Err(Error::InvalidArg("ttl_ms must be positive (use put for keys without expiry)".into()));
-        }
+        check_ttl(ttl_ms)?;
         self.put_expiring(key, value, expiry_after_ms(now_ns(), ttl_ms))
     }
 
@@ -255,11 +254,9 @@ impl Db {
         Ok(true)
     }
 
-    /// Atomically gives `key` a new lifetime of `ttl_ms` (0 deletes it). `Ok(false)` if absent.
+    /// Atomically gives `key` a new lifetime of `ttl_ms` (> 0). `Ok(false)` if absent.
     pub fn expire(&self, key: &[u8], ttl_ms: u64) -> Result<bool> {
-        if ttl_ms == 0 {
-            return self.delete(key);
-        }
+        check_ttl(ttl_ms)?;
         self.rewrite_expiry(key, Some(expiry_after_ms(now_ns(), ttl_ms)))
     }
 
@@ -562,3 +559,15 @@ mod scan_cursor {
 #[cfg(test)]
 #[path = "db_tests.rs"]
 mod tests;
+
+/// A TTL is a lifetime of at least 1 ms. Zero is refused rather than read as "no expiry" (what 0
+/// means for the default TTL option) or "expire now" (Redis' EXPIRE 0): a TTL variable left at
+/// zero must not silently delete a key or keep it forever. `delete` and `persist` say those.
+fn check_ttl(ttl_ms: u64) -> Result<()> {
+    if ttl_ms == 0 {
+        return Err(Error::InvalidArg(
+            "ttl_ms must be at least 1 (delete removes a key, persist its expiry, put stores one without)".into(),
+        ));
+    }
+    Ok(())
+}

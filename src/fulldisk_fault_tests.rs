@@ -3,7 +3,7 @@
 
 use crate::error::status;
 use crate::space::RESERVE_FILE;
-use crate::storage::fault::{self, Failure, Op};
+use crate::storage::fault::{self, Failure, Loss, Op};
 use crate::testutil::TempDir;
 use crate::{Db, Options};
 
@@ -183,7 +183,7 @@ fn power_loss_in_the_middle_of_merging_file_by_file_keeps_everything() {
     for at in (1..=census).step_by(stride as usize) {
         let dir = mostly_deleted();
         let db = Db::open(dir.path().join("db"), full_opts()).unwrap();
-        fault::arm_power_loss(dir.path(), at, at % 2 == 0, at);
+        fault::arm_power_loss(dir.path(), at, if at % 2 == 0 { Loss::Cut } else { Loss::Junk }, at);
         let _ = db.merge(true);
         drop(db);
         lost += usize::from(fault::lost_power(dir.path()));

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::format::merge_done::MergeDone;
+use crate::format::watermark::WATERMARK_FILE;
 use crate::killpoint;
 use crate::storage::fs::{self as dfs, data_name, fsync_dir, parse_name, META_FILE, TMP_SUFFIX};
 
@@ -47,10 +48,13 @@ pub fn exists(root: &Path) -> bool {
 }
 
 /// The temporary names our atomic writes leave behind when interrupted: `<id>.hint.tmp`,
-/// `<id>.data.tmp`, `bitgask.meta.tmp`. Other names ending in `.tmp` are someone else's.
+/// `<id>.data.tmp`, `bitgask.meta.tmp`, `bitgask.watermark.tmp`. Other names ending in `.tmp`
+/// are someone else's.
 pub fn is_our_tmp(name: &str) -> bool {
     let Some(base) = name.strip_suffix(TMP_SUFFIX) else { return false };
-    base == META_FILE || parse_name(base).is_some_and(|(_, ext)| ext == "hint" || ext == "data")
+    base == META_FILE
+        || base == WATERMARK_FILE
+        || parse_name(base).is_some_and(|(_, ext)| ext == "hint" || ext == "data")
 }
 
 /// What a generation's directory holds, by file id, listed numerically.
@@ -75,6 +79,7 @@ pub fn list(dir: &Path) -> Result<Listing> {
                 out.hints.insert(id);
             }
             _ if name == META_FILE && regular => {}
+            _ if name == WATERMARK_FILE && regular => {}
             // A merge's completion marker, left only if a crash came right after the swap.
             _ if name == MERGE_DONE && regular => {}
             _ => out.unknown.push(name),
@@ -86,13 +91,7 @@ pub fn list(dir: &Path) -> Result<Listing> {
 
 /// Step 1: a fresh, empty `merge.tmp/`, durable in the root. Returns its path.
 pub fn begin(root: &Path) -> Result<PathBuf> {
-    let tmp = root.join(MERGE_TMP);
-    if tmp.exists() {
-        dfs::remove_tree(&tmp)?;
-    }
-    dfs::create_dir(&tmp)?;
-    fsync_dir(root)?;
-    Ok(tmp)
+    dfs::fresh_dir(root, MERGE_TMP)
 }
 
 /// Undoes steps 1 and 2: nothing outside `merge.tmp/` has changed yet.
@@ -236,7 +235,7 @@ mod tests {
 
     #[test]
     fn our_temporary_names_are_told_from_strangers() {
-        for ours in ["000000001.hint.tmp", "000000012.data.tmp", "bitgask.meta.tmp"] {
+        for ours in ["000000001.hint.tmp", "000000012.data.tmp", "bitgask.meta.tmp", "bitgask.watermark.tmp"] {
             assert!(is_our_tmp(ours), "{ours}");
         }
         for theirs in ["notes.tmp", "000000001.tmp", "000000001.corrupt.tmp", "x.hint.tmp", "000000001.hint"] {

@@ -28,3 +28,8 @@ pub mod generation {
 pub mod killpoint {
     pub use crate::killpoint::*;
 }
+
+/// Adopt's crash points and the in-process crash model of its tests.
+pub mod adopt {
+    pub use crate::adopt_commit::{stop, ADOPT_POINTS};
+}

@@ -20,23 +20,35 @@ pub fn hit(name: &str) {
 #[cfg(feature = "kill-points")]
 fn kill_if_chosen(name: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    use std::sync::Mutex;
+    // The choice is read once per process, not once per program: a test harness that reached a
+    // point itself (the write path's `group-synced` does, on every group commit) before forking
+    // its children must not hand them its own empty choice.
+    type PerProcess = Option<(u32, Option<(String, u64)>)>;
+    static TARGET: Mutex<PerProcess> = Mutex::new(None);
     static SEEN: AtomicU64 = AtomicU64::new(0);
-    let target = TARGET.get_or_init(|| {
-        let v = std::env::var("BITGASK_KILL_POINT").ok()?;
-        let (n, count) = match v.rsplit_once(':') {
-            Some((n, c)) => (n.to_string(), c.parse().unwrap_or(1)),
-            None => (v, 1),
-        };
-        Some((n, count))
-    });
-    if let Some((n, count)) = target {
+    let pid = std::process::id();
+    let mut t = TARGET.lock().unwrap_or_else(|e| e.into_inner());
+    if t.as_ref().is_none_or(|(p, _)| *p != pid) {
+        *t = Some((pid, chosen()));
+        SEEN.store(0, Ordering::SeqCst);
+    }
+    if let Some((_, Some((n, count)))) = t.as_ref() {
         if n == name && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == *count {
             // SAFETY: sending a signal to ourselves.
             unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
         }
     }
+}
+
+/// `BITGASK_KILL_POINT` as (point, the how-manyth time it kills).
+#[cfg(feature = "kill-points")]
+fn chosen() -> Option<(String, u64)> {
+    let v = std::env::var("BITGASK_KILL_POINT").ok()?;
+    Some(match v.rsplit_once(':') {
+        Some((n, c)) => (n.to_string(), c.parse().unwrap_or(1)),
+        None => (v, 1),
+    })
 }
 
 /// Every point, for tests that sweep them all.

@@ -22,7 +22,8 @@
 //!
 //! With `sync_on_put`/`sync_on_delete` (the default) a write returns after an fdatasync that
 //! concurrent writers share (group commit), and a reader never sees it before that. Recovery
-//! cuts a torn tail off the newest file and refuses any other damage with `E_CORRUPT`.
+//! cuts a torn tail off the newest file, sets aside the unsynced tail a power loss left in it
+//! (judged by the durable watermark), and refuses any other damage with `E_CORRUPT`.
 //!
 //! # API
 //!
@@ -33,6 +34,8 @@
 //! `internal` holds tooling for this repository's command and fuzz targets: neither is part of
 //! the Rust API.
 
+mod adopt;
+mod adopt_commit;
 mod background;
 mod backup;
 mod batch;
@@ -47,6 +50,7 @@ mod fault_tests;
 pub mod ffi;
 #[cfg(test)]
 mod ffi_panic_tests;
+mod foreign;
 mod format;
 #[cfg(all(test, feature = "fault-injection"))]
 mod fulldisk_fault_tests;
@@ -56,6 +60,7 @@ mod generation;
 mod hints;
 mod idmap;
 mod index;
+mod inspect;
 #[doc(hidden)]
 pub mod internal;
 mod iter;
@@ -63,6 +68,7 @@ mod keydir;
 mod killpoint;
 mod merge;
 mod options;
+mod quarantine;
 mod reclaim;
 mod recovery;
 mod report;
@@ -73,16 +79,19 @@ mod testutil;
 mod txn;
 mod validate;
 mod version;
+mod watermark;
 
+pub use adopt::adopt;
 pub use batch::Batch;
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
 pub use error::{status, Error, Result};
 pub use format::record::Codec;
+pub use inspect::validate;
 pub use iter::{Iter, KeyFilter};
 pub use options::Options;
-pub use recovery::OpenReport;
-pub use report::{Problem, ProblemKind, Report};
+pub use recovery::{OpenReport, Quarantined};
+pub use report::{AdoptCounts, Problem, ProblemKind, Report};
 pub use space::SpaceInfo;
 pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
-pub use validate::{repair, validate};
+pub use validate::repair;
 pub use version::VERSION;

@@ -25,6 +25,16 @@ pub struct Options {
     pub(crate) lock_timeout_ms: u64,
     pub(crate) reserve_bytes: u64,
     pub(crate) merge: MergeOptions,
+    pub(crate) adopt: AdoptSwitches,
+}
+
+/// How `adopt` treats its input (docs/DESIGN.md section 14.2).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AdoptSwitches {
+    /// Skip damaged ranges and oversized keys (listing them) instead of refusing.
+    pub salvage: bool,
+    /// Remove the Go system's files once the adopted database is in place.
+    pub discard_original: bool,
 }
 
 /// When and how merges run (docs/DESIGN.md section 7.1).
@@ -80,6 +90,7 @@ impl Default for Options {
             lock_timeout_ms: 0,
             reserve_bytes: DEFAULT_RESERVE_BYTES,
             merge: MergeOptions::default(),
+            adopt: AdoptSwitches::default(),
         }
     }
 }
@@ -276,6 +287,18 @@ impl Options {
         }
         self.merge.max_bytes = v;
         Ok(self)
+    }
+
+    /// `adopt`: skip damaged ranges and oversized keys, listing them, instead of refusing.
+    pub fn set_adopt_salvage(&mut self, v: bool) -> &mut Self {
+        self.adopt.salvage = v;
+        self
+    }
+
+    /// `adopt`: remove the Go system's files (kept in `go-original/` otherwise) at the end.
+    pub fn set_adopt_discard_original(&mut self, v: bool) -> &mut Self {
+        self.adopt.discard_original = v;
+        self
     }
 
     /// Checks that options make sense together (called by open).

@@ -1,6 +1,7 @@
 //! Open-time recovery (docs/DESIGN.md section 4): load every data file in id order, from its hint
 //! when the hint checks out and by a CRC-checked scan otherwise, keep the newest record of each
-//! key by sequence stamp, cut a torn tail off the file being appended, and refuse corruption.
+//! key by sequence stamp, cut a torn tail off the file being appended, set aside the unsynced
+//! tail a power loss left in it (judged by the durable watermark), and refuse corruption.
 //!
 //! While loading, tombstones and expired records stay in the keydir: a merge can leave an older
 //! version of a key in a higher-numbered file than the tombstone that deleted it, and only the
@@ -19,10 +20,12 @@ use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::keydir::{Keydir, Loc, Upsert};
 use crate::options::Options;
+use crate::quarantine;
 use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::{map_for_scan, MappedFile};
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{self, atomic_write, data_name, hint_name, META_FILE};
+use crate::watermark::{Known, Tracker};
 
 /// What open found and did; available from `Db::open_report`.
 #[derive(Debug, Default, Clone)]
@@ -36,7 +39,26 @@ pub struct OpenReport {
     pub torn_tails: Vec<(String, u64, u64)>,
     /// Of those, the ones that began with an uncommitted batch: (file, offset, members dropped).
     pub torn_batches: Vec<(String, u64, u32)>,
+    /// Unsynced tails set aside after a power loss (docs/DESIGN.md section 4.5).
+    pub quarantined: Vec<Quarantined>,
     pub unknown_files: Vec<String>,
+}
+
+/// Bytes open cut off the newest data file and kept in its quarantine file: damage after the
+/// durable watermark with valid records after it, which only a power loss that persisted
+/// unsynced writes out of order leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The data file, e.g. `000000003.data`.
+    pub file: String,
+    /// Where the damage began; the file now ends here.
+    pub offset: u64,
+    /// Bytes moved: from `offset` to the old end of the file.
+    pub length: u64,
+    /// The quarantine file they were appended to, e.g. `000000003.corrupt`.
+    pub into: String,
+    /// Where in the quarantine file they begin.
+    pub at: u64,
 }
 
 pub(crate) struct Recovered {
@@ -50,6 +72,8 @@ pub(crate) struct Recovered {
     /// Files loaded by scanning (no usable hint): candidates for a fresh hint.
     pub unhinted: Vec<u32>,
     pub report: OpenReport,
+    /// What the watermark file said when open began.
+    pub known: Known,
 }
 
 /// One record as recovery sees it, from a hint entry or a scanned header.
@@ -140,6 +164,8 @@ pub(crate) struct Loaded {
     /// Sealed files without a usable hint.
     pub unhinted: Vec<u32>,
     pub report: OpenReport,
+    /// The durable watermark, settled at the newest file's valid length.
+    pub watermark: Tracker,
 }
 
 /// Steps 2 to 6 of docs/DESIGN.md section 4 (the caller holds the LOCK): refuse a newer format,
@@ -152,6 +178,8 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
     fs::ensure_dir(&dir)?;
     check_meta(&dir)?;
     let rec = recover(&dir, opts.hint_files)?;
+    let newest = (rec.max_id > 0).then(|| (rec.max_id, rec.sizes[&rec.max_id]));
+    let watermark = Tracker::settle(&dir, newest, rec.known)?;
 
     // The highest file keeps being appended while it has room (its hint goes first, since a
     // hint may only describe a sealed file).
@@ -180,11 +208,13 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
         max_ts: rec.max_ts,
         unhinted: rec.unhinted.into_iter().filter(|&id| Some(id) != active_id).collect(),
         report: rec.report,
+        watermark,
     })
 }
 
 pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let listing = generation::list(dir)?;
+    let known = Known::read(dir)?;
     let mut report =
         OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
 
@@ -219,6 +249,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let last = listing.data.last().copied();
     let mut sizes = IdMap::default();
     let mut torn = None;
+    let mut unsynced = None;
     let mut unhinted = Vec::new();
     for &id in &listing.data {
         let len = maps[&id].len() as u64;
@@ -231,9 +262,12 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
             sizes.insert(id, len);
             continue;
         }
-        let valid = scan_file(dir, id, Some(id) == last, &maps, &mut loader, &mut report)?;
-        if valid < len {
-            torn = Some((id, valid, len - valid));
+        let newest = (Some(id) == last).then_some(&known);
+        let (valid, tail) = scan_file(dir, id, newest, &maps, &mut loader, &mut report)?;
+        match tail {
+            Tail::Clean => {}
+            Tail::Torn => torn = Some((id, valid, len - valid)),
+            Tail::Unsynced => unsynced = Some((id, valid, len - valid)),
         }
         sizes.insert(id, valid);
         unhinted.push(id);
@@ -260,50 +294,87 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     }
     let Loader { keys, max_ts, live, .. } = loader;
     drop(views);
+    // The unsynced tail goes into quarantine before it is cut off: a crash in between leaves it
+    // in both places, and the next open sets it aside again.
+    if let Some((id, at, length)) = unsynced {
+        let into = quarantine::append(dir, id, &maps[&id][at as usize..])?;
+        report.quarantined.push(Quarantined {
+            file: data_name(id),
+            offset: at,
+            length,
+            into: quarantine::name(id),
+            at: into,
+        });
+    }
     drop(maps);
 
     if let Some((id, at, cut)) = torn {
         truncate(dir, id, at)?;
         report.torn_tails.push((data_name(id), at, cut));
     }
-    Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report })
+    if let Some((id, at, _)) = unsynced {
+        truncate(dir, id, at)?;
+    }
+    Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report, known })
 }
 
-/// Scans a data file, returning the length of its valid prefix. A bad record is a torn tail only
-/// at the end of the last file with nothing valid after it; anything else is corruption.
+/// How a scan of a data file ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Tail {
+    /// At the end of the file.
+    Clean,
+    /// At damage with nothing newer after it, in the newest file: a torn write, cut off.
+    Torn,
+    /// At damage after the durable watermark with newer records after it, in the newest file:
+    /// writes a power loss persisted out of order, set aside.
+    Unsynced,
+}
+
+/// Scans a data file, returning the length of its valid prefix and how the scan ended. In the
+/// newest file (`newest` is then its watermark), damage with nothing newer after it is a torn
+/// tail, and damage at or after the watermark with newer records after it an unsynced tail;
+/// anything else is corruption (docs/DESIGN.md section 4.5).
 fn scan_file(
     dir: &Path,
     id: u32,
-    is_last: bool,
+    newest: Option<&Known>,
     maps: &Maps,
     loader: &mut Loader,
     report: &mut OpenReport,
-) -> Result<u64> {
+) -> Result<(u64, Tail)> {
     let bytes = &maps[&id];
     let mut scan = BatchScan::new(bytes);
     for (offset, r) in scan.by_ref() {
         report.records_scanned += 1;
         loader.offer(maps, Seen::from_record(id, offset, &r));
     }
-    match scan.stopped_at() {
-        None => Ok(scan.valid_len()),
-        Some((at, bad)) => {
-            let path = dir.join(data_name(id));
-            if !is_last {
-                Err(Error::corrupt_at(&path, *at, format!("{bad} (in a sealed file; run repair)")))
-            } else if let Some(next) = scan.later_valid_record() {
-                Err(Error::corrupt_at(
-                    &path,
-                    *at,
-                    format!("{bad}, followed by a valid record at offset {next} (run repair)"),
-                ))
-            } else {
-                if let Some(members) = scan.unfinished_batch() {
-                    report.torn_batches.push((data_name(id), *at, members));
-                }
-                Ok(*at)
-            }
+    let Some(&(at, ref bad)) = scan.stopped_at() else { return Ok((scan.valid_len(), Tail::Clean)) };
+    let path = dir.join(data_name(id));
+    let Some(known) = newest else {
+        return Err(Error::corrupt_at(&path, at, format!("{bad} (in a sealed file; run repair)")));
+    };
+    let durable = known.durable_below(id);
+    // `at` is a batch's first member when the scan stopped inside a batch: the batch goes whole.
+    match scan.later_valid_record() {
+        // Bytes that were on disk, in a file still as long as it was, changed: not a torn write.
+        None if at < durable && bytes.len() as u64 >= durable => {
+            Err(Error::corrupt_at(&path, at, format!("{bad}, below the {} (run repair)", known.describe(id))))
         }
+        None => {
+            if let Some(members) = scan.unfinished_batch() {
+                report.torn_batches.push((data_name(id), at, members));
+            }
+            Ok((at, Tail::Torn))
+        }
+        Some(_) if at >= durable => Ok((at, Tail::Unsynced)),
+        Some(next) => Err(Error::corrupt_at(
+            &path,
+            at,
+            format!(
+                "{bad}, followed by a valid record at offset {next}, below the {} (run repair)",
+                known.describe(id)
+            ),
+        )),
     }
 }
 

@@ -9,6 +9,9 @@ use std::fmt::Write as _;
 pub enum ProblemKind {
     /// Bytes after the last valid record of the newest data file: an interrupted write.
     TornTail,
+    /// Damage after the newest data file's durable watermark with newer records after it: unsynced
+    /// writes a power loss persisted out of order. Open and repair move it to quarantine.
+    UnsyncedTail,
     /// A record that fails its checks (CRC, lengths, flags, codec) with data after it.
     CorruptRecord,
     /// A hint file that is damaged (bad magic, CRC, entries).
@@ -31,12 +34,16 @@ pub enum ProblemKind {
     LostRange,
     /// Repair could not recover this key's record.
     LostKey,
+    /// The directory was written by the Go bitgask (one problem per marker found; `bitgask adopt`
+    /// converts it), or an adoption was interrupted.
+    Foreign,
 }
 
 impl ProblemKind {
     pub fn name(self) -> &'static str {
         match self {
             ProblemKind::TornTail => "torn_tail",
+            ProblemKind::UnsyncedTail => "unsynced_tail",
             ProblemKind::CorruptRecord => "corrupt_record",
             ProblemKind::CorruptHint => "corrupt_hint",
             ProblemKind::StaleHint => "stale_hint",
@@ -48,6 +55,7 @@ impl ProblemKind {
             ProblemKind::Leftover => "leftover",
             ProblemKind::LostRange => "lost_range",
             ProblemKind::LostKey => "lost_key",
+            ProblemKind::Foreign => "foreign",
         }
     }
 
@@ -85,6 +93,80 @@ pub struct Report {
     pub bytes_quarantined: u64,
     /// Whether this report comes from repair (the problems are then what it found and did).
     pub repaired: bool,
+    /// Present in adopt's report: what the conversion read, kept and dropped.
+    pub adopt: Option<AdoptCounts>,
+}
+
+/// What `adopt` read, kept and dropped (its report's `files`, `records` and `live_keys` count
+/// the Go data files read, their valid records and the keys written).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdoptCounts {
+    /// The directory was already bitgask's: nothing was converted.
+    pub already_bitgask: bool,
+    /// An adoption interrupted by a crash was finished (or undone) first.
+    pub finished_interrupted: bool,
+    /// The Go generation read: `data` (or `data.old` after a Go merge killed between renames).
+    pub source: String,
+    /// The data file names' width (`%0*d.data`).
+    pub file_id_width: u32,
+    /// Keys whose last record is a tombstone.
+    pub deleted_keys: u64,
+    /// Keys whose last record had expired.
+    pub expired_keys: u64,
+    /// Records a later record of the same key replaced.
+    pub superseded_records: u64,
+    /// Keys whose last record in the log is not their highest-stamped one: a reader deciding by
+    /// stamp (bitgask's own rule) would have returned another value for them.
+    pub out_of_stamp_order_keys: u64,
+    /// Bytes of an unfinished last write dropped from the newest file.
+    pub torn_bytes: u64,
+    /// Damaged bytes skipped (salvage only).
+    pub skipped_bytes: u64,
+    /// Keys over the new database's size limits, skipped (salvage only).
+    pub oversized_keys: u64,
+    /// Where the Go system's files are now, relative to the root ("" when discarded).
+    pub original_dir: String,
+}
+
+impl AdoptCounts {
+    fn json(&self) -> String {
+        format!(
+            "{{\"already_bitgask\":{},\"finished_interrupted\":{},\"source\":{},\"file_id_width\":{},\"deleted_keys\":{},\"expired_keys\":{},\"superseded_records\":{},\"out_of_stamp_order_keys\":{},\"torn_bytes\":{},\"skipped_bytes\":{},\"oversized_keys\":{},\"original_dir\":{}}}",
+            self.already_bitgask,
+            self.finished_interrupted,
+            json_string(&self.source),
+            self.file_id_width,
+            self.deleted_keys,
+            self.expired_keys,
+            self.superseded_records,
+            self.out_of_stamp_order_keys,
+            self.torn_bytes,
+            self.skipped_bytes,
+            self.oversized_keys,
+            json_string(&self.original_dir)
+        )
+    }
+
+    fn text(&self) -> String {
+        if self.already_bitgask {
+            let how = if self.finished_interrupted { "an interrupted adoption was finished; " } else { "" };
+            return format!("adopt: {how}the directory is bitgask's; nothing to convert\n");
+        }
+        let kept = if self.original_dir.is_empty() {
+            "the Go files were discarded".to_string()
+        } else {
+            format!("the Go files are kept in {}", self.original_dir)
+        };
+        format!(
+            "adopt: read {}/ (file ids {} digits wide): {} deleted and {} expired keys dropped, {} superseded records, {} keys whose last record is not their newest stamp; {kept}\n",
+            self.source,
+            self.file_id_width,
+            self.deleted_keys,
+            self.expired_keys,
+            self.superseded_records,
+            self.out_of_stamp_order_keys
+        )
+    }
 }
 
 impl Report {
@@ -120,16 +202,20 @@ impl Report {
     /// A human-readable summary, one problem per line.
     pub fn text(&self) -> String {
         let mut s = String::new();
-        let verb = if self.repaired { "repair" } else { "validate" };
+        let verb = match (self.repaired, &self.adopt) {
+            (_, Some(_)) => "adopt",
+            (true, None) => "repair",
+            (false, None) => "validate",
+        };
         let state = if self.clean() { "clean" } else { "DAMAGED" };
-        let _ = writeln!(
-            s,
-            "{verb}: {state}: {} files, {} records, {} live keys",
-            self.files, self.records, self.live_keys
-        );
+        let (files, records) = (count(self.files, "file"), count(self.records, "record"));
+        let _ = writeln!(s, "{verb}: {state}: {files}, {records}, {}", count(self.live_keys, "live key"));
+        if let Some(a) = &self.adopt {
+            s.push_str(&a.text());
+        }
         if self.bytes_truncated > 0 || self.bytes_quarantined > 0 {
-            let _ =
-                writeln!(s, "{} bytes truncated, {} bytes quarantined", self.bytes_truncated, self.bytes_quarantined);
+            let (t, q) = (count(self.bytes_truncated, "byte"), count(self.bytes_quarantined, "byte"));
+            let _ = writeln!(s, "{t} truncated, {q} quarantined");
         }
         for p in &self.problems {
             let tag = match (p.kind.is_note(), p.mended) {
@@ -178,7 +264,11 @@ impl Report {
                 json_string(&p.message)
             );
         }
-        s.push_str("]}");
+        s.push(']');
+        if let Some(a) = &self.adopt {
+            let _ = write!(s, ",\"adopt\":{}", a.json());
+        }
+        s.push('}');
         s
     }
 }
@@ -217,6 +307,11 @@ pub fn show_key(key: &[u8]) -> String {
     s
 }
 
+/// `1 file`, `2 files`: counts in text meant for people.
+fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +333,13 @@ mod tests {
         let j = r.json();
         assert!(j.contains(r#""file":"data/\"q\"""#), "{j}");
         assert!(j.contains(r#""message":"line\nbreak\u0001""#), "{j}");
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        let r = Report { files: 1, records: 1, live_keys: 2, bytes_truncated: 1, ..Report::default() };
+        let first = r.text().lines().take(2).collect::<Vec<_>>().join("\n");
+        assert_eq!(first, "validate: clean: 1 file, 1 record, 2 live keys\n1 byte truncated, 0 bytes quarantined");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Test helpers: self-removing temporary directories.
+//! Test helpers: self-removing temporary directories, listings of a database's files.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,4 +27,16 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The files of `root/data/` whose extension is `ext` ("data", "hint"), sorted by name (so by
+/// file id).
+pub fn files_with_ext(root: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
 }

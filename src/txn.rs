@@ -66,6 +66,8 @@ impl Txn {
     /// the commit check, whatever it found.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         check_sizes(self.engine.opts(), key, 0)?;
+        // Before the own-writes lookup: a closed handle fails every call (header: E_CLOSED).
+        self.engine.check_open()?;
         if let Some(op) = self.writes.get(key) {
             return Ok(match op {
                 Op::Put { value, .. } => Some(value.clone()),
@@ -81,10 +83,10 @@ impl Txn {
     /// Whether `key` exists, the transaction's own writes first; remembered as [`Txn::get`] is.
     pub fn exists(&mut self, key: &[u8]) -> Result<bool> {
         check_sizes(self.engine.opts(), key, 0)?;
+        self.engine.check_open()?;
         if let Some(op) = self.writes.get(key) {
             return Ok(matches!(op, Op::Put { .. }));
         }
-        self.engine.check_open()?;
         let read_at = self.engine.conflicts().now();
         let found = self.engine.live_header(key)?.is_some();
         record_read(&self.reads, key, read_at);
@@ -94,7 +96,7 @@ impl Txn {
     /// Buffers a put of `value` under `key` (the handle's default TTL applies, as for
     /// [`Db::put`]). Nothing is written before the commit.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.buffer(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0 })
+        self.buffer(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0, at: None })
     }
 
     /// Buffers a put expiring `ttl_ms` (> 0) milliseconds after the commit.
@@ -102,7 +104,7 @@ impl Txn {
         if ttl_ms == 0 {
             return Err(Error::InvalidArg("ttl_ms must be positive (use put for keys without expiry)".into()));
         }
-        self.buffer(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms })
+        self.buffer(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms, at: None })
     }
 
     /// Buffers a delete of `key` (absent keys are fine).

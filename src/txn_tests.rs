@@ -227,6 +227,17 @@ fn a_transaction_on_a_closed_handle_fails() {
     assert_eq!(t.commit().unwrap_err().status(), status::E_CLOSED);
 }
 
+#[test]
+fn reads_of_its_own_writes_fail_once_the_handle_is_closed() {
+    let dir = TempDir::new("txn");
+    let db = open(&dir);
+    let mut t = db.transaction().unwrap();
+    t.put(b"k", b"v").unwrap();
+    db.close().unwrap();
+    assert_eq!(t.get(b"k").unwrap_err().status(), status::E_CLOSED);
+    assert_eq!(t.exists(b"k").unwrap_err().status(), status::E_CLOSED);
+}
+
 const ACCOUNTS: u32 = 8;
 const TOTAL: u64 = 8000;
 

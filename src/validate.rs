@@ -2,8 +2,8 @@
 //!
 //! Both walk every data file tolerantly (`validate_walk.rs`): valid records are kept, and where a
 //! record (or a batch) fails its checks the walk looks for the next valid record and reports the
-//! bytes in between as one damaged range. The newest file follows open's torn-tail rule (damage
-//! with nothing valid after it is a torn write); anywhere else damage is corruption.
+//! bytes in between as one damaged range. The newest file follows open's torn-tail and
+//! unsynced-tail rules (docs/DESIGN.md section 4.5); anywhere else damage is corruption.
 //!
 //! `validate` only reads: it takes no lock and changes no byte, name or mtime. `repair` takes the
 //! lock and mends what validate reports: it truncates torn tails, moves damaged ranges into a
@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
+use crate::foreign::gate;
 use crate::format::hint::{HintError, HintView};
 use crate::format::meta::{Meta, FORMAT_VERSION};
 use crate::format::record::{Header, Record, HEADER_LEN};
@@ -32,6 +33,7 @@ use crate::report::{show_key, ProblemKind, Report};
 use crate::storage::datafile::map_for_scan;
 use crate::storage::fs::{self as dfs, data_name, hint_name, parse_name, LOCK_FILE, META_FILE};
 use crate::storage::lock::LockFile;
+use crate::watermark::Known;
 
 fn rel(id: u32, ext: &str) -> String {
     format!("{DATA_DIR}/{id:09}.{ext}")
@@ -62,9 +64,10 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
     }
     let mut loader = Loader::default();
     let newest = listing.data.last().copied();
+    let known = Known::read(&dir)?;
     for &id in &listing.data {
         let bytes = &maps[&id];
-        let w = walk(bytes, Some(id) == newest);
+        let w = walk(bytes, (Some(id) == newest).then(|| known.durable_below(id)));
         report_damage(id, &w, &mut report);
         offer_records(id, bytes, &w, &maps, &mut loader);
         report.records += w.records.len() as u64;
@@ -139,7 +142,15 @@ fn notes_for_strangers(unknown: &[String], report: &mut Report) {
 
 fn report_damage(id: u32, w: &Walk, report: &mut Report) {
     for (i, &(off, len)) in w.damage.iter().enumerate() {
-        if w.torn_tail && i == w.damage.len() - 1 {
+        if w.unsynced_tail {
+            report.add(
+                ProblemKind::UnsyncedTail,
+                rel(id, "data"),
+                off,
+                len,
+                "writes a power loss persisted out of order, after the durable watermark; open sets them aside",
+            );
+        } else if w.torn_tail && i == w.damage.len() - 1 {
             report.add(
                 ProblemKind::TornTail,
                 rel(id, "data"),
@@ -205,6 +216,8 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     if !root.is_dir() {
         return Err(Error::InvalidArg(format!("{} is not a database directory", root.display())));
     }
+    // Before the LOCK: repair must not rewrite a Go directory's hints or meta.
+    gate(root, Duration::from_millis(opts.lock_timeout_ms))?;
     let _lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
     crate::recovery::refuse_newer_format(root)?;
     let mut done = Report { repaired: true, ..Report::default() };
@@ -225,8 +238,10 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     repair_meta(&dir, &before, &mut done)?;
     remove_leftovers(&dir, &listing.unknown, &mut done)?;
     let newest = listing.data.last().copied();
+    let known = Known::read(&dir)?;
     for &id in &listing.data {
-        repair_file(&dir, id, Some(id) == newest, opts, &mut done)?;
+        let durable = (Some(id) == newest).then(|| known.durable_below(id));
+        repair_file(&dir, id, durable, opts, &mut done)?;
     }
     repair_hints(&dir, &generation::list(&dir)?, newest, opts, &mut done)?;
     let after = validate(root)?;
@@ -264,11 +279,14 @@ fn remove_leftovers(dir: &Path, unknown: &[String], done: &mut Report) -> Result
     Ok(())
 }
 
-/// Cuts a torn tail, or rewrites the file without its damaged ranges after quarantining them.
-fn repair_file(dir: &Path, id: u32, newest: bool, opts: &Options, done: &mut Report) -> Result<()> {
+/// Cuts a torn tail, or rewrites the file without its damaged ranges after quarantining them
+/// (an unsynced tail is one such range, running to the end). `durable`: the newest file's
+/// watermark.
+fn repair_file(dir: &Path, id: u32, durable: Option<u64>, opts: &Options, done: &mut Report) -> Result<()> {
+    let newest = durable.is_some();
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
-    let w = walk(&bytes, newest);
+    let w = walk(&bytes, durable);
     if w.damage.is_empty() {
         return Ok(());
     }
@@ -293,6 +311,10 @@ fn repair_file(dir: &Path, id: u32, newest: bool, opts: &Options, done: &mut Rep
             );
         }
         return dfs::fsync_dir(dir);
+    }
+    if w.unsynced_tail {
+        let (off, len) = w.damage[0];
+        done.mended(ProblemKind::UnsyncedTail, rel(id, "data"), off, len, "unsynced tail set aside, as open would");
     }
     quarantine(dir, id, &bytes, &w, done)?;
     rewrite_without_damage(dir, id, &bytes, &w)?;
@@ -383,7 +405,8 @@ fn validate_hints_only(dir: &Path, listing: &Listing) -> Result<Report> {
             continue;
         }
         let bytes = map_for_scan(&dir.join(data_name(id)))?;
-        let w = walk(&bytes, Some(id) == newest);
+        let known = Known::read(dir)?;
+        let w = walk(&bytes, (Some(id) == newest).then(|| known.durable_below(id)));
         check_hint(dir, id, &bytes, &w, &mut report);
     }
     Ok(report)
@@ -391,7 +414,9 @@ fn validate_hints_only(dir: &Path, listing: &Listing) -> Result<Report> {
 
 #[path = "validate_walk.rs"]
 mod walk;
-use walk::{walk, Walk};
+// Adoption walks Go files with the same tolerant walk.
+pub(crate) use walk::walk;
+use walk::Walk;
 
 #[cfg(test)]
 #[path = "validate_tests.rs"]

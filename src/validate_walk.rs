@@ -4,15 +4,17 @@
 //! as one unit: a batch whose commit record is missing or does not match is damage from its
 //! first member on, so repair quarantines all of it and never keeps part of a batch.
 //!
-//! The newest file follows open's torn-tail rule (damage with nothing valid after it is a
-//! torn write); anywhere else damage is corruption.
+//! The newest file follows open's rules (docs/DESIGN.md section 4.5): damage with nothing valid
+//! after it is a torn write, unless it lies below the durable watermark of a file still as long
+//! as the mark; damage at or after the watermark with newer records after it is an unsynced tail
+//! (a batch in it goes whole); anywhere else damage is corruption.
 
 use crate::format::batch::{Commit, FLAG_COMMIT, FLAG_MEMBER};
 use crate::format::record::{Bad, Record};
 
 /// One data file walked tolerantly.
 #[derive(Default)]
-pub(super) struct Walk {
+pub(crate) struct Walk {
     /// (offset, length) of every valid record that describes a key (members of committed
     /// batches included, commit records not), in file order.
     pub records: Vec<(u64, u64)>,
@@ -23,6 +25,9 @@ pub(super) struct Walk {
     pub damage: Vec<(u64, u64)>,
     /// The last range is a torn tail (newest file, nothing valid after it).
     pub torn_tail: bool,
+    /// The only range is an unsynced tail (newest file, at or after the durable watermark, newer
+    /// records after it): it runs to the end of the file, and nothing after it counts.
+    pub unsynced_tail: bool,
 }
 
 /// The members of a batch whose commit record has not been seen yet.
@@ -44,8 +49,9 @@ fn checked(bytes: &[u8]) -> Result<Record<'_>, Bad> {
     Ok(r)
 }
 
-/// Walks `bytes`; `newest` applies the torn-tail rule.
-pub(super) fn walk(bytes: &[u8], newest: bool) -> Walk {
+/// Walks `bytes`; `newest` (the durable watermark of the newest file) applies the torn-tail and
+/// unsynced-tail rules.
+pub(crate) fn walk(bytes: &[u8], newest: Option<u64>) -> Walk {
     let mut w = Walk::default();
     let mut open: Option<Open> = None;
     let (mut pos, mut last_ts) = (0u64, 0u64);
@@ -54,7 +60,7 @@ pub(super) fn walk(bytes: &[u8], newest: bool) -> Walk {
             Ok(r) => r,
             Err(_) => {
                 let from = open.take().map_or(pos, |b| b.start);
-                match damage(&mut w, bytes, from, pos, newest.then_some(last_ts)) {
+                match damage(&mut w, bytes, from, pos, newest.map(|d| (d, last_ts))) {
                     Some(next) => pos = next,
                     None => break,
                 }
@@ -80,12 +86,19 @@ pub(super) fn walk(bytes: &[u8], newest: bool) -> Walk {
                 // A commit that does not match: the batch and the commit record are damage.
                 b => {
                     let from = b.map_or(pos, |b| b.start);
+                    if unsynced(&mut w, bytes, from, pos, newest.map(|d| (d, last_ts))) {
+                        break;
+                    }
                     w.damage.push((from, pos + len - from));
                 }
             }
         } else {
             if let Some(b) = open.take() {
-                // Members without their commit record, followed by a record: corruption.
+                // Members without their commit record, followed by a record: corruption, or an
+                // unsynced tail.
+                if unsynced(&mut w, bytes, b.start, pos, newest.map(|d| (d, last_ts))) {
+                    break;
+                }
                 w.damage.push((b.start, pos - b.start));
             }
             w.records.push((pos, len));
@@ -94,27 +107,57 @@ pub(super) fn walk(bytes: &[u8], newest: bool) -> Walk {
         last_ts = last_ts.max(r.header.ts);
         pos += len;
     }
-    if let Some(b) = open {
+    if let Some(b) = open.filter(|_| !w.unsynced_tail) {
         // Members cut off by the end of the file.
         w.damage.push((b.start, bytes.len() as u64 - b.start));
-        w.torn_tail = newest && w.damage.len() == 1;
+        w.torn_tail = torn(bytes, b.start, newest) && w.damage.len() == 1;
     }
     w
 }
 
-/// Records the damage that starts at `from` (a batch's first member, or the bad record at
-/// `bad`) and returns where the next valid record is, if any. In the newest file only records
-/// stamped after `newest_ts` count (as at open); merge outputs elsewhere are not in stamp order.
-fn damage(w: &mut Walk, bytes: &[u8], from: u64, bad: u64, newest_ts: Option<u64>) -> Option<u64> {
-    let after = newest_ts.unwrap_or(0);
-    let next = (bad as usize + 1..bytes.len()).find_map(|at| match Record::decode(&bytes[at..]) {
+/// Whether damage from `from` with nothing valid after it may be a torn write: in the newest
+/// file, unless it lies below the watermark of a file still as long as the mark (bytes that were
+/// flushed changed).
+fn torn(bytes: &[u8], from: u64, newest: Option<u64>) -> bool {
+    newest.is_some_and(|d| !(from < d && bytes.len() as u64 >= d))
+}
+
+/// The first valid record at or after `at` stamped after `after`.
+fn valid_after(bytes: &[u8], at: u64, after: u64) -> Option<u64> {
+    (at as usize..bytes.len()).find_map(|at| match Record::decode(&bytes[at..]) {
         Ok(r) if r.header.ts > after => Some(at as u64),
         _ => None,
-    });
+    })
+}
+
+/// Damage from `from` (found at `bad`) in the newest file (`newest`: its watermark and the
+/// newest stamp read before the damage) is an unsynced tail when it is the first damage, lies at
+/// or after the watermark, and newer records follow it: records the range to the end of the
+/// file and says so.
+fn unsynced(w: &mut Walk, bytes: &[u8], from: u64, bad: u64, newest: Option<(u64, u64)>) -> bool {
+    let Some((durable, newest_ts)) = newest else { return false };
+    if !w.damage.is_empty() || from < durable || valid_after(bytes, bad, newest_ts).is_none() {
+        return false;
+    }
+    w.damage.push((from, bytes.len() as u64 - from));
+    w.unsynced_tail = true;
+    true
+}
+
+/// Records the damage that starts at `from` (a batch's first member, or the bad record at
+/// `bad`) and returns where the next valid record is, if any (`None` also after an unsynced
+/// tail, which runs to the end). In the newest file (`newest`: its watermark and the newest
+/// stamp read before the damage) only records stamped after that stamp count (as at open);
+/// merge outputs elsewhere are not in stamp order.
+fn damage(w: &mut Walk, bytes: &[u8], from: u64, bad: u64, newest: Option<(u64, u64)>) -> Option<u64> {
+    if unsynced(w, bytes, from, bad + 1, newest) {
+        return None;
+    }
+    let next = valid_after(bytes, bad + 1, newest.map_or(0, |n| n.1));
     let end = next.unwrap_or(bytes.len() as u64);
     w.damage.push((from, end - from));
     if next.is_none() {
-        w.torn_tail = newest_ts.is_some() && w.damage.len() == 1;
+        w.torn_tail = torn(bytes, from, newest.map(|n| n.0)) && w.damage.len() == 1;
     }
     next
 }
@@ -122,25 +165,14 @@ fn damage(w: &mut Walk, bytes: &[u8], from: u64, bad: u64, newest_ts: Option<u64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::batch::COMMIT_LEN;
+    use crate::format::batch::{committed_batch as batch, COMMIT_LEN};
     use crate::format::record::encode;
-
-    fn batch(ts: u64, keys: &[&str]) -> Vec<u8> {
-        let mut v = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            v.extend(encode(ts + i as u64, 0, FLAG_MEMBER, k.as_bytes(), b"value"));
-        }
-        let mut c = Commit { members: keys.len() as u32, member_bytes: v.len() as u64 }.encode();
-        c.stamp(ts + keys.len() as u64);
-        v.extend(c.buf);
-        v
-    }
 
     #[test]
     fn a_committed_batch_is_records_and_its_commit_is_kept() {
         let mut b = encode(1, 0, 0, b"a", b"v");
         b.extend(batch(2, &["b", "c"]));
-        let w = walk(&b, true);
+        let w = walk(&b, Some(u64::MAX));
         assert!(w.damage.is_empty());
         assert_eq!((w.records.len(), w.kept.len()), (3, 4));
     }
@@ -152,7 +184,7 @@ mod tests {
         for cut in 1..full.len() {
             let mut b = head.clone();
             b.extend_from_slice(&full[..cut]);
-            let w = walk(&b, true);
+            let w = walk(&b, Some(u64::MAX));
             assert_eq!(w.damage, vec![(head.len() as u64, cut as u64)], "cut {cut}");
             assert!(w.torn_tail, "cut {cut}");
             assert_eq!(w.records.len(), 1);
@@ -167,7 +199,7 @@ mod tests {
         b.extend_from_slice(&full[..full.len() - COMMIT_LEN]);
         let members = b.len() as u64 - start;
         b.extend(encode(9, 0, 0, b"d", b"v"));
-        let w = walk(&b, true);
+        let w = walk(&b, Some(u64::MAX));
         assert_eq!(w.damage, vec![(start, members)]);
         assert!(!w.torn_tail);
         assert_eq!(w.records.len(), 2);
@@ -181,9 +213,47 @@ mod tests {
         let end = b.len();
         b.extend(encode(9, 0, 0, b"d", b"v"));
         b[start + 40] ^= 0xff; // inside member b
-        let w = walk(&b, true);
+        let w = walk(&b, Some(u64::MAX));
         let damaged: u64 = w.damage.iter().map(|d| d.1).sum();
         assert_eq!(damaged, (end - start) as u64, "{:?}", w.damage);
         assert_eq!(w.records.len(), 2, "a and d");
+    }
+
+    /// A batch without its commit record, then a newer record: members a power loss kept while
+    /// their commit record was lost.
+    fn batch_then_record() -> (Vec<u8>, u64) {
+        let mut b = encode(1, 0, 0, b"a", b"v");
+        let start = b.len() as u64;
+        let full = batch(2, &["b", "c"]);
+        b.extend_from_slice(&full[..full.len() - COMMIT_LEN]);
+        b.extend(encode(9, 0, 0, b"d", b"v"));
+        (b, start)
+    }
+
+    #[test]
+    fn a_broken_batch_at_or_after_the_watermark_is_an_unsynced_tail_taken_whole() {
+        let (b, start) = batch_then_record();
+        let w = walk(&b, Some(start));
+        assert_eq!(w.damage, vec![(start, b.len() as u64 - start)]);
+        assert!(w.unsynced_tail && !w.torn_tail);
+        assert_eq!(w.records.len(), 1, "only the record before the batch");
+    }
+
+    #[test]
+    fn a_broken_batch_below_the_watermark_is_corruption() {
+        let (b, start) = batch_then_record();
+        let w = walk(&b, Some(start + 1));
+        assert!(!w.unsynced_tail && !w.torn_tail);
+        assert_eq!(w.records.len(), 2, "a and d");
+    }
+
+    #[test]
+    fn a_batch_cut_below_the_watermark_of_a_full_length_file_is_not_torn() {
+        let head = encode(1, 0, 0, b"a", b"v");
+        let full = batch(2, &["b", "c"]);
+        let mut b = head.clone();
+        b.extend_from_slice(&full[..full.len() - 1]);
+        assert!(!walk(&b, Some(b.len() as u64)).torn_tail, "flushed bytes changed");
+        assert!(walk(&b, Some(head.len() as u64)).torn_tail, "after the mark: torn");
     }
 }

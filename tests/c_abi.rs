@@ -105,6 +105,7 @@ macro_rules! c_programs {
 }
 
 c_programs!(
+    test_adopt,
     test_args,
     test_basic,
     test_batch,
@@ -146,4 +147,11 @@ fn killpoints_test_merge_kill() {
 #[test]
 fn killpoints_test_reclaim_kill() {
     run_program("killpoints/test_reclaim_kill.c");
+}
+
+/// The adopt kill-point sweep (docs/DESIGN.md section 14.3), likewise.
+#[cfg(feature = "kill-points")]
+#[test]
+fn killpoints_test_adopt_kill() {
+    run_program("killpoints/test_adopt_kill.c");
 }

@@ -467,7 +467,7 @@ TEST(kill_points_cover_every_merge_point) {
     }
     src = t_read_file(path, &len);
     CHECK(src != NULL);
-    p = strstr((const char *)src, "MERGE_POINTS");
+    p = strstr((const char *)src, "pub const MERGE_POINTS");
     end = p ? strstr(p, "];") : NULL;
     if (p == NULL || end == NULL) {
         free(src);

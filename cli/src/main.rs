@@ -6,7 +6,7 @@ use bitgask_cli::{commands, serve};
 
 use commands::error::{CliError, CmdResult, EXIT_CODES_HELP};
 use commands::output::{print_json, Ctx};
-use commands::{check, dump, iter, kv, maint, transfer};
+use commands::{check, dump, expiry, iter, kv, maint, transfer, usage};
 
 #[derive(Parser)]
 #[command(name = "bitgask", about = "Operate bitgask databases", version, long_about = LONG_ABOUT, after_help = EXIT_CODES_HELP)]
@@ -39,6 +39,15 @@ enum Command {
     /// Print whether a key exists: true or false (exit code 1 when absent or expired).
     #[command(after_help = EXIT_CODES_HELP)]
     Exists(kv::ExistsArgs),
+    /// Print the time left before a key expires, as <N>ms, or never (exit code 1 when absent).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Ttl(expiry::TtlArgs),
+    /// Give an existing key a new lifetime, keeping its value (exit code 1 when absent).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Expire(expiry::ExpireArgs),
+    /// Remove a key's expiry (exit code 1 when absent).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Persist(expiry::PersistArgs),
     /// List the keys starting with a prefix, in byte order.
     #[command(after_help = EXIT_CODES_HELP)]
     Keys(iter::PrefixArgs),
@@ -83,6 +92,16 @@ enum Command {
     /// database's LOCK (exit code 4 while it is open elsewhere).
     #[command(after_help = EXIT_CODES_HELP)]
     Repair(check::RepairArgs),
+    /// Convert a database written by the Go bitgask into a bitgask database.
+    ///
+    /// Reads the Go data files in log order with the Go system's rules (the last record of a key
+    /// wins, tombstones delete, expired keys are dropped), so every key reads what the Go system
+    /// returns; writes them as a fresh bitgask generation and keeps the Go files in
+    /// <dir>/go-original/ (unless --discard-original). Crash-safe and resumable: run it again
+    /// after an interruption. Refuses damaged records (exit code 3) unless --salvage. A bitgask
+    /// directory is left alone. Takes the LOCK (exit code 4 while the Go system has it open).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Adopt(check::AdoptArgs),
     /// Print every record of a data file, or every entry of a hint file.
     ///
     /// Data files: offset, length, flags (tombstone, compressed), codec, stamp, expiry, key and
@@ -108,17 +127,21 @@ enum Command {
     /// Print the command's and the library's versions.
     Version,
     /// Serve a database over the Redis protocol (RESP2/RESP3).
+    #[command(after_help = EXIT_CODES_HELP)]
     Serve(serve::ServeArgs),
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     let ctx = Ctx::new(cli.json, cli.no_progress);
     match cli.command {
         Command::Get(a) => finish(kv::get(a, &ctx), &ctx),
         Command::Put(a) => finish(kv::put(a, &ctx), &ctx),
         Command::Del(a) => finish(kv::del(a, &ctx), &ctx),
         Command::Exists(a) => finish(kv::exists(a, &ctx), &ctx),
+        Command::Ttl(a) => finish(expiry::ttl(a, &ctx), &ctx),
+        Command::Expire(a) => finish(expiry::expire(a, &ctx), &ctx),
+        Command::Persist(a) => finish(expiry::persist(a, &ctx), &ctx),
         Command::Keys(a) => finish(iter::keys(a, &ctx), &ctx),
         Command::Scan(a) => finish(iter::scan(a, &ctx), &ctx),
         Command::Range(a) => finish(iter::range(a, &ctx), &ctx),
@@ -130,20 +153,18 @@ fn main() {
         Command::DeleteAll(a) => finish(maint::delete_all(a, &ctx), &ctx),
         Command::Validate(a) => finish(check::validate(a, &ctx), &ctx),
         Command::Repair(a) => finish(check::repair(a, &ctx), &ctx),
+        Command::Adopt(a) => finish(check::adopt(a, &ctx), &ctx),
         Command::Dump(a) => finish(dump::dump(a, &ctx), &ctx),
         Command::Export(a) => finish(transfer::export(a, &ctx), &ctx),
         Command::Import(a) => finish(transfer::import(a, &ctx), &ctx),
         Command::Version => finish(version(&ctx), &ctx),
-        // The server reports its failures as text: exit code 5, "any other error".
-        Command::Serve(args) => {
-            finish(serve::run(args).map(|()| 0).map_err(|e| CliError::from(format!("serve: {e}"))), &ctx)
-        }
+        Command::Serve(args) => finish(serve::run(args).map(|()| 0).map_err(|e| e.context("serve")), &ctx),
     }
 }
 
 const LONG_ABOUT: &str = "\
 Operate bitgask databases: read and write keys, inspect and reclaim space, back up, validate and
-repair, dump files, export and import.
+repair, adopt a database of the Go bitgask, dump files, export and import.
 
 Every command that opens a database takes --dir (or BITGASK_DIR) and the option flags of the
 library (see a subcommand's --help). A database is opened for the length of one command and
@@ -156,6 +177,18 @@ valid UTF-8 and NAME_b64 otherwise.
 
 --json gives machine-readable output for every command. Long work (validate, repair, merge,
 backup, import, export) shows progress on stderr when it is a terminal, nothing when piped.";
+
+/// An argument error (clap's): exit code 2, as JSON with --json; help and version as clap prints
+/// them.
+fn usage_error(e: clap::Error) -> ! {
+    match usage::render(&e, usage::json_requested(std::env::args_os())) {
+        Some((text, code)) => {
+            eprint!("{text}");
+            std::process::exit(code)
+        }
+        None => e.exit(),
+    }
+}
 
 /// Prints the error (if any) and exits with the command's code.
 fn finish(r: CmdResult, ctx: &Ctx) {

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import bitgask
+import bitgask._db
 from conftest import FAST
 
 
@@ -139,6 +142,7 @@ def test_close_waits_for_calls_in_flight_and_later_calls_raise(path: Path) -> No
 def test_a_forked_child_gets_a_clear_error_and_the_parent_keeps_its_handle(path: Path) -> None:
     db = bitgask.open(path)
     db[b"k"] = b"v"
+    t = db.transaction()
     pid = os.fork()
     if pid == 0:  # the child: report through the exit code only
         code = 1
@@ -147,12 +151,21 @@ def test_a_forked_child_gets_a_clear_error_and_the_parent_keeps_its_handle(path:
                 db.get(b"k")
             except bitgask.ForkedError as e:
                 code = 0 if f"process {os.getppid()}" in str(e) and isinstance(e, bitgask.ClosedError) else 2
+            try:
+                t.get(b"k")
+                code = 3
+            except bitgask.ForkedError:
+                pass
+            t.discard()  # leaves the parent's transaction alone
             db.close()  # forgets the handle without touching the parent's LOCK
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert db[b"k"] == b"v"
+    t.put(b"j", b"parent")
+    t.commit()
+    assert db[b"j"] == b"parent"
     with pytest.raises(bitgask.LockedError):
         bitgask.open(path)
     db.close()
@@ -163,3 +176,69 @@ def test_repr(path: Path) -> None:
     assert repr(db) == f"<bitgask.DB {str(path)!r}>"
     db.close()
     assert repr(db).endswith(" closed>")
+
+
+# A poisoned handle (an fsync failed, or a panic) cannot be made from here with the release
+# library, so these tests stand in a bitgask_close that closes for real and then reports
+# BITGASK_E_POISONED, as the library does for a poisoned handle (it still frees everything).
+class _PoisonedClose:
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def bitgask_close(self, handle: Any, err: Any) -> int:
+        assert self._real.bitgask_close(handle, err) == 0
+        return int(self._real.BITGASK_E_POISONED)
+
+
+@pytest.fixture
+def poisoned_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bitgask._db, "lib", _PoisonedClose(bitgask._db.lib))
+
+
+@pytest.mark.usefixtures("poisoned_close")
+def test_close_of_a_poisoned_handle_raises_once_and_releases_the_lock(path: Path) -> None:
+    db = bitgask.open(path)
+    with pytest.raises(bitgask.PoisonedError) as info:
+        db.close()
+    assert info.value.status == -11
+    assert db.closed
+    db.close()  # already closed: no second error
+    with pytest.raises(bitgask.ClosedError):
+        db.get(b"k")
+    again = bitgask.open(path)  # the LOCK was released
+    with pytest.raises(bitgask.PoisonedError):
+        again.close()
+
+
+@pytest.mark.usefixtures("poisoned_close")
+def test_leaving_a_block_normally_raises_the_close_error(path: Path) -> None:
+    with pytest.raises(bitgask.PoisonedError):
+        with bitgask.open(path) as db:
+            db[b"k"] = b"v"
+    assert db.closed
+
+
+@pytest.mark.usefixtures("poisoned_close")
+def test_leaving_a_block_by_an_exception_keeps_that_exception(path: Path) -> None:
+    with pytest.raises(RuntimeError, match="boom") as info:
+        with bitgask.open(path) as db:
+            raise RuntimeError("boom")
+    assert db.closed
+    if sys.version_info >= (3, 11):
+        assert any("PoisonedError" in note for note in info.value.__notes__)
+
+
+@pytest.mark.usefixtures("poisoned_close")
+def test_a_poisoned_db_collected_unclosed_warns_and_swallows_the_error(path: Path) -> None:
+    db = bitgask.open(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del db
+        gc.collect()
+    assert [w.category for w in caught] == [ResourceWarning]
+    db = bitgask.open(path)  # the LOCK was released
+    with pytest.raises(bitgask.PoisonedError):
+        db.close()

@@ -1,4 +1,4 @@
-"""stats, sync, merge, backup, validate, repair."""
+"""stats, sync, merge, backup, validate, repair, adopt."""
 
 from __future__ import annotations
 
@@ -79,3 +79,29 @@ def test_repair_of_an_open_database_is_locked(db: bitgask.DB, path: Path) -> Non
 def test_validate_of_a_missing_directory_raises(tmp_path: Path) -> None:
     with pytest.raises(bitgask.Error):
         bitgask.validate(tmp_path / "missing")
+
+
+def go_empty_dir(root: Path) -> None:
+    """A directory as the Go bitgask leaves it after opening and closing an empty database."""
+    data = root / "data"
+    data.mkdir(parents=True)
+    (data / "bitgask.meta").write_bytes(b'{\n  "version": 1,\n  "created": "2026-01-01T00:00:00Z"\n}')
+    (data / "000001.data").write_bytes(b"")
+    (data / "000001.hint").write_bytes(b"")
+
+
+def test_adopt_a_go_directory(tmp_path: Path) -> None:
+    root = tmp_path / "go"
+    go_empty_dir(root)
+    with pytest.raises(bitgask.FormatVersionError, match="bitgask adopt"):
+        bitgask.open(root)
+    assert bitgask.validate(root).problems[0].kind == "foreign"
+    r = bitgask.adopt(root, adopt_discard_original=True)
+    assert r.clean and r.adopt is not None
+    assert r.adopt.file_id_width == 6 and not r.adopt.already_bitgask
+    assert not (root / "go-original").exists()
+    with bitgask.open(root) as db:
+        assert list(db) == []
+    again = bitgask.adopt(root)
+    assert again.adopt is not None and again.adopt.already_bitgask
+    assert bitgask.validate(root).adopt is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
+from typing import Optional
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -36,6 +38,42 @@ class DictModel(RuleBasedStateMachine):
     def delete(self, k: bytes) -> None:
         assert self.db.delete(k) == (k in self.model)
         self.model.pop(k, None)
+
+    # A batch of puts and deletes is the same operations applied to the dict in order; a batch
+    # that fails (an empty key) changes neither.
+    @rule(ops=st.lists(st.tuples(keys, st.one_of(st.none(), values)), max_size=6), refused=st.booleans())
+    def batch(self, ops: list[tuple[bytes, Optional[bytes]]], refused: bool) -> None:
+        with contextlib.suppress(bitgask.InvalidArgumentError):
+            with self.db.batch() as b:
+                for k, v in ops:
+                    if v is None:
+                        b.delete(k)
+                    else:
+                        b.put(k, v)
+                if refused:
+                    b.put(b"", b"an empty key")  # raises inside the block: the batch is dropped
+            for k, v in ops:
+                if v is None:
+                    self.model.pop(k, None)
+                else:
+                    self.model[k] = v
+
+    # A transaction with nobody else writing never conflicts: it reads the dict's values and
+    # its own writes, then commits them at once.
+    @rule(ops=st.lists(st.tuples(keys, st.one_of(st.none(), values)), max_size=6))
+    def transaction(self, ops: list[tuple[bytes, Optional[bytes]]]) -> None:
+        mine = dict(self.model)
+        with self.db.transaction() as t:
+            for k, v in ops:
+                assert t.get(k) == mine.get(k)
+                if v is None:
+                    t.delete(k)
+                    mine.pop(k, None)
+                else:
+                    t.put(k, v)
+                    mine[k] = v
+            assert list(t.items()) == sorted(mine.items())
+        self.model = mine
 
     @rule(prefix=st.sampled_from([b"", b"a", b"\x00", b"ab"]))
     def scan(self, prefix: bytes) -> None:

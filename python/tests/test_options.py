@@ -17,6 +17,7 @@ VALID: dict[str, Any] = {
     "sync_on_delete": False,
     "sync_interval_ms": 1000,
     "max_file_size": 1 << 20,
+    "reserve_bytes": 1 << 20,
     "max_key_size": 1024,
     "max_value_size": 1 << 20,
     "default_ttl_ms": 0,
@@ -34,6 +35,8 @@ VALID: dict[str, Any] = {
     "min_merge_total": 1 << 20,
     "max_merge_files": 4,
     "max_merge_bytes": 1 << 30,
+    "adopt_salvage": True,  # adopt's switches; open ignores them
+    "adopt_discard_original": False,
 }
 
 

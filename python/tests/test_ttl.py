@@ -56,10 +56,11 @@ def test_expire_then_persist(db: bitgask.DB) -> None:
     assert db[b"k"] == b"v"
 
 
-def test_expire_zero_deletes(db: bitgask.DB) -> None:
+def test_expire_zero_is_refused_and_keeps_the_key(db: bitgask.DB) -> None:
     db[b"k"] = b"v"
-    db.expire(b"k", 0)
-    assert b"k" not in db
+    with pytest.raises(ValueError):
+        db.expire(b"k", 0)
+    assert db[b"k"] == b"v" and db.ttl(b"k") is None
 
 
 def test_expire_and_persist_of_an_absent_key_are_key_errors(db: bitgask.DB) -> None:

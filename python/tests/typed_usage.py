@@ -26,6 +26,28 @@ def main(path: Path) -> int:
         stats: bitgask.Stats = db.stats()
         merged: bool = db.merge(force=True)
         print(name, maybe, either, remaining, existed, found, keys, pairs, stats.dead_bytes, merged)
+        with db.batch() as b:
+            b.put(b"user:4", b"grace", ttl=60.0)
+            b.delete(b"user:1")
+            print(len(b))
+        batch = bitgask.Batch()
+        batch[b"user:5"] = b"linus"
+        db.write(batch)
+        with db.transaction() as t:
+            seen: Optional[bytes] = t.get(b"user:4")
+            t.put(b"user:6", seen or b"")
+            names: list[bytes] = list(t.keys(b"user:"))
+            print(names)
+
+        def count_users(t: bitgask.Transaction) -> int:
+            return sum(1 for _ in t.items(b"user:"))
+
+        users: int = db.transaction_retry(count_users, attempts=5)
+        try:
+            with db.transaction() as t:
+                t.put(b"user:7", b"x")
+        except bitgask.ConflictError as conflict:
+            print(conflict.status, users)
     report: bitgask.Report = bitgask.validate(path)
     for problem in report.problems:
         print(problem.kind, problem.file, problem.offset)

@@ -55,6 +55,8 @@ impl Engine {
             self.ensure_room(&mut w, total)?;
             self.append_locked(&mut w, &buf)
         })?;
+        // The commit record's bytes belong to the file but to no key: dead from the start.
+        *self.index.write().sizes.entry(file_id).or_insert(0) += COMMIT_LEN as u64;
         let mut at = start;
         let locs: Vec<(&[u8], Loc)> = records
             .iter()

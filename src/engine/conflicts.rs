@@ -17,6 +17,14 @@ use parking_lot::Mutex;
 
 /// Entries kept before the log is pruned down to what open transactions may still ask about.
 const PRUNE_ABOVE: usize = 1 << 16;
+/// Entries at most: past this (a transaction left open while many keys are written) the log
+/// forgets every key and records "everything changed" instead, so every read older than that
+/// conflicts. Memory stays bounded; a long-open transaction pays with a conflict it may not need.
+#[cfg(not(test))]
+const MAX_ENTRIES: usize = 1 << 20;
+/// Smaller in tests, which fill it.
+#[cfg(test)]
+const MAX_ENTRIES: usize = 2 * PRUNE_ABOVE;
 
 #[derive(Default)]
 struct Log {
@@ -77,6 +85,11 @@ impl Conflicts {
         }
         let mut log = self.log.lock();
         let v = self.version.fetch_add(1, Ordering::SeqCst) + 1;
+        if log.writes.len() >= MAX_ENTRIES && !log.writes.contains_key(key) {
+            log.writes = HashMap::new();
+            log.everything = v;
+            return;
+        }
         match log.writes.get_mut(key) {
             Some(old) => *old = v,
             None => {
@@ -136,6 +149,21 @@ mod tests {
         let read_at = c.now();
         c.note_everything();
         assert!(c.changed_since(b"any", read_at));
+        c.end(t);
+    }
+
+    #[test]
+    fn a_full_log_turns_into_a_conflict_with_every_older_read() {
+        let c = Conflicts::default();
+        let t = c.begin();
+        let read_at = c.now();
+        for i in 0..MAX_ENTRIES {
+            c.note(format!("k{i}").as_bytes());
+        }
+        assert!(!c.changed_since(b"untouched", read_at));
+        c.note(b"one more");
+        assert!(c.changed_since(b"untouched", read_at), "memory is bounded by forgetting, safely");
+        assert!(c.log.lock().writes.is_empty());
         c.end(t);
     }
 

@@ -29,7 +29,8 @@
 //! Outside the order, because nothing is taken while holding them: the background queue's own
 //! mutex (pushed to under `dirs` and `writer`), the reserve's mutex (`space`, taken under `writer`
 //! when an append fails for space), the transaction conflict log's mutex (taken
-//! under `writer` and `index`, see `conflicts`) and the atomic flags and counters. A thread
+//! under `writer` and `index`, see `conflicts`), the watermark's (written by a group's leader and
+//! at close) and the atomic flags and counters. A thread
 //! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
 
@@ -60,6 +61,7 @@ use crate::space::Space;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::LOCK_FILE;
 use crate::storage::lock::LockFile;
+use crate::watermark::Tracker;
 
 pub(crate) use batch_write::PendingProbe;
 use lock_order::{Mutex, RwLock};
@@ -103,6 +105,8 @@ pub(crate) struct Engine {
     open_report: Mutex<OpenReport>,
     poison: Mutex<Option<String>>,
     lock_file: Mutex<Option<LockFile>>,
+    /// The durable watermark of the newest data file (docs/DESIGN.md section 1.6).
+    watermark: Tracker,
     poisoned: AtomicBool,
     closed: AtomicBool,
     /// Set by close: long work (a merge) stops early.
@@ -131,6 +135,8 @@ enum Chore {
 impl Engine {
     /// Takes the LOCK of the database at `root` (an absolute path) and loads it from disk.
     pub fn open(root: PathBuf, opts: Options) -> Result<Engine> {
+        // Before the LOCK is taken or written: a Go bitgask directory is left as it was.
+        crate::foreign::gate(&root, Duration::from_millis(opts.lock_timeout_ms))?;
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
         let loaded = recovery::load(&root, &opts)?;
         let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
@@ -150,6 +156,7 @@ impl Engine {
             open_report: Mutex::new(Rank::OpenReport, loaded.report),
             poison: Mutex::new(Rank::Poison, None),
             lock_file: Mutex::new(Rank::LockFile, Some(lock)),
+            watermark: loaded.watermark,
             poisoned: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             closing: AtomicBool::new(false),
@@ -241,6 +248,7 @@ impl Engine {
         w.next_id = loaded.next_id;
         w.last_ts = w.last_ts.max(loaded.max_ts);
         *self.open_report.lock() = loaded.report;
+        self.watermark.replace(loaded.watermark);
         // Ids may be taken again (the counter restarts above the highest file on disk).
         self.irreducible.lock().clear();
         *self.commit.lock() = CommitState::settled(w.seq);
@@ -263,6 +271,9 @@ impl Engine {
         self.chores.stop();
         stop_workers();
         let result = self.check_writable().and_then(|()| self.sync_all());
+        if result.is_ok() {
+            self.watermark.flush();
+        }
         self.closed.store(true, Ordering::Release);
         let mut w = self.writer.lock();
         if let Some(active) = w.active.take() {

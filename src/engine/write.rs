@@ -333,13 +333,15 @@ impl Engine {
     fn sync_group(&self) -> std::result::Result<u64, (u64, Error)> {
         let (target, file) = {
             let w = self.writer.lock();
-            (w.seq, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone())))
+            (w.seq, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone(), a.id, a.len)))
         };
-        if let Some((file, path)) = file {
+        if let Some((file, path, id, len)) = file {
             if let Err(err) = sync_data(&file, &path) {
                 self.fsync_failed(&mut self.writer.lock(), err.to_string());
                 return Err((target, err));
             }
+            // Everything appended before the target is durable now: the watermark may say so.
+            self.watermark.advance(id, len);
         }
         killpoint::hit("group-synced");
         let mut w = self.writer.lock();

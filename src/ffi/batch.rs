@@ -9,10 +9,21 @@ use super::db::{bitgask_db, with_db};
 use super::error::bitgask_error;
 use super::{bitgask_status, BITGASK_OK};
 use crate::batch::Batch;
+use crate::error::Result;
 
 /// A write batch. Opaque; single-owner.
 pub struct bitgask_batch {
     pub(crate) batch: Batch,
+}
+
+/// Runs `f` on the batch `b` points at (`BITGASK_E_NULL_ARG` for NULL), inside the boundary: the
+/// body of every call that adds to a batch.
+unsafe fn with_batch(
+    b: *mut bitgask_batch,
+    err_out: *mut *mut bitgask_error,
+    f: impl FnOnce(&mut Batch) -> Result<bitgask_status>,
+) -> bitgask_status {
+    guard(err_out, || f(&mut arg_mut(b, "b")?.batch))
 }
 
 /// A new, empty batch, owned by the caller and freed with `bitgask_batch_free`. Never NULL.
@@ -38,9 +49,8 @@ pub unsafe extern "C" fn bitgask_batch_put(
     vlen: usize,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let b = arg_mut(b, "b")?;
-        b.batch.put(bytes(key, klen, "key")?, bytes(val, vlen, "value")?)?;
+    with_batch(b, err_out, |b| {
+        b.put(bytes(key, klen, "key")?, bytes(val, vlen, "value")?)?;
         Ok(BITGASK_OK)
     })
 }
@@ -59,9 +69,8 @@ pub unsafe extern "C" fn bitgask_batch_put_ttl(
     ttl_ms: u64,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let b = arg_mut(b, "b")?;
-        b.batch.put_ttl(bytes(key, klen, "key")?, bytes(val, vlen, "value")?, ttl_ms)?;
+    with_batch(b, err_out, |b| {
+        b.put_ttl(bytes(key, klen, "key")?, bytes(val, vlen, "value")?, ttl_ms)?;
         Ok(BITGASK_OK)
     })
 }
@@ -78,9 +87,8 @@ pub unsafe extern "C" fn bitgask_batch_delete(
     klen: usize,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let b = arg_mut(b, "b")?;
-        b.batch.delete(bytes(key, klen, "key")?)?;
+    with_batch(b, err_out, |b| {
+        b.delete(bytes(key, klen, "key")?)?;
         Ok(BITGASK_OK)
     })
 }

@@ -7,11 +7,10 @@ use std::ffi::c_char;
 
 use super::boundary::{arg_mut, arg_ref, bytes, guard, malloc_copy, path as path_arg, run};
 use super::error::bitgask_error;
-use super::options::bitgask_options;
+use super::options::{bitgask_options, options_or_default};
 use super::{bitgask_status, BITGASK_NOT_FOUND, BITGASK_OK};
 use crate::db::{Db, Ttl};
 use crate::error::{Error, Result};
-use crate::options::Options;
 
 /// An open database. Opaque; safe to share between threads.
 pub struct bitgask_db {
@@ -69,10 +68,13 @@ pub(crate) unsafe fn with_db(
 /// Opens (creating if missing) the database in directory `path` (NUL-terminated UTF-8).
 /// `opts` may be NULL for defaults; it is copied and can be freed right after. On success
 /// `*db_out` receives a handle owned by the caller, to be released with `bitgask_close`.
-/// A torn tail left by a crash is cut; hint files are used where valid.
+/// A torn tail left by a crash is cut; unsynced writes a power loss left out of order (damage
+/// after the durable watermark with records after it) are moved to `data/<id>.corrupt`, never
+/// deleted (docs/DESIGN.md section 4.5); hint files are used where valid.
 /// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (path, db_out); `BITGASK_E_INVALID_ARG` (path not
 /// UTF-8, options that contradict each other); `BITGASK_E_LOCKED` (another handle, in this or
-/// another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file);
+/// another process, has it open); `BITGASK_E_CORRUPT` (a damaged sealed file or meta file, or
+/// damage below the newest file's durable watermark);
 /// `BITGASK_E_FORMAT_VERSION` (a newer format); `BITGASK_E_IO` (the directory cannot be created
 /// or read).
 /// Threads: any thread; the new handle may then be shared.
@@ -86,8 +88,7 @@ pub unsafe extern "C" fn bitgask_open(
     guard(err_out, || {
         let p = path_arg(path)?;
         let out = arg_mut(db_out, "db_out")?;
-        let o = opts.as_ref().map_or_else(Options::default, |o| o.opts.clone());
-        let db = Db::open(p, o)?;
+        let db = Db::open(p, options_or_default(opts))?;
         *out = Box::into_raw(Box::new(bitgask_db { db }));
         Ok(BITGASK_OK)
     })
@@ -133,8 +134,9 @@ pub unsafe extern "C" fn bitgask_put(
     })
 }
 
-/// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0; a TTL so
-/// large that the expiry would pass the year 2554 saturates at the largest expiry).
+/// Like `bitgask_put`, expiring `ttl_ms` milliseconds from now (`ttl_ms` must be > 0, as for
+/// `bitgask_expire`; a TTL so large that the expiry would pass the year 2554 saturates at the
+/// largest expiry).
 /// Returns: as `bitgask_put`, and `BITGASK_E_INVALID_ARG` for `ttl_ms` 0.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
@@ -266,10 +268,12 @@ pub unsafe extern "C" fn bitgask_exists(
 }
 
 /// Atomically sets the key to expire `ttl_ms` from now, keeping its value (the value is
-/// rewritten with the new expiry); `ttl_ms` 0 deletes it, as `bitgask_delete` does.
+/// rewritten with the new expiry). `ttl_ms` must be > 0, as for `bitgask_put_ttl`: a zero TTL is
+/// refused everywhere (use `bitgask_delete` to remove a key, `bitgask_persist` to drop its expiry).
 /// Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (absent or expired); `BITGASK_E_NULL_ARG` (db,
-/// key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE` (key above max_key_size);
-/// `BITGASK_E_CORRUPT` (the current value does not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+/// key); `BITGASK_E_INVALID_ARG` (empty key; `ttl_ms` 0, and nothing is changed);
+/// `BITGASK_E_TOO_LARGE` (key above max_key_size); `BITGASK_E_CORRUPT` (the current value does
+/// not decode); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_expire(
@@ -283,7 +287,7 @@ pub unsafe extern "C" fn bitgask_expire(
 }
 
 /// Atomically removes the key's expiry (a key without one is left as it is).
-/// Returns: as `bitgask_expire`.
+/// Returns: as `bitgask_expire` (but for its `ttl_ms` 0).
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_persist(

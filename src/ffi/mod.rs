@@ -34,8 +34,9 @@ pub const BITGASK_ITER_DONE: bitgask_status = 2;
 pub const BITGASK_STOPPED: bitgask_status = 3;
 /// An argument has a value the call does not accept: an empty key; a path that is not UTF-8; an
 /// option outside its documented range (the setter leaves the option unchanged) or options that
-/// contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl`; a backup destination that is
-/// not empty or lies inside the database; a problem index past the end. Nothing was changed.
+/// contradict each other at open; `ttl_ms` 0 for `bitgask_put_ttl` or `bitgask_expire`; a backup
+/// destination that is not empty or lies inside the database; a problem index past the end.
+/// Nothing was changed.
 pub const BITGASK_E_INVALID_ARG: bitgask_status = -1;
 /// A pointer the call needs is NULL (the message names the argument). Nothing was changed.
 pub const BITGASK_E_NULL_ARG: bitgask_status = -2;
@@ -49,7 +50,8 @@ pub const BITGASK_E_IO: bitgask_status = -4;
 /// Bytes on disk are not what the library wrote: a sealed data file whose record fails its CRC
 /// or has impossible lengths (found at open or by a read), a damaged meta file, a value that does
 /// not decode. The message names the file and offset; `bitgask_repair` mends what it can. (A
-/// torn tail left by a crash in the file being written is not corruption: open cuts it.)
+/// torn tail left by a crash in the file being written is not corruption: open cuts it; nor are
+/// unsynced writes a power loss persisted out of order: open sets them aside.)
 pub const BITGASK_E_CORRUPT: bitgask_status = -5;
 /// Another handle has the database open: another process (the message gives its pid, from the
 /// LOCK file) or another `bitgask_open` of this process; with a lock timeout, after waiting that

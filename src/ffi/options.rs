@@ -16,6 +16,15 @@ pub struct bitgask_options {
     pub(crate) opts: Options,
 }
 
+/// A copy of the options `opts` points at, or the defaults for NULL: every call that takes an
+/// optional `bitgask_options` reads it this way.
+///
+/// # Safety
+/// `opts` is NULL or points at a live `bitgask_options`.
+pub(crate) unsafe fn options_or_default(opts: *const bitgask_options) -> Options {
+    opts.as_ref().map_or_else(Options::default, |o| o.opts.clone())
+}
+
 /// A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,
 /// 32 MiB values, hint files on, no compression, no TTL, lock timeout 0). Never NULL.
 /// Threads: one thread at a time per options object.
@@ -354,4 +363,36 @@ pub unsafe extern "C" fn bitgask_options_set_max_merge_bytes(
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
     set(o, err_out, |x| x.set_max_merge_bytes(bytes).map(drop))
+}
+
+/// `bitgask_adopt` only: skip damaged byte ranges and keys over this options object's size
+/// limits, listing each in the report, instead of refusing the whole adoption (default false).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_adopt_salvage(
+    o: *mut bitgask_options,
+    v: bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_adopt_salvage(v);
+        Ok(())
+    })
+}
+
+/// `bitgask_adopt` only: remove the Go system's files once the adopted database is in place,
+/// instead of keeping them in `go-original/` (default false).
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_adopt_discard_original(
+    o: *mut bitgask_options,
+    v: bool,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
+    set(o, err_out, |x| {
+        x.set_adopt_discard_original(v);
+        Ok(())
+    })
 }

@@ -11,12 +11,22 @@ use super::db::{bitgask_db, db_ref};
 use super::error::bitgask_error;
 use super::iter::bitgask_iter;
 use super::{bitgask_status, BITGASK_NOT_FOUND, BITGASK_OK};
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::txn::Txn;
 
 /// A transaction. Opaque; single-owner.
 pub struct bitgask_txn {
     txn: Txn,
+}
+
+/// Runs `f` on the transaction `txn` points at (`BITGASK_E_NULL_ARG` for NULL), inside the
+/// boundary: the body of every call on an open transaction.
+unsafe fn with_txn(
+    txn: *mut bitgask_txn,
+    err_out: *mut *mut bitgask_error,
+    f: impl FnOnce(&mut Txn) -> Result<bitgask_status>,
+) -> bitgask_status {
+    guard(err_out, || f(&mut arg_mut(txn, "txn")?.txn))
 }
 
 /// Begins a transaction on `db`. On success `*out` receives a transaction owned by the
@@ -57,8 +67,7 @@ pub unsafe extern "C" fn bitgask_txn_get(
     vlen: *mut usize,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let t = &mut arg_mut(txn, "txn")?.txn;
+    with_txn(txn, err_out, |t| {
         let k = bytes(key, klen, "key")?;
         let (out, len_out) = (arg_mut(val, "val")?, arg_mut(vlen, "vlen")?);
         match t.get(k)? {
@@ -85,8 +94,7 @@ pub unsafe extern "C" fn bitgask_txn_exists(
     out: *mut bool,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let t = &mut arg_mut(txn, "txn")?.txn;
+    with_txn(txn, err_out, |t| {
         let k = bytes(key, klen, "key")?;
         let o = arg_mut(out, "out")?;
         *o = t.exists(k)?;
@@ -109,8 +117,7 @@ pub unsafe extern "C" fn bitgask_txn_put(
     vlen: usize,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let t = &mut arg_mut(txn, "txn")?.txn;
+    with_txn(txn, err_out, |t| {
         t.put(bytes(key, klen, "key")?, bytes(val, vlen, "value")?)?;
         Ok(BITGASK_OK)
     })
@@ -129,8 +136,7 @@ pub unsafe extern "C" fn bitgask_txn_put_ttl(
     ttl_ms: u64,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let t = &mut arg_mut(txn, "txn")?.txn;
+    with_txn(txn, err_out, |t| {
         t.put_ttl(bytes(key, klen, "key")?, bytes(val, vlen, "value")?, ttl_ms)?;
         Ok(BITGASK_OK)
     })
@@ -147,8 +153,7 @@ pub unsafe extern "C" fn bitgask_txn_delete(
     klen: usize,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let t = &mut arg_mut(txn, "txn")?.txn;
+    with_txn(txn, err_out, |t| {
         t.delete(bytes(key, klen, "key")?)?;
         Ok(BITGASK_OK)
     })
@@ -172,8 +177,7 @@ pub unsafe extern "C" fn bitgask_txn_iter_new(
     out: *mut *mut bitgask_iter,
     err_out: *mut *mut bitgask_error,
 ) -> bitgask_status {
-    guard(err_out, || {
-        let t = &mut arg_mut(txn, "txn")?.txn;
+    with_txn(txn, err_out, |t| {
         let p = bytes(prefix, plen, "prefix")?;
         let o = arg_mut(out, "out")?;
         *o = Box::into_raw(Box::new(bitgask_iter { it: t.iter_prefix(p)? }));

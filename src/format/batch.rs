@@ -76,6 +76,21 @@ pub fn as_plain(rec: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(v)
 }
 
+/// The bytes of a committed batch as the writer lays it out: a member record per key (value
+/// "value", stamped from `ts` on) and then its commit record. The readers' tests build batches
+/// with it.
+#[cfg(test)]
+pub fn committed_batch(ts: u64, keys: &[&str]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        v.extend(super::record::encode(ts + i as u64, 0, FLAG_MEMBER, k.as_bytes(), b"value"));
+    }
+    let mut c = Commit { members: keys.len() as u32, member_bytes: v.len() as u64 }.encode();
+    c.stamp(ts + keys.len() as u64);
+    v.extend(c.buf);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,8 @@
 //! crc 0a1b2c3d
 //! ```
 
+use super::sealed::{seal, unseal};
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MergeDone {
     pub inputs: Vec<u32>,
@@ -26,22 +28,13 @@ impl MergeDone {
         for (id, size) in &self.outputs {
             body.push_str(&format!("output {id} {size}\n"));
         }
-        let crc = crc32fast::hash(body.as_bytes());
-        body.push_str(&format!("crc {crc:08x}\n"));
-        body.into_bytes()
+        seal(body)
     }
 
     pub fn parse(bytes: &[u8]) -> Result<MergeDone, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "MERGE_DONE is not UTF-8")?;
-        let crc_at = text.rfind("crc ").ok_or("MERGE_DONE has no crc line")?;
-        let (body, crc_line) = text.split_at(crc_at);
-        let stored = u32::from_str_radix(crc_line.trim_start_matches("crc ").trim_end(), 16)
-            .map_err(|_| "MERGE_DONE crc is not hex")?;
-        if crc32fast::hash(body.as_bytes()) != stored || !body.starts_with(HEAD) {
-            return Err("MERGE_DONE crc mismatch".into());
-        }
+        let lines = unseal(bytes, HEAD, "MERGE_DONE")?;
         let mut done = MergeDone::default();
-        for line in body[HEAD.len()..].lines() {
+        for line in lines.lines() {
             let f: Vec<&str> = line.split(' ').collect();
             let bad = || format!("bad number in MERGE_DONE line {line:?}");
             // A file id is a u32: a larger number is refused, never cut down to another id.
@@ -76,7 +69,7 @@ mod tests {
 
     /// The marker as a writer with a CRC would make it, whatever its lines say.
     fn signed(body: &str) -> Vec<u8> {
-        format!("{body}crc {:08x}\n", crc32fast::hash(body.as_bytes())).into_bytes()
+        seal(body.to_string())
     }
 
     #[test]

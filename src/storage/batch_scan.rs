@@ -196,23 +196,11 @@ impl<'a> Iterator for BatchScan<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::batch::Commit;
+    use crate::format::batch::committed_batch as batch;
     use crate::format::record::encode;
 
     fn plain(ts: u64, key: &str) -> Vec<u8> {
         encode(ts, 0, 0, key.as_bytes(), b"value")
-    }
-
-    /// A committed batch of `keys`, stamped from `ts`.
-    fn batch(ts: u64, keys: &[&str]) -> Vec<u8> {
-        let mut v = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            v.extend(encode(ts + i as u64, 0, FLAG_MEMBER, k.as_bytes(), b"value"));
-        }
-        let mut c = Commit { members: keys.len() as u32, member_bytes: v.len() as u64 }.encode();
-        c.stamp(ts + keys.len() as u64);
-        v.extend(c.buf);
-        v
     }
 
     fn keys(b: &[u8]) -> (Vec<String>, BatchScan<'_>) {

@@ -9,13 +9,16 @@
 //! sweep a fault over every one of them.
 //!
 //! **Simulated power loss** ([`arm_power_loss`]): while armed, the injector remembers what is
-//! durable: each file's length at its last fsync, each directory's entries at its last
-//! directory fsync (everything that existed when it was armed counts as durable). Files about
+//! durable: each file's length when its last fsync began (bytes written while an fsync runs are
+//! not covered by it), the writes since, each directory's entries at its last directory fsync
+//! (everything that existed when it was armed counts as durable). Files about
 //! to be unlinked or replaced are first hard-linked into a stash, so their old contents can come
 //! back. At the Nth operation it "loses power": it waits for operations in flight, rebuilds the
-//! tree from the durable state alone (files cut to their durable length, optionally followed by
-//! garbage; entries never made durable gone, removed ones back), and fails every later
-//! operation, as a machine that is off would.
+//! tree from the durable state alone (entries never made durable gone, removed ones back; each
+//! file's bytes past its durable length dropped, partly replaced by junk, or, with
+//! [`Loss::Reorder`], persisted write by write and sector by sector in any order), and fails
+//! every later operation, as a machine that is off would. Overwrites below a file's durable
+//! length (only the watermark file does them) are taken as persisted.
 
 use std::io;
 use std::path::Path;
@@ -33,6 +36,21 @@ pub enum Op {
 }
 
 pub const ALL_OPS: [Op; 7] = [Op::Write, Op::Fsync, Op::Rename, Op::Create, Op::Unlink, Op::Read, Op::Truncate];
+
+/// What a simulated power loss does with the bytes written after a file's last fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// They are gone: the file ends at its durable length.
+    Cut,
+    /// A prefix of them comes back as junk (zeros or random bytes, as the seed picks), as torn
+    /// sectors would.
+    Junk,
+    /// The disk and page cache wrote them back in any order: each unsynced write independently
+    /// persisted whole, not at all, or sector (512 bytes) by sector; what did not persist reads
+    /// as zeros or junk, and the file is as long as it was or ends at its last persisted byte.
+    /// So a later record can be on disk where an earlier one is not.
+    Reorder,
+}
 
 /// How an armed operation fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,12 +119,11 @@ mod imp {
         plans.push(Plan { root, target, counts: HashMap::new(), fired: false, power: None });
     }
 
-    /// Arms a simulated power loss at the `at`th operation (of any kind) under `root`; with
-    /// `garbage`, part of each lost tail comes back as junk (zeros or random bytes, as `seed`
-    /// picks) instead of being dropped.
-    pub fn arm_power_loss(root: &Path, at: u64, garbage: bool, seed: u64) {
+    /// Arms a simulated power loss at the `at`th operation (of any kind) under `root`; `loss`
+    /// says what becomes of unsynced bytes, `seed` picks the junk and the order.
+    pub fn arm_power_loss(root: &Path, at: u64, loss: Loss, seed: u64) {
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-        let durable = super::power::Durable::baseline(&root, garbage, seed);
+        let durable = super::power::Durable::baseline(&root, loss, seed);
         let power = Power {
             at,
             seen: Default::default(),
@@ -216,11 +233,24 @@ pub fn check(_op: Op, _path: &Path, _len: usize) -> io::Result<Pass> {
     Ok(Pass { verdict: Verdict::Proceed, guard: Guard {} })
 }
 
-/// After a file's fsync: its current length is durable.
+/// A file's length before an fsync (0 without fault injection): what that fsync covers. Bytes
+/// written while it runs may or may not be on disk after it.
+#[cfg(feature = "fault-injection")]
+pub fn length(file: &std::fs::File) -> u64 {
+    file.metadata().map(|m| m.len()).unwrap_or(0)
+}
+
+#[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
-pub fn synced(_path: &Path, _file: &std::fs::File) {
+pub fn length(_file: &std::fs::File) -> u64 {
+    0
+}
+
+/// After a file's fsync: its first `covered` bytes (its length when the fsync began) are durable.
+#[inline(always)]
+pub fn synced(_path: &Path, _file: &std::fs::File, _covered: u64) {
     #[cfg(feature = "fault-injection")]
-    imp::with_durable(_path, |d| d.file_synced(_file));
+    imp::with_durable(_path, |d| d.file_synced(_file, _covered));
 }
 
 /// After a directory's fsync: its current entries are durable.
@@ -228,6 +258,14 @@ pub fn synced(_path: &Path, _file: &std::fs::File) {
 pub fn dir_synced(_dir: &Path) {
     #[cfg(feature = "fault-injection")]
     imp::with_durable(_dir, |d| d.dir_synced(_dir));
+}
+
+/// After a write of `len` bytes to `file` at `offset` (`None`: appended at its end): remembered
+/// until the next fsync, so a power loss can persist unsynced writes out of order.
+#[inline(always)]
+pub fn wrote(_path: &Path, _file: &std::fs::File, _offset: Option<u64>, _len: usize) {
+    #[cfg(feature = "fault-injection")]
+    imp::with_durable(_path, |d| d.wrote(_file, _offset, _len));
 }
 
 /// Before `path` (a file or a tree) is unlinked or replaced: keep its files for a power loss.
@@ -251,11 +289,13 @@ mod power {
     const REBUILT: &str = ".powerloss-rebuilt";
 
     pub struct Durable {
-        garbage: bool,
+        loss: super::Loss,
         seed: u64,
         root_ino: u64,
         /// inode -> length made durable by its last fsync
         lengths: HashMap<u64, u64>,
+        /// inode -> byte ranges written since its last fsync, in write order
+        unsynced: HashMap<u64, Vec<(u64, u64)>>,
         /// directory inode -> its entries (name, inode, is a directory) at its last fsync
         dirs: HashMap<u64, Vec<(OsString, u64, bool)>>,
         stash: PathBuf,
@@ -274,11 +314,19 @@ mod power {
 
     impl Durable {
         /// Everything under `root` as it is now counts as durable.
-        pub fn baseline(root: &Path, garbage: bool, seed: u64) -> Durable {
+        pub fn baseline(root: &Path, loss: super::Loss, seed: u64) -> Durable {
             let stash = root.join(STASH);
             let _ = fs::create_dir_all(&stash);
             let root_ino = fs::metadata(root).map(|m| m.ino()).unwrap_or(0);
-            let mut d = Durable { garbage, seed, root_ino, lengths: HashMap::new(), dirs: HashMap::new(), stash };
+            let mut d = Durable {
+                loss,
+                seed,
+                root_ino,
+                lengths: HashMap::new(),
+                unsynced: HashMap::new(),
+                dirs: HashMap::new(),
+                stash,
+            };
             d.snapshot_tree(root);
             d
         }
@@ -297,9 +345,22 @@ mod power {
             self.dirs.insert(m.ino(), list);
         }
 
-        pub fn file_synced(&mut self, f: &fs::File) {
+        pub fn file_synced(&mut self, f: &fs::File, covered: u64) {
             if let Ok(m) = f.metadata() {
-                self.lengths.insert(m.ino(), m.len());
+                // Two fsyncs may overlap (a group commit's and a rotation's): the later to end
+                // may have covered less. A file cut shorter since is only as long as it is now.
+                let was = self.lengths.get(&m.ino()).copied().unwrap_or(0);
+                self.lengths.insert(m.ino(), covered.max(was).min(m.len()));
+                if let Some(w) = self.unsynced.get_mut(&m.ino()) {
+                    w.retain(|&(_, end)| end > covered);
+                }
+            }
+        }
+
+        pub fn wrote(&mut self, f: &fs::File, offset: Option<u64>, len: usize) {
+            if let Ok(m) = f.metadata() {
+                let start = offset.unwrap_or(m.len().saturating_sub(len as u64));
+                self.unsynced.entry(m.ino()).or_default().push((start, start + len as u64));
             }
         }
 
@@ -361,11 +422,13 @@ mod power {
                 }
                 // Once per inode: cut to the durable length, maybe garbage after it.
                 let durable = self.lengths.get(ino).copied().unwrap_or(0);
-                let Ok(f) = fs::OpenOptions::new().write(true).open(&to) else { continue };
+                let Ok(f) = fs::OpenOptions::new().read(true).write(true).open(&to) else { continue };
                 let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-                if len > durable {
+                if len > durable && self.loss == super::Loss::Reorder {
+                    self.reorder(&f, *ino, durable, len);
+                } else if len > durable {
                     let _ = f.set_len(durable);
-                    if self.garbage {
+                    if self.loss == super::Loss::Junk {
                         // Part of the lost tail comes back as junk, as torn sectors would:
                         // zeros (a preallocated extent) or random bytes, as the seed picks.
                         let lost = len - durable;
@@ -388,6 +451,52 @@ mod power {
                     }
                 }
             }
+        }
+    }
+
+    impl Durable {
+        /// The unsynced bytes `durable..len` of inode `ino` as a disk that wrote them back in any
+        /// order leaves them: split at the boundaries of the writes, each piece kept whole,
+        /// dropped, or kept sector by sector; the length is the old one or the end of the last
+        /// byte kept.
+        fn reorder(&self, f: &fs::File, ino: u64, durable: u64, len: u64) {
+            let mut tail = vec![0u8; (len - durable) as usize];
+            if f.read_exact_at(&mut tail, durable).is_err() {
+                return;
+            }
+            let mut cuts = vec![durable, len];
+            for &(s, e) in self.unsynced.get(&ino).into_iter().flatten() {
+                cuts.extend([s, e].into_iter().filter(|&c| c > durable && c < len));
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            let mut x = self.seed ^ ino.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            let mut rng = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let zeros = self.seed % 2 == 0;
+            let mut out: Vec<u8> = tail.iter().map(|_| if zeros { 0 } else { rng() as u8 }).collect();
+            let mut end = durable;
+            for w in cuts.windows(2) {
+                let (s, e) = (w[0], w[1]);
+                let how = rng() % 3;
+                let mut at = s;
+                while at < e {
+                    let next = ((at / 512 + 1) * 512).min(e);
+                    if how == 0 || (how == 2 && rng() % 2 == 0) {
+                        let r = (at - durable) as usize..(next - durable) as usize;
+                        out[r.clone()].copy_from_slice(&tail[r]);
+                        end = next;
+                    }
+                    at = next;
+                }
+            }
+            let keep_len = if rng() % 2 == 0 { len } else { end };
+            let _ = f.write_all_at(&out[..(keep_len - durable) as usize], durable);
+            let _ = f.set_len(keep_len);
         }
     }
 

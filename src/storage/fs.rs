@@ -69,8 +69,9 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
 pub fn sync_file(f: &File, path: &Path) -> Result<()> {
     gate(Op::Fsync, path)
         .and_then(|_g| {
+            let covered = fault::length(f);
             f.sync_all()?;
-            fault::synced(path, f);
+            fault::synced(path, f, covered);
             Ok(())
         })
         .map_err(|e| Error::io_lost("fsync", path, e))
@@ -80,8 +81,9 @@ pub fn sync_file(f: &File, path: &Path) -> Result<()> {
 pub fn sync_data(f: &File, path: &Path) -> Result<()> {
     gate(Op::Fsync, path)
         .and_then(|_g| {
+            let covered = fault::length(f);
             f.sync_data()?;
-            fault::synced(path, f);
+            fault::synced(path, f, covered);
             Ok(())
         })
         .map_err(|e| Error::io_lost("fdatasync", path, e))
@@ -91,9 +93,14 @@ pub fn sync_data(f: &File, path: &Path) -> Result<()> {
 pub fn write_at(f: &File, path: &Path, buf: &[u8], offset: u64) -> std::io::Result<()> {
     let pass = fault::check(Op::Write, path, buf.len())?;
     match pass.verdict {
-        Verdict::Proceed => f.write_all_at(buf, offset),
+        Verdict::Proceed => {
+            f.write_all_at(buf, offset)?;
+            fault::wrote(path, f, Some(offset), buf.len());
+            Ok(())
+        }
         Verdict::Short(n, err) => {
             f.write_all_at(&buf[..n], offset)?;
+            fault::wrote(path, f, Some(offset), n);
             Err(err)
         }
     }
@@ -137,6 +144,18 @@ pub fn remove_tree(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("remove", path, e))
 }
 
+/// A fresh, empty directory `root/name`, durable in `root` (one an interrupted attempt left is
+/// removed first): the staging directory a merge or an adoption starts with. Returns its path.
+pub fn fresh_dir(root: &Path, name: &str) -> Result<PathBuf> {
+    let dir = root.join(name);
+    if dir.exists() {
+        remove_tree(&dir)?;
+    }
+    create_dir(&dir)?;
+    fsync_dir(root)?;
+    Ok(dir)
+}
+
 /// A writer whose every write asks the fault injector first (wrap it in a `BufWriter`).
 pub struct Checked {
     file: File,
@@ -161,9 +180,14 @@ impl Write for Checked {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let pass = fault::check(Op::Write, &self.path, buf.len())?;
         match pass.verdict {
-            Verdict::Proceed => self.file.write(buf),
+            Verdict::Proceed => {
+                let n = self.file.write(buf)?;
+                fault::wrote(&self.path, &self.file, None, n);
+                Ok(n)
+            }
             Verdict::Short(n, err) => {
                 self.file.write_all(&buf[..n])?;
+                fault::wrote(&self.path, &self.file, None, n);
                 Err(err)
             }
         }

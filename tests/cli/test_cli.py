@@ -88,8 +88,8 @@ def data_files(db, ext="data"):
     return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith("." + ext))
 
 
-SUBCOMMANDS = ["get", "put", "del", "exists", "keys", "scan", "range", "stats", "reclaimable", "gc", "merge",
-               "backup", "delete-all", "validate", "repair", "dump", "export", "import", "version"]
+SUBCOMMANDS = ["get", "put", "del", "exists", "ttl", "expire", "persist", "keys", "scan", "range", "stats", "reclaimable",
+               "gc", "merge", "backup", "delete-all", "validate", "repair", "adopt", "dump", "export", "import", "version"]
 
 
 def test_help(tmp):
@@ -131,6 +131,69 @@ def test_usage_errors(tmp):
         check("json error fields", e.get("exit_code") == USAGE and "error" in e, e)
     except ValueError:
         check("json error parses", False, r)
+
+
+def json_error(name, r):
+    """The {"error", "exit_code"} object --json writes on stderr for a failure."""
+    try:
+        e = json.loads(r.err)
+    except ValueError:
+        check(name + " (json on stderr)", False, r)
+        return {}
+    check(name + " (json fields)", set(e) == {"error", "exit_code"} and e["exit_code"] == r.rc, e)
+    return e
+
+
+def test_argument_errors_as_json(tmp):
+    db = os.path.join(tmp, "argjson")
+    for name, args in [("missing --dir", ["get", "k"]), ("unknown flag", ["get", "k", "--dir", db, "--frob"]),
+                       ("unknown subcommand", ["frobnicate"]), ("no subcommand", []),
+                       ("bad flag value", ["put", "k", "v", "--dir", db, "--max-file-size", "3XB"])]:
+        for where in ("first", "last"):
+            argv = ["--json", *args] if where == "first" else [*args, "--json"]
+            if where == "last" and not args:
+                continue
+            r = expect(f"--json {where}, {name}", run(*argv), USAGE)
+            e = json_error(f"--json {where}, {name}", r)
+            check(f"--json {where}, {name}: one line", r.err.count(b"\n") == 1, r)
+            check(f"--json {where}, {name}: no usage text", "Usage:" not in e.get("error", "Usage:"), e)
+    e = json_error("missing --dir names BITGASK_DIR", run("--json", "get", "k"))
+    check("json: missing --dir names BITGASK_DIR", "BITGASK_DIR" in e.get("error", ""), e)
+    r = expect("text: missing --dir", run("get", "k"), USAGE)
+    check("text: missing --dir names BITGASK_DIR", b"BITGASK_DIR" in r.err, r)
+    r = expect("--json --help is help", run("--json", "get", "--help"), OK)
+    check("--json --help prints help", b"Usage: bitgask get" in r.out, r)
+
+
+def test_serve_exit_codes(tmp):
+    """bitgask serve fails with the exit codes of every other command, and reads BITGASK_DIR."""
+    db = os.path.join(tmp, "serve-codes")
+    expect("put", run("put", "k", "v", "--dir", db), OK)
+    loop = ["--addr", "127.0.0.1:0"]
+    fd = os.open(os.path.join(db, "LOCK"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        r = expect("serve on a locked database", run("serve", "--dir", db, *loop), LOCKED)
+        check("serve locked message", b"lock" in r.err.lower(), r)
+        expect("serve reads BITGASK_DIR", run("serve", *loop, env={"BITGASK_DIR": db}), LOCKED)
+        e = json_error("serve locked, --json", expect("serve locked, --json", run("--json", "serve", "--dir", db, *loop), LOCKED))
+        check("serve locked json names the lock", "lock" in e.get("error", "").lower(), e)
+    finally:
+        os.close(fd)
+    fresh = os.path.join(tmp, "serve-fresh")
+    expect("serve with a malformed --addr", run("serve", "--dir", fresh, "--addr", "nonsense"), USAGE)
+    expect("serve with a port out of range", run("serve", "--dir", fresh, "--addr", "127.0.0.1:99999"), USAGE)
+    r = expect("serve refusing a public --addr without a password",
+               run("serve", "--dir", fresh, "--addr", "0.0.0.0:0"), USAGE)
+    check("serve refusal explains", b"--requirepass" in r.err, r)
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = expect("serve on a port in use", run("serve", "--dir", fresh, "--addr", f"127.0.0.1:{port}"), OTHER)
+        check("serve port in use explains", b"in use" in r.err, r)
+    check("serve that cannot listen creates no database directory", not os.path.exists(fresh))
 
 
 def test_kv(tmp):
@@ -208,6 +271,65 @@ def test_ttl(tmp):
     expect("default ttl option", run("put", "dflt", "v", "--default-ttl", "1m", "--dir", db), OK)
     j = json_ok("default ttl", run("--json", "get", "dflt", "--dir", db))
     check("--default-ttl applies", 50_000 < (j.get("ttl_ms") or 0) <= 60_000, j)
+
+
+def test_zero_and_negative_ttls(tmp):
+    """A TTL is at least 1ms whatever the spelling; a negative one is named, not taken for a flag."""
+    db = os.path.join(tmp, "ttl-edges")
+    expect("put", run("put", "k", "v", "--dir", db), OK)
+    for zero in ["0", "0s", "0ms", "00"]:
+        for argv in (["put", "k", "v", "--ttl", zero], ["expire", "k", zero]):
+            r = expect(f"{argv[0]} with a zero ttl {zero!r}", run(*argv, "--dir", db), USAGE)
+            check(f"{argv[0]} {zero!r}: one message for zero", b"at least 1ms" in r.err, r)
+    for argv in (["put", "k", "v", "--ttl", "-3s"], ["put", "k", "v", "--ttl=-3s"], ["expire", "k", "-3s"]):
+        r = expect(f"negative ttl: {argv}", run(*argv, "--dir", db), USAGE)
+        check(f"negative ttl named: {argv}", b"cannot be negative" in r.err, r)
+    r = expect("get after refused ttls", run("get", "k", "--dir", db), OK)
+    check("refused ttls changed nothing", r.out == b"v\n", r)
+    r = expect("ttl of a key without one", run("ttl", "k", "--dir", db), OK)
+    check("ttl says never", r.out == b"never\n", r)
+
+
+def test_ttl_expire_persist(tmp):
+    db = os.path.join(tmp, "ttl-cmds")
+    expect("put", run("put", "k", "v", "--dir", db), OK)
+    expect("expire", run("expire", "k", "10s", "--dir", db), OK)
+    r = expect("ttl after expire", run("ttl", "k", "--dir", db), OK)
+    ms = int(r.out.strip().removesuffix(b"ms") or 0) if r.out.strip().endswith(b"ms") else -1
+    check("ttl prints <N>ms", 9000 < ms <= 10000, r)
+    j = json_ok("ttl --json", expect("ttl --json", run("--json", "ttl", "k", "--dir", db), OK))
+    check("ttl --json", j.get("found") is True and 9000 < (j.get("ttl_ms") or 0) <= 10000, j)
+    r = expect("get keeps the value after expire", run("get", "k", "--dir", db), OK)
+    check("expire kept the value", r.out == b"v\n", r)
+    j = json_ok("persist --json", expect("persist", run("--json", "persist", "k", "--dir", db), OK))
+    check("persist --json", j == {"key": "k", "found": True}, j)
+    j = json_ok("ttl never --json", run("--json", "ttl", "k", "--dir", db))
+    check("ttl --json null for never", "ttl_ms" in j and j["ttl_ms"] is None, j)
+    for cmd in (["ttl", "nope"], ["expire", "nope", "1s"], ["persist", "nope"]):
+        r = expect(f"{cmd[0]} of an absent key", run(*cmd, "--dir", db), NOT_FOUND)
+        check(f"{cmd[0]} of an absent key says so", b"not found" in r.err, r)
+    expect("expire 100ms", run("expire", "k", "100ms", "--dir", db), OK)
+    time.sleep(0.3)
+    expect("key gone after its expire", run("get", "k", "--dir", db), NOT_FOUND)
+    expect("persist of an expired key", run("persist", "k", "--dir", db), NOT_FOUND)
+    expect("ttl on a directory without a database", run("ttl", "k", "--dir", os.path.join(tmp, "none")), USAGE)
+    expect("--hex key", run("put", "--hex", "00ff", "76", "--dir", db), OK)
+    expect("expire --hex", run("expire", "--hex", "00ff", "1h", "--dir", db), OK)
+    j = json_ok("ttl --hex --json", run("--json", "ttl", "--hex", "00ff", "--dir", db))
+    check("ttl --hex --json key", j.get("key_hex") == "00ff" and 3_500_000 < (j.get("ttl_ms") or 0), j)
+
+
+def test_counts_of_one_are_singular(tmp):
+    db = os.path.join(tmp, "one")
+    expect("put", run("put", "only", "v", "--dir", db), OK)
+    r = expect("validate one record", run("validate", "--dir", db), OK)
+    check("validate: 1 file, 1 record, 1 live key", b"1 file, 1 record, 1 live key\n" in r.out, r)
+    r = expect("backup of one key", run("backup", os.path.join(tmp, "one-copy"), "--dir", db), OK)
+    check("backup: (1 key)", r.out.rstrip().endswith(b"(1 key)"), r)
+    r = expect("dump of one record", run("dump", data_files(db)[0]), OK)
+    check("dump: 1 record (0 tombstones)", b"1 record (0 tombstones)" in r.out, r)
+    r = expect("delete-all of one key", run("delete-all", "--yes", "--dir", db), OK)
+    check("delete-all: deleted 1 key", r.out == b"deleted 1 key\n", r)
 
 
 def test_listing(tmp):
@@ -340,6 +462,11 @@ def test_validate_repair_dump(tmp):
     check("validate json clean", j.get("clean") is True and j.get("live_keys") == 9, j)
 
     (data,) = data_files(db)
+    mark = os.path.join(db, "data", "bitgask.watermark")
+    r = expect("dump watermark", run("dump", mark), OK)
+    check("dump watermark text", b"000000001.data durable up to " + str(os.path.getsize(data)).encode() in r.out, r)
+    lines = json_lines_ok("dump watermark --json", expect("dump watermark --json", run("--json", "dump", mark), OK))
+    check("dump watermark json", lines and lines[0].get("durable_len") == os.path.getsize(data), lines)
     lines = json_lines_ok("dump --json", expect("dump data --json", run("--json", "dump", data), OK))
     recs = [l for l in lines if l.get("type") == "record"]
     check("dump: every record", len(recs) == 11, len(recs))
@@ -380,6 +507,7 @@ def test_validate_repair_dump(tmp):
     j = json_ok("validate damaged --json", expect("validate damaged --json", run("--json", "validate", "--dir", db), CORRUPT))
     check("validate damaged json", j.get("clean") is False and any(p["kind"] == "corrupt_record" for p in j.get("problems", [])), j)
     r = expect("open of a corrupt database", run("get", "key1", "--dir", db), CORRUPT)
+    expect("serve on a corrupt database", run("serve", "--dir", db, "--addr", "127.0.0.1:0"), CORRUPT)
     r = expect("dump damaged data", run("dump", data), CORRUPT)
     check("dump stops at the bad record", b"BAD record at offset 0" in r.out and b"next valid record at offset" in r.out, r)
     lines = json_lines_ok("dump damaged --json", expect("dump damaged --json", run("--json", "dump", data), CORRUPT))
@@ -455,7 +583,7 @@ def test_export_import(tmp):
     # -o FILE, prefix, expired and hex records, bad input.
     out = os.path.join(tmp, "prefix.jsonl")
     r = expect("export -o", run("export", "--prefix", "pl", "-o", out, "--dir", src), OK)
-    check("export -o summary", b"exported 1 keys" in r.out, r)
+    check("export -o summary", b"exported 1 key to" in r.out, r)
     with open(out, "rb") as f:
         check("export --prefix", [json.loads(l)["key"] for l in f.read().splitlines()] == ["plain"])
     crafted = (json.dumps({"key": "old", "value": "x", "expires_unix_nano": 1000}) + "\n"
@@ -473,6 +601,37 @@ def test_export_import(tmp):
     expect("records before the bad line stay", run("get", "first", "--dir", dst3), OK)
     expect("records after the bad line are not imported", run("get", "third", "--dir", dst3), NOT_FOUND)
     expect("import line without value", run("import", "--dir", dst3, input=b'{"key":"k"}\n'), OTHER)
+
+
+def test_adopt(tmp):
+    """Directories of the Go bitgask (tests/gofixtures' writer): refused by every command that
+    opens, reported foreign by validate, converted by adopt to exactly the writer's expected keys."""
+    out = os.path.join(tmp, "gofixtures")
+    subprocess.check_call([sys.executable, os.path.join(ROOT, "tests/gofixtures/gowriter.py"), "--out", out,
+                           "out-of-order", "width-6", "merge-after", "torn-then-appended"])
+    for name in ["out-of-order", "width-6", "merge-after"]:
+        db = os.path.join(out, name)
+        r = expect(f"{name}: get refuses", run("get", "x", "--dir", db), OTHER)
+        check(f"{name}: refusal names adopt", b"bitgask adopt --dir" in r.err, r)
+        r = expect(f"{name}: validate", run("--json", "validate", "--dir", db), CORRUPT)
+        kinds = {p["kind"] for p in json_ok(f"{name}: validate json", r)["problems"]}
+        check(f"{name}: validate says foreign only", kinds == {"foreign"}, kinds)
+        r = json_ok(f"{name}: adopt", expect(f"{name}: adopt", run("--json", "adopt", "--dir", db), OK))
+        check(f"{name}: adopt counts", r["adopt"]["original_dir"] == "go-original/" and not r["adopt"]["already_bitgask"], r)
+        with open(db + ".json") as f:
+            want = {(k["key_hex"], k["value_hex"], k["expires_unix_nano"]) for k in json.load(f)["keys"]}
+        got = set()
+        for line in export_lines(db).json_lines():
+            key = base64.b64decode(line["key_b64"]) if "key_b64" in line else line["key"].encode()
+            val = base64.b64decode(line["value_b64"]) if "value_b64" in line else line["value"].encode()
+            got.add((key.hex(), val.hex(), line.get("expires_unix_nano") or 0))
+        check(f"{name}: adopted keys are the Go system's", got == want, (sorted(got - want), sorted(want - got)))
+        r = json_ok(f"{name}: adopt again", expect(f"{name}: adopt again", run("--json", "adopt", "--dir", db), OK))
+        check(f"{name}: second adopt is a no-op", r["adopt"]["already_bitgask"], r)
+    torn = os.path.join(out, "torn-then-appended")
+    expect("damaged: adopt refuses", run("adopt", "--dir", torn), CORRUPT)
+    r = json_ok("damaged: salvage", expect("damaged: adopt --salvage", run("--json", "adopt", "--salvage", "--discard-original", "--dir", torn), OK))
+    check("damaged: skipped bytes listed", r["adopt"]["skipped_bytes"] > 0 and not os.path.exists(os.path.join(torn, "go-original")), r)
 
 
 def test_quiet_when_piped(tmp):
@@ -498,8 +657,10 @@ def main():
         return 1
     tmp = tempfile.mkdtemp(prefix="bitgask-cli-")
     try:
-        for t in [test_help, test_usage_errors, test_kv, test_ttl, test_listing, test_stats_merge_backup,
-                  test_delete_all, test_locked, test_validate_repair_dump, test_export_import, test_quiet_when_piped]:
+        for t in [test_help, test_usage_errors, test_argument_errors_as_json, test_serve_exit_codes, test_kv, test_ttl,
+                  test_zero_and_negative_ttls, test_ttl_expire_persist, test_counts_of_one_are_singular, test_listing, test_stats_merge_backup,
+                  test_delete_all, test_locked, test_validate_repair_dump, test_export_import, test_adopt,
+                  test_quiet_when_piped]:
             try:
                 t(tmp)
             except Exception as e:  # a crash in one group is a failure, not the end of the run

@@ -97,6 +97,222 @@ def test_mset_mget_getdel_getset_append(r):
         r.execute_command("MSET", "a", 1, "b")
 
 
+def test_msetnx_writes_all_keys_or_none(r):
+    assert r.msetnx({"x": 1, "y": 2}) is True
+    assert r.mget("x", "y") == [b"1", b"2"]
+    # A half-present key set: nothing is written.
+    assert r.msetnx({"y": 20, "z": 30}) is False
+    assert r.mget("y", "z") == [b"2", None]
+    assert r.execute_command("MSETNX", "n", 1, "n", 2) == 1 and r.get("n") == b"2"
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments"):
+        r.execute_command("MSETNX", "a", 1, "b")
+
+
+def test_mset_is_atomic_to_readers(server, r, protocol):
+    """A writer MSETs two keys to the same round number; a reader MGETs them (p first, then q).
+    MGET itself is not one read, so a batch may land between its two reads (p older than q),
+    but since p and q change at once, p is never newer than q; key by key, it could be."""
+    r.mset({"p": 0, "q": 0})
+    done = threading.Event()
+    seen = []
+
+    def read():
+        c = redis.Redis(port=server.port, protocol=protocol)
+        while not done.is_set():
+            p, q = c.mget("p", "q")
+            seen.append(int(p) <= int(q))
+        c.close()
+
+    t = threading.Thread(target=read)
+    t.start()
+    for i in range(1, 400):
+        r.mset({"p": i, "q": i})
+    done.set()
+    t.join(60)
+    assert seen and all(seen)
+
+
+def test_watch_aborts_exec_when_a_watched_key_changed(server, r, protocol):
+    r.set("w", 1)
+    other = redis.Redis(port=server.port, protocol=protocol)
+    with r.pipeline() as p:
+        p.watch("w", "absent")
+        assert p.get("w") == b"1"
+        p.multi()
+        p.set("w", 2)
+        other.set("w", 10)
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    assert r.get("w") == b"10"
+    # A key that was absent when watched, then created, aborts too.
+    with r.pipeline() as p:
+        p.watch("absent")
+        p.multi()
+        p.set("w", 3)
+        other.set("absent", "x")
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    # Unchanged watched keys: EXEC runs; UNWATCH forgets them.
+    with r.pipeline() as p:
+        p.watch("w")
+        p.multi()
+        p.set("w", 4)
+        assert p.execute() == [True]
+    r.execute_command("WATCH", "w")
+    other.set("w", 5)
+    assert r.execute_command("UNWATCH") in (True, b"OK")
+    other.close()
+
+
+def test_watch_based_increments_from_concurrent_clients_lose_nothing(server, r, protocol):
+    threads, per_thread = 4, 40
+
+    def work():
+        c = redis.Redis(port=server.port, protocol=protocol)
+        for _ in range(per_thread):
+            while True:
+                with c.pipeline() as p:
+                    try:
+                        p.watch("counter")
+                        n = int(p.get("counter") or 0)
+                        p.multi()
+                        p.set("counter", n + 1)
+                        p.execute()
+                        break
+                    except redis.WatchError:
+                        continue
+        c.close()
+
+    ts = [threading.Thread(target=work) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert int(r.get("counter")) == threads * per_thread
+
+
+def test_exec_is_isolated_from_other_writers(server, r, protocol):
+    """While another client keeps setting x, an EXEC that sets x and reads it back always reads
+    its own value: no other write lands between its commands."""
+    done = threading.Event()
+
+    def write():
+        c = redis.Redis(port=server.port, protocol=protocol)
+        while not done.is_set():
+            c.set("x", "theirs")
+        c.close()
+
+    t = threading.Thread(target=write)
+    t.start()
+    try:
+        for i in range(200):
+            with r.pipeline() as p:
+                p.set("x", f"mine{i}").get("x")
+                assert p.execute() == [True, f"mine{i}".encode()]
+    finally:
+        done.set()
+        t.join(60)
+
+
+def test_exec_is_atomic_to_readers(server, r, protocol):
+    """Each EXEC increments p, then q. A reader MGETs p (first) and q: since an EXEC's writes
+    are one batch, p and q change at once and p is never ahead of q; were the INCRs separate
+    writes, the reader could see the new p with the old q."""
+    r.mset({"p": 0, "q": 0})
+    done = threading.Event()
+    seen = []
+
+    def read():
+        c = redis.Redis(port=server.port, protocol=protocol)
+        while not done.is_set():
+            p, q = c.mget("p", "q")
+            seen.append((int(p), int(q)))
+        c.close()
+
+    t = threading.Thread(target=read)
+    t.start()
+    try:
+        for _ in range(300):
+            with r.pipeline(transaction=True) as p:
+                p.incr("p").incr("q")
+                a, b = p.execute()
+                assert a == b
+    finally:
+        done.set()
+        t.join(60)
+    assert seen and all(p <= q for p, q in seen), [x for x in seen if x[0] > x[1]][:5]
+    assert r.mget("p", "q") == [b"300", b"300"]
+
+
+def test_exec_reads_see_the_writes_made_earlier_in_the_same_exec(r):
+    r.set("old", "gone")
+    with r.pipeline(transaction=True) as p:
+        p.set("k", 10).incr("k").incrby("k", 5).get("k")
+        p.append("k", "x").strlen("k").getset("k", "v").getdel("k").exists("k").get("k")
+        p.set("t", "v", ex=100).ttl("t").persist("t").ttl("t").expire("t", 50).ttl("t")
+        p.setnx("n", 1).setnx("n", 2).get("n")
+        p.mset({"a": 1, "b": 2}).msetnx({"a": 3, "c": 3}).mget("a", "b", "c")
+        p.delete("old", "a").exists("old", "a", "b").dbsize()
+        p.set("nx", "1", nx=True).set("nx", "2", nx=True).set("nx", "3", xx=True, get=True)
+        p.keys("*").type("b")
+        out = p.execute()
+    assert out[:10] == [True, 11, 16, b"16", 3, 3, b"16x", b"v", 0, None]
+    assert out[10:16] == [True, 100, True, -1, True, 50]
+    assert out[16:19] == [True, False, b"1"]
+    assert out[19:22] == [True, False, [b"1", b"2", None]]
+    assert out[22:25] == [2, 1, 3]  # left: b, t, n
+    assert out[25:28] == [True, None, b"1"]
+    assert sorted(out[28]) == [b"b", b"n", b"nx", b"t"] and out[29] in (b"string", "string")
+    assert sorted(r.keys("*")) == [b"b", b"n", b"nx", b"t"]
+    assert r.get("nx") == b"3" and r.ttl("t") == 50 and r.get("old") is None
+
+
+def test_exec_errors_in_one_command_do_not_stop_the_others(r):
+    with r.pipeline(transaction=True) as p:
+        p.set("s", "text").incr("s").set("after", 1)
+        with pytest.raises(redis.ResponseError, match="not an integer"):
+            p.execute()
+    assert r.get("s") == b"text" and r.get("after") == b"1"
+
+
+def test_flush_inside_multi_is_refused(r):
+    r.set("keep", 1)
+    with r.pipeline(transaction=True) as p:
+        p.set("x", 1).flushdb()
+        with pytest.raises(redis.ResponseError, match="not allowed inside a transaction"):
+            p.execute()
+    assert r.get("keep") == b"1" and r.get("x") is None
+
+
+def test_exec_whose_commit_fails_writes_nothing_and_replies_execabort(tmp_path):
+    """A batch larger than a data file cannot be written: EXEC replies EXECABORT and none of its
+    writes (nor the small ones before the large ones) is there. Replies and writes over the
+    client's memory limit abort the same way."""
+    flags = ("--max-file-size", str(1 << 20), "--max-client-memory", str(4 << 20))
+    with Server(*flags, tmp=tmp_path) as s:
+        r = redis.Redis(port=s.port)
+        big = b"x" * (200 << 10)
+        with r.pipeline(transaction=True) as p:
+            p.set("first", 1)
+            for i in range(8):
+                p.set(f"big{i}", big)
+            with pytest.raises(redis.exceptions.ExecAbortError, match="nothing was written"):
+                p.execute()
+        assert r.get("first") is None and r.exists(*[f"big{i}" for i in range(8)]) == 0
+        r.set("v", big)
+        with r.pipeline(transaction=True) as p:
+            p.set("first", 1)
+            for _ in range(40):
+                p.get("v")
+            with pytest.raises(redis.exceptions.ExecAbortError, match="memory limit"):
+                p.execute()
+        assert r.get("first") is None
+        with r.pipeline(transaction=True) as p:
+            p.set("first", 2).get("v")
+            assert p.execute() == [True, big]
+        r.close()
+
+
 def test_del_unlink_exists_type(r):
     r.mset({"a": 1, "b": 2, "c": 3, "d": 4})
     assert r.exists("a", "a", "zz") == 2

@@ -37,7 +37,7 @@ PASSWORD = b"pw"
 # stop it, as asked) and a few it does not.
 WORDS = {
     "GET": ["key"], "SET": ["key", "value", "setopts"], "SETNX": ["key", "value"], "SETEX": ["key", "int", "value"],
-    "PSETEX": ["key", "int", "value"], "MGET": ["keys"], "MSET": ["pairs"], "GETDEL": ["key"], "GETSET": ["key", "value"],
+    "PSETEX": ["key", "int", "value"], "MGET": ["keys"], "MSET": ["pairs"], "MSETNX": ["pairs"], "GETDEL": ["key"], "GETSET": ["key", "value"],
     "APPEND": ["key", "value"], "STRLEN": ["key"], "INCR": ["key"], "DECR": ["key"], "INCRBY": ["key", "int"],
     "DECRBY": ["key", "int"], "DEL": ["keys"], "UNLINK": ["keys"], "EXISTS": ["keys"], "TYPE": ["key"], "TTL": ["key"],
     "PTTL": ["key"], "EXPIRE": ["key", "int", "when"], "PEXPIRE": ["key", "int", "when"], "EXPIREAT": ["key", "int", "when"],

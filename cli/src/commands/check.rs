@@ -1,4 +1,4 @@
-//! validate and repair.
+//! validate, repair and adopt.
 
 use bitgask::Report;
 
@@ -36,6 +36,30 @@ pub fn repair(a: RepairArgs, ctx: &Ctx) -> CmdResult {
     let r = bitgask::repair(&a.db.dir, &opts);
     pb.finish_and_clear();
     let r = r.map_err(|e| CliError::from(e).context(format!("repair {}", a.db.dir.display())))?;
+    show(&r, ctx)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AdoptArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Skip damaged records and keys over the size limits, listing them, instead of refusing.
+    #[arg(long)]
+    pub salvage: bool,
+    /// Delete the Go system's files once the adopted database is in place (kept in
+    /// <dir>/go-original/ otherwise).
+    #[arg(long)]
+    pub discard_original: bool,
+}
+
+/// Converts the Go bitgask's database in place (see `bitgask adopt --help`).
+pub fn adopt(a: AdoptArgs, ctx: &Ctx) -> CmdResult {
+    let mut opts = a.db.options()?;
+    opts.set_adopt_salvage(a.salvage).set_adopt_discard_original(a.discard_original);
+    let pb = ctx.spinner(format!("adopting {}", a.db.dir.display()));
+    let r = bitgask::adopt(&a.db.dir, &opts);
+    pb.finish_and_clear();
+    let r = r.map_err(|e| CliError::from(e).context(format!("adopt {}", a.db.dir.display())))?;
     show(&r, ctx)
 }
 

@@ -1,4 +1,5 @@
-//! dump: every record of a data file, or every entry of a hint file.
+//! dump: every record of a data file, every entry of a hint file, or the mark of the durable
+//! watermark file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,6 +7,7 @@ use std::path::{Path, PathBuf};
 use bitgask::internal::format::batch::{FLAG_COMMIT, FLAG_MEMBER};
 use bitgask::internal::format::hint::{self, HintPrefix, HintView};
 use bitgask::internal::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
+use bitgask::internal::format::watermark::{Mark, WATERMARK_FILE};
 use bitgask::internal::storage::fs::{data_name, parse_name};
 use bitgask::internal::storage::scan::{valid_record_after, Scan};
 use serde_json::{json, Map, Value};
@@ -14,12 +16,12 @@ use super::encoding::{Enc, EncArgs};
 use super::error::{exit, CliError, CmdResult};
 use super::kv::show_expiry;
 use super::output::{json_line, stdout, Ctx};
-use super::units::utc;
+use super::units::{count, utc};
 
 #[derive(clap::Args, Debug)]
 pub struct DumpArgs {
-    /// A data file (`NNNNNNNNN.data`, also `*.corrupt` quarantine files) or a hint file
-    /// (`NNNNNNNNN.hint`, recognised by its magic).
+    /// A data file (`NNNNNNNNN.data`, also `*.corrupt` quarantine files), a hint file
+    /// (`NNNNNNNNN.hint`, recognised by its magic) or the watermark file (`bitgask.watermark`).
     pub file: PathBuf,
     /// Show each record's value too (decompressed).
     #[arg(long)]
@@ -34,9 +36,30 @@ pub fn dump(a: DumpArgs, ctx: &Ctx) -> CmdResult {
     let bytes = std::fs::read(&a.file).map_err(|e| CliError::other(format!("read {}: {e}", a.file.display())))?;
     if hint::has_magic(&bytes) {
         dump_hint(&a.file, &bytes, a.enc.enc(), ctx)
+    } else if a.file.file_name().is_some_and(|n| n == WATERMARK_FILE) {
+        dump_watermark(&bytes, ctx)
     } else {
         dump_data(&bytes, a.enc.enc(), a.values, ctx)
     }
+}
+
+/// The watermark's mark: which data file is durable up to where (docs/DESIGN.md section 1.6).
+fn dump_watermark(bytes: &[u8], ctx: &Ctx) -> CmdResult {
+    let mut out = stdout();
+    let mark = Mark::parse_file(bytes);
+    match (mark, ctx.json) {
+        (Some(m), true) => json_line(
+            &mut out,
+            &json!({"type": "watermark", "seq": m.seq, "file_id": m.file_id, "durable_len": m.len}),
+        )?,
+        (Some(m), false) => {
+            writeln!(out, "watermark seq={}: {} durable up to {} bytes", m.seq, data_name(m.file_id), m.len)?
+        }
+        (None, true) => json_line(&mut out, &json!({"type": "bad", "offset": 0, "error": "no valid watermark slot"}))?,
+        (None, false) => writeln!(out, "BAD watermark file: no valid slot (open counts nothing as durable)")?,
+    }
+    out.flush()?;
+    Ok(if mark.is_some() { exit::OK } else { exit::CORRUPT })
 }
 
 fn flags_text(flags: u8) -> String {
@@ -90,14 +113,18 @@ fn dump_data(bytes: &[u8], enc: Enc, values: bool, ctx: &Ctx) -> CmdResult {
     } else {
         if let Some((at, why, next)) = &bad {
             let after = match next {
-                Some(n) => format!("next valid record at offset {n}"),
+                Some(n) => format!(
+                    "next valid record at offset {n} (an unsynced tail if this is the newest data file and \
+                     the damage is at or after its durable watermark, corruption otherwise)"
+                ),
                 None => "nothing valid after it (a torn tail if this is the newest data file)".into(),
             };
             writeln!(out, "BAD record at offset {at}: {why}; {after}")?;
         }
-        writeln!(out, "{records} records ({tombstones} tombstones), {valid} of {} bytes valid", bytes.len())?;
+        let (recs, tombs) = (count(records, "record"), count(tombstones, "tombstone"));
+        writeln!(out, "{recs} ({tombs}), {valid} of {} valid", count(bytes.len() as u64, "byte"))?;
         if undecodable > 0 {
-            writeln!(out, "{undecodable} records whose value does not decompress")?;
+            writeln!(out, "{} whose value does not decompress", count(undecodable, "record"))?;
         }
     }
     out.flush()?;
@@ -196,7 +223,8 @@ fn dump_hint(path: &Path, bytes: &[u8], enc: Enc, ctx: &Ctx) -> CmdResult {
                     "data_len": data_len, "notes": notes}),
         )?;
     } else {
-        writeln!(out, "hint for {} covering {covered} bytes: {} entries", data_name(file_id), view.len())?;
+        let (covered, entries) = (count(covered, "byte"), count(view.len() as u64, "entry"));
+        writeln!(out, "hint for {} covering {covered}: {entries}", data_name(file_id))?;
         for n in &notes {
             writeln!(out, "note: {n}")?;
         }

@@ -82,8 +82,9 @@ pub struct PutArgs {
     /// the key only).
     #[arg(long)]
     pub stdin: bool,
-    /// Expire the key after this long: e.g. 500ms, 10s, 2h, 1h30m (units ms, s, m, h, d).
-    #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
+    /// Expire the key after this long: e.g. 500ms, 10s, 2h, 1h30m (units ms, s, m, h, d; at least
+    /// 1ms).
+    #[arg(long, value_name = "DURATION", value_parser = parse_ttl, allow_hyphen_values = true)]
     pub ttl: Option<Duration>,
     #[command(flatten)]
     pub enc: EncArgs,

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::db_args::{close, DbArgs};
 use super::error::{exit, CliError, CmdResult};
 use super::output::{print_json, print_text, Ctx};
-use super::units::human_bytes;
+use super::units::{count, human_bytes};
 
 /// Subcommands that take nothing but the database.
 #[derive(clap::Args, Debug)]
@@ -94,7 +94,8 @@ pub fn gc(a: DbOnly, ctx: &Ctx) -> CmdResult {
             "disk_full": space.full,
         }))?;
     } else {
-        println!("removed {removed} expired keys; {} of {} bytes are now reclaimable", r.dead_bytes, r.total_bytes);
+        let (removed, total) = (count(removed, "expired key"), count(r.total_bytes, "byte"));
+        println!("removed {removed}; {} of {total} are now reclaimable", r.dead_bytes);
         if merged {
             println!("space was low: merged file by file; {} free now", human_bytes(space.free_bytes));
         }
@@ -183,7 +184,7 @@ pub fn backup(a: BackupArgs, ctx: &Ctx) -> CmdResult {
             "verified": verified.as_ref().map(|r| r.clean()),
         }))?;
     } else {
-        println!("backup of {} written to {} ({} keys)", a.db.dir.display(), a.dest.display(), s.keys);
+        println!("backup of {} written to {} ({})", a.db.dir.display(), a.dest.display(), count(s.keys, "key"));
         if let Some(r) = &verified {
             print!("{}", r.text());
         }
@@ -209,7 +210,8 @@ pub fn delete_all(a: DeleteAllArgs, ctx: &Ctx) -> CmdResult {
     let db = a.db.open(false)?;
     let keys = db.stats()?.keys;
     if !a.yes {
-        eprint!("Delete all {keys} keys of {}? Type yes to continue: ", a.db.dir.display());
+        let what = if keys == 1 { "the 1 key".to_string() } else { format!("all {keys} keys") };
+        eprint!("Delete {what} of {}? Type yes to continue: ", a.db.dir.display());
         io::stderr().flush()?;
         let mut line = String::new();
         io::stdin().lock().read_line(&mut line)?;
@@ -223,7 +225,7 @@ pub fn delete_all(a: DeleteAllArgs, ctx: &Ctx) -> CmdResult {
     if ctx.json {
         print_json(&json!({"deleted_all": true, "keys": keys}))?;
     } else {
-        println!("deleted all {keys} keys");
+        println!("deleted {}", count(keys, "key"));
     }
     Ok(exit::OK)
 }

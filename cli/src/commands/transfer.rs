@@ -18,7 +18,7 @@ use super::encoding::{get_json, Enc};
 use super::error::{exit, CliError, CmdResult};
 use super::kv::read_with_expiry;
 use super::output::{json_line, print_json, Ctx};
-use super::units::now_ns;
+use super::units::{count, now_ns};
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
@@ -66,7 +66,7 @@ pub fn export(a: ExportArgs, ctx: &Ctx) -> CmdResult {
         if ctx.json {
             print_json(&json!({"exported": n, "output": p.display().to_string()}))?;
         } else {
-            println!("exported {n} keys to {}", p.display());
+            println!("exported {} to {}", count(n, "key"), p.display());
         }
     }
     Ok(exit::OK)
@@ -138,13 +138,13 @@ pub fn import(a: ImportArgs, ctx: &Ctx) -> CmdResult {
     pb.finish_and_clear();
     let closed = close(db);
     if let Err(e) = result {
-        return Err(e.context(format!("import stopped after {imported} records")));
+        return Err(e.context(format!("import stopped after {}", count(imported, "record"))));
     }
     closed?;
     if ctx.json {
         print_json(&json!({"imported": imported, "skipped_expired": expired}))?;
     } else {
-        println!("imported {imported} records ({expired} already expired, skipped)");
+        println!("imported {} ({expired} already expired, skipped)", count(imported, "record"));
     }
     Ok(exit::OK)
 }

@@ -38,13 +38,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
-/// A duration that must be at least one millisecond (a TTL).
+/// A TTL: a duration of at least 1 ms, as the library requires. Zero gets one message however it
+/// is written (`0`, `0s`, `0h0m`), and a negative TTL is named as such (clap hands it over instead
+/// of taking it for a flag: `allow_hyphen_values` on the arguments that use this).
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d.is_zero() {
-        return Err(format!("invalid ttl {s:?}: must be at least 1ms"));
+    let t = s.trim();
+    if t.starts_with('-') {
+        return Err(format!(
+            "invalid ttl {s:?}: a TTL cannot be negative (persist removes an expiry, del deletes the key)"
+        ));
     }
-    Ok(d)
+    let d = parse_duration(s);
+    let bare_zero = !t.is_empty() && t.bytes().all(|b| b == b'0');
+    if bare_zero || d.as_ref().is_ok_and(Duration::is_zero) {
+        return Err(format!(
+            "invalid ttl {s:?}: a TTL is at least 1ms (persist removes an expiry, del deletes the key)"
+        ));
+    }
+    d
 }
 
 /// Bytes: a number with an optional unit `B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB` (powers of 1024)
@@ -73,6 +84,18 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 pub fn parse_size_u32(s: &str) -> Result<u32, String> {
     let n = parse_size(s)?;
     u32::try_from(n).map_err(|_| format!("invalid size {s:?}: at most {} bytes", u32::MAX))
+}
+
+/// A count for people: `1 key`, `2 keys`, `1 entry`, `3 entries`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    match noun.strip_suffix('y') {
+        // "entry" -> "entries", but "key" -> "keys"
+        Some(stem) if !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => format!("{n} {stem}ies"),
+        _ => format!("{n} {noun}s"),
+    }
 }
 
 /// Bytes for people: `1536 (1.5 KiB)`.
@@ -113,7 +136,36 @@ mod tests {
         for bad in ["", "10", "s", "10x", "1.5s", "-1s", "10 s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
-        assert!(parse_ttl("0s").is_err());
+    }
+
+    #[test]
+    fn a_zero_ttl_gets_one_message_however_it_is_written() {
+        for zero in ["0", "00", "0s", "0ms", "0h0m"] {
+            let e = parse_ttl(zero).unwrap_err();
+            assert!(e.contains("at least 1ms"), "{zero}: {e}");
+        }
+        assert_eq!(parse_ttl("1ms").unwrap(), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn a_negative_ttl_is_named() {
+        for neg in ["-3s", "-0", " -1ms"] {
+            assert!(parse_ttl(neg).unwrap_err().contains("cannot be negative"), "{neg}");
+        }
+    }
+
+    #[test]
+    fn a_bare_nonzero_number_still_wants_a_unit() {
+        assert!(parse_ttl("10").unwrap_err().contains("missing unit"));
+    }
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        assert_eq!(count(1, "key"), "1 key");
+        assert_eq!(count(0, "key"), "0 keys");
+        assert_eq!(count(2, "expired key"), "2 expired keys");
+        assert_eq!(count(1, "entry"), "1 entry");
+        assert_eq!(count(5, "entry"), "5 entries");
     }
 
     #[test]

@@ -32,22 +32,31 @@ pub struct Batch {
     /// SHUTDOWN, which closes without one.
     pub commands: usize,
     pub close: Option<Close>,
+    /// Stopped before a command that may wait (see [`Client::defer_waiting`]): it is the first
+    /// of the unconsumed input, for a worker thread to run.
+    pub hand_off: bool,
 }
 
 pub struct Client {
     pub parser: Parser,
     pub sess: Session,
+    /// Stop before a command that may wait (a durable write, FLUSHDB, ...: see
+    /// [`commands::may_wait`]) instead of running it: set by an event loop, which must not
+    /// stall its other connections, and which hands such a command to a worker.
+    pub defer_waiting: bool,
 }
 
 impl Client {
     pub fn new(sh: &Shared, id: u64) -> Client {
-        Client { parser: Parser::default(), sess: Session::new(sh, id) }
+        Client { parser: Parser::default(), sess: Session::new(sh, id), defer_waiting: false }
     }
 
     /// Runs every complete command at the start of `input` (the unconsumed bytes of the read
     /// buffer), in order, replies going into `out` (written out as it passes its flush size).
-    /// Stops at an incomplete command, or when the connection must close. Err only for
-    /// socket errors while writing replies.
+    /// Stops at an incomplete command, when the connection must close, when the client does
+    /// not read its replies ([`Out::backlogged`]), or before a command that may wait when
+    /// [`Client::defer_waiting`] is set. Err only for socket errors while writing replies (and
+    /// a reply over the cap of a blocked output).
     pub fn run(
         &mut self,
         sh: &Arc<Shared>,
@@ -63,14 +72,20 @@ impl Client {
                 Parsed::Incomplete(_) => {
                     self.account(sh, out);
                     let close = self.sess.budget.over().then_some(Close::OverBudget);
-                    return Ok(Batch { used, commands: ran, close });
+                    return Ok(Batch { used, commands: ran, close, hand_off: false });
                 }
                 Parsed::Error(msg) => {
                     out.err(&format!("ERR {msg}"));
-                    return Ok(Batch { used, commands: ran, close: Some(Close::ProtocolError) });
+                    return Ok(Batch { used, commands: ran, close: Some(Close::ProtocolError), hand_off: false });
                 }
             };
             let args = self.parser.args(&input[used..]);
+            if self.defer_waiting && commands::may_wait(sh, &self.sess, args) {
+                // Parsed again by whoever runs it: cheaper than carrying the parser's state.
+                self.parser.reset();
+                self.account(sh, out);
+                return Ok(Batch { used, commands: ran, close: None, hand_off: true });
+            }
             if !args.is_empty() {
                 self.sess.budget.set(Part::Arguments, self.parser.held_bytes());
                 let mut ctx = Ctx { sh, s: &mut self.sess, out, client: handle };
@@ -83,12 +98,15 @@ impl Client {
             // left after a flush.
             self.account(sh, out);
             if self.sess.budget.over() {
-                return Ok(Batch { used, commands: ran, close: Some(Close::OverBudget) });
+                return Ok(Batch { used, commands: ran, close: Some(Close::OverBudget), hand_off: false });
             }
             if self.sess.close {
-                return Ok(Batch { used, commands: ran, close: Some(Close::Requested) });
+                return Ok(Batch { used, commands: ran, close: Some(Close::Requested), hand_off: false });
             }
             out.maybe_flush()?;
+            if out.backlogged() {
+                return Ok(Batch { used, commands: ran, close: None, hand_off: false });
+            }
         }
     }
 

@@ -1,18 +1,24 @@
-//! One client connection's I/O: read, let the [`Client`] run every complete command in the
-//! buffer, write all their replies with one `write`, repeat.
+//! One client connection's state and I/O on a non-blocking socket: read what is available, let
+//! the [`Client`] run every complete command in the buffer, write all their replies with one
+//! `write`, repeat until the socket has nothing more to give ([`Conn::drive`]).
 //!
 //! Memory per connection is bounded: the read buffer grows only as bytes arrive (doubling, up
-//! to the query limit, and shrinks back when a large command is done); the output buffer is
-//! written out whenever it passes [`FLUSH_AT`](super::reply::FLUSH_AT), so its size is at most
-//! that plus one value; and the sum of everything the connection holds is held to its budget
-//! (`budget.rs`): over it, the connection is closed with a log line.
+//! to the query limit); the output buffer is written out whenever it passes
+//! [`FLUSH_AT`](super::reply::FLUSH_AT), and while the client does not read, no more commands
+//! run, so it holds at most that plus one command's replies (and never more than the memory
+//! limit); the sum of everything the connection holds is held to its budget (`budget.rs`):
+//! over it, the connection is closed with a log line. An idle connection holds no buffers:
+//! they go back to its I/O thread's spares ([`Spares`]).
 
 use std::io::{self, ErrorKind, Read};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::Arc;
+use std::time::Instant;
 
-use super::client::{Client, Close};
-use super::reply::Out;
+use mio::net::TcpStream;
+
+use super::client::{Batch, Client, Close};
+use super::reply::{Out, OVER_CAP};
 use super::state::{ClientHandle, Shared};
 
 const INITIAL_BUF: usize = 16 << 10;
@@ -20,6 +26,7 @@ const INITIAL_BUF: usize = 16 << 10;
 const SHRINK_ABOVE: usize = 256 << 10;
 
 /// The unconsumed input of a connection: `buf[start..end]`.
+#[derive(Default)]
 struct ReadBuf {
     buf: Vec<u8>,
     start: usize,
@@ -37,15 +44,17 @@ impl ReadBuf {
             self.start = 0;
             self.end = 0;
             if self.buf.len() > SHRINK_ABOVE {
-                self.buf = vec![0; INITIAL_BUF];
+                // After a large command: the next read takes a spare of the usual size.
+                self.buf = Vec::new();
             }
         }
     }
 
     /// Reads more input. When the buffer is full it is compacted, or else doubled (up to
     /// `max`): a declared length never buys more memory than twice the bytes received.
-    /// `Ok(0)` is end of input.
-    fn fill(&mut self, sock: &mut &TcpStream, max: usize) -> io::Result<usize> {
+    /// Returns the bytes read and the room there was (a short read drained the socket).
+    /// `Ok((0, _))` is end of input.
+    fn fill(&mut self, sock: &mut &TcpStream, max: usize) -> io::Result<(usize, usize)> {
         if self.end == self.buf.len() {
             let pending = self.end - self.start;
             if pending >= max {
@@ -56,68 +65,324 @@ impl ReadBuf {
                 self.end = pending;
                 self.start = 0;
             } else {
-                self.buf.resize((self.buf.len() * 2).min(max), 0);
+                self.buf.resize((self.buf.len() * 2).clamp(INITIAL_BUF, max), 0);
             }
         }
+        let room = self.buf.len() - self.end;
         let n = sock.read(&mut self.buf[self.end..])?;
         self.end += n;
-        Ok(n)
+        Ok((n, room))
     }
 }
 
-/// Serves one client until it quits, fails, idles out, outgrows its memory budget or the
-/// server stops.
-pub fn serve(sh: Arc<Shared>, sock: TcpStream, handle: Arc<ClientHandle>) {
-    let _ = sock.set_nodelay(true);
-    let _ = sock.set_read_timeout(sh.cfg.timeout);
-    let _ = sock.set_write_timeout(Some(sh.cfg.write_stall));
-    let mut writer = &sock;
-    let mut out = Out::new(&mut writer);
-    let mut client = Client::new(&sh, handle.id);
-    let mut rd = ReadBuf { buf: vec![0; INITIAL_BUF], start: 0, end: 0 };
-    let mut net_in = 0u64;
-    let mut reader = &sock;
-    let result: io::Result<()> = (|| loop {
-        // Run every complete command already buffered; their replies go out together.
-        let batch = client.run(&sh, &handle, rd.pending(), &mut out)?;
-        rd.consume(batch.used);
-        out.flush()?;
-        sh.add(
-            &mut client.sess.tally,
-            std::mem::take(&mut net_in),
-            std::mem::take(&mut out.written),
-            std::mem::take(&mut out.errors),
-        );
-        if let Some(why) = batch.close {
+/// An I/O thread's spare buffers, lent to the connection it is driving and taken back when the
+/// connection goes idle with them empty: steady traffic allocates nothing, and 10,000 idle
+/// connections hold no buffers.
+#[derive(Default)]
+pub struct Spares {
+    read: Vec<Vec<u8>>,
+    out: Vec<Vec<u8>>,
+}
+
+/// Buffers of each kind an I/O thread keeps.
+const SPARES: usize = 4;
+
+impl Spares {
+    fn take_read(&mut self) -> Vec<u8> {
+        self.read.pop().unwrap_or_else(|| vec![0; INITIAL_BUF])
+    }
+
+    fn take_out(&mut self) -> Vec<u8> {
+        self.out.pop().unwrap_or_else(|| Vec::with_capacity(INITIAL_BUF))
+    }
+
+    fn give_read(&mut self, rd: Vec<u8>) {
+        if rd.len() == INITIAL_BUF && self.read.len() < SPARES {
+            self.read.push(rd);
+        }
+    }
+
+    /// Reply buffers of a usual size are kept (empty); large ones are freed.
+    fn give_out(&mut self, mut out: Vec<u8>) {
+        if out.capacity() >= INITIAL_BUF && out.capacity() <= 4 * INITIAL_BUF && self.out.len() < SPARES {
+            out.clear();
+            self.out.push(out);
+        }
+    }
+}
+
+/// What the connection waits for after [`Conn::drive`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// More input (or its idle timeout).
+    Input,
+    /// The socket to take its pending replies.
+    Output,
+    /// A worker to run its next command, which may wait ([`Client::defer_waiting`]).
+    HandOff,
+    /// Its turn again after the others': it had input all along ([`FAIR_READS`]).
+    Again,
+    /// Nothing: close it.
+    Close,
+}
+
+/// Reads one drive may do before the connection lets its thread's others have a turn.
+const FAIR_READS: usize = 16;
+
+/// A client connection: its socket, protocol state and buffers.
+pub struct Conn {
+    pub sock: TcpStream,
+    pub handle: Arc<ClientHandle>,
+    client: Client,
+    rd: ReadBuf,
+    out: Vec<u8>,
+    resp3: bool,
+    net_in: u64,
+    /// When input last arrived (the idle timeout counts from there).
+    pub last_read: Instant,
+    /// Since when pending replies have made no progress (None: nothing pending).
+    pub stalled_since: Option<Instant>,
+    /// The client closed its side: close once the replies are out.
+    eof: bool,
+    /// Close once the replies are out (QUIT, a protocol error, a query over the limit).
+    closing: bool,
+    /// A socket error or a reply over the cap on a worker: close at once.
+    dead: bool,
+}
+
+impl Conn {
+    pub fn new(sh: &Shared, sock: TcpStream, handle: Arc<ClientHandle>) -> Conn {
+        let _ = sock.set_nodelay(true);
+        let mut client = Client::new(sh, handle.id);
+        client.defer_waiting = true;
+        let now = Instant::now();
+        Conn {
+            sock,
+            handle,
+            client,
+            rd: ReadBuf::default(),
+            out: Vec::new(),
+            resp3: false,
+            net_in: 0,
+            last_read: now,
+            stalled_since: None,
+            eof: false,
+            closing: false,
+            dead: false,
+        }
+    }
+
+    /// Whether replies wait for the socket.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Runs what is buffered, writes the replies, reads more, until the socket has no more
+    /// input, the client does not read its replies, a command must go to a worker, or the
+    /// connection is to close. With `stopping` no more input is read: the commands already
+    /// read are answered, then the connection closes.
+    pub fn drive(&mut self, sh: &Arc<Shared>, spares: &mut Spares, stopping: bool) -> Step {
+        let (mut drained, mut reads) = (false, 0);
+        loop {
+            if self.dead {
+                return Step::Close;
+            }
+            let hand_off = if self.closing { self.flush(sh).map(|_| false) } else { self.run_batch(sh, spares, true) };
+            match hand_off {
+                Ok(true) if self.out.is_empty() => return Step::HandOff,
+                Ok(_) => {}
+                Err(_) => return Step::Close,
+            }
+            if !self.out.is_empty() {
+                return Step::Output;
+            }
+            if self.closing || self.eof || stopping {
+                return Step::Close;
+            }
+            if drained {
+                self.go_idle(spares);
+                return Step::Input;
+            }
+            if reads == FAIR_READS {
+                return Step::Again;
+            }
+            reads += 1;
+            match self.read(sh, spares) {
+                Ok(Some(short)) => drained = short,
+                Ok(None) => self.eof = true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.go_idle(spares);
+                    return Step::Input;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::InvalidData => {
+                    // The query buffer limit: say why, then close (as Redis does).
+                    self.reply_error("ERR Protocol error: query buffer limit exceeded", spares);
+                    self.closing = true;
+                }
+                Err(e) if e.kind() == ErrorKind::OutOfMemory => {
+                    log_over_budget(&self.handle, &self.client);
+                    return Step::Close;
+                }
+                Err(_) => return Step::Close,
+            }
+        }
+    }
+
+    /// On a worker: runs every complete command buffered, the waiting ones included, and
+    /// writes what the socket takes of the replies. The connection then goes back to its I/O
+    /// thread, which carries on with [`Conn::drive`] (and closes it if this failed).
+    pub fn run_on_worker(&mut self, sh: &Arc<Shared>) {
+        let mut spares = Spares::default();
+        if self.run_batch(sh, &mut spares, false).is_err() {
+            self.dead = true;
+        }
+        // The idle timeout counts from the end of the command, however long it took.
+        self.last_read = Instant::now();
+    }
+
+    /// Runs the buffered commands ([`run_all`]) with the connection's output. Ok(true) when
+    /// it stopped before a command for a worker.
+    fn run_batch(&mut self, sh: &Arc<Shared>, spares: &mut Spares, defer: bool) -> io::Result<bool> {
+        if self.out.capacity() == 0 {
+            self.out = spares.take_out();
+        }
+        self.client.defer_waiting = defer;
+        let mut writer = &self.sock;
+        let mut out = Out::resume(&mut writer, std::mem::take(&mut self.out), self.resp3);
+        out.set_cap(self.client.sess.budget.limit());
+        let result = run_all(sh, &mut self.client, &self.handle, &mut self.rd, &mut out);
+        let progress = out.written > 0;
+        sh.add(&mut self.client.sess.tally, std::mem::take(&mut self.net_in), out.written, out.errors);
+        (self.out, self.resp3) = out.suspend();
+        self.note_progress(progress);
+        let (close, hand_off) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                if e.to_string() == OVER_CAP {
+                    eprintln!(
+                        "bitgask serve: closing client id={} addr={}: its replies passed its memory limit of {} bytes \
+                         while it did not read them",
+                        self.handle.id,
+                        self.handle.addr,
+                        self.client.sess.budget.limit()
+                    );
+                }
+                return Err(e);
+            }
+        };
+        if let Some(why) = close {
             if why == Close::OverBudget {
-                log_over_budget(&handle, &client);
+                log_over_budget(&self.handle, &self.client);
             }
-            return Ok(());
+            self.closing = true;
         }
-        if sh.stopper.stopping() {
-            return Ok(());
+        Ok(hand_off)
+    }
+
+    /// Writes pending replies (of a connection that runs nothing more).
+    fn flush(&mut self, sh: &Shared) -> io::Result<()> {
+        let mut writer = &self.sock;
+        let mut out = Out::resume(&mut writer, std::mem::take(&mut self.out), self.resp3);
+        let r = out.flush();
+        let progress = out.written > 0;
+        sh.add(&mut self.client.sess.tally, 0, out.written, 0);
+        (self.out, self.resp3) = out.suspend();
+        self.note_progress(progress);
+        r
+    }
+
+    /// Queues an error reply outside a command (the query buffer limit).
+    fn reply_error(&mut self, msg: &str, spares: &mut Spares) {
+        if self.out.capacity() == 0 {
+            self.out = spares.take_out();
         }
-        match rd.fill(&mut reader, sh.cfg.max_query) {
-            Ok(0) => return Ok(()),
-            Ok(n) => net_in += n as u64,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::InvalidData => {
-                // The query buffer limit: say why, then close (as Redis does).
-                out.err("ERR Protocol error: query buffer limit exceeded");
-                let _ = out.flush();
-                return Ok(());
+        let mut sink = io::sink();
+        let mut out = Out::resume(&mut sink, std::mem::take(&mut self.out), self.resp3);
+        out.err(msg);
+        (self.out, self.resp3) = out.suspend();
+    }
+
+    /// Starts or restarts the stall clock of pending replies.
+    fn note_progress(&mut self, progress: bool) {
+        if self.out.is_empty() {
+            self.stalled_since = None;
+        } else if progress || self.stalled_since.is_none() {
+            self.stalled_since = Some(Instant::now());
+        }
+    }
+
+    /// One read. Ok(Some(short)): bytes arrived (`short`: fewer than there was room for, so
+    /// the socket is drained for now); Ok(None): end of input.
+    fn read(&mut self, sh: &Shared, spares: &mut Spares) -> io::Result<Option<bool>> {
+        if self.rd.buf.is_empty() {
+            self.rd.buf = spares.take_read();
+        }
+        let mut reader = &self.sock;
+        let (n, room) = self.rd.fill(&mut reader, sh.cfg.max_query)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.net_in += n as u64;
+        self.last_read = Instant::now();
+        // The read buffer grows only in `fill`: its new size counts before anything is parsed.
+        if self.client.read_buffer_is(self.rd.buf.len()) {
+            return Err(io::Error::from(ErrorKind::OutOfMemory));
+        }
+        Ok(Some(n < room))
+    }
+
+    /// Gives empty buffers back to the thread's spares while the connection waits for input.
+    fn go_idle(&mut self, spares: &mut Spares) {
+        if self.rd.pending().is_empty() {
+            spares.give_read(std::mem::take(&mut self.rd.buf));
+            self.rd.start = 0;
+            self.rd.end = 0;
+            self.client.read_buffer_is(0);
+        }
+        if self.out.is_empty() {
+            spares.give_out(std::mem::take(&mut self.out));
+        }
+    }
+
+    /// Marks the connection for closing (a command panicked on a worker).
+    pub fn kill(&mut self) {
+        self.dead = true;
+    }
+
+    /// Shuts the socket down and folds the last counts into the server's.
+    pub fn close(&mut self, sh: &Shared) {
+        sh.add(&mut self.client.sess.tally, std::mem::take(&mut self.net_in), 0, 0);
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
+/// Runs the complete commands at the start of `rd`, writing their replies: until the input
+/// ends in an incomplete command (or nothing), the connection is to close, a command is for a
+/// worker (true), or the client does not take its replies. Replies pending from before go
+/// first; while they wait, no more commands run.
+fn run_all(
+    sh: &Arc<Shared>,
+    client: &mut Client,
+    handle: &ClientHandle,
+    rd: &mut ReadBuf,
+    out: &mut Out<'_>,
+) -> io::Result<(Option<Close>, bool)> {
+    loop {
+        if out.pending() > 0 {
+            out.flush()?;
+            if out.backlogged() {
+                return Ok((None, false));
             }
-            Err(e) => return Err(e),
         }
-        // The read buffer grows only here: its new size counts before anything is parsed.
-        if client.read_buffer_is(rd.buf.len()) {
-            log_over_budget(&handle, &client);
-            return Ok(());
+        let b: Batch = client.run(sh, handle, rd.pending(), out)?;
+        rd.consume(b.used);
+        if b.close.is_some() || b.hand_off || !out.backlogged() {
+            out.flush()?;
+            return Ok((b.close, b.hand_off));
         }
-    })();
-    let _ = result; // idle timeouts, resets and stalled writes all end the connection the same way
-    sh.add(&mut client.sess.tally, net_in, out.written, out.errors);
-    let _ = sock.shutdown(Shutdown::Both);
+        // Stopped for a client that does not read: run on if the socket now takes the replies.
+    }
 }
 
 fn log_over_budget(handle: &ClientHandle, client: &Client) {

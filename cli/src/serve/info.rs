@@ -47,7 +47,8 @@ fn server(sh: &Shared, t: &mut String) {
     line!(t, "redis_mode:standalone");
     line!(t, "os:{} {}", std::env::consts::OS, std::env::consts::ARCH);
     line!(t, "arch_bits:{}", usize::BITS);
-    line!(t, "multiplexing_api:thread-per-connection");
+    line!(t, "multiplexing_api:epoll");
+    line!(t, "io_threads_active:{}", sh.cfg.io_threads);
     line!(t, "process_id:{}", std::process::id());
     line!(t, "run_id:{}", sh.run_id);
     line!(t, "tcp_port:{}", sh.cfg.addr.port());

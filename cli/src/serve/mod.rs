@@ -1,52 +1,52 @@
 //! `bitgask serve`: a Redis-protocol (RESP2 and RESP3) server over one bitgask database.
 //!
-//! # Threading model: one thread per connection, blocking I/O
+//! # Threading model: a few event loops, and workers for what may wait
 //!
-//! Each admitted client gets its own thread that reads into a per-connection buffer, parses
-//! every complete command in it without copying arguments, runs them against the shared
-//! `Db`, and writes all their replies with one `write` call. The choice over an event loop
-//! (mio/tokio):
+//! The main thread accepts connections and gives each to the least loaded of `--io-threads`
+//! I/O threads (one per core by default). An I/O thread runs a mio event loop (epoll,
+//! edge-triggered) over its connections: when a socket has input it reads it into the
+//! connection's buffer, parses every complete command in it without copying arguments, runs
+//! them against the shared `Db`, and writes all their replies with one `write`. Reads are a
+//! hash lookup and a `pread` or a memory-mapped copy, a few microseconds: cheaper to run inline
+//! than to hand off. A thread serves many clients with few context switches, and pipelining
+//! amortises the per-batch costs (one wake-up, one read, one write) over the batch's commands.
 //!
-//! - The engine's calls block: with per-put sync on (the default) a SET waits for an
-//!   fdatasync, and the engine shares one fdatasync between every writer waiting at the same
-//!   time (group commit). A thread per connection gives the engine as many concurrent writers
-//!   as there are clients, so group commit works unaided; an event loop with a thread per core
-//!   would have at most that many writers in flight, and would need a second pool to hand
-//!   blocking calls to, with a queue hop per command.
-//! - Reads are a hash lookup and a `pread` or a memory-mapped copy, a few microseconds: cheaper
-//!   to run inline than to hand off.
-//! - The kernel's scheduler spreads the connection threads over every core; there is no
-//!   server-wide lock on the command path (counters are folded in once per batch).
-//! - Pipelining amortises the per-batch costs (one wake-up, one read, one write) over all the
-//!   commands of the batch, which is where throughput comes from; an event loop would pay the
-//!   same syscalls per batch.
+//! A command that may wait for something slower than memory (a durable write waiting for its
+//! group fsync, EXEC of such writes, FLUSHDB, SAVE, BGREWRITEAOF: `commands::may_wait`) is not
+//! run on the I/O thread: the connection goes whole to a worker thread (`worker`), which runs
+//! it and whatever the connection has buffered after it, writes the replies, and hands the
+//! connection back. Its I/O thread goes on serving its other connections meanwhile. The
+//! workers (started on demand, up to 256) give the engine as many concurrent durable writers
+//! as there are clients writing, and the engine gives them one fdatasync (group commit).
 //!
-//! The price is a thread per client: 256 KiB of reserved stack (touched pages only are
-//! resident) and a scheduler entry. `--maxclients` (default 10,000) bounds it, and the
-//! process's descriptor limit is raised to fit.
+//! There is no server-wide lock on the command path (counters are folded in once per batch).
 //!
 //! # Memory bounds
 //!
 //! Declared lengths (`*<n>`, `$<n>`) are checked against the limits before they influence
 //! anything; the read buffer grows only as bytes arrive, doubling up to the query buffer
-//! limit; replies are written out every 64 KiB, so a client that never reads blocks its own
-//! thread (TCP back-pressure) instead of growing a buffer, and is closed when a write makes no
-//! progress for `--timeout` seconds (60 when no timeout is set). What a connection holds in
-//! all (read buffer, arguments, replies, MULTI queue, KEYS/SCAN results, names) is held to
-//! `--max-client-memory` (1 MiB before AUTH); over it the connection is closed with a log line.
+//! limit; replies are written out every 64 KiB, and while a client does not read them (its
+//! socket takes no more) its connection runs no more commands, so a client that never reads
+//! holds its own buffers and nobody else's time; it is closed when its replies make no
+//! progress for `--timeout` seconds (60 when no timeout is set). What a connection holds in all
+//! (read buffer, arguments, replies, MULTI queue, KEYS/SCAN results, names) is held to
+//! `--max-client-memory` (1 MiB before AUTH); over it the connection is closed with a log
+//! line. An idle connection holds no buffers (its I/O thread lends them while it is served).
 //!
 //! # Modules
 //!
 //! `resp` parses requests, `reply` encodes replies, `client` runs the commands of a buffer,
-//! `conn` does a connection's I/O, `budget` adds up what a connection holds, `commands`
-//! dispatches and implements the commands, `glob` matches patterns, `info` renders INFO,
-//! `state` holds what connections share, `server` accepts and drains, `signals` waits for
-//! SIGINT/SIGTERM. The protocol modules are public so the fuzz targets drive them directly.
+//! `conn` does a connection's I/O, `event_loop` runs an I/O thread, `worker` the pool for
+//! commands that may wait, `budget` adds up what a connection holds, `commands` dispatches
+//! and implements the commands, `glob` matches patterns, `info` renders INFO, `state` holds
+//! what connections share, `server` accepts and drains, `signals` waits for SIGINT/SIGTERM.
+//! The protocol modules are public so the fuzz targets drive them directly.
 
 pub mod budget;
 pub mod client;
 pub mod commands;
 mod conn;
+mod event_loop;
 pub mod glob;
 mod info;
 pub mod reply;
@@ -54,6 +54,7 @@ pub mod resp;
 mod server;
 mod signals;
 pub mod state;
+mod worker;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -63,6 +64,7 @@ use std::time::Duration;
 use bitgask::{Codec, Db, Options};
 
 use crate::commands::db_args::{Defaults, OptionFlags};
+use crate::commands::error::CliError;
 use resp::Limits;
 use state::{Config, Shared, Stopper};
 
@@ -70,7 +72,7 @@ use state::{Config, Shared, Stopper};
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
     /// Database directory (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(short, long, env = "BITGASK_DIR", value_name = "DIR")]
     pub dir: PathBuf,
     /// Address to listen on (port 0 picks a free port; the log line names it). Any address but
     /// loopback needs --requirepass, or --no-auth to accept unauthenticated clients from the
@@ -90,6 +92,9 @@ pub struct ServeArgs {
     /// what the descriptor limit allows].
     #[arg(long, value_name = "N")]
     pub maxclients: Option<usize>,
+    /// Threads running the event loops that serve the connections [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub io_threads: Option<usize>,
     /// Close a client idle for this many seconds (0: never).
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub timeout: u64,
@@ -116,6 +121,7 @@ pub struct ServeArgs {
 const SERVE_DEFAULTS: Defaults = Defaults { merge_interval_ms: None, sync_interval_ms_without_sync: Some(1000) };
 
 const DEFAULT_MAXCLIENTS: usize = 10_000;
+const MAX_IO_THREADS: usize = 64;
 
 /// Limits for clients that have not authenticated yet (as Redis: small commands only).
 const UNAUTH_LIMITS: Limits = Limits { max_args: 16, max_bulk: 16 << 10, max_inline: 16 << 10 };
@@ -184,6 +190,12 @@ impl ServeArgs {
         if self.maxclients == Some(0) {
             return Err("--maxclients must be at least 1".into());
         }
+        let io_threads = match self.io_threads {
+            Some(0) => return Err("--io-threads must be at least 1".into()),
+            Some(n) if n > MAX_IO_THREADS => return Err(format!("--io-threads must be at most {MAX_IO_THREADS}")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_IO_THREADS),
+        };
         let f = &self.flags;
         let max_key_size = f.max_key_size.unwrap_or(64 << 10);
         let max_value_size = f.max_value_size.unwrap_or(32 << 20);
@@ -204,6 +216,7 @@ impl ServeArgs {
             dir: self.dir.clone(),
             requirepass,
             maxclients: self.maxclients.unwrap_or(DEFAULT_MAXCLIENTS),
+            io_threads,
             timeout,
             write_stall: timeout.unwrap_or(Duration::from_secs(60)),
             limits: Limits { max_args: 1 << 20, max_bulk, max_inline: 64 << 10 },
@@ -240,14 +253,15 @@ fn raise_nofile_limit() -> u64 {
 }
 
 /// Runs the server until SIGINT, SIGTERM or SHUTDOWN; then finishes the commands in flight,
-/// syncs and closes the database.
-pub fn run(args: ServeArgs) -> Result<(), String> {
-    let mut cfg = args.config()?;
-    let opts = args.options()?;
+/// syncs and closes the database. Errors carry the command's exit codes: flags (2), the
+/// database's own (locked 4, corrupt 3), anything else (5).
+pub fn run(args: ServeArgs) -> Result<(), CliError> {
+    let mut cfg = args.config().map_err(CliError::usage)?;
+    let opts = args.options().map_err(CliError::usage)?;
     signals::block();
-    // Two descriptors per client (its socket and the registry's duplicate) plus the database's.
+    // A descriptor per client, plus the database's and the event loops'.
     let nofile = raise_nofile_limit();
-    let fit = (nofile.saturating_sub(128) / 2) as usize;
+    let fit = nofile.saturating_sub(128) as usize;
     if cfg.maxclients > fit {
         if args.maxclients.is_some() {
             eprintln!(
@@ -257,21 +271,16 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         }
         cfg.maxclients = fit.max(1);
     }
-    let db = Db::open(&cfg.dir, opts).map_err(|e| format!("open {}: {e}", cfg.dir.display()))?;
-    let listener = match server::bind(cfg.addr) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = db.close();
-            return Err(format!("listen on {}: {e}", cfg.addr));
-        }
-    };
-    cfg.addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The port first: a server that cannot listen must not create (or recover) the database.
+    let listener = server::bind(cfg.addr).map_err(|e| CliError::other(format!("listen on {}: {e}", cfg.addr)))?;
+    let db = Db::open(&cfg.dir, opts).map_err(|e| CliError::from(e).context(format!("open {}", cfg.dir.display())))?;
+    cfg.addr = listener.local_addr().map_err(|e| CliError::other(e.to_string()))?;
     let stopper = Arc::new(Stopper::default());
     {
         use std::os::fd::AsRawFd;
         stopper.set_listener(listener.as_raw_fd());
     }
-    signals::spawn_waiter(stopper.clone()).map_err(|e| format!("signal thread: {e}"))?;
+    signals::spawn_waiter(stopper.clone()).map_err(|e| CliError::other(format!("signal thread: {e}")))?;
     let auth = if cfg.requirepass.is_some() { "password required" } else { "no password" };
     eprintln!(
         "bitgask serve: listening on {} (dir {}, {auth}, pid {})",
@@ -279,12 +288,33 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         cfg.dir.display(),
         std::process::id()
     );
-    let sh = Arc::new(Shared::new(db, cfg, stopper));
-    server::accept_loop(&sh, &listener);
-    drop(listener);
-    let r = server::drain(sh);
+    let r = serve(Arc::new(Shared::new(db, cfg, stopper)), listener);
     if r.is_ok() {
         eprintln!("bitgask serve: stopped; database closed");
     }
-    r
+    r.map_err(CliError::other)
+}
+
+/// Serves on `listener` until the stopper fires, then drains and closes the database.
+fn serve(sh: Arc<Shared>, listener: std::net::TcpListener) -> Result<(), String> {
+    let threads = match start_threads(&sh) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = sh.db.sync();
+            return Err(format!("cannot start the I/O threads: {e}"));
+        }
+    };
+    server::accept_loop(&sh, &listener, &threads);
+    drop(listener);
+    server::drain(sh, threads)
+}
+
+/// The worker pool and `--io-threads` event loops.
+fn start_threads(sh: &Arc<Shared>) -> std::io::Result<server::Threads> {
+    let pool = worker::Pool::new();
+    let mut io = Vec::new();
+    for n in 0..sh.cfg.io_threads {
+        io.push(event_loop::spawn(Arc::clone(sh), Arc::clone(&pool), n)?);
+    }
+    Ok(server::Threads { io, pool })
 }

@@ -1,21 +1,26 @@
-//! The listening socket, the accept loop (maxclients, one thread per admitted client) and the
-//! graceful stop.
+//! The listening socket, the accept loop (maxclients; each admitted client goes to the least
+//! loaded I/O thread) and the graceful stop.
 
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use super::conn;
+use super::event_loop::IoHandle;
 use super::state::{ClientHandle, ClientMeta, Shared};
+use super::worker::Pool;
 
-/// Stack of a connection thread: the command path keeps little on the stack, and 1,000
-/// connections then reserve 256 MiB of address space, not 8 GiB.
-const CONN_STACK: usize = 256 << 10;
 const BACKLOG: i32 = 4096;
+
+/// The running I/O threads and the worker pool.
+pub struct Threads {
+    pub io: Vec<(Arc<IoHandle>, JoinHandle<()>)>,
+    pub pool: Arc<Pool>,
+}
 
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
@@ -26,7 +31,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Accepts until the stopper fires (its shutdown of the listening socket fails `accept`).
-pub fn accept_loop(sh: &Arc<Shared>, listener: &TcpListener) {
+pub fn accept_loop(sh: &Arc<Shared>, listener: &TcpListener, threads: &Threads) {
     let mut last_warning: Option<Instant> = None;
     loop {
         match listener.accept() {
@@ -34,7 +39,7 @@ pub fn accept_loop(sh: &Arc<Shared>, listener: &TcpListener) {
                 if sh.stopper.stopping() {
                     break;
                 }
-                admit(sh, sock, addr);
+                admit(sh, sock, addr, threads);
             }
             Err(e) => {
                 if sh.stopper.stopping() {
@@ -57,20 +62,16 @@ fn reject(sh: &Shared, sock: TcpStream, msg: &[u8]) {
     let _ = (&sock).write_all(msg);
 }
 
-fn admit(sh: &Arc<Shared>, sock: TcpStream, addr: SocketAddr) {
+fn admit(sh: &Arc<Shared>, sock: TcpStream, addr: SocketAddr, threads: &Threads) {
     sh.stats.connections.fetch_add(1, Ordering::Relaxed);
     let laddr = sock.local_addr().unwrap_or(sh.cfg.addr);
-    let Ok(dup) = sock.try_clone() else {
-        reject(sh, sock, b"-ERR server out of file descriptors\r\n");
-        return;
-    };
     let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
     let handle = Arc::new(ClientHandle {
         id,
         addr,
         laddr,
         created: Instant::now(),
-        sock: Some(dup),
+        sock: None,
         meta: std::sync::Mutex::new(ClientMeta { resp: 2, ..ClientMeta::default() }),
     });
     {
@@ -82,65 +83,37 @@ fn admit(sh: &Arc<Shared>, sock: TcpStream, addr: SocketAddr) {
         }
         clients.insert(id, handle.clone());
     }
-    let (sh2, reg) = (Arc::clone(sh), Arc::clone(&sh.reg));
-    let spawned = std::thread::Builder::new().name("bitgask-conn".into()).stack_size(CONN_STACK).spawn(move || {
-        // Dropped last, even when a command panics: once the registry is empty no connection
-        // thread holds the database any more.
-        let _leave = Leave { reg, id };
-        conn::serve(sh2, sock, handle);
-    });
-    if let Err(e) = spawned {
-        // The closure (and the socket in it) is gone: the client sees the connection close.
-        sh.reg.remove(id);
-        sh.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        eprintln!("bitgask serve: cannot start a connection thread: {e}");
-    }
+    let io = threads.io.iter().map(|(h, _)| h).min_by_key(|h| h.load()).expect("at least one I/O thread");
+    io.admit(sock, handle);
 }
 
-/// Takes a connection out of the registry when its thread ends, however it ends.
-struct Leave {
-    reg: Arc<super::state::Registry>,
-    id: u64,
-}
-
-impl Drop for Leave {
-    fn drop(&mut self) {
-        self.reg.remove(self.id);
+/// After the accept loop: every I/O thread answers the commands its connections have read (no
+/// more input is read) and closes them, giving slow readers a grace period; then the workers
+/// end, a background merge is waited for, and the database is synced and closed, which
+/// releases its LOCK.
+pub fn drain(sh: Arc<Shared>, threads: Threads) -> Result<(), String> {
+    for (h, _) in &threads.io {
+        h.stop();
     }
-}
-
-/// After the accept loop: lets every connection finish the commands it has read (no more
-/// input is read), waits for them, waits for a background merge, then syncs and closes the
-/// database, which releases its LOCK.
-pub fn drain(sh: Arc<Shared>) -> Result<(), String> {
-    let reg = Arc::clone(&sh.reg);
-    for c in reg.snapshot() {
-        if let Some(s) = &c.sock {
-            let _ = s.shutdown(Shutdown::Read);
-        }
+    for (_, t) in threads.io {
+        let _ = t.join();
     }
-    let mut left = reg.wait_empty(Duration::from_secs(5));
-    if left > 0 {
-        // Clients that do not read their replies: stop writing to them too.
-        eprintln!("bitgask serve: {left} connection(s) still writing; closing them");
-        for c in reg.snapshot() {
-            if let Some(s) = &c.sock {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        }
-        left = reg.wait_empty(Duration::from_secs(10));
-    }
+    let stuck = threads.pool.shutdown(Duration::from_secs(10));
     let merge = sh.merge_thread.lock().unwrap_or_else(PoisonError::into_inner).take();
     if let Some(h) = merge {
         let _ = h.join();
     }
+    let left = sh.reg.len();
     match Arc::try_unwrap(sh) {
         Ok(shared) => shared.db.close().map_err(|e| format!("close: {e}")),
         Err(sh) => {
-            // Some connection thread is stuck inside the engine: make the data durable anyway;
-            // the LOCK goes with the process.
+            // Some command is stuck inside the engine: make the data durable anyway; the LOCK
+            // goes with the process.
             let synced = sh.db.sync();
-            Err(format!("{left} connection(s) did not finish; database synced ({synced:?}) but not closed"))
+            Err(format!(
+                "{left} connection(s) did not finish ({stuck} worker(s) busy); database synced ({synced:?}) but not \
+                 closed"
+            ))
         }
     }
 }

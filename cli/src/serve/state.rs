@@ -20,6 +20,8 @@ pub struct Config {
     pub dir: PathBuf,
     pub requirepass: Option<Vec<u8>>,
     pub maxclients: usize,
+    /// Threads running event loops.
+    pub io_threads: usize,
     /// Idle clients are closed after this long (None: never).
     pub timeout: Option<Duration>,
     /// A reply write that makes no progress this long closes the client.
@@ -89,8 +91,9 @@ pub struct ClientHandle {
     pub addr: SocketAddr,
     pub laddr: SocketAddr,
     pub created: Instant,
-    /// A duplicate of the connection's socket: shutting it down wakes the connection thread
-    /// (None for a client without a socket: tests and fuzz targets).
+    /// A duplicate of the connection's socket, for whoever drives the connection from
+    /// elsewhere (None: the server's event loops own their sockets; tests and fuzz targets
+    /// have none).
     pub sock: Option<TcpStream>,
     pub meta: Mutex<ClientMeta>,
 }
@@ -110,9 +113,8 @@ impl ClientMeta {
     }
 }
 
-/// The live connections. Separate from [`Shared`] so that a connection thread can drop its
-/// handle on the shared state before it leaves the registry: once the registry is empty, no
-/// connection holds the database any more.
+/// The live connections (for maxclients, CLIENT LIST and INFO). An I/O thread takes a
+/// connection out when it closes it.
 #[derive(Default)]
 pub struct Registry {
     pub clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
 
+from ._batch import Batch
 from ._bitgask import ffi, lib
-from ._buffers import Buffer, PathLike, as_buffer, as_path, copy_out, ttl_ms
-from ._errors import from_status
+from ._buffers import Buffer, PathLike, as_buffer, as_path, get_value, key_exists, put_value, ttl_ms
+from ._errors import ConflictError, Error, from_status
 from ._guard import Guard
 from ._iterators import ItemIterator, KeyIterator, ValueIterator, _Cursor
 from ._options import OptionValue, new_options
+from ._txn import Transaction
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -74,11 +77,7 @@ class DB:
 
     def put(self, key: Buffer, value: Buffer, ttl: Optional[float] = None) -> None:
         """Stores value under key; with ttl (seconds), the key expires that long from now."""
-        k, v = as_buffer(key), as_buffer(value, "value")
-        if ttl is None:
-            self._call(lib.bitgask_put, k, len(k), v, len(v))
-        else:
-            self._call(lib.bitgask_put_ttl, k, len(k), v, len(v), ttl_ms(ttl))
+        put_value(self._call, lib.bitgask_put, lib.bitgask_put_ttl, key, value, ttl)
 
     @overload
     def get(self, key: Buffer) -> Optional[bytes]: ...
@@ -87,15 +86,7 @@ class DB:
 
     def get(self, key: Buffer, default: Any = None) -> Any:
         """The value of key, or default when it is absent or expired."""
-        k = as_buffer(key)
-        out = ffi.new("uint8_t **")
-        n = ffi.new("size_t *")
-        if self._call(lib.bitgask_get, k, len(k), out, n) == lib.BITGASK_NOT_FOUND:
-            return default
-        try:
-            return copy_out(out[0], n[0])
-        finally:
-            lib.bitgask_free(out[0])
+        return get_value(self._call, lib.bitgask_get, key, default)
 
     def delete(self, key: Buffer) -> bool:
         """Deletes key; whether it existed (and had not expired)."""
@@ -117,18 +108,16 @@ class DB:
 
     def __contains__(self, key: object) -> bool:
         """One index lookup (bitgask_exists), never a scan."""
-        k = as_buffer(key)  # type: ignore[arg-type]
-        out = ffi.new("bool *")
-        self._call(lib.bitgask_exists, k, len(k), out)
-        return bool(out[0])
+        return key_exists(self._call, lib.bitgask_exists, key)  # type: ignore[arg-type]
 
     # ---- expiry ----
 
     def expire(self, key: Buffer, ttl: float) -> None:
-        """Makes key expire ttl seconds from now, keeping its value (0 deletes it now).
-        KeyError when it is absent."""
+        """Makes key expire ttl seconds from now (ttl > 0, as for put), keeping its value.
+        KeyError when it is absent; ValueError for a ttl of 0 (delete removes a key, persist its
+        expiry)."""
         k = as_buffer(key)
-        if self._call(lib.bitgask_expire, k, len(k), ttl_ms(ttl, allow_zero=True)) == lib.BITGASK_NOT_FOUND:
+        if self._call(lib.bitgask_expire, k, len(k), ttl_ms(ttl)) == lib.BITGASK_NOT_FOUND:
             raise KeyError(key)
 
     def persist(self, key: Buffer) -> None:
@@ -145,6 +134,49 @@ class DB:
         if self._call(lib.bitgask_ttl_ms, k, len(k), out) == lib.BITGASK_NOT_FOUND:
             raise KeyError(key)
         return None if out[0] < 0 else out[0] / 1000
+
+    # ---- batches and transactions ----
+
+    def batch(self) -> Batch:
+        """A batch written to this database all or nothing when its with block ends without an
+        exception (dropped otherwise): `with db.batch() as b: b.put(k, v); b.delete(k2)`."""
+        return Batch(self)
+
+    def write(self, batch: Batch) -> None:
+        """Writes every operation of batch all or nothing (the batch is unchanged: it can be
+        written again or cleared)."""
+        if not isinstance(batch, Batch):
+            raise TypeError(f"write() takes a bitgask.Batch, not {type(batch).__name__}")
+        batch._write_to(lambda b: self._call(lib.bitgask_write, b))
+
+    def transaction(self) -> Transaction:
+        """Begins an optimistic transaction; as a context manager it commits when the block ends
+        without an exception (raising ConflictError on a conflict) and is discarded otherwise."""
+        out = ffi.new("bitgask_txn **")
+        self._call(lib.bitgask_txn_begin, out)
+        return Transaction(self, self._checked_guard(), out[0])
+
+    def transaction_retry(self, fn: Callable[[Transaction], T], attempts: int = 10) -> T:
+        """Runs fn(t) in a new transaction and commits it, running it again in a fresh one after a
+        conflict, up to attempts times in all (then the last ConflictError propagates). fn's
+        result is returned; an exception from fn discards the transaction and propagates. fn may
+        run more than once, so it should do nothing outside the transaction it cannot repeat."""
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {attempts!r}")
+        for attempt in range(attempts):
+            t = self.transaction()
+            try:
+                result = fn(t)
+            except BaseException:
+                t.discard()
+                raise
+            try:
+                t.commit()
+                return result
+            except ConflictError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     # ---- iteration (a snapshot of the keys taken when the iterator is created) ----
 
@@ -225,7 +257,17 @@ class DB:
     def __exit__(
         self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
     ) -> None:
-        self.close()
+        """Closes the database. A failed close (PoisonedError after an fsync failure, ...) raises
+        here unless the block is already raising: then the block's exception goes on, with the
+        close error noted on it (Python 3.11+). The handle and its LOCK are released either way."""
+        if exc is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except Error as close_error:
+            if sys.version_info >= (3, 11):
+                exc.add_note(f"closing the database also failed: {type(close_error).__name__}: {close_error}")
 
     def __del__(self) -> None:
         guard = getattr(self, "_guard", None)

@@ -1,10 +1,14 @@
 //! Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET, CLIENT, and
-//! MULTI/EXEC/DISCARD (queued commands run in order at EXEC, not isolated from other clients).
+//! MULTI/EXEC/DISCARD/WATCH/UNWATCH (queued commands run in order at EXEC with no other
+//! client's write in between, and their writes commit as one batch; WATCH is the library's
+//! transaction conflict check).
 
+use std::cell::Cell;
 use std::io;
-use std::sync::PoisonError;
+use std::sync::{PoisonError, RwLock};
 
-use super::{eq, execute, int_arg, shown, subcommand, Ctx, Multi, E_SYNTAX};
+use super::store::Overlay;
+use super::{db_err, eq, execute, int_arg, shown, subcommand, Ctx, Multi, E_SYNTAX};
 use crate::serve::budget::Part;
 use crate::serve::resp::{parse_i64, Args};
 use crate::serve::state::ClientMeta;
@@ -175,6 +179,7 @@ pub fn hello(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 
 pub fn reset(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     c.s.multi = None;
+    c.s.watch = None;
     c.s.authed = c.sh.cfg.requirepass.is_none();
     c.out.resp3 = false;
     set_meta(c, |m| *m = ClientMeta { resp: 2, ..ClientMeta::default() });
@@ -326,24 +331,109 @@ pub fn queue(c: &mut Ctx<'_, '_>, a: Args<'_>) {
     c.out.simple("QUEUED");
 }
 
+/// Taken for reading by every write command and for writing by EXEC, so that no other client's
+/// write lands between EXEC's commands (or between its WATCH check, its reads and its commit).
+/// Readers are not held up, and never see part of an EXEC: its writes go to an overlay that is
+/// committed as one batch. While EXEC holds it, other clients' writes wait.
+pub static EXEC_GATE: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    /// Set while this thread runs an EXEC: its own write commands already hold the gate.
+    static IN_EXEC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether this thread is running an EXEC's commands.
+pub fn in_exec() -> bool {
+    IN_EXEC.with(Cell::get)
+}
+
+/// EXEC: runs the queued commands against an overlay of the database (their reads see their
+/// own writes first; their writes stay in memory) with their replies held back, then commits
+/// the overlay as one write batch. Committed: the replies go out as the array. Not committed
+/// (a failed write, or replies and writes over the client's memory limit): nothing was
+/// written, and the reply is one EXECABORT error instead of the array (-MISCONF when the disk
+/// is full, docs/DESIGN.md section 5.14).
 pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     let Some(m) = c.s.multi.take() else {
         c.out.err("ERR EXEC without MULTI");
         return Ok(());
     };
+    let watch = c.s.watch.take();
     if m.failed {
         c.out.err("EXECABORT Transaction discarded because of previous errors.");
         return Ok(());
     }
-    c.out.array(m.queued.len());
-    for (bytes, ranges) in &m.queued {
-        execute(c, Args::new(bytes, ranges))?;
-        c.out.maybe_flush()?;
+    let _gate = EXEC_GATE.write().unwrap_or_else(PoisonError::into_inner);
+    // WATCH: a watched key written by anyone since WATCH aborts the transaction (a null array).
+    if let Some(Err(e)) = watch.map(bitgask::Txn::commit) {
+        match e {
+            bitgask::Error::Conflict(_) => c.out.null_array(),
+            e => db_err(c.out, &e),
+        }
+        return Ok(());
+    }
+    let (mark, dirty) = (c.out.mark(), c.s.tally.dirty);
+    c.out.hold(true);
+    c.s.exec = Some(Overlay::new(c.sh.cfg.max_key_size as usize, c.sh.cfg.max_value_size as usize));
+    IN_EXEC.with(|f| f.set(true));
+    let ran = run_queued(c, &m);
+    IN_EXEC.with(|f| f.set(false));
+    c.out.hold(false);
+    let overlay = c.s.exec.take().expect("set above");
+    let mut no_space = None;
+    let failed = match ran {
+        Ok(true) => commit(c, &overlay).err().map(|e| {
+            let why = format!("nothing was written: {e}");
+            no_space = (e.status() == bitgask::status::E_NO_SPACE).then_some(e);
+            why
+        }),
+        Ok(false) => Some(format!(
+            "its replies and writes exceed the client memory limit ({} bytes); nothing was written",
+            c.s.budget.limit()
+        )),
+        Err(e) => Some(format!("nothing was written: {e}")),
+    };
+    c.s.budget.set(Part::Transaction, 0);
+    if let Some(why) = failed {
+        c.out.rewind(mark);
+        c.s.budget.set(Part::Replies, c.out.held_bytes());
+        c.s.tally.dirty = dirty;
+        match no_space {
+            // A full disk answers -MISCONF here too, as every write outside EXEC does.
+            Some(e) => db_err(c.out, &e),
+            None => c.out.err(&format!("EXECABORT Transaction discarded: {why}")),
+        }
     }
     Ok(())
 }
 
+/// Runs the queued commands into the held reply buffer; false when what they hold (replies and
+/// overlay) passed the connection's memory limit (the rest are not run).
+fn run_queued(c: &mut Ctx<'_, '_>, m: &Multi) -> io::Result<bool> {
+    c.out.array(m.queued.len());
+    for (bytes, ranges) in &m.queued {
+        execute(c, Args::new(bytes, ranges))?;
+        let overlay = c.s.exec.as_ref().map_or(0, Overlay::held_bytes);
+        c.s.budget.set(Part::Replies, c.out.held_bytes());
+        c.s.budget.set(Part::Transaction, m.held_bytes() + overlay);
+        if c.s.budget.over() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Writes the overlay as one batch (nothing when it wrote nothing).
+fn commit(c: &Ctx<'_, '_>, overlay: &Overlay) -> bitgask::Result<()> {
+    let batch = overlay.batch(&c.sh.db)?;
+    if batch.is_empty() {
+        return Ok(());
+    }
+    c.sh.db.write(&batch)
+}
+
 pub fn discard(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    c.s.watch = None;
     if c.s.multi.take().is_some() {
         c.out.ok();
     } else {
@@ -352,16 +442,150 @@ pub fn discard(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     Ok(())
 }
 
-pub fn watch(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+/// WATCH: remembers each key as read by the connection's watch transaction (keys that cannot
+/// exist, empty or over the size limit, need no watching: they are never written).
+pub fn watch(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     if c.s.multi.is_some() {
         c.out.err("ERR WATCH inside MULTI is not allowed");
-    } else {
-        c.out.err("ERR WATCH is not supported by bitgask");
+        return Ok(());
     }
+    let mut txn = match c.s.watch.take().map_or_else(|| c.sh.db.transaction(), Ok) {
+        Ok(t) => t,
+        Err(e) => {
+            db_err(c.out, &e);
+            return Ok(());
+        }
+    };
+    for key in a.iter().skip(1) {
+        match txn.exists(key) {
+            Ok(_) | Err(bitgask::Error::InvalidArg(_) | bitgask::Error::TooLarge(_)) => {}
+            Err(e) => {
+                db_err(c.out, &e);
+                return Ok(());
+            }
+        }
+    }
+    c.s.watch = Some(txn);
+    c.out.ok();
     Ok(())
 }
 
 pub fn unwatch(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
+    c.s.watch = None;
     c.out.ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    use super::super::{execute, Ctx, Session};
+    use crate::serve::reply::Out;
+    use crate::serve::resp::Args;
+    use crate::serve::state::{ClientHandle, ClientMeta, Shared, Stopper};
+    use crate::serve::ServeArgs;
+
+    /// A server state over a fresh database, with `extra` flags.
+    fn shared(name: &str, extra: &[&str]) -> (Arc<Shared>, ClientHandle, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("bitgask-exec-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut flags = vec!["--dir", dir.to_str().unwrap(), "--no-sync", "--merge-interval-ms", "0"];
+        flags.extend_from_slice(extra);
+        let args = ServeArgs::from_flags(&flags).unwrap();
+        let db = bitgask::Db::open(&dir, args.options().unwrap()).unwrap();
+        let sh = Arc::new(Shared::new(db, args.config().unwrap(), Arc::new(Stopper::default())));
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let meta = Mutex::new(ClientMeta::default());
+        let handle = ClientHandle { id: 1, addr, laddr: addr, created: Instant::now(), sock: None, meta };
+        (sh, handle, dir)
+    }
+
+    /// Runs each command (words split on spaces) in one session; returns the replies.
+    fn run(sh: &Arc<Shared>, h: &ClientHandle, commands: &[&str]) -> String {
+        let mut sink = Vec::new();
+        let mut out = Out::new(&mut sink);
+        let mut s = Session::new(sh, h.id);
+        for cmd in commands {
+            let words: Vec<&[u8]> = cmd.split(' ').map(str::as_bytes).collect();
+            let (mut bytes, mut ranges) = (Vec::new(), Vec::new());
+            for w in &words {
+                ranges.push((bytes.len(), bytes.len() + w.len()));
+                bytes.extend_from_slice(w);
+            }
+            let mut c = Ctx { sh, s: &mut s, out: &mut out, client: h };
+            execute(&mut c, Args::new(&bytes, &ranges)).unwrap();
+        }
+        out.flush().unwrap();
+        drop(out);
+        String::from_utf8(sink).unwrap()
+    }
+
+    #[test]
+    fn exec_commands_read_the_writes_made_before_them_in_the_same_exec() {
+        let (sh, h, dir) = shared("own-writes", &[]);
+        let replies =
+            run(&sh, &h, &["MULTI", "SET a 10", "INCR a", "APPEND a x", "GET a", "DEL a", "EXISTS a", "EXEC"]);
+        let queued = "+OK\r\n".to_string() + &"+QUEUED\r\n".repeat(6);
+        assert_eq!(replies, queued + "*6\r\n+OK\r\n:11\r\n:3\r\n$3\r\n11x\r\n:1\r\n:0\r\n");
+        assert_eq!(sh.db.get(b"a").unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn exec_writes_nothing_before_its_commit_and_everything_at_it() {
+        let (sh, h, dir) = shared("commit", &[]);
+        sh.db.put(b"gone", b"x").unwrap();
+        let mut sink = Vec::new();
+        let mut out = Out::new(&mut sink);
+        let mut s = Session::new(&sh, h.id);
+        s.exec = Some(super::Overlay::new(1024, 1 << 20));
+        let mut c = Ctx { sh: &sh, s: &mut s, out: &mut out, client: &h };
+        for cmd in [&["SET", "a", "1"][..], &["DEL", "gone"], &["MSET", "b", "2", "c", "3"]] {
+            let words: Vec<&[u8]> = cmd.iter().map(|w| w.as_bytes()).collect();
+            let (mut bytes, mut ranges) = (Vec::new(), Vec::new());
+            for w in &words {
+                ranges.push((bytes.len(), bytes.len() + w.len()));
+                bytes.extend_from_slice(w);
+            }
+            execute(&mut c, Args::new(&bytes, &ranges)).unwrap();
+        }
+        assert_eq!(sh.db.get(b"a").unwrap(), None, "an overlay write is not in the database");
+        assert!(sh.db.exists(b"gone").unwrap());
+        let overlay = c.s.exec.take().unwrap();
+        super::commit(&c, &overlay).unwrap();
+        assert_eq!(sh.db.get(b"c").unwrap(), Some(b"3".to_vec()));
+        assert!(!sh.db.exists(b"gone").unwrap());
+        drop(out);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn exec_whose_batch_does_not_fit_writes_nothing_and_replies_execabort() {
+        let (sh, h, dir) = shared("too-large", &["--max-file-size", "65536"]);
+        let big = "v".repeat(20_000);
+        let sets: Vec<String> = (0..4).map(|i| format!("SET b{i} {big}")).collect();
+        let mut commands = vec!["MULTI", "SET a 1"];
+        commands.extend(sets.iter().map(String::as_str));
+        commands.extend(["EXEC", "GET a"]);
+        let replies = run(&sh, &h, &commands);
+        assert!(replies.contains("-EXECABORT Transaction discarded: nothing was written"), "{replies}");
+        assert!(replies.ends_with("\r\n$-1\r\n"), "{replies}");
+        assert!(!replies.contains("*5"), "no array: {replies}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn flushdb_inside_multi_is_refused() {
+        let (sh, h, dir) = shared("flush", &[]);
+        let replies = run(&sh, &h, &["SET k v", "MULTI", "FLUSHDB", "EXEC", "GET k"]);
+        assert_eq!(
+            replies,
+            "+OK\r\n+OK\r\n-ERR Command not allowed inside a transaction\r\n-EXECABORT Transaction discarded \
+             because of previous errors.\r\n$1\r\nv\r\n"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -4,6 +4,7 @@ use std::io;
 
 use bitgask::{Ttl, Update};
 
+use super::store::Store;
 use super::strings::{absolute, relative, Expiry};
 use super::{db_err, eq, int_arg, shown, Ctx, E_SYNTAX};
 use crate::serve::budget::Part;
@@ -38,14 +39,14 @@ pub fn exists(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 fn count_keys(
     c: &mut Ctx<'_, '_>,
     a: &Args<'_>,
-    op: impl Fn(&bitgask::Db, &[u8]) -> bitgask::Result<bool>,
+    op: impl Fn(&mut Store<'_>, &[u8]) -> bitgask::Result<bool>,
 ) -> Option<i64> {
     let mut n = 0;
     for key in a.iter().skip(1) {
         if !c.can_exist(key) {
             continue;
         }
-        match op(&c.sh.db, key) {
+        match op(&mut Store::of(&c.sh.db, &mut c.s.exec), key) {
             Ok(true) => n += 1,
             Ok(false) => {}
             Err(e) => {
@@ -59,7 +60,7 @@ fn count_keys(
 
 pub fn type_(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     let key = a.get(1);
-    match if c.can_exist(key) { c.sh.db.exists(key) } else { Ok(false) } {
+    match if c.can_exist(key) { Store::of(&c.sh.db, &mut c.s.exec).exists(key) } else { Ok(false) } {
         Ok(true) => c.out.simple("string"),
         Ok(false) => c.out.simple("none"),
         Err(e) => db_err(c.out, &e),
@@ -72,7 +73,7 @@ fn ttl_reply(c: &mut Ctx<'_, '_>, key: &[u8], ms: bool) {
         c.out.int(-2);
         return;
     }
-    match c.sh.db.ttl(key) {
+    match Store::of(&c.sh.db, &mut c.s.exec).ttl(key) {
         Ok(None) => c.out.int(-2),
         Ok(Some(Ttl::Never)) => c.out.int(-1),
         Ok(Some(Ttl::Remaining(left))) => c.out.int(if ms { left as i64 } else { (left as i64 + 500) / 1000 }),
@@ -95,10 +96,10 @@ fn expiretime_reply(c: &mut Ctx<'_, '_>, key: &[u8], unit_ns: u64) {
         c.out.int(-2);
         return;
     }
-    match c.sh.db.meta(key) {
+    match Store::of(&c.sh.db, &mut c.s.exec).expiry(key) {
         Ok(None) => c.out.int(-2),
-        Ok(Some(m)) if m.expires_unix_nano == 0 => c.out.int(-1),
-        Ok(Some(m)) => c.out.int((m.expires_unix_nano / unit_ns) as i64),
+        Ok(Some(0)) => c.out.int(-1),
+        Ok(Some(at)) => c.out.int((at / unit_ns) as i64),
         Err(e) => db_err(c.out, &e),
     }
 }
@@ -166,7 +167,7 @@ fn expire_generic(c: &mut Ctx<'_, '_>, a: Args<'_>, unit_ms: i64, absolute_time:
         return Ok(());
     }
     let now = unix_nanos();
-    let r = c.sh.db.update(key, |cur| {
+    let r = Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| {
         let Some(cur) = cur else { return (Update::Keep, false) };
         let old = cur.expires_unix_nano;
         let new = exp.resolve(now, old);
@@ -213,7 +214,7 @@ pub fn persist(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         c.out.int(0);
         return Ok(());
     }
-    let r = c.sh.db.update(key, |cur| match cur {
+    let r = Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| match cur {
         Some(v) if v.expires_unix_nano != 0 => (Update::Put { value: v.value.to_vec(), expires_unix_nano: 0 }, true),
         _ => (Update::Keep, false),
     });
@@ -254,7 +255,7 @@ fn collect(
     let mut key_bytes = pattern_bytes;
     loop {
         let step = (buckets - visited).min(SCAN_CHUNK);
-        let (n, chunk) = c.sh.db.scan(next, step, &keep)?;
+        let (n, chunk) = Store::of(&c.sh.db, &mut c.s.exec).scan(next, step, &keep)?;
         key_bytes += chunk.iter().map(Vec::capacity).sum::<usize>();
         keys.extend(chunk);
         (next, visited) = (n, visited + step);

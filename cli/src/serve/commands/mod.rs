@@ -4,6 +4,7 @@
 mod connection;
 mod keyspace;
 pub mod server;
+mod store;
 mod strings;
 
 use std::io;
@@ -23,6 +24,11 @@ pub struct Session {
     /// Set by QUIT (and protocol errors): close after the replies are written.
     pub close: bool,
     pub multi: Option<Multi>,
+    /// The keys WATCHed since the last EXEC, DISCARD or UNWATCH: a transaction that has read
+    /// them, whose commit check EXEC runs.
+    pub watch: Option<bitgask::Txn>,
+    /// While EXEC runs its queued commands: their writes, committed together at the end.
+    pub exec: Option<store::Overlay>,
     pub tally: Tally,
     /// What the connection holds; commands that build results check it first.
     pub budget: Budget,
@@ -32,7 +38,7 @@ impl Session {
     pub fn new(sh: &Shared, id: u64) -> Session {
         let authed = sh.cfg.requirepass.is_none();
         let budget = Budget::new(if authed { sh.cfg.client_memory } else { sh.cfg.unauth_client_memory });
-        Session { id, authed, close: false, multi: None, tally: Tally::default(), budget }
+        Session { id, authed, close: false, multi: None, watch: None, exec: None, tally: Tally::default(), budget }
     }
 
     /// The input limits and the memory limit that apply now (smaller before AUTH).
@@ -262,8 +268,8 @@ pub static TABLE: &[Spec] = &[
         "Returns the expiration time of a key as a Unix timestamp.",
         keyspace::expiretime
     ),
-    cmd!("flushall", -1, ["write"], NOKEY, "server", "1.0.0", "Removes all keys.", server::flushall),
-    cmd!("flushdb", -1, ["write"], NOKEY, "server", "1.0.0", "Removes all keys.", server::flushdb),
+    cmd!("flushall", -1, ["write", "no_multi"], NOKEY, "server", "1.0.0", "Removes all keys.", server::flushall),
+    cmd!("flushdb", -1, ["write", "no_multi"], NOKEY, "server", "1.0.0", "Removes all keys.", server::flushdb),
     cmd!("get", 2, ["readonly", "fast"], KEY1, "string", "1.0.0", "Returns the string value of a key.", strings::get),
     cmd!(
         "getdel",
@@ -362,8 +368,18 @@ pub static TABLE: &[Spec] = &[
         (1, -1, 2),
         "string",
         "1.0.1",
-        "Creates or modifies the string values of one or more keys (one key after the other).",
+        "Atomically creates or modifies the string values of one or more keys.",
         strings::mset
+    ),
+    cmd!(
+        "msetnx",
+        -3,
+        ["write", "denyoom"],
+        (1, -1, 2),
+        "string",
+        "1.0.1",
+        "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        strings::msetnx
     ),
     cmd!(
         "multi",
@@ -372,7 +388,7 @@ pub static TABLE: &[Spec] = &[
         NOKEY,
         "transactions",
         "1.2.0",
-        "Starts a transaction (commands run in order at EXEC; not isolated from other clients).",
+        "Starts a transaction (commands run in order at EXEC, isolated, their writes committed as one batch).",
         connection::multi
     ),
     cmd!(
@@ -584,22 +600,38 @@ pub static TABLE: &[Spec] = &[
         KEYS_ALL,
         "transactions",
         "2.2.0",
-        "Not supported: replies with an error.",
+        "Monitors changes to keys to determine the execution of a transaction.",
         connection::watch
     ),
 ];
 
-/// The spec of a command name, any case.
+/// The spec of a command name, any case. Runs for every command: it looks only at the table's
+/// entries with the same first letter (they are contiguous, the table being sorted) and
+/// compares in place, without a lower-case copy.
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
-    let mut low = [0u8; 16];
-    if name.len() > low.len() {
+    let first = name.first()?.to_ascii_lowercase();
+    if !first.is_ascii_lowercase() {
         return None;
     }
-    for (d, s) in low.iter_mut().zip(name) {
-        *d = s.to_ascii_lowercase();
-    }
-    let low = &low[..name.len()];
-    TABLE.binary_search_by(|s| s.name.as_bytes().cmp(low)).ok().map(|i| &TABLE[i])
+    let (start, end) = first_letter_ranges()[(first - b'a') as usize];
+    TABLE[start as usize..end as usize]
+        .iter()
+        .find(|s| s.name.len() == name.len() && s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// For each letter, the range of [`TABLE`] whose names start with it.
+fn first_letter_ranges() -> &'static [(u8, u8); 26] {
+    static RANGES: std::sync::OnceLock<[(u8, u8); 26]> = std::sync::OnceLock::new();
+    RANGES.get_or_init(|| {
+        let mut r = [(0u8, 0u8); 26];
+        for (letter, range) in r.iter_mut().enumerate() {
+            let c = b'a' + letter as u8;
+            let start = TABLE.partition_point(|s| s.name.as_bytes()[0] < c);
+            let end = TABLE.partition_point(|s| s.name.as_bytes()[0] <= c);
+            *range = (start as u8, end as u8);
+        }
+        r
+    })
 }
 
 /// Runs one command (or queues it inside MULTI). Err only for socket errors while streaming a
@@ -630,6 +662,7 @@ pub fn execute(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         if spec.flags.contains(&"no_multi") {
             // SHUTDOWN, which closes without a reply, would leave EXEC's array one reply short
             // (found by the dispatch fuzz target's reply check). Refused as Redis 7 does.
+            // FLUSHDB/FLUSHALL too: a generation swap cannot be part of EXEC's one batch.
             m.failed = true;
             c.out.err("ERR Command not allowed inside a transaction");
             return Ok(());
@@ -640,7 +673,33 @@ pub fn execute(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         }
     }
     c.s.tally.commands += 1;
+    if spec.flags.contains(&"write") && !connection::in_exec() {
+        // No write lands while an EXEC runs (see `connection::exec`).
+        let _gate = connection::EXEC_GATE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        return (spec.run)(c, a);
+    }
     (spec.run)(c, a)
+}
+
+/// Whether running `a` now may wait for something slower than memory: a write when writes are
+/// durable (its group fsync), EXEC (its queued writes), FLUSHDB/FLUSHALL, SAVE/BGSAVE (an
+/// fsync), BGREWRITEAOF. An event loop hands these to a worker thread ([`Client::run`] stops
+/// before them when told to); the others (reads, connection commands) are memory-speed. A
+/// command that is refused or queued (no AUTH yet, inside MULTI) does not wait.
+///
+/// [`Client::run`]: super::client::Client::run
+pub fn may_wait(sh: &Shared, s: &Session, a: Args<'_>) -> bool {
+    if a.is_empty() || !s.authed {
+        return false;
+    }
+    let Some(spec) = lookup(a.get(0)) else { return false };
+    if s.multi.is_some() {
+        return spec.name == "exec" && sh.cfg.sync_on_put;
+    }
+    match spec.name {
+        "flushdb" | "flushall" | "save" | "bgsave" | "bgrewriteaof" => true,
+        _ => sh.cfg.sync_on_put && spec.flags.contains(&"write"),
+    }
 }
 
 fn unknown_command(a: Args<'_>) -> String {
@@ -728,5 +787,9 @@ mod tests {
         }
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(b"a-very-long-name-that-is-no-command").is_none());
+        for odd in [&b""[..], b"\xffget", b"1get", b"ge", b"gett", b"Get\0", b"{"] {
+            assert!(lookup(odd).is_none(), "{odd:?}");
+        }
+        assert!(TABLE.len() < 256, "the first-letter ranges are u8");
     }
 }

@@ -31,8 +31,8 @@ pub fn info(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 }
 
 pub fn dbsize(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
-    match c.sh.db.stats() {
-        Ok(s) => c.out.int(s.keys as i64),
+    match super::store::Store::of(&c.sh.db, &mut c.s.exec).dbsize() {
+        Ok(n) => c.out.int(n as i64),
         Err(e) => db_err(c.out, &e),
     }
     Ok(())
@@ -299,6 +299,7 @@ fn config_params(sh: &Shared) -> Vec<(&'static str, String)> {
         ("port", cfg.addr.port().to_string()),
         ("dir", cfg.dir.display().to_string()),
         ("maxclients", cfg.maxclients.to_string()),
+        ("io-threads", cfg.io_threads.to_string()),
         ("timeout", cfg.timeout.map_or(0, |t| t.as_secs()).to_string()),
         ("databases", "1".into()),
         ("save", String::new()),

@@ -1,11 +1,14 @@
-//! String commands. Plain writes (SET without conditions, SETEX, MSET) are single puts; every
+//! String commands. Plain writes (SET without conditions, SETEX) are single puts; MSET is one
+//! write batch and MSETNX one transaction, so both write all their keys or none; every
 //! read-modify-write (SET NX/XX/GET/KEEPTTL/EXAT, SETNX, GETSET, GETDEL, APPEND, INCR*) is one
-//! `Db::update`, atomic against every other writer.
+//! `Db::update`, atomic against every other writer. Inside EXEC they all go to the EXEC's overlay
+//! instead (`store.rs`), committed with the rest of the EXEC as one batch.
 
 use std::io;
 
 use bitgask::Update;
 
+use super::store::Store;
 use super::{db_err, eq, int_arg, Ctx, E_NOT_INT, E_SYNTAX};
 use crate::serve::resp::{parse_i64, Args};
 use crate::serve::state::unix_nanos;
@@ -72,7 +75,7 @@ pub fn get(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         return Ok(());
     }
     let out = &mut *c.out;
-    match c.sh.db.get_with(key, |v| out.bulk(v)) {
+    match Store::of(&c.sh.db, &mut c.s.exec).get_with(key, |v| out.bulk(v)) {
         Ok(Some(())) => c.s.tally.hits += 1,
         Ok(None) => {
             c.s.tally.misses += 1;
@@ -88,7 +91,7 @@ pub fn mget(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     for key in a.iter().skip(1) {
         let found = if c.can_exist(key) {
             let out = &mut *c.out;
-            match c.sh.db.get_with(key, |v| out.bulk(v)) {
+            match Store::of(&c.sh.db, &mut c.s.exec).get_with(key, |v| out.bulk(v)) {
                 Ok(f) => f.is_some(),
                 // The array is under way: a failed read shows as a missing value.
                 Err(_) => false,
@@ -113,7 +116,7 @@ pub fn strlen(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         c.out.int(0);
         return Ok(());
     }
-    match c.sh.db.get_with(key, |v| v.len()) {
+    match Store::of(&c.sh.db, &mut c.s.exec).get_with(key, |v| v.len()) {
         Ok(n) => c.out.int(n.unwrap_or(0) as i64),
         Err(e) => db_err(c.out, &e),
     }
@@ -165,9 +168,10 @@ pub fn set(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     let (key, value) = (a.get(1), a.get(2));
     let exp = exp.unwrap_or(Expiry::Never);
     if cond == Cond::Always && !get && matches!(exp, Expiry::Never | Expiry::In(_)) {
+        let mut store = Store::of(&c.sh.db, &mut c.s.exec);
         let r = match exp {
-            Expiry::In(ms) => c.sh.db.put_ttl(key, value, ms),
-            _ => c.sh.db.put(key, value),
+            Expiry::In(ms) => store.put_ttl(key, value, ms),
+            _ => store.put(key, value),
         };
         match r {
             Ok(()) => {
@@ -209,7 +213,7 @@ fn conditional_set(
     get: bool,
 ) -> bitgask::Result<(bool, Option<Vec<u8>>)> {
     let now = unix_nanos();
-    c.sh.db.update(key, |cur| {
+    Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| {
         let old = if get { cur.map(|v| v.value.to_vec()) } else { None };
         let go = match cond {
             Cond::Always => true,
@@ -241,7 +245,7 @@ pub fn setnx(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 fn set_expiring(c: &mut Ctx<'_, '_>, a: Args<'_>, unit_ms: i64, cmd: &str) -> io::Result<()> {
     let Some(v) = int_arg(c.out, a.get(2)) else { return Ok(()) };
     let Some(ms) = relative(c, v, unit_ms, cmd) else { return Ok(()) };
-    match c.sh.db.put_ttl(a.get(1), a.get(3), ms) {
+    match Store::of(&c.sh.db, &mut c.s.exec).put_ttl(a.get(1), a.get(3), ms) {
         Ok(()) => {
             c.s.tally.dirty += 1;
             c.out.ok();
@@ -259,22 +263,46 @@ pub fn psetex(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     set_expiring(c, a, 1, "psetex")
 }
 
-/// MSET: one put per pair, in order. Not atomic across keys (the engine has no multi-key
-/// write); a failure stops at that key.
+/// MSET: every pair in one write batch, so all keys change at once (readers never see some of
+/// them), and after a crash all or none are there. A key given twice ends with its last value.
 pub fn mset(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     if a.len().is_multiple_of(2) {
         c.out.err("ERR wrong number of arguments for 'mset' command");
         return Ok(());
     }
-    for i in (1..a.len()).step_by(2) {
-        if let Err(e) = c.sh.db.put(a.get(i), a.get(i + 1)) {
-            db_err(c.out, &e);
-            return Ok(());
+    let pairs = pairs(&a);
+    match Store::of(&c.sh.db, &mut c.s.exec).put_all(&pairs) {
+        Ok(()) => {
+            c.s.tally.dirty += pairs.len() as u64;
+            c.out.ok();
         }
-        c.s.tally.dirty += 1;
+        Err(e) => db_err(c.out, &e),
     }
-    c.out.ok();
     Ok(())
+}
+
+/// MSETNX: sets every pair only if none of the keys exists, as one transaction (its existence
+/// checks are validated at commit, and it runs again when another writer got in between).
+/// Replies 1 when it set them, 0 when a key existed.
+pub fn msetnx(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
+    if a.len().is_multiple_of(2) {
+        c.out.err("ERR wrong number of arguments for 'msetnx' command");
+        return Ok(());
+    }
+    match Store::of(&c.sh.db, &mut c.s.exec).put_all_if_absent(&pairs(&a)) {
+        Ok(true) => {
+            c.s.tally.dirty += (a.len() / 2) as u64;
+            c.out.int(1);
+        }
+        Ok(false) => c.out.int(0),
+        Err(e) => db_err(c.out, &e),
+    }
+    Ok(())
+}
+
+/// The key-value pairs of MSET and MSETNX (an odd argument count, checked by the caller).
+fn pairs<'a>(a: &Args<'a>) -> Vec<(&'a [u8], &'a [u8])> {
+    (1..a.len()).step_by(2).map(|i| (a.get(i), a.get(i + 1))).collect()
 }
 
 pub fn getdel(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
@@ -283,7 +311,7 @@ pub fn getdel(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
         c.out.null();
         return Ok(());
     }
-    match c.sh.db.update(key, |cur| match cur {
+    match Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| match cur {
         Some(v) => (Update::Delete, Some(v.value.to_vec())),
         None => (Update::Keep, None),
     }) {
@@ -315,7 +343,7 @@ pub fn getset(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 pub fn append(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     let (key, more) = (a.get(1), a.get(2));
     let max = c.sh.cfg.max_value_size as usize;
-    let r = c.sh.db.update(key, |cur| {
+    let r = Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| {
         let (old, expires) = cur.map_or((&[][..], 0), |v| (v.value, v.expires_unix_nano));
         if old.len() + more.len() > max {
             return (Update::Keep, None);
@@ -339,7 +367,7 @@ pub fn append(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 
 /// INCR and friends: the new value keeps the key's expiry, as in Redis.
 fn incr_by(c: &mut Ctx<'_, '_>, key: &[u8], delta: i64) -> io::Result<()> {
-    let r = c.sh.db.update(key, |cur| {
+    let r = Store::of(&c.sh.db, &mut c.s.exec).update(key, |cur| {
         let (v, expires) = match cur {
             None => (0, 0),
             Some(cur) => match parse_i64(cur.value) {

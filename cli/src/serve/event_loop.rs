@@ -1,0 +1,396 @@
+//! An I/O thread: one mio event loop (epoll, edge-triggered) over its share of the connections.
+//!
+//! The accept loop hands it new sockets, and workers hand back connections whose waiting
+//! command is done, through its inbox and its waker. Each event drives one connection
+//! ([`Conn::drive`]) until its socket has nothing more to give; a command that may wait goes to
+//! the worker pool with the connection, which is away (its events ignored) until it comes back.
+//! Every [`TICK`] the thread closes connections idle past `--timeout` or whose replies have
+//! made no progress for the write stall limit. On stop it answers what each connection has
+//! read, gives slow readers [`GRACE`] to take their replies, then closes the rest.
+
+use std::net::TcpStream as StdStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::conn::{Conn, Spares, Step};
+use super::state::{ClientHandle, Shared};
+use super::worker::{Job, Pool};
+
+/// How often timeouts are checked (and the longest a stop waits to be noticed).
+const TICK: Duration = Duration::from_millis(250);
+/// How long a stopping server lets clients take their last replies.
+const GRACE: Duration = Duration::from_secs(5);
+/// How long a stopping I/O thread waits for connections still at a worker.
+const HARD_STOP: Duration = Duration::from_secs(15);
+const WAKE: Token = Token(usize::MAX);
+
+/// What other threads send an I/O thread.
+#[derive(Default)]
+struct Inbox {
+    new: Vec<(StdStream, Arc<ClientHandle>)>,
+    back: Vec<(usize, Box<Conn>)>,
+    stop: bool,
+}
+
+/// The side of an I/O thread other threads see.
+pub struct IoHandle {
+    inbox: Mutex<Inbox>,
+    waker: Waker,
+    /// Connections it owns (new ones go to the least loaded thread).
+    load: AtomicUsize,
+}
+
+impl IoHandle {
+    /// Puts something in the inbox, waking the thread only if the inbox was empty: the thread
+    /// empties it whole after each wake-up, so a wake is pending for anything already there
+    /// (after a group fsync, dozens of workers hand back connections with one wake-up).
+    fn send(&self, f: impl FnOnce(&mut Inbox)) {
+        let was_empty = {
+            let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
+            let empty = inbox.new.is_empty() && inbox.back.is_empty() && !inbox.stop;
+            f(&mut inbox);
+            empty
+        };
+        if was_empty {
+            if let Err(e) = self.waker.wake() {
+                eprintln!("bitgask serve: waking an I/O thread: {e}");
+            }
+        }
+    }
+
+    pub fn load(&self) -> usize {
+        self.load.load(Ordering::Relaxed)
+    }
+
+    /// A new client's socket (already in the registry).
+    pub fn admit(&self, sock: StdStream, handle: Arc<ClientHandle>) {
+        self.load.fetch_add(1, Ordering::Relaxed);
+        self.send(|i| i.new.push((sock, handle)));
+    }
+
+    /// A connection back from a worker, to slot `slot`.
+    pub fn give_back(&self, slot: usize, conn: Box<Conn>) {
+        self.send(|i| i.back.push((slot, conn)));
+    }
+
+    /// Starts the graceful stop.
+    pub fn stop(&self) {
+        self.send(|i| i.stop = true);
+    }
+}
+
+enum Slot {
+    Free,
+    Here(Box<Conn>),
+    /// At a worker.
+    Away,
+}
+
+/// Starts an I/O thread.
+pub fn spawn(sh: Arc<Shared>, pool: Arc<Pool>, n: usize) -> std::io::Result<(Arc<IoHandle>, JoinHandle<()>)> {
+    let poll = Poll::new()?;
+    let waker = Waker::new(poll.registry(), WAKE)?;
+    let home = Arc::new(IoHandle { inbox: Mutex::new(Inbox::default()), waker, load: AtomicUsize::new(0) });
+    let mut lp = Loop {
+        sh,
+        pool,
+        home: Arc::clone(&home),
+        poll,
+        slots: Vec::new(),
+        free: Vec::new(),
+        live: 0,
+        spares: Spares::default(),
+        stop_at: None,
+        again: Vec::new(),
+    };
+    let t = std::thread::Builder::new().name(format!("bitgask-io-{n}")).spawn(move || lp.run())?;
+    Ok((home, t))
+}
+
+struct Loop {
+    sh: Arc<Shared>,
+    pool: Arc<Pool>,
+    home: Arc<IoHandle>,
+    poll: Poll,
+    /// Connections by token.
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    /// Connections here or away.
+    live: usize,
+    spares: Spares,
+    stop_at: Option<Instant>,
+    /// Connections that gave up their turn with input left ([`Step::Again`]).
+    again: Vec<usize>,
+}
+
+impl Loop {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut last_sweep = Instant::now();
+        loop {
+            let wait = if self.again.is_empty() { TICK } else { Duration::ZERO };
+            if let Err(e) = self.poll.poll(&mut events, Some(wait)) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    eprintln!("bitgask serve: epoll: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            for ev in events.iter() {
+                if ev.token() != WAKE {
+                    self.drive(ev.token().0);
+                }
+            }
+            for i in std::mem::take(&mut self.again) {
+                self.drive(i);
+            }
+            self.take_inbox();
+            if last_sweep.elapsed() >= TICK {
+                self.sweep();
+                last_sweep = Instant::now();
+            }
+            if let Some(t) = self.stop_at {
+                if self.live == 0 || t.elapsed() > HARD_STOP {
+                    break;
+                }
+            }
+        }
+        for i in 0..self.slots.len() {
+            if matches!(self.slots[i], Slot::Here(_)) {
+                self.close(i);
+            }
+        }
+    }
+
+    fn drive(&mut self, i: usize) {
+        let stopping = self.stop_at.is_some();
+        let Some(Slot::Here(conn)) = self.slots.get_mut(i) else { return };
+        let (sh, spares) = (&self.sh, &mut self.spares);
+        // A panic in a command ends its connection, not the thread's others.
+        let step = catch_unwind(AssertUnwindSafe(|| conn.drive(sh, spares, stopping))).unwrap_or(Step::Close);
+        match step {
+            Step::Input | Step::Output => {}
+            Step::Again => self.again.push(i),
+            Step::HandOff => {
+                let Slot::Here(conn) = std::mem::replace(&mut self.slots[i], Slot::Away) else { unreachable!() };
+                self.pool.submit(Job { sh: Arc::clone(&self.sh), conn, slot: i, home: Arc::clone(&self.home) });
+            }
+            Step::Close => self.close(i),
+        }
+    }
+
+    fn take_inbox(&mut self) {
+        let inbox = std::mem::take(&mut *self.home.inbox.lock().unwrap_or_else(PoisonError::into_inner));
+        for (sock, handle) in inbox.new {
+            self.add(sock, handle);
+        }
+        for (i, conn) in inbox.back {
+            self.slots[i] = Slot::Here(conn);
+            self.drive(i);
+        }
+        if inbox.stop && self.stop_at.is_none() {
+            self.stop_at = Some(Instant::now());
+            for i in 0..self.slots.len() {
+                self.drive(i);
+            }
+        }
+    }
+
+    fn add(&mut self, sock: StdStream, handle: Arc<ClientHandle>) {
+        if sock.set_nonblocking(true).is_err() {
+            self.sh.reg.remove(handle.id);
+            self.home.load.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot::Free);
+            self.slots.len() - 1
+        });
+        self.live += 1;
+        let mut conn = Box::new(Conn::new(&self.sh, mio::net::TcpStream::from_std(sock), handle));
+        // Input already there is reported by the registration itself (epoll checks readiness
+        // when a socket is added).
+        let r = self.poll.registry().register(&mut conn.sock, Token(i), Interest::READABLE | Interest::WRITABLE);
+        self.slots[i] = Slot::Here(conn);
+        if let Err(e) = r {
+            eprintln!("bitgask serve: epoll registration: {e}");
+            self.close(i);
+        }
+    }
+
+    fn close(&mut self, i: usize) {
+        let Slot::Here(mut conn) = std::mem::replace(&mut self.slots[i], Slot::Free) else { return };
+        let _ = self.poll.registry().deregister(&mut conn.sock);
+        conn.close(&self.sh);
+        self.sh.reg.remove(conn.handle.id);
+        self.free.push(i);
+        self.live -= 1;
+        self.home.load.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Closes connections idle past the timeout, stalled writers, and after the grace period
+    /// of a stop, every connection still here.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        let (stall_limit, timeout) = (self.sh.cfg.write_stall, self.sh.cfg.timeout);
+        let past_grace = self.stop_at.is_some_and(|t| now.duration_since(t) > GRACE);
+        let mut late = 0;
+        for i in 0..self.slots.len() {
+            let Slot::Here(c) = &self.slots[i] else { continue };
+            let stalled = c.stalled_since.is_some_and(|t| now.duration_since(t) > stall_limit);
+            let idle = !c.has_output() && timeout.is_some_and(|to| now.duration_since(c.last_read) > to);
+            if past_grace {
+                late += 1;
+            }
+            if stalled || idle || past_grace {
+                self.close(i);
+            }
+        }
+        if late > 0 {
+            eprintln!("bitgask serve: {late} connection(s) still writing after the grace period; closed them");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::path::PathBuf;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::serve::state::Stopper;
+    use crate::serve::{server, ServeArgs};
+
+    /// A server over a fresh database, run in this process on a free port.
+    struct TestServer {
+        sh: Option<Arc<Shared>>,
+        addr: SocketAddr,
+        runner: Option<std::thread::JoinHandle<Result<(), String>>>,
+        dir: PathBuf,
+    }
+
+    impl TestServer {
+        fn start(name: &str, extra: &[&str]) -> TestServer {
+            let dir = std::env::temp_dir().join(format!("bitgask-evloop-test-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut flags = vec!["--dir", dir.to_str().unwrap(), "--addr", "127.0.0.1:0", "--merge-interval-ms", "0"];
+            flags.extend_from_slice(extra);
+            let args = ServeArgs::from_flags(&flags).unwrap();
+            let mut cfg = args.config().unwrap();
+            let db = bitgask::Db::open(&dir, args.options().unwrap()).unwrap();
+            let listener = server::bind(cfg.addr).unwrap();
+            cfg.addr = listener.local_addr().unwrap();
+            let stopper = Arc::new(Stopper::default());
+            {
+                use std::os::fd::AsRawFd;
+                stopper.set_listener(listener.as_raw_fd());
+            }
+            let sh = Arc::new(Shared::new(db, cfg, stopper));
+            let addr = sh.cfg.addr;
+            let sh2 = Arc::clone(&sh);
+            let runner = std::thread::spawn(move || crate::serve::serve(sh2, listener));
+            TestServer { sh: Some(sh), addr, runner: Some(runner), dir }
+        }
+
+        fn connect(&self) -> TcpStream {
+            let s = TcpStream::connect(self.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s
+        }
+
+        /// Stops the server the way SHUTDOWN does; the database must close cleanly.
+        fn stop(mut self) {
+            let sh = self.sh.take().unwrap();
+            sh.stopper.stop();
+            drop(sh);
+            self.runner.take().unwrap().join().unwrap().unwrap();
+            std::fs::remove_dir_all(&self.dir).unwrap();
+        }
+    }
+
+    /// Sends `req` and reads until `want.len()` bytes came back.
+    fn ask(s: &mut TcpStream, req: &[u8], want: &[u8]) {
+        s.write_all(req).unwrap();
+        let mut got = vec![0; want.len()];
+        s.read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    }
+
+    #[test]
+    fn a_waiting_durable_write_does_not_stall_its_io_threads_other_connections() {
+        let srv = TestServer::start("waiting-write", &["--io-threads", "1"]);
+        let sh = Arc::clone(srv.sh.as_ref().unwrap());
+        // Hold the writer mutex for two seconds: a durable SET now waits as long.
+        let (held, wait) = mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            sh.db
+                .update(b"other", |_| {
+                    held.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(2000));
+                    (bitgask::Update::Keep, ())
+                })
+                .unwrap();
+        });
+        wait.recv().unwrap();
+        let t0 = Instant::now();
+        let mut writer = srv.connect();
+        writer.write_all(b"SET k v\r\n").unwrap();
+        // The same (only) I/O thread answers another client meanwhile, many times.
+        let mut reader = srv.connect();
+        for _ in 0..50 {
+            ask(&mut reader, b"PING\r\nGET k\r\n", b"+PONG\r\n$-1\r\n");
+        }
+        assert!(t0.elapsed() < Duration::from_millis(1500), "answers took {:?}", t0.elapsed());
+        let mut ok = [0u8; 5];
+        writer.read_exact(&mut ok).unwrap();
+        assert_eq!(&ok, b"+OK\r\n");
+        assert!(t0.elapsed() >= Duration::from_millis(1800), "the SET did not wait: {:?}", t0.elapsed());
+        ask(&mut reader, b"GET k\r\n", b"$1\r\nv\r\n");
+        holder.join().unwrap();
+        srv.stop();
+    }
+
+    #[test]
+    fn a_connection_resumes_its_pipeline_after_the_worker() {
+        let srv = TestServer::start("resume", &["--io-threads", "1"]);
+        let mut c = srv.connect();
+        // Reads, durable writes and FLUSHDB interleaved in one pipeline: the replies come in
+        // order whichever thread ran each command.
+        ask(
+            &mut c,
+            b"PING\r\nSET a 1\r\nGET a\r\nINCR a\r\nMULTI\r\nSET b 2\r\nEXEC\r\nGET b\r\nFLUSHDB\r\nDBSIZE\r\nECHO x\r\n",
+            b"+PONG\r\n+OK\r\n$1\r\n1\r\n:2\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n$1\r\n2\r\n+OK\r\n:0\r\n$1\r\nx\r\n",
+        );
+        srv.stop();
+    }
+
+    #[test]
+    fn concurrent_durable_writers_are_all_answered() {
+        let srv = TestServer::start("writers", &["--io-threads", "2"]);
+        let addr = srv.addr;
+        let clients: Vec<_> = (0..40)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    for j in 0..20 {
+                        ask(&mut s, format!("SET k{i}:{j} {j}\r\n").as_bytes(), b"+OK\r\n");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().unwrap();
+        }
+        let mut c = srv.connect();
+        ask(&mut c, b"DBSIZE\r\n", b":800\r\n");
+        srv.stop();
+    }
+}

@@ -1,0 +1,139 @@
+//! The durable watermark (docs/DESIGN.md sections 1.6 and 4.5): how much of the newest data file
+//! is known to be on disk, so that open can tell damage a power loss may leave (after the
+//! watermark, in bytes never flushed) from corruption of data that was flushed (before it).
+//!
+//! - At open, reopen and after repair ([`Tracker::settle`]): the newest file is fdatasynced and
+//!   its whole valid length recorded, durably, before anything is appended.
+//! - After each group commit ([`Tracker::advance`]): the length that commit made durable is
+//!   written into the other slot, without an fsync of its own. It reaches the disk with the
+//!   kernel's writeback or at close ([`Tracker::flush`]); until then the previous mark holds,
+//!   which is always true, only less informative.
+//!
+//! A mark is only ever written after the bytes it covers were flushed, so whatever version of
+//! the file a power loss leaves never claims more than is durable. Marks for one handle only
+//! grow (file id, then length); open writes one unconditionally, so a mark of a file id a later
+//! generation reuses is replaced before that file is appended to.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::format::watermark::{Mark, FILE_LEN, WATERMARK_FILE};
+use crate::storage::fs::{self, data_name};
+
+/// What the watermark file says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    /// No watermark file: a database no version with watermarks has opened yet. Every byte of
+    /// the newest file counts as durable (the rules before watermarks existed).
+    Absent,
+    /// A file whose slots are both damaged: nothing of the newest file counts as durable.
+    Unreadable,
+    At(Mark),
+}
+
+impl Known {
+    /// Reads `dir`'s watermark file (a symlink in its place is an error, as for every file).
+    pub fn read(dir: &Path) -> Result<Known> {
+        let path = dir.join(WATERMARK_FILE);
+        let mut f = match fs::open_nofollow(&path, false) {
+            Ok(f) => f,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(Known::Absent),
+            Err(e) => return Err(e),
+        };
+        let mut b = Vec::with_capacity(FILE_LEN);
+        f.by_ref().take(FILE_LEN as u64 + 1).read_to_end(&mut b).map_err(|e| Error::io("read", &path, e))?;
+        Ok(Mark::parse_file(&b).map_or(Known::Unreadable, Known::At))
+    }
+
+    /// The offset in data file `file_id` (the newest) below which its bytes are known durable,
+    /// so that damage there is corruption rather than a power loss's unflushed tail.
+    pub fn durable_below(&self, file_id: u32) -> u64 {
+        match self {
+            Known::Absent => u64::MAX,
+            Known::Unreadable => 0,
+            Known::At(m) if m.file_id == file_id => m.len,
+            Known::At(_) => 0,
+        }
+    }
+
+    /// For messages: where the durable region of `file_id` ends.
+    pub fn describe(&self, file_id: u32) -> String {
+        match self {
+            Known::Absent => "end of the file (no watermark file: all of it counts as durable)".into(),
+            _ => format!("durable watermark at offset {}", self.durable_below(file_id)),
+        }
+    }
+}
+
+/// The open watermark file of a handle.
+struct Slots {
+    file: std::fs::File,
+    path: PathBuf,
+    seq: u64,
+    last: (u32, u64),
+}
+
+/// Writes the marks of one handle; every method takes only its own mutex, a leaf lock.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    slots: Mutex<Option<Slots>>,
+}
+
+impl Tracker {
+    /// Makes `newest` (id and valid length; `None`: no data file) durable and records it as
+    /// the watermark, durably, replacing what `known` (read before) said.
+    pub fn settle(dir: &Path, newest: Option<(u32, u64)>, known: Known) -> Result<Tracker> {
+        let (file_id, len) = newest.unwrap_or((0, 0));
+        if file_id != 0 {
+            let data = dir.join(data_name(file_id));
+            fs::sync_data(&fs::open_nofollow(&data, false)?, &data)?;
+        }
+        let path = dir.join(WATERMARK_FILE);
+        let seq = match known {
+            Known::At(m) => m.seq + 1,
+            _ => 1,
+        };
+        let mark = Mark { seq, file_id, len };
+        let file = if matches!(known, Known::At(_)) {
+            let f = fs::open_nofollow(&path, true)?;
+            fs::write_at(&f, &path, &mark.encode(), mark.slot_offset()).map_err(|e| Error::io("write", &path, e))?;
+            fs::sync_data(&f, &path)?;
+            f
+        } else {
+            fs::atomic_write(dir, WATERMARK_FILE, &mark.encode_file())?;
+            fs::open_nofollow(&path, true)?
+        };
+        Ok(Tracker { slots: Mutex::new(Some(Slots { file, path, seq, last: (file_id, len) })) })
+    }
+
+    /// Records that data file `file_id` is durable up to `len` (called after the fdatasync that
+    /// made it so). Not synced; a failed write leaves the previous mark, which stays true.
+    pub fn advance(&self, file_id: u32, len: u64) {
+        let mut g = self.slots.lock();
+        let Some(s) = g.as_mut().filter(|s| (file_id, len) > s.last) else { return };
+        let mark = Mark { seq: s.seq + 1, file_id, len };
+        if fs::write_at(&s.file, &s.path, &mark.encode(), mark.slot_offset()).is_ok() {
+            s.seq = mark.seq;
+            s.last = (file_id, len);
+        }
+    }
+
+    /// Makes the last mark durable (close). A failure leaves an older mark, which stays true.
+    pub fn flush(&self) {
+        if let Some(s) = self.slots.lock().as_ref() {
+            let _ = fs::sync_data(&s.file, &s.path);
+        }
+    }
+
+    /// Takes over `other`'s file (after a reopen settled a new mark).
+    pub fn replace(&self, other: Tracker) {
+        *self.slots.lock() = other.slots.into_inner();
+    }
+}
+
+#[cfg(test)]
+#[path = "watermark_tests.rs"]
+mod tests;
