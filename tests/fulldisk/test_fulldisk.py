@@ -165,6 +165,11 @@ def server_cycle(bin_, root):
         check("the server filled the disk", len(acked) > 40, f"{len(acked)}")
         check("writes are refused while full", c.call("SET", "more", "x").startswith(b"-MISCONF"))
         check("INFO says the disk is full", info(c).get("bitgask_disk_full") == "1", info(c))
+        check("MULTI while full", c.call("MULTI") == b"+OK")
+        check("SET queued while full", c.call("SET", "in-exec", "x") == b"+QUEUED")
+        r = c.call("EXEC")
+        check("EXEC while full is -MISCONF", isinstance(r, bytes) and r.startswith(b"-MISCONF"), r)
+        check("EXEC while full wrote nothing", c.call("GET", "in-exec") is None)
         for i in acked:
             check(f"server: GET {i} while full", c.call("GET", key(i)) == value(i))
         for i in acked:
