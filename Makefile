@@ -14,6 +14,8 @@
 #   make bench     the C benchmark over the public API (release build)
 #   make bench-peers   bitgask beside LevelDB, LMDB, RocksDB, SQLite and the machine's limits (medians of 3 rounds)
 #   make fuzz      every fuzz target for FUZZ_SECONDS (default 60) each (make test: fuzz-smoke)
+#   make test-full-disk  fill a 6 MiB tmpfs (user namespace, no root) through the command and the
+#                      server, delete, reclaim, write again (part of make test)
 #   make test-server   bitgask serve with redis-cli, redis-benchmark, redis-py, raw sockets, and a
 #                      20-second wire fuzz
 #   make wire-fuzz     mutated commands, pipelines and partial frames at a running bitgask serve for
@@ -48,7 +50,7 @@ C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
 .PHONY: bench-deps bench-peers bench-peers-smoke
-.PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-server server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-server server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -185,6 +187,13 @@ server-deps:
 server-bin:
 	$(CARGO) build --release -p bitgask-cli
 
+# A full disk through the command and the server (tests/fulldisk): a tmpfs of 6 MiB in a user
+# and mount namespace of its own (unshare -rm, no root); skipped with a note where user
+# namespaces are not allowed. The library's own full-disk tests run in cargo-test and fault-tests.
+test-full-disk:
+	$(CARGO) build --release -p bitgask-cli
+	python3 tests/fulldisk/test_fulldisk.py $(REL)/bitgask
+
 test-server: server-deps server-bin
 	tests/server/cli_test.sh $(SERVER_BIN)
 	tests/server/benchmark_smoke.sh $(SERVER_BIN)
@@ -289,7 +298,7 @@ test-go: lib
 	    $(GO) test -count=1 -run '^Example$$' ./...
 	rm -rf $(GO_STAGE)
 
-test: header-check lint cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-server test-cluster test-gofixtures bench-smoke bench-peers-smoke run install-check fuzz-smoke
+test: header-check lint cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-smoke bench-peers-smoke run install-check fuzz-smoke
 test: test-python test-cxx test-go
 
 $(BUILD)/quickstart: examples/quickstart.c lib

@@ -605,9 +605,9 @@ TEST(status_strings_are_distinct_and_never_null) {
         BITGASK_OK,          BITGASK_NOT_FOUND,    BITGASK_ITER_DONE,          BITGASK_STOPPED, BITGASK_E_INVALID_ARG,
         BITGASK_E_NULL_ARG,  BITGASK_E_BUFFER_TOO_SMALL, BITGASK_E_IO,         BITGASK_E_CORRUPT,
         BITGASK_E_LOCKED,    BITGASK_E_CLOSED,     BITGASK_E_TOO_LARGE,        BITGASK_E_FORMAT_VERSION,
-        BITGASK_E_PANIC,     BITGASK_E_POISONED,   BITGASK_E_CONFLICT,
+        BITGASK_E_PANIC,     BITGASK_E_POISONED,   BITGASK_E_CONFLICT,         BITGASK_E_NO_SPACE,
     };
-    static const bitgask_status unknown[] = {4, 100, -13, -100, INT32_MAX, INT32_MIN};
+    static const bitgask_status unknown[] = {4, 100, -14, -100, INT32_MAX, INT32_MIN};
     size_t n = sizeof codes / sizeof codes[0], i, j;
     for (i = 0; i < n; i++) {
         const char *s = bitgask_status_str(codes[i]);
@@ -628,7 +628,7 @@ TEST(status_strings_are_distinct_and_never_null) {
     CHECK(BITGASK_E_INVALID_ARG == -1 && BITGASK_E_NULL_ARG == -2 && BITGASK_E_BUFFER_TOO_SMALL == -3);
     CHECK(BITGASK_E_IO == -4 && BITGASK_E_CORRUPT == -5 && BITGASK_E_LOCKED == -6 && BITGASK_E_CLOSED == -7);
     CHECK(BITGASK_E_TOO_LARGE == -8 && BITGASK_E_FORMAT_VERSION == -9 && BITGASK_E_PANIC == -10);
-    CHECK(BITGASK_E_POISONED == -11 && BITGASK_E_CONFLICT == -12);
+    CHECK(BITGASK_E_POISONED == -11 && BITGASK_E_CONFLICT == -12 && BITGASK_E_NO_SPACE == -13);
 }
 
 TEST(version_matches_the_header) {

@@ -24,6 +24,7 @@ const (
 	StatusPanic          Status = C.BITGASK_E_PANIC
 	StatusPoisoned       Status = C.BITGASK_E_POISONED
 	StatusConflict       Status = C.BITGASK_E_CONFLICT
+	StatusNoSpace        Status = C.BITGASK_E_NO_SPACE
 )
 
 // String is the library's static text for the status.
@@ -60,6 +61,7 @@ var (
 	ErrPanic         = sentinel(StatusPanic)
 	ErrPoisoned      = sentinel(StatusPoisoned)
 	ErrConflict      = sentinel(StatusConflict)
+	ErrNoSpace       = sentinel(StatusNoSpace)
 )
 
 // newError converts a failed call's status and error object (which it frees; may be NULL).

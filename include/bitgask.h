@@ -334,6 +334,40 @@ typedef struct bitgask_report_counts {
 } bitgask_report_counts;
 
 /**
+ * The reserve file and whether the disk is full, filled by `bitgask_space_get`.
+ */
+typedef struct bitgask_space {
+  /**
+   * The configured reserve size (`bitgask_options_set_reserve_bytes`).
+   */
+  uint64_t reserve_size;
+  /**
+   * Bytes the reserve file holds now: `reserve_size`, or 0 once it was given back to let
+   * deletes and merges run on a full disk.
+   */
+  uint64_t reserve_bytes;
+  /**
+   * Bytes available on the database's file system (0 when unknown).
+   */
+  uint64_t free_bytes;
+  /**
+   * Writes that failed or were refused with `BITGASK_E_NO_SPACE` since the handle opened.
+   */
+  uint64_t no_space_errors;
+  /**
+   * 1 while the handle is full (a write failed for lack of space and room has not come
+   * back): puts are refused with `BITGASK_E_NO_SPACE`, deletes and merges run. Else 0.
+   */
+  uint32_t full;
+  /**
+   * 1 while space is low: full, or less free than twice the reserve. Merges then run file by
+   * file (`bitgask_compact_if_needed` always, `bitgask_merge` when the live data would not
+   * fit). Else 0.
+   */
+  uint32_t low;
+} bitgask_space;
+
+/**
  * The call did what it says.
  */
 #define BITGASK_OK 0
@@ -436,6 +470,16 @@ typedef struct bitgask_report_counts {
  * transaction read it. Nothing of the transaction was written; run it again.
  */
 #define BITGASK_E_CONFLICT (-12)
+
+/**
+ * The file system is full (`ENOSPC`, or `EDQUOT` for a quota). A write: nothing was written
+ * and nothing acknowledged was lost; the handle stays usable and reads go on. While the disk is
+ * full, puts are refused with this status at once and deletes still run (on the space the
+ * reserve file gave back); delete keys, then `bitgask_merge` or `bitgask_compact_if_needed`
+ * reclaim their space file by file, and writes resume once there is room again (section 5.14
+ * of the design). A merge: its partial output was removed. `bitgask_space_get` says more.
+ */
+#define BITGASK_E_NO_SPACE (-13)
 
 #ifdef __cplusplus
 extern "C" {
@@ -542,8 +586,9 @@ bitgask_status bitgask_close(struct bitgask_db *db, struct bitgask_error **err_o
  * Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the
  * write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
  * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, key, val); `BITGASK_E_INVALID_ARG` (empty
- * key); `BITGASK_E_TOO_LARGE` (key or value above its limit); `BITGASK_E_IO` (the write or its
- * fsync failed); `BITGASK_E_POISONED`.
+ * key); `BITGASK_E_TOO_LARGE` (key or value above its limit); `BITGASK_E_NO_SPACE` (the disk
+ * is full: nothing written, the handle stays usable); `BITGASK_E_IO` (the write or its fsync
+ * failed); `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_put(struct bitgask_db *db, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen, struct bitgask_error **err_out);
@@ -583,7 +628,8 @@ bitgask_status bitgask_get_into(const struct bitgask_db *db, const uint8_t *key,
  * sync_on_delete is on.
  * Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (it was absent or expired: nothing written);
  * `BITGASK_E_NULL_ARG` (db, key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE`
- * (key above max_key_size); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+ * (key above max_key_size); `BITGASK_E_NO_SPACE` (not even the reserve had room for the
+ * tombstone); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_delete(struct bitgask_db *db, const uint8_t *key, size_t klen, struct bitgask_error **err_out);
@@ -744,10 +790,13 @@ bitgask_status bitgask_fold(const struct bitgask_db *db, const uint8_t *prefix, 
  * A full merge: rewrites the live records of every sealed file and drops dead versions,
  * tombstones and expired records. Without `force` it runs only when the trigger holds
  * (dead/total >= merge_trigger_ratio and total >= merge_min_total). `*merged_out` (may be
- * NULL) tells whether a merge ran.
- * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO` (the merge is abandoned and
- * the database keeps its current files); `BITGASK_E_CORRUPT` (a sealed file turned out damaged);
- * `BITGASK_E_POISONED`.
+ * NULL) tells whether a merge ran. On a full disk (`BITGASK_E_NO_SPACE` from a write), or when
+ * the live data would not fit in the free space, it merges file by file instead, each input
+ * removed right after its swap, so space can be reclaimed without adding disk.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_NO_SPACE` (no file could be
+ * merged in the room left; what was merged stays merged); `BITGASK_E_IO` (the merge is abandoned
+ * and the database keeps its current files); `BITGASK_E_CORRUPT` (a sealed file turned out
+ * damaged); `BITGASK_E_POISONED`.
  * Threads: safe to call concurrently on one handle (merges are serialized).
  */
 bitgask_status bitgask_merge(struct bitgask_db *db, bool force, bool *merged_out, struct bitgask_error **err_out);
@@ -756,7 +805,8 @@ bitgask_status bitgask_merge(struct bitgask_db *db, bool force, bool *merged_out
  * One pass of the background policy: a full merge when its trigger holds, else a selective
  * merge of the sealed files with the most garbage when enough of them qualify
  * (garbage_ratio, min/max_merge_files, min_merge_total, max_merge_bytes). `*merged_out` (may
- * be NULL) tells whether a merge ran.
+ * be NULL) tells whether a merge ran. While space is low (`bitgask_space_get`) it merges file
+ * by file, as `bitgask_merge` does on a full disk.
  * Returns: as `bitgask_merge`.
  * Threads: safe to call concurrently on one handle (merges are serialized).
  */
@@ -855,6 +905,15 @@ bitgask_status bitgask_options_set_sync_interval_ms(struct bitgask_options *o, u
  * Threads: one thread at a time per options object.
  */
 bitgask_status bitgask_options_set_max_file_size(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
+
+/**
+ * Size of the reserve file preallocated beside the data and given back when the disk fills,
+ * so that deletes and merges can still run there (default 4 MiB; 0: no reserve; see
+ * `BITGASK_E_NO_SPACE`). Range: 0 to 1 TiB.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+ * Threads: one thread at a time per options object.
+ */
+bitgask_status bitgask_options_set_reserve_bytes(struct bitgask_options *o, uint64_t bytes, struct bitgask_error **err_out);
 
 /**
  * Largest key accepted (default 64 KiB); longer keys give `BITGASK_E_TOO_LARGE`.
@@ -1098,6 +1157,14 @@ const char *bitgask_report_json(const struct bitgask_report *r);
  * Threads: one thread at a time per report.
  */
 void bitgask_report_free(struct bitgask_report *r);
+
+/**
+ * Fills `*out` with the reserve's size and content, the free bytes, and whether the handle is
+ * full.
+ * Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, out); `BITGASK_E_CLOSED`.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_space_get(const struct bitgask_db *db, struct bitgask_space *out, struct bitgask_error **err_out);
 
 /**
  * Begins a transaction on `db`. On success `*out` receives a transaction owned by the

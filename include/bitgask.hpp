@@ -76,6 +76,13 @@ class conflict : public error {
     using error::error;
 };
 
+// The file system is full (BITGASK_E_NO_SPACE): nothing acknowledged was lost and the handle
+// stays usable; delete keys, then merge to reclaim their space.
+class no_space : public error {
+   public:
+    using error::error;
+};
+
 namespace detail {
 
 // Throws the exception for a failed call; takes ownership of the C error object (may be NULL).
@@ -83,6 +90,7 @@ namespace detail {
     std::string message = err ? bitgask_error_message(err) : bitgask_status_str(s);
     bitgask_error_free(err);
     if (s == BITGASK_E_CONFLICT) throw conflict(s, message);
+    if (s == BITGASK_E_NO_SPACE) throw no_space(s, message);
     throw error(s, message);
 }
 

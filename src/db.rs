@@ -15,9 +15,10 @@ use crate::engine::{Durability, Engine};
 use crate::error::{Error, Result};
 use crate::format::record::{Codec, Encoded, FLAG_TOMBSTONE};
 use crate::iter::{Iter, KeyFilter};
-use crate::merge::{self, MergeKind};
 use crate::options::Options;
+use crate::reclaim;
 use crate::recovery::OpenReport;
+use crate::space::SpaceInfo;
 use crate::storage::fs;
 
 /// Size and garbage figures of a database.
@@ -117,7 +118,7 @@ impl Db {
         });
         self.periodic("bitgask-merge", self.engine.opts().merge.interval_ms, |e| {
             // A failed background merge leaves the database as it was; the next pass retries.
-            let _ = merge::compact_if_needed(e);
+            let _ = reclaim::compact(e);
         });
     }
 
@@ -375,19 +376,28 @@ impl Db {
     /// A full merge (docs/DESIGN.md section 7). Without `force` it runs only when the trigger holds
     /// (dead/total >= merge_trigger_ratio and total >= merge_min_total). Returns whether it ran.
     /// Reads and writes continue meanwhile; writers wait only for the final swap.
+    ///
+    /// On a full disk (docs/DESIGN.md section 5.14), without `force` while space is low, when
+    /// the live data would not fit in the free space, or when the full merge runs out of room, it
+    /// merges file by file instead, each input removed right after its swap (section 7.10).
     pub fn merge(&self, force: bool) -> Result<bool> {
         self.engine.check_open()?;
-        if !force && !merge::full_merge_due(&self.engine) {
-            return Ok(false);
-        }
-        merge::run(&self.engine, MergeKind::Full)
+        reclaim::merge(&self.engine, force)
     }
 
     /// One pass of the background policy: a full merge when its trigger holds, else a
     /// selective merge of the files with the most garbage when enough qualify.
+    /// While space is low (the disk full, or less free than twice the reserve) it merges file
+    /// by file, as [`Db::merge`] does on a full disk.
     pub fn compact_if_needed(&self) -> Result<bool> {
         self.engine.check_open()?;
-        merge::compact_if_needed(&self.engine)
+        reclaim::compact(&self.engine)
+    }
+
+    /// The reserve file and whether the disk is full (docs/DESIGN.md section 5.14).
+    pub fn space(&self) -> Result<SpaceInfo> {
+        self.engine.check_open()?;
+        Ok(self.engine.space().snapshot())
     }
 
     /// Dead and total bytes: what a full merge would free.

@@ -29,6 +29,9 @@ pub mod status {
     pub const E_POISONED: i32 = -11;
     /// A transaction's commit found a key it read written by someone else since.
     pub const E_CONFLICT: i32 = -12;
+    /// A write found the file system full (`ENOSPC` or `EDQUOT`); nothing was lost and the
+    /// handle stays usable (docs/DESIGN.md section 5.14).
+    pub const E_NO_SPACE: i32 = -13;
 
     /// Static NUL-terminated text for a status; unknown numbers get a generic text, never a crash.
     pub fn ctext(s: i32) -> &'static std::ffi::CStr {
@@ -49,6 +52,7 @@ pub mod status {
             E_PANIC => c"internal panic",
             E_POISONED => c"handle poisoned by an earlier fatal error",
             E_CONFLICT => c"transaction conflict",
+            E_NO_SPACE => c"no space left on the file system",
             _ => c"unknown status",
         }
     }
@@ -83,6 +87,13 @@ pub enum Error {
     /// A transaction's commit found a key it read written by someone else since; nothing was
     /// written.
     Conflict(String),
+    /// The file system is full (`ENOSPC`, or `EDQUOT` for a quota): the operation was undone
+    /// and nothing acknowledged was lost; the handle stays usable. A failed fsync is never this
+    /// (what it covered may be lost): that is `Io`, and it poisons the handle.
+    NoSpace {
+        context: String,
+        source: io::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -103,12 +114,37 @@ impl Error {
             Error::Panic(_) => E_PANIC,
             Error::Poisoned(_) => E_POISONED,
             Error::Conflict(_) => E_CONFLICT,
+            Error::NoSpace { .. } => E_NO_SPACE,
         }
     }
 
-    /// An I/O error with the operation and path that failed.
+    /// An I/O error with the operation and path that failed; a full file system is `NoSpace`.
     pub fn io(what: &str, path: &Path, source: io::Error) -> Error {
+        let context = format!("{what} {}", path.display());
+        match is_no_space(&source) {
+            true => Error::NoSpace { context, source },
+            false => Error::Io { context, source },
+        }
+    }
+
+    /// A failed fsync: always `Io`, even for `ENOSPC`, because the pages it covered may be lost
+    /// (the caller poisons the handle), so it must not read as "free space and retry".
+    pub fn io_lost(what: &str, path: &Path, source: io::Error) -> Error {
         Error::Io { context: format!("{what} {}", path.display()), source }
+    }
+
+    /// The same failure as `Io`: for a `NoSpace` whose clean-up failed, so the handle was
+    /// poisoned and freeing space is not the remedy.
+    pub fn lost(self) -> Error {
+        match self {
+            Error::NoSpace { context, source } => Error::Io { context, source },
+            other => other,
+        }
+    }
+
+    /// Whether this is a full file system (`NoSpace`).
+    pub fn is_no_space(&self) -> bool {
+        matches!(self, Error::NoSpace { .. })
     }
 
     /// Corruption at a byte offset of a file.
@@ -131,7 +167,7 @@ impl Error {
             | Error::Conflict(m) => m.clone(),
             Error::NullArg(name) => format!("{name} is NULL"),
             Error::BufferTooSmall { needed } => format!("{needed} bytes needed"),
-            Error::Io { context, source } => format!("{context}: {source}"),
+            Error::Io { context, source } | Error::NoSpace { context, source } => format!("{context}: {source}"),
             Error::Closed => "the handle was closed before this call".into(),
         }
     }
@@ -150,6 +186,7 @@ impl Error {
             Error::Panic(_) => "internal panic",
             Error::Poisoned(_) => "handle poisoned",
             Error::Conflict(_) => "transaction conflict",
+            Error::NoSpace { .. } => "no space",
         }
     }
 }
@@ -166,10 +203,15 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::NoSpace { source, .. } => Some(source),
             _ => None,
         }
     }
+}
+
+/// `ENOSPC`, or `EDQUOT` (a quota is a full file system for this user).
+pub fn is_no_space(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 #[cfg(test)]
@@ -188,6 +230,23 @@ mod tests {
     }
 
     #[test]
+    fn enospc_and_edquot_are_no_space_other_errors_io() {
+        let p = Path::new("f");
+        for code in [libc::ENOSPC, libc::EDQUOT] {
+            let e = Error::io("write", p, io::Error::from_raw_os_error(code));
+            assert_eq!(e.status(), status::E_NO_SPACE);
+            assert!(e.is_no_space());
+        }
+        assert_eq!(Error::io("write", p, io::Error::from_raw_os_error(libc::EIO)).status(), status::E_IO);
+    }
+
+    #[test]
+    fn a_failed_fsync_is_io_even_for_enospc() {
+        let e = Error::io_lost("fdatasync", Path::new("f"), io::Error::from_raw_os_error(libc::ENOSPC));
+        assert_eq!(e.status(), status::E_IO);
+    }
+
+    #[test]
     fn every_variant_has_a_distinct_error_status() {
         let all = [
             Error::InvalidArg(String::new()),
@@ -202,6 +261,7 @@ mod tests {
             Error::Panic(String::new()),
             Error::Poisoned(String::new()),
             Error::Conflict(String::new()),
+            Error::NoSpace { context: String::new(), source: io::Error::other("x") },
         ];
         let mut codes: Vec<i32> = all.iter().map(Error::status).collect();
         assert!(codes.iter().all(|&c| c < 0));

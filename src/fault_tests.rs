@@ -63,7 +63,10 @@ fn workload(db: &Db, root: &Path, m: &mut Model) -> bool {
         Ok(()) => true,
         Err(e) => {
             let s = e.status();
-            assert!(matches!(s, status::E_IO | status::E_POISONED | status::E_CORRUPT), "unexpected error {e}");
+            assert!(
+                matches!(s, status::E_IO | status::E_NO_SPACE | status::E_POISONED | status::E_CORRUPT),
+                "unexpected error {e}"
+            );
             *poisoned |= s == status::E_POISONED;
             false
         }
@@ -152,7 +155,10 @@ fn run_one(op: Op, n: u64, failure: Failure, persistent: bool) {
             }
             let _ = db.close();
         }
-        Err(e) => assert!(matches!(e.status(), status::E_IO | status::E_CORRUPT), "{what}: open failed with {e}"),
+        Err(e) => assert!(
+            matches!(e.status(), status::E_IO | status::E_NO_SPACE | status::E_CORRUPT),
+            "{what}: open failed with {e}"
+        ),
     }
     fault::disarm(root);
     let db = Db::open(root.join("db"), opts()).unwrap_or_else(|e| panic!("{what}: reopen failed: {e}"));

@@ -17,6 +17,7 @@ use crate::format::hint::has_magic;
 use crate::format::meta::{is_go_layout, is_legacy_layout, Meta};
 use crate::format::watermark::WATERMARK_FILE;
 use crate::generation::{is_our_tmp, DATA_DIR, DATA_OLD, MERGE_DONE, MERGE_TMP};
+use crate::space::RESERVE_FILE;
 use crate::storage::fs::{parse_name, LOCK_FILE, META_FILE};
 use crate::storage::lock::LockFile;
 
@@ -145,6 +146,9 @@ fn look_at(root: &Path, name: &str) -> Result<DirSigns> {
         }
     }
     s.ours |= s.merge_done;
+    // The reserve lives at the root, beside data/, and the Go system writes none
+    // (docs/DESIGN.md section 5.14): the data/ of a root holding one is ours.
+    s.ours |= name == DATA_DIR && fs::symlink_metadata(root.join(RESERVE_FILE)).is_ok_and(|m| m.is_file());
     if s.ours {
         // A hint without our magic in a directory we wrote is damage (open ignores it and
         // validate reports it), not a sign of the Go system.

@@ -82,6 +82,19 @@ fn the_watermark_file_is_ours() {
 }
 
 #[test]
+fn the_reserve_file_at_the_root_is_ours() {
+    let t = TempDir::new("foreign-reserve");
+    put(t.path(), "data/000000001.data", b"x");
+    put(t.path(), "data/000000001.hint", b"");
+    assert_eq!(names(recognise(t.path()).unwrap()), ["empty-hint", "no-meta"]);
+    // In data/ it is no sign (only the root's is bitgask's).
+    put(t.path(), "data/bitgask.reserve", b"\0\0\0\0");
+    assert_eq!(names(recognise(t.path()).unwrap()), ["empty-hint", "no-meta"]);
+    put(t.path(), "bitgask.reserve", b"\0\0\0\0");
+    assert_eq!(recognise(t.path()).unwrap(), Ownership::Ours);
+}
+
+#[test]
 fn damaged_hints_in_our_directory_are_damage_but_other_widths_are_foreign() {
     let t = TempDir::new("foreign-mixed");
     put(t.path(), "data/bitgask.meta", &Meta::new(0).encode());

@@ -52,6 +52,10 @@ pub mod ffi;
 mod ffi_panic_tests;
 mod foreign;
 mod format;
+#[cfg(all(test, feature = "fault-injection"))]
+mod fulldisk_fault_tests;
+#[cfg(test)]
+mod fulldisk_tests;
 mod generation;
 mod hints;
 mod idmap;
@@ -65,8 +69,10 @@ mod killpoint;
 mod merge;
 mod options;
 mod quarantine;
+mod reclaim;
 mod recovery;
 mod report;
+mod space;
 mod storage;
 #[cfg(test)]
 mod testutil;
@@ -85,6 +91,7 @@ pub use iter::{Iter, KeyFilter};
 pub use options::Options;
 pub use recovery::{OpenReport, Quarantined};
 pub use report::{AdoptCounts, Problem, ProblemKind, Report};
+pub use space::SpaceInfo;
 pub use txn::{Txn, UPDATE_TXN_ATTEMPTS};
 pub use validate::repair;
 pub use version::VERSION;

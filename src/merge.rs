@@ -69,21 +69,47 @@ struct Copied {
 
 /// Runs one merge of `kind`. Returns false when there was nothing to merge.
 pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
+    let plan = Plan { kind, seal_active: kind == MergeKind::Full, remove_inputs_now: false, hints: true };
+    run_with(e, plan, |m, sealed| match kind {
+        MergeKind::Full => sealed.to_vec(),
+        MergeKind::Selective => select(e, m, sealed),
+    })
+}
+
+/// How [`run_with`] merges.
+pub(crate) struct Plan {
+    /// Full drops every record that is not live; selective keeps absence markers (section 7.3).
+    pub kind: MergeKind,
+    /// Seal the active file first, so it can be an input.
+    pub seal_active: bool,
+    /// Remove `data.old/` (the inputs) before returning instead of leaving it to the background
+    /// thread: a merge on a full disk needs their blocks back for the next step.
+    pub remove_inputs_now: bool,
+    /// Write the outputs' hints before the swap (with `hint_files`). Without, they are queued for
+    /// the background thread after it, so the merge needs no room for them.
+    pub hints: bool,
+}
+
+/// Runs one merge of the files `pick` chooses among the sealed ones (ascending ids).
+pub(crate) fn run_with(
+    e: &Engine,
+    plan: Plan,
+    pick: impl FnOnce(&Maintenance<'_>, &[u32]) -> Vec<u32>,
+) -> Result<bool> {
+    let kind = plan.kind;
     let m = e.maintenance();
     e.check_writable()?;
     m.remove_old_generation()?;
     // Step 1: immutable inputs whose live records the keydir names exactly.
-    let sealed = m.sealed_files(kind == MergeKind::Full)?;
-    let inputs = match kind {
-        MergeKind::Full => sealed,
-        MergeKind::Selective => select(e, &m, &sealed),
-    };
+    let sealed = m.sealed_files(plan.seal_active)?;
+    let inputs = pick(&m, &sealed);
     if inputs.is_empty() {
         return Ok(false);
     }
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
     let live_before = m.live_bytes(&inputs);
-    let built = build(e, kind, &inputs_files);
+    let hints = plan.hints && e.opts().hint_files;
+    let built = build(e, kind, hints, &inputs_files);
     let discard = || {
         // Nothing outside merge.tmp changed yet.
         let _ = generation::discard(e.root());
@@ -109,6 +135,12 @@ pub(crate) fn run(e: &Engine, kind: MergeKind) -> Result<bool> {
     // returns no map refers to a removed file.
     drop(inputs_files);
     m.merged();
+    if !hints {
+        e.queue_hints(&copied.outputs.iter().map(|&(id, _)| id).collect::<Vec<_>>());
+    }
+    if plan.remove_inputs_now {
+        m.remove_old_generation()?;
+    }
     Ok(true)
 }
 
@@ -166,13 +198,13 @@ fn select(e: &Engine, maintenance: &Maintenance<'_>, sealed: &[u32]) -> Vec<u32>
 }
 
 /// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside a new `merge.tmp/`.
-fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>]) -> Result<Copied> {
+fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>]) -> Result<Copied> {
     let tmp = &generation::begin(e.root())?;
     killpoint::hit("merge-tmp-created");
 
     // A full merge copies each key at most once, so hints can be streamed while copying. A
     // selective one may keep several tombstones of one key; its hints come from a scan.
-    let stream_hints = kind == MergeKind::Full && e.opts().hint_files;
+    let stream_hints = kind == MergeKind::Full && hints;
     let mut out = Outputs { e, tmp, stream_hints, current: None, finished: Vec::new() };
     let mut copied = Copied::default();
     let now = now_ns();
@@ -180,7 +212,7 @@ fn build(e: &Engine, kind: MergeKind, inputs: &[Arc<DataFile>]) -> Result<Copied
         copy_file(e, kind, file, now, &mut out, &mut copied)?;
     }
     copied.outputs = out.finish()?;
-    if !stream_hints && e.opts().hint_files {
+    if !stream_hints && hints {
         for &(id, _) in &copied.outputs {
             write_hint(tmp, id)?;
             killpoint::hit("merge-hint-written");

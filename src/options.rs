@@ -23,6 +23,7 @@ pub struct Options {
     pub(crate) compression: Codec,
     pub(crate) compression_threshold: u32,
     pub(crate) lock_timeout_ms: u64,
+    pub(crate) reserve_bytes: u64,
     pub(crate) merge: MergeOptions,
     pub(crate) adopt: AdoptSwitches,
 }
@@ -87,6 +88,7 @@ impl Default for Options {
             compression: Codec::None,
             compression_threshold: 4096,
             lock_timeout_ms: 0,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
             merge: MergeOptions::default(),
             adopt: AdoptSwitches::default(),
         }
@@ -178,7 +180,24 @@ impl Options {
         self.lock_timeout_ms = v;
         self
     }
+
+    /// Size of the reserve file preallocated beside `data/` and given back when the disk fills,
+    /// so that deletes and merges can still run (docs/DESIGN.md section 5.14; default 4 MiB; 0:
+    /// no reserve). At most `MAX_RESERVE_BYTES`.
+    pub fn set_reserve_bytes(&mut self, v: u64) -> Result<&mut Self> {
+        if v > MAX_RESERVE_BYTES {
+            return Err(invalid(format!("reserve_bytes {v} above {MAX_RESERVE_BYTES}")));
+        }
+        self.reserve_bytes = v;
+        Ok(self)
+    }
 }
+
+/// The reserve's default size: room for about 100,000 tombstones of 16-byte keys, or the live
+/// records of a mostly dead data file.
+pub const DEFAULT_RESERVE_BYTES: u64 = 4 << 20;
+/// The largest reserve: 1 TiB.
+pub const MAX_RESERVE_BYTES: u64 = 1 << 40;
 
 /// A ratio in `[low, 1]` (or `(0, 1]` when `zero_ok` is false); NaN is never valid.
 fn check_ratio(name: &str, v: f64, zero_ok: bool) -> Result<()> {

@@ -114,6 +114,7 @@ c_programs!(
     test_crash,
     test_crash_batch,
     test_crash_merge,
+    test_fulldisk,
     test_iter,
     test_lock,
     test_merge,
@@ -139,6 +140,13 @@ fn every_c_test_file_has_a_test() {
 #[test]
 fn killpoints_test_merge_kill() {
     run_program("killpoints/test_merge_kill.c");
+}
+
+/// The file-by-file merge of a full disk, killed at its crash points.
+#[cfg(feature = "kill-points")]
+#[test]
+fn killpoints_test_reclaim_kill() {
+    run_program("killpoints/test_reclaim_kill.c");
 }
 
 /// The adopt kill-point sweep (docs/DESIGN.md section 14.3), likewise.

@@ -25,6 +25,7 @@ EXPECTED = {
     "BITGASK_E_PANIC": bitgask.PanicError,
     "BITGASK_E_POISONED": bitgask.PoisonedError,
     "BITGASK_E_CONFLICT": bitgask.ConflictError,
+    "BITGASK_E_NO_SPACE": bitgask.NoSpaceError,
 }
 
 

@@ -17,6 +17,7 @@ VALID: dict[str, Any] = {
     "sync_on_delete": False,
     "sync_interval_ms": 1000,
     "max_file_size": 1 << 20,
+    "reserve_bytes": 1 << 20,
     "max_key_size": 1024,
     "max_value_size": 1 << 20,
     "default_ttl_ms": 0,

@@ -42,7 +42,8 @@ impl Engine {
         if records.is_empty() {
             return Ok(());
         }
-        self.ensure_room(&mut w, total)?;
+        let deletes_only = records.iter().all(|(_, e)| e.is_tombstone());
+        self.space.admit(deletes_only)?;
         let mut buf = Vec::with_capacity(total as usize);
         for (_, e) in &mut records {
             e.stamp(w.next_ts()?);
@@ -50,7 +51,10 @@ impl Engine {
         }
         commit.stamp(w.next_ts()?);
         buf.extend_from_slice(&commit.buf);
-        let (file_id, start) = self.append_locked(&mut w, &buf)?;
+        let (file_id, start) = self.with_room(deletes_only, || {
+            self.ensure_room(&mut w, total)?;
+            self.append_locked(&mut w, &buf)
+        })?;
         // The commit record's bytes belong to the file but to no key: dead from the start.
         *self.index.write().sizes.entry(file_id).or_insert(0) += COMMIT_LEN as u64;
         let mut at = start;

@@ -27,7 +27,8 @@
 //! | 10 | `lock_file` | the LOCK, released at close | - |
 //!
 //! Outside the order, because nothing is taken while holding them: the background queue's own
-//! mutex (pushed to under `dirs` and `writer`), the transaction conflict log's mutex (taken
+//! mutex (pushed to under `dirs` and `writer`), the reserve's mutex (`space`, taken under `writer`
+//! when an append fails for space), the transaction conflict log's mutex (taken
 //! under `writer` and `index`, see `conflicts`), the watermark's (written by a group's leader and
 //! at close) and the atomic flags and counters. A thread
 //! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
@@ -56,6 +57,7 @@ use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
+use crate::space::Space;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::LOCK_FILE;
 use crate::storage::lock::LockFile;
@@ -115,6 +117,8 @@ pub(crate) struct Engine {
     last_merge_ns: AtomicU64,
     /// Writes published while transactions are open, for their commit check.
     conflicts: conflicts::Conflicts,
+    /// The reserve file and whether the file system is full (docs/DESIGN.md section 5.14).
+    space: Space,
 }
 
 /// A job for the background thread.
@@ -136,6 +140,7 @@ impl Engine {
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
         let loaded = recovery::load(&root, &opts)?;
         let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
+        let space = Space::open(&root, opts.reserve_bytes);
         let e = Engine {
             dir: generation::data_dir(&root),
             root,
@@ -159,6 +164,7 @@ impl Engine {
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
             conflicts: conflicts::Conflicts::default(),
+            space,
         };
         e.queue_hints(&loaded.unhinted);
         Ok(e)
@@ -189,7 +195,7 @@ impl Engine {
     }
 
     /// Queues hint writing for sealed files that have none.
-    fn queue_hints(&self, ids: &[u32]) {
+    pub(crate) fn queue_hints(&self, ids: &[u32]) {
         if self.opts.hint_files {
             for &id in ids {
                 self.chores.push(Chore::Hint(id));
@@ -202,6 +208,11 @@ impl Engine {
         while let Some(chore) = self.chores.pop() {
             match chore {
                 Chore::Hint(id) => {
+                    // Not while space is low: a hint only saves time at open, and on a full disk
+                    // its room is what lets a delete or a merge run (docs/DESIGN.md section 5.14).
+                    if self.space.is_low() {
+                        continue;
+                    }
                     // Not while a merge swaps directories, and not for a file a merge removed.
                     let _dirs = self.dirs.lock();
                     if self.files.read().contains_key(&id) {
@@ -278,6 +289,16 @@ impl Engine {
     /// What transactions check at commit: writes published after their reads.
     pub(crate) fn conflicts(&self) -> &conflicts::Conflicts {
         &self.conflicts
+    }
+
+    /// The id of the file being appended, if any.
+    pub(crate) fn active_id(&self) -> Option<u32> {
+        self.writer.lock().active.as_ref().map(|a| a.id)
+    }
+
+    /// The reserve file and the full state.
+    pub(crate) fn space(&self) -> &Space {
+        &self.space
     }
 
     /// Whether close has begun: long work (a merge) stops early.

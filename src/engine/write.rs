@@ -156,10 +156,14 @@ impl Engine {
         durability: Durability,
     ) -> Result<Loc> {
         self.check_writable()?;
-        self.ensure_room(w, enc.len() as u64)?;
+        let deletes_only = enc.is_tombstone();
+        self.space.admit(deletes_only)?;
         let ts = w.next_ts()?;
         enc.stamp(ts);
-        let (file_id, offset) = self.append_locked(w, &enc.buf)?;
+        let (file_id, offset) = self.with_room(deletes_only, || {
+            self.ensure_room(w, enc.len() as u64)?;
+            self.append_locked(w, &enc.buf)
+        })?;
         let loc = Loc {
             file_id,
             offset: offset as u32,
@@ -189,9 +193,27 @@ impl Engine {
             Err((err, dirty)) => {
                 if dirty {
                     self.poison(format!("could not cut off a failed append: {err}"));
+                    // Not "free space and retry": the handle needs a reopen now.
+                    return Err(err.lost());
                 }
                 Err(err)
             }
+        }
+    }
+
+    /// Runs `append` (rotation and the append, under the writer mutex). When it fails for lack
+    /// of space the handle becomes full and gives its reserve back (docs/DESIGN.md section 5.14);
+    /// a write that only deletes then tries once more, on the room the reserve left.
+    pub(super) fn with_room<T>(&self, deletes_only: bool, mut append: impl FnMut() -> Result<T>) -> Result<T> {
+        match append() {
+            Err(err) if err.is_no_space() => {
+                let freed = self.space.ran_out();
+                if freed && deletes_only && !self.poisoned.load(Ordering::Acquire) {
+                    return append();
+                }
+                Err(err)
+            }
+            other => other,
         }
     }
 

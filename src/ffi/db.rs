@@ -115,8 +115,9 @@ pub unsafe extern "C" fn bitgask_close(db: *mut bitgask_db, err_out: *mut *mut b
 /// Stores `val[0..vlen)` under `key[0..klen)` (with the default TTL, if set). Returns after the
 /// write is durable when sync_on_put is on. `val` may be NULL when `vlen` is 0.
 /// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db, key, val); `BITGASK_E_INVALID_ARG` (empty
-/// key); `BITGASK_E_TOO_LARGE` (key or value above its limit); `BITGASK_E_IO` (the write or its
-/// fsync failed); `BITGASK_E_POISONED`.
+/// key); `BITGASK_E_TOO_LARGE` (key or value above its limit); `BITGASK_E_NO_SPACE` (the disk
+/// is full: nothing written, the handle stays usable); `BITGASK_E_IO` (the write or its fsync
+/// failed); `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_put(
@@ -232,7 +233,8 @@ pub unsafe extern "C" fn bitgask_get_into(
 /// sync_on_delete is on.
 /// Returns: `BITGASK_OK`; `BITGASK_NOT_FOUND` (it was absent or expired: nothing written);
 /// `BITGASK_E_NULL_ARG` (db, key); `BITGASK_E_INVALID_ARG` (empty key); `BITGASK_E_TOO_LARGE`
-/// (key above max_key_size); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
+/// (key above max_key_size); `BITGASK_E_NO_SPACE` (not even the reserve had room for the
+/// tombstone); `BITGASK_E_IO`; `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle.
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_delete(

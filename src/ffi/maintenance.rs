@@ -14,10 +14,13 @@ use super::{bitgask_status, BITGASK_OK};
 /// A full merge: rewrites the live records of every sealed file and drops dead versions,
 /// tombstones and expired records. Without `force` it runs only when the trigger holds
 /// (dead/total >= merge_trigger_ratio and total >= merge_min_total). `*merged_out` (may be
-/// NULL) tells whether a merge ran.
-/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_IO` (the merge is abandoned and
-/// the database keeps its current files); `BITGASK_E_CORRUPT` (a sealed file turned out damaged);
-/// `BITGASK_E_POISONED`.
+/// NULL) tells whether a merge ran. On a full disk (`BITGASK_E_NO_SPACE` from a write), or when
+/// the live data would not fit in the free space, it merges file by file instead, each input
+/// removed right after its swap, so space can be reclaimed without adding disk.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (db); `BITGASK_E_NO_SPACE` (no file could be
+/// merged in the room left; what was merged stays merged); `BITGASK_E_IO` (the merge is abandoned
+/// and the database keeps its current files); `BITGASK_E_CORRUPT` (a sealed file turned out
+/// damaged); `BITGASK_E_POISONED`.
 /// Threads: safe to call concurrently on one handle (merges are serialized).
 #[no_mangle]
 pub unsafe extern "C" fn bitgask_merge(
@@ -38,7 +41,8 @@ pub unsafe extern "C" fn bitgask_merge(
 /// One pass of the background policy: a full merge when its trigger holds, else a selective
 /// merge of the sealed files with the most garbage when enough of them qualify
 /// (garbage_ratio, min/max_merge_files, min_merge_total, max_merge_bytes). `*merged_out` (may
-/// be NULL) tells whether a merge ran.
+/// be NULL) tells whether a merge ran. While space is low (`bitgask_space_get`) it merges file
+/// by file, as `bitgask_merge` does on a full disk.
 /// Returns: as `bitgask_merge`.
 /// Threads: safe to call concurrently on one handle (merges are serialized).
 #[no_mangle]

@@ -13,6 +13,7 @@ pub mod iter;
 pub mod maintenance;
 pub mod options;
 pub mod report;
+pub mod space;
 pub mod txn;
 
 /// Result of every fallible call: `BITGASK_OK` (0), a positive non-error outcome
@@ -76,6 +77,13 @@ pub const BITGASK_E_POISONED: bitgask_status = -11;
 /// returned, including reads that found nothing) was written by someone else after the
 /// transaction read it. Nothing of the transaction was written; run it again.
 pub const BITGASK_E_CONFLICT: bitgask_status = -12;
+/// The file system is full (`ENOSPC`, or `EDQUOT` for a quota). A write: nothing was written
+/// and nothing acknowledged was lost; the handle stays usable and reads go on. While the disk is
+/// full, puts are refused with this status at once and deletes still run (on the space the
+/// reserve file gave back); delete keys, then `bitgask_merge` or `bitgask_compact_if_needed`
+/// reclaim their space file by file, and writes resume once there is room again (section 5.14
+/// of the design). A merge: its partial output was removed. `bitgask_space_get` says more.
+pub const BITGASK_E_NO_SPACE: bitgask_status = -13;
 
 /// Values are stored as they are.
 pub const BITGASK_CODEC_NONE: u32 = 0;
@@ -119,6 +127,7 @@ mod tests {
             (BITGASK_E_PANIC, s::E_PANIC),
             (BITGASK_E_POISONED, s::E_POISONED),
             (BITGASK_E_CONFLICT, s::E_CONFLICT),
+            (BITGASK_E_NO_SPACE, s::E_NO_SPACE),
         ];
         for (c, r) in pairs {
             assert_eq!(c, r);

@@ -113,6 +113,20 @@ pub unsafe extern "C" fn bitgask_options_set_max_file_size(
     set(o, err_out, |x| x.set_max_file_size(bytes).map(drop))
 }
 
+/// Size of the reserve file preallocated beside the data and given back when the disk fills,
+/// so that deletes and merges can still run there (default 4 MiB; 0: no reserve; see
+/// `BITGASK_E_NO_SPACE`). Range: 0 to 1 TiB.
+/// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).
+/// Threads: one thread at a time per options object.
+#[no_mangle]
+pub unsafe extern "C" fn bitgask_options_set_reserve_bytes(
+    o: *mut bitgask_options,
+    bytes: u64,
+    err_out: *mut *mut bitgask_error,
+) -> bitgask_status {
+    set(o, err_out, |x| x.set_reserve_bytes(bytes).map(drop))
+}
+
 /// Largest key accepted (default 64 KiB); longer keys give `BITGASK_E_TOO_LARGE`.
 /// Range: 1 to `BITGASK_KEY_SIZE_LIMIT` (32 MiB).
 /// Returns: `BITGASK_OK`; `BITGASK_E_NULL_ARG` (o); `BITGASK_E_INVALID_ARG` (outside the range).

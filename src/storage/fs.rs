@@ -62,7 +62,7 @@ pub fn fsync_dir(dir: &Path) -> Result<()> {
             fault::dir_synced(dir);
             Ok(())
         })
-        .map_err(|e| Error::io("fsync directory", dir, e))
+        .map_err(|e| Error::io_lost("fsync directory", dir, e))
 }
 
 /// fsync a file (data and metadata).
@@ -74,7 +74,7 @@ pub fn sync_file(f: &File, path: &Path) -> Result<()> {
             fault::synced(path, f, covered);
             Ok(())
         })
-        .map_err(|e| Error::io("fsync", path, e))
+        .map_err(|e| Error::io_lost("fsync", path, e))
 }
 
 /// fdatasync a file.
@@ -86,7 +86,7 @@ pub fn sync_data(f: &File, path: &Path) -> Result<()> {
             fault::synced(path, f, covered);
             Ok(())
         })
-        .map_err(|e| Error::io("fdatasync", path, e))
+        .map_err(|e| Error::io_lost("fdatasync", path, e))
 }
 
 /// Writes all of `buf` at `offset` with positioned writes.
@@ -271,6 +271,66 @@ pub fn remove_if_exists(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io("remove", path, e)),
     }
+}
+
+/// Makes `path` a regular file of `len` bytes whose blocks are allocated (`fallocate`; where the
+/// file system cannot, by writing zeros), creating it if missing. Refused with `NoSpace` up
+/// front when the file system has less room than that, so it never fills the disk trying.
+pub fn preallocate(path: &Path, len: u64) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let no_space = || Error::io("preallocate", path, std::io::Error::from_raw_os_error(libc::ENOSPC));
+    let have = fs::symlink_metadata(path).map(|m| m.len()).unwrap_or(0);
+    let free = free_bytes(path.parent().unwrap_or(Path::new("."))).unwrap_or(u64::MAX);
+    if len > have && free < len - have {
+        return Err(no_space());
+    }
+    let _g = gate(Op::Write, path).map_err(|e| Error::io("preallocate", path, e))?;
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io("create", path, e))?;
+    if have > len {
+        // A smaller reserve than last time: give the rest back.
+        return f.set_len(len).map_err(|e| Error::io("truncate", path, e));
+    }
+    let n = i64::try_from(len).map_err(|_| no_space())?;
+    // SAFETY: a plain syscall on a descriptor this function owns.
+    let rc = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, n) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::EOPNOTSUPP) {
+        return Err(Error::io("preallocate", path, err));
+    }
+    let zeros = vec![0u8; 1 << 16];
+    let mut at = 0;
+    while at < len {
+        let n = zeros.len().min((len - at) as usize);
+        f.write_all_at(&zeros[..n], at).map_err(|e| Error::io("preallocate", path, e))?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Bytes available to this process on the file system holding `dir` (`statvfs`'s `f_bavail`).
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is NUL-terminated and `st` is written by the call before it is read.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::useless_conversion)] // the field types differ between platforms
+    Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
 }
 
 /// Creates a directory if missing and fsyncs its parent when it did not exist.

@@ -113,6 +113,10 @@ pub struct OptionFlags {
     /// Selective merge: most bytes in one merge [library default: 2GiB].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_merge_bytes: Option<u64>,
+    /// Reserve file given back when the disk fills, so deletes and merges still run; 0: none
+    /// [library default: 4MiB].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub reserve_bytes: Option<u64>,
 }
 
 /// What a command does with a flag left unset, where that is not the library's default.
@@ -202,6 +206,9 @@ impl OptionFlags {
         }
         if let Some(v) = self.max_merge_bytes {
             o.set_max_merge_bytes(v).map_err(bad("--max-merge-bytes"))?;
+        }
+        if let Some(v) = self.reserve_bytes {
+            o.set_reserve_bytes(v).map_err(bad("--reserve-bytes"))?;
         }
         Ok(o)
     }

@@ -18,6 +18,8 @@ pub mod exit {
     pub const LOCKED: i32 = 4;
     /// Anything else: I/O errors, bad import input, unsupported format version...
     pub const OTHER: i32 = 5;
+    /// The disk is full (`E_NO_SPACE`): nothing acknowledged was lost; delete keys, then merge.
+    pub const NO_SPACE: i32 = 6;
 }
 
 /// The text `--help` shows about exit codes.
@@ -28,7 +30,8 @@ Exit codes:
   2  usage error: bad arguments or option values, unconfirmed delete-all
   3  corruption: validate/repair/dump found damage, or open refused a corrupt database
   4  locked: the database is open in another process
-  5  any other error (I/O, bad import input, unsupported format version, ...)";
+  5  any other error (I/O, bad import input, unsupported format version, ...)
+  6  no space: the disk is full; delete keys (del), then `bitgask merge` reclaims their space";
 
 /// A failure to report on stderr, with its exit code.
 #[derive(Debug)]
@@ -65,13 +68,18 @@ pub fn code_for_status(s: i32) -> i32 {
         status::E_CORRUPT => exit::CORRUPT,
         status::E_LOCKED => exit::LOCKED,
         status::E_INVALID_ARG | status::E_TOO_LARGE => exit::USAGE,
+        status::E_NO_SPACE => exit::NO_SPACE,
         _ => exit::OTHER,
     }
 }
 
 impl From<bitgask::Error> for CliError {
     fn from(e: bitgask::Error) -> CliError {
-        CliError::new(code_for_status(e.status()), e.to_string())
+        let mut msg = e.to_string();
+        if e.status() == status::E_NO_SPACE {
+            msg += " (the disk is full: delete keys with `bitgask del`, then `bitgask merge` reclaims their space)";
+        }
+        CliError::new(code_for_status(e.status()), msg)
     }
 }
 

@@ -21,6 +21,7 @@ pub struct DbOnly {
 pub fn stats(a: DbOnly, ctx: &Ctx) -> CmdResult {
     let db = a.db.open(false)?;
     let s = db.stats()?;
+    let space = db.space()?;
     close(db)?;
     let ratio = if s.total_bytes == 0 { 0.0 } else { s.dead_bytes as f64 / s.total_bytes as f64 };
     if ctx.json {
@@ -32,14 +33,22 @@ pub fn stats(a: DbOnly, ctx: &Ctx) -> CmdResult {
             "dead_ratio": ratio,
             "merges": s.merges,
             "last_merge_unix_nano": s.last_merge_unix_nano,
+            "disk_full": space.full,
+            "reserve_bytes": space.reserve_bytes,
+            "free_bytes": space.free_bytes,
         }))?;
     } else {
         print_text(&format!(
-            "keys         {}\ndata files   {}\ntotal bytes  {}\ndead bytes   {}\ndead ratio   {ratio:.3}\n",
+            "keys         {}\ndata files   {}\ntotal bytes  {}\ndead bytes   {}\ndead ratio   {ratio:.3}\n\
+             reserve      {} of {}\nfree bytes   {}\ndisk full    {}\n",
             s.keys,
             s.data_files,
             human_bytes(s.total_bytes),
-            human_bytes(s.dead_bytes)
+            human_bytes(s.dead_bytes),
+            human_bytes(space.reserve_bytes),
+            human_bytes(space.reserve_size),
+            human_bytes(space.free_bytes),
+            if space.full { "yes" } else { "no" },
         ))?;
     }
     Ok(exit::OK)
@@ -64,16 +73,32 @@ pub fn reclaimable(a: DbOnly, ctx: &Ctx) -> CmdResult {
 }
 
 /// Drops expired keys from the index so their bytes count as dead (a merge then frees them).
+/// When space is low (the disk full, or less free than twice the reserve) it also reclaims
+/// them, merging file by file.
 pub fn gc(a: DbOnly, ctx: &Ctx) -> CmdResult {
     let db = a.db.open(false)?;
     let removed = db.run_gc()?;
+    let merged = match db.space()?.low {
+        true => db.compact_if_needed()?,
+        false => false,
+    };
     let r = db.reclaimable()?;
+    let space = db.space()?;
     close(db)?;
     if ctx.json {
-        print_json(&json!({"removed": removed, "dead_bytes": r.dead_bytes, "total_bytes": r.total_bytes}))?;
+        print_json(&json!({
+            "removed": removed,
+            "merged": merged,
+            "dead_bytes": r.dead_bytes,
+            "total_bytes": r.total_bytes,
+            "disk_full": space.full,
+        }))?;
     } else {
         let (removed, total) = (count(removed, "expired key"), count(r.total_bytes, "byte"));
         println!("removed {removed}; {} of {total} are now reclaimable", r.dead_bytes);
+        if merged {
+            println!("space was low: merged file by file; {} free now", human_bytes(space.free_bytes));
+        }
     }
     Ok(exit::OK)
 }

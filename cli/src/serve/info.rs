@@ -125,6 +125,14 @@ fn persistence(sh: &Shared, t: &mut String) {
         }
         Err(e) => line!(t, "bitgask_error:{e}"),
     }
+    if let Ok(s) = sh.db.space() {
+        line!(t, "bitgask_disk_full:{}", s.full as u8);
+        line!(t, "bitgask_space_low:{}", s.low as u8);
+        line!(t, "bitgask_reserve_bytes:{}", s.reserve_bytes);
+        line!(t, "bitgask_reserve_size:{}", s.reserve_size);
+        line!(t, "bitgask_no_space_errors:{}", s.no_space_errors);
+        line!(t, "bitgask_fs_free_bytes:{}", s.free_bytes);
+    }
 }
 
 fn stats(sh: &Shared, t: &mut String) {

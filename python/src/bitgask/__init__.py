@@ -28,6 +28,7 @@ from ._errors import (
     InvalidArgumentError,
     IoError,
     LockedError,
+    NoSpaceError,
     NullArgumentError,
     PanicError,
     PoisonedError,
@@ -46,5 +47,5 @@ __all__ = [
     "KeyIterator", "ItemIterator", "ValueIterator",
     "Error", "InvalidArgumentError", "NullArgumentError", "BufferTooSmallError", "IoError",
     "CorruptError", "LockedError", "ClosedError", "ForkedError", "TooLargeError",
-    "FormatVersionError", "PanicError", "PoisonedError", "ConflictError",
+    "FormatVersionError", "PanicError", "PoisonedError", "ConflictError", "NoSpaceError",
 ]

@@ -76,6 +76,11 @@ class ConflictError(Error):
     since; nothing was written."""
 
 
+class NoSpaceError(Error):
+    """BITGASK_E_NO_SPACE: the file system is full; nothing was lost and the handle stays usable.
+    Delete keys, then merge to reclaim their space."""
+
+
 # Each error status of the header by name. A status the header defines and this table lacks fails
 # the test suite (tests/test_errors.py), so a new status cannot be silently mapped to plain Error.
 BY_NAME: dict[str, type[Error]] = {
@@ -91,6 +96,7 @@ BY_NAME: dict[str, type[Error]] = {
     "BITGASK_E_PANIC": PanicError,
     "BITGASK_E_POISONED": PoisonedError,
     "BITGASK_E_CONFLICT": ConflictError,
+    "BITGASK_E_NO_SPACE": NoSpaceError,
 }
 BY_STATUS: dict[int, type[Error]] = {getattr(lib, n): c for n, c in BY_NAME.items() if hasattr(lib, n)}
 

@@ -351,7 +351,8 @@ pub fn in_exec() -> bool {
 /// own writes first; their writes stay in memory) with their replies held back, then commits
 /// the overlay as one write batch. Committed: the replies go out as the array. Not committed
 /// (a failed write, or replies and writes over the client's memory limit): nothing was
-/// written, and the reply is one EXECABORT error instead of the array.
+/// written, and the reply is one EXECABORT error instead of the array (-MISCONF when the disk
+/// is full, docs/DESIGN.md section 5.14).
 pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     let Some(m) = c.s.multi.take() else {
         c.out.err("ERR EXEC without MULTI");
@@ -379,8 +380,13 @@ pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
     IN_EXEC.with(|f| f.set(false));
     c.out.hold(false);
     let overlay = c.s.exec.take().expect("set above");
+    let mut no_space = None;
     let failed = match ran {
-        Ok(true) => commit(c, &overlay).err().map(|e| format!("nothing was written: {e}")),
+        Ok(true) => commit(c, &overlay).err().map(|e| {
+            let why = format!("nothing was written: {e}");
+            no_space = (e.status() == bitgask::status::E_NO_SPACE).then_some(e);
+            why
+        }),
         Ok(false) => Some(format!(
             "its replies and writes exceed the client memory limit ({} bytes); nothing was written",
             c.s.budget.limit()
@@ -392,7 +398,11 @@ pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
         c.out.rewind(mark);
         c.s.budget.set(Part::Replies, c.out.held_bytes());
         c.s.tally.dirty = dirty;
-        c.out.err(&format!("EXECABORT Transaction discarded: {why}"));
+        match no_space {
+            // A full disk answers -MISCONF here too, as every write outside EXEC does.
+            Some(e) => db_err(c.out, &e),
+            None => c.out.err(&format!("EXECABORT Transaction discarded: {why}")),
+        }
     }
     Ok(())
 }

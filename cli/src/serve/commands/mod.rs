@@ -738,8 +738,17 @@ pub fn subcommand(arg: &[u8]) -> Vec<u8> {
 pub const E_NOT_INT: &str = "ERR value is not an integer or out of range";
 pub const E_SYNTAX: &str = "ERR syntax error";
 
+/// A library error as a reply. A full disk is `-MISCONF`, as Redis answers writes it cannot
+/// persist: reads and deletes keep working, and writes resume by themselves once there is room
+/// (docs/DESIGN.md section 5.14).
 pub fn db_err(out: &mut Out<'_>, e: &bitgask::Error) {
-    out.err(&format!("ERR {e}"));
+    match e.status() {
+        bitgask::status::E_NO_SPACE => out.err(&format!(
+            "MISCONF the disk is full, writes are refused until there is room again; reads and DEL \
+             work, and DEL then BGREWRITEAOF reclaims space ({e})"
+        )),
+        _ => out.err(&format!("ERR {e}")),
+    }
 }
 
 /// An integer argument, or the Redis error reply.

@@ -1,0 +1,160 @@
+//! A full disk for real (docs/DESIGN.md sections 5.14 and 7.10): each test runs on a tmpfs of a
+//! few MiB, mounted in a user and mount namespace of its own (`unshare -rm`), so it needs no
+//! root. The test re-runs itself there: the child finds the mount in `BITGASK_SMALL_FS`. Where
+//! user namespaces are not allowed the test says so and passes (the fault-injected stand-ins in
+//! `fulldisk_fault_tests` still run).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::error::status;
+use crate::testutil::TempDir;
+use crate::{Db, Options};
+
+/// Size of the test file system.
+const FS_SIZE: &str = "6m";
+
+/// The mounted small file system when this is the child run, else `None` after running `test`
+/// in a child with one (or skipping when that is impossible).
+fn small_fs(test: &str) -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("BITGASK_SMALL_FS") {
+        return Some(PathBuf::from(dir));
+    }
+    let probe = Command::new("unshare").args(["-rm", "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("{test}: skipped, no unprivileged user namespaces (unshare -rm) here");
+        return None;
+    }
+    let dir = TempDir::new("smallfs");
+    let exe = std::env::current_exe().unwrap();
+    let script = format!("mount -t tmpfs -o size={FS_SIZE} bitgask-test \"$1\" && shift && exec \"$@\"");
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c", &script, "sh"])
+        .arg(dir.path())
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env("BITGASK_SMALL_FS", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{test} on a small file system failed:\n{text}");
+    None
+}
+
+fn opts() -> Options {
+    let mut o = Options::default();
+    o.set_max_file_size(256 << 10)
+        .unwrap()
+        .set_merge_max_file_size(256 << 10)
+        .unwrap()
+        .set_merge_interval_ms(0)
+        .set_reserve_bytes(512 << 10)
+        .unwrap();
+    o
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key-{i:08}").into_bytes()
+}
+
+fn value(i: u32) -> Vec<u8> {
+    let mut v = vec![(i % 251) as u8; 1024];
+    v[..4].copy_from_slice(&i.to_le_bytes());
+    v
+}
+
+/// Puts 1 KiB values until the disk is full; returns the keys acknowledged.
+fn fill(db: &Db) -> Vec<u32> {
+    let mut acked = Vec::new();
+    for i in 0.. {
+        match db.put(&key(i), &value(i)) {
+            Ok(()) => acked.push(i),
+            Err(e) => {
+                assert_eq!(e.status(), status::E_NO_SPACE, "a full disk is E_NO_SPACE: {e}");
+                assert!(e.to_string().contains("No space left on device"), "{e}");
+                break;
+            }
+        }
+    }
+    acked
+}
+
+fn check(db: &Db, live: &BTreeMap<u32, bool>, when: &str) {
+    for (&i, &present) in live {
+        let got = db.get(&key(i)).unwrap();
+        match present {
+            true => assert_eq!(got.as_deref(), Some(&value(i)[..]), "{when}: key {i} lost"),
+            false => assert_eq!(got, None, "{when}: deleted key {i} is back"),
+        }
+    }
+}
+
+/// Fill, reopen full, delete most keys, reclaim with `reclaim`, write again, reopen.
+fn fill_delete_reclaim_write(root: &Path, reclaim: impl Fn(&Db) -> crate::Result<bool>) {
+    let path = root.join("db");
+    let db = Db::open(&path, opts()).unwrap();
+    let acked = fill(&db);
+    assert!(acked.len() > 1000, "only {} puts fit", acked.len());
+    assert!(db.space().unwrap().full);
+    assert_eq!(db.put(b"more", b"x").unwrap_err().status(), status::E_NO_SPACE, "puts are refused while full");
+    let mut live: BTreeMap<u32, bool> = acked.iter().map(|&i| (i, true)).collect();
+    check(&db, &live, "full, still open");
+    db.close().unwrap();
+
+    // Opening a full disk works. The reserve the first handle gave back is written again if
+    // nothing took its room (then the first delete that finds no room gives it back again).
+    let db = Db::open(&path, opts()).unwrap();
+    check(&db, &live, "full, reopened");
+    for &i in acked.iter().filter(|&&i| i % 5 != 0) {
+        db.delete(&key(i)).unwrap_or_else(|e| panic!("delete {i} on a full disk: {e}"));
+        live.insert(i, false);
+    }
+    let before = db.space().unwrap();
+    let stats = db.stats().unwrap();
+    assert!(reclaim(&db).unwrap_or_else(|e| panic!("{e}: {before:?} {stats:?}")), "a merge ran");
+    let s = db.space().unwrap();
+    assert!(!s.full, "room came back: {s:?}");
+    assert_eq!(s.reserve_bytes, 512 << 10, "the reserve is written again");
+    check(&db, &live, "after reclaiming");
+    let base = acked.len() as u32 + 10;
+    for i in base..base + 1000 {
+        db.put(&key(i), &value(i)).unwrap_or_else(|e| panic!("put {i} after reclaiming: {e}"));
+        live.insert(i, true);
+    }
+    db.close().unwrap();
+    let db = Db::open(&path, opts()).unwrap();
+    check(&db, &live, "reopened at the end");
+}
+
+#[test]
+fn small_fs_fill_delete_then_merge_reclaims_and_writes_resume() {
+    let Some(root) = small_fs("fulldisk_tests::small_fs_fill_delete_then_merge_reclaims_and_writes_resume") else {
+        return;
+    };
+    fill_delete_reclaim_write(&root, |db| db.merge(true));
+}
+
+#[test]
+fn small_fs_fill_delete_then_compact_if_needed_reclaims_and_writes_resume() {
+    let Some(root) = small_fs("fulldisk_tests::small_fs_fill_delete_then_compact_if_needed_reclaims_and_writes_resume")
+    else {
+        return;
+    };
+    fill_delete_reclaim_write(&root, |db| db.compact_if_needed());
+}
+
+#[test]
+fn small_fs_deletes_run_on_a_full_disk_without_a_merge() {
+    let Some(root) = small_fs("fulldisk_tests::small_fs_deletes_run_on_a_full_disk_without_a_merge") else {
+        return;
+    };
+    let db = Db::open(root.join("db"), opts()).unwrap();
+    let acked = fill(&db);
+    // 512 KiB of reserve is room for about 11,000 tombstones of these 12-byte keys.
+    for &i in &acked {
+        db.delete(&key(i)).unwrap_or_else(|e| panic!("delete {i} of {}: {e}", acked.len()));
+    }
+    assert_eq!(db.stats().unwrap().keys, 0);
+    assert!(db.space().unwrap().full, "no merge yet: still full");
+}
