@@ -138,33 +138,11 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::sync::Mutex;
-    use std::time::Instant;
-
     use super::*;
-    use crate::serve::state::{ClientMeta, Stopper};
-    use crate::serve::ServeArgs;
 
-    /// A server state over a fresh database in the temporary directory.
+    /// A server state over a fresh database, with `extra` flags.
     fn shared(name: &str, extra: &[&str]) -> (Arc<Shared>, ClientHandle, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("bitgask-client-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut flags = vec!["--dir", dir.to_str().unwrap(), "--no-sync", "--merge-interval-ms", "0"];
-        flags.extend_from_slice(extra);
-        let args = ServeArgs::from_flags(&flags).unwrap();
-        let db = bitgask::Db::open(&dir, args.options().unwrap()).unwrap();
-        let sh = Arc::new(Shared::new(db, args.config().unwrap(), Arc::new(Stopper::default())));
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let handle = ClientHandle {
-            id: 1,
-            addr,
-            laddr: addr,
-            created: Instant::now(),
-            sock: None,
-            meta: Mutex::new(ClientMeta::default()),
-        };
-        (sh, handle, dir)
+        crate::serve::test_state::shared("client", name, extra)
     }
 
     /// Feeds `input` in pieces of `piece` bytes; returns the replies and the last batch.

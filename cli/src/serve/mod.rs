@@ -54,6 +54,8 @@ pub mod resp;
 mod server;
 mod signals;
 pub mod state;
+#[cfg(test)]
+mod test_state;
 mod worker;
 
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -478,29 +478,16 @@ pub fn unwatch(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::sync::{Arc, Mutex};
-    use std::time::Instant;
+    use std::sync::Arc;
 
     use super::super::{execute, Ctx, Session};
     use crate::serve::reply::Out;
     use crate::serve::resp::Args;
-    use crate::serve::state::{ClientHandle, ClientMeta, Shared, Stopper};
-    use crate::serve::ServeArgs;
+    use crate::serve::state::{ClientHandle, Shared};
 
     /// A server state over a fresh database, with `extra` flags.
     fn shared(name: &str, extra: &[&str]) -> (Arc<Shared>, ClientHandle, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("bitgask-exec-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut flags = vec!["--dir", dir.to_str().unwrap(), "--no-sync", "--merge-interval-ms", "0"];
-        flags.extend_from_slice(extra);
-        let args = ServeArgs::from_flags(&flags).unwrap();
-        let db = bitgask::Db::open(&dir, args.options().unwrap()).unwrap();
-        let sh = Arc::new(Shared::new(db, args.config().unwrap(), Arc::new(Stopper::default())));
-        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let meta = Mutex::new(ClientMeta::default());
-        let handle = ClientHandle { id: 1, addr, laddr: addr, created: Instant::now(), sock: None, meta };
-        (sh, handle, dir)
+        crate::serve::test_state::shared("exec", name, extra)
     }
 
     /// Runs each command (words split on spaces) in one session; returns the replies.
