@@ -637,3 +637,83 @@ fn a_newer_format_is_refused_before_an_interrupted_merge_is_settled() {
     assert!(!dir.path().join("data").exists() && dir.path().join("merge.tmp").is_dir());
     assert!(dir.path().join("data.old").is_dir());
 }
+
+/// Waits (bounded) until `flag` is set.
+fn wait_for(flag: &AtomicBool, what: &str) {
+    for _ in 0..5000 {
+        if flag.load(Ordering::Acquire) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Waits (bounded) until the active file's id satisfies `ok`.
+fn wait_for_active(e: &crate::engine::Engine, ok: impl Fn(Option<u32>) -> bool) -> Option<u32> {
+    for _ in 0..5000 {
+        let id = e.active_id();
+        if ok(id) {
+            return id;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("timed out waiting for a write to reach the active file");
+}
+
+/// A merge publishes every write made before it chose its inputs. A file that writers filled and
+/// rotated out while it waited for that publication holds records whose own group commit has not
+/// published them yet: were it an input, the merge would find them dead and drop them, and
+/// their publication would then point the keydir into a file the swap removed.
+#[test]
+fn a_file_rotated_out_while_the_merge_waits_for_its_commit_is_not_an_input() {
+    let dir = TempDir::new("merge");
+    let mut o = opts();
+    o.set_sync_on_put(true);
+    let db = Arc::new(Db::open(dir.path(), o.clone()).unwrap());
+    let mut model = fill(&db, 2, 50);
+    // Published without a group commit, so the merge's own commit leads one.
+    db.delete(b"key0049").unwrap();
+    model.remove(&b"key0049"[..]);
+    let copied = Arc::new(AtomicBool::new(false));
+    let e = db.engine().clone();
+    let (wdb, wcopied) = (db.clone(), copied.clone());
+    let spawn_writer = move |key: &'static [u8], fill: u8| {
+        let (db, copied) = (wdb.clone(), wcopied.clone());
+        std::thread::spawn(move || {
+            // The writers' group commit publishes only once the merge has copied its inputs.
+            crate::killpoint::on_hit("group-synced", move || wait_for(&copied, "the merge's copy"));
+            db.put(key, &[fill; 3000]).unwrap();
+        })
+    };
+    let writers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (held, done) = (writers.clone(), copied.clone());
+    let mut first = true;
+    crate::killpoint::on_hit("group-synced", move || {
+        if !std::mem::take(&mut first) {
+            return;
+        }
+        // The merge sealed the active file and is publishing what came before: one write opens
+        // a file, a second fills it past the limit and rotates it out, both awaiting a commit.
+        held.lock().unwrap().push(spawn_writer(b"key0001", 1));
+        let a = wait_for_active(&e, |id| id.is_some());
+        held.lock().unwrap().push(spawn_writer(b"key0002", 2));
+        wait_for_active(&e, |id| id.is_some() && id != a);
+        let done = done.clone();
+        crate::killpoint::on_hit("merge-done-written", move || done.store(true, Ordering::Release));
+    });
+    let merged = db.merge(true);
+    crate::killpoint::clear_hook();
+    copied.store(true, Ordering::Release);
+    for w in std::mem::take(&mut *writers.lock().unwrap()) {
+        w.join().unwrap();
+    }
+    assert!(merged.unwrap());
+    model.insert(b"key0001".to_vec(), vec![1; 3000]);
+    model.insert(b"key0002".to_vec(), vec![2; 3000]);
+    assert_eq!(db.get(b"key0001").unwrap(), Some(vec![1; 3000]));
+    assert_matches(&db, &model);
+    Arc::try_unwrap(db).ok().unwrap().close().unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    assert_matches(&db, &model);
+}

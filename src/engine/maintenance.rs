@@ -90,26 +90,26 @@ impl Maintenance<'_> {
     }
 
     /// Makes every write so far visible (sealing the active file first if `seal_active`), and
-    /// returns the sealed files, ascending: each is immutable, and the keydir says exactly which
-    /// of its records are live.
+    /// returns the files sealed by then, ascending: each is immutable, and the keydir says
+    /// exactly which of its records are live.
     pub fn sealed_files(&self, seal_active: bool) -> Result<Vec<u32>> {
         let e = self.e;
         e.presync_active()?;
-        let seq = {
+        // The files and the sequence number are read under one hold of the writer mutex, so
+        // every record in a file listed here is at or below `seq`, which the commit below
+        // publishes. A file that rotation seals after this hold may hold records still awaiting
+        // their group commit: as an input, the merge would find them dead and drop them, and
+        // their publication would then point the keydir into a file the swap removed.
+        let (seq, mut sealed) = {
             let mut w = e.writer.lock();
             if seal_active {
                 e.seal_active(&mut w)?;
             }
-            w.seq
+            let active = w.active.as_ref().map(|a| a.id);
+            let sealed: Vec<u32> = e.files.read().keys().copied().filter(|&id| Some(id) != active).collect();
+            (w.seq, sealed)
         };
         e.commit(seq)?;
-        // The active file and the file table are read under the writer mutex together: a
-        // rotation in between would add a new active file that is not sealed.
-        let mut sealed: Vec<u32> = {
-            let w = e.writer.lock();
-            let active = w.active.as_ref().map(|a| a.id);
-            e.files.read().keys().copied().filter(|&id| Some(id) != active).collect()
-        };
         sealed.sort_unstable();
         Ok(sealed)
     }
