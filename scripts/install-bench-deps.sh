@@ -4,22 +4,8 @@
 # Idempotent and silent when everything is already there. Uses sudo when not root.
 set -eu
 
-SUDO=
-if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "install-bench-deps: not root and no sudo" >&2; exit 1; }
-    SUDO=sudo
-fi
-LOG=$(mktemp)
-trap 'rm -f "$LOG"' EXIT
-
-# Runs a command quietly; shows its output only when it fails.
-quiet() {
-    if ! "$@" >"$LOG" 2>&1; then
-        cat "$LOG" >&2
-        echo "install-bench-deps: failed: $*" >&2
-        exit 1
-    fi
-}
+NAME=install-bench-deps
+. "$(dirname "$0")/install-common.sh"
 
 # A package counts as present when dpkg says it is installed (its header alone could be a
 # hand-built copy that does not match the library the linker finds).
