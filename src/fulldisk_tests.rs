@@ -158,3 +158,111 @@ fn small_fs_deletes_run_on_a_full_disk_without_a_merge() {
     assert_eq!(db.stats().unwrap().keys, 0);
     assert!(db.space().unwrap().full, "no merge yet: still full");
 }
+
+/// Files of 2 MiB on the 6 MiB file system: no file's live bytes fit in what is free once
+/// deletes have used the reserve up, so only the tail-first reclaim (docs/DESIGN.md section 7.11)
+/// gets the disk back.
+fn big_file_opts() -> Options {
+    let mut o = opts();
+    o.set_max_file_size(2 << 20).unwrap().set_merge_max_file_size(2 << 20).unwrap();
+    o
+}
+
+fn small_value(i: u32) -> Vec<u8> {
+    let mut v = vec![(i % 251) as u8; 100];
+    v[..4].copy_from_slice(&i.to_le_bytes());
+    v
+}
+
+/// Deletes nine keys in ten of `keys` (those still present) until one is refused for space;
+/// returns whether all were deleted.
+fn delete_until_refused(db: &Db, keys: &[u32], live: &mut BTreeMap<u32, bool>) -> bool {
+    for &i in keys {
+        if i % 10 == 0 || !live[&i] {
+            continue;
+        }
+        match db.delete(&key(i)) {
+            Ok(_) => {
+                live.insert(i, false);
+            }
+            Err(e) => {
+                assert_eq!(e.status(), status::E_NO_SPACE, "delete {i}: {e}");
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn check_small(db: &Db, live: &BTreeMap<u32, bool>, when: &str) {
+    for (&i, &present) in live {
+        let got = db.get(&key(i)).unwrap();
+        match present {
+            true => assert_eq!(got.as_deref(), Some(&small_value(i)[..]), "{when}: key {i} lost"),
+            false => assert_eq!(got, None, "{when}: deleted key {i} is back"),
+        }
+    }
+}
+
+/// Fill with 100-byte values, delete nine in ten until refused, reclaim with `reclaim`, repeat
+/// until every one is deleted, write again, reopen.
+fn small_values_tail_first(root: &Path, reclaim: impl Fn(&Db) -> crate::Result<bool>) {
+    let path = root.join("db");
+    let db = Db::open(&path, big_file_opts()).unwrap();
+    let mut acked = Vec::new();
+    for i in 0.. {
+        match db.put(&key(i), &small_value(i)) {
+            Ok(()) => acked.push(i),
+            Err(e) => {
+                assert_eq!(e.status(), status::E_NO_SPACE, "{e}");
+                break;
+            }
+        }
+    }
+    assert!(acked.len() > 20_000, "only {} puts fit", acked.len());
+    let mut live: BTreeMap<u32, bool> = acked.iter().map(|&i| (i, true)).collect();
+    let mut rounds = 0;
+    while !delete_until_refused(&db, &acked, &mut live) {
+        rounds += 1;
+        assert!(rounds < 20, "deletes still refused after {rounds} reclaims: {:?}", db.space().unwrap());
+        let before = db.space().unwrap();
+        // The floor is checked before each delete: the last one may take a page of it.
+        assert!(before.free_bytes >= 56 << 10, "deletes leave the floor free: {before:?}");
+        let stats = db.stats().unwrap();
+        assert!(reclaim(&db).unwrap_or_else(|e| panic!("{e}: {before:?} {stats:?}")), "a merge ran");
+        check_small(&db, &live, "after reclaiming");
+    }
+    assert!(rounds > 0, "deletes were never refused: the test no longer fills the reserve");
+    reclaim(&db).unwrap();
+    let s = db.space().unwrap();
+    assert!(!s.full, "room came back: {s:?}");
+    check_small(&db, &live, "all deleted and reclaimed");
+    let base = acked.len() as u32 + 10;
+    for i in base..base + 5000 {
+        db.put(&key(i), &small_value(i)).unwrap_or_else(|e| panic!("put {i} after reclaiming: {e}"));
+        live.insert(i, true);
+    }
+    db.close().unwrap();
+    let db = Db::open(&path, big_file_opts()).unwrap();
+    check_small(&db, &live, "reopened at the end");
+}
+
+#[test]
+fn small_fs_small_values_files_larger_than_the_room_reclaim_tail_first_with_merge() {
+    let Some(root) =
+        small_fs("fulldisk_tests::small_fs_small_values_files_larger_than_the_room_reclaim_tail_first_with_merge")
+    else {
+        return;
+    };
+    small_values_tail_first(&root, |db| db.merge(true));
+}
+
+#[test]
+fn small_fs_small_values_files_larger_than_the_room_reclaim_tail_first_with_compact_if_needed() {
+    let Some(root) = small_fs(
+        "fulldisk_tests::small_fs_small_values_files_larger_than_the_room_reclaim_tail_first_with_compact_if_needed",
+    ) else {
+        return;
+    };
+    small_values_tail_first(&root, |db| db.compact_if_needed());
+}

@@ -70,6 +70,7 @@ mod merge;
 mod options;
 mod quarantine;
 mod reclaim;
+mod reclaim_tail;
 mod recovery;
 mod report;
 mod space;

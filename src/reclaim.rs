@@ -19,6 +19,7 @@ use std::collections::HashSet;
 use crate::engine::{Engine, Maintenance};
 use crate::error::Result;
 use crate::merge::{self, MergeKind, Plan};
+use crate::reclaim_tail;
 
 /// Room a merge needs besides the live records: its hint, the empty file, `MERGE_DONE` and the
 /// directory entries of the swap.
@@ -73,19 +74,19 @@ fn fall_back(e: &Engine, outcome: Result<bool>) -> Result<bool> {
 }
 
 /// Selective merges of one file each, until no sealed file has dead bytes that can be
-/// reclaimed. Returns whether any merge ran. A step that runs out of room (the estimate was
-/// wrong, or the file's dead bytes are tombstones a selective merge must keep) is discarded; the
-/// reserve is given back and the step tried again, or if it was given back already, its file is
-/// skipped for the rest of the series. Any other error ends the series. What earlier
-/// steps freed stays freed. If no step could run for lack of room, that is the error.
+/// reclaimed; when no file's merge fits in the free space, the file with the most dead bytes is
+/// reclaimed from its tail instead (`reclaim_tail`, docs/DESIGN.md section 7.11), which needs
+/// room only for the surviving records of a chunk at its end. Returns whether anything was
+/// reclaimed. A merge step that runs out of room (the estimate was wrong, or the file's dead
+/// bytes are tombstones a selective merge must keep) is discarded; the reserve is given back and
+/// the step tried again, or if it was given back already, the file is left to the tail-first
+/// reclaim. A file whose tail-first reclaim runs out of room is skipped for the rest of the
+/// series. Any other error ends the series. What earlier steps freed stays freed. If nothing
+/// could be reclaimed for lack of room, that is the error.
 pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
     let mut any = false;
     let mut first = true;
-    let mut skip = HashSet::new();
-    // One step may try a file the estimate says does not fit (it may be wrong); after a step
-    // out of room, only files that fit are tried, so a pass on a disk with no way out writes
-    // little (the merge thread runs this every `merge_interval_ms` while space is low).
-    let mut long_shot = true;
+    let (mut no_merge, mut no_tail) = (HashSet::new(), HashSet::new());
     let mut no_room = None;
     while !e.is_closing() {
         let picked = Cell::new(None);
@@ -96,20 +97,32 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
         // No hints before the swap: the background thread writes them once there is room.
         let plan = Plan { kind: MergeKind::Selective, seal_active, remove_inputs_now: true, hints: false };
         let step = merge::run_with(e, plan, |m, sealed| {
-            let (inputs, id) = pick(e, m, sealed, &skip, long_shot);
+            let (inputs, id) = pick(e, m, sealed, &no_merge);
             picked.set(id);
             inputs
         });
         first = false;
-        // Not merged but picked: found irreducible, remembered, and not picked again.
-        let Some(id) = picked.get() else { break };
+        let Some(id) = picked.get() else {
+            step?;
+            // No merge fits: the file with the most dead bytes, from its tail.
+            match tail_step(e, &no_tail)? {
+                None => break,
+                Some((_, Ok(freed))) => any |= freed > 0,
+                Some((id, Err(err))) if err.is_no_space() => {
+                    no_tail.insert(id);
+                    no_room = Some(err);
+                }
+                Some((_, Err(err))) => return Err(err),
+            }
+            continue;
+        };
+        // Merged, or found irreducible (remembered, and not picked again).
         match step {
             Ok(merged) => any |= merged,
-            // The reserve's room first, for the same file; then the next file.
+            // The reserve's room first, for the same file; then its tail.
             Err(err) if err.is_no_space() => {
                 if !e.space().ran_out() {
-                    skip.insert(id);
-                    long_shot = false;
+                    no_merge.insert(id);
                 }
                 no_room = Some(err);
             }
@@ -124,17 +137,29 @@ pub(crate) fn file_by_file(e: &Engine) -> Result<bool> {
 }
 
 /// The file to merge next with the empty sealed files (ascending), and that file's id; or
-/// nothing.
-fn pick(
+/// nothing when no file with dead bytes has a merge that fits in the free space.
+fn pick(e: &Engine, m: &Maintenance<'_>, sealed: &[u32], skip: &HashSet<u32>) -> (Vec<u32>, Option<u32>) {
+    let free = e.space().free();
+    let (mut empties, candidates) = candidates(e, m, sealed, skip);
+    let fits = candidates.into_iter().filter(|&(_, _, live)| step_need(live) <= free);
+    let Some((id, _, _)) = fits.max_by_key(|&(id, dead, _)| (dead, Reverse(id))) else {
+        return (Vec::new(), None);
+    };
+    empties.push(id);
+    empties.sort_unstable();
+    (empties, Some(id))
+}
+
+/// The empty sealed files, and the sealed files with dead bytes (id, dead, live) that are
+/// neither remembered as irreducible nor in `skip`.
+fn candidates(
     e: &Engine,
     m: &Maintenance<'_>,
     sealed: &[u32],
     skip: &HashSet<u32>,
-    long_shot: bool,
-) -> (Vec<u32>, Option<u32>) {
+) -> (Vec<u32>, Vec<(u32, u64, u64)>) {
     let irreducible = m.irreducible();
-    let free = e.space().free();
-    let (mut empties, candidates) = e.read_index(|ix| {
+    e.read_index(|ix| {
         let (mut empties, mut candidates) = (Vec::new(), Vec::new());
         for &id in sealed {
             let Some(&size) = ix.sizes.get(&id) else { continue };
@@ -146,14 +171,25 @@ fn pick(
             }
         }
         (empties, candidates)
-    });
-    let best = candidates.into_iter().max_by_key(|&(id, dead, live)| (step_need(live) <= free, dead, Reverse(id)));
-    let Some((id, _, _)) = best.filter(|&(_, _, live)| long_shot || step_need(live) <= free) else {
-        return (Vec::new(), None);
+    })
+}
+
+/// Reclaims the sealed file with the most dead bytes (not in `skip`) from its tail; returns its
+/// id and the outcome, or nothing when no file has dead bytes.
+fn tail_step(e: &Engine, skip: &HashSet<u32>) -> Result<Option<(u32, Result<u64>)>> {
+    let m = e.maintenance();
+    e.check_writable()?;
+    m.remove_old_generation()?;
+    let sealed = m.sealed_files(false)?;
+    let (_, candidates) = candidates(e, &m, &sealed, skip);
+    let Some((id, _, _)) = candidates.into_iter().max_by_key(|&(id, dead, _)| (dead, Reverse(id))) else {
+        return Ok(None);
     };
-    empties.push(id);
-    empties.sort_unstable();
-    (empties, Some(id))
+    let outcome = reclaim_tail::reclaim(e, &m, id);
+    if outcome.as_ref().is_ok_and(|&freed| freed > 0) {
+        m.merged();
+    }
+    Ok(Some((id, outcome)))
 }
 
 /// Whether the file being appended holds records that are no longer live.

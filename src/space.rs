@@ -26,6 +26,9 @@ use crate::storage::fs::{free_bytes, preallocate, remove_if_exists};
 /// merges swap away).
 pub const RESERVE_FILE: &str = "bitgask.reserve";
 
+/// The most free space deletes leave on a full disk ([`Space::floor`]).
+const FLOOR_MAX: u64 = 1 << 20;
+
 /// What [`Space::snapshot`] reports (and `Db::space`, `bitgask_space_get`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SpaceInfo {
@@ -91,20 +94,33 @@ impl Space {
     }
 
     /// Lets a write start. While full, a write that only deletes goes ahead (its tombstone is
-    /// what the reserve is for); any other first checks whether room came back, and is refused
-    /// with `NoSpace` if not.
+    /// what the reserve is for) as long as the free space is at least [`Space::floor`]; any
+    /// other first checks whether room came back, and is refused with `NoSpace` if not.
     pub fn admit(&self, deletes_only: bool) -> Result<()> {
-        if !self.is_full() || deletes_only || self.try_restore() {
+        if !self.is_full() || (deletes_only && self.free() >= self.floor()) || self.try_restore() {
             return Ok(());
         }
         self.errors.fetch_add(1, Ordering::Relaxed);
-        Err(Error::NoSpace {
-            context: format!(
+        let context = match deletes_only {
+            true => format!(
+                "{} is full: deletes are refused below {} bytes free, the room a merge needs to reclaim space (merge now)",
+                self.root.display(),
+                self.floor()
+            ),
+            false => format!(
                 "{} is full: puts are refused until there is room again (delete keys, then merge to reclaim their space)",
                 self.root.display()
             ),
-            source: std::io::Error::from_raw_os_error(libc::ENOSPC),
-        })
+        };
+        Err(Error::NoSpace { context, source: std::io::Error::from_raw_os_error(libc::ENOSPC) })
+    }
+
+    /// Free space deletes leave while the handle is full (docs/DESIGN.md section 5.14): an
+    /// eighth of the reserve, at most 1 MiB. The tail-first reclaim (section 7.11) needs room for
+    /// the surviving records of at least one chunk; a user who deleted until refused can still
+    /// merge.
+    pub fn floor(&self) -> u64 {
+        (self.size / 8).min(FLOOR_MAX)
     }
 
     /// A write failed for lack of space: the handle is full and the reserve is given back.

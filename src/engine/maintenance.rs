@@ -31,7 +31,7 @@ pub(crate) struct PointInTime {
 
 /// The maintenance lock, held.
 pub(crate) struct Maintenance<'a> {
-    e: &'a Engine,
+    pub(super) e: &'a Engine,
     _held: MutexGuard<'a, ()>,
 }
 

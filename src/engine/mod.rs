@@ -39,6 +39,7 @@ mod conflicts;
 mod lock_order;
 mod maintenance;
 mod read;
+mod tail;
 mod write;
 
 use std::collections::HashMap;
@@ -66,6 +67,7 @@ use crate::watermark::Tracker;
 pub(crate) use batch_write::PendingProbe;
 use lock_order::{Mutex, RwLock};
 pub(crate) use maintenance::{Maintenance, Moved};
+pub(crate) use tail::Copy;
 pub(crate) use write::Durability;
 use write::{CommitState, Writer};
 

@@ -49,6 +49,23 @@ impl DataFile {
         Ok(DataFile { id, reader: map(&file, &path)?, path })
     }
 
+    /// Maps the first `len` bytes of a sealed file that is about to be cut to that length (the
+    /// tail-first reclaim, docs/DESIGN.md section 7.11): nothing past `len` is ever read through
+    /// this handle, so cutting the file under it is safe.
+    pub fn sealed_prefix(dir: &Path, id: u32, len: u64) -> Result<DataFile> {
+        let path = dir.join(data_name(id));
+        let file = open_nofollow(&path, false)?;
+        let reader = match len {
+            0 => Reader::Empty,
+            // SAFETY: as in `map`; the file is only ever cut to `len` or less while this map lives.
+            _ => Reader::Mapped(
+                unsafe { memmap2::MmapOptions::new().len(len as usize).map(&file) }
+                    .map_err(|e| Error::io("mmap", &path, e))?,
+            ),
+        };
+        Ok(DataFile { id, reader, path })
+    }
+
     /// Reads the file being appended through `pread` on the writer's descriptor.
     pub fn active(active: &ActiveFile) -> DataFile {
         DataFile { id: active.id, path: active.path.clone(), reader: Reader::Pread(active.file.clone()) }
