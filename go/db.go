@@ -202,6 +202,26 @@ func (db *DB) Stats() (Stats, error) {
 	return out, err
 }
 
+// Space is the reserve file's state and whether the disk is full.
+type Space struct {
+	ReserveSize   uint64 // the configured reserve (Options.ReserveBytes)
+	ReserveBytes  uint64 // what the reserve file holds now; 0 once given back on a full disk
+	FreeBytes     uint64 // bytes available on the database's file system (0 when unknown)
+	NoSpaceErrors uint64 // writes failed or refused with ErrNoSpace since the handle opened
+	Full          bool   // puts are refused with ErrNoSpace; deletes and merges run
+	Low           bool   // full, or less free than twice the reserve: merges run file by file
+}
+
+// Space reports the reserve, the free space, and whether the handle is full.
+func (db *DB) Space() (Space, error) {
+	var s C.bitgask_space
+	_, err := db.call(func(h *C.bitgask_db, e **C.bitgask_error) C.bitgask_status {
+		return C.bitgask_space_get(h, &s, e)
+	})
+	return Space{uint64(s.reserve_size), uint64(s.reserve_bytes), uint64(s.free_bytes), uint64(s.no_space_errors),
+		s.full != 0, s.low != 0}, err
+}
+
 // Sync makes every write so far durable (needed only with NoSyncOnPut or NoSyncOnDelete).
 func (db *DB) Sync() error {
 	_, err := db.call(func(h *C.bitgask_db, e **C.bitgask_error) C.bitgask_status { return C.bitgask_sync(h, e) })

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -291,6 +292,17 @@ func TestCloseWaitsForCallsInFlight(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+func TestSpaceReportsTheReserveAndRoom(t *testing.T) {
+	db, dir := open(t, &bitgask.Options{ReserveBytes: 64 << 10, MergeInterval: -1})
+	s, err := db.Space()
+	if err != nil || s.ReserveSize != 64<<10 || s.ReserveBytes != 64<<10 || s.Full || s.NoSpaceErrors != 0 || s.FreeBytes == 0 {
+		t.Fatalf("Space = %+v, %v", s, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "bitgask.reserve")); err != nil || fi.Size() != 64<<10 {
+		t.Fatalf("reserve file: %v, %v", fi, err)
 	}
 }
 

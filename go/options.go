@@ -44,6 +44,9 @@ type Options struct {
 	MaxMergeFiles    uint32  // selective merge: most files (0: 5)
 	MinMergeTotal    uint64  // selective merge: fewest bytes (0: 256 MiB)
 	MaxMergeBytes    uint64  // selective merge: most bytes (0: 2 GiB)
+	// Size of the reserve file that lets deletes and merges run on a full disk (0: 4 MiB;
+	// negative: no reserve).
+	ReserveBytes int64
 }
 
 type (
@@ -145,6 +148,13 @@ func (opts *Options) setters() ([]setter, error) {
 	})
 	add(o.MaxMergeBytes != 0, func(c cOpts, e cErr) cStatus {
 		return C.bitgask_options_set_max_merge_bytes(c, C.uint64_t(o.MaxMergeBytes), e)
+	})
+	add(o.ReserveBytes != 0, func(c cOpts, e cErr) cStatus {
+		reserve := uint64(0) // negative: no reserve
+		if o.ReserveBytes > 0 {
+			reserve = uint64(o.ReserveBytes)
+		}
+		return C.bitgask_options_set_reserve_bytes(c, C.uint64_t(reserve), e)
 	})
 	return out, nil
 }

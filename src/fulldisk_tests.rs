@@ -18,6 +18,11 @@ const FS_SIZE: &str = "6m";
 /// The mounted small file system when this is the child run, else `None` after running `test`
 /// in a child with one (or skipping when that is impossible).
 fn small_fs(test: &str) -> Option<PathBuf> {
+    small_fs_of(test, FS_SIZE)
+}
+
+/// [`small_fs`] with a file system of `size` (a tmpfs `size=` value).
+fn small_fs_of(test: &str, size: &str) -> Option<PathBuf> {
     if let Ok(dir) = std::env::var("BITGASK_SMALL_FS") {
         return Some(PathBuf::from(dir));
     }
@@ -28,17 +33,18 @@ fn small_fs(test: &str) -> Option<PathBuf> {
     }
     let dir = TempDir::new("smallfs");
     let exe = std::env::current_exe().unwrap();
-    let script = format!("mount -t tmpfs -o size={FS_SIZE} bitgask-test \"$1\" && shift && exec \"$@\"");
+    let script = format!("mount -t tmpfs -o size={size} bitgask-test \"$1\" && shift && exec \"$@\"");
     let out = Command::new("unshare")
         .args(["-rm", "sh", "-c", &script, "sh"])
         .arg(dir.path())
         .arg(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .args(["--exact", test, "--nocapture", "--test-threads=1", "--include-ignored"])
         .env("BITGASK_SMALL_FS", dir.path())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.contains("1 passed"), "{test} on a small file system failed:\n{text}");
+    text.lines().filter(|l| l.starts_with("FIGURE")).for_each(|l| println!("{l}"));
     None
 }
 
@@ -265,4 +271,85 @@ fn small_fs_small_values_files_larger_than_the_room_reclaim_tail_first_with_comp
         return;
     };
     small_values_tail_first(&root, |db| db.compact_if_needed());
+}
+
+/// One figure: with the default options on the file system at `root`, fill with values of
+/// `vlen` bytes, delete `percent`% of the keys evenly until refused, merge, repeat while that
+/// frees room; prints what happened.
+fn figure(root: &Path, vlen: usize, percent: u32) {
+    let path = root.join(format!("db-{vlen}-{percent}"));
+    let mut o = Options::default();
+    o.set_merge_interval_ms(0).set_sync_on_put(false).set_sync_on_delete(false);
+    let db = Db::open(&path, o).unwrap();
+    let v = |i: u32| {
+        let mut v = vec![(i % 251) as u8; vlen];
+        v[..4].copy_from_slice(&i.to_le_bytes());
+        v
+    };
+    let mut n = 0u32;
+    while db.put(&key(n), &v(n)).is_ok() {
+        n += 1;
+    }
+    db.sync().unwrap();
+    let doomed = |i: u32| (i % 100) < percent;
+    let (mut next, mut merges, mut secs, mut refused) = (0u32, 0, 0.0, 0);
+    let full_free = db.space().unwrap().free_bytes;
+    loop {
+        while next < n && (!doomed(next) || db.delete(&key(next)).is_ok()) {
+            next += 1;
+        }
+        if next < n {
+            refused += 1;
+        }
+        let t = std::time::Instant::now();
+        let merged = db.merge(true);
+        secs += t.elapsed().as_secs_f64();
+        merges += 1;
+        let s = db.space().unwrap();
+        match merged {
+            Ok(true) if next < n => continue,
+            Ok(_) => {
+                let ok = db.put(b"after", b"x").is_ok();
+                println!(
+                    "FIGURE values {vlen} B, {percent}% deleted: {n} puts, deletes refused {refused} times, \
+                     {merges} merge calls, {secs:.2} s merging, free {} KiB when full -> {} KiB after; \
+                     full {}, puts resume {ok}",
+                    full_free >> 10,
+                    s.free_bytes >> 10,
+                    s.full
+                );
+                break;
+            }
+            Err(e) => {
+                println!(
+                    "FIGURE values {vlen} B, {percent}% deleted: {n} puts, {next} keys visited, STUCK after {merges} \
+                     merge calls ({secs:.2} s): {e}; free {} KiB",
+                    s.free_bytes >> 10
+                );
+                break;
+            }
+        }
+    }
+    let check_every = if vlen < 1000 { 97 } else { 7 };
+    for i in (0..n).step_by(check_every) {
+        let got = db.get(&key(i)).unwrap();
+        let deleted = doomed(i) && i < next;
+        assert_eq!(got, (!deleted).then(|| v(i)), "key {i}");
+    }
+    db.close().unwrap();
+    std::fs::remove_dir_all(&path).unwrap();
+}
+
+/// The figures of the README's full-disk table: default options (64 MiB files, 4 MiB reserve)
+/// on a 160 MiB file system. Slow; run by hand: `cargo test --release --lib figures -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn figures_with_the_defaults_on_160_mib() {
+    let Some(root) = small_fs_of("fulldisk_tests::figures_with_the_defaults_on_160_mib", "160m") else {
+        return;
+    };
+    for (vlen, percent) in [(100, 90), (100, 95), (4096, 90), (4096, 95)] {
+        figure(&root, vlen, percent);
+    }
 }

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::format::batch::{as_plain, FLAG_MEMBER};
 use crate::format::record::Record;
 use crate::keydir::Loc;
+use crate::killpoint;
 use crate::storage::batch_scan::BatchScan;
 
 /// Room kept free besides the copies: a new active file if the copies make it rotate, and the
@@ -92,6 +93,12 @@ fn decode<'a>(bytes: &'a [u8], off: u64) -> Result<Record<'a>> {
 /// dropped, and it is remembered as irreducible). `E_NO_SPACE` when not even the last unit's
 /// surviving records fit in the free space.
 pub(crate) fn reclaim(e: &Engine, m: &Maintenance<'_>, id: u32) -> Result<u64> {
+    reclaim_in_chunks_of(e, m, id, e.opts().max_file_size)
+}
+
+/// [`reclaim`] with chunks whose surviving records take at most `cap` bytes (tests use small
+/// ones, to cut a file many times).
+fn reclaim_in_chunks_of(e: &Engine, m: &Maintenance<'_>, id: u32, cap: u64) -> Result<u64> {
     let (layout, size) = {
         let file = e.file(id)?;
         let bytes = file.mapped().ok_or_else(|| Error::Corrupt(format!("file {id} is not sealed")))?;
@@ -107,11 +114,12 @@ pub(crate) fn reclaim(e: &Engine, m: &Maintenance<'_>, id: u32) -> Result<u64> {
         if e.is_closing() {
             return Err(Error::Closed);
         }
-        let budget = e.space().free().saturating_sub(SLACK).min(e.opts().max_file_size);
+        let budget = e.space().free().saturating_sub(SLACK).min(cap);
         let (first, buf, copies) = chunk(e, id, &layout, end, budget)?;
         if first == end {
             return Err(no_room(e, id, budget));
         }
+        killpoint::hit("tail-chosen");
         if !buf.is_empty() {
             match m.append_copies(&buf, &copies) {
                 // The reserve was given back just now: once more, with its room.
@@ -192,3 +200,7 @@ fn chunk(e: &Engine, id: u32, layout: &Layout, end: usize, budget: u64) -> Resul
     }
     Ok((first, buf, copies))
 }
+
+#[cfg(test)]
+#[path = "reclaim_tail_tests.rs"]
+mod tests;

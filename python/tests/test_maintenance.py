@@ -18,6 +18,15 @@ def test_stats(db: bitgask.DB) -> None:
     assert 0 < s.dead_bytes < s.total_bytes
 
 
+def test_space_reports_the_reserve_and_room(path: Path) -> None:
+    with bitgask.open(path, reserve_bytes=64 * 1024) as db:
+        s = db.space()
+        assert isinstance(s, bitgask.Space)
+        assert (s.reserve_size, s.reserve_bytes, s.full, s.no_space_errors) == (64 * 1024, 64 * 1024, False, 0)
+        assert s.free_bytes > 0
+        assert (path / "bitgask.reserve").stat().st_size == 64 * 1024
+
+
 def test_sync(db: bitgask.DB) -> None:
     db[b"k"] = b"v"
     db.sync()

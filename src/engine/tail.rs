@@ -61,7 +61,6 @@ impl Maintenance<'_> {
             return Err(err);
         }
         e.watermark.advance(active.id, active.len);
-        killpoint::hit("tail-copied");
         let mut ix = e.index.write();
         *ix.sizes.entry(file_id).or_insert(0) += buf.len() as u64;
         for c in copies {
@@ -79,6 +78,9 @@ impl Maintenance<'_> {
             }
             *ix.live.entry(file_id).or_insert(0) += old.size as u64;
         }
+        drop(ix);
+        drop(w);
+        killpoint::hit("tail-copied");
         Ok(())
     }
 

@@ -16,7 +16,7 @@
 from ._bitgask import ffi as _ffi
 from ._bitgask import lib as _lib
 from ._batch import Batch
-from ._db import DB, Stats, open
+from ._db import DB, Space, Stats, open
 from ._errors import (
     BufferTooSmallError,
     ClosedError,
@@ -42,7 +42,7 @@ from ._txn import Transaction
 __version__: str = _ffi.string(_lib.bitgask_version()).decode()
 
 __all__ = [
-    "DB", "Stats", "open", "Batch", "Transaction", "validate", "repair", "adopt", "Report", "Problem", "Counts",
+    "DB", "Space", "Stats", "open", "Batch", "Transaction", "validate", "repair", "adopt", "Report", "Problem", "Counts",
     "AdoptCounts",
     "KeyIterator", "ItemIterator", "ValueIterator",
     "Error", "InvalidArgumentError", "NullArgumentError", "BufferTooSmallError", "IoError",

@@ -36,6 +36,18 @@ class Stats:
     last_merge_unix_nano: int  # 0 when this handle has not merged
 
 
+@dataclass(frozen=True)
+class Space:
+    """The reserve file and whether the disk is full (bitgask_space_get)."""
+
+    reserve_size: int  # the configured reserve (reserve_bytes option)
+    reserve_bytes: int  # what the reserve file holds now; 0 once given back on a full disk
+    free_bytes: int  # bytes available on the database's file system (0 when unknown)
+    no_space_errors: int  # writes failed or refused with NoSpaceError since the handle opened
+    full: bool  # puts are refused with NoSpaceError; deletes and merges run
+    low: bool  # full, or less free than twice the reserve: merges run file by file
+
+
 class DB:
     """An open bitgask database: bytes keys to bytes values, in key order.
 
@@ -218,6 +230,14 @@ class DB:
         out = ffi.new("bitgask_stats *")
         self._call(lib.bitgask_stats_get, out)
         return Stats(out.keys, out.data_files, out.total_bytes, out.dead_bytes, out.merges, out.last_merge_unix_nano)
+
+    def space(self) -> Space:
+        """The reserve, the free space, and whether the handle is full."""
+        out = ffi.new("bitgask_space *")
+        self._call(lib.bitgask_space_get, out)
+        return Space(
+            out.reserve_size, out.reserve_bytes, out.free_bytes, out.no_space_errors, bool(out.full), bool(out.low)
+        )
 
     def sync(self) -> None:
         """Makes every write so far durable (needed only with sync_on_put/sync_on_delete off)."""
