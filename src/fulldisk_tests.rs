@@ -44,7 +44,8 @@ fn small_fs_of(test: &str, size: &str) -> Option<PathBuf> {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && text.contains("1 passed"), "{test} on a small file system failed:\n{text}");
-    text.lines().filter(|l| l.starts_with("FIGURE")).for_each(|l| println!("{l}"));
+    // (The harness's "test name ... " may precede the first line on the same line.)
+    text.lines().filter_map(|l| l.find("FIGURE").map(|at| &l[at..])).for_each(|l| println!("{l}"));
     None
 }
 

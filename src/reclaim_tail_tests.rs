@@ -209,3 +209,50 @@ fn a_kill_after_the_copies_are_synced_keeps_everything() {
 fn a_kill_after_a_cut_keeps_everything() {
     crash_images_at("tail-truncated");
 }
+
+/// Run by `make fault-tests` (its filter is the module name).
+#[cfg(feature = "fault-injection")]
+mod fault_tests {
+    use super::*;
+    use crate::storage::fault::{self, Loss};
+
+    /// Power goes at the `at`th file operation of a tail-first reclaim (cut in chunks of 500 bytes of
+    /// survivors): every acknowledged write is there after reopening, and a merge then works.
+    #[test]
+    fn power_loss_anywhere_in_a_tail_first_reclaim_keeps_everything() {
+        let prepared = || {
+            let dir = TempDir::new("tail-power");
+            let mut o = opts();
+            o.set_sync_on_put(false).set_sync_on_delete(false);
+            let db = Db::open(dir.path().join("db"), o).unwrap();
+            let model = populate(&db);
+            db.close().unwrap();
+            let db = Db::open(dir.path().join("db"), opts()).unwrap();
+            (dir, db, model)
+        };
+        let census = {
+            let (dir, db, _) = prepared();
+            fault::arm(dir.path(), None);
+            reclaim_first(&db, 500);
+            drop(db);
+            fault::disarm(dir.path()).values().sum::<u64>()
+        };
+        let stride = (census / 24).max(1);
+        let mut lost = 0;
+        for at in (1..=census).step_by(stride as usize) {
+            let (dir, db, model) = prepared();
+            fault::arm_power_loss(dir.path(), at, if at % 2 == 0 { Loss::Cut } else { Loss::Junk }, at);
+            let id = first_sealed(&db);
+            let _ = reclaim_in_chunks_of(db.engine(), &db.engine().maintenance(), id, 500);
+            drop(db);
+            lost += usize::from(fault::lost_power(dir.path()));
+            fault::disarm(dir.path());
+            let what = format!("power lost at operation {at} of {census}");
+            let db = Db::open(dir.path().join("db"), opts()).unwrap_or_else(|e| panic!("{what}: open failed: {e}"));
+            check(&db, &model, &what);
+            assert!(db.merge(true).unwrap(), "{what}: a merge after recovery");
+            check(&db, &model, &format!("{what}, merged again"));
+        }
+        assert!(lost > 18, "only {lost} runs lost power mid-reclaim");
+    }
+}
