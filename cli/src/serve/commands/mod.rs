@@ -702,6 +702,31 @@ pub fn may_wait(sh: &Shared, s: &Session, a: Args<'_>) -> bool {
     }
 }
 
+/// Whether `a` (for which [`may_wait`] said yes) is a plain durable write outside MULTI, which
+/// an event loop can run as a deferred commit (docs/DESIGN.md section 5.15) instead of handing
+/// it to a worker: everything but EXEC, FLUSHDB/FLUSHALL, SAVE/BGSAVE and BGREWRITEAOF.
+pub fn defers(s: &Session, a: Args<'_>) -> bool {
+    let Some(spec) = lookup(a.get(0)) else { return false };
+    s.multi.is_none()
+        && spec.flags.contains(&"write")
+        && !matches!(spec.name, "flushdb" | "flushall" | "save" | "bgsave" | "bgrewriteaof" | "exec")
+}
+
+/// Runs a plain durable write ([`defers`]) on this thread as a deferred commit: its records are
+/// appended and its reply written, but they are not durable (nor visible) before the returned
+/// ticket is (`None` in it: nothing to wait for). `None` when it would have to wait for the
+/// writer mutex or the EXEC gate: it is then not run, for a worker to run.
+pub fn execute_deferred(c: &mut Ctx<'_, '_>, a: Args<'_>) -> Option<io::Result<Option<bitgask::Ticket>>> {
+    let sh = c.sh;
+    if sh.db.writer_busy() {
+        return None;
+    }
+    connection::with_gate_if_free(|| {
+        let (r, ticket) = sh.db.defer_commits(|| execute(c, a));
+        r.map(|()| ticket)
+    })
+}
+
 fn unknown_command(a: Args<'_>) -> String {
     let mut args = String::new();
     for arg in a.iter().skip(1) {
