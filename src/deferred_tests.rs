@@ -105,7 +105,7 @@ fn writer_busy_says_whether_another_thread_holds_the_writer() {
 }
 
 #[cfg(feature = "fault-injection")]
-mod faults {
+mod fault_tests {
     use super::*;
     use crate::error::status;
     use crate::storage::fault::{self, Failure, Op};
