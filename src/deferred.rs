@@ -50,10 +50,11 @@ impl Db {
         self.engine().wait_ticket(t.0)
     }
 
-    /// Whether another thread holds the writer mutex right now (an append, a rotation sealing
-    /// its file, a merge or `delete_all` swapping files): a thread that must not block can give
-    /// its write to one that may. Only a hint: the mutex may be taken right after.
-    pub fn writer_busy(&self) -> bool {
-        self.engine().writer_busy()
+    /// Whether another thread holds the writer mutex for longer than `patience` (waiting that
+    /// long at most): a rotation sealing its file, a merge or `delete_all` swapping files, a
+    /// long `update`, while appends hold it for microseconds. A thread that must not block can
+    /// then give its write to one that may. Only a hint: the mutex may be taken right after.
+    pub fn writer_busy(&self, patience: std::time::Duration) -> bool {
+        self.engine().writer_busy(patience)
     }
 }

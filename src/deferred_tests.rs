@@ -83,10 +83,11 @@ fn deferral_is_per_handle_and_ends_with_the_scope() {
 }
 
 #[test]
-fn writer_busy_says_whether_another_thread_holds_the_writer() {
+fn writer_busy_says_whether_another_thread_holds_the_writer_too_long() {
     let dir = TempDir::new("defer-busy");
     let db = open(&dir);
-    assert!(!db.writer_busy());
+    let patience = std::time::Duration::from_millis(1);
+    assert!(!db.writer_busy(patience));
     let (held, go) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -98,10 +99,10 @@ fn writer_busy_says_whether_another_thread_holds_the_writer() {
             .unwrap()
         });
         held.wait();
-        assert!(db.writer_busy());
+        assert!(db.writer_busy(patience));
         go.wait();
     });
-    assert!(!db.writer_busy());
+    assert!(!db.writer_busy(patience));
 }
 
 #[cfg(feature = "fault-injection")]

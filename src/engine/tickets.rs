@@ -109,10 +109,11 @@ impl Engine {
         }
     }
 
-    /// Whether another thread holds the writer mutex now (a write appending, a rotation sealing
-    /// its file, a merge swapping generations): a thread that must not block can leave the
-    /// write to one that may.
-    pub fn writer_busy(&self) -> bool {
-        self.writer.try_lock().is_none()
+    /// Whether another thread holds the writer mutex for longer than `patience` (a rotation
+    /// sealing its file, a merge swapping generations, a long read-modify-write; an append
+    /// holds it for microseconds): a thread that must not block can leave the write to one that
+    /// may.
+    pub fn writer_busy(&self, patience: std::time::Duration) -> bool {
+        self.writer.try_lock_for(patience).is_none()
     }
 }

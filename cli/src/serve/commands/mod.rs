@@ -712,13 +712,18 @@ pub fn defers(s: &Session, a: Args<'_>) -> bool {
         && !matches!(spec.name, "flushdb" | "flushall" | "save" | "bgsave" | "bgrewriteaof" | "exec")
 }
 
+/// How long an event loop waits for the writer mutex before it gives a write to a worker: an
+/// append holds it for microseconds (so two I/O threads and the syncer taking turns stay
+/// here), a rotation's seal or a merge's swap for milliseconds or more.
+const WRITER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Runs a plain durable write ([`defers`]) on this thread as a deferred commit: its records are
 /// appended and its reply written, but they are not durable (nor visible) before the returned
 /// ticket is (`None` in it: nothing to wait for). `None` when it would have to wait for the
 /// writer mutex or the EXEC gate: it is then not run, for a worker to run.
 pub fn execute_deferred(c: &mut Ctx<'_, '_>, a: Args<'_>) -> Option<io::Result<Option<bitgask::Ticket>>> {
     let sh = c.sh;
-    if sh.db.writer_busy() {
+    if sh.db.writer_busy(WRITER_PATIENCE) {
         return None;
     }
     connection::with_gate_if_free(|| {
