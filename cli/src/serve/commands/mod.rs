@@ -683,8 +683,9 @@ pub fn execute(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 
 /// Whether running `a` now may wait for something slower than memory: a write when writes are
 /// durable (its group fsync), EXEC (its queued writes), FLUSHDB/FLUSHALL, SAVE/BGSAVE (an
-/// fsync), BGREWRITEAOF. An event loop hands these to a worker thread ([`Client::run`] stops
-/// before them when told to); the others (reads, connection commands) are memory-speed. A
+/// fsync), BGREWRITEAOF. An event loop runs a plain write of these as a deferred commit
+/// ([`execute_deferred`]) and hands the rest to a worker thread ([`Client::run`] stops before
+/// them when told to); the others (reads, connection commands) are memory-speed. A
 /// command that is refused or queued (no AUTH yet, inside MULTI) does not wait.
 ///
 /// [`Client::run`]: super::client::Client::run
