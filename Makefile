@@ -102,10 +102,12 @@ test-debug:
 # The fault campaign (storage/fault.rs, cargo feature fault-injection): ENOSPC, EIO and short
 # writes injected at a workload's operations (make test samples every 4th, make soak all), and
 # simulated power loss at a random operation, unsynced writes dropped, garbled or persisted out of
-# order, with one writer and with four (100 cycles each in make test, 1,000 in make soak).
+# order, with one writer and with four (100 cycles each in make test, 1,000 in make soak). Then the
+# server's parked writes answered with an error when their fsync fails.
 FAULT_TEST := $(CARGO) test --release --features fault-injection --lib fault_tests
 fault-tests:
 	BITGASK_FAULT_STRIDE=4 $(FAULT_TEST)
+	$(CARGO) test --release -p bitgask-cli --features fault-injection --lib failed_fsync
 
 # One test runner per variant: shared library, static library, compiled as C++, sanitizers.
 $(BUILD)/c_tests_shared: $(C_TEST_SRCS) $(C_TEST_HDRS) lib

@@ -41,6 +41,9 @@ mod backup;
 mod batch;
 mod clock;
 mod db;
+mod deferred;
+#[cfg(test)]
+mod deferred_tests;
 mod engine;
 mod error;
 #[cfg(all(test, feature = "fault-injection"))]
@@ -85,6 +88,7 @@ mod watermark;
 pub use adopt::adopt;
 pub use batch::Batch;
 pub use db::{Current, Db, Reclaimable, RecordMeta, Stats, Ttl, Update};
+pub use deferred::Ticket;
 pub use error::{status, Error, Result};
 pub use format::record::Codec;
 pub use inspect::validate;

@@ -2,7 +2,6 @@
 //! in one write, inside one data file, under one append sequence number, so that one group
 //! commit makes all of it durable and one keydir update makes all of it visible.
 
-use super::lock_order::MutexGuard;
 use super::write::{Durability, Pending};
 use super::Engine;
 use crate::error::{Error, Result};
@@ -84,6 +83,6 @@ impl Engine {
         for (k, loc) in locs {
             w.pending.push_back(Pending { seq, key: k.to_vec(), loc });
         }
-        MutexGuard::unlocked(&mut w, || self.commit(seq))
+        self.await_commit(&mut w, seq)
     }
 }

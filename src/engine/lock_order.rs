@@ -57,6 +57,13 @@ impl<T> Mutex<T> {
         acquire(self.rank);
         MutexGuard { rank: self.rank, inner: self.inner.lock() }
     }
+
+    /// The mutex if it is free within `patience` (the order is checked as for `lock`).
+    pub fn try_lock_for(&self, patience: std::time::Duration) -> Option<MutexGuard<'_, T>> {
+        let inner = self.inner.try_lock_for(patience)?;
+        acquire(self.rank);
+        Some(MutexGuard { rank: self.rank, inner })
+    }
 }
 
 pub(crate) struct MutexGuard<'a, T> {

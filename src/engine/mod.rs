@@ -30,7 +30,7 @@
 //! mutex (pushed to under `dirs` and `writer`), the reserve's mutex (`space`, taken under `writer`
 //! when an append fails for space), the transaction conflict log's mutex (taken
 //! under `writer` and `index`, see `conflicts`), the watermark's (written by a group's leader and
-//! at close) and the atomic flags and counters. A thread
+//! at close), the list of pending records a failed fsync discarded (`tickets`, taken under `writer`) and the atomic flags and counters. A thread
 //! waiting for a group commit holds no lock of rank 3 or more: the writer lets go of `writer`
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
 
@@ -40,6 +40,7 @@ mod lock_order;
 mod maintenance;
 mod read;
 mod tail;
+mod tickets;
 mod write;
 
 use std::collections::HashMap;
@@ -121,6 +122,8 @@ pub(crate) struct Engine {
     conflicts: conflicts::Conflicts,
     /// The reserve file and whether the file system is full (docs/DESIGN.md section 5.14).
     space: Space,
+    /// Pending records discarded after a failed fsync, for deferred commits' tickets.
+    lost: tickets::Lost,
 }
 
 /// A job for the background thread.
@@ -167,6 +170,7 @@ impl Engine {
             last_merge_ns: AtomicU64::new(0),
             conflicts: conflicts::Conflicts::default(),
             space,
+            lost: tickets::Lost::default(),
         };
         e.queue_hints(&loaded.unhinted);
         Ok(e)

@@ -9,6 +9,8 @@
 //! 4. Otherwise it joins the pending queue and waits in [`Engine::commit`]: one waiting thread
 //!    becomes the leader, fdatasyncs the file once for everything appended so far, then applies
 //!    the whole group's keydir updates in append order and wakes the group (group commit).
+//!    Inside a deferring scope (`tickets.rs`) the writer does not wait: it returns with its
+//!    sequence number as a ticket, and the record is published by whichever group covers it.
 //! 5. An fsync failure poisons the handle: the group gets `E_IO`, later writes `E_POISONED`, and
 //!    the group's records are never made visible (and are cut off the file). So does any failed
 //!    fsync of the active file, and a group fsync that returns after the handle was poisoned.
@@ -89,6 +91,18 @@ impl CommitState {
     /// A clean slate after a reload: every record appended so far is accounted for on disk.
     pub(super) fn settled(seq: u64) -> CommitState {
         CommitState { durable: seq, ..CommitState::default() }
+    }
+
+    /// How record `seq` ended, if it has: as [`Engine::commit`] reports it.
+    pub(super) fn outcome(&self, seq: u64) -> Option<Result<()>> {
+        if self.durable >= seq {
+            return Some(Ok(()));
+        }
+        if self.failed_upto >= seq {
+            let source = std::io::Error::other("fsync failed");
+            return Some(Err(Error::Io { context: self.failure.clone(), source }));
+        }
+        None
     }
 }
 
@@ -179,7 +193,7 @@ impl Engine {
         }
         // Visibility must follow append order, so even a no-sync write queues behind a group.
         w.pending.push_back(Pending { seq, key: key.to_vec(), loc });
-        MutexGuard::unlocked(w, || self.commit(seq))?;
+        self.await_commit(w, seq)?;
         Ok(loc)
     }
 
@@ -377,6 +391,9 @@ impl Engine {
     fn discard_pending(&self, w: &mut Writer) {
         let active_id = w.active.as_ref().map(|a| a.id);
         let cut = w.pending.iter().filter(|p| Some(p.loc.file_id) == active_id).map(|p| p.loc.offset as u64).min();
+        if let (Some(first), Some(last)) = (w.pending.front(), w.pending.back()) {
+            self.note_lost(first.seq, last.seq);
+        }
         w.pending.clear();
         if let (Some(cut), Some(a)) = (cut, w.active.as_mut()) {
             if truncate(&a.file, &a.path, cut).is_ok() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::budget::Part;
 use super::commands::{self, Ctx, Multi, Session};
 use super::reply::Out;
-use super::resp::{Parsed, Parser};
+use super::resp::{Args, Parsed, Parser};
 use super::state::{ClientHandle, Shared};
 
 /// Why a connection is to be closed after a batch (its replies, if any, are in the output).
@@ -35,6 +35,17 @@ pub struct Batch {
     /// Stopped before a command that may wait (see [`Client::defer_waiting`]): it is the first
     /// of the unconsumed input, for a worker thread to run.
     pub hand_off: bool,
+    /// Stopped after a durable write run as a deferred commit: the replies in the output (its
+    /// own from `reply_at` on) must not be written before the ticket is durable.
+    pub park: Option<Park>,
+}
+
+/// A durable write whose reply waits for its fsync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Park {
+    pub ticket: bitgask::Ticket,
+    /// Where its reply starts in the output buffer (replaced by an error if the fsync fails).
+    pub reply_at: usize,
 }
 
 pub struct Client {
@@ -72,21 +83,34 @@ impl Client {
                 Parsed::Incomplete(_) => {
                     self.account(sh, out);
                     let close = self.sess.budget.over().then_some(Close::OverBudget);
-                    return Ok(Batch { used, commands: ran, close, hand_off: false });
+                    return Ok(Batch { used, commands: ran, close, hand_off: false, park: None });
                 }
                 Parsed::Error(msg) => {
                     out.err(&format!("ERR {msg}"));
-                    return Ok(Batch { used, commands: ran, close: Some(Close::ProtocolError), hand_off: false });
+                    return Ok(Batch {
+                        used,
+                        commands: ran,
+                        close: Some(Close::ProtocolError),
+                        hand_off: false,
+                        park: None,
+                    });
                 }
             };
             let args = self.parser.args(&input[used..]);
+            let mut park = None;
             if self.defer_waiting && commands::may_wait(sh, &self.sess, args) {
-                // Parsed again by whoever runs it: cheaper than carrying the parser's state.
-                self.parser.reset();
-                self.account(sh, out);
-                return Ok(Batch { used, commands: ran, close: None, hand_off: true });
-            }
-            if !args.is_empty() {
+                let reply_at = out.pending();
+                match run_deferred(sh, &mut self.sess, self.parser.held_bytes(), handle, args, out) {
+                    Some(ticket) => park = ticket?.map(|ticket| Park { ticket, reply_at }),
+                    None => {
+                        // Parsed again by whoever runs it: cheaper than carrying the parser's state.
+                        self.parser.reset();
+                        self.account(sh, out);
+                        return Ok(Batch { used, commands: ran, close: None, hand_off: true, park: None });
+                    }
+                }
+                ran += 1;
+            } else if !args.is_empty() {
                 self.sess.budget.set(Part::Arguments, self.parser.held_bytes());
                 let mut ctx = Ctx { sh, s: &mut self.sess, out, client: handle };
                 commands::execute(&mut ctx, args)?;
@@ -97,15 +121,19 @@ impl Client {
             // The budget is checked with the replies still buffered: their peak, not what is
             // left after a flush.
             self.account(sh, out);
+            if park.is_some() {
+                // Nothing more runs, and nothing is written, before the write is durable.
+                return Ok(Batch { used, commands: ran, close: None, hand_off: false, park });
+            }
             if self.sess.budget.over() {
-                return Ok(Batch { used, commands: ran, close: Some(Close::OverBudget), hand_off: false });
+                return Ok(Batch { used, commands: ran, close: Some(Close::OverBudget), hand_off: false, park: None });
             }
             if self.sess.close {
-                return Ok(Batch { used, commands: ran, close: Some(Close::Requested), hand_off: false });
+                return Ok(Batch { used, commands: ran, close: Some(Close::Requested), hand_off: false, park: None });
             }
             out.maybe_flush()?;
             if out.backlogged() {
-                return Ok(Batch { used, commands: ran, close: None, hand_off: false });
+                return Ok(Batch { used, commands: ran, close: None, hand_off: false, park: None });
             }
         }
     }
@@ -134,6 +162,27 @@ impl Client {
         b.set(Part::Replies, out.held_bytes());
         b.set(Part::Transaction, self.sess.multi.as_ref().map_or(0, Multi::held_bytes));
     }
+}
+
+/// Runs a command that may wait on this thread when it is a plain durable write and runs
+/// without waiting ([`commands::execute_deferred`]): Some(ticket to wait for, if any). `None`:
+/// not run, for a worker. Its reply is held in `out` whatever its size.
+fn run_deferred(
+    sh: &Arc<Shared>,
+    sess: &mut Session,
+    arg_bytes: usize,
+    handle: &ClientHandle,
+    args: Args<'_>,
+    out: &mut Out<'_>,
+) -> Option<io::Result<Option<bitgask::Ticket>>> {
+    if !commands::defers(sess, args) {
+        return None;
+    }
+    sess.budget.set(Part::Arguments, arg_bytes);
+    out.hold(true);
+    let r = commands::execute_deferred(&mut Ctx { sh, s: sess, out, client: handle }, args);
+    out.hold(false);
+    r
 }
 
 #[cfg(test)]

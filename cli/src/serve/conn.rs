@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use super::client::{Batch, Client, Close};
+use super::client::{Batch, Client, Close, Park};
 use super::reply::{Out, OVER_CAP};
 use super::state::{ClientHandle, Shared};
 
@@ -122,6 +122,9 @@ pub enum Step {
     HandOff,
     /// Its turn again after the others': it had input all along ([`FAIR_READS`]).
     Again,
+    /// Its durable write to be durable ([`Conn::parked`]): it runs nothing and writes nothing
+    /// until [`Conn::unpark`].
+    Park,
     /// Nothing: close it.
     Close,
 }
@@ -148,6 +151,9 @@ pub struct Conn {
     closing: bool,
     /// A socket error or a reply over the cap on a worker: close at once.
     dead: bool,
+    /// A durable write run as a deferred commit, whose reply (and those before it, in `out`)
+    /// waits for its ticket to be durable.
+    parked: Option<Park>,
 }
 
 impl Conn {
@@ -169,6 +175,7 @@ impl Conn {
             eof: false,
             closing: false,
             dead: false,
+            parked: None,
         }
     }
 
@@ -187,8 +194,12 @@ impl Conn {
             if self.dead {
                 return Step::Close;
             }
+            if self.parked.is_some() {
+                return Step::Park;
+            }
             let hand_off = if self.closing { self.flush(sh).map(|_| false) } else { self.run_batch(sh, spares, true) };
             match hand_off {
+                Ok(_) if self.parked.is_some() => return Step::Park,
                 Ok(true) if self.out.is_empty() => return Step::HandOff,
                 Ok(_) => {}
                 Err(_) => return Step::Close,
@@ -229,6 +240,26 @@ impl Conn {
         }
     }
 
+    /// The ticket its parked write waits for.
+    pub fn parked(&self) -> Option<bitgask::Ticket> {
+        self.parked.map(|p| p.ticket)
+    }
+
+    /// Its parked write's ticket has an outcome: the replies may go out (after a failed fsync,
+    /// with the write's reply replaced by the error); [`Conn::drive`] then carries on.
+    pub fn unpark(&mut self, sh: &Shared, outcome: bitgask::Result<()>) {
+        let Some(p) = self.parked.take() else { return };
+        if let Err(e) = outcome {
+            self.out.truncate(p.reply_at);
+            let mut sink = io::sink();
+            let mut out = Out::resume(&mut sink, std::mem::take(&mut self.out), self.resp3);
+            super::commands::db_err(&mut out, &e);
+            let errors = out.errors;
+            (self.out, self.resp3) = out.suspend();
+            sh.add(&mut self.client.sess.tally, 0, 0, errors);
+        }
+    }
+
     /// On a worker: runs every complete command buffered, the waiting ones included, and
     /// writes what the socket takes of the replies. The connection then goes back to its I/O
     /// thread, which carries on with [`Conn::drive`] (and closes it if this failed).
@@ -256,7 +287,7 @@ impl Conn {
         sh.add(&mut self.client.sess.tally, std::mem::take(&mut self.net_in), out.written, out.errors);
         (self.out, self.resp3) = out.suspend();
         self.note_progress(progress);
-        let (close, hand_off) = match result {
+        let (close, hand_off, park) = match result {
             Ok(r) => r,
             Err(e) => {
                 if e.to_string() == OVER_CAP {
@@ -277,6 +308,7 @@ impl Conn {
             }
             self.closing = true;
         }
+        self.parked = park;
         Ok(hand_off)
     }
 
@@ -359,7 +391,8 @@ impl Conn {
 
 /// Runs the complete commands at the start of `rd`, writing their replies: until the input
 /// ends in an incomplete command (or nothing), the connection is to close, a command is for a
-/// worker (true), or the client does not take its replies. Replies pending from before go
+/// worker (true), a durable write is parked (its [`Park`]), or the client does not take its
+/// replies. Replies pending from before go
 /// first; while they wait, no more commands run.
 fn run_all(
     sh: &Arc<Shared>,
@@ -367,19 +400,23 @@ fn run_all(
     handle: &ClientHandle,
     rd: &mut ReadBuf,
     out: &mut Out<'_>,
-) -> io::Result<(Option<Close>, bool)> {
+) -> io::Result<(Option<Close>, bool, Option<Park>)> {
     loop {
         if out.pending() > 0 {
             out.flush()?;
             if out.backlogged() {
-                return Ok((None, false));
+                return Ok((None, false, None));
             }
         }
         let b: Batch = client.run(sh, handle, rd.pending(), out)?;
         rd.consume(b.used);
+        if b.park.is_some() {
+            // Held, replies before it included: they go out together once it is durable.
+            return Ok((None, false, b.park));
+        }
         if b.close.is_some() || b.hand_off || !out.backlogged() {
             out.flush()?;
-            return Ok((b.close, b.hand_off));
+            return Ok((b.close, b.hand_off, None));
         }
         // Stopped for a client that does not read: run on if the socket now takes the replies.
     }

@@ -4,13 +4,16 @@
 //! command is done, through its inbox and its waker. Each event drives one connection
 //! ([`Conn::drive`]) until its socket has nothing more to give; a command that may wait goes to
 //! the worker pool with the connection, which is away (its events ignored) until it comes back.
+//! A durable write runs here as a deferred commit and parks its connection ([`Step::Park`]):
+//! the thread asks the [`Syncer`] for the ticket once per round of events, and when the syncer
+//! wakes it after a group fsync it answers every parked connection whose ticket is settled.
 //! Every [`TICK`] the thread closes connections idle past `--timeout` or whose replies have
 //! made no progress for the write stall limit. On stop it answers what each connection has
 //! read, gives slow readers [`GRACE`] to take their replies, then closes the rest.
 
 use std::net::TcpStream as StdStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,6 +22,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::conn::{Conn, Spares, Step};
 use super::state::{ClientHandle, Shared};
+use super::syncer::Syncer;
 use super::worker::{Job, Pool};
 
 /// How often timeouts are checked (and the longest a stop waits to be noticed).
@@ -43,6 +47,8 @@ pub struct IoHandle {
     waker: Waker,
     /// Connections it owns (new ones go to the least loaded thread).
     load: AtomicUsize,
+    /// Set by the syncer after a group fsync: parked connections may have their answer.
+    synced: AtomicBool,
 }
 
 impl IoHandle {
@@ -78,6 +84,16 @@ impl IoHandle {
         self.send(|i| i.back.push((slot, conn)));
     }
 
+    /// The syncer finished a group fsync this thread asked for: wake it (unless a wake for
+    /// that is still pending) to answer its parked connections.
+    pub fn synced(&self) {
+        if !self.synced.swap(true, Ordering::AcqRel) {
+            if let Err(e) = self.waker.wake() {
+                eprintln!("bitgask serve: waking an I/O thread: {e}");
+            }
+        }
+    }
+
     /// Starts the graceful stop.
     pub fn stop(&self) {
         self.send(|i| i.stop = true);
@@ -92,13 +108,26 @@ enum Slot {
 }
 
 /// Starts an I/O thread.
-pub fn spawn(sh: Arc<Shared>, pool: Arc<Pool>, n: usize) -> std::io::Result<(Arc<IoHandle>, JoinHandle<()>)> {
+pub fn spawn(
+    sh: Arc<Shared>,
+    pool: Arc<Pool>,
+    syncer: Arc<Syncer>,
+    n: usize,
+) -> std::io::Result<(Arc<IoHandle>, JoinHandle<()>)> {
     let poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKE)?;
-    let home = Arc::new(IoHandle { inbox: Mutex::new(Inbox::default()), waker, load: AtomicUsize::new(0) });
+    let home = Arc::new(IoHandle {
+        inbox: Mutex::new(Inbox::default()),
+        waker,
+        load: AtomicUsize::new(0),
+        synced: AtomicBool::new(false),
+    });
     let mut lp = Loop {
         sh,
         pool,
+        syncer,
+        parked: Vec::new(),
+        want: None,
         home: Arc::clone(&home),
         poll,
         slots: Vec::new(),
@@ -115,6 +144,11 @@ pub fn spawn(sh: Arc<Shared>, pool: Arc<Pool>, n: usize) -> std::io::Result<(Arc
 struct Loop {
     sh: Arc<Shared>,
     pool: Arc<Pool>,
+    syncer: Arc<Syncer>,
+    /// Parked connections (by slot), each waiting for its durable write's ticket.
+    parked: Vec<usize>,
+    /// The highest ticket parked this round, to ask the syncer for.
+    want: Option<bitgask::Ticket>,
     home: Arc<IoHandle>,
     poll: Poll,
     /// Connections by token.
@@ -149,7 +183,15 @@ impl Loop {
                 self.drive(i);
             }
             self.take_inbox();
-            if last_sweep.elapsed() >= TICK {
+            let tick = last_sweep.elapsed() >= TICK;
+            // Every tick too: a ticket another thread's group commit settled needs no wake.
+            if self.home.synced.swap(false, Ordering::AcqRel) || tick {
+                self.answer_parked();
+            }
+            if let Some(t) = self.want.take() {
+                self.syncer.want(t, &self.home);
+            }
+            if tick {
                 self.sweep();
                 last_sweep = Instant::now();
             }
@@ -175,11 +217,34 @@ impl Loop {
         match step {
             Step::Input | Step::Output => {}
             Step::Again => self.again.push(i),
+            Step::Park => {
+                let Slot::Here(conn) = &self.slots[i] else { unreachable!() };
+                let t = conn.parked().expect("parked");
+                if !self.parked.contains(&i) {
+                    self.parked.push(i);
+                }
+                self.want = self.want.max(Some(t));
+            }
             Step::HandOff => {
                 let Slot::Here(conn) = std::mem::replace(&mut self.slots[i], Slot::Away) else { unreachable!() };
                 self.pool.submit(Job { sh: Arc::clone(&self.sh), conn, slot: i, home: Arc::clone(&self.home) });
             }
             Step::Close => self.close(i),
+        }
+    }
+
+    /// Answers and resumes each parked connection whose ticket has an outcome.
+    fn answer_parked(&mut self) {
+        for i in std::mem::take(&mut self.parked) {
+            let Some(Slot::Here(conn)) = self.slots.get_mut(i) else { continue };
+            let Some(t) = conn.parked() else { continue };
+            match self.sh.db.ticket_outcome(t) {
+                Some(outcome) => {
+                    conn.unpark(&self.sh, outcome);
+                    self.drive(i);
+                }
+                None => self.parked.push(i),
+            }
         }
     }
 
@@ -225,6 +290,9 @@ impl Loop {
     fn close(&mut self, i: usize) {
         let Slot::Here(mut conn) = std::mem::replace(&mut self.slots[i], Slot::Free) else { return };
         let _ = self.poll.registry().deregister(&mut conn.sock);
+        if conn.parked().is_some() {
+            self.parked.retain(|&p| p != i);
+        }
         conn.close(&self.sh);
         self.sh.reg.remove(conn.handle.id);
         self.free.push(i);
@@ -241,6 +309,9 @@ impl Loop {
         let mut late = 0;
         for i in 0..self.slots.len() {
             let Slot::Here(c) = &self.slots[i] else { continue };
+            if c.parked().is_some() && !past_grace {
+                continue; // waiting for the disk, not for its client
+            }
             let stalled = c.stalled_since.is_some_and(|t| now.duration_since(t) > stall_limit);
             let idle = !c.has_output() && timeout.is_some_and(|to| now.duration_since(c.last_read) > to);
             if past_grace {
@@ -306,14 +377,20 @@ mod tests {
         }
 
         /// Stops the server the way SHUTDOWN does; the database must close cleanly.
-        fn stop(mut self) {
+        fn stop(self) {
+            self.stop_with().unwrap();
+        }
+
+        /// Stops the server the way SHUTDOWN does; what closing the database gave.
+        fn stop_with(mut self) -> Result<(), String> {
             // The test's own reference to the shared state goes before the stop: drain closes
             // the database only when it holds the last one, and it may get there before a
             // `drop` that follows `stop` has run.
             let stopper = Arc::clone(&self.sh.take().unwrap().stopper);
             stopper.stop();
-            self.runner.take().unwrap().join().unwrap().unwrap();
+            let closed = self.runner.take().unwrap().join().unwrap();
             std::fs::remove_dir_all(&self.dir).unwrap();
+            closed
         }
     }
 
@@ -323,6 +400,94 @@ mod tests {
         let mut got = vec![0; want.len()];
         s.read_exact(&mut got).unwrap();
         assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+    }
+
+    /// What arrives within `wait` (empty when nothing does).
+    fn read_now(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
+        s.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0u8; 256];
+        let got = match s.read(&mut buf) {
+            Ok(n) => buf[..n].to_vec(),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Vec::new(),
+            Err(e) => panic!("read: {e}"),
+        };
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        got
+    }
+
+    /// Reads `n` reply lines (whatever their text).
+    #[cfg(feature = "fault-injection")]
+    fn read_lines(s: &mut TcpStream, n: usize) -> String {
+        let mut got = Vec::new();
+        let mut byte = [0u8; 1];
+        while got.windows(2).filter(|w| w == b"\r\n").count() < n {
+            s.read_exact(&mut byte).unwrap();
+            got.push(byte[0]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[test]
+    fn a_parked_durable_write_does_not_block_another_client_on_its_io_thread() {
+        let srv = TestServer::start("parked", &["--io-threads", "1"]);
+        let sh = Arc::clone(srv.sh.as_ref().unwrap());
+        // No group fsync starts while the test holds this: the SET stays parked.
+        let hold = sh.sync_hold.lock().unwrap();
+        let mut writer = srv.connect();
+        writer.write_all(b"SET k v\r\n").unwrap();
+        let mut reader = srv.connect();
+        for _ in 0..50 {
+            // Its I/O thread (the only one) answers; the SET is not visible before its fsync.
+            ask(&mut reader, b"PING\r\nGET k\r\n", b"+PONG\r\n$-1\r\n");
+        }
+        assert_eq!(read_now(&mut writer, Duration::from_millis(300)), b"", "acknowledged before its fsync");
+        drop(hold);
+        let mut ok = [0u8; 5];
+        writer.read_exact(&mut ok).unwrap();
+        assert_eq!(&ok, b"+OK\r\n");
+        ask(&mut reader, b"GET k\r\n", b"$1\r\nv\r\n");
+        drop(sh);
+        srv.stop();
+    }
+
+    #[test]
+    fn parked_writes_keep_the_pipelines_reply_order() {
+        let srv = TestServer::start("parked-order", &["--io-threads", "1"]);
+        let sh = Arc::clone(srv.sh.as_ref().unwrap());
+        let hold = sh.sync_hold.lock().unwrap();
+        let mut c = srv.connect();
+        c.write_all(b"PING\r\nSET a 1\r\nGET a\r\nINCR a\r\nDEL a b\r\nECHO x\r\nSET b 2\r\nGET b\r\n").unwrap();
+        // Even the PING before the SET waits: the replies go out together, in order.
+        assert_eq!(read_now(&mut c, Duration::from_millis(300)), b"");
+        drop(hold);
+        let want = b"+PONG\r\n+OK\r\n$1\r\n1\r\n:2\r\n:1\r\n$1\r\nx\r\n+OK\r\n$1\r\n2\r\n";
+        let mut got = vec![0; want.len()];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+        drop(sh);
+        srv.stop();
+    }
+
+    #[cfg(feature = "fault-injection")]
+    #[test]
+    fn a_failed_fsync_answers_every_parked_write_with_an_error() {
+        use bitgask::internal::storage::fault::{self, Failure, Op};
+        let srv = TestServer::start("parked-eio", &["--io-threads", "1"]);
+        let sh = Arc::clone(srv.sh.as_ref().unwrap());
+        let hold = sh.sync_hold.lock().unwrap();
+        let (mut a, mut b) = (srv.connect(), srv.connect());
+        a.write_all(b"SET a 1\r\nPING\r\n").unwrap();
+        b.write_all(b"PING\r\nSET b 2\r\n").unwrap();
+        assert_eq!(read_now(&mut a, Duration::from_millis(300)), b"");
+        fault::arm(&srv.dir, Some((Op::Fsync, 1, Failure::Io, true)));
+        drop(hold);
+        let (ra, rb) = (read_lines(&mut a, 2), read_lines(&mut b, 2));
+        fault::disarm(&srv.dir);
+        assert!(ra.starts_with("-ERR i/o error") && ra.ends_with("\r\n+PONG\r\n"), "{ra:?}");
+        assert!(rb.starts_with("+PONG\r\n-ERR ") && rb.contains("i/o error"), "{rb:?}");
+        ask(&mut a, b"GET a\r\n", b"$-1\r\n");
+        drop(sh);
+        assert!(srv.stop_with().is_err(), "the handle is poisoned");
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub mod resp;
 mod server;
 mod signals;
 pub mod state;
+mod syncer;
 #[cfg(test)]
 mod test_state;
 mod worker;
@@ -311,12 +312,22 @@ fn serve(sh: Arc<Shared>, listener: std::net::TcpListener) -> Result<(), String>
     server::drain(sh, threads)
 }
 
-/// The worker pool and `--io-threads` event loops.
+/// The worker pool, the syncer and `--io-threads` event loops.
 fn start_threads(sh: &Arc<Shared>) -> std::io::Result<server::Threads> {
     let pool = worker::Pool::new();
+    let syncer = Arc::new(syncer::Syncer::default());
+    let (sh2, s2) = (Arc::clone(sh), Arc::clone(&syncer));
+    let sync_thread = std::thread::Builder::new().name("bitgask-syncer".into()).spawn(move || s2.run(&sh2))?;
     let mut io = Vec::new();
     for n in 0..sh.cfg.io_threads {
-        io.push(event_loop::spawn(Arc::clone(sh), Arc::clone(&pool), n)?);
+        match event_loop::spawn(Arc::clone(sh), Arc::clone(&pool), Arc::clone(&syncer), n) {
+            Ok(t) => io.push(t),
+            Err(e) => {
+                syncer.stop();
+                let _ = sync_thread.join();
+                return Err(e);
+            }
+        }
     }
-    Ok(server::Threads { io, pool })
+    Ok(server::Threads { io, pool, syncer, sync_thread })
 }

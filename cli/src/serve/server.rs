@@ -12,14 +12,17 @@ use socket2::{Domain, Socket, Type};
 
 use super::event_loop::IoHandle;
 use super::state::{ClientHandle, ClientMeta, Shared};
+use super::syncer::Syncer;
 use super::worker::Pool;
 
 const BACKLOG: i32 = 4096;
 
-/// The running I/O threads and the worker pool.
+/// The running I/O threads, the worker pool and the syncer.
 pub struct Threads {
     pub io: Vec<(Arc<IoHandle>, JoinHandle<()>)>,
     pub pool: Arc<Pool>,
+    pub syncer: Arc<Syncer>,
+    pub sync_thread: JoinHandle<()>,
 }
 
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -98,6 +101,9 @@ pub fn drain(sh: Arc<Shared>, threads: Threads) -> Result<(), String> {
     for (_, t) in threads.io {
         let _ = t.join();
     }
+    // No connection is parked any more: the syncer has nothing left to sync.
+    threads.syncer.stop();
+    let _ = threads.sync_thread.join();
     let stuck = threads.pool.shutdown(Duration::from_secs(10));
     let merge = sh.merge_thread.lock().unwrap_or_else(PoisonError::into_inner).take();
     if let Some(h) = merge {

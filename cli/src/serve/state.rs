@@ -198,6 +198,9 @@ pub struct Shared {
     /// Whether the last BGREWRITEAOF merge succeeded.
     pub merge_ok: AtomicBool,
     pub merge_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Tests hold it to keep the syncer's fsyncs from starting (`syncer.rs`).
+    #[cfg(test)]
+    pub sync_hold: Mutex<()>,
 }
 
 impl Shared {
@@ -215,6 +218,8 @@ impl Shared {
             merge_running: Arc::new(AtomicBool::new(false)),
             merge_ok: AtomicBool::new(true),
             merge_thread: Mutex::new(None),
+            #[cfg(test)]
+            sync_hold: Mutex::new(()),
         }
     }
 

@@ -1,12 +1,12 @@
-//! The worker pool: threads that run the commands that may wait (a durable write waiting for
-//! its group fsync, FLUSHDB, SAVE, ...: [`may_wait`](super::commands::may_wait)), so that an
-//! I/O thread never stalls its other connections.
+//! The worker pool: threads that run the commands that may wait (EXEC of durable writes,
+//! FLUSHDB, SAVE, ...: [`may_wait`](super::commands::may_wait), and a durable write that finds
+//! the writer mutex or the EXEC gate taken; other durable writes are parked on their I/O thread
+//! instead, see `syncer.rs`), so that an I/O thread never stalls its other connections.
 //!
 //! A connection goes to a worker whole, runs every complete command it has buffered, writes
 //! what its socket takes of the replies, and goes back to its I/O thread. Threads are started
 //! when a job finds none idle, up to [`MAX_WORKERS`], and end after [`IDLE_EXIT`] without
-//! work. Concurrent durable writes are on as many workers at once, and the engine gives them
-//! one fdatasync (group commit): the pool's size, not the I/O threads', bounds the group.
+//! work. Concurrent durable writes on workers wait in the engine's group commit together.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -338,13 +338,33 @@ pub fn queue(c: &mut Ctx<'_, '_>, a: Args<'_>) {
 pub static EXEC_GATE: RwLock<()> = RwLock::new(());
 
 thread_local! {
-    /// Set while this thread runs an EXEC: its own write commands already hold the gate.
+    /// Set while this thread runs an EXEC, or holds the gate for an event loop's write
+    /// ([`with_gate_if_free`]): its own write commands already hold the gate.
     static IN_EXEC: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether this thread is running an EXEC's commands.
+/// Whether this thread is running an EXEC's commands (or otherwise holds the gate).
 pub fn in_exec() -> bool {
     IN_EXEC.with(Cell::get)
+}
+
+/// Runs `f` holding the gate for reading, if no EXEC holds or waits for it now (`None`: an
+/// event loop, which must not wait, gives the write to a worker instead).
+pub fn with_gate_if_free<R>(f: impl FnOnce() -> R) -> Option<R> {
+    struct Unset;
+    impl Drop for Unset {
+        fn drop(&mut self) {
+            IN_EXEC.with(|x| x.set(false));
+        }
+    }
+    let _gate = match EXEC_GATE.try_read() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return None,
+    };
+    IN_EXEC.with(|x| x.set(true));
+    let _unset = Unset;
+    Some(f())
 }
 
 /// EXEC: runs the queued commands against an overlay of the database (their reads see their

@@ -683,8 +683,9 @@ pub fn execute(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
 
 /// Whether running `a` now may wait for something slower than memory: a write when writes are
 /// durable (its group fsync), EXEC (its queued writes), FLUSHDB/FLUSHALL, SAVE/BGSAVE (an
-/// fsync), BGREWRITEAOF. An event loop hands these to a worker thread ([`Client::run`] stops
-/// before them when told to); the others (reads, connection commands) are memory-speed. A
+/// fsync), BGREWRITEAOF. An event loop runs a plain write of these as a deferred commit
+/// ([`execute_deferred`]) and hands the rest to a worker thread ([`Client::run`] stops before
+/// them when told to); the others (reads, connection commands) are memory-speed. A
 /// command that is refused or queued (no AUTH yet, inside MULTI) does not wait.
 ///
 /// [`Client::run`]: super::client::Client::run
@@ -700,6 +701,36 @@ pub fn may_wait(sh: &Shared, s: &Session, a: Args<'_>) -> bool {
         "flushdb" | "flushall" | "save" | "bgsave" | "bgrewriteaof" => true,
         _ => sh.cfg.sync_on_put && spec.flags.contains(&"write"),
     }
+}
+
+/// Whether `a` (for which [`may_wait`] said yes) is a plain durable write outside MULTI, which
+/// an event loop can run as a deferred commit (docs/DESIGN.md section 5.15) instead of handing
+/// it to a worker: everything but EXEC, FLUSHDB/FLUSHALL, SAVE/BGSAVE and BGREWRITEAOF.
+pub fn defers(s: &Session, a: Args<'_>) -> bool {
+    let Some(spec) = lookup(a.get(0)) else { return false };
+    s.multi.is_none()
+        && spec.flags.contains(&"write")
+        && !matches!(spec.name, "flushdb" | "flushall" | "save" | "bgsave" | "bgrewriteaof" | "exec")
+}
+
+/// How long an event loop waits for the writer mutex before it gives a write to a worker: an
+/// append holds it for microseconds (so two I/O threads and the syncer taking turns stay
+/// here), a rotation's seal or a merge's swap for milliseconds or more.
+const WRITER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Runs a plain durable write ([`defers`]) on this thread as a deferred commit: its records are
+/// appended and its reply written, but they are not durable (nor visible) before the returned
+/// ticket is (`None` in it: nothing to wait for). `None` when it would have to wait for the
+/// writer mutex or the EXEC gate: it is then not run, for a worker to run.
+pub fn execute_deferred(c: &mut Ctx<'_, '_>, a: Args<'_>) -> Option<io::Result<Option<bitgask::Ticket>>> {
+    let sh = c.sh;
+    if sh.db.writer_busy(WRITER_PATIENCE) {
+        return None;
+    }
+    connection::with_gate_if_free(|| {
+        let (r, ticket) = sh.db.defer_commits(|| execute(c, a));
+        r.map(|()| ticket)
+    })
 }
 
 fn unknown_command(a: Args<'_>) -> String {
