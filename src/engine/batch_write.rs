@@ -84,6 +84,7 @@ impl Engine {
         for (k, loc) in locs {
             w.pending.push_back(Pending { seq, key: k.to_vec(), loc });
         }
+        self.joined(&mut w);
         MutexGuard::unlocked(&mut w, || self.commit(seq))
     }
 }
