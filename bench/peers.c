@@ -130,7 +130,17 @@ enum row {
     N_ROWS
 };
 
-enum limit { L_APPEND, L_APPEND_SYNC, L_PREWRITTEN_SYNC, L_MMAP1, L_MMAP2, L_SEQ, N_LIMITS };
+enum limit {
+    L_APPEND,
+    L_APPEND_SYNC,
+    L_PREWRITTEN_SYNC,
+    L_APPEND_DSYNC,
+    L_PREWRITTEN_DSYNC,
+    L_MMAP1,
+    L_MMAP2,
+    L_SEQ,
+    N_LIMITS
+};
 
 struct row_def {
     const char *id, *label;
@@ -168,6 +178,9 @@ static const struct row_def LIMITS[N_LIMITS] = {
     [L_APPEND_SYNC] = {"append_fdatasync", "append 132 B + fdatasync (/s)", U_RATE, false, false, -1},
     [L_PREWRITTEN_SYNC] = {"prewritten_fdatasync", "132 B into pre-written blocks + fdatasync (/s)", U_RATE,
                            false, false, -1},
+    [L_APPEND_DSYNC] = {"append_rwf_dsync", "append 132 B, pwritev2 RWF_DSYNC (/s)", U_RATE, false, false, -1},
+    [L_PREWRITTEN_DSYNC] = {"prewritten_rwf_dsync", "132 B into pre-written blocks, RWF_DSYNC (/s)", U_RATE,
+                            false, false, -1},
     [L_MMAP1] = {"mmap_reads1", "random 100 B reads via mmap, 1 thread (/s)", U_RATE, false, false, -1},
     [L_MMAP2] = {"mmap_reads2", "random 100 B reads via mmap, 2 threads (/s)", U_RATE, false, false, -1},
     [L_SEQ] = {"seq_write", "sequential 1 MiB writes + fdatasync (MB/s)", U_MBS, false, false, -1},
@@ -446,6 +459,8 @@ static void suite_limits(int round) {
     g_lim[L_APPEND][round] = limit_append(dir, g_cfg.keys, false);
     g_lim[L_APPEND_SYNC][round] = limit_append(dir, g_cfg.durable, true);
     g_lim[L_PREWRITTEN_SYNC][round] = limit_prewritten_fdatasync(dir, g_cfg.durable);
+    g_lim[L_APPEND_DSYNC][round] = limit_dsync_write(dir, g_cfg.durable, false);
+    g_lim[L_PREWRITTEN_DSYNC][round] = limit_dsync_write(dir, g_cfg.durable, true);
     g_lim[L_MMAP1][round] = limit_mmap_reads(dir, g_cfg.keys, g_cfg.gets, 1);
     g_lim[L_MMAP2][round] = limit_mmap_reads(dir, g_cfg.keys, g_cfg.gets, READERS);
     g_lim[L_SEQ][round] = limit_seq_write(dir, g_cfg.seq_mb);
