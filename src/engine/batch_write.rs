@@ -5,6 +5,7 @@
 use super::lock_order::MutexGuard;
 use super::write::{Durability, Pending};
 use super::Engine;
+use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::batch::{mark_member, Commit, COMMIT_LEN};
 use crate::format::record::Encoded;
@@ -45,11 +46,12 @@ impl Engine {
         let deletes_only = records.iter().all(|(_, e)| e.is_tombstone());
         self.space.admit(deletes_only)?;
         let mut buf = Vec::with_capacity(total as usize);
+        let now = now_ns();
         for (_, e) in &mut records {
-            e.stamp(w.next_ts()?);
+            e.stamp(w.next_ts_at(now)?);
             buf.extend_from_slice(&e.buf);
         }
-        commit.stamp(w.next_ts()?);
+        commit.stamp(w.next_ts_at(now)?);
         buf.extend_from_slice(&commit.buf);
         let (file_id, start) = self.with_room(deletes_only, || {
             self.ensure_room(&mut w, total)?;

@@ -60,10 +60,16 @@ impl Writer {
     /// holding a record stamped at the maximum (year 2554, so only a crafted or damaged file)
     /// cannot order a newer write after it: the write is refused rather than lost.
     pub(super) fn next_ts(&mut self) -> Result<u64> {
+        self.next_ts_at(now_ns())
+    }
+
+    /// [`Writer::next_ts`] with the clock read once by the caller (a batch stamps all its
+    /// records from one reading: they still get increasing stamps above every earlier one).
+    pub(super) fn next_ts_at(&mut self, now: u64) -> Result<u64> {
         let next = self.last_ts.checked_add(1).ok_or_else(|| {
             Error::Corrupt("sequence stamps exhausted: a record carries the largest possible stamp".into())
         })?;
-        self.last_ts = now_ns().max(next);
+        self.last_ts = now.max(next);
         Ok(self.last_ts)
     }
 
