@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bench_util.h"
@@ -56,35 +57,54 @@ static void fill_file(int fd, uint64_t bytes, int fill, const char *path) {
     free(buf);
 }
 
-/* n records appended at the file's end, each followed by fdatasync when `sync`. */
-static double append_records(int fd, uint64_t n, bool sync, const char *path) {
+enum durability { NO_SYNC, FDATASYNC, RWF_DSYNC_WRITE };
+
+/* One record at `off`, with pwritev2(RWF_DSYNC): the write returns once its data is durable. */
+static void pwrite_dsync(int fd, const void *buf, size_t len, off_t off, const char *path) {
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    if (pwritev2(fd, &iov, 1, off, RWF_DSYNC) != (ssize_t)len)
+        die_errno("pwritev2(RWF_DSYNC)", path);
+}
+
+/* n records written one after the other from the file's start, made durable as `how` says. */
+static double append_records(int fd, uint64_t n, enum durability how, const char *path) {
     uint8_t rec[LIMIT_RECORD];
     memset(rec, 'r', sizeof rec);
     double t0 = now_s();
     for (uint64_t i = 0; i < n; i++) {
-        pwrite_all(fd, rec, sizeof rec, (off_t)(i * LIMIT_RECORD), path);
-        if (sync)
+        off_t off = (off_t)(i * LIMIT_RECORD);
+        if (how == RWF_DSYNC_WRITE) {
+            pwrite_dsync(fd, rec, sizeof rec, off, path);
+            continue;
+        }
+        pwrite_all(fd, rec, sizeof rec, off, path);
+        if (how == FDATASYNC)
             datasync(fd, path);
     }
     return (double)n / (now_s() - t0);
 }
 
-double limit_append(const char *dir, uint64_t n, bool sync) {
+/* n records into a fresh file, or one whose blocks were written with zeros and synced first. */
+static double write_records(const char *dir, uint64_t n, bool prewritten, enum durability how) {
     char path[4200];
     int fd = create(dir, path, sizeof path);
-    double r = append_records(fd, n, sync, path);
+    if (prewritten) {
+        fill_file(fd, (n * LIMIT_RECORD + MIB) / MIB * MIB, 0, path);
+        datasync(fd, path);
+    }
+    double r = append_records(fd, n, how, path);
     finish(fd, path);
     return r;
 }
 
-double limit_prewritten_fdatasync(const char *dir, uint64_t n) {
-    char path[4200];
-    int fd = create(dir, path, sizeof path);
-    fill_file(fd, (n * LIMIT_RECORD + MIB) / MIB * MIB, 0, path);
-    datasync(fd, path);
-    double r = append_records(fd, n, true, path);
-    finish(fd, path);
-    return r;
+double limit_append(const char *dir, uint64_t n, bool sync) {
+    return write_records(dir, n, false, sync ? FDATASYNC : NO_SYNC);
+}
+
+double limit_prewritten_fdatasync(const char *dir, uint64_t n) { return write_records(dir, n, true, FDATASYNC); }
+
+double limit_dsync_write(const char *dir, uint64_t n, bool prewritten) {
+    return write_records(dir, n, prewritten, RWF_DSYNC_WRITE);
 }
 
 struct mmap_reader {

@@ -20,6 +20,11 @@ double limit_append(const char *dir, uint64_t n, bool sync);
  * has only data to flush: records/s. */
 double limit_prewritten_fdatasync(const char *dir, uint64_t n);
 
+/* n records each written with one pwritev2(RWF_DSYNC) (the write and its data sync in one call,
+ * as a lone durable writer could do instead of pwrite + fdatasync), appended to a fresh file, or
+ * into pre-written blocks when `prewritten`: records/s. */
+double limit_dsync_write(const char *dir, uint64_t n, bool prewritten);
+
 /* `reads` random 100-byte reads (memcpy) from a MAP_SHARED mapping of a file of `records`
  * records, its pages resident and mapped beforehand, split over `threads` threads: reads/s. */
 double limit_mmap_reads(const char *dir, uint64_t records, uint64_t reads, int threads);

@@ -3,7 +3,8 @@
  *
  * no sync: sync_on_put off (each put is one pwrite into the page cache before it returns).
  * durable: sync_on_put on, the default (fdatasync before the put returns; concurrent writers
- * share one fdatasync). Every other option keeps its default.
+ * share one fdatasync). Every other option keeps its default. A batch is one bitgask_write: one
+ * append and, when durable, one fdatasync for all its keys.
  */
 #define _GNU_SOURCE
 
@@ -17,9 +18,10 @@ struct peer_db {
     bitgask_db *db;
 };
 
-/* bitgask's handle is shared by all threads: a thread needs nothing of its own. */
+/* bitgask's handle is shared by all threads; a thread has its own reusable batch. */
 struct peer_thread {
     bitgask_db *db;
+    bitgask_batch *batch;
 };
 
 static void check(const char *what, bitgask_status s, bitgask_error *err) {
@@ -47,10 +49,14 @@ static void bg_close(peer_db *p) {
 static peer_thread *bg_thread_new(peer_db *p) {
     peer_thread *t = peer_xmalloc(sizeof *t);
     t->db = p->db;
+    t->batch = bitgask_batch_new();
     return t;
 }
 
-static void bg_thread_free(peer_thread *t) { free(t); }
+static void bg_thread_free(peer_thread *t) {
+    bitgask_batch_free(t->batch);
+    free(t);
+}
 
 static void bg_put(peer_thread *t, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen) {
     bitgask_error *err = NULL;
@@ -62,6 +68,15 @@ static size_t bg_get(peer_thread *t, const uint8_t *key, size_t klen, uint8_t *b
     size_t vlen = 0;
     check("get_into", bitgask_get_into(t->db, key, klen, buf, cap, &vlen, &err), err);
     return vlen;
+}
+
+/* One bitgask_write of n puts (the batch's bytes are copied in, as LevelDB's WriteBatch does). */
+static void bg_batch(peer_thread *t, size_t n, const uint8_t *keys, size_t klen, const uint8_t *vals, size_t vlen) {
+    bitgask_error *err = NULL;
+    bitgask_batch_clear(t->batch);
+    for (size_t i = 0; i < n; i++)
+        check("batch_put", bitgask_batch_put(t->batch, keys + i * klen, klen, vals + i * vlen, vlen, &err), err);
+    check("write", bitgask_write(t->db, t->batch, &err), err);
 }
 
 /* A forced full merge; returns the live bytes on disk before it (what it rewrites). */
@@ -86,7 +101,7 @@ const struct peer_engine peer_bitgask = {
     .thread_free = bg_thread_free,
     .put = bg_put,
     .get = bg_get,
-    .batch = NULL, /* no multi-key batch in the C API yet */
+    .batch = bg_batch,
     .compact = bg_compact,
     .compact_name = "bitgask_merge(force)",
 };

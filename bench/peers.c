@@ -22,7 +22,8 @@
  *   keys) on one thread, then on two; close, then open + the first get, timed together; every key
  *   overwritten once (so half of the data is dead), then a full compaction, timed.
  *   durable puts: D puts on one thread into a fresh database; T threads x P puts into another.
- *   batches of 100 keys: into a fresh no-sync database, and a fresh durable one.
+ *   batches of 100 keys: into a fresh no-sync database, and a fresh durable one; the report adds
+ *   their keys/s over the single puts' keys/s of the same mode (the rows "batches / single puts").
  *
  * Profiling one path: set BENCH_PERF_CTL to the control FIFO of `perf record --control
  * fifo:PATH --delay=-1` and pick the phase: events are then enabled only while that phase's timed
@@ -124,10 +125,22 @@ enum row {
     R_MERGE_DISK,
     R_BATCH,
     R_BATCH_SYNC,
+    R_BATCH_X,
+    R_BATCH_SYNC_X,
     N_ROWS
 };
 
-enum limit { L_APPEND, L_APPEND_SYNC, L_PREWRITTEN_SYNC, L_MMAP1, L_MMAP2, L_SEQ, N_LIMITS };
+enum limit {
+    L_APPEND,
+    L_APPEND_SYNC,
+    L_PREWRITTEN_SYNC,
+    L_APPEND_DSYNC,
+    L_PREWRITTEN_DSYNC,
+    L_MMAP1,
+    L_MMAP2,
+    L_SEQ,
+    N_LIMITS
+};
 
 struct row_def {
     const char *id, *label;
@@ -150,13 +163,24 @@ static const struct row_def ROWS[N_ROWS] = {
     [R_MERGE_DISK] = {"merge_disk", "  merge, live bytes on disk (MB/s)", U_MBS, false, true, L_SEQ},
     [R_BATCH] = {"batch", "100-key batches, no sync (keys/s)", U_RATE, false, false, -1},
     [R_BATCH_SYNC] = {"batch_sync", "100-key batches, durable (keys/s)", U_RATE, false, false, -1},
+    [R_BATCH_X] = {"batch_vs_puts", "  batches / single puts, no sync (x)", U_NUM, false, true, -1},
+    [R_BATCH_SYNC_X] = {"batch_sync_vs_durable1", "  batches / single puts, durable (x)", U_NUM, false, true, -1},
 };
+
+/* The derived rows: keys/s in 100-key batches over keys/s in single puts, in the same mode
+ * (no sync: the main database's puts; durable: the one-thread durable puts), per round. */
+static const struct {
+    enum row out, batch, single;
+} RATIOS[] = {{R_BATCH_X, R_BATCH, R_PUTS}, {R_BATCH_SYNC_X, R_BATCH_SYNC, R_DUR1}};
 
 static const struct row_def LIMITS[N_LIMITS] = {
     [L_APPEND] = {"append", "append 132 B, one pwrite, no sync (/s)", U_RATE, false, false, -1},
     [L_APPEND_SYNC] = {"append_fdatasync", "append 132 B + fdatasync (/s)", U_RATE, false, false, -1},
     [L_PREWRITTEN_SYNC] = {"prewritten_fdatasync", "132 B into pre-written blocks + fdatasync (/s)", U_RATE,
                            false, false, -1},
+    [L_APPEND_DSYNC] = {"append_rwf_dsync", "append 132 B, pwritev2 RWF_DSYNC (/s)", U_RATE, false, false, -1},
+    [L_PREWRITTEN_DSYNC] = {"prewritten_rwf_dsync", "132 B into pre-written blocks, RWF_DSYNC (/s)", U_RATE,
+                            false, false, -1},
     [L_MMAP1] = {"mmap_reads1", "random 100 B reads via mmap, 1 thread (/s)", U_RATE, false, false, -1},
     [L_MMAP2] = {"mmap_reads2", "random 100 B reads via mmap, 2 threads (/s)", U_RATE, false, false, -1},
     [L_SEQ] = {"seq_write", "sequential 1 MiB writes + fdatasync (MB/s)", U_MBS, false, false, -1},
@@ -435,6 +459,8 @@ static void suite_limits(int round) {
     g_lim[L_APPEND][round] = limit_append(dir, g_cfg.keys, false);
     g_lim[L_APPEND_SYNC][round] = limit_append(dir, g_cfg.durable, true);
     g_lim[L_PREWRITTEN_SYNC][round] = limit_prewritten_fdatasync(dir, g_cfg.durable);
+    g_lim[L_APPEND_DSYNC][round] = limit_dsync_write(dir, g_cfg.durable, false);
+    g_lim[L_PREWRITTEN_DSYNC][round] = limit_dsync_write(dir, g_cfg.durable, true);
     g_lim[L_MMAP1][round] = limit_mmap_reads(dir, g_cfg.keys, g_cfg.gets, 1);
     g_lim[L_MMAP2][round] = limit_mmap_reads(dir, g_cfg.keys, g_cfg.gets, READERS);
     g_lim[L_SEQ][round] = limit_seq_write(dir, g_cfg.seq_mb);
@@ -554,8 +580,20 @@ static bool row_ran(int r) {
     return false;
 }
 
+/* Fills the derived rows from the rounds in which both of their rows were measured. */
+static void derive_ratios(void) {
+    for (size_t i = 0; i < sizeof RATIOS / sizeof RATIOS[0]; i++)
+        for (int e = 0; e < N_ENGINES; e++)
+            for (int k = 0; k < g_cfg.rounds; k++) {
+                double b = g_res[RATIOS[i].batch][e][k], s = g_res[RATIOS[i].single][e][k];
+                if (!isnan(b) && !isnan(s) && s > 0)
+                    record(RATIOS[i].out, e, k, b / s);
+            }
+}
+
 static void print_report(void) {
     double lim[N_LIMITS];
+    derive_ratios();
     print_limits(lim);
     printf("\nmedians of %d rounds; ratios are bitgask / the other figure in the row's unit (for the ms row\n"
            "lower is better: below 1x means bitgask is faster)\n\n",

@@ -4,6 +4,7 @@
 
 use super::write::{Durability, Pending};
 use super::Engine;
+use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::batch::{mark_member, Commit, COMMIT_LEN};
 use crate::format::record::Encoded;
@@ -44,11 +45,12 @@ impl Engine {
         let deletes_only = records.iter().all(|(_, e)| e.is_tombstone());
         self.space.admit(deletes_only)?;
         let mut buf = Vec::with_capacity(total as usize);
+        let now = now_ns();
         for (_, e) in &mut records {
-            e.stamp(w.next_ts()?);
+            e.stamp(w.next_ts_at(now)?);
             buf.extend_from_slice(&e.buf);
         }
-        commit.stamp(w.next_ts()?);
+        commit.stamp(w.next_ts_at(now)?);
         buf.extend_from_slice(&commit.buf);
         let (file_id, start) = self.with_room(deletes_only, || {
             self.ensure_room(&mut w, total)?;
@@ -83,6 +85,7 @@ impl Engine {
         for (k, loc) in locs {
             w.pending.push_back(Pending { seq, key: k.to_vec(), loc });
         }
+        self.joined(&mut w);
         self.await_commit(&mut w, seq)
     }
 }

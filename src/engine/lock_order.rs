@@ -84,6 +84,11 @@ impl<'a, T> MutexGuard<'a, T> {
     pub fn wait(guard: &mut Self, cv: &parking_lot::Condvar) {
         cv.wait(&mut guard.inner);
     }
+
+    /// [`MutexGuard::wait`] until `deadline` at the latest; false when the deadline passed.
+    pub fn wait_until(guard: &mut Self, cv: &parking_lot::Condvar, deadline: std::time::Instant) -> bool {
+        !cv.wait_until(&mut guard.inner, deadline).timed_out()
+    }
 }
 
 impl<T> Deref for MutexGuard<'_, T> {

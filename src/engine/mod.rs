@@ -36,6 +36,9 @@
 
 mod batch_write;
 mod conflicts;
+mod gather;
+#[cfg(all(test, feature = "fault-injection"))]
+mod gather_tests;
 mod lock_order;
 mod maintenance;
 mod read;
@@ -98,6 +101,8 @@ pub(crate) struct Engine {
     writer: Mutex<Writer>,
     commit: Mutex<CommitState>,
     commit_cv: Condvar,
+    /// Wakes a group commit leader that waits for writes to gather (writer mutex).
+    gather_cv: Condvar,
     /// Sealed files a selective merge found nothing to reclaim in (all their dead bytes are
     /// tombstones that must stay), with their live bytes then; the selective policy skips them
     /// while those stay the same.
@@ -155,6 +160,7 @@ impl Engine {
             writer: Mutex::new(Rank::Writer, writer),
             commit: Mutex::new(Rank::Commit, CommitState::default()),
             commit_cv: Condvar::new(),
+            gather_cv: Condvar::new(),
             irreducible: Mutex::new(Rank::Irreducible, HashMap::new()),
             index: RwLock::new(Rank::Index, loaded.index),
             files: RwLock::new(Rank::Files, loaded.files),

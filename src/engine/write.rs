@@ -7,8 +7,9 @@
 //! 3. If its policy needs no fsync and nothing is waiting for one, the keydir is updated right
 //!    there, still in append order.
 //! 4. Otherwise it joins the pending queue and waits in [`Engine::commit`]: one waiting thread
-//!    becomes the leader, fdatasyncs the file once for everything appended so far, then applies
-//!    the whole group's keydir updates in append order and wakes the group (group commit).
+//!    becomes the leader, waits (bounded) for the writers it expects to queue (`gather.rs`),
+//!    fdatasyncs the file once for everything appended so far, then applies the whole group's
+//!    keydir updates in append order and wakes the group (group commit).
 //!    Inside a deferring scope (`tickets.rs`) the writer does not wait: it returns with its
 //!    sequence number as a ticket, and the record is published by whichever group covers it.
 //! 5. An fsync failure poisons the handle: the group gets `E_IO`, later writes `E_POISONED`, and
@@ -18,7 +19,9 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
+use super::gather::Gather;
 use super::lock_order::MutexGuard;
 use super::{Chore, Engine};
 use crate::clock::now_ns;
@@ -46,21 +49,29 @@ pub(super) struct Writer {
     /// Records appended so far (append sequence numbers start at 1).
     pub(super) seq: u64,
     pub(super) pending: VecDeque<Pending>,
+    /// When a group commit leader starts its fsync.
+    gather: Gather,
 }
 
 impl Writer {
     pub(super) fn new(active: Option<ActiveFile>, next_id: u32, last_ts: u64) -> Writer {
-        Writer { active, next_id, last_ts, seq: 0, pending: VecDeque::new() }
+        Writer { active, next_id, last_ts, seq: 0, pending: VecDeque::new(), gather: Gather::default() }
     }
 
     /// The next sequence stamp: wall clock, but always above the last one. A database already
     /// holding a record stamped at the maximum (year 2554, so only a crafted or damaged file)
     /// cannot order a newer write after it: the write is refused rather than lost.
     pub(super) fn next_ts(&mut self) -> Result<u64> {
+        self.next_ts_at(now_ns())
+    }
+
+    /// [`Writer::next_ts`] with the clock read once by the caller (a batch stamps all its
+    /// records from one reading: they still get increasing stamps above every earlier one).
+    pub(super) fn next_ts_at(&mut self, now: u64) -> Result<u64> {
         let next = self.last_ts.checked_add(1).ok_or_else(|| {
             Error::Corrupt("sequence stamps exhausted: a record carries the largest possible stamp".into())
         })?;
-        self.last_ts = now_ns().max(next);
+        self.last_ts = now.max(next);
         Ok(self.last_ts)
     }
 
@@ -193,6 +204,7 @@ impl Engine {
         }
         // Visibility must follow append order, so even a no-sync write queues behind a group.
         w.pending.push_back(Pending { seq, key: key.to_vec(), loc });
+        self.joined(w);
         self.await_commit(w, seq)?;
         Ok(loc)
     }
@@ -343,12 +355,37 @@ impl Engine {
         }
     }
 
-    /// One group commit: fdatasync everything appended so far, then publish it in order.
+    /// A write (or a batch) joined the pending queue: wakes the leader if it completes the group
+    /// the leader waits for.
+    pub(super) fn joined(&self, w: &mut Writer) {
+        if w.gather.joined() {
+            self.gather_cv.notify_one();
+        }
+    }
+
+    /// The leader's wait before its fsync (docs/DESIGN.md section 5.3): until the writes it
+    /// expects have queued, the handle is poisoned, or its budget is spent. Returns the mark of
+    /// what it gathered.
+    fn gather(&self, w: &mut MutexGuard<'_, Writer>) -> u64 {
+        if w.gather.wait_for().is_some() {
+            let deadline = Instant::now() + w.gather.budget();
+            while w.gather.wait_for().is_some() && !self.poisoned.load(Ordering::Acquire) {
+                if !MutexGuard::wait_until(w, &self.gather_cv, deadline) {
+                    break;
+                }
+            }
+        }
+        w.gather.take()
+    }
+
+    /// One group commit: gather, fdatasync everything appended so far, then publish it in order.
     fn sync_group(&self) -> std::result::Result<u64, (u64, Error)> {
-        let (target, file) = {
-            let w = self.writer.lock();
-            (w.seq, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone(), a.id, a.len)))
+        let (target, mark, file) = {
+            let mut w = self.writer.lock();
+            let mark = self.gather(&mut w);
+            (w.seq, mark, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone(), a.id, a.len)))
         };
+        let started = Instant::now();
         if let Some((file, path, id, len)) = file {
             if let Err(err) = sync_data(&file, &path) {
                 self.fsync_failed(&mut self.writer.lock(), err.to_string());
@@ -367,6 +404,8 @@ impl Engine {
             let why = self.poison.lock().clone().unwrap_or_default();
             return Err((target, Error::Poisoned(why)));
         }
+        let fsync = started.elapsed();
+        w.gather.done(mark, fsync);
         let mut index = self.index.write();
         while w.pending.front().is_some_and(|p| p.seq <= target) {
             let p = w.pending.pop_front().unwrap();

@@ -219,7 +219,9 @@ fn decompress_snappy(src: &[u8]) -> Result<Vec<u8>, Bad> {
 /// fills in `ts` and finishes the CRC under it.
 pub struct Encoded {
     pub buf: Vec<u8>,
-    body_crc: crc32fast::Hasher,
+    /// The body's CRC, for records of at least `COMBINE_ABOVE` bytes only: a small record is
+    /// checksummed once, whole, by `stamp` (no hasher is even set up for it before).
+    body_crc: Option<crc32fast::Hasher>,
 }
 
 /// Records at least this long get their body CRC computed outside the writer lock.
@@ -246,10 +248,11 @@ impl Encoded {
         buf.extend_from_slice(&[flags, codec as u8, 0, 0]);
         buf.extend_from_slice(key);
         buf.extend_from_slice(stored);
-        let mut body_crc = crc32fast::Hasher::new();
-        if buf.len() >= COMBINE_ABOVE {
-            body_crc.update(&buf[HEADER_LEN..]);
-        }
+        let body_crc = (buf.len() >= COMBINE_ABOVE).then(|| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(&buf[HEADER_LEN..]);
+            h
+        });
         Encoded { buf, body_crc }
     }
 
@@ -257,13 +260,14 @@ impl Encoded {
     /// is cheaper than combining CRCs); large ones reuse the body CRC computed before the lock.
     pub fn stamp(&mut self, ts: u64) {
         self.buf[4..12].copy_from_slice(&ts.to_le_bytes());
-        let crc = if self.buf.len() < COMBINE_ABOVE {
-            crc32fast::hash(&self.buf[4..])
-        } else {
-            let mut h = crc32fast::Hasher::new();
-            h.update(&self.buf[4..HEADER_LEN]);
-            h.combine(&self.body_crc);
-            h.finalize()
+        let crc = match &self.body_crc {
+            None => crc32fast::hash(&self.buf[4..]),
+            Some(body) => {
+                let mut h = crc32fast::Hasher::new();
+                h.update(&self.buf[4..HEADER_LEN]);
+                h.combine(body);
+                h.finalize()
+            }
         };
         self.buf[0..4].copy_from_slice(&crc.to_le_bytes());
     }

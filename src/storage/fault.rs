@@ -95,6 +95,8 @@ mod imp {
         counts: HashMap<Op, u64>,
         fired: bool,
         power: Option<Power>,
+        /// Every fsync under the root first sleeps this long (a slow disk, for group commit).
+        fsync_delay: Option<std::time::Duration>,
     }
 
     /// A plan's power-loss state, shared so the crash can run without holding `PLANS`.
@@ -116,7 +118,7 @@ mod imp {
         let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
         let mut plans = PLANS.lock();
         plans.retain(|p| p.root != root);
-        plans.push(Plan { root, target, counts: HashMap::new(), fired: false, power: None });
+        plans.push(Plan { root, target, counts: HashMap::new(), fired: false, power: None, fsync_delay: None });
     }
 
     /// Arms a simulated power loss at the `at`th operation (of any kind) under `root`; `loss`
@@ -132,7 +134,22 @@ mod imp {
         };
         let mut plans = PLANS.lock();
         plans.retain(|p| p.root != root);
-        plans.push(Plan { root, target: None, counts: HashMap::new(), fired: false, power: Some(power) });
+        plans.push(Plan {
+            root,
+            target: None,
+            counts: HashMap::new(),
+            fired: false,
+            power: Some(power),
+            fsync_delay: None,
+        });
+    }
+
+    /// Makes every fsync under `root` (armed with [`arm`]) take at least `delay` longer.
+    pub fn slow_fsyncs(root: &Path, delay: std::time::Duration) {
+        let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        if let Some(p) = PLANS.lock().iter_mut().find(|p| p.root == root) {
+            p.fsync_delay = Some(delay);
+        }
     }
 
     /// Whether the simulated power loss has happened.
@@ -169,6 +186,12 @@ mod imp {
 
     pub fn check(op: Op, path: &Path, len: usize) -> io::Result<Pass> {
         use std::sync::atomic::Ordering::SeqCst;
+        if op == Op::Fsync {
+            let delay = PLANS.lock().iter().find(|p| path.starts_with(&p.root)).and_then(|p| p.fsync_delay);
+            if let Some(d) = delay {
+                std::thread::sleep(d);
+            }
+        }
         let (verdict, power) = decide(op, path, len)?;
         let held = OPS.read();
         // Power may have gone between the decision and now: then this operation never happens.
@@ -218,7 +241,7 @@ mod imp {
 }
 
 #[cfg(feature = "fault-injection")]
-pub use imp::{arm, arm_power_loss, disarm, fired, lost_power};
+pub use imp::{arm, arm_power_loss, disarm, fired, lost_power, slow_fsyncs};
 
 /// Called before every file and directory operation on `path` (`len`: bytes to write); hold
 /// the returned guard while doing the operation.
