@@ -468,6 +468,27 @@ mod tests {
         srv.stop();
     }
 
+    #[test]
+    fn exec_sees_the_writes_parked_before_it() {
+        let srv = TestServer::start("parked-exec", &["--io-threads", "1"]);
+        let sh = Arc::clone(srv.sh.as_ref().unwrap());
+        let hold = sh.sync_hold.lock().unwrap();
+        let mut writer = srv.connect();
+        writer.write_all(b"SET k v\r\n").unwrap();
+        let mut reader = srv.connect();
+        ask(&mut reader, b"PING\r\n", b"+PONG\r\n");
+        // The EXEC's worker makes the parked SET durable itself; its DBSIZE and GET both see it.
+        ask(
+            &mut reader,
+            b"MULTI\r\nDBSIZE\r\nGET k\r\nEXEC\r\n",
+            b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n$1\r\nv\r\n",
+        );
+        drop(hold);
+        ask(&mut writer, b"", b"+OK\r\n");
+        drop(sh);
+        srv.stop();
+    }
+
     #[cfg(feature = "fault-injection")]
     #[test]
     fn a_failed_fsync_answers_every_parked_write_with_an_error() {

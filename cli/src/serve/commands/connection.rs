@@ -384,6 +384,13 @@ pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
         return Ok(());
     }
     let _gate = EXEC_GATE.write().unwrap_or_else(PoisonError::into_inner);
+    if c.sh.cfg.sync_on_put {
+        // Other clients' writes parked on their I/O threads (appended, not yet durable nor
+        // visible) are made visible first, so that every command of the EXEC (SCAN and DBSIZE
+        // as well as GET) sees all of them. Nothing pending: no fsync. A failure poisons the
+        // handle, and the commit below reports it.
+        let _ = c.sh.db.sync();
+    }
     // WATCH: a watched key written by anyone since WATCH aborts the transaction (a null array).
     if let Some(Err(e)) = watch.map(bitgask::Txn::commit) {
         match e {
