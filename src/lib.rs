@@ -66,6 +66,7 @@ pub mod internal;
 mod iter;
 mod keydir;
 mod killpoint;
+mod loader;
 mod merge;
 mod options;
 mod quarantine;

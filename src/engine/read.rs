@@ -8,7 +8,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::record::{Header, Record, HEADER_LEN};
 use crate::index::Index;
-use crate::keydir::{Loc, Probe};
+use crate::keydir::Loc;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::data_name;
 
@@ -37,22 +37,19 @@ impl Engine {
     /// A key's location together with a handle on its file, both taken under the index lock.
     /// A merge adds its outputs to the file table before it repoints the keydir, and drops its
     /// inputs only after, so a reader never holds a location whose file is gone. With
-    /// `verified` false the key is not compared (see [`Keydir::probe`]).
+    /// `verified` false the key bytes are not compared (see [`Keydir::probe`]).
     ///
     /// [`Keydir::probe`]: crate::keydir::Keydir::probe
     fn locate(&self, key: &[u8], verified: bool) -> Result<Option<(Loc, Arc<DataFile>)>> {
         let index = self.index.read();
-        let loc = match (verified, index.keys.probe(key)) {
-            (_, Probe::None) => None,
-            (false, Probe::One(loc)) => Some(loc),
-            _ => index.keys.get(key),
-        };
+        let k = index.keys.hashed(key);
+        let loc = if verified { index.keys.get_hashed(&k) } else { index.keys.probe(&k) };
         loc.map(|l| Ok((l, self.file(l.file_id)?))).transpose()
     }
 
     /// Reads and CRC-checks the record at `loc` of `file`. A record holding another key is
     /// corruption when the keydir matched the key itself (`verified`), and just "not this key"
-    /// (`Ok(None)`) when the location came from a hash-only probe.
+    /// (`Ok(None)`, `f` not called) when the location came from a tag-only probe.
     pub(super) fn read_record<R>(
         file: &DataFile,
         key: &[u8],
@@ -76,11 +73,22 @@ impl Engine {
     }
 
     /// Reads `key`'s current record for a reader; `Ok(None)` when the key is absent. The key is
-    /// compared against the record read, not the keydir's copy (one cache miss less per read).
-    /// `f` runs with no lock held.
+    /// compared against the record read, not the keydir's copy (one cache miss less per read);
+    /// a record of another key (two keys sharing a hash tag, about one lookup in 10^8) sends the
+    /// lookup back to the keydir for an exact comparison. `f` runs with no lock held.
     pub fn with_current<R>(&self, key: &[u8], f: impl FnOnce(Loc, Record<'_>) -> Result<R>) -> Result<Option<R>> {
-        match self.locate(key, false)? {
-            Some((loc, file)) => Self::read_record(&file, key, loc, false, |r| f(loc, r)),
+        let mut f = Some(f);
+        if let Some((loc, file)) = self.locate(key, false)? {
+            let first = Self::read_record(&file, key, loc, false, |r| (f.take().expect("called once"))(loc, r))?;
+            if first.is_some() {
+                return Ok(first);
+            }
+        } else {
+            return Ok(None);
+        }
+        let f = f.expect("not called on a mismatch");
+        match self.locate(key, true)? {
+            Some((loc, file)) => Self::read_record(&file, key, loc, true, |r| f(loc, r)),
             None => Ok(None),
         }
     }
