@@ -69,6 +69,7 @@ mod killpoint;
 mod loader;
 mod merge;
 mod options;
+mod prefetch;
 mod quarantine;
 mod reclaim;
 mod recovery;

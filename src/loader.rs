@@ -161,14 +161,40 @@ fn offer_run(
     maps: &Maps,
     run: &[(u32, &HintView<'_>)],
 ) {
+    // Keys are hashed and their buckets prefetched AHEAD entries before they are offered, so
+    // the cache misses of several inserts overlap instead of following one another.
+    const AHEAD: usize = 8;
+    let mut pending = std::collections::VecDeque::with_capacity(AHEAD + 1);
     for &(id, view) in run {
         for e in view.entries() {
             let k = hashed_with(hasher, e.key);
-            let Some(shard) = mine[shard_of(k.hash)].as_deref_mut() else { continue };
+            let s = shard_of(k.hash);
+            let Some(shard) = mine[s].as_deref() else { continue };
+            shard.prefetch(k.hash);
             let l = loc(id, e.offset as u64, e.record_len as u64, e.flags, e.expires);
-            tally.offer(shard, hasher, maps, &k, Seen { key: e.key, ts: e.ts, loc: l });
+            pending.push_back((s, k, Seen { key: e.key, ts: e.ts, loc: l }));
+            if pending.len() > AHEAD {
+                let (s, k, seen) = pending.pop_front().expect("not empty");
+                offer_to(tally, hasher, mine, maps, s, &k, seen);
+            }
         }
     }
+    for (s, k, seen) in pending {
+        offer_to(tally, hasher, mine, maps, s, &k, seen);
+    }
+}
+
+fn offer_to(
+    tally: &mut Tally,
+    hasher: &RandomState,
+    mine: &mut [Option<&mut Shard>; SHARDS],
+    maps: &Maps,
+    s: usize,
+    k: &Hashed<'_>,
+    seen: Seen<'_>,
+) {
+    let shard = mine[s].as_deref_mut().expect("the caller owns this shard");
+    tally.offer(shard, hasher, maps, k, seen);
 }
 
 #[cfg(test)]

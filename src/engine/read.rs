@@ -44,7 +44,18 @@ impl Engine {
         let index = self.index.read();
         let k = index.keys.hashed(key);
         let loc = if verified { index.keys.get_hashed(&k) } else { index.keys.probe(&k) };
-        loc.map(|l| Ok((l, self.file(l.file_id)?))).transpose()
+        loc.map(|l| {
+            let file = self.file(l.file_id)?;
+            // The record's lines load while the locks are let go of.
+            if let Some(m) = file.mapped() {
+                crate::prefetch::range(
+                    (m.as_ptr() as usize).wrapping_add(l.offset as usize),
+                    (l.size as usize).min(512),
+                );
+            }
+            Ok((l, file))
+        })
+        .transpose()
     }
 
     /// Reads and CRC-checks the record at `loc` of `file`. A record holding another key is
