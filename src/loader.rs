@@ -7,7 +7,7 @@
 //! exactly one shard, so its offers still arrive in file order, one thread deciding them all,
 //! and the outcome is the one a single thread would reach.
 
-use crate::format::hint::HintView;
+use crate::format::hint::{HintError, HintView};
 use crate::format::record::{Header, Record, FLAG_TOMBSTONE};
 use crate::idmap::IdMap;
 use crate::keydir::{hashed_with, shard_of, Hashed, Keydir, Loc, Shard, Upsert, SHARDS};
@@ -153,6 +153,38 @@ impl Loader {
     }
 }
 
+/// Hint bytes below which one thread checks every hint.
+const PARALLEL_MIN_HINT_BYTES: usize = 4 << 20;
+
+/// Checks hints (id, bytes, data file length) with [`HintView::check`], on two threads when
+/// there are several and they are large; results come in the order of `hints`.
+pub(crate) fn check_hints<'a>(hints: &[(u32, &'a [u8], u64)]) -> Vec<(u32, Result<HintView<'a>, HintError>)> {
+    let check = |&(id, bytes, len): &(u32, &'a [u8], u64)| (id, HintView::check(bytes, id, len));
+    let bytes: usize = hints.iter().map(|h| h.1.len()).sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if hints.len() < 2 || bytes < PARALLEL_MIN_HINT_BYTES || cores < 2 {
+        return hints.iter().map(check).collect();
+    }
+    // Split where the first part reaches half the bytes (hint sizes are often alike).
+    let mut acc = 0;
+    let split = hints.iter().position(|h| {
+        acc += h.1.len();
+        acc * 2 >= bytes
+    });
+    let split = split.map_or(hints.len() / 2, |i| (i + 1).min(hints.len() - 1)).max(1);
+    let (first, second) = hints.split_at(split);
+    let (mut out, rest) = std::thread::scope(|scope| {
+        let helper = scope.spawn(|| second.iter().map(check).collect::<Vec<_>>());
+        let mine: Vec<_> = first.iter().map(check).collect();
+        (mine, helper.join())
+    });
+    match rest {
+        Ok(rest) => out.extend(rest),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+    out
+}
+
 /// Offers the entries of `run` whose keys fall in the shards present in `mine`.
 fn offer_run(
     tally: &mut Tally,
@@ -234,6 +266,15 @@ mod tests {
         let probes = [0u32, 1, 3, 6, 7, 12, 21, 22, 33, 69_999];
         let values = probes.iter().map(|i| db.get(format!("key-{i:06}").as_bytes()).unwrap()).collect();
         (s.keys, s.total_bytes, s.dead_bytes, values)
+    }
+
+    #[test]
+    fn hints_checked_on_two_threads_come_back_in_order() {
+        let junk = vec![0u8; 3 << 20];
+        let hints: Vec<(u32, &[u8], u64)> = (1..=5).map(|id| (id, &junk[..], 0)).collect();
+        let checked = super::check_hints(&hints);
+        assert_eq!(checked.iter().map(|c| c.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert!(checked.iter().all(|c| c.1.is_err()), "zeros are no hint");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::generation;
 use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::keydir::{Keydir, Loc};
+use crate::loader::check_hints;
 use crate::loader::header_of;
 pub(crate) use crate::loader::{Loader, Maps, Seen};
 use crate::options::Options;
@@ -159,8 +160,10 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     }
     // Check hints up front: the check counts their keys, so the keydir is sized once.
     let mut views = IdMap::default();
-    for (&id, bytes) in &hint_maps {
-        match HintView::check(bytes, id, maps[&id].len() as u64) {
+    let mut to_check: Vec<_> = hint_maps.iter().map(|(&id, bytes)| (id, &bytes[..], maps[&id].len() as u64)).collect();
+    to_check.sort_unstable_by_key(|&(id, ..)| id);
+    for (id, checked) in check_hints(&to_check) {
+        match checked {
             Ok(v) => {
                 views.insert(id, v);
             }
