@@ -137,3 +137,53 @@ impl Engine {
         Ok(Some((loc, h)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::db::Db;
+    use crate::error::Error;
+    use crate::options::Options;
+    use crate::testutil::TempDir;
+
+    const A: &[u8] = b"the first rather long key";
+    const B: &[u8] = b"the second rather long key";
+
+    fn fast() -> Options {
+        let mut o = Options::default();
+        o.set_sync_on_put(false);
+        o
+    }
+
+    /// A probe matched by tag lands on a record of another key: the read looks again with a full
+    /// comparison, which finds the same entry, so the keydir really points at a wrong record.
+    #[test]
+    fn an_entry_pointing_at_another_keys_record_reads_as_corruption() {
+        let dir = TempDir::new("read");
+        let db = Db::open(dir.path(), fast()).unwrap();
+        db.put(A, b"1").unwrap();
+        db.put(B, b"2").unwrap();
+        let e = db.engine();
+        let at_b = e.lookup(B).unwrap();
+        e.index.write().keys.insert(A, at_b);
+        let err = db.get(A).unwrap_err();
+        assert!(matches!(&err, Error::Corrupt(m) if m.contains("different key")), "{err}");
+        assert_eq!(db.get(B).unwrap().unwrap(), b"2");
+    }
+
+    #[test]
+    fn short_and_long_keys_read_back_through_the_probe() {
+        let dir = TempDir::new("read");
+        let db = Db::open(dir.path(), fast()).unwrap();
+        for i in 0..2_000u32 {
+            db.put(format!("k{i}").as_bytes(), format!("v{i}").as_bytes()).unwrap();
+            db.put(format!("a much longer key number {i}").as_bytes(), format!("w{i}").as_bytes()).unwrap();
+        }
+        for i in 0..2_000u32 {
+            assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap().unwrap(), format!("v{i}").as_bytes());
+            let long = format!("a much longer key number {i}");
+            assert_eq!(db.get(long.as_bytes()).unwrap().unwrap(), format!("w{i}").as_bytes());
+        }
+        assert_eq!(db.get(b"k2000").unwrap(), None);
+        assert_eq!(db.get(b"a much longer key number 2000").unwrap(), None);
+    }
+}
