@@ -13,6 +13,7 @@
 #   make valgrind  the C API misuse tests under valgrind memcheck (zero errors, zero leaks)
 #   make bench     the C benchmark over the public API (release build)
 #   make bench-peers   bitgask beside LevelDB, LMDB, RocksDB, SQLite and the machine's limits (medians of 3 rounds)
+#   make keydir-curve  the keydir's memory per key beyond the key bytes, 100 k to 10 M keys
 #   make fuzz      every fuzz target for FUZZ_SECONDS (default 60) each (make test: fuzz-smoke)
 #   make test-full-disk  fill a 6 MiB tmpfs (user namespace, no root) through the command and the
 #                      server, delete, reclaim, write again (part of make test)
@@ -49,7 +50,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
-.PHONY: bench-deps bench-peers bench-peers-smoke
+.PHONY: bench-deps bench-peers bench-peers-smoke keydir-curve
 .PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-server server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
@@ -335,6 +336,11 @@ $(BUILD)/bench_peers: $(BENCH_PEERS_SRCS) $(BENCH_PEERS_HDRS) lib | bench-deps
 
 bench-peers: $(BUILD)/bench_peers
 	./$(BUILD)/bench_peers $(BENCH_PEERS_ARGS)
+
+# Memory per key of the keydir alone, inserting up to 10 M keys (about a minute; make test runs
+# the same measure up to 150 k keys as a unit test).
+keydir-curve:
+	$(CARGO) test --release --lib keydir::tests::keydir_curve -- --ignored --nocapture
 
 # Tiny counts, every engine and phase, a few seconds: proves it runs, measures nothing.
 bench-peers-smoke: $(BUILD)/bench_peers

@@ -3,15 +3,22 @@
 //! Memory is the budget that matters here (the whole key set lives in RAM), so a slot is 20
 //! bytes: an 8-byte key reference, file id, offset, and record size with two flag bits. Keys of up
 //! to 7 bytes are stored inline in the reference; longer keys live in an append-only arena of
-//! 1 MiB chunks, prefixed by a varint length. Sequence stamps and expiry times are not kept in
-//! memory: they are in the record header on disk, one map or `pread` away, and `HAS_TTL` says
-//! whether the expiry needs looking at at all. Removed keys leave garbage in the arena, which is
-//! compacted when it outgrows the live keys.
+//! 1 MiB chunks, prefixed by a varint length, and their reference carries 20 more bits of the
+//! key's hash (the tag). Sequence stamps and expiry times are not kept in memory: they are in the
+//! record header on disk, one map or `pread` away, and `HAS_TTL` says whether the expiry needs
+//! looking at at all. Removed keys leave garbage in the arena, which is compacted when it
+//! outgrows the live keys.
 //!
-//! Lookups hash with a per-process random seed (keys come from network clients via the server).
-//! A reader that is about to read the record anyway can skip comparing against the arena copy
-//! of the key ([`Keydir::probe`]) and compare against the record's key instead: that saves one
-//! cache miss per lookup.
+//! The keys are split over four shards of unequal shares (6, 7, 9 and 10 of 32) chosen by hash
+//! bits: each shard is a table that doubles on its own, at different key counts, so memory per
+//! key never jumps by the whole 2x of a single table; and open loads disjoint shards on several
+//! threads (docs/DESIGN.md section 6.3).
+//!
+//! Lookups hash once with a per-process random seed (keys come from network clients via the
+//! server). A reader that is about to read the record anyway skips comparing against the arena
+//! copy of the key ([`Keydir::probe`]): the table's 7-bit control tag and the reference's 20-bit
+//! tag, both in the probed slot's cache lines, pick the candidate, and the key is compared against
+//! the record's. That saves the arena's cache miss per lookup.
 
 use std::hash::BuildHasher;
 
@@ -40,6 +47,43 @@ const INLINE_BIT: u64 = 1 << 63;
 const INLINE_MAX: usize = 7;
 const CHUNK: usize = 1 << 20;
 
+/// An arena reference: bits 0-19 the offset in its chunk, 20-42 the chunk, 43-62 the tag.
+const OFFSET_BITS: u32 = 20;
+const CHUNK_BITS: u32 = 23;
+const TAG_SHIFT: u32 = OFFSET_BITS + CHUNK_BITS;
+const TAG_MASK: u64 = ((1 << 20) - 1) << TAG_SHIFT;
+
+/// The tag of a hash: bits 32-51, apart from the bucket index (low bits), the table's control
+/// tag (bits 57-63) and the shard (bits 52-56).
+fn tag_of(hash: u64) -> u64 {
+    ((hash >> 32) & 0xf_ffff) << TAG_SHIFT
+}
+
+/// Shards and their shares of the hash space, in 32nds (bits 52-56 of the hash).
+pub const SHARDS: usize = 4;
+const SHARD_SHARES: [u8; SHARDS] = [6, 7, 9, 10];
+const SHARD_OF: [u8; 32] = shard_table();
+
+const fn shard_table() -> [u8; 32] {
+    let mut t = [0u8; 32];
+    let (mut i, mut s, mut left) = (0, 0, SHARD_SHARES[0]);
+    while i < 32 {
+        if left == 0 {
+            s += 1;
+            left = SHARD_SHARES[s];
+        }
+        t[i] = s as u8;
+        left -= 1;
+        i += 1;
+    }
+    t
+}
+
+/// The shard a hash belongs to.
+pub fn shard_of(hash: u64) -> usize {
+    SHARD_OF[((hash >> 52) & 31) as usize] as usize
+}
+
 #[derive(Clone, Copy)]
 struct Slot {
     key: [u32; 2],
@@ -49,6 +93,10 @@ struct Slot {
 }
 
 impl Slot {
+    fn key_ref(&self) -> u64 {
+        (self.key[0] as u64) | ((self.key[1] as u64) << 32)
+    }
+
     fn loc(&self) -> Loc {
         Loc {
             file_id: self.file_id,
@@ -67,7 +115,7 @@ impl Slot {
     }
 }
 
-/// Append-only key storage. A reference is either an inline key or (chunk, offset).
+/// Append-only key storage. A reference is either an inline key or (tag, chunk, offset).
 #[derive(Default)]
 struct Arena {
     chunks: Vec<Vec<u8>>,
@@ -78,11 +126,10 @@ struct Arena {
 }
 
 impl Arena {
-    fn add(&mut self, key: &[u8]) -> u64 {
+    /// Stores `key` (a longer one tagged with `tag`, from [`tag_of`]) and returns its reference.
+    fn add(&mut self, key: &[u8], tag: u64) -> u64 {
         if key.len() <= INLINE_MAX {
-            let mut b = [0u8; 8];
-            b[..key.len()].copy_from_slice(key);
-            return INLINE_BIT | ((key.len() as u64) << 56) | u64::from_le_bytes(b);
+            return inline_ref(key);
         }
         let mut len_buf = [0u8; 5];
         let n = put_varint(&mut len_buf, key.len() as u32);
@@ -101,11 +148,13 @@ impl Arena {
                 }
             }
         };
+        // 2^23 chunks is 8 TiB of keys in memory: far beyond any machine this runs on.
+        assert!(idx < 1 << CHUNK_BITS, "keydir arena exhausted");
         let chunk = &mut self.chunks[idx];
         let off = chunk.len();
         chunk.extend_from_slice(&len_buf[..n]);
         chunk.extend_from_slice(key);
-        ((idx as u64) << 32) | off as u64
+        tag | ((idx as u64) << OFFSET_BITS) | off as u64
     }
 
     /// The key bytes of a slot's reference (inline keys are borrowed from the slot itself).
@@ -114,8 +163,8 @@ impl Arena {
         if r & INLINE_BIT != 0 {
             return &inline_bytes(key)[..((r >> 56) & 0x7f) as usize];
         }
-        let chunk = &self.chunks[(r >> 32) as usize];
-        let off = (r & 0xffff_ffff) as usize;
+        let chunk = &self.chunks[((r >> OFFSET_BITS) & ((1 << CHUNK_BITS) - 1)) as usize];
+        let off = (r & ((1 << OFFSET_BITS) - 1)) as usize;
         let (len, n) = get_varint(&chunk[off..]);
         &chunk[off + n..off + n + len as usize]
     }
@@ -132,6 +181,20 @@ impl Arena {
     fn wants_compaction(&self) -> bool {
         self.garbage > CHUNK && self.garbage > self.live
     }
+
+    /// Bytes written into chunks, garbage included (the untouched tail of a chunk is address
+    /// space, not memory).
+    #[cfg(test)]
+    fn used(&self) -> usize {
+        self.live + self.garbage
+    }
+}
+
+/// The reference of a key of at most 7 bytes: the key itself, with its length.
+fn inline_ref(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..key.len()].copy_from_slice(key);
+    INLINE_BIT | ((key.len() as u64) << 56) | u64::from_le_bytes(b)
 }
 
 /// The bytes of an inline reference, viewed in place.
@@ -173,14 +236,6 @@ fn varint_len(v: u32) -> usize {
     put_varint(&mut [0u8; 5], v)
 }
 
-/// Result of [`Keydir::probe`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Probe {
-    None,
-    One(Loc),
-    Many,
-}
-
 /// What [`Keydir::upsert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Upsert {
@@ -189,114 +244,126 @@ pub enum Upsert {
     Kept,
 }
 
-/// The in-memory index from key to [`Loc`].
-pub struct Keydir {
+/// A key with its hash, computed once for every lookup it takes part in.
+#[derive(Clone, Copy)]
+pub struct Hashed<'k> {
+    pub key: &'k [u8],
+    pub hash: u64,
+    /// What a slot's reference must equal under `mask` to be a candidate: the whole inline key,
+    /// or the tag of a longer one.
+    want: u64,
+    mask: u64,
+}
+
+impl Hashed<'_> {
+    /// Whether `s` may hold this key (exact for inline keys, by tag for longer ones).
+    fn candidate(&self, s: &Slot) -> bool {
+        s.key_ref() & self.mask == self.want
+    }
+
+    fn is_inline(&self) -> bool {
+        self.mask == u64::MAX
+    }
+}
+
+/// Hashes `key` with a keydir's hasher (see [`Keydir::shards_mut`]).
+pub fn hashed_with<'k>(hasher: &RandomState, key: &'k [u8]) -> Hashed<'k> {
+    let hash = hasher.hash_one(key);
+    if key.len() <= INLINE_MAX {
+        Hashed { key, hash, want: inline_ref(key), mask: u64::MAX }
+    } else {
+        Hashed { key, hash, want: tag_of(hash), mask: INLINE_BIT | TAG_MASK }
+    }
+}
+
+const SLOT_SIZE: usize = std::mem::size_of::<Slot>();
+
+/// Where `hashbrown`'s control bytes are, given the slot of bucket `index`.
+fn ctrl_of(slot: &Slot, index: usize) -> usize {
+    (slot as *const Slot as usize).wrapping_add((index + 1) * SLOT_SIZE)
+}
+
+/// One shard: a table and the arena of its longer keys.
+#[derive(Default)]
+pub struct Shard {
     table: HashTable<Slot>,
     arena: Arena,
-    hasher: RandomState,
-    /// Bumped whenever the table may rehash (entries may change buckets): scan cursors from
-    /// before then are no longer positions in this table.
+    /// Bumped whenever the table may rehash (entries may change buckets).
     layout: u64,
+    /// Address of the table's control bytes (0: not known yet), learnt from the last insert:
+    /// `hashbrown` keeps bucket `i`'s slot right below them, at `ctrl - (i + 1) * 20`, so a
+    /// lookup can prefetch the slots of its first buckets while it loads the control bytes. A
+    /// stale address (the table grew since) only wastes the prefetch.
+    ctrl: usize,
 }
 
-impl Default for Keydir {
-    fn default() -> Self {
-        Keydir::new()
-    }
-}
-
-impl Keydir {
-    pub fn new() -> Keydir {
-        Keydir { table: HashTable::new(), arena: Arena::default(), hasher: RandomState::default(), layout: 0 }
-    }
-
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-
-    fn hash(&self, key: &[u8]) -> u64 {
-        self.hasher.hash_one(key)
-    }
-
-    /// The entries that may hold `key` without comparing keys: the caller must check the key
-    /// of the record it reads. `Probe::Many` (two keys sharing a hash tag) is rare; use `get`.
-    pub fn probe(&self, key: &[u8]) -> Probe {
-        let mut it = self.table.iter_hash(self.hash(key));
-        match (it.next(), it.next()) {
-            (None, _) => Probe::None,
-            (Some(s), None) => Probe::One(s.loc()),
-            _ => Probe::Many,
+impl Shard {
+    /// Starts loading the slots of the first four buckets `hash` probes (80 bytes: where the
+    /// entry usually is), so they arrive together with the control bytes instead of after them.
+    #[inline]
+    fn prefetch_slots(&self, hash: u64) {
+        if self.ctrl != 0 {
+            let pos = hash as usize & (self.table.num_buckets() - 1);
+            let first = self.ctrl.wrapping_sub((pos + 4) * SLOT_SIZE);
+            crate::prefetch::range(first, 4 * SLOT_SIZE);
         }
     }
 
-    pub fn get(&self, key: &[u8]) -> Option<Loc> {
+    /// Starts loading everything a lookup or insert of `hash` touches first: its control group
+    /// and its first slots (for a caller that knows its next keys ahead, such as open).
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if self.ctrl != 0 {
+            let pos = hash as usize & (self.table.num_buckets() - 1);
+            crate::prefetch::range(self.ctrl.wrapping_add(pos), 16);
+            self.prefetch_slots(hash);
+        }
+    }
+
+    /// Exact lookup: the candidate whose key bytes are `k`'s.
+    fn get(&self, k: &Hashed<'_>) -> Option<Loc> {
         let arena = &self.arena;
-        self.table.find(self.hash(key), |s| arena.get(&s.key) == key).map(Slot::loc)
+        let exact = k.is_inline();
+        self.table.find(k.hash, |s| k.candidate(s) && (exact || arena.get(&s.key) == k.key)).map(Slot::loc)
     }
 
-    /// Room for `additional` more keys without rehashing.
-    pub fn reserve(&mut self, additional: usize) {
-        self.layout += 1;
-        let Keydir { table, arena, hasher, .. } = self;
-        table.reserve(additional, |s| hasher.hash_one(arena.get(&s.key)));
-    }
-
-    /// Points `key` at `loc`; returns where it pointed before.
-    pub fn insert(&mut self, key: &[u8], loc: Loc) -> Option<Loc> {
-        match self.upsert(key, loc, |_| false) {
-            Upsert::Replaced(old) => Some(old),
-            _ => None,
-        }
-    }
-
-    /// Points `key` at `loc` unless `keep(current)` says the current entry stays, with a single
-    /// hash lookup.
-    pub fn upsert(&mut self, key: &[u8], loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
-        let h = self.hash(key);
+    /// Points `k` at `loc` unless `keep(current)` says the current entry stays.
+    pub fn upsert(&mut self, hasher: &RandomState, k: &Hashed<'_>, loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
         // `entry` makes room for one more entry first; with none left, that is a rehash.
         if self.table.len() == self.table.capacity() {
             self.layout += 1;
         }
-        let Keydir { table, arena, hasher, .. } = self;
-        let entry = table.entry(h, |s| arena.get(&s.key) == key, |s| hasher.hash_one(arena.get(&s.key)));
-        match entry {
+        let Shard { table, arena, .. } = self;
+        let exact = k.is_inline();
+        let eq = |s: &Slot| k.candidate(s) && (exact || arena.get(&s.key) == k.key);
+        // `entry` may have grown the table, found or not: either way the bucket tells where the
+        // control bytes are now.
+        let (outcome, ctrl) = match table.entry(k.hash, eq, |s| hasher.hash_one(arena.get(&s.key))) {
             Entry::Occupied(mut o) => {
                 let old = o.get().loc();
+                let ctrl = ctrl_of(o.get(), o.bucket_index());
                 if keep(old) {
                     return Upsert::Kept;
                 }
                 o.get_mut().set_loc(loc);
-                Upsert::Replaced(old)
+                (Upsert::Replaced(old), ctrl)
             }
             Entry::Vacant(v) => {
-                let r = arena.add(key);
+                let r = arena.add(k.key, k.want);
                 let mut slot = Slot { key: [r as u32, (r >> 32) as u32], file_id: 0, offset: 0, size_flags: 0 };
                 slot.set_loc(loc);
-                v.insert(slot);
-                Upsert::Inserted
+                let o = v.insert(slot);
+                (Upsert::Inserted, ctrl_of(o.get(), o.bucket_index()))
             }
-        }
+        };
+        self.ctrl = ctrl;
+        outcome
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<Loc> {
-        self.remove_where(key, |_| true)
-    }
-
-    /// Removes `key` only if it still points at `expected` (used when an expired record is
-    /// dropped lazily while a writer may have replaced it).
-    pub fn remove_if(&mut self, key: &[u8], expected: Loc) -> bool {
-        self.remove_where(key, |l| l == expected).is_some()
-    }
-
-    fn remove_where(&mut self, key: &[u8], pred: impl FnOnce(Loc) -> bool) -> Option<Loc> {
-        let h = self.hash(key);
+    fn remove_where(&mut self, k: &Hashed<'_>, pred: impl FnOnce(Loc) -> bool) -> Option<Loc> {
         let arena = &self.arena;
-        let found = self.table.find_entry(h, |s| arena.get(&s.key) == key).ok()?;
+        let exact = k.is_inline();
+        let found = self.table.find_entry(k.hash, |s| k.candidate(s) && (exact || arena.get(&s.key) == k.key)).ok()?;
         let loc = found.get().loc();
         if !pred(loc) {
             return None;
@@ -307,8 +374,7 @@ impl Keydir {
         Some(loc)
     }
 
-    /// Keeps only the entries whose location `keep` accepts (keys are not read: no arena misses).
-    pub fn retain(&mut self, mut keep: impl FnMut(Loc) -> bool) {
+    fn retain(&mut self, keep: &mut impl FnMut(Loc) -> bool) {
         let mut released = Vec::new();
         self.table.retain(|s| {
             let k = keep(s.loc());
@@ -323,49 +389,188 @@ impl Keydir {
         self.maybe_compact();
     }
 
-    /// Number of buckets of the table (for scan cursors).
-    pub fn num_buckets(&self) -> usize {
-        self.table.num_buckets()
-    }
-
-    /// Changes whenever entries may have moved between buckets (growth or an in-place rehash).
-    pub fn layout(&self) -> u64 {
-        self.layout
-    }
-
-    /// Visits buckets from `start` on, calling `f` for each entry, until `min_entries` entries
-    /// were seen or the table ends; returns the next bucket to visit (`num_buckets()` at the end).
-    pub fn scan_buckets(&self, start: usize, min_entries: usize, mut f: impl FnMut(&[u8], Loc)) -> usize {
-        let mut seen = 0;
-        let mut i = start;
-        while i < self.table.num_buckets() && seen < min_entries {
-            if let Some(s) = self.table.get_bucket(i) {
-                f(self.arena.get(&s.key), s.loc());
-                seen += 1;
-            }
-            i += 1;
-        }
-        i
-    }
-
-    /// Calls `f` for every entry, in no particular order.
-    pub fn for_each(&self, mut f: impl FnMut(&[u8], Loc)) {
-        for s in self.table.iter() {
-            f(self.arena.get(&s.key), s.loc());
-        }
-    }
-
-    /// Copies live keys into a fresh arena once removed keys dominate it.
+    /// Copies live keys into a fresh arena once removed keys dominate it (tags move along).
     fn maybe_compact(&mut self) {
         if !self.arena.wants_compaction() {
             return;
         }
         let mut fresh = Arena::default();
         for s in self.table.iter_mut() {
-            let r = fresh.add(self.arena.get(&s.key));
+            let r = fresh.add(self.arena.get(&s.key), s.key_ref() & TAG_MASK);
             s.key = [r as u32, (r >> 32) as u32];
         }
         self.arena = fresh;
+    }
+
+    /// Bytes of memory this shard uses: the table's allocation and the arena's written bytes.
+    #[cfg(test)]
+    fn memory(&self) -> usize {
+        self.table.allocation_size() + self.arena.used()
+    }
+}
+
+/// The in-memory index from key to [`Loc`].
+pub struct Keydir {
+    shards: [Shard; SHARDS],
+    hasher: RandomState,
+}
+
+impl Default for Keydir {
+    fn default() -> Self {
+        Keydir::new()
+    }
+}
+
+impl Keydir {
+    pub fn new() -> Keydir {
+        Keydir { shards: Default::default(), hasher: RandomState::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.table.len()).sum()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Hashes `key` once for the lookups that follow.
+    pub fn hashed<'k>(&self, key: &'k [u8]) -> Hashed<'k> {
+        hashed_with(&self.hasher, key)
+    }
+
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[shard_of(hash)]
+    }
+
+    /// The entry that may hold `k` without comparing key bytes: exact for keys of up to 7 bytes,
+    /// by hash tag (27 bits together with the table's) for longer ones. The caller compares the
+    /// key of the record it reads, and on a mismatch (about one lookup in 10^8) asks [`Keydir::get_hashed`].
+    pub fn probe(&self, k: &Hashed<'_>) -> Option<Loc> {
+        let shard = self.shard(k.hash);
+        shard.prefetch_slots(k.hash);
+        shard.table.find(k.hash, |s| k.candidate(s)).map(Slot::loc)
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<Loc> {
+        self.get_hashed(&self.hashed(key))
+    }
+
+    pub fn get_hashed(&self, k: &Hashed<'_>) -> Option<Loc> {
+        let shard = self.shard(k.hash);
+        shard.prefetch_slots(k.hash);
+        shard.get(k)
+    }
+
+    /// Whether `key`'s entry points at `file_id`/`offset`. A slot only ever points at a record of
+    /// its own key, so no key bytes are compared.
+    pub fn points_at(&self, key: &[u8], file_id: u32, offset: u32) -> bool {
+        let h = self.hasher.hash_one(key);
+        self.shard(h).table.find(h, |s| s.file_id == file_id && s.offset == offset).is_some()
+    }
+
+    /// Room for `additional` more keys without rehashing, spread by the shards' shares.
+    pub fn reserve(&mut self, additional: usize) {
+        let Keydir { shards, hasher } = self;
+        for (s, share) in shards.iter_mut().zip(SHARD_SHARES) {
+            // A little over the share: the keys of a shard vary around their expected count.
+            let n = additional / 32 * share as usize + additional / 256 + 16;
+            s.layout += 1;
+            s.ctrl = 0;
+            let Shard { table, arena, .. } = s;
+            table.reserve(n, |slot| hasher.hash_one(arena.get(&slot.key)));
+        }
+    }
+
+    /// Points `key` at `loc`; returns where it pointed before.
+    pub fn insert(&mut self, key: &[u8], loc: Loc) -> Option<Loc> {
+        match self.upsert(key, loc, |_| false) {
+            Upsert::Replaced(old) => Some(old),
+            _ => None,
+        }
+    }
+
+    /// Points `key` at `loc` unless `keep(current)` says the current entry stays, with a single
+    /// hash and a single table lookup.
+    pub fn upsert(&mut self, key: &[u8], loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
+        let k = self.hashed(key);
+        let Keydir { shards, hasher } = self;
+        shards[shard_of(k.hash)].upsert(hasher, &k, loc, keep)
+    }
+
+    /// The hasher and the shards, for loading disjoint shards on several threads at open.
+    pub fn shards_mut(&mut self) -> (&RandomState, &mut [Shard; SHARDS]) {
+        (&self.hasher, &mut self.shards)
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Loc> {
+        self.remove_where(key, |_| true)
+    }
+
+    /// Removes `key` only if it still points at `expected` (used when an expired record is
+    /// dropped lazily while a writer may have replaced it).
+    pub fn remove_if(&mut self, key: &[u8], expected: Loc) -> bool {
+        self.remove_where(key, |l| l == expected).is_some()
+    }
+
+    fn remove_where(&mut self, key: &[u8], pred: impl FnOnce(Loc) -> bool) -> Option<Loc> {
+        let k = self.hashed(key);
+        self.shards[shard_of(k.hash)].remove_where(&k, pred)
+    }
+
+    /// Keeps only the entries whose location `keep` accepts (keys are not read: no arena misses).
+    pub fn retain(&mut self, mut keep: impl FnMut(Loc) -> bool) {
+        for s in &mut self.shards {
+            s.retain(&mut keep);
+        }
+    }
+
+    /// Number of buckets of all shards together (for scan cursors: shard after shard).
+    pub fn num_buckets(&self) -> usize {
+        self.shards.iter().map(|s| s.table.num_buckets()).sum()
+    }
+
+    /// Changes whenever entries may have moved between buckets (growth or an in-place rehash).
+    pub fn layout(&self) -> u64 {
+        self.shards.iter().map(|s| s.layout).sum()
+    }
+
+    /// Visits buckets from `start` on (numbered across the shards in order), calling `f` for
+    /// each entry, until `min_entries` entries were seen or the last shard ends; returns the next
+    /// bucket to visit (`num_buckets()` at the end).
+    pub fn scan_buckets(&self, start: usize, min_entries: usize, mut f: impl FnMut(&[u8], Loc)) -> usize {
+        let mut seen = 0;
+        let mut i = start;
+        let mut base = 0;
+        for s in &self.shards {
+            let n = s.table.num_buckets();
+            while i < base + n && seen < min_entries {
+                if let Some(slot) = s.table.get_bucket(i - base) {
+                    f(s.arena.get(&slot.key), slot.loc());
+                    seen += 1;
+                }
+                i += 1;
+            }
+            base += n;
+        }
+        i
+    }
+
+    /// Calls `f` for every entry, in no particular order.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], Loc)) {
+        for sh in &self.shards {
+            for s in sh.table.iter() {
+                f(sh.arena.get(&s.key), s.loc());
+            }
+        }
+    }
+
+    /// Bytes of memory the keydir uses: tables (slots, control bytes, empty buckets) and the
+    /// arena bytes written (key bytes, their lengths, garbage).
+    #[cfg(test)]
+    pub fn memory(&self) -> usize {
+        self.shards.iter().map(Shard::memory).sum()
     }
 }
 
@@ -432,8 +637,138 @@ mod tests {
             }
             k.retain(|l| l.file_id % 10 == 0);
         }
-        assert!(k.arena.garbage <= k.arena.live.max(CHUNK));
+        for sh in &k.shards {
+            assert!(sh.arena.garbage <= sh.arena.live.max(CHUNK));
+        }
         assert_eq!(k.get(&key(300_010)), Some(loc(10)));
         assert_eq!(k.get(&key(300_011)), None);
+    }
+
+    #[test]
+    fn shard_shares_add_up_to_the_whole_hash_space() {
+        let counts = (0..32u64).fold([0u8; SHARDS], |mut c, i| {
+            c[shard_of(i << 52)] += 1;
+            c
+        });
+        assert_eq!(counts, SHARD_SHARES);
+    }
+
+    #[test]
+    fn probe_finds_inline_keys_exactly_and_long_keys_by_tag() {
+        let mut k = Keydir::new();
+        k.insert(b"short", loc(1));
+        k.insert(b"a key longer than seven bytes", loc(2));
+        assert_eq!(k.probe(&k.hashed(b"short")), Some(loc(1)));
+        assert_eq!(k.probe(&k.hashed(b"shorT")), None);
+        assert_eq!(k.probe(&k.hashed(b"a key longer than seven bytes")), Some(loc(2)));
+        assert_eq!(k.get(b"a key longer than seven bytes!"), None);
+    }
+
+    #[test]
+    fn a_tag_collision_is_a_candidate_for_probe_but_not_for_get() {
+        let mut k = Keydir::new();
+        let real = k.hashed(b"the key that is stored");
+        k.insert(b"the key that is stored", loc(4));
+        // Another key that happens to share hash and tag: forge its Hashed.
+        let other = Hashed { key: b"another key, same tag!", ..real };
+        assert_eq!(k.probe(&other), Some(loc(4)));
+        assert_eq!(k.get_hashed(&other), None);
+    }
+
+    #[test]
+    fn points_at_compares_locations_not_keys() {
+        let mut k = Keydir::new();
+        k.insert(b"some long key 1", loc(7));
+        assert!(k.points_at(b"some long key 1", 7, 14));
+        assert!(!k.points_at(b"some long key 1", 7, 15));
+        assert!(!k.points_at(b"some long key 2", 7, 14));
+    }
+
+    #[test]
+    fn scans_cover_every_shard_once() {
+        let mut k = Keydir::new();
+        for i in 0..10_000u32 {
+            k.insert(format!("scan-key-{i}").as_bytes(), loc(i));
+        }
+        let (mut seen, mut at) = (0, 0);
+        while at < k.num_buckets() {
+            at = k.scan_buckets(at, 100, |_, _| seen += 1);
+        }
+        assert_eq!(seen, 10_000);
+    }
+
+    #[test]
+    fn compaction_keeps_tags_so_probes_still_find_keys() {
+        let mut k = Keydir::new();
+        let key = |i: u32| format!("another-rather-long-key-{i:08}").into_bytes();
+        for i in 0..300_000 {
+            k.insert(&key(i), loc(i % 50));
+        }
+        k.retain(|l| l.file_id == 0);
+        for i in (0..300_000).step_by(50) {
+            assert_eq!(k.probe(&k.hashed(&key(i))), Some(loc(0)));
+        }
+    }
+
+    /// The largest memory per key beyond the key bytes at any count in `from..=to`, inserting
+    /// 16-byte keys one by one (the worst count is just after a shard doubles).
+    fn worst_bytes_per_key(k: &mut Keydir, from: usize, to: usize) -> f64 {
+        let mut worst = 0f64;
+        for i in k.len()..to {
+            k.insert(format!("key-{i:012}").as_bytes(), loc(1));
+            if i + 1 >= from {
+                let n = (i + 1) as f64;
+                worst = worst.max((k.memory() as f64 - 16.0 * n) / n);
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn memory_per_key_stays_within_48_bytes_beyond_the_key() {
+        let mut k = Keydir::new();
+        let worst = worst_bytes_per_key(&mut k, 5_000, 150_000);
+        assert!(worst <= 48.0, "{worst:.1} B/key");
+    }
+
+    /// `make keydir-curve`: the memory per key from 100 k to 10 M keys (ignored by `cargo test`:
+    /// it inserts 10 M keys).
+    #[test]
+    #[ignore]
+    fn keydir_curve() {
+        let mut k = Keydir::new();
+        worst_bytes_per_key(&mut k, 0, 100_000);
+        println!("keydir memory beyond the 16 key bytes, 16-byte keys inserted one by one");
+        println!("{:>10} {:>10} {:>12} {:>12}", "from", "to", "at end B/key", "worst B/key");
+        let mut overall = 0f64;
+        let mut from = 100_000;
+        while from < 10_000_000 {
+            let to = (from * 5 / 4).min(10_000_000);
+            let worst = worst_bytes_per_key(&mut k, from, to);
+            let end = (k.memory() as f64 - 16.0 * to as f64) / to as f64;
+            println!("{from:>10} {to:>10} {end:>12.1} {worst:>12.1}");
+            overall = overall.max(worst);
+            from = to;
+        }
+        println!("worst over 100k..10M: {overall:.1} B/key (target <= 48)");
+        assert!(overall <= 48.0);
+    }
+
+    #[test]
+    fn the_learnt_control_address_matches_every_occupied_bucket() {
+        let mut k = Keydir::new();
+        for i in 0..20_000u32 {
+            k.insert(format!("ctrl-key-{i}").as_bytes(), loc(i));
+        }
+        for sh in &k.shards {
+            let mut checked = 0;
+            for i in 0..sh.table.num_buckets() {
+                if let Some(s) = sh.table.get_bucket(i) {
+                    assert_eq!(ctrl_of(s, i), sh.ctrl, "bucket {i}");
+                    checked += 1;
+                }
+            }
+            assert_eq!(checked, sh.table.len());
+        }
     }
 }

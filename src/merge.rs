@@ -38,7 +38,7 @@ use crate::format::merge_done::MergeDone;
 use crate::format::record::Header;
 use crate::generation;
 use crate::hints::write_hint;
-use crate::keydir::{Loc, Probe};
+use crate::keydir::Loc;
 use crate::killpoint;
 use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::DataFile;
@@ -286,14 +286,9 @@ fn copy_file(
 }
 
 /// Whether the keydir points at exactly this record. A slot can only point at a record of its
-/// own key, so a hash probe that lands on this location needs no key comparison.
+/// own key, so the lookup compares locations, not key bytes.
 fn is_live(e: &Engine, key: &[u8], here: Loc) -> bool {
-    let at = |l: Loc| l.file_id == here.file_id && l.offset == here.offset;
-    e.read_index(|ix| match ix.keys.probe(key) {
-        Probe::None => false,
-        Probe::One(l) => at(l),
-        Probe::Many => ix.keys.get(key).is_some_and(at),
-    })
+    e.read_index(|ix| ix.keys.points_at(key, here.file_id, here.offset))
 }
 
 /// The output file being written, and its hint when hints are streamed.

@@ -14,15 +14,18 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::hint::HintView;
 use crate::format::meta::{Meta, FORMAT_VERSION};
-use crate::format::record::{expired, Header, Record, FLAG_TOMBSTONE};
+use crate::format::record::expired;
 use crate::generation;
 use crate::idmap::IdMap;
 use crate::index::Index;
-use crate::keydir::{Keydir, Loc, Upsert};
+use crate::keydir::{Keydir, Loc};
+use crate::loader::check_hints;
+use crate::loader::header_of;
+pub(crate) use crate::loader::{Loader, Maps, Seen};
 use crate::options::Options;
 use crate::quarantine;
 use crate::storage::batch_scan::BatchScan;
-use crate::storage::datafile::{map_for_scan, MappedFile};
+use crate::storage::datafile::map_for_scan;
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{self, atomic_write, data_name, hint_name, META_FILE};
 use crate::watermark::{Known, Tracker};
@@ -74,84 +77,6 @@ pub(crate) struct Recovered {
     pub report: OpenReport,
     /// What the watermark file said when open began.
     pub known: Known,
-}
-
-/// One record as recovery sees it, from a hint entry or a scanned header.
-pub(crate) struct Seen<'a> {
-    key: &'a [u8],
-    ts: u64,
-    loc: Loc,
-}
-
-impl<'a> Seen<'a> {
-    pub fn from_record(file_id: u32, offset: u64, r: &Record<'a>) -> Seen<'a> {
-        let h = r.header;
-        Seen { key: r.key, ts: h.ts, loc: loc(file_id, offset, h.record_len(), h.flags, h.expires) }
-    }
-}
-
-/// Every data file, mapped for the duration of recovery.
-pub(crate) type Maps = IdMap<MappedFile>;
-
-/// The header a keydir entry points at (recovery has already validated it).
-fn header_of(maps: &Maps, loc: Loc) -> Option<Header> {
-    Header::parse(&maps[&loc.file_id][loc.offset as usize..]).ok()
-}
-
-#[derive(Default)]
-pub(crate) struct Loader {
-    keys: Keydir,
-    max_ts: u64,
-    /// Live bytes per file, kept up to date as entries are replaced.
-    live: IdMap<u64>,
-    /// Whether any tombstone or expiring record was loaded (else there is nothing to purge).
-    purge: bool,
-}
-
-impl Loader {
-    /// Keys whose newest record is neither a tombstone nor expired at `now`.
-    pub fn live_keys(&self, maps: &Maps, now: u64) -> u64 {
-        let mut n = 0;
-        self.keys.for_each(|_, l| {
-            if !(l.tombstone || (l.has_ttl && header_of(maps, l).is_some_and(|h| expired(h.expires, now)))) {
-                n += 1;
-            }
-        });
-        n
-    }
-
-    /// Keeps the record if it is newer than what the keydir has; later files win ties.
-    pub fn offer(&mut self, maps: &Maps, s: Seen<'_>) {
-        self.max_ts = self.max_ts.max(s.ts);
-        self.purge |= s.loc.tombstone || s.loc.has_ttl;
-        let old = match self.keys.upsert(s.key, s.loc, |old| header_of(maps, old).map_or(0, |h| h.ts) > s.ts) {
-            Upsert::Kept => return,
-            Upsert::Inserted => None,
-            Upsert::Replaced(old) => Some(old),
-        };
-        self.count(s.loc, 1);
-        if let Some(old) = old {
-            self.count(old, -1);
-        }
-    }
-
-    /// Adds (`sign` 1) or removes (-1) a value record's bytes from its file's live bytes.
-    fn count(&mut self, l: Loc, sign: i64) {
-        if !l.tombstone {
-            let v = self.live.entry(l.file_id).or_insert(0);
-            *v = v.wrapping_add_signed(sign * l.size as i64);
-        }
-    }
-}
-
-fn loc(file_id: u32, offset: u64, size: u64, flags: u8, expires: u64) -> Loc {
-    Loc {
-        file_id,
-        offset: offset as u32,
-        size: size as u32,
-        tombstone: flags & FLAG_TOMBSTONE != 0,
-        has_ttl: expires != 0,
-    }
 }
 
 /// Everything open (and reopen) takes from disk.
@@ -235,8 +160,10 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     }
     // Check hints up front: the check counts their keys, so the keydir is sized once.
     let mut views = IdMap::default();
-    for (&id, bytes) in &hint_maps {
-        match HintView::check(bytes, id, maps[&id].len() as u64) {
+    let mut to_check: Vec<_> = hint_maps.iter().map(|(&id, bytes)| (id, &bytes[..], maps[&id].len() as u64)).collect();
+    to_check.sort_unstable_by_key(|&(id, ..)| id);
+    for (id, checked) in check_hints(&to_check) {
+        match checked {
             Ok(v) => {
                 views.insert(id, v);
             }
@@ -251,15 +178,20 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let mut torn = None;
     let mut unsynced = None;
     let mut unhinted = Vec::new();
-    for &id in &listing.data {
+    // Consecutive hinted files are offered together (on two threads when large), before the
+    // next scanned file: offers keep their file order either way.
+    let mut run = Vec::new();
+    for (i, &id) in listing.data.iter().enumerate() {
         let len = maps[&id].len() as u64;
         if let Some(view) = views.get(&id) {
-            for e in view.entries() {
-                let l = loc(id, e.offset as u64, e.record_len as u64, e.flags, e.expires);
-                loader.offer(&maps, Seen { key: e.key, ts: e.ts, loc: l });
-            }
+            run.push((id, view));
             report.files_from_hints += 1;
             sizes.insert(id, len);
+            let run_ends = listing.data.get(i + 1).is_none_or(|next| !views.contains_key(next));
+            if run_ends {
+                loader.offer_hints(&maps, &run);
+                run.clear();
+            }
             continue;
         }
         let newest = (Some(id) == last).then_some(&known);
@@ -274,7 +206,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     }
 
     // Purge what is absent: tombstones, and records expired as their key's newest version.
-    if loader.purge {
+    if loader.tally.purge {
         let now = now_ns();
         let mut keys = std::mem::take(&mut loader.keys);
         let absent =
@@ -288,11 +220,12 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
             keep
         });
         for l in gone {
-            loader.count(l, -1);
+            loader.tally.count(l, -1);
         }
         loader.keys = keys;
     }
-    let Loader { keys, max_ts, live, .. } = loader;
+    let Loader { keys, tally } = loader;
+    let (max_ts, live) = (tally.max_ts, tally.live);
     drop(views);
     // The unsynced tail goes into quarantine before it is cut off: a crash in between leaves it
     // in both places, and the next open sets it aside again.
