@@ -348,6 +348,33 @@ impl Keydir {
         i
     }
 
+    /// Visits the buckets `start..start + count` (clamped to the table), calling `f(bucket,
+    /// loc)` for each entry; returns the next bucket to visit (`num_buckets()` at the end). Keys
+    /// are not read and buckets are visited in memory order, so a whole-table walk costs no
+    /// random cache misses (a full merge takes its live records this way).
+    pub fn walk_locs(&self, start: usize, count: usize, mut f: impl FnMut(usize, Loc)) -> usize {
+        let end = start.saturating_add(count).min(self.table.num_buckets());
+        for i in start..end {
+            if let Some(s) = self.table.get_bucket(i) {
+                f(i, s.loc());
+            }
+        }
+        end.max(start)
+    }
+
+    /// Points the entry in `bucket` at `new` if it points at `old` now; false otherwise (its
+    /// key was written again or removed, or the table moved entries since the bucket was read).
+    /// Since a location names one record and a record has one key, a match is `old`'s key.
+    pub fn replace_at(&mut self, bucket: usize, old: Loc, new: Loc) -> bool {
+        match self.table.get_bucket_mut(bucket) {
+            Some(s) if s.loc() == old => {
+                s.set_loc(new);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Calls `f` for every entry, in no particular order.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], Loc)) {
         for s in self.table.iter() {

@@ -67,6 +67,7 @@ mod iter;
 mod keydir;
 mod killpoint;
 mod merge;
+mod merge_live;
 mod options;
 mod quarantine;
 mod reclaim;
