@@ -463,4 +463,38 @@ mod tests {
         assert_eq!(k.get(&key(300_010)), Some(loc(10)));
         assert_eq!(k.get(&key(300_011)), None);
     }
+
+    #[test]
+    fn a_walk_in_chunks_sees_every_entry_once_with_its_bucket() {
+        let mut k = Keydir::new();
+        for i in 0..5000u32 {
+            k.insert(format!("walk-key-{i}").as_bytes(), loc(i));
+        }
+        let mut seen = HashMap::new();
+        let mut at = 0;
+        while at < k.num_buckets() {
+            at = k.walk_locs(at, 100, |b, l| assert!(seen.insert(l.file_id, b).is_none()));
+        }
+        assert_eq!(seen.len(), 5000);
+        assert_eq!(k.walk_locs(at, 100, |_, _| panic!("past the end")), at);
+        // Each bucket holds the entry the walk reported there.
+        let (&i, &bucket) = seen.iter().next().unwrap();
+        assert!(k.replace_at(bucket, loc(i), loc(9999)));
+        assert_eq!(k.get(format!("walk-key-{i}").as_bytes()), Some(loc(9999)));
+    }
+
+    #[test]
+    fn replace_at_changes_nothing_unless_the_bucket_holds_the_expected_location() {
+        let mut k = Keydir::new();
+        k.insert(b"a-key-longer-than-inline", loc(1));
+        let mut bucket = None;
+        k.walk_locs(0, usize::MAX, |b, _| bucket = Some(b));
+        let b = bucket.unwrap();
+        assert!(!k.replace_at(b, loc(2), loc(3)), "another location");
+        assert!(!k.replace_at(b + 1, loc(1), loc(3)), "another bucket");
+        assert!(!k.replace_at(usize::MAX, loc(1), loc(3)), "no such bucket");
+        assert_eq!(k.get(b"a-key-longer-than-inline"), Some(loc(1)));
+        assert!(k.replace_at(b, loc(1), loc(3)));
+        assert_eq!(k.get(b"a-key-longer-than-inline"), Some(loc(3)));
+    }
 }

@@ -8,7 +8,8 @@
 //!    fresh ids from the shared counter. A full merge drops dead versions, tombstones and
 //!    expired records. A selective merge also keeps tombstones and expired records of keys the
 //!    keydir no longer has: they may be all that shadows an older version in a file outside the
-//!    merge.
+//!    merge. A full merge takes its live records from a walk of the keydir (`merge_live`) and
+//!    copies them in file order; a selective one reads every record of its inputs.
 //! 3. fsync every output, write its hint, write `MERGE_DONE` (inputs, outputs, sizes), fsync it
 //!    and `merge.tmp/`.
 //! 4. Under the writer mutex (the only time writers wait): fdatasync the active file, hard-link
@@ -16,7 +17,7 @@
 //!    `merge.tmp` to `data` (fsyncing the root after each), make the outputs readable, and seal
 //!    the active file so the next write goes to a file numbered above every output.
 //! 5. With writers running again, repoint keydir entries that still point at a merged record
-//!    (compare-and-swap, in small batches so no writer waits long for the index), then drop the
+//!    (compare-and-swap, by bucket after a walk, in small batches so no writer waits long for the index), then drop the
 //!    inputs from the file table and unmap them. Until then the inputs stay readable, so every
 //!    keydir entry stays valid. Removing `data.old/` (which frees the old files' page cache and
 //!    blocks: the slow part) is left to the background thread; the next merge, delete-all or
