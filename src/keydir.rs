@@ -557,6 +557,47 @@ impl Keydir {
         i
     }
 
+    /// Visits the buckets `start..start + count` (numbered across the shards as for
+    /// `scan_buckets`, clamped to the table), calling `f(bucket, loc)` for each entry; returns
+    /// the next bucket to visit (`num_buckets()` at the end). Keys are not read and buckets are
+    /// visited in memory order, so a whole-table walk costs no random cache misses (a full merge
+    /// takes its live records this way).
+    pub fn walk_locs(&self, start: usize, count: usize, mut f: impl FnMut(usize, Loc)) -> usize {
+        let end = start.saturating_add(count).min(self.num_buckets());
+        let mut base = 0;
+        for s in &self.shards {
+            let n = s.table.num_buckets();
+            for i in start.max(base)..end.min(base + n) {
+                if let Some(slot) = s.table.get_bucket(i - base) {
+                    f(i, slot.loc());
+                }
+            }
+            base += n;
+        }
+        end.max(start)
+    }
+
+    /// Points the entry in `bucket` at `new` if it points at `old` now; false otherwise (its
+    /// key was written again or removed, or the table moved entries since the bucket was read).
+    /// Since a location names one record and a record has one key, a match is `old`'s key.
+    pub fn replace_at(&mut self, bucket: usize, old: Loc, new: Loc) -> bool {
+        let mut base = 0;
+        for s in &mut self.shards {
+            let n = s.table.num_buckets();
+            if bucket < base + n {
+                return match s.table.get_bucket_mut(bucket - base) {
+                    Some(slot) if slot.loc() == old => {
+                        slot.set_loc(new);
+                        true
+                    }
+                    _ => false,
+                };
+            }
+            base += n;
+        }
+        false
+    }
+
     /// Calls `f` for every entry, in no particular order.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], Loc)) {
         for sh in &self.shards {
@@ -770,5 +811,39 @@ mod tests {
             }
             assert_eq!(checked, sh.table.len());
         }
+    }
+
+    #[test]
+    fn a_walk_in_chunks_sees_every_entry_once_with_its_bucket() {
+        let mut k = Keydir::new();
+        for i in 0..5000u32 {
+            k.insert(format!("walk-key-{i}").as_bytes(), loc(i));
+        }
+        let mut seen = HashMap::new();
+        let mut at = 0;
+        while at < k.num_buckets() {
+            at = k.walk_locs(at, 100, |b, l| assert!(seen.insert(l.file_id, b).is_none()));
+        }
+        assert_eq!(seen.len(), 5000);
+        assert_eq!(k.walk_locs(at, 100, |_, _| panic!("past the end")), at);
+        // Each bucket holds the entry the walk reported there.
+        let (&i, &bucket) = seen.iter().next().unwrap();
+        assert!(k.replace_at(bucket, loc(i), loc(9999)));
+        assert_eq!(k.get(format!("walk-key-{i}").as_bytes()), Some(loc(9999)));
+    }
+
+    #[test]
+    fn replace_at_changes_nothing_unless_the_bucket_holds_the_expected_location() {
+        let mut k = Keydir::new();
+        k.insert(b"a-key-longer-than-inline", loc(1));
+        let mut bucket = None;
+        k.walk_locs(0, usize::MAX, |b, _| bucket = Some(b));
+        let b = bucket.unwrap();
+        assert!(!k.replace_at(b, loc(2), loc(3)), "another location");
+        assert!(!k.replace_at(b + 1, loc(1), loc(3)), "another bucket");
+        assert!(!k.replace_at(usize::MAX, loc(1), loc(3)), "no such bucket");
+        assert_eq!(k.get(b"a-key-longer-than-inline"), Some(loc(1)));
+        assert!(k.replace_at(b, loc(1), loc(3)));
+        assert_eq!(k.get(b"a-key-longer-than-inline"), Some(loc(3)));
     }
 }

@@ -71,6 +71,7 @@ mod keydir;
 mod killpoint;
 mod loader;
 mod merge;
+mod merge_live;
 mod options;
 mod prefetch;
 mod quarantine;

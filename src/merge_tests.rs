@@ -717,3 +717,91 @@ fn a_file_rotated_out_while_the_merge_waits_for_its_commit_is_not_an_input() {
     let db = Db::open(dir.path(), o).unwrap();
     assert_matches(&db, &model);
 }
+
+/// Flips one byte inside the first occurrence of `needle` in the database's data files; returns
+/// whether it found one.
+fn flip_in_data(dir: &Path, needle: &[u8]) -> bool {
+    let data = dir.join("data");
+    for name in names(&data).iter().filter(|n| n.ends_with(".data")) {
+        let f = data.join(name);
+        let mut b = std::fs::read(&f).unwrap();
+        if let Some(at) = b.windows(needle.len()).position(|w| w == needle) {
+            b[at + needle.len() - 1] ^= 0x01;
+            std::fs::write(&f, &b).unwrap();
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn a_bit_flipped_in_a_live_record_stops_a_full_merge_with_corruption() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let model = fill(&db, 2, 200);
+    db.close().unwrap();
+    // Open reads the hints, not the damaged record: only the merge's own check can see it.
+    assert!(flip_in_data(dir.path(), b"value-1-123"));
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let err = db.merge(true).unwrap_err();
+    assert_eq!(err.status(), crate::status::E_CORRUPT, "{err}");
+    assert!(err.to_string().contains("merge stopped"), "{err}");
+    assert!(!dir.path().join("merge.tmp").exists(), "the failed merge's output is discarded");
+    let mut others = model.clone();
+    others.remove(&b"key0123"[..]);
+    for (k, v) in &others {
+        assert_eq!(db.get(k).unwrap().as_ref(), Some(v), "{k:?}");
+    }
+}
+
+#[test]
+fn a_full_merge_drops_a_damaged_dead_record_with_the_rest_of_the_garbage() {
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let model = fill(&db, 2, 200);
+    db.close().unwrap();
+    assert!(flip_in_data(dir.path(), b"value-0-123"));
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(db.merge(true).unwrap());
+    assert_eq!(db.stats().unwrap().dead_bytes, 0);
+    assert_matches(&db, &model);
+}
+
+#[test]
+fn a_full_merge_beside_writers_growing_the_keydir_ends_with_every_key_at_its_newest_value() {
+    let dir = TempDir::new("merge");
+    let db = Arc::new(Db::open(dir.path(), opts()).unwrap());
+    let mut model = fill(&db, 2, 3000);
+    // New keys make the table grow (and move its entries) while the merge walks and repoints
+    // it; overwrites (each writer its own keys) change entries the walk has collected.
+    let writers: Vec<_> = (0..2u32)
+        .map(|t| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut mine = BTreeMap::new();
+                for i in 0..20_000u32 {
+                    let key = match i % 2 {
+                        0 => format!("new{t}-{i}").into_bytes(),
+                        _ => format!("key{:04}", (i / 2 * 2 + t) % 3000).into_bytes(),
+                    };
+                    let v = format!("w{t}-{i}").into_bytes();
+                    db.put(&key, &v).unwrap();
+                    mine.insert(key, v);
+                }
+                mine
+            })
+        })
+        .collect();
+    while writers.iter().any(|w| !w.is_finished()) {
+        db.merge(true).unwrap();
+    }
+    for w in writers {
+        model.extend(w.join().unwrap());
+    }
+    assert_matches(&db, &model);
+    db.merge(true).unwrap();
+    assert_eq!(db.stats().unwrap().dead_bytes, 0);
+    Arc::try_unwrap(db).ok().unwrap().close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_matches(&db, &model);
+}

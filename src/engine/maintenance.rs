@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::format::merge_done::MergeDone;
 use crate::format::record::{Header, HEADER_LEN};
 use crate::generation;
+use crate::index::Index;
 use crate::keydir::Loc;
 use crate::storage::datafile::{ActiveFile, DataFile};
 
@@ -20,6 +21,29 @@ use crate::storage::datafile::{ActiveFile, DataFile};
 pub(crate) struct Moved {
     pub old: Loc,
     pub new: Loc,
+}
+
+/// A live record a full merge found by walking the keydir: the entry in `bucket` pointed at
+/// `old`, and the merge copied the record to (file, offset) `new` (`None`: not copied, expired).
+pub(crate) struct Relocation {
+    pub bucket: u32,
+    pub old: Loc,
+    pub new: Option<(u32, u32)>,
+}
+
+/// The live records a merge copied, as its copy phase found them.
+pub(crate) enum Moves {
+    /// By scanning the inputs: repointed by key.
+    Keyed(Vec<Moved>),
+    /// By walking the keydir (full merges): repointed by bucket while the table's layout
+    /// counter is still `layout`, by key after a rehash.
+    Walked { layout: u64, moves: Vec<Relocation> },
+}
+
+impl Default for Moves {
+    fn default() -> Self {
+        Moves::Keyed(Vec::new())
+    }
 }
 
 /// What a backup copies: every data file (ascending ids), the active one only up to its
@@ -193,15 +217,32 @@ impl Maintenance<'_> {
     /// at a `moved` record (compare-and-swap, in small batches so no writer waits long for the
     /// index), drop the keys of `dropped` (expired) records, then drop the inputs from the file
     /// table. Until then the inputs stay readable, so every keydir entry stays valid.
-    pub fn repoint(&self, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], moved: &[Moved], dropped: &[Loc]) {
+    pub fn repoint(&self, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], moved: &Moves, dropped: &[Loc]) {
         let e = self.e;
-        for batch in moved.chunks(REPOINT_BATCH) {
-            let mut ix = e.index.write();
-            for m in batch {
-                let Some(key) = key_at(outputs, m.new) else { continue };
-                if ix.keys.get(key) == Some(m.old) {
-                    ix.keys.insert(key, m.new);
-                    *ix.live.entry(m.new.file_id).or_insert(0) += m.new.size as u64;
+        match moved {
+            Moves::Keyed(moved) => {
+                for batch in moved.chunks(REPOINT_BATCH) {
+                    let mut ix = e.index.write();
+                    for m in batch {
+                        repoint_keyed(&mut ix, outputs, m.old, m.new);
+                    }
+                }
+            }
+            Moves::Walked { layout, moves } => {
+                for batch in moves.chunks(REPOINT_BATCH) {
+                    let mut ix = e.index.write();
+                    let same = ix.keys.layout() == *layout;
+                    for r in batch {
+                        let Some((file_id, offset)) = r.new else { continue };
+                        let new = Loc { file_id, offset, ..r.old };
+                        // Same layout: the entry is still in its bucket if its key still points
+                        // at the record. After a rehash, look the key up.
+                        if !same {
+                            repoint_keyed(&mut ix, outputs, r.old, new);
+                        } else if ix.keys.replace_at(r.bucket as usize, r.old, new) {
+                            *ix.live.entry(new.file_id).or_insert(0) += new.size as u64;
+                        }
+                    }
                 }
             }
         }
@@ -252,6 +293,15 @@ impl Maintenance<'_> {
         };
         ids.sort_unstable();
         Ok(PointInTime { files: ids, active })
+    }
+}
+
+/// Points the key of the record now at `new` there, if its entry still points at `old`.
+fn repoint_keyed(ix: &mut Index, outputs: &[Arc<DataFile>], old: Loc, new: Loc) {
+    let Some(key) = key_at(outputs, new) else { return };
+    if ix.keys.get(key) == Some(old) {
+        ix.keys.insert(key, new);
+        *ix.live.entry(new.file_id).or_insert(0) += new.size as u64;
     }
 }
 

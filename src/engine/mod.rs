@@ -70,7 +70,7 @@ use crate::watermark::Tracker;
 
 pub(crate) use batch_write::PendingProbe;
 use lock_order::{Mutex, RwLock};
-pub(crate) use maintenance::{Maintenance, Moved};
+pub(crate) use maintenance::{Maintenance, Moved, Moves, Relocation};
 pub(crate) use tail::Copy;
 pub(crate) use write::Durability;
 use write::{CommitState, Writer};
