@@ -140,3 +140,30 @@ fn zeros_over_flushed_records_are_still_corruption() {
     let v = crate::validate(&killed).unwrap();
     assert!(v.problems.iter().any(|p| !p.kind.is_note()), "validate agrees: {:?}", v.problems);
 }
+
+fn newest_len(root: &Path) -> u64 {
+    let mut data: Vec<PathBuf> = crate::testutil::files_with_ext(root, "data");
+    data.sort();
+    std::fs::metadata(data.pop().unwrap()).unwrap().len()
+}
+
+#[test]
+fn a_reopened_or_closed_database_has_nothing_after_its_last_record() {
+    let dir = TempDir::new("unused");
+    let (db, end) = written(dir.path(), 100);
+    assert!(newest_len(dir.path()) >= end);
+    if !cfg!(feature = "fault-injection") {
+        assert!(newest_len(dir.path()) > end, "the active file has room preallocated");
+    }
+    db.reopen().unwrap();
+    assert!(db.open_report().unused_tails.is_empty(), "a healthy reopen trims before it reloads");
+    assert_eq!(newest_len(dir.path()), end);
+    all_there(&db, 100);
+    db.put(b"more", b"after the reopen").unwrap();
+    let total = db.stats().unwrap().total_bytes;
+    db.close().unwrap();
+    assert_eq!(newest_len(dir.path()), total, "a clean close trims");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(db.open_report().unused_tails.is_empty() && db.open_report().torn_tails.is_empty());
+    assert_eq!(db.get(b"more").unwrap().as_deref(), Some(&b"after the reopen"[..]));
+}

@@ -3,8 +3,8 @@
 //! Step by step:
 //! 1. The record is encoded (and compressed, and most of its CRC computed) outside any lock.
 //! 2. Under the writer mutex it gets its sequence stamp, rotation happens if it would overflow
-//!    the active file, and it is appended with one copy into the file's map (docs/DESIGN.md
-//!    section 5.6) or one `pwrite`. It gets an append sequence number.
+//!    the active file, and it is appended with one copy into the file's map or one `pwrite`
+//!    (docs/DESIGN.md section 5.6). It gets an append sequence number.
 //! 3. If its policy needs no fsync and nothing is waiting for one, the keydir is updated right
 //!    there, still in append order.
 //! 4. Otherwise it joins the pending queue and waits in [`Engine::commit`]: one waiting thread

@@ -240,3 +240,83 @@ impl ActiveFile {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::record::encode;
+    use crate::testutil::TempDir;
+
+    fn file_len(a: &ActiveFile) -> u64 {
+        std::fs::metadata(&a.path).unwrap().len()
+    }
+
+    /// Appends `n` records, checking each reads back through the active handle.
+    fn fill(a: &mut ActiveFile, reader: &DataFile, n: u64) -> Vec<(u64, Vec<u8>)> {
+        (0..n)
+            .map(|i| {
+                let rec = encode(i + 1, 0, 0, format!("k{i}").as_bytes(), &vec![i as u8; 100 + i as usize]);
+                let at = a.append(&rec).unwrap();
+                assert_eq!(&*reader.read(at, rec.len()).unwrap(), &rec[..], "record {i}");
+                (at, rec)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_active_file_reads_what_it_appends_and_seals_to_its_last_record() {
+        let dir = TempDir::new("active");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
+        let reader = DataFile::active(&a);
+        let recs = fill(&mut a, &reader, 2000);
+        assert!(file_len(&a) >= a.len, "the file covers every record");
+        if !cfg!(feature = "fault-injection") && a.map.is_some() {
+            assert!(file_len(&a) > a.len, "room is preallocated ahead of the records");
+        }
+        assert!(reader.read(a.len, 1).is_err(), "nothing past the records is readable");
+        a.seal().unwrap();
+        assert_eq!(file_len(&a), a.len, "a sealed file ends at its last record");
+        let sealed = DataFile::sealed(dir.path(), 1).unwrap();
+        for (at, rec) in &recs {
+            assert_eq!(&*sealed.read(*at, rec.len()).unwrap(), &rec[..]);
+        }
+        drop(a);
+        let (at, rec) = recs.last().unwrap();
+        assert_eq!(&*reader.read(*at, rec.len()).unwrap(), &rec[..], "a reader keeps the map alive");
+    }
+
+    #[test]
+    fn a_record_larger_than_the_growth_step_is_appended_whole() {
+        let dir = TempDir::new("active");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
+        let reader = DataFile::active(&a);
+        fill(&mut a, &reader, 3);
+        let big = encode(9, 0, 0, b"big", &vec![7u8; 9 << 20]);
+        let at = a.append(&big).unwrap();
+        assert_eq!(&*reader.read(at, big.len()).unwrap(), &big[..]);
+        a.seal().unwrap();
+        assert_eq!(file_len(&a), at + big.len() as u64);
+    }
+
+    #[test]
+    fn a_reopened_file_appends_at_its_valid_length_and_a_cut_hides_what_it_drops() {
+        let dir = TempDir::new("active");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
+        let reader = DataFile::active(&a);
+        let recs = fill(&mut a, &reader, 10);
+        a.seal().unwrap();
+        let len = a.len;
+        drop((a, reader));
+        let mut a = ActiveFile::reopen(dir.path(), 1, len).unwrap();
+        let reader = DataFile::active(&a);
+        let more = fill(&mut a, &reader, 10);
+        assert_eq!(more[0].0, len, "appends go on at the valid length");
+        let (cut, rec) = &more[5];
+        a.cut(*cut).unwrap();
+        assert!(reader.read(*cut, rec.len()).is_err(), "a record cut off is not readable");
+        assert_eq!(file_len(&a), *cut);
+        let again = a.append(rec).unwrap();
+        assert_eq!((again, &*reader.read(again, rec.len()).unwrap()), (*cut, &rec[..]));
+        assert_eq!(&*reader.read(recs[0].0, recs[0].1.len()).unwrap(), &recs[0].1[..]);
+    }
+}
