@@ -178,7 +178,11 @@ impl ActiveFile {
             let end = at + buf.len() as u64;
             if end > self.room {
                 match grow(&self.file, &self.path, self.room, end).map_err(|e| (e, false))? {
-                    Grown::To(room) => self.room = room,
+                    Grown::To(room) => {
+                        // Before the copy, so the record's own page needs no fault either.
+                        map.populate(self.room, room);
+                        self.room = room;
+                    }
                     Grown::Unsupported => return self.write(buf),
                 }
             }
