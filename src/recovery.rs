@@ -193,7 +193,8 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
         if fs::remove_if_exists(&dir.join(hint_name(rec.max_id)))? {
             fs::fsync_dir(&dir)?;
         }
-        active = Some(ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?);
+        let reopened = ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?;
+        active = Some(reopened.limited(opts.max_file_size));
     }
     let mut files = IdMap::default();
     for &id in rec.sizes.keys() {

@@ -181,7 +181,7 @@ impl Maintenance<'_> {
         let highest = w.next_id.checked_sub(1) == Some(id);
         let file = match highest {
             true => {
-                let fresh = ActiveFile::reopen(&e.dir, id, 0)?;
+                let fresh = ActiveFile::reopen(&e.dir, id, 0)?.limited(e.opts.max_file_size);
                 let f = DataFile::active(&fresh);
                 w.active = Some(fresh);
                 f

@@ -259,7 +259,7 @@ impl Engine {
             None => {}
         }
         let id = w.allocate_id()?;
-        let fresh = ActiveFile::create(&self.dir, id)?;
+        let fresh = ActiveFile::create(&self.dir, id)?.limited(self.opts.max_file_size);
         self.files.write().insert(id, Arc::new(DataFile::active(&fresh)));
         w.active = Some(fresh);
         Ok(())

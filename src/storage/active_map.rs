@@ -109,12 +109,13 @@ pub enum Grown {
     Unsupported,
 }
 
-/// Grows the file from `room` bytes to at least `end`: by a step of its size (64 KiB to 4 MiB),
-/// or, when the file system has no room for that, by exactly what the append needs. `ENOSPC` or
-/// `EDQUOT` for that too is `NoSpace` (docs/DESIGN.md section 5.14); nothing was written.
-pub fn grow(file: &File, path: &Path, room: u64, end: u64) -> Result<Grown> {
+/// Grows the file from `room` bytes to at least `end`: by a step of its size (64 KiB to 4 MiB)
+/// but not past `limit` (the file size at which it rotates), or, when the file system has no
+/// room for that, by exactly what the append needs. `ENOSPC` or `EDQUOT` for that too is
+/// `NoSpace` (docs/DESIGN.md section 5.14); nothing was written.
+pub fn grow(file: &File, path: &Path, room: u64, end: u64, limit: u64) -> Result<Grown> {
     let step = room.clamp(MIN_STEP, MAX_STEP);
-    let want = (room + step).min(MAP_LEN).max(end);
+    let want = (room + step).min(MAP_LEN).min(limit).max(end);
     let mut err = match fallocate(file, room, want) {
         Ok(()) => return Ok(Grown::To(want)),
         Err(e) => e,

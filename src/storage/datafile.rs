@@ -139,6 +139,8 @@ pub struct ActiveFile {
     room: u64,
     /// The shared map appends go through, while the file system preallocates.
     map: Option<Arc<ActiveMap>>,
+    /// Room is never preallocated past this length (the rotation size).
+    limit: u64,
 }
 
 impl ActiveFile {
@@ -165,7 +167,14 @@ impl ActiveFile {
             true => None,
             false => ActiveMap::new(&file, len).map(Arc::new),
         };
-        ActiveFile { id, path, file: Arc::new(file), len, room, map }
+        ActiveFile { id, path, file: Arc::new(file), len, room, map, limit: u64::MAX }
+    }
+
+    /// Preallocates no room past `limit` bytes (`max_file_size`: a file rotates there, so room
+    /// beyond it would only be trimmed again).
+    pub fn limited(mut self, limit: u64) -> ActiveFile {
+        self.limit = limit;
+        self
     }
 
     /// Appends one buffer: copied into the map (after growing the file if the room is used up),
@@ -177,7 +186,7 @@ impl ActiveFile {
         if let Some(map) = self.map.clone().filter(|m| m.covers(at, buf.len())) {
             let end = at + buf.len() as u64;
             if end > self.room {
-                match grow(&self.file, &self.path, self.room, end).map_err(|e| (e, false))? {
+                match grow(&self.file, &self.path, self.room, end, self.limit).map_err(|e| (e, false))? {
                     Grown::To(room) => {
                         // Before the copy, so the record's own page needs no fault either.
                         map.populate(self.room, room);
@@ -300,6 +309,15 @@ mod tests {
         assert_eq!(&*reader.read(at, big.len()).unwrap(), &big[..]);
         a.seal().unwrap();
         assert_eq!(file_len(&a), at + big.len() as u64);
+    }
+
+    #[test]
+    fn room_is_never_preallocated_past_the_limit() {
+        let dir = TempDir::new("active");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap().limited(4096);
+        let reader = DataFile::active(&a);
+        fill(&mut a, &reader, 10);
+        assert!(file_len(&a) <= 4096.max(a.len), "{} bytes for {} of records", file_len(&a), a.len);
     }
 
     #[test]
