@@ -1019,14 +1019,14 @@ TEST(ops_lost_newest_version_reads_as_the_previous_one) {
     bitgask_options_free(o);
 }
 
-TEST(ops_torn_tail_inside_a_header_and_trailing_zeros_are_cut) {
+TEST(ops_torn_tail_inside_a_header_is_cut_and_trailing_zeros_are_an_unused_tail) {
     const char *root = t_tmpdir();
     bitgask_db *db;
     bitgask_report *r;
     bitgask_report_counts c;
     bitgask_record_meta m;
     bitgask_problem p;
-    char path[T_PATH_MAX];
+    char path[T_PATH_MAX], hint[T_PATH_MAX];
     unsigned char *b, *z;
     size_t len = 0;
     CHECK(root && ops_make_db(root, OPS_KEYS));
@@ -1045,7 +1045,11 @@ TEST(ops_torn_tail_inside_a_header_and_trailing_zeros_are_cut) {
     bitgask_report_free(r);
     CHECK(t_file_size(path) == (long long)m.offset);
     CHECK(ops_settled(root, OPS_KEYS, OPS_KEYS - 1));
-    /* Zeros after the last record (a preallocated or half-written tail): cut, nothing lost. */
+    /* Zeros after the last record of the newest file: the room preallocated for appends that a
+     * crash left unused (docs/DESIGN.md section 4.5). Not damage: validate and repair find
+     * nothing to report or mend, open trims it, nothing is lost. A crash leaves no hint beside
+     * the file being appended, so the closed file's hint goes first. */
+    CHECK(remove(t_data_path(hint, root, m.file_id, "hint")) == 0);
     CHECK((b = t_read_file(path, &len)) != NULL);
     z = (unsigned char *)calloc(len + 100, 1);
     CHECK(z != NULL);
@@ -1053,14 +1057,8 @@ TEST(ops_torn_tail_inside_a_header_and_trailing_zeros_are_cut) {
     free(b);
     CHECK(t_write_file(path, z, len + 100));
     free(z);
-    CHECK((r = ops_validate(root)) != NULL);
-    CHECK_MSG(ops_find(r, "torn_tail", NULL, &p) && p.offset == len && p.length == 100, "%s", bitgask_report_text(r));
-    bitgask_report_free(r);
-    CHECK((r = ops_repair(root)) != NULL);
-    CHECK(ops_all_mended(r) && ops_counts(r, &c) && c.bytes_truncated == 100 && c.live_keys == OPS_KEYS - 1);
-    bitgask_report_free(r);
-    CHECK(t_file_size(path) == (long long)len);
     CHECK(ops_settled(root, OPS_KEYS, OPS_KEYS - 1));
+    CHECK(t_file_size(path) == (long long)len);
 }
 
 TEST(ops_stale_hint_without_data_file_is_removed) {

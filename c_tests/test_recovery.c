@@ -107,8 +107,6 @@ TEST(rotation_spreads_data_over_many_small_files) {
     n = t_list_ids(root, "data", ids, 256);
     CHECK_MSG(n > 10, "only %zu data files", n);
     CHECK_MSG(st.data_files == n, "stats.data_files = %llu, %zu files on disk", (unsigned long long)st.data_files, n);
-    CHECK_MSG(st.total_bytes == t_data_bytes(root), "stats.total_bytes = %llu, files hold %llu",
-              (unsigned long long)st.total_bytes, t_data_bytes(root));
     CHECK(st.dead_bytes > 0 && st.dead_bytes < st.total_bytes);
     /* Ids are consecutive from 1 and no file outgrew the limit. */
     for (i = 0; i < n && i < 256; i++) {
@@ -117,6 +115,10 @@ TEST(rotation_spreads_data_over_many_small_files) {
     }
     CHECK(model_matches(db));
     CHECK(t_close(db));
+    /* Closed, the files hold the records and nothing else (open, the active file also holds
+     * room preallocated for appends, up to the rotation size: docs/DESIGN.md section 5.6). */
+    CHECK_MSG(st.total_bytes == t_data_bytes(root), "stats.total_bytes = %llu, files hold %llu",
+              (unsigned long long)st.total_bytes, t_data_bytes(root));
     CHECK((db = t_open(root, o)) != NULL);
     CHECK(model_matches(db));
     CHECK(t_stats(db, &st2));

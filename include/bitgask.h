@@ -222,7 +222,8 @@ typedef struct bitgask_stats {
   uint64_t keys;
   uint64_t data_files;
   /**
-   * Bytes in all data files.
+   * Bytes of records in all data files (not the room the active file holds preallocated for
+   * appends while the handle is open).
    */
   uint64_t total_bytes;
   /**

@@ -84,6 +84,8 @@ mod storage;
 #[cfg(test)]
 mod testutil;
 mod txn;
+#[cfg(test)]
+mod unused_tail_tests;
 mod validate;
 mod version;
 mod watermark;

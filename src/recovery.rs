@@ -28,6 +28,7 @@ use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::map_for_scan;
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{self, atomic_write, data_name, hint_name, META_FILE};
+use crate::storage::scan::zero_tail;
 use crate::watermark::{Known, Tracker};
 
 /// What open found and did; available from `Db::open_report`.
@@ -44,6 +45,10 @@ pub struct OpenReport {
     pub torn_batches: Vec<(String, u64, u32)>,
     /// Unsynced tails set aside after a power loss (docs/DESIGN.md section 4.5).
     pub quarantined: Vec<Quarantined>,
+    /// The unused preallocated tail (zeros from the end of the last record to the end of the
+    /// file) trimmed off the newest file after a crash: (file, offset, bytes removed). Not
+    /// damage: nothing was ever written there (docs/DESIGN.md section 4.5).
+    pub unused_tails: Vec<(String, u64, u64)>,
     pub unknown_files: Vec<String>,
 }
 
@@ -113,7 +118,8 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
         if fs::remove_if_exists(&dir.join(hint_name(rec.max_id)))? {
             fs::fsync_dir(&dir)?;
         }
-        active = Some(ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?);
+        let reopened = ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?;
+        active = Some(reopened.limited(opts.max_file_size));
     }
     let mut files = IdMap::default();
     for &id in rec.sizes.keys() {
@@ -177,6 +183,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let mut sizes = IdMap::default();
     let mut torn = None;
     let mut unsynced = None;
+    let mut unused = None;
     let mut unhinted = Vec::new();
     // Consecutive hinted files are offered together (on two threads when large), before the
     // next scanned file: offers keep their file order either way.
@@ -200,6 +207,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
             Tail::Clean => {}
             Tail::Torn => torn = Some((id, valid, len - valid)),
             Tail::Unsynced => unsynced = Some((id, valid, len - valid)),
+            Tail::Unused => unused = Some((id, valid, len - valid)),
         }
         sizes.insert(id, valid);
         unhinted.push(id);
@@ -248,6 +256,10 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     if let Some((id, at, _)) = unsynced {
         truncate(dir, id, at)?;
     }
+    if let Some((id, at, cut)) = unused {
+        truncate(dir, id, at)?;
+        report.unused_tails.push((data_name(id), at, cut));
+    }
     Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report, known })
 }
 
@@ -261,11 +273,15 @@ enum Tail {
     /// At damage after the durable watermark with newer records after it, in the newest file:
     /// writes a power loss persisted out of order, set aside.
     Unsynced,
+    /// At zeros running to the end of the newest file, from a record boundary at or after the
+    /// watermark: the preallocated room a crash left unused, trimmed.
+    Unused,
 }
 
 /// Scans a data file, returning the length of its valid prefix and how the scan ended. In the
 /// newest file (`newest` is then its watermark), damage with nothing newer after it is a torn
-/// tail, and damage at or after the watermark with newer records after it an unsynced tail;
+/// tail, damage at or after the watermark with newer records after it an unsynced tail, and
+/// zeros from a record boundary to the end (not over flushed bytes) the unused preallocated tail;
 /// anything else is corruption (docs/DESIGN.md section 4.5).
 fn scan_file(
     dir: &Path,
@@ -287,10 +303,14 @@ fn scan_file(
         return Err(Error::corrupt_at(&path, at, format!("{bad} (in a sealed file; run repair)")));
     };
     let durable = known.durable_below(id);
+    // Bytes that were on disk, in a file still as long as it was, changed (rule 2).
+    let flushed_changed = at < durable && bytes.len() as u64 >= durable;
+    if zero_tail(bytes, at) && !flushed_changed {
+        return Ok((at, Tail::Unused));
+    }
     // `at` is a batch's first member when the scan stopped inside a batch: the batch goes whole.
     match scan.later_valid_record() {
-        // Bytes that were on disk, in a file still as long as it was, changed: not a torn write.
-        None if at < durable && bytes.len() as u64 >= durable => {
+        None if flushed_changed => {
             Err(Error::corrupt_at(&path, at, format!("{bad}, below the {} (run repair)", known.describe(id))))
         }
         None => {

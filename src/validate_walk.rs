@@ -7,10 +7,12 @@
 //! The newest file follows open's rules (docs/DESIGN.md section 4.5): damage with nothing valid
 //! after it is a torn write, unless it lies below the durable watermark of a file still as long
 //! as the mark; damage at or after the watermark with newer records after it is an unsynced tail
-//! (a batch in it goes whole); anywhere else damage is corruption.
+//! (a batch in it goes whole); zeros from a record boundary to the end are its unused
+//! preallocated tail, not damage; anywhere else damage is corruption.
 
 use crate::format::batch::{Commit, FLAG_COMMIT, FLAG_MEMBER};
 use crate::format::record::{Bad, Record};
+use crate::storage::scan::zero_tail;
 
 /// One data file walked tolerantly.
 #[derive(Default)]
@@ -28,6 +30,10 @@ pub(crate) struct Walk {
     /// The only range is an unsynced tail (newest file, at or after the durable watermark, newer
     /// records after it): it runs to the end of the file, and nothing after it counts.
     pub unsynced_tail: bool,
+    /// Where the newest file's unused preallocated tail begins: zeros from a record boundary to
+    /// the end, not below the watermark of a file still as long as the mark. Not damage (open
+    /// trims it, docs/DESIGN.md section 4.5).
+    pub unused_tail: Option<u64>,
 }
 
 /// The members of a batch whose commit record has not been seen yet.
@@ -59,6 +65,10 @@ pub(crate) fn walk(bytes: &[u8], newest: Option<u64>) -> Walk {
         let r = match checked(&bytes[pos as usize..]) {
             Ok(r) => r,
             Err(_) => {
+                if open.is_none() && torn(bytes, pos, newest) && zero_tail(bytes, pos) {
+                    w.unused_tail = Some(pos);
+                    break;
+                }
                 let from = open.take().map_or(pos, |b| b.start);
                 match damage(&mut w, bytes, from, pos, newest.map(|d| (d, last_ts))) {
                     Some(next) => pos = next,
@@ -237,6 +247,34 @@ mod tests {
         assert_eq!(w.damage, vec![(start, b.len() as u64 - start)]);
         assert!(w.unsynced_tail && !w.torn_tail);
         assert_eq!(w.records.len(), 1, "only the record before the batch");
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_of_the_newest_file_are_an_unused_tail_not_damage() {
+        let mut b = encode(1, 0, 0, b"a", b"v");
+        b.extend(batch(2, &["b", "c"]));
+        let end = b.len() as u64;
+        b.resize(b.len() + 8192, 0);
+        let w = walk(&b, Some(end));
+        assert!(w.damage.is_empty() && !w.torn_tail && !w.unsynced_tail);
+        assert_eq!((w.unused_tail, w.records.len()), (Some(end), 3));
+        let sealed = walk(&b, None);
+        assert_eq!((sealed.unused_tail, sealed.damage.len()), (None, 1), "in a sealed file zeros are damage");
+        let below = walk(&b, Some(end + 1));
+        assert_eq!((below.unused_tail, below.damage.len()), (None, 1), "zeros below the watermark are damage");
+    }
+
+    #[test]
+    fn zeros_after_a_batch_without_its_commit_are_a_torn_batch() {
+        let mut b = encode(1, 0, 0, b"a", b"v");
+        let start = b.len() as u64;
+        let full = batch(2, &["b", "c"]);
+        b.extend_from_slice(&full[..full.len() - COMMIT_LEN]);
+        b.resize(b.len() + 4096, 0);
+        let w = walk(&b, Some(start));
+        assert_eq!(w.unused_tail, None);
+        assert!(w.torn_tail);
+        assert_eq!(w.damage, vec![(start, b.len() as u64 - start)]);
     }
 
     #[test]

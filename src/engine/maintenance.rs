@@ -156,8 +156,9 @@ impl Maintenance<'_> {
     }
 
     /// Step 4 of a merge, the only time writers wait: under the directory lock and the writer
-    /// mutex, fdatasync the active file, swap `merge.tmp/` in for `data/` (the `inputs` stay in
-    /// `data.old/`), make the `outputs` (id, size) readable, and seal the active file so the next
+    /// mutex, fdatasync the active file and trim its unused room, swap `merge.tmp/` in for
+    /// `data/` (the `inputs` stay in `data.old/`), make the `outputs` (id, size) readable, and
+    /// seal the active file so the next
     /// write goes to `next_active`, an empty file numbered above every output, or to a file
     /// rotation creates (see [`Maintenance::adopt_empty`]). Returns the outputs.
     pub fn swap_in(&self, inputs: &[u32], outputs: &[(u32, u64)], next_active: u32) -> Result<Vec<Arc<DataFile>>> {
@@ -165,9 +166,12 @@ impl Maintenance<'_> {
         let _no_hint_writes = e.dirs.lock();
         e.presync_active()?;
         let mut w = e.writer.lock();
-        if let Some(a) = &w.active {
-            if let Err(err) = a.sync() {
-                e.fsync_failed(&mut w, format!("fdatasync before merge swap failed: {err}"));
+        // Trimmed too, before the swap: the outputs and the empty file come in with higher ids,
+        // and a crash after the swap must find the active file ending at its last record, as
+        // every file below the newest does (docs/DESIGN.md section 4.5, rule 1).
+        if let Some(a) = &mut w.active {
+            if let Err(err) = a.seal() {
+                e.fsync_failed(&mut w, format!("fdatasync and trim before merge swap failed: {err}"));
                 return Err(err);
             }
         }
@@ -201,7 +205,7 @@ impl Maintenance<'_> {
         let highest = w.next_id.checked_sub(1) == Some(id);
         let file = match highest {
             true => {
-                let fresh = ActiveFile::reopen(&e.dir, id, 0)?;
+                let fresh = ActiveFile::reopen(&e.dir, id, 0)?.limited(e.opts.max_file_size);
                 let f = DataFile::active(&fresh);
                 w.active = Some(fresh);
                 f

@@ -247,8 +247,8 @@ impl Engine {
         let _no_hint_writes = self.dirs.lock();
         let mut w = self.quiesce()?;
         let healthy = !self.poisoned.load(Ordering::Acquire);
-        if let (true, Some(a)) = (healthy, &w.active) {
-            a.sync()?;
+        if let (true, Some(a)) = (healthy, &mut w.active) {
+            a.seal()?;
         }
         w.active = None;
         let loaded = recovery::load(&self.root, &self.opts)?;
@@ -288,7 +288,10 @@ impl Engine {
         }
         self.closed.store(true, Ordering::Release);
         let mut w = self.writer.lock();
-        if let Some(active) = w.active.take() {
+        let mut result = result;
+        if let Some(mut active) = w.active.take() {
+            // A closed file ends at its last record: its room preallocated for appends goes.
+            result = result.and_then(|()| active.seal());
             if result.is_ok() && self.opts.hint_files && active.len > 0 {
                 let _ = write_hint(&self.dir, active.id);
             }

@@ -3,7 +3,8 @@
 //! Step by step:
 //! 1. The record is encoded (and compressed, and most of its CRC computed) outside any lock.
 //! 2. Under the writer mutex it gets its sequence stamp, rotation happens if it would overflow
-//!    the active file, and it is appended with one `pwrite`. It gets an append sequence number.
+//!    the active file, and it is appended with one copy into the file's map or one `pwrite`
+//!    (docs/DESIGN.md section 5.6). It gets an append sequence number.
 //! 3. If its policy needs no fsync and nothing is waiting for one, the keydir is updated right
 //!    there, still in append order.
 //! 4. Otherwise it joins the pending queue and waits in [`Engine::commit`]: one waiting thread
@@ -31,7 +32,7 @@ use crate::index::Index;
 use crate::keydir::Loc;
 use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
-use crate::storage::fs::{sync_data, sync_file, truncate};
+use crate::storage::fs::{sync_data, sync_file};
 
 /// A record appended but not yet visible, waiting for its group's fsync. The members of a
 /// batch share one sequence number, so one group publishes all of them.
@@ -284,7 +285,7 @@ impl Engine {
             None => {}
         }
         let id = w.allocate_id()?;
-        let fresh = ActiveFile::create(&self.dir, id)?;
+        let fresh = ActiveFile::create(&self.dir, id)?.limited(self.opts.max_file_size);
         self.files.write().insert(id, Arc::new(DataFile::active(&fresh)));
         w.active = Some(fresh);
         Ok(())
@@ -304,11 +305,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Seals the active file: fdatasync (an error poisons), read it through a map from now on,
-    /// queue its hint. The next write creates a new file.
+    /// Seals the active file: fdatasync and trim its unused room (an error poisons), read it
+    /// through a read-only map from now on, queue its hint. The next write creates a new file.
     pub(super) fn seal_active(&self, w: &mut Writer) -> Result<()> {
-        let Some(active) = &w.active else { return Ok(()) };
-        if let Err(e) = active.sync() {
+        let Some(active) = &mut w.active else { return Ok(()) };
+        if let Err(e) = active.seal() {
             let why = format!("fdatasync while sealing {} failed: {e}", active.path.display());
             self.fsync_failed(w, why);
             return Err(e);
@@ -435,8 +436,7 @@ impl Engine {
         }
         w.pending.clear();
         if let (Some(cut), Some(a)) = (cut, w.active.as_mut()) {
-            if truncate(&a.file, &a.path, cut).is_ok() {
-                a.len = cut;
+            if a.cut(cut).is_ok() {
                 let _ = sync_file(&a.file, &a.path);
             }
         }

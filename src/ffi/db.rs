@@ -23,7 +23,8 @@ pub struct bitgask_stats {
     /// Keys in the keydir (expired keys not yet read or collected still count).
     pub keys: u64,
     pub data_files: u64,
-    /// Bytes in all data files.
+    /// Bytes of records in all data files (not the room the active file holds preallocated for
+    /// appends while the handle is open).
     pub total_bytes: u64,
     /// Bytes of overwritten or deleted records and tombstones (what a merge would reclaim).
     pub dead_bytes: u64,

@@ -1,6 +1,11 @@
-//! Data files: the one being appended (`ActiveFile`, written with `pwrite` at a tracked end) and
-//! read handles for every file (`DataFile`: sealed files through a read-only memory map so no
-//! descriptor stays open per file, the active file through `pread`).
+//! Data files: the one being appended (`ActiveFile`) and read handles for every file
+//! (`DataFile`: sealed files through a read-only memory map so no descriptor stays open per file).
+//!
+//! The active file is preallocated in chunks and written and read through a shared map
+//! (`active_map`, docs/DESIGN.md section 5.6); where it cannot be (no map, a file system without
+//! `fallocate`, and always in builds with the fault injector, whose simulated power loss sees
+//! `pwrite`s, not stores into a map) it is written with `pwrite` and read with `pread`. Sealing
+//! and a clean close trim the unused room, so a sealed or closed file ends at its last record.
 
 use std::fs::File;
 use std::ops::Deref;
@@ -9,7 +14,8 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::fs::{create_new, data_name, fsync_dir, open_nofollow, read_at, sync_data, truncate, write_at};
+use super::active_map::{grow, ActiveMap, Grown};
+use super::fs::{create_new, data_name, fsync_dir, open_nofollow, read_at, sync_data, sync_file, truncate, write_at};
 use crate::error::{Error, Result};
 
 /// Bytes read from a data file: borrowed from a map, or owned after a `pread`.
@@ -30,6 +36,8 @@ impl Deref for Bytes<'_> {
 
 enum Reader {
     Pread(Arc<File>),
+    /// The active file's shared map (the writer's).
+    Active(Arc<ActiveMap>),
     Mapped(Mmap),
     Empty,
 }
@@ -66,17 +74,21 @@ impl DataFile {
         Ok(DataFile { id, reader, path })
     }
 
-    /// Reads the file being appended through `pread` on the writer's descriptor.
+    /// Reads the file being appended through the writer's map, or with `pread` on its descriptor.
     pub fn active(active: &ActiveFile) -> DataFile {
-        DataFile { id: active.id, path: active.path.clone(), reader: Reader::Pread(active.file.clone()) }
+        let reader = match &active.map {
+            Some(m) => Reader::Active(m.clone()),
+            None => Reader::Pread(active.file.clone()),
+        };
+        DataFile { id: active.id, path: active.path.clone(), reader }
     }
 
-    /// Every byte of the file when it is mapped (sealed files); `None` for the active file.
+    /// Every byte of the file when it is sealed and mapped; `None` for the active file.
     pub fn mapped(&self) -> Option<&[u8]> {
         match &self.reader {
             Reader::Mapped(m) => Some(m),
             Reader::Empty => Some(&[]),
-            Reader::Pread(_) => None,
+            Reader::Pread(_) | Reader::Active(_) => None,
         }
     }
 
@@ -90,6 +102,7 @@ impl DataFile {
                 Ok(Bytes::Borrowed(&m[offset as usize..end as usize]))
             }
             Reader::Empty => Err(short()),
+            Reader::Active(m) => m.read(offset, len).map(Bytes::Borrowed).ok_or_else(short),
             Reader::Pread(f) => {
                 let mut buf = vec![0u8; len];
                 read_at(f, &self.path, &mut buf, offset).map_err(|e| match e.kind() {
@@ -139,6 +152,12 @@ pub struct ActiveFile {
     pub file: Arc<File>,
     /// Bytes of whole records written; the next record goes here.
     pub len: u64,
+    /// The file's length: `len` plus the room preallocated after it.
+    room: u64,
+    /// The shared map appends go through, while the file system preallocates.
+    map: Option<Arc<ActiveMap>>,
+    /// Room is never preallocated past this length (the rotation size).
+    limit: u64,
 }
 
 impl ActiveFile {
@@ -147,35 +166,196 @@ impl ActiveFile {
         let path = dir.join(data_name(id));
         let file = create_new(&path)?;
         fsync_dir(dir)?;
-        Ok(ActiveFile { id, path, file: Arc::new(file), len: 0 })
+        Ok(ActiveFile::with_map(id, path, file, 0, 0))
     }
 
-    /// Continues appending to an existing file whose valid length is `len`.
+    /// Continues appending to an existing file whose valid length is `len` (recovery trimmed
+    /// anything after it).
     pub fn reopen(dir: &Path, id: u32, len: u64) -> Result<ActiveFile> {
         let path = dir.join(data_name(id));
         let file = open_nofollow(&path, true)?;
-        Ok(ActiveFile { id, path, file: Arc::new(file), len })
+        let room = file.metadata().map_err(|e| Error::io("stat", &path, e))?.len().max(len);
+        Ok(ActiveFile::with_map(id, path, file, len, room))
     }
 
-    /// Appends one buffer with a single positioned write. On failure the partial bytes are cut
-    /// off again so the next append does not land after garbage; `Err(.., true)` means that
-    /// clean-up also failed and the handle must be poisoned.
+    fn with_map(id: u32, path: PathBuf, file: File, len: u64, room: u64) -> ActiveFile {
+        // The fault injector simulates power loss from the writes it sees: keep `pwrite` there.
+        let map = match cfg!(feature = "fault-injection") {
+            true => None,
+            false => ActiveMap::new(&file, len).map(Arc::new),
+        };
+        ActiveFile { id, path, file: Arc::new(file), len, room, map, limit: u64::MAX }
+    }
+
+    /// Preallocates no room past `limit` bytes (`max_file_size`: a file rotates there, so room
+    /// beyond it would only be trimmed again).
+    pub fn limited(mut self, limit: u64) -> ActiveFile {
+        self.limit = limit;
+        self
+    }
+
+    /// Appends one buffer: copied into the map (after growing the file if the room is used up),
+    /// or with a single positioned write. On failure nothing of it stays in the file, so the
+    /// next append does not land after garbage; `Err(.., true)` means cutting a partial write
+    /// off failed and the handle must be poisoned.
     pub fn append(&mut self, buf: &[u8]) -> std::result::Result<u64, (Error, bool)> {
+        let at = self.len;
+        if let Some(map) = self.map.clone().filter(|m| m.covers(at, buf.len())) {
+            let end = at + buf.len() as u64;
+            if end > self.room {
+                match grow(&self.file, &self.path, self.room, end, self.limit).map_err(|e| (e, false))? {
+                    Grown::To(room) => {
+                        // Before the copy, so the record's own page needs no fault either.
+                        map.populate(self.room, room);
+                        self.room = room;
+                    }
+                    Grown::Unsupported => return self.write(buf),
+                }
+            }
+            // SAFETY: covered by the map, below the file's length (`room`), and at or after
+            // `readable`, where no reader reads.
+            unsafe { map.write(at, buf) };
+            self.len = end;
+            map.set_readable(end);
+            return Ok(at);
+        }
+        self.write(buf)
+    }
+
+    /// Appends with `pwrite`, cutting a partial write off again.
+    fn write(&mut self, buf: &[u8]) -> std::result::Result<u64, (Error, bool)> {
         let at = self.len;
         match write_at(&self.file, &self.path, buf, at) {
             Ok(()) => {
                 self.len += buf.len() as u64;
+                self.room = self.room.max(self.len);
+                if let Some(m) = &self.map {
+                    m.set_readable(self.len);
+                }
                 Ok(at)
             }
             Err(e) => {
                 let err = Error::io("append to", &self.path, e);
-                let dirty = truncate(&self.file, &self.path, at).is_err();
+                let dirty = self.cut(at).is_err();
                 Err((err, dirty))
             }
         }
     }
 
+    /// Cuts the file to `len` bytes (records at and after it are dropped), with no fsync.
+    pub fn cut(&mut self, len: u64) -> Result<()> {
+        if let Some(m) = &self.map {
+            m.set_readable(len.min(self.len));
+        }
+        truncate(&self.file, &self.path, len)?;
+        self.len = len;
+        self.room = len;
+        Ok(())
+    }
+
     pub fn sync(&self) -> Result<()> {
         sync_data(&self.file, &self.path)
+    }
+
+    /// Makes the file end at its last record, durably: fdatasync, then cut the room preallocated
+    /// after it and fsync (the length changed). Done when the file is sealed or closed cleanly,
+    /// so those files hold records only (docs/DESIGN.md section 4.5).
+    pub fn seal(&mut self) -> Result<()> {
+        self.sync()?;
+        if self.room > self.len {
+            truncate(&self.file, &self.path, self.len)?;
+            self.room = self.len;
+            sync_file(&self.file, &self.path)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::record::encode;
+    use crate::testutil::TempDir;
+
+    fn file_len(a: &ActiveFile) -> u64 {
+        std::fs::metadata(&a.path).unwrap().len()
+    }
+
+    /// Appends `n` records, checking each reads back through the active handle.
+    fn fill(a: &mut ActiveFile, reader: &DataFile, n: u64) -> Vec<(u64, Vec<u8>)> {
+        (0..n)
+            .map(|i| {
+                let rec = encode(i + 1, 0, 0, format!("k{i}").as_bytes(), &vec![i as u8; 100 + i as usize]);
+                let at = a.append(&rec).unwrap();
+                assert_eq!(&*reader.read(at, rec.len()).unwrap(), &rec[..], "record {i}");
+                (at, rec)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_active_file_reads_what_it_appends_and_seals_to_its_last_record() {
+        let dir = TempDir::new("active");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
+        let reader = DataFile::active(&a);
+        let recs = fill(&mut a, &reader, 2000);
+        assert!(file_len(&a) >= a.len, "the file covers every record");
+        if !cfg!(feature = "fault-injection") && a.map.is_some() {
+            assert!(file_len(&a) > a.len, "room is preallocated ahead of the records");
+        }
+        assert!(reader.read(a.len, 1).is_err(), "nothing past the records is readable");
+        a.seal().unwrap();
+        assert_eq!(file_len(&a), a.len, "a sealed file ends at its last record");
+        let sealed = DataFile::sealed(dir.path(), 1).unwrap();
+        for (at, rec) in &recs {
+            assert_eq!(&*sealed.read(*at, rec.len()).unwrap(), &rec[..]);
+        }
+        drop(a);
+        let (at, rec) = recs.last().unwrap();
+        assert_eq!(&*reader.read(*at, rec.len()).unwrap(), &rec[..], "a reader keeps the map alive");
+    }
+
+    #[test]
+    fn a_record_larger_than_the_growth_step_is_appended_whole() {
+        let dir = TempDir::new("active");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
+        let reader = DataFile::active(&a);
+        fill(&mut a, &reader, 3);
+        let big = encode(9, 0, 0, b"big", &vec![7u8; 9 << 20]);
+        let at = a.append(&big).unwrap();
+        assert_eq!(&*reader.read(at, big.len()).unwrap(), &big[..]);
+        a.seal().unwrap();
+        assert_eq!(file_len(&a), at + big.len() as u64);
+    }
+
+    #[test]
+    fn room_is_never_preallocated_past_the_limit() {
+        let dir = TempDir::new("active");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap().limited(4096);
+        let reader = DataFile::active(&a);
+        fill(&mut a, &reader, 10);
+        assert!(file_len(&a) <= 4096.max(a.len), "{} bytes for {} of records", file_len(&a), a.len);
+    }
+
+    #[test]
+    fn a_reopened_file_appends_at_its_valid_length_and_a_cut_hides_what_it_drops() {
+        let dir = TempDir::new("active");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
+        let reader = DataFile::active(&a);
+        let recs = fill(&mut a, &reader, 10);
+        a.seal().unwrap();
+        let len = a.len;
+        drop((a, reader));
+        let mut a = ActiveFile::reopen(dir.path(), 1, len).unwrap();
+        let reader = DataFile::active(&a);
+        let more = fill(&mut a, &reader, 10);
+        assert_eq!(more[0].0, len, "appends go on at the valid length");
+        let (cut, rec) = &more[5];
+        a.cut(*cut).unwrap();
+        assert!(reader.read(*cut, rec.len()).is_err(), "a record cut off is not readable");
+        assert_eq!(file_len(&a), *cut);
+        let again = a.append(rec).unwrap();
+        assert_eq!((again, &*reader.read(again, rec.len()).unwrap()), (*cut, &rec[..]));
+        assert_eq!(&*reader.read(recs[0].0, recs[0].1.len()).unwrap(), &recs[0].1[..]);
     }
 }

@@ -9,7 +9,7 @@ use bitgask::internal::format::hint::{self, HintPrefix, HintView};
 use bitgask::internal::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
 use bitgask::internal::format::watermark::{Mark, WATERMARK_FILE};
 use bitgask::internal::storage::fs::{data_name, parse_name};
-use bitgask::internal::storage::scan::{valid_record_after, Scan};
+use bitgask::internal::storage::scan::{valid_record_after, zero_tail, Scan};
 use serde_json::{json, Map, Value};
 
 use super::encoding::{Enc, EncArgs};
@@ -99,8 +99,17 @@ fn dump_data(bytes: &[u8], enc: Enc, values: bool, ctx: &Ctx) -> CmdResult {
         record_line(&mut out, off, &r, value.as_deref().map_err(|e| e.to_string()), enc, values, ctx)?;
     }
     let valid = scan.valid_len();
-    let bad = scan.stopped_at().map(|(at, why)| (*at, why.to_string(), valid_record_after(bytes, *at, 0)));
+    // Zeros from a record boundary to the end: the room preallocated for appends that a crash
+    // left unused (docs/DESIGN.md section 4.5), which open trims; not records, not damage.
+    let unused = scan.stopped_at().map(|s| s.0).filter(|&at| zero_tail(bytes, at));
+    let bad = scan
+        .stopped_at()
+        .filter(|_| unused.is_none())
+        .map(|(at, why)| (*at, why.to_string(), valid_record_after(bytes, *at, 0)));
     if ctx.json {
+        if let Some(at) = unused {
+            json_line(&mut out, &json!({"type": "unused_tail", "offset": at, "length": bytes.len() as u64 - at}))?;
+        }
         if let Some((at, why, next)) = &bad {
             json_line(&mut out, &json!({"type": "bad", "offset": at, "error": why, "next_valid_offset": next}))?;
         }
@@ -120,6 +129,10 @@ fn dump_data(bytes: &[u8], enc: Enc, values: bool, ctx: &Ctx) -> CmdResult {
                 None => "nothing valid after it (a torn tail if this is the newest data file)".into(),
             };
             writeln!(out, "BAD record at offset {at}: {why}; {after}")?;
+        }
+        if let Some(at) = unused {
+            let n = count(bytes.len() as u64 - at, "byte");
+            writeln!(out, "unused tail at offset {at}: {n} of zeros, room preallocated for appends (open trims it)")?;
         }
         let (recs, tombs) = (count(records, "record"), count(tombstones, "tombstone"));
         writeln!(out, "{recs} ({tombs}), {valid} of {} valid", count(bytes.len() as u64, "byte"))?;
