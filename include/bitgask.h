@@ -476,9 +476,10 @@ typedef struct bitgask_space {
  * The file system is full (`ENOSPC`, or `EDQUOT` for a quota). A write: nothing was written
  * and nothing acknowledged was lost; the handle stays usable and reads go on. While the disk is
  * full, puts are refused with this status at once and deletes still run (on the space the
- * reserve file gave back); delete keys, then `bitgask_merge` or `bitgask_compact_if_needed`
- * reclaim their space file by file, and writes resume once there is room again (section 5.14
- * of the design). A merge: its partial output was removed. `bitgask_space_get` says more.
+ * reserve file gave back) until less than a floor of it is left, then they are refused too;
+ * delete keys, then `bitgask_merge` or `bitgask_compact_if_needed` reclaim their space file by
+ * file (or from a file's tail), and writes resume once there is room again (section 5.14 of
+ * the design). A merge: its partial output was removed. `bitgask_space_get` says more.
  */
 #define BITGASK_E_NO_SPACE (-13)
 

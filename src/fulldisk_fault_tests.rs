@@ -95,17 +95,19 @@ fn a_merge_failing_for_space_leaves_no_output_and_loses_nothing() {
     for i in 0..60u32 {
         db.put(format!("k{i}").as_bytes(), &[i as u8; 200]).unwrap();
     }
-    for i in 0..30u32 {
+    // Every other key: each file keeps live records, so no reclaim can do without writing.
+    for i in (0..60u32).filter(|i| i % 2 == 1) {
         db.delete(format!("k{i}").as_bytes()).unwrap();
     }
-    // Every merge output write fails; the merge falls back to file by file, which fails too.
+    // Every write fails; the merge falls back to file by file and to the tail-first reclaim,
+    // which fail too.
     fault::arm(dir.path(), Some((Op::Write, 1, Failure::NoSpace, true)));
     let err = db.merge(true).unwrap_err();
     fault::disarm(dir.path());
     assert_eq!(err.status(), status::E_NO_SPACE, "{err}");
     assert!(!dir.path().join("db").join("merge.tmp").exists());
     assert!(db.space().unwrap().full);
-    for i in 30..60u32 {
+    for i in (0..60u32).step_by(2) {
         assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap().unwrap(), vec![i as u8; 200]);
     }
     // With room again the same merge goes through (file by file while full).
@@ -113,7 +115,32 @@ fn a_merge_failing_for_space_leaves_no_output_and_loses_nothing() {
     db.close().unwrap();
     let db = Db::open(dir.path().join("db"), opts()).unwrap();
     assert_eq!(db.get(b"k1").unwrap(), None);
-    assert_eq!(db.get(b"k31").unwrap().unwrap(), vec![31u8; 200]);
+    assert_eq!(db.get(b"k30").unwrap().unwrap(), vec![30u8; 200]);
+}
+
+#[test]
+fn files_with_nothing_to_keep_are_reclaimed_even_when_no_write_can_succeed() {
+    let dir = TempDir::new("nospace");
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    for i in 0..60u32 {
+        db.put(format!("k{i}").as_bytes(), &[i as u8; 200]).unwrap();
+    }
+    for i in 0..30u32 {
+        db.delete(format!("k{i}").as_bytes()).unwrap();
+    }
+    let before = db.stats().unwrap();
+    // The files of k0..k29 hold nothing that survives: the tail-first reclaim only cuts them.
+    fault::arm(dir.path(), Some((Op::Write, 1, Failure::NoSpace, true)));
+    assert!(db.merge(true).unwrap());
+    fault::disarm(dir.path());
+    let after = db.stats().unwrap();
+    assert!(after.total_bytes < before.total_bytes, "{before:?} -> {after:?}");
+    db.close().unwrap();
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    for i in 0..60u32 {
+        let want = (i >= 30).then(|| vec![i as u8; 200]);
+        assert_eq!(db.get(format!("k{i}").as_bytes()).unwrap(), want, "k{i}");
+    }
 }
 
 /// A handle that starts full (a reserve no file system here can hold): puts refused, merges

@@ -311,6 +311,15 @@ fn figure(root: &Path, vlen: usize, percent: u32) {
             Ok(true) if next < n => continue,
             Ok(_) => {
                 let ok = db.put(b"after", b"x").is_ok();
+                let again = db.merge(true);
+                let st = db.stats().unwrap();
+                println!(
+                    "FIGURE   then merge again: {again:?}, free {} KiB, {} files, {} KiB dead of {} KiB",
+                    db.space().unwrap().free_bytes >> 10,
+                    st.data_files,
+                    st.dead_bytes >> 10,
+                    st.total_bytes >> 10
+                );
                 println!(
                     "FIGURE values {vlen} B, {percent}% deleted: {n} puts, deletes refused {refused} times, \
                      {merges} merge calls, {secs:.2} s merging, free {} KiB when full -> {} KiB after; \
