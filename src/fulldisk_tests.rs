@@ -88,10 +88,15 @@ fn fill(db: &Db) -> Vec<u32> {
 }
 
 fn check(db: &Db, live: &BTreeMap<u32, bool>, when: &str) {
+    check_values(db, live, when, value);
+}
+
+/// Every key of `live` holds `value_of(key)` when present and reads as absent when deleted.
+fn check_values(db: &Db, live: &BTreeMap<u32, bool>, when: &str, value_of: fn(u32) -> Vec<u8>) {
     for (&i, &present) in live {
         let got = db.get(&key(i)).unwrap();
         match present {
-            true => assert_eq!(got.as_deref(), Some(&value(i)[..]), "{when}: key {i} lost"),
+            true => assert_eq!(got.as_deref(), Some(&value_of(i)[..]), "{when}: key {i} lost"),
             false => assert_eq!(got, None, "{when}: deleted key {i} is back"),
         }
     }
@@ -202,13 +207,7 @@ fn delete_until_refused(db: &Db, keys: &[u32], live: &mut BTreeMap<u32, bool>) -
 }
 
 fn check_small(db: &Db, live: &BTreeMap<u32, bool>, when: &str) {
-    for (&i, &present) in live {
-        let got = db.get(&key(i)).unwrap();
-        match present {
-            true => assert_eq!(got.as_deref(), Some(&small_value(i)[..]), "{when}: key {i} lost"),
-            false => assert_eq!(got, None, "{when}: deleted key {i} is back"),
-        }
-    }
+    check_values(db, live, when, small_value);
 }
 
 /// Fill with 100-byte values, delete nine in ten until refused, reclaim with `reclaim`, repeat
