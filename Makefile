@@ -158,7 +158,7 @@ $(BUILD)/c_tests_killpoints: $(KP_TEST_SRCS) $(C_TEST_HDRS) $(KP_REL)/libbitgask
 	$(CC) $(ALL_CFLAGS) -std=c11 $(KP_TEST_SRCS) -o $@ $(KP_REL)/libbitgask.a $(SYSLIBS)
 
 kill-tests: $(BUILD)/c_tests_killpoints
-	@echo "== merge and adopt kill-point sweeps"
+	@echo "== merge, tail-first reclaim and adopt kill-point sweeps"
 	./$(BUILD)/c_tests_killpoints
 
 soak: $(BUILD)/c_tests_killpoints $(BUILD)/c_tests_static valgrind
