@@ -422,22 +422,6 @@ struct Outputs<'a> {
     finished: Vec<Finished>,
 }
 
-/// Output bytes after which their writeback is started: the disk writes while records are still
-/// being copied, and the fsync at the end has little left to wait for.
-const WRITEBACK_STEP: u64 = 8 << 20;
-
-/// Asks the kernel to start writing `from..to` of `file` back, without waiting. Only a hint:
-/// an error it meets is reported by the fsync that makes the output durable.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &std::fs::File, from: u64, to: u64) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a syscall on a descriptor this merge owns; no memory is passed.
-    unsafe { libc::sync_file_range(file.as_raw_fd(), from as i64, (to - from) as i64, libc::SYNC_FILE_RANGE_WRITE) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &std::fs::File, _from: u64, _to: u64) {}
-
 fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |err| Error::io("write merge output", path, err)
 }
@@ -461,9 +445,9 @@ impl Outputs<'_> {
         let err = |err| write_err(&tmp.join(data_name(c.id)))(err);
         c.data.write_all(rec).map_err(err)?;
         c.len += rec.len() as u64;
-        if c.len - c.kicked >= WRITEBACK_STEP {
+        if c.len - c.kicked >= dfs::WRITEBACK_STEP {
             let written = c.len - c.data.buffer().len() as u64;
-            start_writeback(c.data.get_ref().file(), c.kicked, written);
+            dfs::start_writeback(c.data.get_ref().file(), c.kicked, written);
             c.kicked = written;
         }
         if let Some(hint) = &mut c.hint {

@@ -47,6 +47,7 @@ mod tickets;
 mod write;
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -64,7 +65,7 @@ use crate::options::Options;
 use crate::recovery::{self, OpenReport};
 use crate::space::Space;
 use crate::storage::datafile::DataFile;
-use crate::storage::fs::LOCK_FILE;
+use crate::storage::fs::{start_writeback, LOCK_FILE};
 use crate::storage::lock::LockFile;
 use crate::watermark::Tracker;
 
@@ -140,6 +141,9 @@ enum Chore {
     /// Remove the `data.old/` a merge or delete-all left behind: deleting many large files
     /// frees their page cache and blocks, which takes a while.
     RemoveOldGeneration,
+    /// Start writing back this stretch of the active file (a hint to the kernel, which can
+    /// block while the disk is busy: so not on the writer's thread).
+    Writeback(Arc<File>, u64, u64),
 }
 
 impl Engine {
@@ -233,6 +237,7 @@ impl Engine {
                     }
                 }
                 Chore::Release(files) => drop(files),
+                Chore::Writeback(file, from, to) => start_writeback(&file, from, to),
                 Chore::RemoveOldGeneration => {
                     // Failures are retried by the next merge, delete-all or open.
                     let _ = self.maintenance().remove_old_generation();

@@ -216,7 +216,12 @@ impl Engine {
     pub(super) fn append_locked(&self, w: &mut Writer, buf: &[u8]) -> Result<(u32, u64)> {
         let active = w.active.as_mut().expect("ensure_room created the active file");
         match active.append(buf) {
-            Ok(off) => Ok((active.id, off)),
+            Ok(off) => {
+                if let Some((file, from, to)) = active.writeback_due() {
+                    self.chores.push(Chore::Writeback(file, from, to));
+                }
+                Ok((active.id, off))
+            }
             Err((err, dirty)) => {
                 if dirty {
                     self.poison(format!("could not cut off a failed append: {err}"));

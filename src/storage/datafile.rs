@@ -15,7 +15,9 @@ use std::sync::Arc;
 use memmap2::Mmap;
 
 use super::active_map::{grow, ActiveMap, Grown};
-use super::fs::{create_new, data_name, fsync_dir, open_nofollow, read_at, sync_data, sync_file, truncate, write_at};
+use super::fs::{
+    create_new, data_name, fsync_dir, open_nofollow, read_at, sync_data, sync_file, truncate, write_at, WRITEBACK_STEP,
+};
 use crate::error::{Error, Result};
 
 /// Bytes read from a data file: borrowed from a map, or owned after a `pread`.
@@ -158,6 +160,8 @@ pub struct ActiveFile {
     map: Option<Arc<ActiveMap>>,
     /// Room is never preallocated past this length (the rotation size).
     limit: u64,
+    /// Writeback has been started for the bytes below here.
+    kicked: u64,
 }
 
 impl ActiveFile {
@@ -184,7 +188,7 @@ impl ActiveFile {
             true => None,
             false => ActiveMap::new(&file, len).map(Arc::new),
         };
-        ActiveFile { id, path, file: Arc::new(file), len, room, map, limit: u64::MAX }
+        ActiveFile { id, path, file: Arc::new(file), len, room, map, limit: u64::MAX, kicked: len }
     }
 
     /// Preallocates no room past `limit` bytes (`max_file_size`: a file rotates there, so room
@@ -220,6 +224,18 @@ impl ActiveFile {
             return Ok(at);
         }
         self.write(buf)
+    }
+
+    /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`):
+    /// starting their writeback early (on another thread, `start_writeback`) keeps the seal's
+    /// fdatasync, which runs under the writer mutex, down to at most one step even while a merge
+    /// keeps the disk busy.
+    pub fn writeback_due(&mut self) -> Option<(Arc<File>, u64, u64)> {
+        if self.len.saturating_sub(self.kicked) < WRITEBACK_STEP {
+            return None;
+        }
+        let from = std::mem::replace(&mut self.kicked, self.len);
+        Some((self.file.clone(), from, self.len))
     }
 
     /// Appends with `pwrite`, cutting a partial write off again.

@@ -77,6 +77,23 @@ pub fn sync_file(f: &File, path: &Path) -> Result<()> {
         .map_err(|e| Error::io_lost("fsync", path, e))
 }
 
+/// Bytes written after which their writeback is started (merge outputs, the active file): the
+/// disk writes while more is still being appended, and the fsync that ends the file (a merge's,
+/// a seal's under the writer mutex) has little left to wait for.
+pub const WRITEBACK_STEP: u64 = 8 << 20;
+
+/// Asks the kernel to start writing `from..to` of `file` back, without waiting. Only a hint:
+/// an error it meets is reported by the fsync that makes the bytes durable.
+#[cfg(target_os = "linux")]
+pub fn start_writeback(file: &File, from: u64, to: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a syscall on a descriptor the caller owns; no memory is passed.
+    unsafe { libc::sync_file_range(file.as_raw_fd(), from as i64, (to - from) as i64, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn start_writeback(_file: &File, _from: u64, _to: u64) {}
+
 /// fdatasync a file.
 pub fn sync_data(f: &File, path: &Path) -> Result<()> {
     gate(Op::Fsync, path)
