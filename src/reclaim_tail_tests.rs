@@ -294,3 +294,24 @@ fn a_file_whose_survivors_were_copied_but_not_cut_is_reclaimed_with_no_room() {
         assert_eq!(db.get(&key(i)).unwrap(), (i >= 30).then(|| val(i)), "key {i}");
     }
 }
+
+/// Tombstones no later file shadows still need room: with none, the reclaim leaves the file
+/// whole and says `E_NO_SPACE`.
+#[test]
+fn tombstones_no_later_record_shadows_still_need_room() {
+    let dir = TempDir::new("tail");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for i in 0..40u32 {
+        db.put(&key(i), &val(i)).unwrap();
+    }
+    for i in 0..30u32 {
+        db.delete(&key(i)).unwrap();
+    }
+    let e = db.engine();
+    let id = *e.maintenance().sealed_files(true).unwrap().first().unwrap();
+    db.put(&key(101), &val(101)).unwrap(); // a later file, with a newer record of another key
+    let len = std::fs::metadata(data_file(dir.path(), id)).unwrap().len();
+    let m = e.maintenance();
+    assert!(reclaim_in_chunks_of(e, &m, id, 0).unwrap_err().is_no_space());
+    assert_eq!(std::fs::metadata(data_file(dir.path(), id)).unwrap().len(), len);
+}
