@@ -11,7 +11,11 @@
 //!
 //! A crash anywhere leaves each record in the file, in its copy, or in both with one stamp (open
 //! keeps either, they are the same), and the file cut at a record boundary outside any batch: a
-//! state open loads as it is.
+//! state open loads as it is. After a crash between the copies and the cut, the file's absence
+//! markers have copies in a later file; when a chunk does not fit, markers a later record
+//! shadows are dropped too, so such a file is cut again with no room.
+
+use std::collections::{HashMap, HashSet};
 
 use crate::clock::now_ns;
 use crate::engine::{Copy, Engine, Maintenance};
@@ -74,13 +78,20 @@ enum Fate {
     Dropped,
 }
 
+/// For keys of absence markers, the greatest stamp a durable record of the key has in a file
+/// above the one reclaimed (`Maintenance::later_stamps`); empty until a chunk does not fit.
+type Shadows = HashMap<Vec<u8>, u64>;
+
 /// The selective merge's rule (section 7.3): live records stay; a tombstone or expired record
-/// stays while the keydir has no entry for its key (it may shadow an older version elsewhere).
-fn fate(e: &Engine, id: u32, off: u64, rec: &Record<'_>, now: u64) -> Fate {
+/// stays while the keydir has no entry for its key (it may shadow an older version elsewhere),
+/// unless a later file holds a record of the key with a stamp at least its own, which shadows
+/// all it shadows (a copy of it, left by a crash before its chunk was cut, is such a record).
+fn fate(e: &Engine, id: u32, off: u64, rec: &Record<'_>, now: u64, shadows: &Shadows) -> Fate {
     let h = rec.header;
+    let shadowed = || shadows.get(rec.key).is_some_and(|&ts| ts >= h.ts);
     match e.lookup(rec.key) {
         Some(l) if l.file_id == id && l.offset as u64 == off => Fate::Live(l),
-        None if h.is_tombstone() || h.is_expired(now) => Fate::Marker,
+        None if (h.is_tombstone() || h.is_expired(now)) && !shadowed() => Fate::Marker,
         _ => Fate::Dropped,
     }
 }
@@ -104,20 +115,27 @@ fn reclaim_in_chunks_of(e: &Engine, m: &Maintenance<'_>, id: u32, cap: u64) -> R
         let bytes = file.mapped().ok_or_else(|| Error::Corrupt(format!("file {id} is not sealed")))?;
         (Layout::read(bytes, &file.path.display().to_string())?, bytes.len() as u64)
     };
+    let mut shadows = Shadows::new();
     if droppable(e, id, &layout)? == 0 {
         m.mark_irreducible(&m.live_bytes(&[id]));
         return Ok(0);
     }
     m.drop_hint(id)?;
-    let (mut end, mut appended, mut retried) = (layout.units.len(), 0u64, false);
+    let (mut end, mut appended, mut retried, mut looked) = (layout.units.len(), 0u64, false, false);
     while end > 0 {
         if e.is_closing() {
             return Err(Error::Closed);
         }
         let budget = e.space().free().saturating_sub(SLACK).min(cap);
-        let (first, buf, copies) = chunk(e, id, &layout, end, budget)?;
+        let (first, buf, copies) = chunk(e, id, &layout, end, budget, &shadows)?;
         if first == end {
-            return Err(no_room(e, id, budget));
+            if looked {
+                return Err(no_room(e, id, budget));
+            }
+            // Before giving up: the markers a later file already shadows need no room.
+            looked = true;
+            shadows = m.later_stamps(id, &marker_keys(e, id, &layout, end)?)?;
+            continue;
         }
         killpoint::hit("tail-chosen");
         if !buf.is_empty() {
@@ -148,6 +166,21 @@ fn no_room(e: &Engine, id: u32, budget: u64) -> Error {
     }
 }
 
+/// The keys of the absence markers among the records of units `..end`.
+fn marker_keys(e: &Engine, id: u32, layout: &Layout, end: usize) -> Result<HashSet<Vec<u8>>> {
+    let file = e.file(id)?;
+    let bytes = file.mapped().unwrap_or(&[]);
+    let now = now_ns();
+    let mut keys = HashSet::new();
+    for &(off, _) in &layout.records[layout.span(0, end)] {
+        let rec = decode(bytes, off)?;
+        if matches!(fate(e, id, off, &rec, now, &Shadows::new()), Fate::Marker) {
+            keys.insert(rec.key.to_vec());
+        }
+    }
+    Ok(keys)
+}
+
 /// Bytes of the file's records that the reclaim would drop now.
 fn droppable(e: &Engine, id: u32, layout: &Layout) -> Result<u64> {
     let file = e.file(id)?;
@@ -155,7 +188,7 @@ fn droppable(e: &Engine, id: u32, layout: &Layout) -> Result<u64> {
     let now = now_ns();
     let mut n = 0;
     for &(off, len) in &layout.records {
-        if matches!(fate(e, id, off, &decode(bytes, off)?, now), Fate::Dropped) {
+        if matches!(fate(e, id, off, &decode(bytes, off)?, now, &Shadows::new()), Fate::Dropped) {
             n += len;
         }
     }
@@ -165,7 +198,14 @@ fn droppable(e: &Engine, id: u32, layout: &Layout) -> Result<u64> {
 /// The next chunk below unit `end`: as many units as end there whose surviving records fit in
 /// `budget` (at least one, or none at all when the last does not fit). Returns its first unit,
 /// the surviving records as they will be appended, and what each copy replaces.
-fn chunk(e: &Engine, id: u32, layout: &Layout, end: usize, budget: u64) -> Result<(usize, Vec<u8>, Vec<Copy>)> {
+fn chunk(
+    e: &Engine,
+    id: u32,
+    layout: &Layout,
+    end: usize,
+    budget: u64,
+    shadows: &Shadows,
+) -> Result<(usize, Vec<u8>, Vec<Copy>)> {
     let file = e.file(id)?;
     let bytes = file.mapped().unwrap_or(&[]);
     let now = now_ns();
@@ -177,7 +217,7 @@ fn chunk(e: &Engine, id: u32, layout: &Layout, end: usize, budget: u64) -> Resul
         let mut bytes_kept = 0;
         for r in layout.span(first - 1, first) {
             let (off, len) = layout.records[r];
-            let old = match fate(e, id, off, &decode(bytes, off)?, now) {
+            let old = match fate(e, id, off, &decode(bytes, off)?, now, shadows) {
                 Fate::Live(l) => Some(l),
                 Fate::Marker => None,
                 Fate::Dropped => continue,

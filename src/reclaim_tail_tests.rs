@@ -256,3 +256,62 @@ mod fault_tests {
         assert!(lost > 18, "only {lost} runs lost power mid-reclaim");
     }
 }
+
+/// A file whose surviving records were all copied to the active file but which was not cut (a
+/// kill at `tail-copied`): its tombstones have no keydir entry, yet their copies shadow as much,
+/// so the reclaim drops them and cuts the file with no room at all (a budget of 0).
+#[test]
+fn a_file_whose_survivors_were_copied_but_not_cut_is_reclaimed_with_no_room() {
+    let dir = TempDir::new("tail");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for i in 0..40u32 {
+        db.put(&key(i), &val(i)).unwrap();
+    }
+    for i in 0..30u32 {
+        db.delete(&key(i)).unwrap();
+    }
+    let e = db.engine();
+    let id = *e.maintenance().sealed_files(true).unwrap().first().unwrap();
+    {
+        // What a reclaim does up to the kill point `tail-copied`: every survivor copied.
+        let m = e.maintenance();
+        let file = e.file(id).unwrap();
+        let layout = Layout::read(file.mapped().unwrap(), "test").unwrap();
+        let (first, buf, copies) = chunk(e, id, &layout, layout.units.len(), u64::MAX, &Shadows::new()).unwrap();
+        assert_eq!(first, 0);
+        m.append_copies(&buf, &copies).unwrap();
+    }
+    drop(db);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let e = db.engine();
+    let m = e.maintenance();
+    assert!(reclaim_in_chunks_of(e, &m, id, 0).unwrap() > 0);
+    assert!(!data_file(dir.path(), id).exists());
+    drop(m);
+    drop(db);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for i in 0..40u32 {
+        assert_eq!(db.get(&key(i)).unwrap(), (i >= 30).then(|| val(i)), "key {i}");
+    }
+}
+
+/// Tombstones no later file shadows still need room: with none, the reclaim leaves the file
+/// whole and says `E_NO_SPACE`.
+#[test]
+fn tombstones_no_later_record_shadows_still_need_room() {
+    let dir = TempDir::new("tail");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for i in 0..40u32 {
+        db.put(&key(i), &val(i)).unwrap();
+    }
+    for i in 0..30u32 {
+        db.delete(&key(i)).unwrap();
+    }
+    let e = db.engine();
+    let id = *e.maintenance().sealed_files(true).unwrap().first().unwrap();
+    db.put(&key(101), &val(101)).unwrap(); // a later file, with a newer record of another key
+    let len = std::fs::metadata(data_file(dir.path(), id)).unwrap().len();
+    let m = e.maintenance();
+    assert!(reclaim_in_chunks_of(e, &m, id, 0).unwrap_err().is_no_space());
+    assert_eq!(std::fs::metadata(data_file(dir.path(), id)).unwrap().len(), len);
+}

@@ -359,6 +359,7 @@ TEST(tail_kill_tight_hint_removed_2) { kt_sweep_tight("tail-hint-removed:2"); }
 TEST(tail_kill_tight_hint_removed_4) { kt_sweep_tight("tail-hint-removed:4"); }
 TEST(tail_kill_tight_copied_2) { kt_sweep_tight("tail-copied:2"); }
 TEST(tail_kill_tight_copied_5) { kt_sweep_tight("tail-copied:5"); }
+TEST(tail_kill_tight_copied_8) { kt_sweep_tight("tail-copied:8"); }
 TEST(tail_kill_tight_copied_12) { kt_sweep_tight("tail-copied:12"); }
 TEST(tail_kill_tight_truncated_2) { kt_sweep_tight("tail-truncated:2"); }
 TEST(tail_kill_tight_truncated_7) { kt_sweep_tight("tail-truncated:7"); }

@@ -2,6 +2,7 @@
 //! engine's state, under the maintenance lock: append a chunk's surviving records to the active
 //! file, make the sealed file shorter, remove it once empty.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::format::record::{Header, HEADER_LEN};
 use crate::keydir::Loc;
 use crate::killpoint;
+use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{data_name, fsync_dir, hint_name, open_nofollow, remove_if_exists, sync_file, truncate};
 
@@ -82,6 +84,58 @@ impl Maintenance<'_> {
         drop(w);
         killpoint::hit("tail-copied");
         Ok(())
+    }
+
+    /// For each of `keys`, the greatest stamp of a durable, committed record of that key in a
+    /// data file above `id` (the active file up to what is synced here). A record found is never
+    /// lost to a crash and shadows at open whatever it beats, so an absence marker in `id` that
+    /// it beats (a stamp at least the marker's) can go: the duplicates a kill between the copies
+    /// and the cut of a chunk leaves (section 7.11) are such markers.
+    ///
+    /// It reads every file above `id` once. Only the tail-first reclaim calls it, at most once
+    /// per file reclaimed and only when a chunk's surviving records do not fit: on a nearly full
+    /// disk, where the alternative is `E_NO_SPACE` for good; the reads cost no room.
+    pub fn later_stamps(&self, id: u32, keys: &HashSet<Vec<u8>>) -> Result<HashMap<Vec<u8>, u64>> {
+        let e = self.e;
+        let mut found = HashMap::new();
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let active = self.synced_active()?;
+        let mut files: Vec<Arc<DataFile>> =
+            e.files.read().iter().filter(|(&f, _)| f > id).map(|(_, f)| f.clone()).collect();
+        files.sort_unstable_by_key(|f| f.id);
+        for file in files {
+            let bytes = match (file.mapped(), active) {
+                (Some(b), _) => crate::storage::datafile::Bytes::Borrowed(b),
+                (None, Some((aid, len))) if aid == file.id => file.read(0, len as usize)?,
+                (None, _) => continue, // an active file made since: newer than anything here
+            };
+            for (_, rec) in BatchScan::new(&bytes) {
+                if keys.contains(rec.key) {
+                    let ts = found.entry(rec.key.to_vec()).or_insert(0);
+                    *ts = (*ts).max(rec.header.ts);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The active file's id and length once every record in it is committed and fdatasynced.
+    fn synced_active(&self) -> Result<Option<(u32, u64)>> {
+        let e = self.e;
+        e.presync_active()?;
+        let mut w = e.quiesce()?;
+        e.check_writable()?;
+        let Some(active) = w.active.as_ref() else { return Ok(None) };
+        let (id, len) = (active.id, active.len);
+        if let Err(err) = active.sync() {
+            let why = format!("fdatasync of {} failed: {err}", active.path.display());
+            e.fsync_failed(&mut w, why);
+            return Err(err);
+        }
+        e.watermark.advance(id, len);
+        Ok(Some((id, len)))
     }
 
     /// Makes sealed file `id` end at `cut` (a record boundary outside any batch), once the keydir
