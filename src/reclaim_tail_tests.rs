@@ -257,12 +257,8 @@ mod fault_tests {
     }
 }
 
-/// A file whose surviving records were all copied to the active file but which was not cut (a
-/// kill at `tail-copied`): its tombstones have no keydir entry, yet their copies shadow as much,
-/// so the reclaim drops them and cuts the file with no room at all (a budget of 0).
-#[test]
-fn a_file_whose_survivors_were_copied_but_not_cut_is_reclaimed_with_no_room() {
-    let dir = TempDir::new("tail");
+/// A database of 40 keys with the first 30 deleted, and the id of its oldest sealed file.
+fn forty_keys_thirty_deleted(dir: &TempDir) -> (Db, u32) {
     let db = Db::open(dir.path(), opts()).unwrap();
     for i in 0..40u32 {
         db.put(&key(i), &val(i)).unwrap();
@@ -270,8 +266,18 @@ fn a_file_whose_survivors_were_copied_but_not_cut_is_reclaimed_with_no_room() {
     for i in 0..30u32 {
         db.delete(&key(i)).unwrap();
     }
+    let id = *db.engine().maintenance().sealed_files(true).unwrap().first().unwrap();
+    (db, id)
+}
+
+/// A file whose surviving records were all copied to the active file but which was not cut (a
+/// kill at `tail-copied`): its tombstones have no keydir entry, yet their copies shadow as much,
+/// so the reclaim drops them and cuts the file with no room at all (a budget of 0).
+#[test]
+fn a_file_whose_survivors_were_copied_but_not_cut_is_reclaimed_with_no_room() {
+    let dir = TempDir::new("tail");
+    let (db, id) = forty_keys_thirty_deleted(&dir);
     let e = db.engine();
-    let id = *e.maintenance().sealed_files(true).unwrap().first().unwrap();
     {
         // What a reclaim does up to the kill point `tail-copied`: every survivor copied.
         let m = e.maintenance();
@@ -300,15 +306,8 @@ fn a_file_whose_survivors_were_copied_but_not_cut_is_reclaimed_with_no_room() {
 #[test]
 fn tombstones_no_later_record_shadows_still_need_room() {
     let dir = TempDir::new("tail");
-    let db = Db::open(dir.path(), opts()).unwrap();
-    for i in 0..40u32 {
-        db.put(&key(i), &val(i)).unwrap();
-    }
-    for i in 0..30u32 {
-        db.delete(&key(i)).unwrap();
-    }
+    let (db, id) = forty_keys_thirty_deleted(&dir);
     let e = db.engine();
-    let id = *e.maintenance().sealed_files(true).unwrap().first().unwrap();
     db.put(&key(101), &val(101)).unwrap(); // a later file, with a newer record of another key
     let len = std::fs::metadata(data_file(dir.path(), id)).unwrap().len();
     let m = e.maintenance();
