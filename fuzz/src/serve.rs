@@ -320,10 +320,10 @@ impl Write for Sink {
 
 /// Heap bytes a batch may allocate beyond the connection's budget, for the engine: its copies
 /// of a value (a read, the new value, the encoded record: three values of at most 4 KiB here)
-/// and the index, which takes its key storage 1 MiB at a time (`keydir.rs`) and grows its
-/// table with the keys (counted per input byte). The harness's own copy of the replies is
-/// counted separately.
-const DISPATCH_SLACK: usize = 3 * 4096 + (2 << 20);
+/// and the index, whose four shards each take their key storage 1 MiB at a time (`keydir.rs`)
+/// and grow their tables with the keys (counted per input byte), and a merge's 1 MiB output
+/// buffer (BGREWRITEAOF). The harness's own copy of the replies is counted separately.
+const DISPATCH_SLACK: usize = 3 * 4096 + (5 << 20);
 
 /// Input: flags byte (bit 0: the server has a password; the rest seeds the chunking), the
 /// request stream.
