@@ -1,15 +1,15 @@
 /*
  * bench.c: the bitgask benchmark, over the public C API only.
  *
- *   make bench         ./build/bench          full run, prints a table beside reference figures
+ *   make bench         ./build/bench          full run, prints a table of this machine's figures
  *   make bench-smoke   ./build/bench --smoke  tiny counts: every phase, well under a second
  *
  * 16-byte keys, 100-byte values. Each phase uses a fresh database directory under $TMPDIR (or
- * /tmp), removed at the end. The reference column holds figures of one machine, not targets:
- * machines of the same kind differ 2-3x in absolute speed, so a row only says whether this
- * machine came out above or below them; performance claims are ratios from make bench-peers,
- * measured in one run. Nothing is asserted: the exit status is nonzero only when a library call
- * fails or returns wrong data.
+ * /tmp), removed at the end. Absolute speeds are this machine's alone: machines of the same kind
+ * differ 2-3x, so no throughput row carries a target; performance claims are ratios from
+ * make bench-peers, measured in one run. Only the two rows whose target does not scale with the
+ * machine's speed (keydir bytes per key, the worst write stall beside a merge) show it. Nothing is
+ * asserted: the exit status is nonzero only when a library call fails or returns wrong data.
  *
  *   a. N puts, per-write sync off, 1 thread
  *   b. N random gets over those keys: bitgask_get_into (stack buffer) and bitgask_get (malloc+free)
@@ -374,14 +374,14 @@ static struct merge_result bench_merge(const char *path, uint64_t keys, bool wit
 
 static bool g_smoke;
 
-/* A smoke run's counts are too small to hold against the targets: it shows neither the target
- * nor a verdict, only that each phase ran and what it measured. */
-static void row(const char *metric, const char *value, const char *target, int pass) {
-    if (g_smoke) {
+/* A row; `target` (NULL for none) is shown, with whether this run met it, only on full runs: a
+ * smoke run's counts are too small to hold against anything. */
+static void row(const char *metric, const char *value, const char *target, bool met) {
+    if (g_smoke || !target) {
         printf("  %-40s %14s\n", metric, value);
         return;
     }
-    printf("  %-40s %14s   %-12s %s\n", metric, value, target, pass < 0 ? "" : pass ? "above" : "below");
+    printf("  %-40s %14s   %-12s %s\n", metric, value, target, met ? "met" : "missed");
 }
 
 static const char *fmt_rate(char *buf, double ops, double secs) {
@@ -531,35 +531,32 @@ int main(int argc, char **argv) {
 
     /* The table. */
     double n_dn = (double)(c.threads * c.per_thread);
-    if (c.smoke)
-        printf("\n  %-40s %14s   (smoke run: no targets)\n", "metric", "value");
-    else
-        printf("\n  %-40s %14s   %-12s %s\n", "metric", "value", "reference", "this machine");
+    printf("\n  %-40s %14s   %s\n", "metric", "value", c.smoke ? "(smoke run: no targets)" : "target");
     snprintf(m, sizeof m, "a. put, no sync, %s keys", fmt_count(b, c.keys));
-    row(m, fmt_rate(a, (double)c.keys, t_put), ">= 1.0 M/s", c.keys / t_put >= 1e6);
+    row(m, fmt_rate(a, (double)c.keys, t_put), NULL, false);
     snprintf(m, sizeof m, "b. get_into, random, %s gets", fmt_count(b, c.gets));
-    row(m, fmt_rate(a, (double)c.gets, t_get_into), ">= 3 M/s", c.gets / t_get_into >= 3e6);
-    row("   get + bitgask_free, random", fmt_rate(a, (double)c.gets, t_get), "(info)", -1);
+    row(m, fmt_rate(a, (double)c.gets, t_get_into), NULL, false);
+    row("   get + bitgask_free, random", fmt_rate(a, (double)c.gets, t_get), NULL, false);
     snprintf(m, sizeof m, "   get_into, random, %ld threads", cpus);
-    row(m, fmt_rate(a, (double)c.gets * (double)cpus, t_get_par), "(info)", -1);
+    row(m, fmt_rate(a, (double)c.gets * (double)cpus, t_get_par), NULL, false);
     snprintf(m, sizeof m, "c. durable put, 1 thread, %s puts", fmt_count(b, c.durable));
-    row(m, fmt_rate(a, (double)c.durable, t_dur1), ">= 9.5 k/s", c.durable / t_dur1 >= 9.5e3);
+    row(m, fmt_rate(a, (double)c.durable, t_dur1), NULL, false);
     snprintf(m, sizeof m, "d. durable put, %llu threads x %s", (unsigned long long)c.threads,
              fmt_count(b, c.per_thread));
-    row(m, fmt_rate(a, n_dn, t_durn), ">= 100 k/s", n_dn / t_durn >= 1e5);
+    row(m, fmt_rate(a, n_dn, t_durn), NULL, false);
     snprintf(m, sizeof m, "i. put in batches of %d, no sync", BATCH_KEYS);
-    row(m, fmt_rate(a, (double)c.keys, t_batch), "(info)", -1);
+    row(m, fmt_rate(a, (double)c.keys, t_batch), NULL, false);
     snprintf(m, sizeof m, "i. put in batches of %d, durable", BATCH_KEYS);
-    row(m, fmt_rate(a, (double)c.durable * 10, t_batch_dur), "(info)", -1);
+    row(m, fmt_rate(a, (double)c.durable * 10, t_batch_dur), NULL, false);
     snprintf(m, sizeof m, "e. reopen, %s keys", fmt_count(b, c.keys));
     snprintf(a, sizeof a, "%.1f ms", t_open * 1e3);
-    row(m, a, "<= 100 ms", t_open <= 0.100);
+    row(m, a, NULL, false);
     snprintf(a, sizeof a, "%.1f B/key", per_key);
     row("f. keydir memory beyond the key", a, "<= 48 B/key", per_key <= 48.0);
     snprintf(a, sizeof a, "%.0f MB/s", alone.live_mb / alone.secs);
-    row("g. merge, live data rewritten", a, ">= 500 MB/s", alone.live_mb / alone.secs >= 500);
+    row("g. merge, live data rewritten", a, NULL, false);
     snprintf(a, sizeof a, "%.0f MB/s", mr.live_mb / mr.secs);
-    row("h. merge beside an unthrottled writer", a, "(info)", -1);
+    row("h. merge beside an unthrottled writer", a, NULL, false);
     snprintf(a, sizeof a, "%.1f ms", mr.worst_stall_ms);
     row("h. worst write stall during merge", a, "<= 50 ms", mr.worst_stall_ms <= 50);
     printf("\n");

@@ -118,6 +118,10 @@ bool t_truncate_file(const char *path, size_t len);
 long long t_file_size(const char *path); /* -1 when missing */
 bool t_file_exists(const char *path);
 bool t_remove_file(const char *path); /* true when removed or already absent */
+/* In a child process only: enters a user and mount namespace of its own (no root needed) and
+ * mounts a tmpfs of `size` (tmpfs syntax, e.g. "4m") at `dir`, so a test can fill a small file
+ * system. False where unprivileged user namespaces are not allowed (the test then skips). */
+bool t_small_tmpfs(const char *dir, const char *size);
 /* Flips bits of one byte of a file in place. */
 bool t_xor_byte(const char *path, size_t offset, unsigned char mask);
 
@@ -184,6 +188,8 @@ bool t_stats(bitgask_db *db, bitgask_stats *out);
  * key number and a version, with a length that varies with n. */
 size_t t_key(char *out, size_t cap, uint32_t n);
 size_t t_value(char *out, size_t cap, uint32_t n, uint32_t version);
+/* Fills v[0..len) with a value that depends on n (n's bytes first, len >= 4); returns len. */
+size_t t_fill_value(char *v, size_t len, uint32_t n);
 /* The n of a key exactly as t_key spells it; false for any other key. */
 bool t_key_number(const uint8_t *key, size_t klen, uint32_t *n);
 /* A bitgask_fold callback counting keys into the uint64_t at ctx. */

@@ -12,8 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,17 +31,9 @@ static bitgask_options *fd_opts(void) {
     return o;
 }
 
-static size_t fd_value(char *v, uint32_t n) {
-    size_t i;
-    for (i = 0; i < FD_VLEN; i++)
-        v[i] = (char)('a' + (n + i) % 26u);
-    memcpy(v, &n, sizeof n);
-    return FD_VLEN;
-}
-
 static bool fd_put(bitgask_db *db, uint32_t n, bitgask_status *s) {
     char k[32], v[FD_VLEN];
-    size_t kl = t_key(k, sizeof k, n), vl = fd_value(v, n);
+    size_t kl = t_key(k, sizeof k, n), vl = t_fill_value(v, FD_VLEN, n);
     *s = bitgask_put(db, (const uint8_t *)k, kl, (const uint8_t *)v, vl, NULL);
     return *s == BITGASK_OK;
 }
@@ -60,7 +50,7 @@ static bool fd_check(bitgask_db *db, uint32_t acked, bool deleted, uint32_t extr
         if (n >= acked && n < extra)
             continue;
         kl = t_key(k, sizeof k, n);
-        vl = fd_value(v, n);
+        vl = t_fill_value(v, FD_VLEN, n);
         if (!(gone ? t_absent(db, k, kl) : t_has(db, k, kl, v, vl))) {
             t_note("%s: key %u %s", when, (unsigned)n, gone ? "came back" : "lost");
             return false;
@@ -133,29 +123,9 @@ static bool fd_cycle(const char *root, bool compact) {
     return ok;
 }
 
-static bool fd_write(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY);
-    bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
 /* In the child: a user and mount namespace, a tmpfs at `dir`, the cycle. */
 static int fd_child(const char *dir, bool compact) {
-    char map[64];
-    unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
-        return FD_SKIPPED;
-    snprintf(map, sizeof map, "0 %u 1", uid);
-    if (!fd_write("/proc/self/uid_map", map))
-        return FD_SKIPPED;
-    (void)fd_write("/proc/self/setgroups", "deny");
-    snprintf(map, sizeof map, "0 %u 1", gid);
-    if (!fd_write("/proc/self/gid_map", map))
-        return FD_SKIPPED;
-    (void)mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL); /* nothing mounted here leaks out */
-    if (mount("bitgask-test", dir, "tmpfs", 0, "size=6m") != 0)
+    if (!t_small_tmpfs(dir, "6m"))
         return FD_SKIPPED;
     return fd_cycle(dir, compact) ? 0 : 1;
 }

@@ -1,12 +1,17 @@
 /* Helpers of the C test suite: temporary directories, file surgery, clocks, database shortcuts. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "check.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -123,6 +128,32 @@ bool t_write_file(const char *path, const void *data, size_t len) {
     if (!ok)
         t_note("write %s failed", path);
     return ok;
+}
+
+/* One write() of `text`: the id map files of /proc take their whole content in one write. */
+static bool write_proc(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY);
+    bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+bool t_small_tmpfs(const char *dir, const char *size) {
+    char map[64], opts[64];
+    unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+        return false;
+    snprintf(map, sizeof map, "0 %u 1", uid);
+    if (!write_proc("/proc/self/uid_map", map))
+        return false;
+    (void)write_proc("/proc/self/setgroups", "deny");
+    snprintf(map, sizeof map, "0 %u 1", gid);
+    if (!write_proc("/proc/self/gid_map", map))
+        return false;
+    (void)mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL); /* nothing mounted here leaks out */
+    snprintf(opts, sizeof opts, "size=%s", size);
+    return mount("bitgask-test", dir, "tmpfs", 0, opts) == 0;
 }
 
 bool t_truncate_file(const char *path, size_t len) {
@@ -488,6 +519,14 @@ bool t_stats(bitgask_db *db, bitgask_stats *out) {
 size_t t_key(char *out, size_t cap, uint32_t n) {
     int len = snprintf(out, cap, "key-%08u", (unsigned)n);
     return len < 0 ? 0 : (size_t)len;
+}
+
+size_t t_fill_value(char *v, size_t len, uint32_t n) {
+    size_t i;
+    for (i = 0; i < len; i++)
+        v[i] = (char)('a' + (n + i) % 26u);
+    memcpy(v, &n, sizeof n);
+    return len;
 }
 
 size_t t_value(char *out, size_t cap, uint32_t n, uint32_t version) {

@@ -27,9 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,14 +60,6 @@ static bitgask_options *kt_opts(void) {
     return o;
 }
 
-static size_t kt_value(char *v, uint32_t n) {
-    size_t i;
-    for (i = 0; i < KT_VLEN; i++)
-        v[i] = (char)('a' + (n + i) % 26u);
-    memcpy(v, &n, sizeof n);
-    return KT_VLEN;
-}
-
 /* Keys below `acked` ending in digit d (d < 10). */
 static uint32_t kt_ending_in(uint32_t acked, uint32_t d) {
     return acked > d ? (acked - d + 9u) / 10u : 0;
@@ -88,7 +78,7 @@ static bool kt_is_deleted(uint32_t n, uint32_t acked, uint32_t deleted) {
 
 static bitgask_status kt_put(bitgask_db *db, uint32_t n) {
     char k[32], v[KT_VLEN];
-    size_t kl = t_key(k, sizeof k, n), vl = kt_value(v, n);
+    size_t kl = t_key(k, sizeof k, n), vl = t_fill_value(v, KT_VLEN, n);
     return bitgask_put(db, (const uint8_t *)k, kl, (const uint8_t *)v, vl, NULL);
 }
 
@@ -180,7 +170,7 @@ static bool kt_check(bitgask_db *db, uint32_t acked, uint32_t deleted, uint32_t 
     char k[32], v[KT_VLEN];
     uint32_t n;
     for (n = 0; n <= acked; n++) {
-        size_t kl = t_key(k, sizeof k, n), vl = kt_value(v, n);
+        size_t kl = t_key(k, sizeof k, n), vl = t_fill_value(v, KT_VLEN, n);
         /* Key `acked` is the put that was refused. */
         bool gone = n == acked || kt_is_deleted(n, acked, deleted);
         if (!(gone ? t_absent(db, k, kl) : t_has(db, k, kl, v, vl))) {
@@ -189,7 +179,7 @@ static bool kt_check(bitgask_db *db, uint32_t acked, uint32_t deleted, uint32_t 
         }
     }
     for (n = KT_AFTER; n < KT_AFTER + after; n++) {
-        size_t kl = t_key(k, sizeof k, n), vl = kt_value(v, n);
+        size_t kl = t_key(k, sizeof k, n), vl = t_fill_value(v, KT_VLEN, n);
         if (!t_has(db, k, kl, v, vl)) {
             t_note("%s: key %u written after the reclaim lost", when, (unsigned)n);
             return false;
@@ -259,37 +249,12 @@ static bool kt_recovered(const char *root, const char *spec, uint32_t acked, uin
     return ok;
 }
 
-static bool kt_write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY);
-    bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* A user and mount namespace, and a 4 MiB tmpfs at `dir`; false where that is not allowed. */
-static bool kt_small_fs(const char *dir) {
-    char map[64];
-    unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
-        return false;
-    snprintf(map, sizeof map, "0 %u 1", uid);
-    if (!kt_write_file("/proc/self/uid_map", map))
-        return false;
-    (void)kt_write_file("/proc/self/setgroups", "deny");
-    snprintf(map, sizeof map, "0 %u 1", gid);
-    if (!kt_write_file("/proc/self/gid_map", map))
-        return false;
-    (void)mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL); /* nothing mounted here leaks out */
-    return mount("bitgask-test", dir, "tmpfs", 0, "size=4m") == 0;
-}
-
 /* The child: the small file system, the worker killed at `spec`, the checks. */
 __attribute__((noreturn)) static void kt_supervise(const char *dir, const char *spec) {
     char root[T_PATH_MAX];
     uint32_t counts[2];
     int fds[2], status = 0, pid;
-    if (!kt_small_fs(dir))
+    if (!t_small_tmpfs(dir, "4m"))
         _exit(KT_SKIPPED);
     t_pathf(root, "%s/db", dir);
     if (pipe(fds) != 0)
