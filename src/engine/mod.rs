@@ -42,6 +42,7 @@ mod gather_tests;
 mod lock_order;
 mod maintenance;
 mod read;
+mod spread_lock;
 mod tail;
 mod tickets;
 mod write;
