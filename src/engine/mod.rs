@@ -6,6 +6,7 @@
 //! - `read`: finding and reading a key's current record.
 //! - `maintenance`: what merge, backup and delete-all need while they hold the maintenance lock.
 //! - `lock_order`: the ranked locks below, checked in debug builds.
+//! - `spread_lock`: the read-write lock of `index` and `files`, whose readers count per thread.
 //!
 //! # Lock order
 //!

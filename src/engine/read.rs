@@ -1,5 +1,7 @@
 //! Reads: finding a key's current record and reading it. A reader takes the index lock only to
-//! find a location and pin its file, and reads without any lock held.
+//! find a location, then either borrows its file from the file table, read-locked until the read
+//! is over (`locate_pinned`: the get that copies the value out), or takes a reference of its own to
+//! it and reads without any lock held (`locate`: a callback that may call into the engine).
 
 use std::sync::Arc;
 
