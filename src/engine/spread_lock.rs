@@ -102,9 +102,8 @@ pub(crate) struct ReadGuard<'a, T> {
     value: NonNull<T>,
 }
 
-// SAFETY: a guard is a shared reference to `T` plus a counter it decrements when dropped (from
-// any thread: the counter is atomic).
-unsafe impl<T: Sync> Send for ReadGuard<'_, T> {}
+// SAFETY: a guard is a shared reference to `T`. It is not `Send`, like the `parking_lot` guards
+// it replaced: the debug lock-order check keeps the ranks a thread holds per thread.
 unsafe impl<T: Sync> Sync for ReadGuard<'_, T> {}
 
 impl<'a, T> ReadGuard<'a, T> {
