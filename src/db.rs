@@ -331,6 +331,7 @@ impl Db {
     }
 
     /// Calls `f` with the value of `key` without copying it out of the data file when possible.
+    /// `f` runs with no lock held: it may call into the database, even write.
     pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         self.check_sizes(key, 0)?;
         read_value(&self.engine, key, f)
