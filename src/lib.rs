@@ -75,6 +75,8 @@ mod merge_live;
 mod options;
 mod prefetch;
 mod quarantine;
+#[cfg(test)]
+mod read_swap_tests;
 mod reclaim;
 mod reclaim_tail;
 mod recovery;

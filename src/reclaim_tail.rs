@@ -109,7 +109,7 @@ pub(crate) fn reclaim(e: &Engine, m: &Maintenance<'_>, id: u32) -> Result<u64> {
 
 /// [`reclaim`] with chunks whose surviving records take at most `cap` bytes (tests use small
 /// ones, to cut a file many times).
-fn reclaim_in_chunks_of(e: &Engine, m: &Maintenance<'_>, id: u32, cap: u64) -> Result<u64> {
+pub(crate) fn reclaim_in_chunks_of(e: &Engine, m: &Maintenance<'_>, id: u32, cap: u64) -> Result<u64> {
     let (layout, size) = {
         let file = e.file(id)?;
         let bytes = file.mapped().ok_or_else(|| Error::Corrupt(format!("file {id} is not sealed")))?;

@@ -3,10 +3,12 @@
 //! Debug builds keep, per thread, the ranks of the locks it holds, and taking a lock whose rank
 //! is not above every rank held panics, naming both locks. So a wrong order fails any test that
 //! takes the two locks one inside the other, not only the rare run where two threads deadlock.
-//! Release builds keep nothing: the wrappers are the `parking_lot` locks and a rank byte.
+//! Release builds keep nothing: the wrappers are the `parking_lot` mutex or a [`SpreadLock`] and
+//! a rank byte.
 
 use std::ops::{Deref, DerefMut};
 
+use super::spread_lock::{ReadGuard, SpreadLock, WriteGuard};
 use super::Rank;
 
 #[cfg(debug_assertions)]
@@ -110,22 +112,23 @@ impl<T> Drop for MutexGuard<'_, T> {
     }
 }
 
+/// A reader-writer lock whose readers write no shared cache line (see `spread_lock`).
 pub(crate) struct RwLock<T> {
     rank: Rank,
-    inner: parking_lot::RwLock<T>,
+    inner: SpreadLock<T>,
 }
 
 impl<T> RwLock<T> {
     pub fn new(rank: Rank, value: T) -> RwLock<T> {
-        RwLock { rank, inner: parking_lot::RwLock::new(value) }
+        RwLock { rank, inner: SpreadLock::new(value) }
     }
 
-    pub fn read(&self) -> Ranked<parking_lot::RwLockReadGuard<'_, T>> {
+    pub fn read(&self) -> Ranked<ReadGuard<'_, T>> {
         acquire(self.rank);
         Ranked { rank: self.rank, inner: self.inner.read() }
     }
 
-    pub fn write(&self) -> Ranked<parking_lot::RwLockWriteGuard<'_, T>> {
+    pub fn write(&self) -> Ranked<WriteGuard<'_, T>> {
         acquire(self.rank);
         Ranked { rank: self.rank, inner: self.inner.write() }
     }
@@ -147,6 +150,23 @@ impl<G: Deref> Deref for Ranked<G> {
 impl<G: DerefMut> DerefMut for Ranked<G> {
     fn deref_mut(&mut self) -> &mut G::Target {
         &mut self.inner
+    }
+}
+
+impl<'a, T> Ranked<ReadGuard<'a, T>> {
+    /// The read guard narrowed to the part of the value `f` finds, still holding the lock (and
+    /// its rank); `None`, the lock released, when `f` finds nothing.
+    pub fn try_map<U>(guard: Self, f: impl FnOnce(&T) -> Option<&U>) -> Option<Ranked<ReadGuard<'a, U>>> {
+        let rank = guard.rank;
+        let guard = std::mem::ManuallyDrop::new(guard);
+        // SAFETY: `guard` is never used or dropped again; its rank passes to the new guard, or is
+        // released here when the lock is.
+        let inner = unsafe { std::ptr::read(&guard.inner) };
+        let mapped = ReadGuard::try_map(inner, f);
+        if mapped.is_none() {
+            release(rank);
+        }
+        mapped.map(|inner| Ranked { rank, inner })
     }
 }
 

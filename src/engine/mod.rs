@@ -6,6 +6,7 @@
 //! - `read`: finding and reading a key's current record.
 //! - `maintenance`: what merge, backup and delete-all need while they hold the maintenance lock.
 //! - `lock_order`: the ranked locks below, checked in debug builds.
+//! - `spread_lock`: the read-write lock of `index` and `files`, whose readers count per thread.
 //!
 //! # Lock order
 //!
@@ -42,6 +43,7 @@ mod gather_tests;
 mod lock_order;
 mod maintenance;
 mod read;
+mod spread_lock;
 mod tail;
 mod tickets;
 mod write;

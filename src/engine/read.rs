@@ -1,8 +1,12 @@
 //! Reads: finding a key's current record and reading it. A reader takes the index lock only to
-//! find a location and pin its file, and reads without any lock held.
+//! find a location, then either borrows its file from the file table, read-locked until the read
+//! is over (`locate_pinned`: the get that copies the value out), or takes a reference of its own to
+//! it and reads without any lock held (`locate`: a callback that may call into the engine).
 
 use std::sync::Arc;
 
+use super::lock_order::Ranked;
+use super::spread_lock::ReadGuard;
 use super::Engine;
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
@@ -11,6 +15,30 @@ use crate::index::Index;
 use crate::keydir::Loc;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::data_name;
+
+/// A data file borrowed from the file table, which stays locked for reading while it lives.
+pub(crate) type PinnedFile<'a> = Ranked<ReadGuard<'a, Arc<DataFile>>>;
+
+/// A handle on a data file: a reference of its own, or a borrow from the pinned table.
+trait FileHandle {
+    fn data_file(&self) -> &DataFile;
+}
+
+impl FileHandle for Arc<DataFile> {
+    fn data_file(&self) -> &DataFile {
+        self
+    }
+}
+
+impl FileHandle for PinnedFile<'_> {
+    fn data_file(&self) -> &DataFile {
+        self
+    }
+}
+
+fn missing(id: u32) -> Error {
+    Error::Corrupt(format!("keydir points at missing data file {}", data_name(id)))
+}
 
 impl Engine {
     /// Runs `f` on the keydir and its byte accounting, under the index lock (for reading). `f`
@@ -31,31 +59,44 @@ impl Engine {
 
     pub fn file(&self, id: u32) -> Result<Arc<DataFile>> {
         let file = self.files.read().get(&id).cloned();
-        file.ok_or_else(|| Error::Corrupt(format!("keydir points at missing data file {}", data_name(id))))
+        file.ok_or_else(|| missing(id))
     }
 
     /// A key's location together with a handle on its file, both taken under the index lock.
     /// A merge adds its outputs to the file table before it repoints the keydir, and drops its
     /// inputs only after, so a reader never holds a location whose file is gone. With
-    /// `verified` false the key bytes are not compared (see [`Keydir::probe`]).
+    /// `verified` false the key bytes are not compared (see [`Keydir::probe`]). The handle is a
+    /// new reference to the file, which the caller may hold while it calls into the engine; see
+    /// [`Engine::locate_pinned`] for the cheaper borrow.
     ///
     /// [`Keydir::probe`]: crate::keydir::Keydir::probe
-    fn locate(&self, key: &[u8], verified: bool) -> Result<Option<(Loc, Arc<DataFile>)>> {
+    pub(super) fn locate(&self, key: &[u8], verified: bool) -> Result<Option<(Loc, Arc<DataFile>)>> {
+        Ok(self.locate_pinned(key, verified)?.map(|(loc, file)| (loc, Arc::clone(&file))))
+    }
+
+    /// [`Engine::locate`], but the file is borrowed from the file table, which stays locked for
+    /// reading until the handle is dropped: a get then writes no cache line another thread's get
+    /// writes (cloning an `Arc` would). While holding it the caller must not call into the engine
+    /// (a rotation, under the writer's mutex, waits for it; debug builds catch any lock taken).
+    pub(super) fn locate_pinned(&self, key: &[u8], verified: bool) -> Result<Option<(Loc, PinnedFile<'_>)>> {
         let index = self.index.read();
         let k = index.keys.hashed(key);
         let loc = if verified { index.keys.get_hashed(&k) } else { index.keys.probe(&k) };
-        loc.map(|l| {
-            let file = self.file(l.file_id)?;
-            // The record's lines load while the locks are let go of.
-            if let Some(m) = file.mapped() {
-                crate::prefetch::range(
-                    (m.as_ptr() as usize).wrapping_add(l.offset as usize),
-                    (l.size as usize).min(512),
-                );
-            }
-            Ok((l, file))
-        })
-        .transpose()
+        let Some(loc) = loc else { return Ok(None) };
+        let file = self.pin_file(loc.file_id)?;
+        // The record's lines load while the index lock is let go of.
+        if let Some(m) = file.mapped() {
+            crate::prefetch::range(
+                (m.as_ptr() as usize).wrapping_add(loc.offset as usize),
+                (loc.size as usize).min(512),
+            );
+        }
+        Ok(Some((loc, file)))
+    }
+
+    /// File `id` borrowed from the file table, which stays locked for reading meanwhile.
+    pub(super) fn pin_file(&self, id: u32) -> Result<PinnedFile<'_>> {
+        Ranked::try_map(self.files.read(), |files| files.get(&id)).ok_or_else(|| missing(id))
     }
 
     /// Reads and CRC-checks the record at `loc` of `file`. A record holding another key is
@@ -86,20 +127,43 @@ impl Engine {
     /// Reads `key`'s current record for a reader; `Ok(None)` when the key is absent. The key is
     /// compared against the record read, not the keydir's copy (one cache miss less per read);
     /// a record of another key (two keys sharing a hash tag, about one lookup in 10^8) sends the
-    /// lookup back to the keydir for an exact comparison. `f` runs with no lock held.
+    /// lookup back to the keydir for an exact comparison. `f` runs with no lock held, so it may
+    /// call into the engine.
     pub fn with_current<R>(&self, key: &[u8], f: impl FnOnce(Loc, Record<'_>) -> Result<R>) -> Result<Option<R>> {
+        self.current_via(key, |verified| self.locate(key, verified), f)
+    }
+
+    /// [`Engine::with_current`] for an `f` that does not call into the engine (copying the value
+    /// out): it runs with the file table locked for reading, so the read clones no `Arc` (see
+    /// [`Engine::locate_pinned`]).
+    pub fn with_current_pinned<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Loc, Record<'_>) -> Result<R>,
+    ) -> Result<Option<R>> {
+        self.current_via(key, |verified| self.locate_pinned(key, verified), f)
+    }
+
+    /// The body of both: `locate(verified)` finds the location and a handle on its file.
+    fn current_via<R, H: FileHandle>(
+        &self,
+        key: &[u8],
+        locate: impl Fn(bool) -> Result<Option<(Loc, H)>>,
+        f: impl FnOnce(Loc, Record<'_>) -> Result<R>,
+    ) -> Result<Option<R>> {
         let mut f = Some(f);
-        if let Some((loc, file)) = self.locate(key, false)? {
-            let first = Self::read_record(&file, key, loc, false, |r| (f.take().expect("called once"))(loc, r))?;
+        {
+            // The handle goes before the second lookup: that takes the index lock again.
+            let Some((loc, file)) = locate(false)? else { return Ok(None) };
+            let first =
+                Self::read_record(file.data_file(), key, loc, false, |r| (f.take().expect("called once"))(loc, r))?;
             if first.is_some() {
                 return Ok(first);
             }
-        } else {
-            return Ok(None);
         }
         let f = f.expect("not called on a mismatch");
-        match self.locate(key, true)? {
-            Some((loc, file)) => Self::read_record(&file, key, loc, true, |r| f(loc, r)),
+        match locate(true)? {
+            Some((loc, file)) => Self::read_record(file.data_file(), key, loc, true, |r| f(loc, r)),
             None => Ok(None),
         }
     }
@@ -128,8 +192,10 @@ impl Engine {
     /// The location and header of `key`'s live record; `None` when absent or expired (an
     /// expired key is dropped from the keydir on the way).
     pub fn live_header(&self, key: &[u8]) -> Result<Option<(Loc, Header)>> {
-        let Some((loc, file)) = self.locate(key, true)? else { return Ok(None) };
-        let h = Self::header_in(&file, loc)?;
+        let (loc, h) = {
+            let Some((loc, file)) = self.locate_pinned(key, true)? else { return Ok(None) };
+            (loc, Self::header_in(&file, loc)?)
+        };
         if h.is_expired(now_ns()) {
             self.forget_expired(key, loc);
             return Ok(None);

@@ -175,7 +175,7 @@ pub unsafe extern "C" fn bitgask_get(
     with_db(db, err_out, "bitgask_get", |d| {
         let k = bytes(key, klen, "key")?;
         let (out, len_out) = (arg_mut(val_out, "val_out")?, arg_mut(vlen_out, "vlen_out")?);
-        match d.get_with(k, |v| malloc_copy(v).map(|p| (p, v.len())))? {
+        match d.copy_with(k, |v| malloc_copy(v).map(|p| (p, v.len())))? {
             Some(copy) => {
                 (*out, *len_out) = copy?;
                 Ok(BITGASK_OK)
@@ -207,7 +207,7 @@ pub unsafe extern "C" fn bitgask_get_into(
         if buf.is_null() && cap > 0 {
             return Err(Error::NullArg("buf"));
         }
-        let copied = d.get_with(k, |v| {
+        let copied = d.copy_with(k, |v| {
             if v.len() > cap {
                 return Err(v.len());
             }
