@@ -175,3 +175,38 @@ fn a_flipped_bit_fails_its_own_key_with_corruption_and_no_other() {
     }
     assert_eq!(db.get(&key(17)).unwrap_err().status(), status::E_CORRUPT);
 }
+
+/// Batched reads beside a writer that overwrites every key and full merges that move them all:
+/// each key reads as one of its own versions, never an error nor another key's value.
+#[test]
+fn batched_reads_beside_overwrites_and_merges_see_whole_versions() {
+    let dir = TempDir::new("mget");
+    let db = std::sync::Arc::new(Db::open(dir.path(), opts(16 << 10)).unwrap());
+    let keys: Vec<Vec<u8>> = (0..200).map(key).collect();
+    for k in &keys {
+        db.put(k, &[k.as_slice(), b"@0"].concat()).unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (db, keys, stop) = (db.clone(), keys.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for round in 1..=20u32 {
+                for k in &keys {
+                    db.put(k, &[k.as_slice(), format!("@{round}").as_bytes()].concat()).unwrap();
+                }
+                db.merge(true).unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        })
+    };
+    let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    let mut batches = 0;
+    while !stop.load(std::sync::atomic::Ordering::Acquire) || batches == 0 {
+        for (k, got) in refs.iter().zip(db.multi_get(&refs).unwrap()) {
+            let v = got.unwrap().expect("every key stays present");
+            assert!(v.starts_with(k) && v[k.len()] == b'@', "{:?} read {:?}", k, v);
+        }
+        batches += 1;
+    }
+    writer.join().unwrap();
+}
