@@ -138,7 +138,8 @@ VALGRIND_TESTS := $(shell sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/\1/p' c_tests/tes
   ops_validate_of_a_missing_path_is_an_error_without_report ops_report_accessors_check_their_arguments \
   ops_backup_refuses_bad_destinations_and_creates_nothing \
   ops_backup_refuses_an_empty_directory_inside_the_database ops_null_arguments_are_null_arg \
-  put_ttl_zero_is_invalid_and_writes_nothing what_outlives_close_stays_usable
+  put_ttl_zero_is_invalid_and_writes_nothing what_outlives_close_stays_usable \
+  multi_get_argument_errors_write_nothing
 valgrind: $(BUILD)/c_tests_shared
 	@command -v valgrind >/dev/null 2>&1 || apt-get install -y valgrind
 	@echo "== C misuse tests under valgrind memcheck (shared)"

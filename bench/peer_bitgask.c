@@ -4,11 +4,13 @@
  * no sync: sync_on_put off (each put is one pwrite into the page cache before it returns).
  * durable: sync_on_put on, the default (fdatasync before the put returns; concurrent writers
  * share one fdatasync). Every other option keeps its default. A batch is one bitgask_write: one
- * append and, when durable, one fdatasync for all its keys.
+ * append and, when durable, one fdatasync for all its keys. A multi_get is one bitgask_multi_get,
+ * each value then copied out of its buffer and the buffer freed (the C API's ownership).
  */
 #define _GNU_SOURCE
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <bitgask.h>
 
@@ -18,10 +20,17 @@ struct peer_db {
     bitgask_db *db;
 };
 
-/* bitgask's handle is shared by all threads; a thread has its own reusable batch. */
+#define MULTI_MAX 256 /* the most keys one multi_get takes */
+
+/* bitgask's handle is shared by all threads; a thread has its own reusable batch and
+ * multi_get arrays. */
 struct peer_thread {
     bitgask_db *db;
     bitgask_batch *batch;
+    const uint8_t *keys[MULTI_MAX];
+    size_t klens[MULTI_MAX], vlens[MULTI_MAX];
+    uint8_t *vals[MULTI_MAX];
+    bitgask_status statuses[MULTI_MAX];
 };
 
 static void check(const char *what, bitgask_status s, bitgask_error *err) {
@@ -70,6 +79,27 @@ static size_t bg_get(peer_thread *t, const uint8_t *key, size_t klen, uint8_t *b
     return vlen;
 }
 
+/* One bitgask_multi_get of n keys; every key must be found. */
+static void bg_multi_get(peer_thread *t, size_t n, const uint8_t *keys, size_t klen, uint8_t *bufs, size_t cap,
+                         size_t *lens) {
+    bitgask_error *err = NULL;
+    if (n > MULTI_MAX)
+        peer_fail("bitgask", "multi_get", "more keys than the adapter's arrays hold");
+    for (size_t i = 0; i < n; i++) {
+        t->keys[i] = keys + i * klen;
+        t->klens[i] = klen;
+    }
+    check("multi_get", bitgask_multi_get(t->db, n, t->keys, t->klens, t->vals, t->vlens, t->statuses, &err), err);
+    for (size_t i = 0; i < n; i++) {
+        check("multi_get key", t->statuses[i], NULL);
+        if (t->vlens[i] > cap)
+            peer_fail("bitgask", "multi_get", "a value is larger than the buffer");
+        memcpy(bufs + i * cap, t->vals[i], t->vlens[i]);
+        lens[i] = t->vlens[i];
+        bitgask_free(t->vals[i]);
+    }
+}
+
 /* One bitgask_write of n puts (the batch's bytes are copied in, as LevelDB's WriteBatch does). */
 static void bg_batch(peer_thread *t, size_t n, const uint8_t *keys, size_t klen, const uint8_t *vals, size_t vlen) {
     bitgask_error *err = NULL;
@@ -102,6 +132,7 @@ const struct peer_engine peer_bitgask = {
     .put = bg_put,
     .get = bg_get,
     .batch = bg_batch,
+    .multi_get = bg_multi_get,
     .compact = bg_compact,
     .compact_name = "bitgask_merge(force)",
 };

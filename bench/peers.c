@@ -19,7 +19,9 @@
  *
  * Per engine and round:
  *   main database (no-sync mode): N puts; N random gets (a random permutation of the loaded
- *   keys) on one thread, then on two; close, then open + the first get, timed together; every key
+ *   keys) on one thread, then on two; the same gets on one thread in batches of MULTI keys, for
+ *   engines with a batched read (the row "multi_get / single gets" divides its keys/s by the
+ *   one-thread gets'); close, then open + the first get, timed together; every key
  *   overwritten once (so half of the data is dead), then a full compaction, timed.
  *   durable puts: D puts on one thread into a fresh database; T threads x P puts into another.
  *   batches of 100 keys: into a fresh no-sync database, and a fresh durable one; the report adds
@@ -47,6 +49,7 @@
 #define MAX_ROUNDS 15
 #define MAX_THREADS 64
 #define BATCH 100
+#define MULTI 32                      /* keys per batched read */
 #define READERS 2                     /* the second random-get row */
 #define OVERWRITE_VBASE (1ULL << 40) /* value index offset of the second version of each key */
 
@@ -116,6 +119,8 @@ enum row {
     R_PUTS,
     R_GETS1,
     R_GETS2,
+    R_MGET,
+    R_MGET_X,
     R_DUR1,
     R_DUR1_SYNCS,
     R_DURN,
@@ -154,6 +159,8 @@ static const struct row_def ROWS[N_ROWS] = {
     [R_PUTS] = {"puts", "puts, no sync (/s)", U_RATE, false, false, L_APPEND},
     [R_GETS1] = {"gets1", "random gets, 1 thread (/s)", U_RATE, false, false, L_MMAP1},
     [R_GETS2] = {"gets2", "random gets, 2 threads (/s)", U_RATE, false, false, L_MMAP2},
+    [R_MGET] = {"multi_get", "random gets, 32-key batches (keys/s)", U_RATE, false, false, L_MMAP1},
+    [R_MGET_X] = {"multi_get_vs_gets1", "  multi_get / single gets (x)", U_NUM, false, true, -1},
     [R_DUR1] = {"durable1", "durable puts, 1 thread (/s)", U_RATE, false, false, L_PREWRITTEN_SYNC},
     [R_DUR1_SYNCS] = {"durable1_syncs_per_put", "  syncs per durable put", U_NUM, true, true, -1},
     [R_DURN] = {"durableN", "durable puts, %llu threads (/s)", U_RATE, false, false, -1},
@@ -168,10 +175,11 @@ static const struct row_def ROWS[N_ROWS] = {
 };
 
 /* The derived rows: keys/s in 100-key batches over keys/s in single puts, in the same mode
- * (no sync: the main database's puts; durable: the one-thread durable puts), per round. */
+ * (no sync: the main database's puts; durable: the one-thread durable puts), and keys/s of
+ * batched reads over the one-thread random gets, per round. */
 static const struct {
     enum row out, batch, single;
-} RATIOS[] = {{R_BATCH_X, R_BATCH, R_PUTS}, {R_BATCH_SYNC_X, R_BATCH_SYNC, R_DUR1}};
+} RATIOS[] = {{R_BATCH_X, R_BATCH, R_PUTS}, {R_BATCH_SYNC_X, R_BATCH_SYNC, R_DUR1}, {R_MGET_X, R_MGET, R_GETS1}};
 
 static const struct row_def LIMITS[N_LIMITS] = {
     [L_APPEND] = {"append", "append 132 B, one pwrite, no sync (/s)", U_RATE, false, false, -1},
@@ -220,7 +228,7 @@ static void perf_mark(unsigned phase, bool on) {
 
 /* ---- workers: every timed loop runs on threads started before the clock starts ---- */
 
-enum work { W_PUTS, W_GETS, W_BATCHES };
+enum work { W_PUTS, W_GETS, W_MULTI_GETS, W_BATCHES };
 
 struct worker {
     const struct peer_engine *e;
@@ -228,7 +236,7 @@ struct worker {
     pthread_barrier_t *bar;
     enum work work;
     uint64_t space, first, count, vbase;
-    const uint32_t *perm; /* W_GETS: the key order, nperm entries */
+    const uint32_t *perm; /* W_GETS, W_MULTI_GETS: the key order, nperm entries */
     uint64_t nperm;
     double start, end; /* this worker's own clock readings around its work */
 };
@@ -250,6 +258,25 @@ static void do_gets(const struct worker *w, peer_thread *t) {
         size_t len = w->e->get(t, key, KEY_LEN, buf, sizeof buf);
         if (!value_is(buf, len, w->vbase + i))
             peer_fail(w->e->name, "get", "returned a wrong value");
+    }
+}
+
+/* The gets of do_gets, MULTI keys per call. */
+static void do_multi_gets(const struct worker *w, peer_thread *t) {
+    enum { CAP = VAL_LEN + 32 };
+    uint8_t keys[MULTI * KEY_LEN], bufs[MULTI * CAP];
+    uint64_t idx[MULTI];
+    size_t lens[MULTI];
+    for (uint64_t c = 0; c < w->count; c += MULTI) {
+        size_t n = w->count - c < MULTI ? (size_t)(w->count - c) : MULTI;
+        for (size_t j = 0; j < n; j++) {
+            idx[j] = w->perm[(w->first + c + j) % w->nperm];
+            make_key(keys + j * KEY_LEN, w->space, idx[j]);
+        }
+        w->e->multi_get(t, n, keys, KEY_LEN, bufs, CAP, lens);
+        for (size_t j = 0; j < n; j++)
+            if (!value_is(bufs + j * CAP, lens[j], w->vbase + idx[j]))
+                peer_fail(w->e->name, "multi_get", "returned a wrong value");
     }
 }
 
@@ -276,6 +303,9 @@ static void *worker_main(void *arg) {
         break;
     case W_GETS:
         do_gets(w, t);
+        break;
+    case W_MULTI_GETS:
+        do_multi_gets(w, t);
         break;
     case W_BATCHES:
         do_batches(w, t);
@@ -319,17 +349,23 @@ static double run_puts(const struct peer_engine *e, peer_db *db, uint64_t n, uin
 
 static uint32_t *g_perm; /* a random permutation of 0..keys-1: the order of the random gets */
 
-/* `gets` gets of the main database's keys split over `threads` threads, each starting at its
- * own place in the permutation. Returns the seconds taken. */
-static double run_gets(const struct peer_engine *e, peer_db *db, int threads, uint64_t gets, uint64_t vbase,
-                       unsigned phase) {
+/* Reads of the main database's keys by `work` (W_GETS or W_MULTI_GETS), as for run_gets. */
+static double run_reads(const struct peer_engine *e, peer_db *db, enum work work, int threads, uint64_t gets,
+                        uint64_t vbase, unsigned phase) {
     struct worker w[MAX_THREADS];
     for (int t = 0; t < threads; t++)
-        w[t] = (struct worker){.e = e, .db = db, .work = W_GETS, .space = 0,
+        w[t] = (struct worker){.e = e, .db = db, .work = work, .space = 0,
                                .first = g_cfg.keys / (uint64_t)threads * (uint64_t)t,
                                .count = gets / (uint64_t)threads, .vbase = vbase, .perm = g_perm,
                                .nperm = g_cfg.keys};
     return run_workers(w, threads, phase);
+}
+
+/* `gets` gets of the main database's keys split over `threads` threads, each starting at its
+ * own place in the permutation. Returns the seconds taken. */
+static double run_gets(const struct peer_engine *e, peer_db *db, int threads, uint64_t gets, uint64_t vbase,
+                       unsigned phase) {
+    return run_reads(e, db, W_GETS, threads, gets, vbase, phase);
 }
 
 static void make_perm(uint64_t n) {
@@ -396,6 +432,8 @@ static void suite_main_db(const struct peer_engine *e, int ei, int round) {
         uint64_t per1 = g_cfg.gets, per2 = g_cfg.gets / READERS * READERS;
         record(R_GETS1, ei, round, (double)per1 / run_gets(e, db, 1, per1, 0, P_GETS));
         record(R_GETS2, ei, round, (double)per2 / run_gets(e, db, READERS, per2, 0, P_GETS));
+        if (e->multi_get)
+            record(R_MGET, ei, round, (double)per1 / run_reads(e, db, W_MULTI_GETS, 1, per1, 0, P_GETS));
     }
     if (ph & (P_REOPEN | P_MERGE))
         db = reopen(e, db, dir, ei, round);
@@ -558,6 +596,8 @@ static void print_row(int r, const double lim[N_LIMITS]) {
     for (int e = 0; e < N_ENGINES; e++) {
         if ((r == R_BATCH || r == R_BATCH_SYNC) && !ENGINES[e]->batch)
             printf("  %s: n/a (no batch API yet)", ENGINES[e]->name);
+        if (r == R_MGET && !ENGINES[e]->multi_get)
+            printf("  %s: n/a (no batched read)", ENGINES[e]->name);
         if (r == R_MERGE && !ENGINES[e]->compact)
             printf("  %s: n/a (no compaction)", ENGINES[e]->name);
     }

@@ -13,7 +13,7 @@
  *  3. put and every batch are atomic and acknowledged when they return (each is its own
  *     transaction in engines that have transactions). get copies the value into the caller's
  *     buffer and returns its length; a missing key is an error.
- *  4. A NULL batch or compact means the engine has no such API: the row prints "n/a".
+ *  4. A NULL batch, multi_get or compact means the engine has no such API: the row prints "n/a".
  *  5. compact rewrites the whole database so that dead versions are dropped, and returns the
  *     bytes of live data it wrote when the engine reports them (0 when it does not).
  */
@@ -38,6 +38,10 @@ struct peer_engine {
     size_t (*get)(peer_thread *t, const uint8_t *key, size_t klen, uint8_t *buf, size_t cap);
     /* n pairs: keys[i * klen], vals[i * vlen] */
     void (*batch)(peer_thread *t, size_t n, const uint8_t *keys, size_t klen, const uint8_t *vals, size_t vlen);
+    /* n gets in one call: keys[i * klen]; value i is copied into bufs[i * cap], its length into
+     * lens[i] (a missing key is an error, as for get) */
+    void (*multi_get)(peer_thread *t, size_t n, const uint8_t *keys, size_t klen, uint8_t *bufs, size_t cap,
+                      size_t *lens);
     double (*compact)(peer_db *db);
     const char *compact_name;
 };

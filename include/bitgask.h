@@ -24,9 +24,10 @@
  *
  *  3. Ownership. Objects returned through an out-pointer or by a constructor (bitgask_db,
  *     bitgask_options, bitgask_iter, bitgask_report, bitgask_error, bitgask_batch, bitgask_txn,
- *     buffers from bitgask_get and bitgask_txn_get) belong to the caller, who releases each with
- *     its own function (bitgask_close, bitgask_options_free, bitgask_iter_free,
- *     bitgask_report_free, bitgask_error_free, bitgask_batch_free, bitgask_txn_commit or
+ *     buffers from bitgask_get, bitgask_multi_get and bitgask_txn_get) belong to the caller,
+ *     who releases each with its own function (bitgask_close, bitgask_options_free,
+ *     bitgask_iter_free, bitgask_report_free, bitgask_error_free, bitgask_batch_free,
+ *     bitgask_txn_commit or
  *     bitgask_txn_discard, bitgask_free). Every release function accepts NULL (except that
  *     bitgask_txn_commit of NULL returns BITGASK_E_NULL_ARG). Pointers the library returns inside an object (an error message,
  *     an iterator's key and value, a report's strings) are borrowed and valid only as long as
@@ -862,6 +863,27 @@ bitgask_status bitgask_reopen(struct bitgask_db *db, struct bitgask_error **err_
  * Threads: safe to call concurrently on one handle.
  */
 bitgask_status bitgask_backup(const struct bitgask_db *db, const char *dst, struct bitgask_error **err_out);
+
+/**
+ * Reads the values of `n` keys in one call: key `i` is `keys[i][0..klens[i])`. The keys'
+ * lookups and record reads overlap (their memory loads are prefetched together), so a batch
+ * reads many keys faster than as many `bitgask_get` calls; each key's answer is the one
+ * `bitgask_get` would give, its record CRC-checked the same way. Keys may repeat.
+ * For each key: `statuses_out[i]` = `BITGASK_OK`, and then `vals_out[i]` is a new buffer as
+ * from `bitgask_get` (free each with `bitgask_free`; never NULL, even for an empty value) and
+ * `vlens_out[i]` its length; or `BITGASK_NOT_FOUND` (absent or expired), `BITGASK_E_CORRUPT`
+ * (its record fails its CRC or does not decode) or `BITGASK_E_IO` (its read or its buffer's
+ * allocation failed), and then `vals_out[i]` is NULL and `vlens_out[i]` 0. A key's failure
+ * does not stop the others; `bitgask_get` of that key gives the detail in an error object.
+ * The arrays are written only when the call returns `BITGASK_OK`; `n` may be 0 (the arrays may
+ * then be NULL).
+ * Returns: `BITGASK_OK` (every key has its status); `BITGASK_E_NULL_ARG` (db, and when n > 0
+ * keys, klens, vals_out, vlens_out, statuses_out, or a key NULL with a nonzero length);
+ * `BITGASK_E_INVALID_ARG` (an empty key, or n too large for an array); `BITGASK_E_TOO_LARGE`
+ * (a key above max_key_size). On these errors nothing is read and nothing is written.
+ * Threads: safe to call concurrently on one handle.
+ */
+bitgask_status bitgask_multi_get(const struct bitgask_db *db, size_t n, const uint8_t *const *keys, const size_t *klens, uint8_t **vals_out, size_t *vlens_out, bitgask_status *statuses_out, struct bitgask_error **err_out);
 
 /**
  * A new options object with the defaults (sync on put and delete, 64 MiB files, 64 KiB keys,

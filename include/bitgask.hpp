@@ -511,6 +511,34 @@ class db {
         });
     }
 
+    // The values of keys, in their order (empty for each absent or expired one), read in one
+    // call (bitgask_multi_get: their lookups overlap, faster than as many get calls). A key
+    // whose read fails throws the error get() of that key throws, every buffer freed first.
+    std::vector<std::optional<std::string>> multi_get(const std::vector<std::string_view> &keys) const {
+        size_t n = keys.size();
+        std::vector<const uint8_t *> ptrs(n);
+        std::vector<size_t> klens(n), vlens(n);
+        std::vector<uint8_t *> vals(n);
+        std::vector<bitgask_status> statuses(n);
+        for (size_t i = 0; i < n; i++) {
+            ptrs[i] = detail::bytes(keys[i]);
+            klens[i] = keys[i].size();
+        }
+        call([&](bitgask_error **e) {
+            return bitgask_multi_get(h_, n, ptrs.data(), klens.data(), vals.data(), vlens.data(), statuses.data(),
+                                     e);
+        });
+        std::vector<std::unique_ptr<void, detail::deleter<void, bitgask_free>>> owned;
+        owned.reserve(n);
+        for (uint8_t *v : vals) owned.emplace_back(v);
+        std::vector<std::optional<std::string>> out(n);
+        for (size_t i = 0; i < n; i++) {
+            if (statuses[i] == BITGASK_OK) out[i] = std::string(detail::view(vals[i], vlens[i]));
+            else if (statuses[i] != BITGASK_NOT_FOUND) fail_for_key(keys[i], statuses[i]);
+        }
+        return out;
+    }
+
     // Deletes k; whether it existed.
     bool erase(std::string_view k) {
         return call([&](bitgask_error **e) { return bitgask_delete(h_, detail::bytes(k), k.size(), e); }) ==
@@ -634,6 +662,13 @@ class db {
     bitgask_status call(F &&f) const {
         if (!h_) throw error(BITGASK_E_CLOSED, "closed: the database is not open");
         return detail::call(std::forward<F>(f));
+    }
+
+    // Throws the error of a key bitgask_multi_get could not read: get()'s, with its detail, or
+    // one with the status's text if the key reads by now.
+    [[noreturn]] void fail_for_key(std::string_view k, bitgask_status s) const {
+        get(k);
+        detail::raise(s, nullptr);
     }
 
     void close_quietly() noexcept { BITGASK_HPP_CLOSE(std::exchange(h_, nullptr), nullptr); }

@@ -453,6 +453,13 @@ impl Keydir {
         shard.table.find(k.hash, |s| k.candidate(s)).map(Slot::loc)
     }
 
+    /// Starts loading the control group and first slots a lookup of `k` touches, so a caller
+    /// that looks up several keys in a row (a batched read) has their cache misses overlap.
+    #[inline]
+    pub fn prefetch(&self, k: &Hashed<'_>) {
+        self.shard(k.hash).prefetch(k.hash);
+    }
+
     pub fn get(&self, key: &[u8]) -> Option<Loc> {
         self.get_hashed(&self.hashed(key))
     }

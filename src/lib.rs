@@ -72,6 +72,7 @@ mod killpoint;
 mod loader;
 mod merge;
 mod merge_live;
+mod multi_get;
 mod options;
 mod prefetch;
 mod quarantine;

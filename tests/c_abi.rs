@@ -118,6 +118,7 @@ c_programs!(
     test_iter,
     test_lock,
     test_merge,
+    test_multi_get,
     test_ops,
     test_recovery,
     test_ttl,

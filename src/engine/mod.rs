@@ -4,6 +4,7 @@
 //!
 //! - `write`: appends, rotation and group commit (the write path, step by step).
 //! - `read`: finding and reading a key's current record.
+//! - `multi_read`: the same for many keys at once, their memory loads overlapped.
 //! - `maintenance`: what merge, backup and delete-all need while they hold the maintenance lock.
 //! - `lock_order`: the ranked locks below, checked in debug builds.
 //! - `spread_lock`: the read-write lock of `index` and `files`, whose readers count per thread.
@@ -42,6 +43,7 @@ mod gather;
 mod gather_tests;
 mod lock_order;
 mod maintenance;
+mod multi_read;
 mod read;
 mod spread_lock;
 mod tail;

@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod iter;
 pub mod maintenance;
+pub mod multi_get;
 pub mod options;
 pub mod report;
 pub mod space;

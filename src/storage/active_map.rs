@@ -83,6 +83,12 @@ impl ActiveMap {
         }
     }
 
+    /// The address of the map's first byte (for prefetch hints only: bytes are read through
+    /// [`ActiveMap::read`]).
+    pub fn addr(&self) -> usize {
+        self.raw.as_ptr() as usize
+    }
+
     /// Sets the length readers may read up to (after an append, or before a cut).
     pub fn set_readable(&self, len: u64) {
         self.readable.store(len, Ordering::Release);

@@ -94,6 +94,17 @@ impl DataFile {
         }
     }
 
+    /// Starts loading the cache lines of `len` bytes at `offset` (up to 512) when the file is
+    /// read through a map; a hint only, so an offset past the end costs nothing but the hint.
+    pub fn prefetch(&self, offset: u64, len: usize) {
+        let base = match &self.reader {
+            Reader::Mapped(m) => m.as_ptr() as usize,
+            Reader::Active(m) => m.addr(),
+            Reader::Pread(_) | Reader::Empty => return,
+        };
+        crate::prefetch::range(base.wrapping_add(offset as usize), len.min(512));
+    }
+
     /// Reads `len` bytes at `offset`; bytes missing from the file are corruption.
     pub fn read(&self, offset: u64, len: usize) -> Result<Bytes<'_>> {
         let short =
