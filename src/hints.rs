@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use hashbrown::HashMap;
+
 use crate::error::{Error, Result};
 use crate::format::hint::{HintBuilder, HintEntry};
 use crate::format::record::Header;
@@ -17,25 +19,23 @@ use crate::storage::fs::{atomic_write_with, data_name, hint_name};
 /// unfinished batch) gets no hint; the error says where.
 ///
 /// Memory stays small: one (key slice, stamp, offset) per record borrowed from the mapped file,
-/// sorted to find each key's newest record, and the hint streamed to disk.
+/// hashed to find each key's newest record, and the hint streamed to disk.
 pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
-    let mut records: Vec<(&[u8], u64, u32)> = Vec::new();
+    // Each key's newest record by (stamp, offset), found by hashing: sorting every record by key
+    // compared key bytes log n times each, and took a core's fifth under a write load.
+    let mut newest: HashMap<&[u8], (u64, u32), foldhash::fast::RandomState> = HashMap::default();
     let mut scan = BatchScan::new(&bytes);
-    records.extend(scan.by_ref().map(|(offset, r)| (r.key, r.header.ts, offset as u32)));
+    for (offset, r) in scan.by_ref() {
+        let rec = (r.header.ts, offset as u32);
+        newest.entry(r.key).and_modify(|e| *e = (*e).max(rec)).or_insert(rec);
+    }
     if let Some((at, bad)) = scan.stopped_at() {
         return Err(Error::corrupt_at(&path, *at, bad));
     }
-    // Keep the newest record of each key, then restore file order.
-    records.sort_unstable();
-    let mut last: Vec<(&[u8], u64, u32)> = Vec::with_capacity(records.len());
-    for r in records {
-        match last.last_mut() {
-            Some(prev) if prev.0 == r.0 => *prev = r,
-            _ => last.push(r),
-        }
-    }
+    // In file order.
+    let mut last: Vec<(&[u8], u64, u32)> = newest.into_iter().map(|(key, (ts, offset))| (key, ts, offset)).collect();
     last.sort_unstable_by_key(|r| r.2);
     atomic_write_with(dir, &hint_name(id), |w| {
         let mut b = HintBuilder::new(w, id, bytes.len() as u64)?;
