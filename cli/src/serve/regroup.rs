@@ -7,9 +7,11 @@
 //! many parked writes as the last round brought (the group plus what parked during its fsync,
 //! which is how many clients are busy writing). The wait ends as soon as they are there, and at
 //! the latest after a budget that follows how long the answered clients took to come back
-//! (twice the moving average, within [`MIN_WAIT`] and [`MAX_WAIT`]). A lone client expects only
-//! itself and never waits; a client that stops writing costs one budget, after which the
-//! expectation follows what came. The wait changes when an fsync starts, never what it covers:
+//! (twice the moving average, within [`MIN_WAIT`] and [`MAX_WAIT`]), and never longer than two
+//! fsyncs: a client that misses the group loses one fsync, while the wait holds up every client
+//! that came early, so on storage whose fsync costs nothing the syncer hardly waits. A lone
+//! client expects only itself and never waits; a client that stops writing costs one budget,
+//! after which the expectation follows what came. The wait changes when an fsync starts, never what it covers:
 //! no reply to a durable write is sent before its fsync.
 //!
 //! The engine's own leader wait (section 5.3) is bounded by one fsync's duration; a server's
@@ -18,7 +20,7 @@
 
 use std::time::Duration;
 
-/// The shortest budget (before any return was timed, and however fast clients come back).
+/// The shortest budget however fast clients come back (unless fsyncs are faster still).
 pub const MIN_WAIT: Duration = Duration::from_micros(100);
 /// The longest the syncer waits, however slow the clients are.
 pub const MAX_WAIT: Duration = Duration::from_millis(1);
@@ -36,6 +38,18 @@ pub struct Regroup {
     expect: u64,
     /// Moving average of how long, after an fsync, the expected writes took to come.
     return_ns: u64,
+    /// Moving average of the fsyncs' duration.
+    fsync_ns: u64,
+}
+
+/// One step of a moving average over about eight samples (the first sample starts it).
+fn average(avg: u64, sample: Duration) -> u64 {
+    let ns = u64::try_from(sample.as_nanos()).unwrap_or(u64::MAX);
+    if avg == 0 {
+        ns
+    } else {
+        avg / 8 * 7 + ns / 8
+    }
 }
 
 impl Regroup {
@@ -57,9 +71,12 @@ impl Regroup {
         self.asked < self.want()
     }
 
-    /// The longest the next group waits, counted from the end of the last fsync.
+    /// The longest the next group waits, counted from the end of the last fsync: never more
+    /// than two fsyncs, since a late client that misses the group loses one fsync, while the
+    /// wait holds up everyone who came early.
     pub fn budget(&self) -> Duration {
-        Duration::from_nanos(self.return_ns.saturating_mul(2)).clamp(MIN_WAIT, MAX_WAIT)
+        let back = Duration::from_nanos(self.return_ns.saturating_mul(2)).clamp(MIN_WAIT, MAX_WAIT);
+        back.min(Duration::from_nanos(self.fsync_ns.saturating_mul(2)))
     }
 
     /// The syncer takes every write parked so far into its group, after waiting `waited` for
@@ -67,15 +84,15 @@ impl Regroup {
     /// returns the mark to hand to [`Regroup::done`].
     pub fn take(&mut self, waited: Option<Duration>) -> u64 {
         if let Some(waited) = waited {
-            let ns = u64::try_from(waited.min(MAX_WAIT).as_nanos()).unwrap_or(u64::MAX);
-            self.return_ns = if self.return_ns == 0 { ns } else { self.return_ns / 8 * 7 + ns / 8 };
+            self.return_ns = average(self.return_ns, waited.min(MAX_WAIT));
         }
         self.asked
     }
 
-    /// The group taken at `mark` is synced and its clients woken: the next group expects what
-    /// this round brought (the group and what parked during its fsync).
-    pub fn done(&mut self, mark: u64) {
+    /// The group taken at `mark` is synced (its fsync took `fsync`) and its clients woken: the
+    /// next group expects what this round brought (the group and what parked during its fsync).
+    pub fn done(&mut self, mark: u64, fsync: Duration) {
+        self.fsync_ns = average(self.fsync_ns, fsync);
         self.expect = (self.asked - self.taken).clamp(1, MAX_EXPECT);
         self.taken = mark;
     }
@@ -86,6 +103,7 @@ mod tests {
     use super::*;
 
     const BACK: Duration = Duration::from_micros(300);
+    const FSYNC: Duration = Duration::from_millis(10);
 
     /// One round: `n` writes park, the syncer takes them (after `waited`), then `late` park
     /// during the fsync. Returns whether the group would have waited.
@@ -94,7 +112,7 @@ mod tests {
         let waits = r.waits();
         let mark = r.take(waits.then_some(BACK));
         r.asked(late);
-        r.done(mark);
+        r.done(mark, FSYNC);
         waits
     }
 
@@ -148,7 +166,7 @@ mod tests {
     #[test]
     fn the_budget_follows_the_returns_within_its_bounds() {
         let mut r = Regroup::default();
-        assert_eq!(r.budget(), MIN_WAIT, "nothing timed yet");
+        assert_eq!(r.budget(), Duration::ZERO, "no fsync timed yet");
         round(&mut r, 2, 0);
         for _ in 0..50 {
             // The first client is back at once, the second after BACK.
@@ -156,7 +174,7 @@ mod tests {
             assert!(r.waits());
             assert!(r.asked(1));
             let mark = r.take(Some(BACK));
-            r.done(mark);
+            r.done(mark, FSYNC);
         }
         assert_eq!(r.budget(), 2 * BACK);
         round(&mut r, 1, 0);
@@ -172,6 +190,18 @@ mod tests {
             r.take(Some(Duration::ZERO));
         }
         assert_eq!(r.budget(), MIN_WAIT);
+    }
+
+    #[test]
+    fn the_budget_is_at_most_two_fsyncs() {
+        let mut r = Regroup::default();
+        r.asked(1);
+        let mark = r.take(None);
+        r.done(mark, Duration::from_micros(20));
+        for _ in 0..10 {
+            r.take(Some(BACK));
+        }
+        assert_eq!(r.budget(), Duration::from_micros(40), "fsyncs cost less than the wait would");
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Syncer {
         let mut done: Option<Ticket> = None;
         let mut synced_at = Instant::now();
         while let Some((target, homes, mark)) = self.next(synced_at) {
+            let started = Instant::now();
             if done < Some(target) {
                 #[cfg(test)]
                 let _held = sh.sync_hold.lock().unwrap_or_else(PoisonError::into_inner);
@@ -84,7 +85,7 @@ impl Syncer {
                 h.synced();
             }
             synced_at = Instant::now();
-            self.lock().regroup.done(mark);
+            self.lock().regroup.done(mark, synced_at - started);
         }
     }
 
