@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use hashbrown::HashMap;
+
 use crate::error::{Error, Result};
 use crate::format::hint::{HintBuilder, HintEntry};
 use crate::format::record::Header;
@@ -17,7 +19,7 @@ use crate::storage::fs::{atomic_write_with, data_name, hint_name};
 /// unfinished batch) gets no hint; the error says where.
 ///
 /// Memory stays small: one (key slice, stamp, offset) per record borrowed from the mapped file,
-/// sorted to find each key's newest record, and the hint streamed to disk.
+/// a hash map from each key to its newest record, and the hint streamed to disk.
 pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
@@ -27,19 +29,22 @@ pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
     if let Some((at, bad)) = scan.stopped_at() {
         return Err(Error::corrupt_at(&path, *at, bad));
     }
-    // Keep the newest record of each key, then restore file order.
-    records.sort_unstable();
-    let mut last: Vec<(&[u8], u64, u32)> = Vec::with_capacity(records.len());
-    for r in records {
-        match last.last_mut() {
-            Some(prev) if prev.0 == r.0 => *prev = r,
-            _ => last.push(r),
-        }
+    // Each key's newest record by (stamp, offset), found by hashing and kept in file order:
+    // sorting every record by key compared key bytes log n times each, about twice the time.
+    let mut newest: HashMap<&[u8], (u64, u32, usize), foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(records.len(), Default::default());
+    for (i, &(key, ts, offset)) in records.iter().enumerate() {
+        let rec = (ts, offset, i);
+        newest.entry(key).and_modify(|e| *e = (*e).max(rec)).or_insert(rec);
     }
-    last.sort_unstable_by_key(|r| r.2);
+    let mut keep = vec![false; records.len()];
+    for (_, (_, _, i)) in newest {
+        keep[i] = true;
+    }
+    let last = records.iter().zip(&keep).filter(|(_, &k)| k).map(|(r, _)| *r);
     atomic_write_with(dir, &hint_name(id), |w| {
         let mut b = HintBuilder::new(w, id, bytes.len() as u64)?;
-        for &(key, _, offset) in &last {
+        for (key, _, offset) in last {
             let h = Header::parse(&bytes[offset as usize..]).expect("scanned above");
             b.push(&HintEntry {
                 ts: h.ts,

@@ -263,6 +263,24 @@ fn hints_and_validate_pick_the_newest_stamp_not_the_last_position() {
 }
 
 #[test]
+fn a_hint_takes_the_later_record_of_a_key_on_a_stamp_tie() {
+    use crate::format::record::encode;
+    let dir = TempDir::new("val");
+    handmade(
+        dir.path(),
+        &[encode(5, 0, 0, b"k", b"first"), encode(2, 0, 0, b"j", b"j"), encode(5, 0, 0, b"k", b"second")],
+    );
+    crate::hints::write_hint(&dir.path().join("data"), 1).unwrap();
+    let mut two_files = opts();
+    two_files.set_max_file_size(256).unwrap();
+    fs::write(data(dir.path(), 2, "data"), b"").unwrap();
+    let db = Db::open(dir.path(), two_files).unwrap();
+    assert_eq!(db.open_report().files_from_hints, 1);
+    assert_eq!(db.get(b"k").unwrap().unwrap(), b"second", "as a scan decides");
+    assert_eq!(db.get(b"j").unwrap().unwrap(), b"j");
+}
+
+#[test]
 fn a_compressed_value_that_does_not_decode_is_damage() {
     use crate::format::record::{Codec, Encoded, FLAG_COMPRESSED};
     let dir = TempDir::new("val");

@@ -128,6 +128,7 @@ pub fn spawn(
         syncer,
         parked: Vec::new(),
         want: None,
+        parked_now: 0,
         home: Arc::clone(&home),
         poll,
         slots: Vec::new(),
@@ -147,8 +148,10 @@ struct Loop {
     syncer: Arc<Syncer>,
     /// Parked connections (by slot), each waiting for its durable write's ticket.
     parked: Vec<usize>,
-    /// The highest ticket parked this round, to ask the syncer for.
+    /// The highest ticket parked this round, to ask the syncer for, and how many connections
+    /// parked this round.
     want: Option<bitgask::Ticket>,
+    parked_now: u64,
     home: Arc<IoHandle>,
     poll: Poll,
     /// Connections by token.
@@ -189,7 +192,7 @@ impl Loop {
                 self.answer_parked();
             }
             if let Some(t) = self.want.take() {
-                self.syncer.want(t, &self.home);
+                self.syncer.want(t, std::mem::take(&mut self.parked_now), &self.home);
             }
             if tick {
                 self.sweep();
@@ -222,6 +225,7 @@ impl Loop {
                 let t = conn.parked().expect("parked");
                 if !self.parked.contains(&i) {
                     self.parked.push(i);
+                    self.parked_now += 1;
                 }
                 self.want = self.want.max(Some(t));
             }
