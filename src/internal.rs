@@ -33,3 +33,8 @@ pub mod killpoint {
 pub mod adopt {
     pub use crate::adopt_commit::{stop, ADOPT_POINTS};
 }
+
+/// The keydir snapshot's checks, for its fuzz target.
+pub mod snapshot {
+    pub use crate::snapshot::{fix_crcs, fuzz_check, sample};
+}
