@@ -82,7 +82,7 @@ pub fn list(dir: &Path) -> Result<Listing> {
             }
             _ if name == META_FILE && regular => {}
             _ if name == WATERMARK_FILE && regular => {}
-            // The keydir snapshot of a clean close (section 6.4), and the one open retired.
+            // The keydir snapshot of a clean close (section 6.7), and the one open retired.
             _ if (name == SNAPSHOT_FILE || name == RETIRED_FILE) && regular => {}
             // A merge's completion marker, left only if a crash came right after the swap.
             _ if name == MERGE_DONE && regular => {}

@@ -410,7 +410,7 @@ impl Shard {
 }
 
 /// The keydir's hasher: foldhash seeded with a random 64-bit seed per keydir, kept so that a
-/// keydir snapshot (docs/DESIGN.md section 6.4) can be loaded without hashing its keys again.
+/// keydir snapshot (docs/DESIGN.md section 6.7) can be loaded without hashing its keys again.
 pub type KeyHasher = FixedState;
 
 /// The in-memory index from key to [`Loc`].

@@ -51,8 +51,8 @@ pub struct OpenReport {
     /// damage: nothing was ever written there (docs/DESIGN.md section 4.5).
     pub unused_tails: Vec<(String, u64, u64)>,
     pub unknown_files: Vec<String>,
-    /// The keydir came from the keydir snapshot of the last clean close (docs/DESIGN.md
-    /// section 6.4) instead of hints and scans.
+    /// The keydir came from the keydir snapshot of the last clean close
+    /// (docs/DESIGN.md section 6.7) instead of hints and scans.
     pub snapshot_used: bool,
     /// A keydir snapshot was present but not used, and why (open loaded without it).
     pub snapshot_ignored: Option<String>,
@@ -119,7 +119,7 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
 
     // The highest file keeps being appended while it has room (its hint goes first, since a
     // hint may only describe a sealed file).
-    // The keydir snapshot goes before the handle can write, used or not (section 6.4).
+    // The keydir snapshot goes before the handle can write, used or not (section 6.7).
     let mut removed = snapshot::retire(&dir)?;
     let mut active = None;
     if rec.max_id > 0 && rec.sizes[&rec.max_id] < opts.max_file_size {

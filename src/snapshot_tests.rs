@@ -1,4 +1,4 @@
-//! The keydir snapshot at open (docs/DESIGN.md section 6.4): used only when it matches the
+//! The keydir snapshot at open (docs/DESIGN.md section 6.7): used only when it matches the
 //! directory exactly, and then giving the keydir hints give; every kind of staleness and damage
 //! falls back to hints; a crash never leaves one to use.
 

@@ -318,9 +318,9 @@ impl Engine {
         result
     }
 
-    /// Writes the keydir snapshot at close, once every file is synced and sealed (docs/DESIGN.md
-    /// section 6.4). Not for small keydirs (their hints load fast), nor with hints off or space
-    /// low; a failure only costs the next open its shortcut.
+    /// Writes the keydir snapshot at close, once every file is synced and sealed
+    /// (docs/DESIGN.md section 6.7). Not for small keydirs (their hints load fast), nor with
+    /// hints off or space low; a failure only costs the next open its shortcut.
     fn write_snapshot(&self, last_ts: u64) {
         let index = self.index.read();
         if self.opts.hint_files && !self.space.is_low() && index.keys.len() >= snapshot::MIN_KEYS {

@@ -1,4 +1,4 @@
-//! One keydir shard as bytes and back, for the keydir snapshot (docs/DESIGN.md section 6.4).
+//! One keydir shard as bytes and back, for the keydir snapshot (docs/DESIGN.md section 6.7).
 //!
 //! A shard is written as its bucket count, its entries in bucket order (each with its key's hash,
 //! so loading hashes nothing), then the keys in the same order. Loading makes a table of the same
