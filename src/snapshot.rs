@@ -338,19 +338,23 @@ pub fn fix_crcs(b: &mut [u8]) {
     b[head_len - 4..head_len].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// For the fuzz target: decodes `b`; if it is accepted, every entry must be readable without
-/// panicking, and encoding what was decoded and decoding that again gives the same entries.
-/// Returns whether `b` was accepted.
+/// For the fuzz target: decodes `b`; if it is accepted, every entry must be looked up without
+/// panicking, and, when every key is found (no stored hash lied), encoding what was decoded and
+/// decoding that again gives the same entries. Returns whether `b` was accepted.
 pub fn fuzz_check(b: &[u8]) -> bool {
     let Ok(first) = decode(b) else { return false };
     let mut seen = Vec::new();
     first.keys.for_each(|k, l| seen.push((k.to_vec(), l.file_id, l.offset, l.size)));
     assert_eq!(seen.len(), first.keys.len());
-    for (k, ..) in seen.iter().take(64) {
-        let _ = first.keys.get(k);
-    }
+    let honest = seen.iter().all(|(k, ..)| first.keys.get(k).is_some());
     let again = encode(&first.keys, first.tally.max_ts, &first.files);
-    let second = decode(&again).expect("a re-encoded snapshot decodes");
+    // A lying hash put its key in another shard: re-encoding that (with the true hash) may be
+    // refused, and not panicking is all that is asked of such input.
+    let second = match decode(&again) {
+        Ok(s) => s,
+        Err(_) if !honest => return true,
+        Err(e) => panic!("a re-encoded snapshot of honest hashes does not decode: {e}"),
+    };
     let mut back = Vec::new();
     second.keys.for_each(|k, l| back.push((k.to_vec(), l.file_id, l.offset, l.size)));
     seen.sort();
