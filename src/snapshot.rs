@@ -89,6 +89,16 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// The snapshot file's bytes for `keys` and the data files `files`.
 pub fn encode(keys: &Keydir, max_ts: u64, files: &[FileStamp]) -> Vec<u8> {
+    let (mut out, shards) = encode_parts(keys, max_ts, files);
+    for s in shards {
+        out.extend_from_slice(&s);
+    }
+    out
+}
+
+/// The header and the four shards, apart (close writes them one after the other, without
+/// copying the shards into one buffer).
+fn encode_parts(keys: &Keydir, max_ts: u64, files: &[FileStamp]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let shards: Vec<Vec<u8>> = (0..SHARDS)
         .map(|i| {
             let mut b = Vec::new();
@@ -97,7 +107,7 @@ pub fn encode(keys: &Keydir, max_ts: u64, files: &[FileStamp]) -> Vec<u8> {
         })
         .collect();
     let head_len = FIXED + files.len() * FILE + SHARDS * SHARD + 4;
-    let mut out = Vec::with_capacity(head_len + shards.iter().map(Vec::len).sum::<usize>());
+    let mut out = Vec::with_capacity(head_len);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(files.len() as u32).to_le_bytes());
@@ -119,10 +129,7 @@ pub fn encode(keys: &Keydir, max_ts: u64, files: &[FileStamp]) -> Vec<u8> {
         at += s.len() as u64;
     }
     out.extend_from_slice(&crc32fast::hash(&out).to_le_bytes());
-    for s in shards {
-        out.extend_from_slice(&s);
-    }
-    out
+    (out, shards)
 }
 
 /// Checks the header (its CRC, the version, where the shards are); shard CRCs are left to the
@@ -242,8 +249,12 @@ fn decode_parsed(parsed: &Parsed<'_>) -> std::result::Result<Loaded, String> {
 pub(crate) fn write(dir: &Path, keys: &Keydir, max_ts: u64) -> Result<()> {
     // Else the next open's rename would replace it, freeing it on open's time.
     remove_retired(dir)?;
-    let bytes = encode(keys, max_ts, &stamps(dir)?);
-    atomic_write_with(dir, SNAPSHOT_FILE, |w| std::io::Write::write_all(w, &bytes))
+    let (head, shards) = encode_parts(keys, max_ts, &stamps(dir)?);
+    atomic_write_with(dir, SNAPSHOT_FILE, |w| {
+        use std::io::Write;
+        w.write_all(&head)?;
+        shards.iter().try_for_each(|s| w.write_all(s))
+    })
 }
 
 /// The snapshot of `dir`, if there is one that describes exactly its data files (`data`, in id
