@@ -34,7 +34,9 @@ pub mod adopt {
     pub use crate::adopt_commit::{stop, ADOPT_POINTS};
 }
 
-/// The keydir snapshot's checks, for its fuzz target.
+/// The keydir snapshot: its fuzz target's checks, and what `bitgask dump` shows of one.
 pub mod snapshot {
-    pub use crate::snapshot::{fix_crcs, fuzz_check, sample};
+    pub use crate::snapshot::{
+        fix_crcs, fuzz_check, has_magic, sample, summary, FileStamp, ShardSummary, Summary, SNAPSHOT_FILE,
+    };
 }

@@ -323,6 +323,57 @@ pub(crate) fn discard(dir: &Path) -> Result<bool> {
     Ok(any)
 }
 
+/// Whether `b` begins like a keydir snapshot.
+pub fn has_magic(b: &[u8]) -> bool {
+    b.starts_with(MAGIC)
+}
+
+/// One shard as `bitgask dump` shows it.
+#[derive(Debug, Clone)]
+pub struct ShardSummary {
+    pub buckets: u64,
+    pub entries: u64,
+    pub bytes: u64,
+    pub crc_ok: bool,
+}
+
+/// What `bitgask dump` shows of a snapshot: its header, its shards' sizes and CRCs, and, given
+/// its directory, whether open would take it (`Ok`) or why not.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub max_ts: u64,
+    pub files: Vec<FileStamp>,
+    pub shards: Vec<ShardSummary>,
+    pub matches: Option<std::result::Result<(), String>>,
+}
+
+/// Reads the header and the shards' heads and CRCs of snapshot bytes `b` (no keydir is built);
+/// `dir` is the `data/` directory the snapshot lies in, if it should be compared with it.
+pub fn summary(b: &[u8], dir: Option<&Path>) -> std::result::Result<Summary, String> {
+    let parsed = parse(b)?;
+    let shards = parsed
+        .shards
+        .iter()
+        .map(|&(s, crc)| ShardSummary {
+            buckets: s.get(..8).map_or(0, |h| u64_at(h, 0)),
+            entries: s.get(8..16).map_or(0, |h| u64_at(h, 0)),
+            bytes: s.len() as u64,
+            crc_ok: crc32fast::hash(s) == crc,
+        })
+        .collect();
+    let matches = dir.map(|d| {
+        let now = stamps(d).map_err(|e| e.to_string())?;
+        match parsed.files.iter().zip(&now).find(|(a, b)| a != b) {
+            _ if now.len() != parsed.files.len() => {
+                Err(format!("{} data files, the snapshot has {}", now.len(), parsed.files.len()))
+            }
+            Some((_, f)) => Err(format!("{} changed since the snapshot", data_name(f.id))),
+            None => Ok(()),
+        }
+    });
+    Ok(Summary { max_ts: parsed.max_ts, files: parsed.files, shards, matches })
+}
+
 /// For the fuzz target: recomputes the CRCs of what looks like a snapshot (as far as it can be
 /// parsed), so mutated contents get past them.
 pub fn fix_crcs(b: &mut [u8]) {
