@@ -266,3 +266,35 @@ fn repair_removes_the_snapshot_and_validate_accepts_it() {
     crate::repair(dir.path(), &opts()).unwrap();
     assert!(!snapshot(dir.path()).exists());
 }
+
+/// A measurement, not a check (ignored by `cargo test`; run it with `cargo test --release --lib
+/// -- --ignored reopen_of_a_million_keys --nocapture`): reopen of 1,000,000 16-byte keys with
+/// the snapshot and from hints, alternating, so both see the same machine load.
+#[test]
+#[ignore]
+fn reopen_of_a_million_keys_with_and_without_the_snapshot() {
+    let dir = TempDir::new("snapab");
+    let mut o = Options::default();
+    o.set_sync_on_put(false).set_sync_on_delete(false);
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    for i in 0..1_000_000u32 {
+        db.put(format!("key-{i:012}").as_bytes(), &[b'v'; 100]).unwrap();
+    }
+    db.close().unwrap();
+    // Let the background hint writers finish: reopen once and close.
+    Db::open(dir.path(), o.clone()).unwrap().close().unwrap();
+    for round in 0..5 {
+        for use_snap in [true, false] {
+            if !use_snap {
+                std::fs::remove_file(snapshot(dir.path())).unwrap();
+            }
+            let t = std::time::Instant::now();
+            let db = Db::open(dir.path(), o.clone()).unwrap();
+            db.get(b"key-000000000007").unwrap().unwrap();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            let r = db.open_report();
+            println!("round {round} snapshot={} {ms:.1} ms (hints {})", r.snapshot_used, r.files_from_hints);
+            db.close().unwrap();
+        }
+    }
+}
