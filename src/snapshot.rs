@@ -215,7 +215,8 @@ pub(crate) fn decode(b: &[u8]) -> std::result::Result<Loaded, String> {
 
 fn decode_parsed(parsed: &Parsed<'_>) -> std::result::Result<Loaded, String> {
     let hasher = KeyHasher::with_seed(parsed.seed);
-    let keys: u64 = parsed.shards.iter().map(|s| s.0.get(8..16).map_or(0, |n| u64_at(n, 0))).sum();
+    // Claimed counts, not checked yet: only a hint for how many threads to use.
+    let keys = parsed.shards.iter().map(|s| s.0.get(8..16).map_or(0, |n| u64_at(n, 0))).fold(0u64, u64::saturating_add);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (mut built, live, purge) = if keys < PARALLEL_MIN_KEYS || cores < 2 {
         build(&hasher, parsed, &[0, 1, 2, 3])?

@@ -112,7 +112,7 @@ pub fn decode_shard(
     let (buckets, len, keys_len) = (u64_at(bytes, 0), u64_at(bytes, 8), u64_at(bytes, 16));
     let entries_len = len.checked_mul(ENTRY as u64).filter(|&n| n <= (bytes.len() - HEAD) as u64);
     let Some(entries_len) = entries_len else { return refuse("more entries than bytes") };
-    if HEAD as u64 + entries_len + keys_len != bytes.len() as u64 {
+    if (HEAD as u64 + entries_len).checked_add(keys_len) != Some(bytes.len() as u64) {
         return refuse("shard length does not add up");
     }
     let entries = &bytes[HEAD..HEAD + entries_len as usize];
@@ -222,6 +222,9 @@ mod tests {
         let mut longer = b.clone();
         longer.push(0);
         assert!(decode_shard(&h, 1, &longer, |_| true).is_err(), "trailing byte");
+        let mut huge = b.clone();
+        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode_shard(&h, 1, &huge, |_| true).is_err(), "a key length that overflows");
         for at in (0..b.len()).step_by(7) {
             let mut bad = b.clone();
             bad[at] ^= 0xff;

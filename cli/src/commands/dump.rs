@@ -87,7 +87,7 @@ fn dump_snapshot(path: &Path, bytes: &[u8], ctx: &Ctx) -> CmdResult {
         Some(Err(why)) => format!("stale: {why}"),
         None => "not compared with a directory".to_string(),
     };
-    let keys: u64 = s.shards.iter().map(|h| h.entries).sum();
+    let keys = s.shards.iter().map(|h| h.entries).fold(0u64, u64::saturating_add);
     if ctx.json {
         let files: Vec<Value> = s
             .files
