@@ -27,8 +27,10 @@ use crate::error::{Error, Result};
 use crate::format::merge_done::MergeDone;
 use crate::format::watermark::WATERMARK_FILE;
 use crate::killpoint;
-use crate::snapshot::{RETIRED_FILE, SNAPSHOT_FILE};
-use crate::storage::fs::{self as dfs, data_name, fsync_dir, parse_name, META_FILE, TMP_SUFFIX};
+use crate::storage::fs::{
+    self as dfs, data_name, fsync_dir, parse_name, META_FILE, RETIRED_SNAPSHOT_FILE as RETIRED_FILE, SNAPSHOT_FILE,
+    TMP_SUFFIX,
+};
 
 /// The current generation.
 pub const DATA_DIR: &str = "data";

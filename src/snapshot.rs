@@ -22,7 +22,7 @@ use crate::keydir::{decode_shard, KeyHasher, Keydir, Shard, SHARDS};
 use crate::loader::Tally;
 use crate::storage::fs::{self, atomic_write_with, data_name, tmp_name};
 
-pub const SNAPSHOT_FILE: &str = "keydir.snapshot";
+pub use crate::storage::fs::SNAPSHOT_FILE;
 const MAGIC: &[u8; 8] = b"BGKSNAP1";
 const VERSION: u32 = 1;
 /// Keys below which close writes no snapshot: their hints load in a few milliseconds anyway.
@@ -294,7 +294,7 @@ fn map_populated(path: &Path) -> Result<memmap2::Mmap> {
 
 /// What open renames the snapshot to: removing a large file takes a while (its page cache and
 /// blocks are freed), so the background thread does it once the handle is open.
-pub const RETIRED_FILE: &str = "keydir.snapshot.old";
+pub use crate::storage::fs::RETIRED_SNAPSHOT_FILE as RETIRED_FILE;
 
 /// Takes the snapshot out of open's way before the handle can write: renames it to
 /// [`RETIRED_FILE`] and removes its temporary file. True if the directory changed (the caller

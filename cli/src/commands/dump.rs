@@ -66,8 +66,8 @@ fn dump_watermark(bytes: &[u8], ctx: &Ctx) -> CmdResult {
     Ok(if mark.is_some() { exit::OK } else { exit::CORRUPT })
 }
 
-/// The keydir snapshot's header, its shards, and whether open would use it (docs/DESIGN.md
-/// section 6.7); exit code 3 when its header or a shard's CRC does not check out.
+/// The keydir snapshot's header, its shards, and whether open would use it
+/// (docs/DESIGN.md section 6.7); exit code 3 when its header or a shard's CRC does not check out.
 fn dump_snapshot(path: &Path, bytes: &[u8], ctx: &Ctx) -> CmdResult {
     let mut out = stdout();
     let s = match snapshot::summary(bytes, path.parent()) {
