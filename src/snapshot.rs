@@ -402,14 +402,16 @@ pub fn fix_crcs(b: &mut [u8]) {
 }
 
 /// For the fuzz target: decodes `b`; if it is accepted, every entry must be looked up without
-/// panicking, and, when every key is found (no stored hash lied), encoding what was decoded and
+/// panicking, and, when every key is there once and found (no stored hash lied), encoding what was decoded and
 /// decoding that again gives the same entries. Returns whether `b` was accepted.
 pub fn fuzz_check(b: &[u8]) -> bool {
     let Ok(first) = decode(b) else { return false };
     let mut seen = Vec::new();
     first.keys.for_each(|k, l| seen.push((k.to_vec(), l.file_id, l.offset, l.size)));
     assert_eq!(seen.len(), first.keys.len());
-    let honest = seen.iter().all(|(k, ..)| first.keys.get(k).is_some());
+    // Honest: every key once, and found where its true hash leads (so in its true shard).
+    let distinct = seen.iter().map(|e| &e.0).collect::<std::collections::HashSet<_>>().len() == seen.len();
+    let honest = distinct && seen.iter().all(|(k, ..)| first.keys.get(k).is_some());
     let again = encode(&first.keys, first.tally.max_ts, &first.files);
     // A lying hash put its key in another shard: re-encoding that (with the true hash) may be
     // refused, and not panicking is all that is asked of such input.
