@@ -10,14 +10,14 @@
 #                                  cargo test, no libFuzzer (also the fallback when cargo-fuzz
 #                                  cannot be installed)
 #
-# Environment: FUZZ_TARGETS (default: all seven), FUZZ_SANITIZER (default none: the only one a
+# Environment: FUZZ_TARGETS (default: all eight), FUZZ_SANITIZER (default none: the only one a
 # stable toolchain builds), CARGO, CARGO_FUZZ_VERSION (installed when cargo-fuzz is missing).
 # Prints executions and findings per target; exits non-zero when any target found something.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
-TARGETS=${FUZZ_TARGETS:-record_decode hint_parse meta_parse directory resp_parse glob_match dispatch}
+TARGETS=${FUZZ_TARGETS:-record_decode hint_parse meta_parse snapshot_load directory resp_parse glob_match dispatch}
 SANITIZER=${FUZZ_SANITIZER:-none}
 CARGO_FUZZ_VERSION=${CARGO_FUZZ_VERSION:-0.13.2}
 mode=${1:-smoke}

@@ -27,7 +27,10 @@ use crate::error::{Error, Result};
 use crate::format::merge_done::MergeDone;
 use crate::format::watermark::WATERMARK_FILE;
 use crate::killpoint;
-use crate::storage::fs::{self as dfs, data_name, fsync_dir, parse_name, META_FILE, TMP_SUFFIX};
+use crate::storage::fs::{
+    self as dfs, data_name, fsync_dir, parse_name, META_FILE, RETIRED_SNAPSHOT_FILE as RETIRED_FILE, SNAPSHOT_FILE,
+    TMP_SUFFIX,
+};
 
 /// The current generation.
 pub const DATA_DIR: &str = "data";
@@ -48,12 +51,13 @@ pub fn exists(root: &Path) -> bool {
 }
 
 /// The temporary names our atomic writes leave behind when interrupted: `<id>.hint.tmp`,
-/// `<id>.data.tmp`, `bitgask.meta.tmp`, `bitgask.watermark.tmp`. Other names ending in `.tmp`
+/// `<id>.data.tmp`, `bitgask.meta.tmp`, `bitgask.watermark.tmp`, `keydir.snapshot.tmp`. Other names ending in `.tmp`
 /// are someone else's.
 pub fn is_our_tmp(name: &str) -> bool {
     let Some(base) = name.strip_suffix(TMP_SUFFIX) else { return false };
     base == META_FILE
         || base == WATERMARK_FILE
+        || base == SNAPSHOT_FILE
         || parse_name(base).is_some_and(|(_, ext)| ext == "hint" || ext == "data")
 }
 
@@ -80,6 +84,8 @@ pub fn list(dir: &Path) -> Result<Listing> {
             }
             _ if name == META_FILE && regular => {}
             _ if name == WATERMARK_FILE && regular => {}
+            // The keydir snapshot of a clean close (section 6.7), and the one open retired.
+            _ if (name == SNAPSHOT_FILE || name == RETIRED_FILE) && regular => {}
             // A merge's completion marker, left only if a crash came right after the swap.
             _ if name == MERGE_DONE && regular => {}
             _ => out.unknown.push(name),
@@ -135,8 +141,10 @@ fn link_survivors(data: &Path, tmp: &Path, inputs: &[u32]) -> Result<()> {
             .is_some_and(|(id, ext)| (ext == "data" || ext == "hint") && inputs.contains(&id));
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
         // Directories cannot be linked; they stay in data.old and are moved back afterwards.
-        // Our own temporary files of interrupted writes are not carried over.
-        if input || is_dir || tmp.join(&name).exists() || is_our_tmp(&name.to_string_lossy()) {
+        // Our own temporary files of interrupted writes are not carried over, nor a keydir
+        // snapshot (open removes it; it could only describe the old generation).
+        let ours_to_drop = is_our_tmp(&name.to_string_lossy()) || name == SNAPSHOT_FILE || name == RETIRED_FILE;
+        if input || is_dir || tmp.join(&name).exists() || ours_to_drop {
             continue;
         }
         dfs::hard_link(&entry.path(), &tmp.join(&name))?;

@@ -33,3 +33,10 @@ pub mod killpoint {
 pub mod adopt {
     pub use crate::adopt_commit::{stop, ADOPT_POINTS};
 }
+
+/// The keydir snapshot: its fuzz target's checks, and what `bitgask dump` shows of one.
+pub mod snapshot {
+    pub use crate::snapshot::{
+        fix_crcs, fuzz_check, has_magic, sample, summary, FileStamp, ShardSummary, Summary, SNAPSHOT_FILE,
+    };
+}

@@ -22,7 +22,7 @@
 
 use std::hash::BuildHasher;
 
-use foldhash::quality::RandomState;
+use foldhash::quality::{FixedState, RandomState};
 
 use hashbrown::hash_table::{Entry, HashTable};
 
@@ -267,7 +267,7 @@ impl Hashed<'_> {
 }
 
 /// Hashes `key` with a keydir's hasher (see [`Keydir::shards_mut`]).
-pub fn hashed_with<'k>(hasher: &RandomState, key: &'k [u8]) -> Hashed<'k> {
+pub fn hashed_with<'k>(hasher: &KeyHasher, key: &'k [u8]) -> Hashed<'k> {
     let hash = hasher.hash_one(key);
     if key.len() <= INLINE_MAX {
         Hashed { key, hash, want: inline_ref(key), mask: u64::MAX }
@@ -328,7 +328,7 @@ impl Shard {
     }
 
     /// Points `k` at `loc` unless `keep(current)` says the current entry stays.
-    pub fn upsert(&mut self, hasher: &RandomState, k: &Hashed<'_>, loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
+    pub fn upsert(&mut self, hasher: &KeyHasher, k: &Hashed<'_>, loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
         // `entry` makes room for one more entry first; with none left, that is a rehash.
         if self.table.len() == self.table.capacity() {
             self.layout += 1;
@@ -409,10 +409,15 @@ impl Shard {
     }
 }
 
+/// The keydir's hasher: foldhash seeded with a random 64-bit seed per keydir, kept so that a
+/// keydir snapshot (docs/DESIGN.md section 6.7) can be loaded without hashing its keys again.
+pub type KeyHasher = FixedState;
+
 /// The in-memory index from key to [`Loc`].
 pub struct Keydir {
     shards: [Shard; SHARDS],
-    hasher: RandomState,
+    hasher: KeyHasher,
+    seed: u64,
 }
 
 impl Default for Keydir {
@@ -423,7 +428,13 @@ impl Default for Keydir {
 
 impl Keydir {
     pub fn new() -> Keydir {
-        Keydir { shards: Default::default(), hasher: RandomState::default() }
+        // foldhash's process-wide random seed, mixed with a per-instance counter.
+        Keydir::with_seed(RandomState::default().hash_one(0x6b65_7964_6972u64))
+    }
+
+    /// An empty keydir whose hasher has `seed`.
+    pub fn with_seed(seed: u64) -> Keydir {
+        Keydir { shards: Default::default(), hasher: KeyHasher::with_seed(seed), seed }
     }
 
     pub fn len(&self) -> usize {
@@ -479,7 +490,7 @@ impl Keydir {
 
     /// Room for `additional` more keys without rehashing, spread by the shards' shares.
     pub fn reserve(&mut self, additional: usize) {
-        let Keydir { shards, hasher } = self;
+        let Keydir { shards, hasher, .. } = self;
         for (s, share) in shards.iter_mut().zip(SHARD_SHARES) {
             // A little over the share: the keys of a shard vary around their expected count.
             let n = additional / 32 * share as usize + additional / 256 + 16;
@@ -502,12 +513,12 @@ impl Keydir {
     /// hash and a single table lookup.
     pub fn upsert(&mut self, key: &[u8], loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
         let k = self.hashed(key);
-        let Keydir { shards, hasher } = self;
+        let Keydir { shards, hasher, .. } = self;
         shards[shard_of(k.hash)].upsert(hasher, &k, loc, keep)
     }
 
     /// The hasher and the shards, for loading disjoint shards on several threads at open.
-    pub fn shards_mut(&mut self) -> (&RandomState, &mut [Shard; SHARDS]) {
+    pub fn shards_mut(&mut self) -> (&KeyHasher, &mut [Shard; SHARDS]) {
         (&self.hasher, &mut self.shards)
     }
 
@@ -621,6 +632,9 @@ impl Keydir {
         self.shards.iter().map(Shard::memory).sum()
     }
 }
+
+mod snapshot;
+pub(crate) use snapshot::decode_shard;
 
 #[cfg(test)]
 mod tests {

@@ -82,6 +82,9 @@ mod reclaim;
 mod reclaim_tail;
 mod recovery;
 mod report;
+mod snapshot;
+#[cfg(test)]
+mod snapshot_tests;
 mod space;
 mod storage;
 #[cfg(test)]

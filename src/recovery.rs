@@ -24,6 +24,7 @@ use crate::loader::header_of;
 pub(crate) use crate::loader::{Loader, Maps, Seen};
 use crate::options::Options;
 use crate::quarantine;
+use crate::snapshot;
 use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::map_for_scan;
 use crate::storage::datafile::{ActiveFile, DataFile};
@@ -50,6 +51,11 @@ pub struct OpenReport {
     /// damage: nothing was ever written there (docs/DESIGN.md section 4.5).
     pub unused_tails: Vec<(String, u64, u64)>,
     pub unknown_files: Vec<String>,
+    /// The keydir came from the keydir snapshot of the last clean close
+    /// (docs/DESIGN.md section 6.7) instead of hints and scans.
+    pub snapshot_used: bool,
+    /// A keydir snapshot was present but not used, and why (open loaded without it).
+    pub snapshot_ignored: Option<String>,
 }
 
 /// Bytes open cut off the newest data file and kept in its quarantine file: damage after the
@@ -113,11 +119,16 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
 
     // The highest file keeps being appended while it has room (its hint goes first, since a
     // hint may only describe a sealed file).
+    // The keydir snapshot goes before the handle can write, used or not (section 6.7).
+    let mut removed = snapshot::retire(&dir)?;
     let mut active = None;
     if rec.max_id > 0 && rec.sizes[&rec.max_id] < opts.max_file_size {
-        if fs::remove_if_exists(&dir.join(hint_name(rec.max_id)))? {
-            fs::fsync_dir(&dir)?;
-        }
+        removed |= fs::remove_if_exists(&dir.join(hint_name(rec.max_id)))?;
+    }
+    if removed {
+        fs::fsync_dir(&dir)?;
+    }
+    if rec.max_id > 0 && rec.sizes[&rec.max_id] < opts.max_file_size {
         let reopened = ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?;
         active = Some(reopened.limited(opts.max_file_size));
     }
@@ -148,6 +159,13 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
     let known = Known::read(dir)?;
     let mut report =
         OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
+    if use_hints {
+        match snapshot::load(dir, &listing.data) {
+            Ok(Some(snap)) => return from_snapshot(dir, snap, &listing, known, report),
+            Ok(None) => {}
+            Err(why) => report.snapshot_ignored = Some(why),
+        }
+    }
 
     // Map every data file, and every hint that will be considered.
     let mut maps = Maps::default();
@@ -213,25 +231,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
         unhinted.push(id);
     }
 
-    // Purge what is absent: tombstones, and records expired as their key's newest version.
-    if loader.tally.purge {
-        let now = now_ns();
-        let mut keys = std::mem::take(&mut loader.keys);
-        let absent =
-            |l: Loc| l.tombstone || (l.has_ttl && header_of(&maps, l).is_some_and(|h| expired(h.expires, now)));
-        let mut gone = Vec::new();
-        keys.retain(|l| {
-            let keep = !absent(l);
-            if !keep {
-                gone.push(l);
-            }
-            keep
-        });
-        for l in gone {
-            loader.tally.count(l, -1);
-        }
-        loader.keys = keys;
-    }
+    purge(&mut loader, &maps);
     let Loader { keys, tally } = loader;
     let (max_ts, live) = (tally.max_ts, tally.live);
     drop(views);
@@ -261,6 +261,58 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
         report.unused_tails.push((data_name(id), at, cut));
     }
     Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report, known })
+}
+
+/// Purges what is absent: tombstones, and records expired as their key's newest version.
+fn purge(loader: &mut Loader, maps: &Maps) {
+    if !loader.tally.purge {
+        return;
+    }
+    let now = now_ns();
+    let absent = |l: Loc| l.tombstone || (l.has_ttl && header_of(maps, l).is_some_and(|h| expired(h.expires, now)));
+    let mut gone = Vec::new();
+    loader.keys.retain(|l| {
+        let keep = !absent(l);
+        if !keep {
+            gone.push(l);
+        }
+        keep
+    });
+    for l in gone {
+        loader.tally.count(l, -1);
+    }
+}
+
+/// What open takes from a keydir snapshot that matched the directory: the keydir as hints
+/// would have built it (expired records purged the same way), the files' sizes it checked.
+fn from_snapshot(
+    dir: &Path,
+    snap: snapshot::Loaded,
+    listing: &generation::Listing,
+    known: Known,
+    mut report: OpenReport,
+) -> Result<Recovered> {
+    let mut loader = Loader { keys: snap.keys, tally: snap.tally };
+    if loader.tally.purge {
+        let mut maps = Maps::default();
+        for &id in &listing.data {
+            maps.insert(id, map_for_scan(&dir.join(data_name(id)))?);
+        }
+        purge(&mut loader, &maps);
+    }
+    report.snapshot_used = true;
+    let sizes = snap.files.iter().map(|f| (f.id, f.size)).collect();
+    let unhinted = listing.data.iter().copied().filter(|id| !listing.hints.contains(id)).collect();
+    Ok(Recovered {
+        keys: loader.keys,
+        live: loader.tally.live,
+        sizes,
+        max_ts: loader.tally.max_ts,
+        max_id: listing.data.last().copied().unwrap_or(0),
+        unhinted,
+        report,
+        known,
+    })
 }
 
 /// How a scan of a data file ended.

@@ -237,6 +237,10 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     let listing = generation::list(&dir)?;
     repair_meta(&dir, &before, &mut done)?;
     remove_leftovers(&dir, &listing.unknown, &mut done)?;
+    // A keydir snapshot describes the files as they were; repair may change them (section 6.7).
+    if crate::snapshot::discard(&dir)? {
+        dfs::fsync_dir(&dir)?;
+    }
     let newest = listing.data.last().copied();
     let known = Known::read(&dir)?;
     for &id in &listing.data {

@@ -128,13 +128,18 @@ fn graph() -> Graph {
     let reexports = reexports();
     let mut g = Graph::new();
     for m in &modules {
+        // A module is `src/<m>.rs`, `src/<m>/`, or both (`src/<m>.rs` with child modules in
+        // `src/<m>/`). Files named `*_tests.rs` are test-only modules.
         let mut files = Vec::new();
         let dir = src().join(m);
         if dir.is_dir() {
             rust_files(&dir, &mut files);
-        } else {
-            files.push(src().join(format!("{m}.rs")));
         }
+        let file = src().join(format!("{m}.rs"));
+        if file.is_file() {
+            files.push(file);
+        }
+        files.retain(|f| !f.file_stem().is_some_and(|s| s.to_string_lossy().ends_with("_tests")));
         let mut deps = BTreeSet::new();
         for f in files {
             let code = production_lines(&fs::read_to_string(&f).unwrap()).join("\n");

@@ -8,6 +8,8 @@
 //! - `hint_parse`: an accepted hint's entries lie inside the data file, their count is the one
 //!   `check` gave, and re-building the hint from its entries gives the same bytes.
 //! - `meta_parse`: `Meta` and `MERGE_DONE` parse(encode(x)) == x.
+//! - `snapshot_load`: an accepted keydir snapshot reads whole, and re-encoding what it decoded
+//!   and decoding that again gives the same entries.
 //! - `directory`: the input becomes a database directory (see [`DirCase`]); validate changes
 //!   nothing; when it reports clean, open succeeds, every key reads, a write survives a reopen
 //!   and the database is still clean; after repair, validate is clean, open succeeds, every key
@@ -203,6 +205,20 @@ fn check_hint(bytes: &[u8], id: u32, data_len: u64) {
     assert_eq!(n, view.len(), "entries() and len() disagree");
     assert_eq!(view.is_empty(), n == 0);
     assert_eq!(rebuilt.finish().unwrap(), bytes, "re-building an accepted hint gives other bytes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// snapshot_load: mode byte (bit 0: fix the header and shard CRCs), then a keydir snapshot
+// (`data/keydir.snapshot`). An accepted snapshot decodes to a keydir whose entries all read,
+// and encoding that keydir and decoding it again gives the same entries and file list.
+
+pub fn snapshot_load(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else { return };
+    let mut bytes = rest.to_vec();
+    if mode & 1 != 0 {
+        bitgask::internal::snapshot::fix_crcs(&mut bytes);
+    }
+    bitgask::internal::snapshot::fuzz_check(&bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -45,6 +45,11 @@ fn hint_parse() {
 }
 
 #[test]
+fn snapshot_load() {
+    replay("snapshot_load", bitgask_fuzz::snapshot_load);
+}
+
+#[test]
 fn meta_parse() {
     replay("meta_parse", bitgask_fuzz::meta_parse);
 }

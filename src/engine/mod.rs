@@ -67,6 +67,7 @@ use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
+use crate::snapshot;
 use crate::space::Space;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{start_writeback, LOCK_FILE};
@@ -148,6 +149,8 @@ enum Chore {
     /// Start writing back this stretch of the active file (a hint to the kernel, which can
     /// block while the disk is busy: so not on the writer's thread).
     Writeback(Arc<File>, u64, u64),
+    /// Remove the keydir snapshot open retired (freeing a large file takes a while).
+    RemoveRetiredSnapshot,
 }
 
 impl Engine {
@@ -187,6 +190,7 @@ impl Engine {
             lost: tickets::Lost::default(),
         };
         e.queue_hints(&loaded.unhinted);
+        e.chores.push(Chore::RemoveRetiredSnapshot);
         Ok(e)
     }
 
@@ -242,6 +246,11 @@ impl Engine {
                 }
                 Chore::Release(files) => drop(files),
                 Chore::Writeback(file, from, to) => start_writeback(&file, from, to),
+                Chore::RemoveRetiredSnapshot => {
+                    // Not while a merge swaps directories; a failure leaves it to the next open.
+                    let _dirs = self.dirs.lock();
+                    let _ = snapshot::remove_retired(&self.dir);
+                }
                 Chore::RemoveOldGeneration => {
                     // Failures are retried by the next merge, delete-all or open.
                     let _ = self.maintenance().remove_old_generation();
@@ -305,9 +314,31 @@ impl Engine {
                 let _ = write_hint(&self.dir, active.id);
             }
         }
+        if result.is_ok() {
+            self.write_snapshot(w.last_ts);
+        }
         self.files.write().clear();
         self.lock_file.lock().take();
         result
+    }
+
+    /// Writes the keydir snapshot at close, once every file is synced and sealed
+    /// (docs/DESIGN.md section 6.7). Not for small keydirs (their hints load fast), nor with
+    /// hints off or space low; a failure only costs the next open its shortcut.
+    fn write_snapshot(&self, last_ts: u64) {
+        let index = self.index.read();
+        if self.opts.hint_files && !self.space.is_low() && index.keys.len() >= snapshot::MIN_KEYS {
+            let _ = snapshot::write(&self.dir, &index.keys, last_ts);
+        }
+    }
+
+    /// Every keydir entry, sorted by key (tests compare keydirs loaded different ways).
+    #[cfg(test)]
+    pub(crate) fn keydir_entries(&self) -> Vec<(Vec<u8>, crate::keydir::Loc)> {
+        let mut v = Vec::new();
+        self.index.read().keys.for_each(|k, l| v.push((k.to_vec(), l)));
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// What transactions check at commit: writes published after their reads.

@@ -16,6 +16,10 @@ use crate::error::{Error, Result};
 
 pub const META_FILE: &str = "bitgask.meta";
 pub const LOCK_FILE: &str = "LOCK";
+/// The keydir snapshot of a clean close, and the name open retires it to
+/// (docs/DESIGN.md section 6.7).
+pub const SNAPSHOT_FILE: &str = "keydir.snapshot";
+pub const RETIRED_SNAPSHOT_FILE: &str = "keydir.snapshot.old";
 
 pub fn data_name(id: u32) -> String {
     format!("{id:09}.data")

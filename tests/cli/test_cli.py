@@ -543,6 +543,33 @@ def test_validate_repair_dump(tmp):
     expect("validate of a missing directory", run("validate", "--dir", os.path.join(tmp, "nope")), USAGE)
 
 
+def test_dump_snapshot(tmp):
+    # A clean close of 20,000 keys or more leaves the keydir snapshot (docs/DESIGN.md section 6.7).
+    db = os.path.join(tmp, "snap")
+    lines = "".join(json.dumps({"key": f"key-{i:06}", "value": "v", "expires_unix_nano": 0}) + "\n" for i in range(25_000))
+    expect("import 25k keys", run("import", "--dir", db, input=lines.encode()), OK)
+    snap = os.path.join(db, "data", "keydir.snapshot")
+    check("a clean close writes the snapshot", os.path.exists(snap))
+    r = expect("dump snapshot", run("dump", snap), OK)
+    check("dump snapshot text", b"25,000 keys" in r.out or b"25000 keys" in r.out, r)
+    check("dump snapshot says open would use it", b"open would use it" in r.out, r)
+    (j,) = json_lines_ok("dump snapshot --json", expect("dump snapshot --json", run("--json", "dump", snap), OK))
+    check("dump snapshot json", j.get("type") == "keydir_snapshot" and j.get("keys") == 25_000 and j.get("usable") is True and len(j.get("shards", [])) == 4, j)
+    expect("validate with a snapshot", run("validate", "--dir", db), OK)
+    with open(snap, "r+b") as f:
+        f.seek(-3, os.SEEK_END)
+        b = f.read(1)
+        f.seek(-3, os.SEEK_END)
+        f.write(bytes([b[0] ^ 0x01]))
+    r = expect("dump damaged snapshot", run("dump", snap), CORRUPT)
+    check("dump damaged snapshot names the shard", b"crc BAD" in r.out, r)
+    r = expect("get beside a damaged snapshot", run("get", "key-000007", "--dir", db), OK)
+    check("get beside a damaged snapshot reads the value", r.out == b"v\n", r)
+    # That open retired the damaged snapshot; its clean close wrote a fresh one.
+    r = expect("dump the snapshot of the next close", run("dump", snap), OK)
+    check("the next close's snapshot is usable", b"open would use it" in r.out and b"BAD" not in r.out, r)
+
+
 def export_lines(db, *extra):
     r = run("export", "--dir", db, *extra)
     check("export", r.rc == OK, r)
@@ -677,7 +704,7 @@ def main():
     try:
         for t in [test_help, test_usage_errors, test_argument_errors_as_json, test_serve_exit_codes, test_kv, test_ttl,
                   test_zero_and_negative_ttls, test_ttl_expire_persist, test_counts_of_one_are_singular, test_listing, test_stats_merge_backup,
-                  test_delete_all, test_locked, test_validate_repair_dump, test_export_import, test_adopt,
+                  test_delete_all, test_locked, test_validate_repair_dump, test_dump_snapshot, test_export_import, test_adopt,
                   test_quiet_when_piped]:
             try:
                 t(tmp)

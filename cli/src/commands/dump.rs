@@ -8,6 +8,7 @@ use bitgask::internal::format::batch::{FLAG_COMMIT, FLAG_MEMBER};
 use bitgask::internal::format::hint::{self, HintPrefix, HintView};
 use bitgask::internal::format::record::{Record, FLAG_COMPRESSED, FLAG_TOMBSTONE};
 use bitgask::internal::format::watermark::{Mark, WATERMARK_FILE};
+use bitgask::internal::snapshot;
 use bitgask::internal::storage::fs::{data_name, parse_name};
 use bitgask::internal::storage::scan::{valid_record_after, zero_tail, Scan};
 use serde_json::{json, Map, Value};
@@ -21,7 +22,8 @@ use super::units::{count, utc};
 #[derive(clap::Args, Debug)]
 pub struct DumpArgs {
     /// A data file (`NNNNNNNNN.data`, also `*.corrupt` quarantine files), a hint file
-    /// (`NNNNNNNNN.hint`, recognised by its magic) or the watermark file (`bitgask.watermark`).
+    /// (`NNNNNNNNN.hint`, recognised by its magic), the watermark file (`bitgask.watermark`) or
+    /// the keydir snapshot (`keydir.snapshot`: its header and shards, and whether open would use it).
     pub file: PathBuf,
     /// Show each record's value too (decompressed).
     #[arg(long)]
@@ -36,6 +38,8 @@ pub fn dump(a: DumpArgs, ctx: &Ctx) -> CmdResult {
     let bytes = std::fs::read(&a.file).map_err(|e| CliError::other(format!("read {}: {e}", a.file.display())))?;
     if hint::has_magic(&bytes) {
         dump_hint(&a.file, &bytes, a.enc.enc(), ctx)
+    } else if snapshot::has_magic(&bytes) {
+        dump_snapshot(&a.file, &bytes, ctx)
     } else if a.file.file_name().is_some_and(|n| n == WATERMARK_FILE) {
         dump_watermark(&bytes, ctx)
     } else {
@@ -60,6 +64,77 @@ fn dump_watermark(bytes: &[u8], ctx: &Ctx) -> CmdResult {
     }
     out.flush()?;
     Ok(if mark.is_some() { exit::OK } else { exit::CORRUPT })
+}
+
+/// The keydir snapshot's header, its shards, and whether open would use it
+/// (docs/DESIGN.md section 6.7); exit code 3 when its header or a shard's CRC does not check out.
+fn dump_snapshot(path: &Path, bytes: &[u8], ctx: &Ctx) -> CmdResult {
+    let mut out = stdout();
+    let s = match snapshot::summary(bytes, path.parent()) {
+        Ok(s) => s,
+        Err(e) => {
+            if ctx.json {
+                json_line(&mut out, &json!({"type": "bad", "offset": 0, "error": e}))?;
+            } else {
+                writeln!(out, "BAD keydir snapshot: {e}")?;
+            }
+            out.flush()?;
+            return Ok(exit::CORRUPT);
+        }
+    };
+    let verdict = match &s.matches {
+        Some(Ok(())) => "matches the data files: open would use it".to_string(),
+        Some(Err(why)) => format!("stale: {why}"),
+        None => "not compared with a directory".to_string(),
+    };
+    let keys = s.shards.iter().map(|h| h.entries).fold(0u64, u64::saturating_add);
+    if ctx.json {
+        let files: Vec<Value> = s
+            .files
+            .iter()
+            .map(|f| json!({"file_id": f.id, "size": f.size, "inode": f.ino, "mtime_ns": f.mtime_ns, "ctime_ns": f.ctime_ns}))
+            .collect();
+        let shards: Vec<Value> = s
+            .shards
+            .iter()
+            .map(|h| json!({"buckets": h.buckets, "entries": h.entries, "bytes": h.bytes, "crc_ok": h.crc_ok}))
+            .collect();
+        json_line(
+            &mut out,
+            &json!({"type": "keydir_snapshot", "keys": keys, "max_ts": s.max_ts, "files": files, "shards": shards,
+                    "usable": matches!(s.matches, Some(Ok(()))), "verdict": verdict}),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "keydir snapshot of {} over {}: {verdict}",
+            count(keys, "key"),
+            count(s.files.len() as u64, "data file")
+        )?;
+        for f in &s.files {
+            writeln!(
+                out,
+                "file {} size={} inode={} mtime_ns={} ctime_ns={}",
+                data_name(f.id),
+                f.size,
+                f.ino,
+                f.mtime_ns,
+                f.ctime_ns
+            )?;
+        }
+        for (i, h) in s.shards.iter().enumerate() {
+            let crc = if h.crc_ok { "ok" } else { "BAD" };
+            writeln!(
+                out,
+                "shard {i}: {} in {} buckets, {} bytes, crc {crc}",
+                count(h.entries, "entry"),
+                h.buckets,
+                h.bytes
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(if s.shards.iter().all(|h| h.crc_ok) { exit::OK } else { exit::CORRUPT })
 }
 
 fn flags_text(flags: u8) -> String {

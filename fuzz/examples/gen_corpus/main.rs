@@ -31,6 +31,7 @@ fn main() {
     records(&files, seeds.entry("record_decode").or_default());
     hints(&files, seeds.entry("hint_parse").or_default());
     metas(&files, seeds.entry("meta_parse").or_default());
+    snapshots(seeds.entry("snapshot_load").or_default());
     directories(&files, seeds.entry("directory").or_default());
     serve_seeds::requests(seeds.entry("resp_parse").or_default());
     serve_seeds::patterns(seeds.entry("glob_match").or_default());
@@ -56,6 +57,7 @@ fn main() {
                 "record_decode" => record_decode(bytes),
                 "hint_parse" => hint_parse(bytes),
                 "meta_parse" => meta_parse(bytes),
+                "snapshot_load" => snapshot_load(bytes),
                 "resp_parse" => resp_parse(bytes),
                 "glob_match" => glob_match(bytes),
                 "dispatch" => dispatch(bytes),
@@ -203,6 +205,23 @@ fn hints(f: &Files, out: &mut Vec<(String, Vec<u8>)>) {
     out.push(("fixed-crc".into(), prefix(3, 0, 0, &flipped)));
     let empty = HintBuilder::new(Vec::new(), 5, 0).unwrap().finish().unwrap();
     out.push(("empty".into(), prefix(2, 0, 0, &empty)));
+}
+
+/// Keydir snapshots of 0, 40 and 300 keys, as written (mode 0) and damaged with the CRCs fixed
+/// (mode 1) or not.
+fn snapshots(out: &mut Vec<(String, Vec<u8>)>) {
+    use bitgask::internal::snapshot::sample;
+    let with_mode = |mode: u8, b: &[u8]| [&[mode][..], b].concat();
+    for n in [0, 40, 300] {
+        out.push((format!("keys-{n}"), with_mode(0, &sample(n))));
+    }
+    let s = sample(40);
+    out.push(("cut".into(), with_mode(0, &s[..s.len() - 9])));
+    let mut flipped = s.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x40;
+    out.push(("bad-crc".into(), with_mode(0, &flipped)));
+    out.push(("fixed-crc".into(), with_mode(1, &flipped)));
 }
 
 fn metas(f: &Files, out: &mut Vec<(String, Vec<u8>)>) {
