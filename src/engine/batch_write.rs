@@ -8,7 +8,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::batch::{mark_member, Commit, COMMIT_LEN};
 use crate::format::record::Encoded;
-use crate::keydir::Loc;
+use crate::keydir::{hash_key, Hashed, Loc};
 
 /// Answers "is a write to this key appended but not yet visible?" while the writer mutex is held.
 pub(crate) type PendingProbe<'a> = &'a dyn Fn(&[u8]) -> bool;
@@ -36,6 +36,11 @@ impl Engine {
             mark_member(e);
         }
         let mut commit = Commit { members: records.len() as u32, member_bytes }.encode();
+        // Each key hashed once, its bucket loading while the batch is appended (section 5.12).
+        let hashed: Vec<Hashed<'_>> = records.iter().map(|(k, _)| hash_key(k)).collect();
+        for k in &hashed {
+            self.bucket_hints.prefetch(k.hash);
+        }
         let mut w = self.writer.lock();
         self.check_writable()?;
         check(&|k| w.pending_loc(k).is_some())?;
@@ -59,31 +64,28 @@ impl Engine {
         // The commit record's bytes belong to the file but to no key: dead from the start.
         *self.index.write().sizes.entry(file_id).or_insert(0) += COMMIT_LEN as u64;
         let mut at = start;
-        let locs: Vec<(&[u8], Loc)> = records
-            .iter()
-            .map(|(k, e)| {
-                let loc = Loc {
-                    file_id,
-                    offset: at as u32,
-                    size: e.len() as u32,
-                    tombstone: e.is_tombstone(),
-                    has_ttl: e.expires() != 0,
-                };
-                at += e.len() as u64;
-                (*k, loc)
-            })
-            .collect();
+        let locs = records.iter().map(|(_, e)| {
+            let loc = Loc {
+                file_id,
+                offset: at as u32,
+                size: e.len() as u32,
+                tombstone: e.is_tombstone(),
+                has_ttl: e.expires() != 0,
+            };
+            at += e.len() as u64;
+            loc
+        });
         w.seq += 1;
         let seq = w.seq;
         if durability == Durability::NoSync && w.pending.is_empty() {
             let mut index = self.index.write();
-            for (k, loc) in locs {
+            for (k, loc) in hashed.iter().zip(locs) {
                 self.publish(&mut index, k, loc);
             }
             return Ok(());
         }
-        for (k, loc) in locs {
-            w.pending.push_back(Pending { seq, key: k.to_vec(), loc });
+        for (k, loc) in hashed.iter().zip(locs) {
+            w.pending.push_back(Pending { seq, key: k.key.to_vec(), loc });
         }
         self.joined(&mut w);
         self.await_commit(&mut w, seq)

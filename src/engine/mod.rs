@@ -35,6 +35,7 @@
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
 
 mod batch_write;
+mod bucket_hints;
 mod conflicts;
 mod gather;
 #[cfg(all(test, feature = "fault-injection"))]
@@ -130,6 +131,8 @@ pub(crate) struct Engine {
     space: Space,
     /// Pending records discarded after a failed fsync, for deferred commits' tickets.
     lost: tickets::Lost,
+    /// Where the keydir's tables are, for writers to prefetch their bucket before any lock.
+    bucket_hints: bucket_hints::BucketHints,
 }
 
 /// A job for the background thread.
@@ -181,6 +184,7 @@ impl Engine {
             conflicts: conflicts::Conflicts::default(),
             space,
             lost: tickets::Lost::default(),
+            bucket_hints: bucket_hints::BucketHints::default(),
         };
         e.queue_hints(&loaded.unhinted);
         Ok(e)
