@@ -112,6 +112,8 @@ impl Db {
     fn start_workers(&mut self) {
         let e = self.engine.clone();
         self.workers.push(spawn("bitgask-background", move || e.run_chores()));
+        let e = self.engine.clone();
+        self.workers.push(spawn("bitgask-prefault", move || e.run_prefaults()));
         self.periodic("bitgask-flush", self.engine.opts().sync_interval_ms, |e| {
             // Errors poison the handle; the next write reports them.
             let _ = e.sync_all();

@@ -65,6 +65,7 @@ use crate::index::Index;
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
 use crate::space::Space;
+use crate::storage::active_map::ActiveMap;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{start_writeback, LOCK_FILE};
 use crate::storage::lock::LockFile;
@@ -123,6 +124,8 @@ pub(crate) struct Engine {
     closing: AtomicBool,
     /// Work for the background thread: hints to write, files to let go of.
     chores: WorkQueue<Chore>,
+    /// Room for the prefault thread to fault in.
+    prefaults: WorkQueue<Prefault>,
     merges: AtomicU64,
     last_merge_ns: AtomicU64,
     /// Writes published while transactions are open, for their commit check.
@@ -148,6 +151,10 @@ enum Chore {
     /// block while the disk is busy: so not on the writer's thread).
     Writeback(Arc<File>, u64, u64),
 }
+
+/// A stretch of room the active file grew by ahead of its appends, to fault in (its own thread:
+/// a hint being written must not hold it up until the writer gets there).
+type Prefault = (Arc<ActiveMap>, u64, u64);
 
 impl Engine {
     /// Takes the LOCK of the database at `root` (an absolute path) and loads it from disk.
@@ -179,6 +186,7 @@ impl Engine {
             closed: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             chores: WorkQueue::default(),
+            prefaults: WorkQueue::default(),
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
             conflicts: conflicts::Conflicts::default(),
@@ -250,6 +258,14 @@ impl Engine {
         }
     }
 
+    /// The prefault thread's loop: faults in the room the active file grew by ahead of its
+    /// appends, until the handle closes.
+    pub fn run_prefaults(&self) {
+        while let Some((map, from, to)) = self.prefaults.pop() {
+            map.populate(from, to);
+        }
+    }
+
     /// `Db::reopen`: flush, then load everything from disk again, keeping the LOCK.
     pub fn reload(&self) -> Result<()> {
         let _no_merge = self.maintenance.lock();
@@ -290,6 +306,7 @@ impl Engine {
         }
         self.closing.store(true, Ordering::Release);
         self.chores.stop();
+        self.prefaults.stop();
         stop_workers();
         let result = self.check_writable().and_then(|()| self.sync_all());
         if result.is_ok() {

@@ -218,10 +218,13 @@ impl Engine {
     /// if even that fails the handle is poisoned.
     pub(super) fn append_locked(&self, w: &mut Writer, buf: &[u8]) -> Result<(u32, u64)> {
         let active = w.active.as_mut().expect("ensure_room created the active file");
-        match active.append(buf) {
+        match active.append(buf, !self.space.is_full()) {
             Ok(off) => {
                 if let Some((file, from, to)) = active.writeback_due() {
                     self.chores.push(Chore::Writeback(file, from, to));
+                }
+                if let Some(stretch) = active.populate_due() {
+                    self.prefaults.push(stretch);
                 }
                 Ok((active.id, off))
             }
