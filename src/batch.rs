@@ -4,10 +4,11 @@
 //! policy asks. A key that appears twice ends with its last operation.
 
 use crate::clock::{expiry_after_ms, now_ns};
-use crate::db::{check_sizes, encode, Db};
+use crate::db::{check_sizes, codec_for, Db};
 use crate::engine::{Durability, Engine, PendingProbe};
 use crate::error::{Error, Result};
-use crate::format::record::{Codec, Encoded, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE};
+use crate::format::batch::FLAG_MEMBER;
+use crate::format::record::{Codec, Placed, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE};
 
 /// One operation of a batch or a transaction's write set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,26 +123,30 @@ pub(crate) fn write_ops<'a>(
 ) -> Result<()> {
     let o = e.opts();
     let (mut sync_put, mut sync_delete) = (false, false);
-    let mut records = Vec::new();
+    // Every member encoded into one buffer: no allocation per record, and the append is that
+    // buffer as it is (docs/DESIGN.md section 5.12).
+    let (mut members, mut buf) = (Vec::with_capacity(ops.size_hint().0), Vec::new());
     for op in ops {
         match op {
             Op::Put { key, value, ttl_ms, at } => {
                 check_sizes(o, key, value.len())?;
                 let ttl = if *ttl_ms == 0 { o.default_ttl_ms } else { *ttl_ms };
                 let expires = at.unwrap_or(if ttl == 0 { 0 } else { expiry_after_ms(now, ttl) });
-                records.push((key.as_slice(), encode(o, key, value, expires)));
+                let codec = codec_for(o, value.len());
+                members.push((key.as_slice(), Placed::encode(&mut buf, key, value, expires, FLAG_MEMBER, codec)));
                 sync_put = true;
             }
             Op::Delete { key } => {
                 check_sizes(o, key, 0)?;
-                records.push((key.as_slice(), Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None)));
+                let flags = FLAG_TOMBSTONE | FLAG_MEMBER;
+                members.push((key.as_slice(), Placed::encode(&mut buf, key, &[], 0, flags, Codec::None)));
                 sync_delete = true;
             }
         }
     }
     let sync = (sync_put && o.sync_on_put) || (sync_delete && o.sync_on_delete);
     let durability = if sync { Durability::Sync } else { Durability::NoSync };
-    e.write_batch(records, durability, check)
+    e.write_batch(members, buf, durability, check)
 }
 
 #[cfg(test)]

@@ -508,8 +508,16 @@ pub(crate) fn check_sizes(o: &Options, key: &[u8], value_len: usize) -> Result<(
 
 /// Encodes a put (compressed as the options say), stamp and CRC left for the writer.
 pub(crate) fn encode(o: &Options, key: &[u8], value: &[u8], expires: u64) -> Encoded {
-    let codec = if value.len() >= o.compression_threshold as usize { o.compression } else { Codec::None };
-    Encoded::new(key, value, expires, 0, codec)
+    Encoded::new(key, value, expires, 0, codec_for(o, value.len()))
+}
+
+/// The codec a value of `len` bytes is offered to: the handle's compression above its threshold.
+pub(crate) fn codec_for(o: &Options, len: usize) -> Codec {
+    if len >= o.compression_threshold as usize {
+        o.compression
+    } else {
+        Codec::None
+    }
 }
 
 /// Calls `f` with the current value of `key` (`None` when absent or expired; an expired key is
