@@ -4,10 +4,11 @@
 //! policy asks. A key that appears twice ends with its last operation.
 
 use crate::clock::{expiry_after_ms, now_ns};
-use crate::db::{check_sizes, encode, Db};
+use crate::db::{check_sizes, codec_for, Db};
 use crate::engine::{Durability, Engine, PendingProbe};
 use crate::error::{Error, Result};
-use crate::format::record::{Codec, Encoded, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE};
+use crate::format::batch::FLAG_MEMBER;
+use crate::format::record::{Codec, Placed, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE};
 
 /// One operation of a batch or a transaction's write set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,44 @@ pub(crate) enum Op {
     Delete {
         key: Vec<u8>,
     },
+}
+
+impl Op {
+    /// The operation with its bytes borrowed.
+    pub(crate) fn as_ref(&self) -> OpRef<'_> {
+        match self {
+            Op::Put { key, value, ttl_ms, at } => OpRef::Put { key, value, ttl_ms: *ttl_ms, at: *at },
+            Op::Delete { key } => OpRef::Delete { key },
+        }
+    }
+}
+
+/// An operation whose bytes live elsewhere (a batch's buffer, a transaction's write set): what
+/// [`write_ops`] writes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OpRef<'a> {
+    /// As [`Op::Put`].
+    Put {
+        key: &'a [u8],
+        value: &'a [u8],
+        ttl_ms: u64,
+        at: Option<u64>,
+    },
+    Delete {
+        key: &'a [u8],
+    },
+}
+
+/// One operation of a [`Batch`]: its key and value are `key_len` and `value_len` bytes of the
+/// batch's buffer from `start` on (so adding one copies its bytes once and allocates nothing
+/// most of the time).
+#[derive(Debug, Clone)]
+struct Entry {
+    start: usize,
+    key_len: usize,
+    value_len: usize,
+    /// `None` for a delete; the put's `ttl_ms` and `at` otherwise (as in [`Op::Put`]).
+    put: Option<(u64, Option<u64>)>,
 }
 
 /// Checks a key and value against the hard caps, as an operation is added (the handle's own
@@ -44,7 +83,8 @@ pub(crate) fn check_op(key: &[u8], value_len: usize) -> Result<()> {
 /// be written again, or cleared and reused.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    ops: Vec<Op>,
+    ops: Vec<Entry>,
+    bytes: Vec<u8>,
 }
 
 impl Batch {
@@ -56,7 +96,7 @@ impl Batch {
     /// `E_INVALID_ARG` for an empty key, `E_TOO_LARGE` above the hard caps (32 MiB).
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         check_op(key, value.len())?;
-        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0, at: None });
+        self.add(key, value, Some((0, None)));
         Ok(())
     }
 
@@ -66,7 +106,7 @@ impl Batch {
             return Err(Error::InvalidArg("ttl_ms must be positive (use put for keys without expiry)".into()));
         }
         check_op(key, value.len())?;
-        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms, at: None });
+        self.add(key, value, Some((ttl_ms, None)));
         Ok(())
     }
 
@@ -75,14 +115,14 @@ impl Batch {
     /// writes a record that reads as absent.
     pub fn put_at(&mut self, key: &[u8], value: &[u8], expires_unix_nano: u64) -> Result<()> {
         check_op(key, value.len())?;
-        self.ops.push(Op::Put { key: key.to_vec(), value: value.to_vec(), ttl_ms: 0, at: Some(expires_unix_nano) });
+        self.add(key, value, Some((0, Some(expires_unix_nano))));
         Ok(())
     }
 
     /// Adds a delete of `key` (absent keys are fine: the delete then changes nothing).
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         check_op(key, 0)?;
-        self.ops.push(Op::Delete { key: key.to_vec() });
+        self.add(key, &[], None);
         Ok(())
     }
 
@@ -98,6 +138,28 @@ impl Batch {
     /// Removes every operation.
     pub fn clear(&mut self) {
         self.ops.clear();
+        self.bytes.clear();
+    }
+
+    fn add(&mut self, key: &[u8], value: &[u8], put: Option<(u64, Option<u64>)>) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(value);
+        self.ops.push(Entry { start, key_len: key.len(), value_len: value.len(), put });
+    }
+
+    /// The operations in the order they were added.
+    fn iter(&self) -> impl Iterator<Item = OpRef<'_>> {
+        self.ops.iter().map(|e| {
+            let key = &self.bytes[e.start..e.start + e.key_len];
+            match e.put {
+                Some((ttl_ms, at)) => {
+                    let value = &self.bytes[e.start + e.key_len..e.start + e.key_len + e.value_len];
+                    OpRef::Put { key, value, ttl_ms, at }
+                }
+                None => OpRef::Delete { key },
+            }
+        })
     }
 }
 
@@ -108,7 +170,7 @@ impl Db {
     /// one, shared with concurrent writers. `E_TOO_LARGE` (nothing written) when a key or value
     /// is over the handle's limits or the batch does not fit in one data file (`max_file_size`).
     pub fn write(&self, batch: &Batch) -> Result<()> {
-        write_ops(self.engine(), batch.ops.iter(), now_ns(), |_| Ok(()))
+        write_ops(self.engine(), batch.iter(), now_ns(), |_| Ok(()))
     }
 }
 
@@ -116,32 +178,36 @@ impl Db {
 /// first (a transaction's commit check).
 pub(crate) fn write_ops<'a>(
     e: &Engine,
-    ops: impl Iterator<Item = &'a Op>,
+    ops: impl Iterator<Item = OpRef<'a>>,
     now: u64,
     check: impl FnOnce(PendingProbe<'_>) -> Result<()>,
 ) -> Result<()> {
     let o = e.opts();
     let (mut sync_put, mut sync_delete) = (false, false);
-    let mut records = Vec::new();
+    // Every member encoded into one buffer: no allocation per record, and the append is that
+    // buffer as it is (docs/DESIGN.md section 5.12).
+    let (mut members, mut buf) = (Vec::with_capacity(ops.size_hint().0), Vec::new());
     for op in ops {
         match op {
-            Op::Put { key, value, ttl_ms, at } => {
+            OpRef::Put { key, value, ttl_ms, at } => {
                 check_sizes(o, key, value.len())?;
-                let ttl = if *ttl_ms == 0 { o.default_ttl_ms } else { *ttl_ms };
+                let ttl = if ttl_ms == 0 { o.default_ttl_ms } else { ttl_ms };
                 let expires = at.unwrap_or(if ttl == 0 { 0 } else { expiry_after_ms(now, ttl) });
-                records.push((key.as_slice(), encode(o, key, value, expires)));
+                let codec = codec_for(o, value.len());
+                members.push((key, Placed::encode(&mut buf, key, value, expires, FLAG_MEMBER, codec)));
                 sync_put = true;
             }
-            Op::Delete { key } => {
+            OpRef::Delete { key } => {
                 check_sizes(o, key, 0)?;
-                records.push((key.as_slice(), Encoded::new(key, &[], 0, FLAG_TOMBSTONE, Codec::None)));
+                let flags = FLAG_TOMBSTONE | FLAG_MEMBER;
+                members.push((key, Placed::encode(&mut buf, key, &[], 0, flags, Codec::None)));
                 sync_delete = true;
             }
         }
     }
     let sync = (sync_put && o.sync_on_put) || (sync_delete && o.sync_on_delete);
     let durability = if sync { Durability::Sync } else { Durability::NoSync };
-    e.write_batch(records, durability, check)
+    e.write_batch(members, buf, durability, check)
 }
 
 #[cfg(test)]

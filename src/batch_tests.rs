@@ -351,3 +351,22 @@ fn stats_count_commit_records_as_dead_bytes_of_their_file() {
     assert_eq!(db.stats().unwrap().total_bytes, on_disk);
     assert_eq!(db.stats().unwrap().dead_bytes, 20 * crate::format::batch::COMMIT_LEN as u64);
 }
+
+#[test]
+fn a_batch_hands_out_its_operations_in_order_and_clear_empties_it() {
+    let mut b = Batch::new();
+    b.put(b"k1", b"v1").unwrap();
+    b.put_ttl(b"k2", b"", 5).unwrap();
+    b.delete(b"k3").unwrap();
+    b.put_at(b"k4", b"v4", 9).unwrap();
+    let got: Vec<String> = b.iter().map(|op| format!("{op:?}")).collect();
+    let want = [
+        OpRef::Put { key: b"k1", value: b"v1", ttl_ms: 0, at: None },
+        OpRef::Put { key: b"k2", value: b"", ttl_ms: 5, at: None },
+        OpRef::Delete { key: b"k3" },
+        OpRef::Put { key: b"k4", value: b"v4", ttl_ms: 0, at: Some(9) },
+    ];
+    assert_eq!(got, want.iter().map(|op| format!("{op:?}")).collect::<Vec<_>>());
+    b.clear();
+    assert!(b.is_empty() && b.iter().next().is_none());
+}

@@ -113,6 +113,8 @@ impl Db {
     fn start_workers(&mut self) {
         let e = self.engine.clone();
         self.workers.push(spawn("bitgask-background", move || e.run_chores()));
+        let e = self.engine.clone();
+        self.workers.push(spawn("bitgask-prefault", move || e.run_prefaults()));
         self.periodic("bitgask-flush", self.engine.opts().sync_interval_ms, |e| {
             // Errors poison the handle; the next write reports them.
             let _ = e.sync_all();
@@ -516,8 +518,16 @@ pub(crate) fn check_sizes(o: &Options, key: &[u8], value_len: usize) -> Result<(
 
 /// Encodes a put (compressed as the options say), stamp and CRC left for the writer.
 pub(crate) fn encode(o: &Options, key: &[u8], value: &[u8], expires: u64) -> Encoded {
-    let codec = if value.len() >= o.compression_threshold as usize { o.compression } else { Codec::None };
-    Encoded::new(key, value, expires, 0, codec)
+    Encoded::new(key, value, expires, 0, codec_for(o, value.len()))
+}
+
+/// The codec a value of `len` bytes is offered to: the handle's compression above its threshold.
+pub(crate) fn codec_for(o: &Options, len: usize) -> Codec {
+    if len >= o.compression_threshold as usize {
+        o.compression
+    } else {
+        Codec::None
+    }
 }
 
 /// Calls `f` with the current value of `key` (`None` when absent or expired; an expired key is

@@ -4,7 +4,7 @@
 //! at; the difference is what a merge could reclaim.
 
 use crate::idmap::IdMap;
-use crate::keydir::{Keydir, Loc};
+use crate::keydir::{Hashed, Keydir, Loc};
 
 #[derive(Default)]
 pub(crate) struct Index {
@@ -15,13 +15,20 @@ pub(crate) struct Index {
 
 impl Index {
     /// Applies one appended record (a value or a tombstone) in append order.
+    #[cfg(test)]
     pub fn apply(&mut self, key: &[u8], loc: Loc) {
+        let k = self.keys.hashed(key);
+        self.apply_hashed(&k, loc);
+    }
+
+    /// [`Index::apply`] of a key hashed already.
+    pub fn apply_hashed(&mut self, k: &Hashed<'_>, loc: Loc) {
         *self.sizes.entry(loc.file_id).or_insert(0) += loc.size as u64;
         let old = if loc.tombstone {
-            self.keys.remove(key)
+            self.keys.remove_hashed(k)
         } else {
             *self.live.entry(loc.file_id).or_insert(0) += loc.size as u64;
-            self.keys.insert(key, loc)
+            self.keys.insert_hashed(k, loc)
         };
         if let Some(old) = old {
             self.forget(old);

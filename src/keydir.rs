@@ -14,8 +14,10 @@
 //! key never jumps by the whole 2x of a single table; and open loads disjoint shards on several
 //! threads (docs/DESIGN.md section 6.3).
 //!
-//! Lookups hash once with a per-process random seed (keys come from network clients via the
-//! server). A reader that is about to read the record anyway skips comparing against the arena
+//! Lookups hash once with a random seed (keys come from network clients via the server), fixed
+//! for the life of a database handle (every keydir it builds takes the same seed, see
+//! [`Keydir::with_seed`]), so a writer can hash its key with the handle's hasher before it takes
+//! any lock and reuse the hash for the insert. A reader that is about to read the record anyway skips comparing against the arena
 //! copy of the key ([`Keydir::probe`]): the table's 7-bit control tag and the reference's 20-bit
 //! tag, both in the probed slot's cache lines, pick the candidate, and the key is compared against
 //! the record's. That saves the arena's cache miss per lookup.
@@ -283,6 +285,18 @@ fn ctrl_of(slot: &Slot, index: usize) -> usize {
     (slot as *const Slot as usize).wrapping_add((index + 1) * SLOT_SIZE)
 }
 
+/// Starts loading the control group and first slots `hash` probes in a table whose control
+/// bytes were at `ctrl` with bucket mask `mask` (from [`Keydir::bucket_hint`]; a stale hint only
+/// wastes the prefetch).
+#[inline]
+pub fn prefetch_bucket(ctrl: usize, mask: usize, hash: u64) {
+    if ctrl != 0 {
+        let pos = hash as usize & mask;
+        crate::prefetch::range(ctrl.wrapping_add(pos), 16);
+        crate::prefetch::range(ctrl.wrapping_sub((pos + 4) * SLOT_SIZE), 4 * SLOT_SIZE);
+    }
+}
+
 /// One shard: a table and the arena of its longer keys.
 #[derive(Default)]
 pub struct Shard {
@@ -313,11 +327,7 @@ impl Shard {
     /// and its first slots (for a caller that knows its next keys ahead, such as open).
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        if self.ctrl != 0 {
-            let pos = hash as usize & (self.table.num_buckets() - 1);
-            crate::prefetch::range(self.ctrl.wrapping_add(pos), 16);
-            self.prefetch_slots(hash);
-        }
+        prefetch_bucket(self.ctrl, self.table.num_buckets() - 1, hash);
     }
 
     /// Exact lookup: the candidate whose key bytes are `k`'s.
@@ -428,8 +438,13 @@ impl Default for Keydir {
 
 impl Keydir {
     pub fn new() -> Keydir {
-        // foldhash's process-wide random seed, mixed with a per-instance counter.
-        Keydir::with_seed(RandomState::default().hash_one(0x6b65_7964_6972u64))
+        Keydir::with_seed(Keydir::random_seed())
+    }
+
+    /// A random seed for [`Keydir::with_seed`]: foldhash's process-wide random seed, mixed with
+    /// a per-call counter.
+    pub fn random_seed() -> u64 {
+        RandomState::default().hash_one(0x6b65_7964_6972u64)
     }
 
     /// An empty keydir whose hasher has `seed`.
@@ -503,18 +518,24 @@ impl Keydir {
 
     /// Points `key` at `loc`; returns where it pointed before.
     pub fn insert(&mut self, key: &[u8], loc: Loc) -> Option<Loc> {
-        match self.upsert(key, loc, |_| false) {
+        self.insert_hashed(&self.hashed(key), loc)
+    }
+
+    /// [`Keydir::insert`] of a key hashed already (by [`Keydir::hashed`] or with the same hasher).
+    pub fn insert_hashed(&mut self, k: &Hashed<'_>, loc: Loc) -> Option<Loc> {
+        let Keydir { shards, hasher, .. } = self;
+        match shards[shard_of(k.hash)].upsert(hasher, k, loc, |_| false) {
             Upsert::Replaced(old) => Some(old),
             _ => None,
         }
     }
 
-    /// Points `key` at `loc` unless `keep(current)` says the current entry stays, with a single
-    /// hash and a single table lookup.
-    pub fn upsert(&mut self, key: &[u8], loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
-        let k = self.hashed(key);
-        let Keydir { shards, hasher, .. } = self;
-        shards[shard_of(k.hash)].upsert(hasher, &k, loc, keep)
+    /// Where the table of `hash`'s shard keeps its control bytes (0: not known yet) and its
+    /// bucket mask: what [`prefetch_bucket`] needs, for a writer that learns them under the
+    /// index lock and prefetches its key's bucket before it takes the lock again.
+    pub fn bucket_hint(&self, hash: u64) -> (usize, usize) {
+        let s = self.shard(hash);
+        (s.ctrl, s.table.num_buckets() - 1)
     }
 
     /// The hasher and the shards, for loading disjoint shards on several threads at open.
@@ -522,8 +543,14 @@ impl Keydir {
         (&self.hasher, &mut self.shards)
     }
 
+    #[cfg(test)]
     pub fn remove(&mut self, key: &[u8]) -> Option<Loc> {
         self.remove_where(key, |_| true)
+    }
+
+    /// [`Keydir::remove`] of a key hashed already.
+    pub fn remove_hashed(&mut self, k: &Hashed<'_>) -> Option<Loc> {
+        self.shards[shard_of(k.hash)].remove_where(k, |_| true)
     }
 
     /// Removes `key` only if it still points at `expected` (used when an expired record is

@@ -106,14 +106,15 @@ pub(crate) struct Loaded {
 
 /// Steps 2 to 6 of docs/DESIGN.md section 4 (the caller holds the LOCK): refuse a newer format,
 /// settle an interrupted merge, check the meta file, load every data file, and pick the file to
-/// append to.
-pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
+/// append to. The keydir's hash seed is `seed` (a reload keeps its handle's), or else the keydir
+/// snapshot's or a new random one.
+pub(crate) fn load(root: &Path, opts: &Options, seed: Option<u64>) -> Result<Loaded> {
     refuse_newer_format(root)?;
     generation::settle(root)?;
     let dir = generation::data_dir(root);
     fs::ensure_dir(&dir)?;
     check_meta(&dir)?;
-    let rec = recover(&dir, opts.hint_files)?;
+    let rec = recover(&dir, opts.hint_files, seed)?;
     let newest = (rec.max_id > 0).then(|| (rec.max_id, rec.sizes[&rec.max_id]));
     let watermark = Tracker::settle(&dir, newest, rec.known)?;
 
@@ -154,14 +155,17 @@ pub(crate) fn load(root: &Path, opts: &Options) -> Result<Loaded> {
     })
 }
 
-pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
+pub(crate) fn recover(dir: &Path, use_hints: bool, seed: Option<u64>) -> Result<Recovered> {
     let listing = generation::list(dir)?;
     let known = Known::read(dir)?;
     let mut report =
         OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
     if use_hints {
         match snapshot::load(dir, &listing.data) {
-            Ok(Some(snap)) => return from_snapshot(dir, snap, &listing, known, report),
+            Ok(Some(snap)) if seed.is_none_or(|s| s == snap.keys.seed()) => {
+                return from_snapshot(dir, snap, &listing, known, report)
+            }
+            Ok(Some(_)) => report.snapshot_ignored = Some("its hash seed is not this handle's".into()),
             Ok(None) => {}
             Err(why) => report.snapshot_ignored = Some(why),
         }
@@ -194,7 +198,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool) -> Result<Recovered> {
             Err(why) => report.hints_ignored.push(format!("{}: {why}", hint_name(id))),
         }
     }
-    let mut loader = Loader::default();
+    let mut loader = Loader { keys: Keydir::with_seed(seed.unwrap_or_else(Keydir::random_seed)), ..Loader::default() };
     loader.keys.reserve(views.values().map(HintView::len).sum());
 
     let last = listing.data.last().copied();

@@ -95,6 +95,26 @@ fn a_handle_opened_from_a_snapshot_writes_and_reopens_correctly() {
     assert_eq!(db.get(b"k4").unwrap(), None);
 }
 
+/// Writers hash their key with the handle's seed before any lock: a handle whose keydir came
+/// from a snapshot (another process's seed) must hash as that keydir does, also after a reload
+/// rebuilt the keydir from hints.
+#[test]
+fn a_handle_opened_from_a_snapshot_overwrites_its_keys_in_place_also_after_a_reload() {
+    let dir = TempDir::new("snapshot");
+    fill(dir.path());
+    let (db, _) = open_expecting(dir.path(), true);
+    let before = db.stats().unwrap().keys;
+    db.put(b"a-longer-key-0000001", b"overwritten").unwrap();
+    db.put(b"k8", b"overwritten too").unwrap();
+    assert_eq!(db.stats().unwrap().keys, before, "an overwrite added a key");
+    db.reopen().unwrap();
+    db.put(b"a-longer-key-0000002", b"after the reload").unwrap();
+    assert_eq!(db.stats().unwrap().keys, before);
+    assert_eq!(db.get(b"a-longer-key-0000001").unwrap().as_deref(), Some(&b"overwritten"[..]));
+    assert_eq!(db.get(b"a-longer-key-0000002").unwrap().as_deref(), Some(&b"after the reload"[..]));
+    assert_eq!(db.get(b"k8").unwrap().as_deref(), Some(&b"overwritten too"[..]));
+}
+
 /// Runs `change` on the closed database, then puts back the snapshot of the close before it:
 /// open must find it stale, load from hints, and hold what `change` left.
 fn stale_after(change: impl FnOnce(&Path)) {

@@ -162,7 +162,7 @@ impl Txn {
             }
             Ok(())
         };
-        crate::batch::write_ops(&e, self.writes.values(), now_ns(), check)
+        crate::batch::write_ops(&e, self.writes.values().map(Op::as_ref), now_ns(), check)
     }
 
     /// Ends the transaction without writing anything (the same as dropping it).

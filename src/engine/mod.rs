@@ -37,6 +37,7 @@
 //! before it waits, and the group's leader fsyncs holding nothing but what its caller held.
 
 mod batch_write;
+mod bucket_hints;
 mod conflicts;
 mod gather;
 #[cfg(all(test, feature = "fault-injection"))]
@@ -65,10 +66,12 @@ use crate::generation;
 use crate::hints::write_hint;
 use crate::idmap::IdMap;
 use crate::index::Index;
+use crate::keydir::KeyHasher;
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
 use crate::snapshot;
 use crate::space::Space;
+use crate::storage::active_map::ActiveMap;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{start_writeback, LOCK_FILE};
 use crate::storage::lock::LockFile;
@@ -127,6 +130,8 @@ pub(crate) struct Engine {
     closing: AtomicBool,
     /// Work for the background thread: hints to write, files to let go of.
     chores: WorkQueue<Chore>,
+    /// Room for the prefault thread to fault in.
+    prefaults: WorkQueue<Prefault>,
     merges: AtomicU64,
     last_merge_ns: AtomicU64,
     /// Writes published while transactions are open, for their commit check.
@@ -135,6 +140,12 @@ pub(crate) struct Engine {
     space: Space,
     /// Pending records discarded after a failed fsync, for deferred commits' tickets.
     lost: tickets::Lost,
+    /// Where the keydir's tables are, for writers to prefetch their bucket before any lock.
+    bucket_hints: bucket_hints::BucketHints,
+    /// The keydir's hash seed, fixed for the handle's life (a reload builds its keydir with the
+    /// same one), so writers hash their key before taking any lock.
+    seed: u64,
+    hasher: KeyHasher,
 }
 
 /// A job for the background thread.
@@ -153,13 +164,18 @@ enum Chore {
     RemoveRetiredSnapshot,
 }
 
+/// A stretch of room the active file grew by ahead of its appends, to fault in (its own thread:
+/// a hint being written must not hold it up until the writer gets there).
+type Prefault = (Arc<ActiveMap>, u64, u64);
+
 impl Engine {
     /// Takes the LOCK of the database at `root` (an absolute path) and loads it from disk.
     pub fn open(root: PathBuf, opts: Options) -> Result<Engine> {
         // Before the LOCK is taken or written: a Go bitgask directory is left as it was.
         crate::foreign::gate(&root, Duration::from_millis(opts.lock_timeout_ms))?;
         let lock = LockFile::acquire(&root.join(LOCK_FILE), Duration::from_millis(opts.lock_timeout_ms))?;
-        let loaded = recovery::load(&root, &opts)?;
+        let loaded = recovery::load(&root, &opts, None)?;
+        let seed = loaded.index.keys.seed();
         let writer = Writer::new(loaded.active, loaded.next_id, loaded.max_ts);
         let space = Space::open(&root, opts.reserve_bytes);
         let e = Engine {
@@ -183,11 +199,15 @@ impl Engine {
             closed: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             chores: WorkQueue::default(),
+            prefaults: WorkQueue::default(),
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
             conflicts: conflicts::Conflicts::default(),
             space,
             lost: tickets::Lost::default(),
+            bucket_hints: bucket_hints::BucketHints::default(),
+            seed,
+            hasher: KeyHasher::with_seed(seed),
         };
         e.queue_hints(&loaded.unhinted);
         e.chores.push(Chore::RemoveRetiredSnapshot);
@@ -259,6 +279,14 @@ impl Engine {
         }
     }
 
+    /// The prefault thread's loop: faults in the room the active file grew by ahead of its
+    /// appends, until the handle closes.
+    pub fn run_prefaults(&self) {
+        while let Some((map, from, to)) = self.prefaults.pop() {
+            map.populate(from, to);
+        }
+    }
+
     /// `Db::reopen`: flush, then load everything from disk again, keeping the LOCK.
     pub fn reload(&self) -> Result<()> {
         let _no_merge = self.maintenance.lock();
@@ -269,7 +297,7 @@ impl Engine {
             a.seal()?;
         }
         w.active = None;
-        let loaded = recovery::load(&self.root, &self.opts)?;
+        let loaded = recovery::load(&self.root, &self.opts, Some(self.seed))?;
         *self.index.write() = loaded.index;
         self.conflicts.note_everything();
         let old_files = std::mem::replace(&mut *self.files.write(), loaded.files);
@@ -299,6 +327,7 @@ impl Engine {
         }
         self.closing.store(true, Ordering::Release);
         self.chores.stop();
+        self.prefaults.stop();
         stop_workers();
         let result = self.check_writable().and_then(|()| self.sync_all());
         if result.is_ok() {

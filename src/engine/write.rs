@@ -29,7 +29,7 @@ use crate::clock::now_ns;
 use crate::error::{Error, Result};
 use crate::format::record::{Encoded, Record};
 use crate::index::Index;
-use crate::keydir::Loc;
+use crate::keydir::{hashed_with, Hashed, Loc};
 use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
 use crate::storage::fs::{sync_data, sync_file};
@@ -155,15 +155,23 @@ impl Exclusive<'_> {
     /// Appends `enc` for `key` as [`Engine::write`] does. Lets go of the mutex while it waits
     /// for an fsync, so nothing read before may be relied on after this call.
     pub fn write(mut self, key: &[u8], enc: Encoded, durability: Durability) -> Result<Loc> {
-        self.e.write_locked(&mut self.w, key, enc, durability)
+        self.e.write_locked(&mut self.w, &self.e.hash_key(key), enc, durability)
     }
 }
 
 impl Engine {
+    /// Hashes `key` as the keydir does (its seed is the handle's), with no lock held.
+    pub(super) fn hash_key<'k>(&self, key: &'k [u8]) -> Hashed<'k> {
+        hashed_with(&self.hasher, key)
+    }
+
     /// Appends `enc` for `key` and makes it durable and visible as `durability` says.
     pub fn write(&self, key: &[u8], enc: Encoded, durability: Durability) -> Result<Loc> {
+        // Before the lock: the insert's bucket then loads while the record is appended.
+        let k = self.hash_key(key);
+        self.bucket_hints.prefetch(k.hash);
         let mut w = self.writer.lock();
-        self.write_locked(&mut w, key, enc, durability)
+        self.write_locked(&mut w, &k, enc, durability)
     }
 
     /// The writer mutex for a read-modify-write, on a writable handle.
@@ -177,7 +185,7 @@ impl Engine {
     fn write_locked(
         &self,
         w: &mut MutexGuard<'_, Writer>,
-        key: &[u8],
+        k: &Hashed<'_>,
         mut enc: Encoded,
         durability: Durability,
     ) -> Result<Loc> {
@@ -200,11 +208,11 @@ impl Engine {
         w.seq += 1;
         let seq = w.seq;
         if durability == Durability::NoSync && w.pending.is_empty() {
-            self.publish(&mut self.index.write(), key, loc);
+            self.publish(&mut self.index.write(), k, loc);
             return Ok(loc);
         }
         // Visibility must follow append order, so even a no-sync write queues behind a group.
-        w.pending.push_back(Pending { seq, key: key.to_vec(), loc });
+        w.pending.push_back(Pending { seq, key: k.key.to_vec(), loc });
         self.joined(w);
         self.await_commit(w, seq)?;
         Ok(loc)
@@ -215,10 +223,13 @@ impl Engine {
     /// if even that fails the handle is poisoned.
     pub(super) fn append_locked(&self, w: &mut Writer, buf: &[u8]) -> Result<(u32, u64)> {
         let active = w.active.as_mut().expect("ensure_room created the active file");
-        match active.append(buf) {
+        match active.append(buf, !self.space.is_full()) {
             Ok(off) => {
                 if let Some((file, from, to)) = active.writeback_due() {
                     self.chores.push(Chore::Writeback(file, from, to));
+                }
+                if let Some(stretch) = active.populate_due() {
+                    self.prefaults.push(stretch);
                 }
                 Ok((active.id, off))
             }
@@ -251,9 +262,10 @@ impl Engine {
 
     /// Makes one appended record visible: the keydir update, in append order, under the index
     /// lock (the caller holds the writer mutex), noted for open transactions' commit checks.
-    pub(super) fn publish(&self, index: &mut Index, key: &[u8], loc: Loc) {
-        index.apply(key, loc);
-        self.conflicts.note(key);
+    pub(super) fn publish(&self, index: &mut Index, k: &Hashed<'_>, loc: Loc) {
+        index.apply_hashed(k, loc);
+        self.bucket_hints.learn(&index.keys, k.hash);
+        self.conflicts.note(k.key);
     }
 
     /// The next data file id (merge outputs draw from the counter rotation uses).
@@ -415,7 +427,7 @@ impl Engine {
         let mut index = self.index.write();
         while w.pending.front().is_some_and(|p| p.seq <= target) {
             let p = w.pending.pop_front().unwrap();
-            self.publish(&mut index, &p.key, p.loc);
+            self.publish(&mut index, &self.hash_key(&p.key), p.loc);
         }
         Ok(target)
     }

@@ -6,7 +6,7 @@
 //! reader can check that the run it collected is exactly the batch that was committed. Records
 //! written outside a batch use neither bit and stay byte for byte the records of section 2.1.
 
-use super::record::{u32_at, u64_at, Codec, Encoded, Record, FLAG_COMPRESSED, FLAG_TOMBSTONE, HEADER_LEN};
+use super::record::{u32_at, u64_at, Codec, Encoded, Placed, Record, FLAG_COMPRESSED, FLAG_TOMBSTONE, HEADER_LEN};
 
 /// Set on every record of a batch except its commit record.
 pub const FLAG_MEMBER: u8 = 4;
@@ -29,10 +29,19 @@ pub struct Commit {
 impl Commit {
     /// The commit record for a batch, to be stamped under the writer mutex.
     pub fn encode(self) -> Encoded {
+        Encoded::new(COMMIT_KEY, &self.value(), 0, FLAG_COMMIT, Codec::None)
+    }
+
+    /// [`Commit::encode`] into a batch's buffer, after its members.
+    pub fn place(self, buf: &mut Vec<u8>) -> Placed {
+        Placed::encode(buf, COMMIT_KEY, &self.value(), 0, FLAG_COMMIT, Codec::None)
+    }
+
+    fn value(&self) -> [u8; COMMIT_VALUE_LEN] {
         let mut v = [0u8; COMMIT_VALUE_LEN];
         v[..4].copy_from_slice(&self.members.to_le_bytes());
         v[4..].copy_from_slice(&self.member_bytes.to_le_bytes());
-        Encoded::new(COMMIT_KEY, &v, 0, FLAG_COMMIT, Codec::None)
+        v
     }
 
     /// Reads a commit record (flags already known to be `FLAG_COMMIT`); `Err` says what is wrong.

@@ -227,9 +227,17 @@ pub struct Encoded {
 /// Records at least this long get their body CRC computed outside the writer lock.
 const COMBINE_ABOVE: usize = 8192;
 
-impl Encoded {
-    /// `value` is stored compressed with `codec` when that makes it smaller.
-    pub fn new(key: &[u8], value: &[u8], expires: u64, flags: u8, codec: Codec) -> Encoded {
+/// A record encoded at the end of a buffer shared with others (a batch's members): where it is,
+/// and its body CRC when it is large enough to want one before the lock (as [`Encoded`]).
+pub struct Placed {
+    pub at: usize,
+    pub len: usize,
+    body_crc: Option<crc32fast::Hasher>,
+}
+
+impl Placed {
+    /// Appends the record of `key` and `value` to `buf`, unstamped (see [`Encoded::new`]).
+    pub fn encode(buf: &mut Vec<u8>, key: &[u8], value: &[u8], expires: u64, flags: u8, codec: Codec) -> Placed {
         let compressed = match codec {
             Codec::Snappy if !value.is_empty() => {
                 snap::raw::Encoder::new().compress_vec(value).ok().filter(|c| c.len() < value.len())
@@ -240,7 +248,8 @@ impl Encoded {
             Some(c) => (c.as_slice(), flags | FLAG_COMPRESSED, Codec::Snappy),
             None => (value, flags, Codec::None),
         };
-        let mut buf = Vec::with_capacity(HEADER_LEN + key.len() + stored.len());
+        let at = buf.len();
+        buf.reserve(HEADER_LEN + key.len() + stored.len());
         buf.extend_from_slice(&[0u8; 12]); // crc + ts, filled in by `stamp`
         buf.extend_from_slice(&expires.to_le_bytes());
         buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
@@ -248,28 +257,52 @@ impl Encoded {
         buf.extend_from_slice(&[flags, codec as u8, 0, 0]);
         buf.extend_from_slice(key);
         buf.extend_from_slice(stored);
-        let body_crc = (buf.len() >= COMBINE_ABOVE).then(|| {
+        let len = buf.len() - at;
+        let body_crc = (len >= COMBINE_ABOVE).then(|| {
             let mut h = crc32fast::Hasher::new();
-            h.update(&buf[HEADER_LEN..]);
+            h.update(&buf[at + HEADER_LEN..]);
             h
         });
-        Encoded { buf, body_crc }
+        Placed { at, len, body_crc }
     }
 
-    /// Writes the sequence stamp and the CRC. Small records are simply checksummed again (that
-    /// is cheaper than combining CRCs); large ones reuse the body CRC computed before the lock.
-    pub fn stamp(&mut self, ts: u64) {
-        self.buf[4..12].copy_from_slice(&ts.to_le_bytes());
+    /// Writes the sequence stamp and the CRC into the record's bytes in `buf`. Small records are
+    /// simply checksummed again (that is cheaper than combining CRCs); large ones reuse the body
+    /// CRC computed before the lock.
+    pub fn stamp(&self, buf: &mut [u8], ts: u64) {
+        let rec = &mut buf[self.at..self.at + self.len];
+        rec[4..12].copy_from_slice(&ts.to_le_bytes());
         let crc = match &self.body_crc {
-            None => crc32fast::hash(&self.buf[4..]),
+            None => crc32fast::hash(&rec[4..]),
             Some(body) => {
                 let mut h = crc32fast::Hasher::new();
-                h.update(&self.buf[4..HEADER_LEN]);
+                h.update(&rec[4..HEADER_LEN]);
                 h.combine(body);
                 h.finalize()
             }
         };
-        self.buf[0..4].copy_from_slice(&crc.to_le_bytes());
+        rec[0..4].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// The record's bytes in `buf`.
+    pub fn bytes<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
+        &buf[self.at..self.at + self.len]
+    }
+}
+
+impl Encoded {
+    /// `value` is stored compressed with `codec` when that makes it smaller.
+    pub fn new(key: &[u8], value: &[u8], expires: u64, flags: u8, codec: Codec) -> Encoded {
+        let mut buf = Vec::new();
+        let Placed { body_crc, .. } = Placed::encode(&mut buf, key, value, expires, flags, codec);
+        Encoded { buf, body_crc }
+    }
+
+    /// Writes the sequence stamp and the CRC (see [`Placed::stamp`]).
+    pub fn stamp(&mut self, ts: u64) {
+        let placed = Placed { at: 0, len: self.buf.len(), body_crc: self.body_crc.take() };
+        placed.stamp(&mut self.buf, ts);
+        self.body_crc = placed.body_crc;
     }
 
     pub fn len(&self) -> usize {
@@ -316,6 +349,23 @@ mod tests {
         assert_eq!(Codec::from_number(2), None);
         assert_eq!((Codec::None.name(), Codec::Snappy.name()), ("none", "snappy"));
         assert_eq!(Codec::default(), Codec::None);
+    }
+
+    #[test]
+    fn a_record_placed_after_another_is_byte_identical_to_one_encoded_alone() {
+        let big = vec![9u8; COMBINE_ABOVE + 10];
+        let mut buf = Vec::new();
+        let first = Placed::encode(&mut buf, b"first", b"v", 0, 0, Codec::None);
+        for (key, value, expires, flags) in [(&b"small"[..], &b"value"[..], 7, 4), (b"large", &big[..], 0, 0)] {
+            let p = Placed::encode(&mut buf, key, value, expires, flags, Codec::None);
+            p.stamp(&mut buf, 42);
+            let mut alone = Encoded::new(key, value, expires, flags, Codec::None);
+            alone.stamp(42);
+            assert_eq!(p.bytes(&buf), &alone.buf[..]);
+            assert_eq!(Record::decode(p.bytes(&buf)).unwrap().key, key);
+        }
+        first.stamp(&mut buf, 1);
+        assert_eq!(first.bytes(&buf), &encode(1, 0, 0, b"first", b"v")[..]);
     }
 
     #[test]

@@ -138,6 +138,15 @@ pub fn grow(file: &File, path: &Path, room: u64, end: u64, limit: u64) -> Result
     }
 }
 
+/// Grows the file from `room` bytes by a step, ahead of any append that needs it, so the new
+/// room can be faulted in before the writer gets there; `None` (nothing changed) when the file
+/// is at `limit` or the step cannot be allocated: the append that needs the room then grows the
+/// file itself, and reports what stops it.
+pub fn grow_ahead(file: &File, room: u64, limit: u64) -> Option<u64> {
+    let want = (room + room.clamp(MIN_STEP, MAX_STEP)).min(MAP_LEN).min(limit);
+    (want > room && fallocate(file, room, want).is_ok()).then_some(want)
+}
+
 /// `fallocate` mode 0 of `from..to`: blocks allocated, the file's length raised to `to`.
 fn fallocate(file: &File, from: u64, to: u64) -> std::io::Result<()> {
     let (Ok(off), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {

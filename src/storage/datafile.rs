@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::active_map::{grow, ActiveMap, Grown};
+use super::active_map::{grow, grow_ahead, ActiveMap, Grown};
 use super::fs::{
     create_new, data_name, fsync_dir, open_nofollow, read_at, sync_data, sync_file, truncate, write_at, WRITEBACK_STEP,
 };
@@ -173,7 +173,14 @@ pub struct ActiveFile {
     limit: u64,
     /// Writeback has been started for the bytes below here.
     kicked: u64,
+    /// Room grown ahead of the appends whose pages are still to be faulted in (on the background
+    /// thread, [`ActiveFile::populate_due`]).
+    unpopulated: Option<(u64, u64)>,
 }
+
+/// When the room left after an append drops below this, the file grows by its next step at
+/// once, so the background thread faults the new pages in while the writer fills the rest.
+const GROW_AHEAD: u64 = 4 << 20;
 
 impl ActiveFile {
     /// Creates the next data file and makes its directory entry durable.
@@ -199,7 +206,7 @@ impl ActiveFile {
             true => None,
             false => ActiveMap::new(&file, len).map(Arc::new),
         };
-        ActiveFile { id, path, file: Arc::new(file), len, room, map, limit: u64::MAX, kicked: len }
+        ActiveFile { id, path, file: Arc::new(file), len, room, map, limit: u64::MAX, kicked: len, unpopulated: None }
     }
 
     /// Preallocates no room past `limit` bytes (`max_file_size`: a file rotates there, so room
@@ -213,7 +220,9 @@ impl ActiveFile {
     /// or with a single positioned write. On failure nothing of it stays in the file, so the
     /// next append does not land after garbage; `Err(.., true)` means cutting a partial write
     /// off failed and the handle must be poisoned.
-    pub fn append(&mut self, buf: &[u8]) -> std::result::Result<u64, (Error, bool)> {
+    /// With `ahead` (not on a full disk, where the room would take what deletes need),
+    /// the file grows by its next step once little room is left, for the prefault thread.
+    pub fn append(&mut self, buf: &[u8], ahead: bool) -> std::result::Result<u64, (Error, bool)> {
         let at = self.len;
         if let Some(map) = self.map.clone().filter(|m| m.covers(at, buf.len())) {
             let end = at + buf.len() as u64;
@@ -232,9 +241,23 @@ impl ActiveFile {
             unsafe { map.write(at, buf) };
             self.len = end;
             map.set_readable(end);
+            if ahead && self.room - end < GROW_AHEAD && self.unpopulated.is_none() {
+                if let Some(room) = grow_ahead(&self.file, self.room, self.limit) {
+                    self.unpopulated = Some((self.room, room));
+                    self.room = room;
+                }
+            }
             return Ok(at);
         }
         self.write(buf)
+    }
+
+    /// The map and the stretch of room grown ahead of the appends, once, for the background
+    /// thread to fault in writable (`ActiveMap::populate`): the writer then takes no page fault
+    /// there, nor the system call. If it gets there first, its copy faults the pages in itself.
+    pub fn populate_due(&mut self) -> Option<(Arc<ActiveMap>, u64, u64)> {
+        let (from, to) = self.unpopulated.take()?;
+        Some((self.map.clone()?, from, to))
     }
 
     /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`):
@@ -313,11 +336,35 @@ mod tests {
         (0..n)
             .map(|i| {
                 let rec = encode(i + 1, 0, 0, format!("k{i}").as_bytes(), &vec![i as u8; 100 + i as usize]);
-                let at = a.append(&rec).unwrap();
+                let at = a.append(&rec, true).unwrap();
                 assert_eq!(&*reader.read(at, rec.len()).unwrap(), &rec[..], "record {i}");
                 (at, rec)
             })
             .collect()
+    }
+
+    #[test]
+    fn room_grows_ahead_for_the_prefault_thread_once_per_step_but_not_on_a_full_disk() {
+        let dir = TempDir::new("ahead");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
+        if a.map.is_none() {
+            return; // pwrite appends (fault-injection builds) have no room to grow
+        }
+        let rec = encode(1, 0, 0, b"key", &[7u8; 100]);
+        a.append(&rec, false).unwrap();
+        assert!(a.populate_due().is_none(), "without `ahead` the room grows only when needed");
+        let room = a.room;
+        a.append(&rec, true).unwrap();
+        let (_, from, to) = a.populate_due().expect("little room left: a step ahead");
+        assert_eq!((from, to), (room, a.room));
+        assert!(to > from && file_len(&a) == to, "the step is allocated in the file");
+        assert!(a.populate_due().is_none(), "each stretch is handed out once");
+        let mut b = ActiveFile::create(dir.path(), 2).unwrap().limited(a.room);
+        b.append(&rec, true).unwrap();
+        while b.populate_due().is_some() {
+            b.append(&rec, true).unwrap();
+        }
+        assert!(b.room <= a.room, "never past the rotation size");
     }
 
     #[test]
@@ -349,7 +396,7 @@ mod tests {
         let reader = DataFile::active(&a);
         fill(&mut a, &reader, 3);
         let big = encode(9, 0, 0, b"big", &vec![7u8; 9 << 20]);
-        let at = a.append(&big).unwrap();
+        let at = a.append(&big, true).unwrap();
         assert_eq!(&*reader.read(at, big.len()).unwrap(), &big[..]);
         a.seal().unwrap();
         assert_eq!(file_len(&a), at + big.len() as u64);
@@ -381,7 +428,7 @@ mod tests {
         a.cut(*cut).unwrap();
         assert!(reader.read(*cut, rec.len()).is_err(), "a record cut off is not readable");
         assert_eq!(file_len(&a), *cut);
-        let again = a.append(rec).unwrap();
+        let again = a.append(rec, true).unwrap();
         assert_eq!((again, &*reader.read(again, rec.len()).unwrap()), (*cut, &rec[..]));
         assert_eq!(&*reader.read(recs[0].0, recs[0].1.len()).unwrap(), &recs[0].1[..]);
     }
