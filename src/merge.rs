@@ -103,7 +103,9 @@ pub(crate) fn run_with(
     e.check_writable()?;
     m.remove_old_generation()?;
     // Step 1: immutable inputs whose live records the keydir names exactly.
-    let sealed = m.sealed_files(plan.seal_active)?;
+    let (sealed, unhinted) = m.sealed_files_unhinted(plan.seal_active)?;
+    // The file just sealed gets its hint unless this merge consumes it.
+    let mut hint_later = HintLater { e, id: unhinted };
     let inputs = pick(&m, &sealed);
     if inputs.is_empty() {
         return Ok(false);
@@ -132,6 +134,7 @@ pub(crate) fn run_with(
     }
     // Steps 4 and 5.
     let outputs = m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
+    hint_later.id = hint_later.id.filter(|id| !inputs.contains(id));
     m.repoint(&inputs_files, &outputs, &copied.moved, &copied.dropped);
     // Unmapped while the files are still linked in data.old/, which is cheap; once the merge
     // returns no map refers to a removed file.
@@ -144,6 +147,18 @@ pub(crate) fn run_with(
         m.remove_old_generation()?;
     }
     Ok(true)
+}
+
+/// Queues the hint of a file sealed for a merge when dropped, unless the merge took it in.
+struct HintLater<'a> {
+    e: &'a Engine,
+    id: Option<u32>,
+}
+
+impl Drop for HintLater<'_> {
+    fn drop(&mut self) {
+        self.e.queue_hints(self.id.as_slice());
+    }
 }
 
 /// Whether the full-merge trigger holds: dead/total >= `merge_trigger_ratio` and total >=

@@ -856,3 +856,19 @@ fn a_full_merge_copies_live_records_byte_for_byte_across_runs_gaps_cuts_and_batc
     let db = Db::open(dir.path(), opts()).unwrap();
     assert_matches(&db, &model);
 }
+
+#[test]
+fn a_file_sealed_for_a_merge_that_does_not_take_it_still_gets_its_hint() {
+    use super::{run_with, MergeKind, Plan};
+    let dir = TempDir::new("merge");
+    let db = Db::open(dir.path(), opts()).unwrap();
+    db.put(b"k", b"v").unwrap();
+    let plan = Plan { kind: MergeKind::Full, seal_active: true, remove_inputs_now: false, hints: true };
+    assert!(!run_with(db.engine(), plan, |_, _| Vec::new()).unwrap(), "nothing picked, nothing merged");
+    let data = dir.path().join("data");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !names(&data).iter().any(|n| n.ends_with(".hint")) {
+        assert!(std::time::Instant::now() < deadline, "no hint for the sealed file: {:?}", names(&data));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
