@@ -105,10 +105,17 @@ pub(crate) fn run_with(
     // Step 1: immutable inputs whose live records the keydir names exactly.
     let (sealed, unhinted) = m.sealed_files_unhinted(plan.seal_active)?;
     // The file just sealed gets its hint unless this merge consumes it.
-    let mut hint_later = HintLater { e, id: unhinted };
+    let mut hint_later = HintLater { e, id: unhinted, floor: false, skipped: Vec::new() };
     let inputs = pick(&m, &sealed);
     if inputs.is_empty() {
         return Ok(false);
+    }
+    if inputs == sealed {
+        // Every sealed file is an input: the hints rotation queued for them would be written
+        // beside the merge only to be removed with them.
+        e.set_hint_floor(inputs.iter().max().map_or(0, |&id| id.saturating_add(1)));
+        hint_later.floor = true;
+        hint_later.skipped = inputs.clone();
     }
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
     let live_before = m.live_bytes(&inputs);
@@ -135,6 +142,7 @@ pub(crate) fn run_with(
     // Steps 4 and 5.
     let outputs = m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
     hint_later.id = hint_later.id.filter(|id| !inputs.contains(id));
+    hint_later.skipped.clear();
     m.repoint(&inputs_files, &outputs, &copied.moved, &copied.dropped);
     // Unmapped while the files are still linked in data.old/, which is cheap; once the merge
     // returns no map refers to a removed file.
@@ -149,14 +157,23 @@ pub(crate) fn run_with(
     Ok(true)
 }
 
-/// Queues the hint of a file sealed for a merge when dropped, unless the merge took it in.
+/// When dropped, at the end of a merge: lets the background thread write hints again, and queues
+/// the hint of the file sealed for the merge and of the inputs whose hints were skipped, unless
+/// the merge swapped them out (then both are emptied first).
 struct HintLater<'a> {
     e: &'a Engine,
     id: Option<u32>,
+    /// Whether this merge set the hint floor.
+    floor: bool,
+    skipped: Vec<u32>,
 }
 
 impl Drop for HintLater<'_> {
     fn drop(&mut self) {
+        if self.floor {
+            self.e.set_hint_floor(0);
+        }
+        self.e.queue_missing_hints(&self.skipped);
         self.e.queue_hints(self.id.as_slice());
     }
 }
