@@ -103,10 +103,19 @@ pub(crate) fn run_with(
     e.check_writable()?;
     m.remove_old_generation()?;
     // Step 1: immutable inputs whose live records the keydir names exactly.
-    let sealed = m.sealed_files(plan.seal_active)?;
+    let (sealed, unhinted) = m.sealed_files_unhinted(plan.seal_active)?;
+    // The file just sealed gets its hint unless this merge consumes it.
+    let mut hint_later = HintLater { e, id: unhinted, floor: false, skipped: Vec::new() };
     let inputs = pick(&m, &sealed);
     if inputs.is_empty() {
         return Ok(false);
+    }
+    if inputs == sealed {
+        // Every sealed file is an input: the hints rotation queued for them would be written
+        // beside the merge only to be removed with them.
+        e.set_hint_floor(inputs.iter().max().map_or(0, |&id| id.saturating_add(1)));
+        hint_later.floor = true;
+        hint_later.skipped = inputs.clone();
     }
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
     let live_before = m.live_bytes(&inputs);
@@ -132,6 +141,8 @@ pub(crate) fn run_with(
     }
     // Steps 4 and 5.
     let outputs = m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
+    hint_later.id = hint_later.id.filter(|id| !inputs.contains(id));
+    hint_later.skipped.clear();
     m.repoint(&inputs_files, &outputs, &copied.moved, &copied.dropped);
     // Unmapped while the files are still linked in data.old/, which is cheap; once the merge
     // returns no map refers to a removed file.
@@ -144,6 +155,27 @@ pub(crate) fn run_with(
         m.remove_old_generation()?;
     }
     Ok(true)
+}
+
+/// When dropped, at the end of a merge: lets the background thread write hints again, and queues
+/// the hint of the file sealed for the merge and of the inputs whose hints were skipped, unless
+/// the merge swapped them out (then both are emptied first).
+struct HintLater<'a> {
+    e: &'a Engine,
+    id: Option<u32>,
+    /// Whether this merge set the hint floor.
+    floor: bool,
+    skipped: Vec<u32>,
+}
+
+impl Drop for HintLater<'_> {
+    fn drop(&mut self) {
+        if self.floor {
+            self.e.set_hint_floor(0);
+        }
+        self.e.queue_missing_hints(&self.skipped);
+        self.e.queue_hints(self.id.as_slice());
+    }
 }
 
 /// Whether the full-merge trigger holds: dead/total >= `merge_trigger_ratio` and total >=
@@ -207,7 +239,7 @@ fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>]) -> 
     // A full merge copies each key at most once, so hints can be streamed while copying. A
     // selective one may keep several tombstones of one key; its hints come from a scan.
     let stream_hints = kind == MergeKind::Full && hints;
-    let mut out = Outputs { e, tmp, stream_hints, current: None, finished: Vec::new() };
+    let mut out = Outputs { e, tmp, stream_hints, current: None, run: None, finished: Vec::new() };
     let mut copied = Copied::default();
     let now = now_ns();
     let ids: Vec<u32> = inputs.iter().map(|f| f.id).collect();
@@ -245,12 +277,12 @@ fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>]) -> 
 }
 
 /// Copies what must survive from one input file.
-fn copy_file(
+fn copy_file<'a>(
     e: &Engine,
     kind: MergeKind,
-    file: &DataFile,
+    file: &'a DataFile,
     now: u64,
-    out: &mut Outputs<'_>,
+    out: &mut Outputs<'a>,
     copied: &mut Copied,
     moved: &mut Vec<Moved>,
 ) -> Result<()> {
@@ -286,11 +318,7 @@ fn copy_file(
             copied.reclaimed += here.size as u64;
             continue;
         }
-        // Members of committed batches are copied as ordinary records: the outputs are durable
-        // before they are published, so a batch needs no framing there.
-        let plain = as_plain(&bytes[offset as usize..offset as usize + here.size as usize]);
-        let h = Header { flags: h.flags & !FLAG_MEMBER, ..h };
-        let (id, at) = out.append(&plain, rec.key, &h)?;
+        let (id, at) = out.append(bytes, offset as usize, rec.key, &h)?;
         if live {
             moved.push(Moved { old: here, new: Loc { file_id: id, offset: at, ..here } });
         }
@@ -303,12 +331,12 @@ fn copy_file(
 
 /// A full merge's copy of the live records `walked` found (section 7.3): each input read front to
 /// back, only where the keydir points, each record CRC-checked before it is copied.
-fn copy_walked(
+fn copy_walked<'a>(
     e: &Engine,
-    inputs: &[Arc<DataFile>],
+    inputs: &'a [Arc<DataFile>],
     walked: Walked,
     now: u64,
-    out: &mut Outputs<'_>,
+    out: &mut Outputs<'a>,
     copied: &mut Copied,
 ) -> Result<()> {
     let Walked { layout, mut moves } = walked;
@@ -351,16 +379,17 @@ struct Placed {
 
 /// Copies the records of one input at the offsets `order` names (ascending), saying in `placed`
 /// where each went; returns the bytes copied.
-fn copy_live(
+fn copy_live<'a>(
     e: &Engine,
-    file: &DataFile,
+    file: &'a DataFile,
     order: &[u64],
     now: u64,
-    out: &mut Outputs<'_>,
+    out: &mut Outputs<'a>,
     placed: &mut Vec<Placed>,
 ) -> Result<u64> {
     let bytes =
         file.mapped().ok_or_else(|| Error::Corrupt(format!("merge input {} is not sealed", file.path.display())))?;
+    file.advise_sequential();
     let mut kept = 0;
     for &k in order {
         if e.is_closing() {
@@ -374,9 +403,7 @@ fn copy_live(
             placed.push(Placed { file_id: 0, offset: 0, len: 0 });
             continue;
         }
-        let plain = as_plain(&bytes[offset..offset + len as usize]);
-        let h = Header { flags: h.flags & !FLAG_MEMBER, ..h };
-        let (file_id, at) = out.append(&plain, rec.key, &h)?;
+        let (file_id, at) = out.append(bytes, offset, rec.key, &h)?;
         placed.push(Placed { file_id, offset: at, len });
         kept += len as u64;
     }
@@ -399,7 +426,10 @@ fn is_live(e: &Engine, key: &[u8], here: Loc) -> bool {
 struct Current {
     id: u32,
     data: BufWriter<Checked>,
+    /// Bytes appended, the pending run included.
     len: u64,
+    /// Bytes handed to `data`.
+    written: u64,
     /// Bytes whose writeback has been started.
     kicked: u64,
     hint: Option<HintBuilder<BufWriter<Checked>>>,
@@ -419,49 +449,90 @@ struct Outputs<'a> {
     tmp: &'a Path,
     stream_hints: bool,
     current: Option<Current>,
+    /// Records appended to `current` but not written yet: one stretch of an input's map.
+    run: Option<Run<'a>>,
     finished: Vec<Finished>,
 }
+
+/// Consecutive records of one input (`src[from..to]`, each already CRC-checked) that go to the
+/// output in one write: a merge of mostly live files writes megabytes per call, not a record.
+struct Run<'a> {
+    src: &'a [u8],
+    from: usize,
+    to: usize,
+}
+
+/// The longest run written in one call: long enough that the per-call cost vanishes, short
+/// enough that early writeback starts at its usual step.
+const RUN_MAX: usize = 1 << 20;
 
 fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |err| Error::io("write merge output", path, err)
 }
 
-impl Outputs<'_> {
-    fn append(&mut self, rec: &[u8], key: &[u8], h: &Header) -> Result<(u32, u32)> {
-        let full = self
-            .current
-            .as_ref()
-            .is_some_and(|c| c.len > 0 && c.len + rec.len() as u64 > self.e.opts().merge.max_file_size);
+impl<'a> Outputs<'a> {
+    /// Appends the record (already CRC-checked) at `offset` in `src`, an input's map, whose
+    /// header is `h` and key `key`; returns where it goes. The bytes may only be written at the
+    /// next call that cannot extend the same run.
+    fn append(&mut self, src: &'a [u8], offset: usize, key: &[u8], h: &Header) -> Result<(u32, u32)> {
+        let len = h.record_len() as usize;
+        let full =
+            self.current.as_ref().is_some_and(|c| c.len > 0 && c.len + len as u64 > self.e.opts().merge.max_file_size);
         if full {
             self.close_current()?;
         }
         if self.current.is_none() {
             self.current = Some(self.open_next()?);
         }
+        let rec = &src[offset..offset + len];
+        // Members of committed batches are copied as ordinary records: the outputs are durable
+        // before they are published, so a batch needs no framing there.
+        let member = h.flags & FLAG_MEMBER != 0;
+        let extends = self.run.as_ref().is_some_and(|r| std::ptr::eq(r.src, src) && r.to == offset);
+        if member || !extends || self.run.as_ref().is_some_and(|r| r.to - r.from >= RUN_MAX) {
+            self.write_run()?;
+        }
+        if member {
+            self.write_now(&as_plain(rec))?;
+        } else if let Some(r) = &mut self.run {
+            r.to = offset + len;
+        } else {
+            self.run = Some(Run { src, from: offset, to: offset + len });
+        }
         let c = self.current.as_mut().unwrap();
         let at = c.len as u32;
+        c.len += len as u64;
+        if let Some(hint) = &mut c.hint {
+            let flags = h.flags & !FLAG_MEMBER;
+            let e = HintEntry { ts: h.ts, expires: h.expires, offset: at, record_len: len as u32, flags, key };
+            let tmp = self.tmp;
+            hint.push(&e).map_err(|err| write_err(&tmp.join(hint_tmp_name(c.id)))(err))?;
+        }
+        Ok((c.id, at))
+    }
+
+    /// Writes the pending run, if any, to the current output.
+    fn write_run(&mut self) -> Result<()> {
+        match self.run.take() {
+            Some(r) => self.write_now(&r.src[r.from..r.to]),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes `bytes` to the current output (whose `len` does not count them yet when they are a
+    /// record being appended, and does when they are a run), starting writeback every step.
+    fn write_now(&mut self, bytes: &[u8]) -> Result<()> {
+        let c = self.current.as_mut().expect("a run belongs to an open output");
         // The path only for an error: formatting it per record was a tenth of a merge's time.
         let tmp = self.tmp;
-        let err = |err| write_err(&tmp.join(data_name(c.id)))(err);
-        c.data.write_all(rec).map_err(err)?;
-        c.len += rec.len() as u64;
-        if c.len - c.kicked >= dfs::WRITEBACK_STEP {
-            let written = c.len - c.data.buffer().len() as u64;
+        c.data.write_all(bytes).map_err(|err| write_err(&tmp.join(data_name(c.id)))(err))?;
+        c.written += bytes.len() as u64;
+        if c.written - c.kicked >= dfs::WRITEBACK_STEP {
+            let written = c.written - c.data.buffer().len() as u64;
             dfs::start_writeback(c.data.get_ref().file(), c.kicked, written);
             c.kicked = written;
         }
-        if let Some(hint) = &mut c.hint {
-            let e = HintEntry {
-                ts: h.ts,
-                expires: h.expires,
-                offset: at,
-                record_len: rec.len() as u32,
-                flags: h.flags,
-                key,
-            };
-            hint.push(&e).map_err(err)?;
-        }
-        Ok((c.id, at))
+        Ok(())
     }
 
     fn open_next(&self) -> Result<Current> {
@@ -477,11 +548,13 @@ impl Outputs<'_> {
             }
             false => None,
         };
-        Ok(Current { id, data, len: 0, kicked: 0, hint })
+        Ok(Current { id, data, len: 0, written: 0, kicked: 0, hint })
     }
 
     fn close_current(&mut self) -> Result<()> {
+        self.write_run()?;
         let Some(c) = self.current.take() else { return Ok(()) };
+        debug_assert_eq!(c.written, c.len);
         let path = self.tmp.join(data_name(c.id));
         let data = c.data.into_inner().map_err(|err| write_err(&path)(err.into_error()))?;
         let hint = match c.hint {

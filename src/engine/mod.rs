@@ -54,7 +54,7 @@ mod write;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ use crate::snapshot;
 use crate::space::Space;
 use crate::storage::active_map::ActiveMap;
 use crate::storage::datafile::DataFile;
-use crate::storage::fs::{start_writeback, LOCK_FILE};
+use crate::storage::fs::{hint_name, start_writeback, LOCK_FILE};
 use crate::storage::lock::LockFile;
 use crate::watermark::Tracker;
 
@@ -134,6 +134,9 @@ pub(crate) struct Engine {
     prefaults: WorkQueue<Prefault>,
     merges: AtomicU64,
     last_merge_ns: AtomicU64,
+    /// Files numbered below this get no hint from the background thread: a full merge is
+    /// consuming them (0 when none is).
+    hint_floor: AtomicU32,
     /// Writes published while transactions are open, for their commit check.
     conflicts: conflicts::Conflicts,
     /// The reserve file and whether the file system is full (docs/DESIGN.md section 5.14).
@@ -202,6 +205,7 @@ impl Engine {
             prefaults: WorkQueue::default(),
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
+            hint_floor: AtomicU32::new(0),
             conflicts: conflicts::Conflicts::default(),
             space,
             lost: tickets::Lost::default(),
@@ -247,6 +251,17 @@ impl Engine {
         }
     }
 
+    /// Sets the id below which queued hints are skipped (0: none); see [`Engine::queue_missing_hints`].
+    pub(crate) fn set_hint_floor(&self, id: u32) {
+        self.hint_floor.store(id, Ordering::Release);
+    }
+
+    /// Queues hint writing for those of `ids` that have no hint file.
+    pub(crate) fn queue_missing_hints(&self, ids: &[u32]) {
+        let missing: Vec<u32> = ids.iter().copied().filter(|&id| !self.dir.join(hint_name(id)).exists()).collect();
+        self.queue_hints(&missing);
+    }
+
     /// The background thread's loop: runs chores until the handle closes.
     pub fn run_chores(&self) {
         while let Some(chore) = self.chores.pop() {
@@ -255,6 +270,10 @@ impl Engine {
                     // Not while space is low: a hint only saves time at open, and on a full disk
                     // its room is what lets a delete or a merge run (docs/DESIGN.md section 5.14).
                     if self.space.is_low() {
+                        continue;
+                    }
+                    // Nor for a file a full merge is about to swap out (queued again if it fails).
+                    if id < self.hint_floor.load(Ordering::Acquire) {
                         continue;
                     }
                     // Not while a merge swaps directories, and not for a file a merge removed.

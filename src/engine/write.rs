@@ -325,7 +325,15 @@ impl Engine {
     /// Seals the active file: fdatasync and trim its unused room (an error poisons), read it
     /// through a read-only map from now on, queue its hint. The next write creates a new file.
     pub(super) fn seal_active(&self, w: &mut Writer) -> Result<()> {
-        let Some(active) = &mut w.active else { return Ok(()) };
+        let sealed = self.seal_active_unhinted(w)?;
+        self.queue_hints(sealed.as_slice());
+        Ok(())
+    }
+
+    /// [`Engine::seal_active`] leaving the hint to the caller: returns the id of the file it
+    /// sealed, if there was an active file.
+    pub(super) fn seal_active_unhinted(&self, w: &mut Writer) -> Result<Option<u32>> {
+        let Some(active) = &mut w.active else { return Ok(None) };
         if let Err(e) = active.seal() {
             let why = format!("fdatasync while sealing {} failed: {e}", active.path.display());
             self.fsync_failed(w, why);
@@ -336,10 +344,7 @@ impl Engine {
         let id = active.id;
         w.active = None;
         self.files.write().insert(id, sealed);
-        if self.opts.hint_files {
-            self.chores.push(Chore::Hint(id));
-        }
-        Ok(())
+        Ok(Some(id))
     }
 
     /// Waits until record `seq` is durable and visible, leading a group fsync if nobody is.

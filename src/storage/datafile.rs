@@ -105,6 +105,15 @@ impl DataFile {
         crate::prefetch::range(base.wrapping_add(offset as usize), len.min(512));
     }
 
+    /// Tells the kernel a sealed file is about to be read front to back once (a merge input):
+    /// read ahead aggressively, and start now. Only a hint; its failure changes nothing.
+    pub fn advise_sequential(&self) {
+        if let Reader::Mapped(m) = &self.reader {
+            let _ = m.advise(memmap2::Advice::Sequential);
+            let _ = m.advise(memmap2::Advice::WillNeed);
+        }
+    }
+
     /// Reads `len` bytes at `offset`; bytes missing from the file are corruption.
     pub fn read(&self, offset: u64, len: usize) -> Result<Bytes<'_>> {
         let short =
