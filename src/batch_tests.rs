@@ -171,7 +171,12 @@ fn a_batch_cut_at_every_byte_opens_wholly_absent() {
         let db = Db::open(dir.path(), no_hints()).unwrap();
         assert_eq!((get(&db, "a"), get(&db, "b"), get(&db, "c")), (Some("old".into()), None, None), "cut {cut}");
         let r = db.open_report();
-        if cut > start {
+        // A cut that leaves only zero bytes after the records (the first bytes of the batch's
+        // CRC may be zero: one run in 256) is an unused tail, trimmed the same way.
+        let zeros = full[start as usize..cut as usize].iter().all(|&b| b == 0);
+        if cut > start && zeros {
+            assert_eq!(r.unused_tails.len(), 1, "cut {cut}");
+        } else if cut > start {
             assert_eq!(r.torn_tails.len(), 1, "cut {cut}");
             assert_eq!(r.torn_tails[0].1, start, "cut {cut}");
         }
