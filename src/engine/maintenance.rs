@@ -14,7 +14,7 @@ use crate::format::merge_done::MergeDone;
 use crate::format::record::{Header, HEADER_LEN};
 use crate::generation;
 use crate::index::Index;
-use crate::keydir::Loc;
+use crate::keydir::{Keydir, Loc};
 use crate::storage::datafile::{ActiveFile, DataFile};
 
 /// A live record a merge copied from `old` to `new`.
@@ -86,7 +86,8 @@ impl Engine {
         generation::mark_complete(&tmp, &MergeDone { inputs: inputs.clone(), outputs: Vec::new() })?;
         self.swap_generations(&inputs)?;
         self.irreducible.lock().clear();
-        *self.index.write() = Default::default();
+        // Empty, hashed as before: writers hash with the handle's seed before any lock.
+        *self.index.write() = Index { keys: Keydir::with_seed(self.seed), ..Default::default() };
         self.conflicts().note_everything();
         let old_files = std::mem::take(&mut *self.files.write());
         drop(w);

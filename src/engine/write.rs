@@ -263,6 +263,8 @@ impl Engine {
     /// Makes one appended record visible: the keydir update, in append order, under the index
     /// lock (the caller holds the writer mutex), noted for open transactions' commit checks.
     pub(super) fn publish(&self, index: &mut Index, k: &Hashed<'_>, loc: Loc) {
+        // `k` was hashed with the handle's seed: every keydir the handle installs has it.
+        debug_assert_eq!(index.keys.seed(), self.seed, "a keydir hashed unlike its handle");
         index.apply_hashed(k, loc);
         self.bucket_hints.learn(&index.keys, k.hash);
         self.conflicts.note(k.key);
