@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
+use super::read::missing;
 use super::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::record::Record;
 use crate::keydir::{Hashed, Loc};
 use crate::storage::datafile::DataFile;
-use crate::storage::fs::data_name;
 
 /// Keys whose loads are in flight together: enough to hide a miss behind the others' work, few
 /// enough that their lines (a bucket and a record each) stay in the L1 cache.
@@ -97,10 +97,6 @@ impl Engine {
     }
 }
 
-fn missing(id: u32) -> Error {
-    Error::Corrupt(format!("keydir points at missing data file {}", data_name(id)))
-}
-
 #[cfg(test)]
 mod tests {
     use crate::db::Db;
@@ -108,14 +104,18 @@ mod tests {
     use crate::options::Options;
     use crate::testutil::TempDir;
 
+    fn open_nosync(dir: &TempDir) -> Db {
+        let mut o = Options::default();
+        o.set_sync_on_put(false);
+        Db::open(dir.path(), o).unwrap()
+    }
+
     /// A tag-matched entry whose record holds another key goes back to the exact lookup, which
     /// finds the same entry: the keydir really points at a wrong record, and that key alone fails.
     #[test]
     fn an_entry_pointing_at_another_keys_record_fails_that_key_only() {
         let dir = TempDir::new("mread");
-        let mut o = Options::default();
-        o.set_sync_on_put(false);
-        let db = Db::open(dir.path(), o).unwrap();
+        let db = open_nosync(&dir);
         let (a, b): (&[u8], &[u8]) = (b"the first rather long key", b"the second rather long key");
         db.put(a, b"1").unwrap();
         db.put(b, b"2").unwrap();
@@ -132,9 +132,7 @@ mod tests {
     #[test]
     fn every_group_size_answers_each_key_at_its_index() {
         let dir = TempDir::new("mread");
-        let mut o = Options::default();
-        o.set_sync_on_put(false);
-        let db = Db::open(dir.path(), o).unwrap();
+        let db = open_nosync(&dir);
         for i in (0..100u32).step_by(2) {
             db.put(&i.to_le_bytes(), &i.to_be_bytes()).unwrap();
         }

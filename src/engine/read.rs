@@ -36,7 +36,8 @@ impl FileHandle for PinnedFile<'_> {
     }
 }
 
-fn missing(id: u32) -> Error {
+/// A keydir entry whose file is not in the file table (also for batched reads).
+pub(super) fn missing(id: u32) -> Error {
     Error::Corrupt(format!("keydir points at missing data file {}", data_name(id)))
 }
 
