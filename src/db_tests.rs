@@ -741,15 +741,6 @@ fn the_lock_holds_while_the_library_opens_and_closes_many_descriptors() {
     assert_eq!(Db::open(dir.path(), fast()).err().map(|e| e.status()), Some(status::E_LOCKED));
 }
 
-/// Copies what a power loss could leave of `from`'s files (its `data/`, not the LOCK) to `to`.
-fn crash_image(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to.join("data")).unwrap();
-    for e in std::fs::read_dir(from.join("data")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, to.join("data").join(p.file_name().unwrap())).unwrap();
-    }
-}
-
 /// Issue 12 point 4: between two flushes the disk persisted a later unsynced record but not an
 /// earlier one, so the newest file holds zeros where the earlier record was and a valid record
 /// after it. Open keeps every synced record and sets the unsynced tail aside instead of refusing.
@@ -765,7 +756,7 @@ fn zeros_where_an_unsynced_record_was_and_a_valid_record_after_it_still_open() {
     db.put(b"u0", b"unsynced, lost").unwrap();
     db.put(b"u1", b"unsynced, on disk").unwrap();
     let lost = db.meta(b"u0").unwrap().unwrap();
-    crash_image(&live, &crashed);
+    crate::testutil::crash_image(&live, &crashed);
     drop(db);
     let file = files_with_ext(&crashed, "data").pop().unwrap();
     let mut b = std::fs::read(&file).unwrap();

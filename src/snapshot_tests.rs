@@ -248,11 +248,7 @@ fn a_crash_after_open_leaves_no_snapshot_to_use() {
     db.put(b"k0", b"written after open").unwrap();
     db.sync().unwrap();
     // What a power loss could leave: the files as they are, the LOCK not taken.
-    std::fs::create_dir_all(crashed.join("data")).unwrap();
-    for e in std::fs::read_dir(live.join("data")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, crashed.join("data").join(p.file_name().unwrap())).unwrap();
-    }
+    crate::testutil::crash_image(&live, &crashed);
     assert!(!snapshot(&crashed).exists());
     let after = Db::open(&crashed, opts()).unwrap();
     assert!(!after.open_report().snapshot_used);

@@ -40,3 +40,20 @@ pub fn files_with_ext(root: &Path, ext: &str) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Copies what a crash could leave of the open database at `from` (its `data/`, not the LOCK)
+/// to `to/data/`. Background threads (hints, prefault) may rename or remove a temporary file
+/// between the listing and its copy: a file that is gone is skipped, as a power loss would not
+/// have kept it either.
+pub fn crash_image(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("data")).unwrap();
+    for e in std::fs::read_dir(from.join("data")).unwrap() {
+        let p = e.unwrap().path();
+        match std::fs::copy(&p, to.join("data").join(p.file_name().unwrap())) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            r => {
+                r.unwrap();
+            }
+        }
+    }
+}

@@ -27,11 +27,7 @@ fn value(i: u32) -> Vec<u8> {
 /// copied to `to`, with the newest data file ending in at least `zeros` zero bytes after its
 /// last record. Returns the newest data file and where its records end.
 fn killed_copy(from: &Path, to: &Path, end: u64, zeros: u64) -> PathBuf {
-    std::fs::create_dir_all(to.join("data")).unwrap();
-    for e in std::fs::read_dir(from.join("data")).unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, to.join("data").join(p.file_name().unwrap())).unwrap();
-    }
+    crate::testutil::crash_image(from, to);
     let mut data: Vec<PathBuf> = std::fs::read_dir(to.join("data"))
         .unwrap()
         .map(|e| e.unwrap().path())
