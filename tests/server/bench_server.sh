@@ -15,7 +15,8 @@
 #   idle       10,000 idle connections, resident memory per connection [<= 20 KiB for bitgask]
 #
 #   tests/server/bench_server.sh [path/to/bitgask]
-#   (ROUNDS=5 N=1000000 N_DURABLE=100000 IDLE=10000 ROWS="pipelined p1 durable idle")
+#   (ROUNDS=5 N=1000000 N_DURABLE=100000 IDLE=10000 ROWS="pipelined p1 durable idle"
+#    BITGASK_ARGS="--io-threads 2": more flags for every bitgask serve)
 set -eu -o pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${1:-${BITGASK_BIN:-$ROOT/target/release/bitgask}}
@@ -24,6 +25,7 @@ N=${N:-1000000}
 N_DURABLE=${N_DURABLE:-100000}
 IDLE=${IDLE:-10000}
 ROWS=${ROWS:-pipelined p1 durable idle}
+BITGASK_ARGS=${BITGASK_ARGS:-}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bitgask-bench.XXXXXX")
 PID=
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$TMP"; }
@@ -41,12 +43,13 @@ wait_port() {
 }
 
 # start SERVER MODE DIR PORT: starts bitgask or redis in the row's durability mode.
+# shellcheck disable=SC2086 # BITGASK_ARGS is split into flags on purpose
 start() {
     case "$1/$2" in
         bitgask/fast) "$BIN" serve --dir "$3" --addr "127.0.0.1:$4" --no-sync --sync-interval-ms 1000 \
-            --maxclients $((IDLE + 100)) >"$TMP/bitgask.log" 2>&1 & ;;
+            --maxclients $((IDLE + 100)) $BITGASK_ARGS >"$TMP/bitgask.log" 2>&1 & ;;
         bitgask/durable) "$BIN" serve --dir "$3" --addr "127.0.0.1:$4" --maxclients $((IDLE + 100)) \
-            >"$TMP/bitgask.log" 2>&1 & ;;
+            $BITGASK_ARGS >"$TMP/bitgask.log" 2>&1 & ;;
         redis/*)
             mkdir -p "$3"
             local fsync=everysec

@@ -84,8 +84,10 @@ pub struct Spares {
     out: Vec<Vec<u8>>,
 }
 
-/// Buffers of each kind an I/O thread keeps.
-const SPARES: usize = 4;
+/// Buffers of each kind an I/O thread keeps: enough for a round of parked durable writes, each
+/// holding its reply buffer until its group fsync (at most a few MiB per thread, kept after a
+/// burst of that many connections served at once; idle connections still hold none).
+const SPARES: usize = 64;
 
 impl Spares {
     fn take_read(&mut self) -> Vec<u8> {
@@ -199,7 +201,12 @@ impl Conn {
             }
             let hand_off = if self.closing { self.flush(sh).map(|_| false) } else { self.run_batch(sh, spares, true) };
             match hand_off {
-                Ok(_) if self.parked.is_some() => return Step::Park,
+                Ok(_) if self.parked.is_some() => {
+                    // Its held replies keep their buffer; an empty read buffer goes back now, or
+                    // a round of parked clients would each take a new one.
+                    self.release_read(spares);
+                    return Step::Park;
+                }
                 Ok(true) if self.out.is_empty() => return Step::HandOff,
                 Ok(_) => {}
                 Err(_) => return Step::Close,
@@ -366,14 +373,19 @@ impl Conn {
 
     /// Gives empty buffers back to the thread's spares while the connection waits for input.
     fn go_idle(&mut self, spares: &mut Spares) {
+        self.release_read(spares);
+        if self.out.is_empty() {
+            spares.give_out(std::mem::take(&mut self.out));
+        }
+    }
+
+    /// Gives the read buffer back to the thread's spares when it holds no input.
+    fn release_read(&mut self, spares: &mut Spares) {
         if self.rd.pending().is_empty() {
             spares.give_read(std::mem::take(&mut self.rd.buf));
             self.rd.start = 0;
             self.rd.end = 0;
             self.client.read_buffer_is(0);
-        }
-        if self.out.is_empty() {
-            spares.give_out(std::mem::take(&mut self.out));
         }
     }
 
@@ -424,4 +436,35 @@ fn run_all(
 
 fn log_over_budget(handle: &ClientHandle, client: &Client) {
     eprintln!("bitgask serve: closing client id={} addr={}: it {}", handle.id, handle.addr, client.budget_line());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spares_keep_the_reply_buffers_of_a_round_of_parked_writes() {
+        let mut spares = Spares::default();
+        // Fifty clients parked at once each held a reply buffer; all come back.
+        let held: Vec<Vec<u8>> = (0..50).map(|_| spares.take_out()).collect();
+        for mut out in held {
+            out.extend_from_slice(b"+OK\r\n");
+            spares.give_out(out);
+        }
+        assert_eq!(spares.out.len(), 50);
+        assert!(spares.out.iter().all(|b| b.is_empty() && b.capacity() >= INITIAL_BUF));
+    }
+
+    #[test]
+    fn spares_are_bounded_and_keep_no_odd_sizes() {
+        let mut spares = Spares::default();
+        for _ in 0..2 * SPARES {
+            spares.give_read(vec![0; INITIAL_BUF]);
+            spares.give_out(Vec::with_capacity(INITIAL_BUF));
+        }
+        spares.give_read(vec![0; 2 * INITIAL_BUF]);
+        spares.give_out(Vec::with_capacity(8 * INITIAL_BUF));
+        assert_eq!((spares.read.len(), spares.out.len()), (SPARES, SPARES));
+        assert!(spares.read.iter().all(|b| b.len() == INITIAL_BUF));
+    }
 }
