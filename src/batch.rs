@@ -5,10 +5,10 @@
 
 use crate::clock::{expiry_after_ms, now_ns};
 use crate::db::{check_sizes, codec_for, Db};
-use crate::engine::{Durability, Engine, PendingProbe};
+use crate::engine::{Durability, Engine, Member, PendingProbe};
 use crate::error::{Error, Result};
-use crate::format::batch::FLAG_MEMBER;
-use crate::format::record::{Codec, Placed, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE};
+use crate::format::batch::{COMMIT_LEN, FLAG_MEMBER};
+use crate::format::record::{Codec, Placed, FLAG_TOMBSTONE, HARD_MAX_KEY, HARD_MAX_VALUE, HEADER_LEN};
 
 /// One operation of a batch or a transaction's write set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +149,7 @@ impl Batch {
     }
 
     /// The operations in the order they were added.
-    fn iter(&self) -> impl Iterator<Item = OpRef<'_>> {
+    fn iter(&self) -> impl Iterator<Item = OpRef<'_>> + Clone {
         self.ops.iter().map(|e| {
             let key = &self.bytes[e.start..e.start + e.key_len];
             match e.put {
@@ -174,40 +174,53 @@ impl Db {
     }
 }
 
-/// Appends `ops` as one batch, TTLs counted from `now`; `check` runs under the writer mutex
-/// first (a transaction's commit check).
+/// Appends `ops` as one batch, TTLs counted from `now` (which also stamps the records: one
+/// clock reading per batch); `check` runs under the writer mutex first (a transaction's commit
+/// check). `ops` is walked twice: once to size the buffer, once to encode.
 pub(crate) fn write_ops<'a>(
     e: &Engine,
-    ops: impl Iterator<Item = OpRef<'a>>,
+    ops: impl Iterator<Item = OpRef<'a>> + Clone,
     now: u64,
     check: impl FnOnce(PendingProbe<'_>) -> Result<()>,
 ) -> Result<()> {
     let o = e.opts();
     let (mut sync_put, mut sync_delete) = (false, false);
-    // Every member encoded into one buffer: no allocation per record, and the append is that
-    // buffer as it is (docs/DESIGN.md section 5.12).
-    let (mut members, mut buf) = (Vec::with_capacity(ops.size_hint().0), Vec::new());
+    // Every member encoded into one buffer, sized once (compression only makes a record
+    // smaller): no allocation per record, and the append is that buffer as it is
+    // (docs/DESIGN.md section 5.12).
+    let (count, bytes) = ops.clone().fold((0, COMMIT_LEN), |(n, b), op| (n + 1, b + encoded_len(op)));
+    let (mut members, mut buf) = (Vec::with_capacity(count), Vec::with_capacity(bytes));
     for op in ops {
-        match op {
+        let (key, placed) = match op {
             OpRef::Put { key, value, ttl_ms, at } => {
                 check_sizes(o, key, value.len())?;
                 let ttl = if ttl_ms == 0 { o.default_ttl_ms } else { ttl_ms };
                 let expires = at.unwrap_or(if ttl == 0 { 0 } else { expiry_after_ms(now, ttl) });
                 let codec = codec_for(o, value.len());
-                members.push((key, Placed::encode(&mut buf, key, value, expires, FLAG_MEMBER, codec)));
                 sync_put = true;
+                (key, Placed::encode(&mut buf, key, value, expires, FLAG_MEMBER, codec))
             }
             OpRef::Delete { key } => {
                 check_sizes(o, key, 0)?;
                 let flags = FLAG_TOMBSTONE | FLAG_MEMBER;
-                members.push((key, Placed::encode(&mut buf, key, &[], 0, flags, Codec::None)));
                 sync_delete = true;
+                (key, Placed::encode(&mut buf, key, &[], 0, flags, Codec::None))
             }
-        }
+        };
+        members.push(Member { key: e.hash_member(key), placed });
     }
     let sync = (sync_put && o.sync_on_put) || (sync_delete && o.sync_on_delete);
     let durability = if sync { Durability::Sync } else { Durability::NoSync };
-    e.write_batch(members, buf, durability, check)
+    e.write_batch(members, buf, now, durability, check)
+}
+
+/// The bytes `op`'s record takes, uncompressed.
+fn encoded_len(op: OpRef<'_>) -> usize {
+    HEADER_LEN
+        + match op {
+            OpRef::Put { key, value, .. } => key.len() + value.len(),
+            OpRef::Delete { key } => key.len(),
+        }
 }
 
 #[cfg(test)]

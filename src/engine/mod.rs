@@ -77,7 +77,7 @@ use crate::storage::fs::{hint_name, start_writeback, LOCK_FILE};
 use crate::storage::lock::LockFile;
 use crate::watermark::Tracker;
 
-pub(crate) use batch_write::PendingProbe;
+pub(crate) use batch_write::{Member, PendingProbe};
 use lock_order::{Mutex, RwLock};
 pub(crate) use maintenance::{Maintenance, Moved, Moves, Relocation};
 pub(crate) use tail::Copy;
