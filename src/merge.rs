@@ -9,12 +9,13 @@
 //!    expired records. A selective merge also keeps tombstones and expired records of keys the
 //!    keydir no longer has: they may be all that shadows an older version in a file outside the
 //!    merge. A full merge takes its live records from a walk of the keydir (`merge_live`) and
-//!    copies them in file order; a selective one reads every record of its inputs.
-//! 3. fsync every output, write its hint, write `MERGE_DONE` (inputs, outputs, sizes), fsync it
-//!    and `merge.tmp/`.
+//!    copies them in file order, in two shares on two threads when it is big; a selective one
+//!    reads every record of its inputs.
+//! 3. fsync every output, write its hint, write `MERGE_DONE` (inputs, outputs, sizes) and fsync
+//!    it. `merge.tmp/` itself is fsynced by the swap, before anything depends on its entries.
 //! 4. Under the writer mutex (the only time writers wait): fdatasync the active file, hard-link
-//!    every file that is not an input into `merge.tmp/`, rename `data` to `data.old`, rename
-//!    `merge.tmp` to `data` (fsyncing the root after each), make the outputs readable, and seal
+//!    every file that is not an input into `merge.tmp/` and fsync it, rename `data` to `data.old`,
+//!    rename `merge.tmp` to `data`, fsync the root, make the outputs readable, and seal
 //!    the active file so the next write goes to a file numbered above every output.
 //! 5. With writers running again, repoint keydir entries that still point at a merged record
 //!    (compare-and-swap, by bucket after a walk, in small batches so no writer waits long for the index), then drop the
@@ -45,7 +46,7 @@ use crate::killpoint;
 use crate::merge_live::{self, Span, Walked};
 use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::DataFile;
-use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, tmp_name, Checked};
+use crate::storage::fs::{self as dfs, create_new, data_name, hint_name, tmp_name, Checked};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeKind {
@@ -258,8 +259,8 @@ fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>], liv
         // Selective merges scan: they must also find absence markers of keys the keydir lacks.
         MergeKind::Selective => copy_scanned(e, kind, tmp, false, inputs, now)?,
     };
+    // Not fsynced here: the swap fsyncs `merge.tmp/` before anything depends on its entries.
     copied.outputs.sort_unstable();
-    fsync_dir(tmp)?;
     if !stream_hints && hints {
         for &(id, _) in &copied.outputs {
             write_hint(tmp, id)?;
@@ -267,8 +268,8 @@ fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>], liv
         }
     }
     copied.next_active = e.allocate_id()?;
-    let next = tmp.join(data_name(copied.next_active));
-    dfs::sync_file(&create_new(&next)?, &next)?;
+    // Empty: nothing to fsync but its entry, which the swap's fsync of `merge.tmp/` covers.
+    create_new(&tmp.join(data_name(copied.next_active)))?;
     let mut outputs = copied.outputs.clone();
     outputs.push((copied.next_active, 0));
     let done = MergeDone { inputs: inputs.iter().map(|f| f.id).collect(), outputs };
