@@ -13,14 +13,15 @@
 //! 2. The caller writes the new files into it and fsyncs them, then [`mark_complete`] writes
 //!    `MERGE_DONE` (inputs, outputs and their sizes). Until then [`discard`] undoes everything.
 //! 3. [`swap`]: hard-link every file of `data/` that survives (not an input) into `merge.tmp/`,
-//!    rename `data` to `data.old`, rename `merge.tmp` to `data`, the root fsynced after each
-//!    rename, and move back the directories nobody may delete.
+//!    fsync `merge.tmp/`, rename `data` to `data.old`, rename `merge.tmp` to `data`, fsync the
+//!    root, and move back the directories nobody may delete.
 //! 4. [`remove_old`]: remove `data.old/`, which frees the old files' blocks (the slow part, so
 //!    a merge leaves it to a background thread).
 //!
 //! A crash anywhere leaves a state [`settle`] resolves at the next open (the recovery table).
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -28,8 +29,8 @@ use crate::format::merge_done::MergeDone;
 use crate::format::watermark::WATERMARK_FILE;
 use crate::killpoint;
 use crate::storage::fs::{
-    self as dfs, data_name, fsync_dir, parse_name, META_FILE, RETIRED_SNAPSHOT_FILE as RETIRED_FILE, SNAPSHOT_FILE,
-    TMP_SUFFIX,
+    self as dfs, data_name, fsync_dir, parse_name, Checked, META_FILE, RETIRED_SNAPSHOT_FILE as RETIRED_FILE,
+    SNAPSHOT_FILE, TMP_SUFFIX,
 };
 
 /// The current generation.
@@ -95,9 +96,16 @@ pub fn list(dir: &Path) -> Result<Listing> {
     Ok(out)
 }
 
-/// Step 1: a fresh, empty `merge.tmp/`, durable in the root. Returns its path.
+/// Step 1: a fresh, empty `merge.tmp/`. Returns its path. The root is not fsynced: until step 3
+/// renames `data/` (and fsyncs the root, which makes this entry durable too), a crash that loses
+/// `merge.tmp/` loses nothing, and one that keeps it leaves a state open discards.
 pub fn begin(root: &Path) -> Result<PathBuf> {
-    dfs::fresh_dir(root, MERGE_TMP)
+    let dir = root.join(MERGE_TMP);
+    if dir.exists() {
+        dfs::remove_tree(&dir)?;
+    }
+    dfs::create_dir(&dir)?;
+    Ok(dir)
 }
 
 /// Undoes steps 1 and 2: nothing outside `merge.tmp/` has changed yet.
@@ -106,14 +114,24 @@ pub fn discard(root: &Path) -> Result<()> {
     fsync_dir(root)
 }
 
-/// The end of step 2: the new generation in `tmp` is complete once `MERGE_DONE` is durable.
+/// The end of step 2: `MERGE_DONE` written in `tmp` and fsynced. Not through a rename, and `tmp`
+/// is not fsynced here: the marker is only ever read after step 3 renamed `data/`, and step 3
+/// fsyncs `tmp` first, which makes the marker's entry durable with every other entry of the new
+/// generation (outputs, hints, the empty file). A crash before that discards `merge.tmp/`
+/// whatever the marker holds; a torn one is invalid anyway (its CRC).
 pub fn mark_complete(tmp: &Path, done: &MergeDone) -> Result<()> {
-    dfs::atomic_write(tmp, MERGE_DONE, &done.encode())
+    let path = tmp.join(MERGE_DONE);
+    let mut w = Checked::new(dfs::create_new(&path)?, &path);
+    w.write_all(&done.encode()).map_err(|e| Error::io("write", &path, e))?;
+    dfs::sync_file(w.file(), &path)
 }
 
 /// Step 3, for a caller that keeps every other writer out of `data/`: link what survives (every
-/// entry that is not one of the data files `inputs` or their hints) into `merge.tmp/`, then
-/// `data` becomes `data.old` and `merge.tmp` becomes `data`, the root fsynced after each rename.
+/// entry that is not one of the data files `inputs` or their hints) into `merge.tmp/` and fsync
+/// it, then `data` becomes `data.old` and `merge.tmp` becomes `data`, the root fsynced once after
+/// both renames: a crash before that fsync leaves neither, the first, or both renames (a
+/// journaling filesystem keeps them in order), and each of those states settles (see
+/// [`settle`]).
 /// On an error the directories may be between generations; [`settle`] finishes or undoes.
 pub fn swap(root: &Path, inputs: &[u32]) -> Result<()> {
     let (data, tmp, old) = (root.join(DATA_DIR), root.join(MERGE_TMP), root.join(DATA_OLD));
@@ -121,7 +139,6 @@ pub fn swap(root: &Path, inputs: &[u32]) -> Result<()> {
     fsync_dir(&tmp)?;
     killpoint::hit("merge-links-made");
     dfs::rename(&data, &old)?;
-    fsync_dir(root)?;
     killpoint::hit("merge-data-renamed");
     dfs::rename(&tmp, &data)?;
     fsync_dir(root)?;

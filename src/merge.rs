@@ -9,12 +9,13 @@
 //!    expired records. A selective merge also keeps tombstones and expired records of keys the
 //!    keydir no longer has: they may be all that shadows an older version in a file outside the
 //!    merge. A full merge takes its live records from a walk of the keydir (`merge_live`) and
-//!    copies them in file order; a selective one reads every record of its inputs.
-//! 3. fsync every output, write its hint, write `MERGE_DONE` (inputs, outputs, sizes), fsync it
-//!    and `merge.tmp/`.
+//!    copies them in file order, in two shares on two threads when it is big; a selective one
+//!    reads every record of its inputs.
+//! 3. fsync every output, write its hint, write `MERGE_DONE` (inputs, outputs, sizes) and fsync
+//!    it. `merge.tmp/` itself is fsynced by the swap, before anything depends on its entries.
 //! 4. Under the writer mutex (the only time writers wait): fdatasync the active file, hard-link
-//!    every file that is not an input into `merge.tmp/`, rename `data` to `data.old`, rename
-//!    `merge.tmp` to `data` (fsyncing the root after each), make the outputs readable, and seal
+//!    every file that is not an input into `merge.tmp/` and fsync it, rename `data` to `data.old`,
+//!    rename `merge.tmp` to `data`, fsync the root, make the outputs readable, and seal
 //!    the active file so the next write goes to a file numbered above every output.
 //! 5. With writers running again, repoint keydir entries that still point at a merged record
 //!    (compare-and-swap, by bucket after a walk, in small batches so no writer waits long for the index), then drop the
@@ -28,7 +29,8 @@
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::clock::now_ns;
 use crate::engine::{Engine, Maintenance, Moved, Moves};
@@ -41,10 +43,10 @@ use crate::generation;
 use crate::hints::write_hint;
 use crate::keydir::Loc;
 use crate::killpoint;
-use crate::merge_live::{self, Walked};
+use crate::merge_live::{self, Span, Walked};
 use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::DataFile;
-use crate::storage::fs::{self as dfs, create_new, data_name, fsync_dir, hint_name, tmp_name, Checked};
+use crate::storage::fs::{self as dfs, create_new, data_name, hint_name, tmp_name, Checked};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeKind {
@@ -62,11 +64,22 @@ struct Copied {
     /// its highest-numbered file is always one appended in stamp order (merge outputs are not:
     /// recovery's torn-tail rule relies on it).
     next_active: u32,
-    moved: Moves,
+    /// One set per share of the copy that found its records the same way.
+    moved: Vec<Moves>,
     /// Live but expired records a full merge did not copy; their keys leave the keydir.
     dropped: Vec<Loc>,
     /// Bytes of input records not copied: what this merge frees.
     reclaimed: u64,
+}
+
+impl Copied {
+    /// Takes in what another share of the copy produced.
+    fn absorb(&mut self, other: Copied) {
+        self.outputs.extend(other.outputs);
+        self.moved.extend(other.moved);
+        self.dropped.extend(other.dropped);
+        self.reclaimed += other.reclaimed;
+    }
 }
 
 /// Runs one merge of `kind`. Returns false when there was nothing to merge.
@@ -120,7 +133,7 @@ pub(crate) fn run_with(
     let inputs_files = inputs.iter().map(|&id| e.file(id)).collect::<Result<Vec<_>>>()?;
     let live_before = m.live_bytes(&inputs);
     let hints = plan.hints && e.opts().hint_files;
-    let built = build(e, kind, hints, &inputs_files);
+    let built = build(e, kind, hints, &inputs_files, &live_before);
     let discard = || {
         // Nothing outside merge.tmp changed yet.
         let _ = generation::discard(e.root());
@@ -231,34 +244,23 @@ fn select(e: &Engine, maintenance: &Maintenance<'_>, sealed: &[u32]) -> Vec<u32>
     picked
 }
 
-/// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside a new `merge.tmp/`.
-fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>]) -> Result<Copied> {
+/// Steps 2 and 3: outputs, hints and MERGE_DONE, all inside a new `merge.tmp/`. `live` holds
+/// each input's live bytes, in the order of `inputs`.
+fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>], live: &[(u32, u64)]) -> Result<Copied> {
     let tmp = &generation::begin(e.root())?;
     killpoint::hit("merge-tmp-created");
 
     // A full merge copies each key at most once, so hints can be streamed while copying. A
     // selective one may keep several tombstones of one key; its hints come from a scan.
     let stream_hints = kind == MergeKind::Full && hints;
-    let mut out = Outputs { e, tmp, stream_hints, current: None, run: None, finished: Vec::new() };
-    let mut copied = Copied::default();
     let now = now_ns();
-    let ids: Vec<u32> = inputs.iter().map(|f| f.id).collect();
-    // Selective merges scan: they must also find absence markers of keys the keydir lacks.
-    let walked = match kind {
-        MergeKind::Full => merge_live::walk(e, &ids),
-        MergeKind::Selective => None,
+    let mut copied = match kind {
+        MergeKind::Full => copy_full(e, tmp, stream_hints, inputs, live, now)?,
+        // Selective merges scan: they must also find absence markers of keys the keydir lacks.
+        MergeKind::Selective => copy_scanned(e, kind, tmp, false, inputs, now)?,
     };
-    match walked {
-        Some(walked) => copy_walked(e, inputs, walked, now, &mut out, &mut copied)?,
-        _ => {
-            let mut moved = Vec::new();
-            for file in inputs {
-                copy_file(e, kind, file, now, &mut out, &mut copied, &mut moved)?;
-            }
-            copied.moved = Moves::Keyed(moved);
-        }
-    }
-    copied.outputs = out.finish()?;
+    // Not fsynced here: the swap fsyncs `merge.tmp/` before anything depends on its entries.
+    copied.outputs.sort_unstable();
     if !stream_hints && hints {
         for &(id, _) in &copied.outputs {
             write_hint(tmp, id)?;
@@ -266,14 +268,128 @@ fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>]) -> 
         }
     }
     copied.next_active = e.allocate_id()?;
-    let next = tmp.join(data_name(copied.next_active));
-    dfs::sync_file(&create_new(&next)?, &next)?;
+    // Empty: nothing to fsync but its entry, which the swap's fsync of `merge.tmp/` covers.
+    create_new(&tmp.join(data_name(copied.next_active)))?;
     let mut outputs = copied.outputs.clone();
     outputs.push((copied.next_active, 0));
     let done = MergeDone { inputs: inputs.iter().map(|f| f.id).collect(), outputs };
     generation::mark_complete(tmp, &done)?;
     killpoint::hit("merge-done-written");
     Ok(copied)
+}
+
+/// Live bytes from which a full merge copies in two shares on two threads: below it, the
+/// second output file and its fsync cost more than the thread saves. Test builds split every
+/// merge, so that the kill-point and fault tests go through the two-share copy.
+const SPLIT_MIN: u64 = if cfg!(any(test, feature = "kill-points", feature = "fault-injection")) { 1 } else { 16 << 20 };
+
+/// A full merge's copy (section 7.3): the live records found by walking the keydir, in two
+/// shares of about equal live bytes, each walked, copied and fsynced by its own thread into its
+/// own outputs; by scanning every input when a walk could not finish.
+fn copy_full(
+    e: &Engine,
+    tmp: &Path,
+    stream_hints: bool,
+    inputs: &[Arc<DataFile>],
+    live: &[(u32, u64)],
+    now: u64,
+) -> Result<Copied> {
+    let files: Vec<(u32, u64, u64)> =
+        inputs.iter().zip(live).map(|(f, &(_, l))| (f.id, f.mapped().map_or(0, |b| b.len() as u64), l)).collect();
+    let parts = if live.iter().map(|l| l.1).sum::<u64>() >= SPLIT_MIN { 2 } else { 1 };
+    let shares = merge_live::shares(&files, parts);
+    let walks = in_parallel(shares.iter().map(|share| || merge_live::walk(e, share)).collect());
+    let Some(walks) = walks.into_iter().collect::<Option<Vec<Walked>>>() else {
+        return copy_scanned(e, MergeKind::Full, tmp, stream_hints, inputs, now);
+    };
+    // A share that fails stops the other at its next record.
+    let stop = AtomicBool::new(false);
+    let (stop, share) = (&stop, Share { e, tmp, stream_hints, inputs, now });
+    let jobs: Vec<_> =
+        shares.iter().zip(walks).map(|(spans, walked)| move || share.copy(spans, walked, stop)).collect();
+    let results = in_parallel(jobs);
+    // The error of a share that failed, not the one it stopped.
+    let mut all = Copied::default();
+    let mut stopped = None;
+    for r in results {
+        match r {
+            Ok(c) => all.absorb(c),
+            Err(Error::Closed) => stopped = Some(Error::Closed),
+            Err(err) => return Err(err),
+        }
+    }
+    stopped.map_or(Ok(all), Err)
+}
+
+/// What every share of a full merge's copy shares.
+#[derive(Clone, Copy)]
+struct Share<'a> {
+    e: &'a Engine,
+    tmp: &'a Path,
+    stream_hints: bool,
+    inputs: &'a [Arc<DataFile>],
+    now: u64,
+}
+
+impl Share<'_> {
+    /// Copies the records `walked` found in `spans` into outputs of its own, and fsyncs them.
+    fn copy(self, spans: &[Span], walked: Walked, stop: &AtomicBool) -> Result<Copied> {
+        let inputs = self.inputs;
+        let mut out = Outputs::new(self.e, self.tmp, self.stream_hints, stop);
+        let files: Vec<(&DataFile, Span)> =
+            spans.iter().map(|s| (&*inputs[inputs.partition_point(|f| f.id < s.file_id)], *s)).collect();
+        let copied = copy_walked(&files, walked, self.now, &mut out).and_then(|mut c| {
+            c.outputs = out.finish()?;
+            Ok(c)
+        });
+        if copied.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        copied
+    }
+}
+
+/// Copies every input by reading each record and asking the keydir about it.
+fn copy_scanned(
+    e: &Engine,
+    kind: MergeKind,
+    tmp: &Path,
+    stream_hints: bool,
+    inputs: &[Arc<DataFile>],
+    now: u64,
+) -> Result<Copied> {
+    let stop = AtomicBool::new(false);
+    let mut out = Outputs::new(e, tmp, stream_hints, &stop);
+    let mut copied = Copied::default();
+    let mut moved = Vec::new();
+    for file in inputs {
+        copy_file(e, kind, file, now, &mut out, &mut copied, &mut moved)?;
+    }
+    copied.moved = vec![Moves::Keyed(moved)];
+    copied.outputs = out.finish()?;
+    Ok(copied)
+}
+
+/// Runs each job on its own thread, the first on this one, and returns their results in order. A
+/// job whose thread cannot be started runs on this thread after the others.
+fn in_parallel<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
+    let slots: Vec<Mutex<Option<F>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+    let run = |slot: &Mutex<Option<F>>| {
+        let job = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        job.map(|j| j())
+    };
+    std::thread::scope(|s| {
+        let spawned: Vec<_> = (slots.iter().skip(1))
+            .map(|slot| {
+                std::thread::Builder::new().name("bitgask-merge-copy".into()).spawn_scoped(s, move || run(slot))
+            })
+            .collect();
+        let mut done: Vec<Option<T>> = slots.first().map(run).into_iter().collect();
+        for h in spawned {
+            done.push(h.ok().and_then(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+        }
+        slots.iter().zip(done).map(|(slot, r)| r.or_else(|| run(slot)).expect("every job runs once")).collect()
+    })
 }
 
 /// Copies what must survive from one input file.
@@ -290,9 +406,7 @@ fn copy_file<'a>(
         file.mapped().ok_or_else(|| Error::Corrupt(format!("merge input {} is not sealed", file.path.display())))?;
     let mut scan = BatchScan::new(bytes);
     for (offset, rec) in scan.by_ref() {
-        if e.is_closing() {
-            return Err(Error::Closed);
-        }
+        out.check()?;
         let h = rec.header;
         let here = Loc {
             file_id: file.id,
@@ -329,24 +443,19 @@ fn copy_file<'a>(
     }
 }
 
-/// A full merge's copy of the live records `walked` found (section 7.3): each input read front to
-/// back, only where the keydir points, each record CRC-checked before it is copied.
-fn copy_walked<'a>(
-    e: &Engine,
-    inputs: &'a [Arc<DataFile>],
-    walked: Walked,
-    now: u64,
-    out: &mut Outputs<'a>,
-    copied: &mut Copied,
-) -> Result<()> {
+/// A full merge's copy of the live records `walked` found in `files` (section 7.3): each read
+/// front to back, only where the keydir points, each record CRC-checked before it is copied.
+fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out: &mut Outputs<'a>) -> Result<Copied> {
     let Walked { layout, mut moves } = walked;
-    let ids: Vec<u32> = inputs.iter().map(|f| f.id).collect();
+    let ids: Vec<u32> = files.iter().map(|f| f.0.id).collect();
     let (order, ends) = merge_live::copy_order(&ids, &moves);
+    let mut copied = Copied::default();
     let mut placed = Vec::with_capacity(order.len());
     let mut from = 0;
-    for (file, &to) in inputs.iter().zip(&ends) {
-        let kept = copy_live(e, file, &order[from..to], now, out, &mut placed)?;
-        copied.reclaimed += file.mapped().map_or(0, |b| b.len() as u64) - kept;
+    for (&(file, span), &to) in files.iter().zip(&ends) {
+        let kept = copy_live(file, &order[from..to], now, out, &mut placed)?;
+        let len = file.mapped().map_or(0, |b| b.len() as u64);
+        copied.reclaimed += span.to.min(len).saturating_sub(span.from) - kept;
         from = to;
     }
     // The walk's entries are in bucket order, the copy went in file order: `moves` is written
@@ -357,7 +466,7 @@ fn copy_walked<'a>(
         if p.len == 0 {
             copied.dropped.push(m.old);
         } else if p.len != m.old.size {
-            let file = &inputs[inputs.partition_point(|f| f.id < m.old.file_id)];
+            let file = files[files.partition_point(|f| f.0.id < m.old.file_id)].0;
             let why =
                 format!("record of {} bytes where the keydir says {} (merge stopped; run repair)", p.len, m.old.size);
             return Err(Error::corrupt_at(&file.path, m.old.offset as u64, why));
@@ -365,8 +474,8 @@ fn copy_walked<'a>(
             m.new = Some((p.file_id, p.offset));
         }
     }
-    copied.moved = Moves::Walked { layout, moves };
-    Ok(())
+    copied.moved = vec![Moves::Walked { layout, moves }];
+    Ok(copied)
 }
 
 /// Where [`copy_live`] put one record: (file, offset) and its length, 0 when it was not copied
@@ -380,7 +489,6 @@ struct Placed {
 /// Copies the records of one input at the offsets `order` names (ascending), saying in `placed`
 /// where each went; returns the bytes copied.
 fn copy_live<'a>(
-    e: &Engine,
     file: &'a DataFile,
     order: &[u64],
     now: u64,
@@ -392,9 +500,7 @@ fn copy_live<'a>(
     file.advise_sequential();
     let mut kept = 0;
     for &k in order {
-        if e.is_closing() {
-            return Err(Error::Closed);
-        }
+        out.check()?;
         let offset = (k >> 32) as usize;
         let rec = live_record(file, bytes, offset)?;
         let h = rec.header;
@@ -425,14 +531,59 @@ fn is_live(e: &Engine, key: &[u8], here: Loc) -> bool {
 /// The output file being written, and its hint when hints are streamed.
 struct Current {
     id: u32,
-    data: BufWriter<Checked>,
+    data: BufWriter<Paced>,
     /// Bytes appended, the pending run included.
     len: u64,
     /// Bytes handed to `data`.
     written: u64,
+    hint: Option<HintBuilder<BufWriter<Paced>>>,
+}
+
+/// An output file written front to back whose writeback is started every `WRITEBACK_STEP`
+/// bytes (on Linux, `sync_file_range`), and for the rest when it is closed: the disk works
+/// while the merge copies, and the fsyncs at the end find little left to write. Hints too: a
+/// hint is about a third of its data file's size.
+struct Paced {
+    out: Checked,
+    /// Bytes handed to the kernel.
+    written: u64,
     /// Bytes whose writeback has been started.
     kicked: u64,
-    hint: Option<HintBuilder<BufWriter<Checked>>>,
+}
+
+impl Paced {
+    fn new(out: Checked) -> Paced {
+        Paced { out, written: 0, kicked: 0 }
+    }
+
+    /// Starts writeback of everything not started yet; returns the file.
+    fn done(self) -> Checked {
+        dfs::start_writeback(self.out.file(), self.kicked, self.written.max(self.kicked));
+        self.out
+    }
+}
+
+impl Write for Paced {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.kicked >= dfs::WRITEBACK_STEP {
+            dfs::start_writeback(self.out.file(), self.kicked, self.written);
+            self.kicked = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl std::io::Seek for Paced {
+    /// Only a hint seeks, once, to patch its first bytes: `written` stays a byte count.
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.out.seek(pos)
+    }
 }
 
 /// A written output: data file and (streamed) hint tmp file, both still to be fsynced.
@@ -448,6 +599,8 @@ struct Outputs<'a> {
     e: &'a Engine,
     tmp: &'a Path,
     stream_hints: bool,
+    /// Set when another share of the copy failed.
+    stop: &'a AtomicBool,
     current: Option<Current>,
     /// Records appended to `current` but not written yet: one stretch of an input's map.
     run: Option<Run<'a>>,
@@ -471,6 +624,18 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 impl<'a> Outputs<'a> {
+    fn new(e: &'a Engine, tmp: &'a Path, stream_hints: bool, stop: &'a AtomicBool) -> Self {
+        Outputs { e, tmp, stream_hints, stop, current: None, run: None, finished: Vec::new() }
+    }
+
+    /// Err when the merge must stop: the handle is closing, or another share failed.
+    fn check(&self) -> Result<()> {
+        match self.e.is_closing() || self.stop.load(Ordering::Relaxed) {
+            true => Err(Error::Closed),
+            false => Ok(()),
+        }
+    }
+
     /// Appends the record (already CRC-checked) at `offset` in `src`, an input's map, whose
     /// header is `h` and key `key`; returns where it goes. The bytes may only be written at the
     /// next call that cannot extend the same run.
@@ -520,35 +685,30 @@ impl<'a> Outputs<'a> {
     }
 
     /// Writes `bytes` to the current output (whose `len` does not count them yet when they are a
-    /// record being appended, and does when they are a run), starting writeback every step.
+    /// record being appended, and does when they are a run).
     fn write_now(&mut self, bytes: &[u8]) -> Result<()> {
         let c = self.current.as_mut().expect("a run belongs to an open output");
         // The path only for an error: formatting it per record was a tenth of a merge's time.
         let tmp = self.tmp;
         c.data.write_all(bytes).map_err(|err| write_err(&tmp.join(data_name(c.id)))(err))?;
         c.written += bytes.len() as u64;
-        if c.written - c.kicked >= dfs::WRITEBACK_STEP {
-            let written = c.written - c.data.buffer().len() as u64;
-            dfs::start_writeback(c.data.get_ref().file(), c.kicked, written);
-            c.kicked = written;
-        }
         Ok(())
     }
 
     fn open_next(&self) -> Result<Current> {
         let id = self.e.allocate_id()?;
         let path = self.tmp.join(data_name(id));
-        let data = BufWriter::with_capacity(1 << 20, Checked::new(create_new(&path)?, &path));
+        let data = BufWriter::with_capacity(1 << 20, Paced::new(Checked::new(create_new(&path)?, &path)));
         let hint = match self.stream_hints {
             true => {
                 let hpath = self.tmp.join(hint_tmp_name(id));
-                let f = BufWriter::with_capacity(1 << 16, Checked::new(create_new(&hpath)?, &hpath));
+                let f = BufWriter::with_capacity(1 << 16, Paced::new(Checked::new(create_new(&hpath)?, &hpath)));
                 // The covered length is patched in when the file is closed.
                 Some(HintBuilder::new(f, id, 0).map_err(write_err(&self.tmp.join(hint_tmp_name(id))))?)
             }
             false => None,
         };
-        Ok(Current { id, data, len: 0, written: 0, kicked: 0, hint })
+        Ok(Current { id, data, len: 0, written: 0, hint })
     }
 
     fn close_current(&mut self) -> Result<()> {
@@ -556,12 +716,12 @@ impl<'a> Outputs<'a> {
         let Some(c) = self.current.take() else { return Ok(()) };
         debug_assert_eq!(c.written, c.len);
         let path = self.tmp.join(data_name(c.id));
-        let data = c.data.into_inner().map_err(|err| write_err(&path)(err.into_error()))?;
+        let data = c.data.into_inner().map_err(|err| write_err(&path)(err.into_error()))?.done();
         let hint = match c.hint {
             Some(h) => {
                 let hpath = self.tmp.join(hint_tmp_name(c.id));
                 let w = h.finish_covering(c.len).map_err(write_err(&hpath))?;
-                Some(w.into_inner().map_err(|err| write_err(&hpath)(err.into_error()))?)
+                Some(w.into_inner().map_err(|err| write_err(&hpath)(err.into_error()))?.done())
             }
             None => None,
         };
@@ -570,7 +730,7 @@ impl<'a> Outputs<'a> {
     }
 
     /// Flushes and fsyncs every output and puts streamed hints in place; returns (id, size) of
-    /// each output.
+    /// each output. The caller fsyncs the directory once every share has finished.
     fn finish(mut self) -> Result<Vec<(u32, u64)>> {
         self.close_current()?;
         let mut done = Vec::new();
@@ -585,7 +745,6 @@ impl<'a> Outputs<'a> {
             }
             done.push((f.id, f.len));
         }
-        fsync_dir(self.tmp)?;
         Ok(done)
     }
 }

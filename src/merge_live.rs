@@ -31,10 +31,18 @@ pub(crate) struct Walked {
     pub moves: Vec<Relocation>,
 }
 
-/// Collects every keydir entry pointing into one of `inputs`; `None` when the table kept
+/// A stretch of one input: the records starting at offsets `from..to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub file_id: u32,
+    pub from: u64,
+    pub to: u64,
+}
+
+/// Collects every keydir entry pointing into one of `spans`; `None` when the table kept
 /// rehashing under the walk (or has more buckets than a `u32` numbers): then the caller scans.
-pub(crate) fn walk(e: &Engine, inputs: &[u32]) -> Option<Walked> {
-    let wanted: IdMap<()> = inputs.iter().map(|&id| (id, ())).collect();
+pub(crate) fn walk(e: &Engine, spans: &[Span]) -> Option<Walked> {
+    let wanted: IdMap<(u64, u64)> = spans.iter().map(|s| (s.file_id, (s.from, s.to))).collect();
     for _ in 0..MAX_WALKS {
         if let Some(w) = walk_once(e, &wanted) {
             return Some(w);
@@ -43,7 +51,7 @@ pub(crate) fn walk(e: &Engine, inputs: &[u32]) -> Option<Walked> {
     None
 }
 
-fn walk_once(e: &Engine, wanted: &IdMap<()>) -> Option<Walked> {
+fn walk_once(e: &Engine, wanted: &IdMap<(u64, u64)>) -> Option<Walked> {
     let (layout, len, buckets) = e.read_index(|ix| (ix.keys.layout(), ix.keys.len(), ix.keys.num_buckets()));
     if u32::try_from(buckets).is_err() {
         return None;
@@ -56,7 +64,7 @@ fn walk_once(e: &Engine, wanted: &IdMap<()>) -> Option<Walked> {
                 return false;
             }
             at = ix.keys.walk_locs(at, WALK_CHUNK, |bucket, old| {
-                if wanted.contains_key(&old.file_id) {
+                if wanted.get(&old.file_id).is_some_and(|&(from, to)| (from..to).contains(&(old.offset as u64))) {
                     moves.push(Relocation { bucket: bucket as u32, old, new: None });
                 }
             });
@@ -67,6 +75,36 @@ fn walk_once(e: &Engine, wanted: &IdMap<()>) -> Option<Walked> {
         }
     }
     Some(Walked { layout, moves })
+}
+
+/// Cuts the inputs, given as (id, length, live bytes) in ascending ids, into at most `parts`
+/// shares of about equal live bytes, each copied by its own thread into its own outputs. A cut
+/// may fall inside a file: live bytes are taken as spread evenly over it. Files with nothing
+/// live go to whichever share they fall in (they cost no copying).
+pub(crate) fn shares(files: &[(u32, u64, u64)], parts: usize) -> Vec<Vec<Span>> {
+    let total: u64 = files.iter().map(|f| f.2).sum();
+    let mut out = vec![Vec::new()];
+    let mut before = 0u64;
+    for &(file_id, len, live) in files {
+        let mut from = 0;
+        // Where the next share starts, in live bytes, while it starts inside this file.
+        while out.len() < parts && live > 0 {
+            let goal = (total as u128 * out.len() as u128 / parts as u128) as u64;
+            if before + live <= goal {
+                break;
+            }
+            let at = (len as u128 * goal.saturating_sub(before) as u128 / live as u128) as u64;
+            if at > from {
+                out.last_mut().unwrap().push(Span { file_id, from, to: at });
+                from = at;
+            }
+            out.push(Vec::new());
+        }
+        out.last_mut().unwrap().push(Span { file_id, from, to: u64::MAX });
+        before += live;
+    }
+    out.retain(|s| !s.is_empty());
+    out
 }
 
 /// The copy order: for each of `inputs` (ascending ids), `offset << 32 | index into moves` of
@@ -122,5 +160,52 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec![(3, 10), (3, 20), (7, 0), (7, 30), (7, 50)]);
+    }
+
+    fn span(file_id: u32, from: u64, to: u64) -> Span {
+        Span { file_id, from, to }
+    }
+
+    #[test]
+    fn one_share_takes_every_file_whole() {
+        let got = shares(&[(1, 100, 10), (2, 100, 0), (3, 50, 50)], 1);
+        assert_eq!(got, vec![vec![span(1, 0, u64::MAX), span(2, 0, u64::MAX), span(3, 0, u64::MAX)]]);
+    }
+
+    #[test]
+    fn two_shares_cut_inside_the_file_holding_the_middle_live_byte() {
+        // 0 + 40 + 120 live bytes: the middle (80) lies 40 bytes into file 3's 120, a third of it.
+        let got = shares(&[(1, 100, 0), (2, 100, 40), (3, 300, 120)], 2);
+        assert_eq!(
+            got,
+            vec![vec![span(1, 0, u64::MAX), span(2, 0, u64::MAX), span(3, 0, 100)], vec![span(3, 100, u64::MAX)]]
+        );
+    }
+
+    #[test]
+    fn a_cut_at_a_file_boundary_leaves_no_empty_span() {
+        let got = shares(&[(1, 100, 50), (2, 100, 50)], 2);
+        assert_eq!(got, vec![vec![span(1, 0, u64::MAX)], vec![span(2, 0, u64::MAX)]]);
+    }
+
+    #[test]
+    fn nothing_live_makes_one_share() {
+        assert_eq!(shares(&[(1, 100, 0), (2, 100, 0)], 2), vec![vec![span(1, 0, u64::MAX), span(2, 0, u64::MAX)]]);
+        assert!(shares(&[], 2).is_empty());
+    }
+
+    #[test]
+    fn every_offset_falls_in_exactly_one_share() {
+        let files = [(4, 1000, 300), (5, 1000, 700), (9, 10, 10)];
+        for parts in 1..4 {
+            let got = shares(&files, parts);
+            assert!(got.len() <= parts);
+            for &(id, len, _) in &files {
+                for at in 0..len {
+                    let n = got.iter().flatten().filter(|s| s.file_id == id && (s.from..s.to).contains(&at)).count();
+                    assert_eq!(n, 1, "file {id} offset {at}, {parts} parts");
+                }
+            }
+        }
     }
 }

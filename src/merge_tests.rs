@@ -915,3 +915,33 @@ fn a_full_merge_that_fails_leaves_every_input_with_its_hint() {
     // The damaged file gets none: the hint writer checks every record.
     wait_for_hints(dir.path(), &name);
 }
+
+#[test]
+fn a_full_merge_cut_inside_its_one_input_copies_two_shares_into_outputs_of_their_own() {
+    let dir = TempDir::new("merge");
+    let big = || {
+        let mut o = opts();
+        o.set_max_file_size(1 << 20).unwrap().set_merge_max_file_size(1 << 20).unwrap();
+        o
+    };
+    let db = Db::open(dir.path(), big()).unwrap();
+    // Every other key written again: live records all along the one file, so both shares of the
+    // cut (made inside it) have some.
+    let mut model = fill(&db, 1, 2000);
+    for k in (1..2000).step_by(2) {
+        let (key, val) = (format!("key{k:04}").into_bytes(), format!("again-{k}").into_bytes());
+        db.put(&key, &val).unwrap();
+        model.insert(key, val);
+    }
+    assert!(db.merge(true).unwrap());
+    let data = dir.path().join("data");
+    let written = (names(&data).iter().filter(|n| n.ends_with(".data")))
+        .filter(|n| std::fs::metadata(data.join(n)).unwrap().len() > 0)
+        .count();
+    assert_eq!(written, 2, "one output per share: {:?}", names(&data));
+    assert_eq!(db.stats().unwrap().dead_bytes, 0);
+    assert_matches(&db, &model);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), big()).unwrap();
+    assert_matches(&db, &model);
+}

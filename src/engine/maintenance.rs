@@ -235,7 +235,16 @@ impl Maintenance<'_> {
     /// at a `moved` record (compare-and-swap, in small batches so no writer waits long for the
     /// index), drop the keys of `dropped` (expired) records, then drop the inputs from the file
     /// table. Until then the inputs stay readable, so every keydir entry stays valid.
-    pub fn repoint(&self, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], moved: &Moves, dropped: &[Loc]) {
+    pub fn repoint(&self, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], moved: &[Moves], dropped: &[Loc]) {
+        for moved in moved {
+            self.repoint_moves(outputs, moved);
+        }
+        self.drop_expired(inputs, dropped);
+        self.drop_inputs(inputs);
+    }
+
+    /// Repoints one set of moved records, in batches.
+    fn repoint_moves(&self, outputs: &[Arc<DataFile>], moved: &Moves) {
         let e = self.e;
         match moved {
             Moves::Keyed(moved) => {
@@ -264,6 +273,11 @@ impl Maintenance<'_> {
                 }
             }
         }
+    }
+
+    /// Removes the keys of live records a full merge dropped as expired, if they still point there.
+    fn drop_expired(&self, inputs: &[Arc<DataFile>], dropped: &[Loc]) {
+        let e = self.e;
         for batch in dropped.chunks(REPOINT_BATCH) {
             let mut ix = e.index.write();
             for &l in batch {
@@ -272,6 +286,11 @@ impl Maintenance<'_> {
                 }
             }
         }
+    }
+
+    /// Takes the inputs out of the byte accounting, then out of the file table.
+    fn drop_inputs(&self, inputs: &[Arc<DataFile>]) {
+        let e = self.e;
         {
             let mut ix = e.index.write();
             for f in inputs {
