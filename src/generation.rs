@@ -96,16 +96,11 @@ pub fn list(dir: &Path) -> Result<Listing> {
     Ok(out)
 }
 
-/// Step 1: a fresh, empty `merge.tmp/`. Returns its path. The root is not fsynced: until step 3
-/// renames `data/` (and fsyncs the root, which makes this entry durable too), a crash that loses
-/// `merge.tmp/` loses nothing, and one that keeps it leaves a state open discards.
+/// Step 1: a fresh, empty `merge.tmp/`, durable in the root before anything is written in it (so
+/// that no file system ordering between its creation and step 3's renames is assumed). Returns
+/// its path.
 pub fn begin(root: &Path) -> Result<PathBuf> {
-    let dir = root.join(MERGE_TMP);
-    if dir.exists() {
-        dfs::remove_tree(&dir)?;
-    }
-    dfs::create_dir(&dir)?;
-    Ok(dir)
+    dfs::fresh_dir(root, MERGE_TMP)
 }
 
 /// Undoes steps 1 and 2: nothing outside `merge.tmp/` has changed yet.
@@ -128,10 +123,9 @@ pub fn mark_complete(tmp: &Path, done: &MergeDone) -> Result<()> {
 
 /// Step 3, for a caller that keeps every other writer out of `data/`: link what survives (every
 /// entry that is not one of the data files `inputs` or their hints) into `merge.tmp/` and fsync
-/// it, then `data` becomes `data.old` and `merge.tmp` becomes `data`, the root fsynced once after
-/// both renames: a crash before that fsync leaves neither, the first, or both renames (a
-/// journaling filesystem keeps them in order), and each of those states settles (see
-/// [`settle`]).
+/// it, then `data` becomes `data.old` and `merge.tmp` becomes `data`, the root fsynced after each
+/// rename: no file system ordering is assumed, so a crash leaves neither, the first, or both
+/// renames, and each of those states settles (see [`settle`]).
 /// On an error the directories may be between generations; [`settle`] finishes or undoes.
 pub fn swap(root: &Path, inputs: &[u32]) -> Result<()> {
     let (data, tmp, old) = (root.join(DATA_DIR), root.join(MERGE_TMP), root.join(DATA_OLD));
@@ -139,6 +133,7 @@ pub fn swap(root: &Path, inputs: &[u32]) -> Result<()> {
     fsync_dir(&tmp)?;
     killpoint::hit("merge-links-made");
     dfs::rename(&data, &old)?;
+    fsync_dir(root)?;
     killpoint::hit("merge-data-renamed");
     dfs::rename(&tmp, &data)?;
     fsync_dir(root)?;
