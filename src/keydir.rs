@@ -442,7 +442,10 @@ impl Shard {
     /// (twice the buckets, or as many again when removals left the table at most half full),
     /// with hashes rebuilt from the slots: an inline key is hashed in place, a longer key's hash
     /// comes from its tag while the new table has at most 2^20 buckets (from its arena bytes
-    /// beyond that). Entries change buckets, so `layout` moves on.
+    /// beyond that). Entries change buckets, so `layout` moves on. Kept out of line: it runs
+    /// once per doubling, and inlined it would crowd the insert's own code.
+    #[inline(never)]
+    #[cold]
     fn grow(&mut self, hasher: &KeyHasher, need: usize) {
         let buckets = self.table.num_buckets();
         // hashbrown's full capacity: 7/8 of the buckets, one less than them below 8.
