@@ -3,8 +3,9 @@
 //! Memory is the budget that matters here (the whole key set lives in RAM), so a slot is 20
 //! bytes: an 8-byte key reference, file id, offset, and record size with two flag bits. Keys of up
 //! to 7 bytes are stored inline in the reference; longer keys live in an append-only arena of
-//! 1 MiB chunks, prefixed by a varint length, and their reference carries 20 more bits of the
-//! key's hash (the tag). Sequence stamps and expiry times are not kept in memory: they are in the
+//! 1 MiB chunks, prefixed by a varint length, and their reference carries 27 bits of the key's
+//! hash (the tag: its low 20 bits and the table's 7 control bits), enough for a table of up to
+//! 2^20 buckets to grow without reading any key back from the arena. Sequence stamps and expiry times are not kept in memory: they are in the
 //! record header on disk, one map or `pread` away, and `HAS_TTL` says whether the expiry needs
 //! looking at at all. Removed keys leave garbage in the arena, which is compacted when it
 //! outgrows the live keys.
@@ -18,8 +19,8 @@
 //! for the life of a database handle (every keydir it builds takes the same seed, see
 //! [`Keydir::with_seed`]), so a writer can hash its key with the handle's hasher before it takes
 //! any lock and reuse the hash for the insert. A reader that is about to read the record anyway skips comparing against the arena
-//! copy of the key ([`Keydir::probe`]): the table's 7-bit control tag and the reference's 20-bit
-//! tag, both in the probed slot's cache lines, pick the candidate, and the key is compared against
+//! copy of the key ([`Keydir::probe`]): the table's 7-bit control tag and the reference's tag,
+//! both in the probed slot's cache lines, pick the candidate, and the key is compared against
 //! the record's. That saves the arena's cache miss per lookup.
 
 use std::hash::BuildHasher;
@@ -49,16 +50,31 @@ const INLINE_BIT: u64 = 1 << 63;
 const INLINE_MAX: usize = 7;
 const CHUNK: usize = 1 << 20;
 
-/// An arena reference: bits 0-19 the offset in its chunk, 20-42 the chunk, 43-62 the tag.
+/// An arena reference: bits 0-19 the offset in its chunk, 20-35 the chunk, 36-62 the tag.
 const OFFSET_BITS: u32 = 20;
-const CHUNK_BITS: u32 = 23;
+const CHUNK_BITS: u32 = 16;
 const TAG_SHIFT: u32 = OFFSET_BITS + CHUNK_BITS;
-const TAG_MASK: u64 = ((1 << 20) - 1) << TAG_SHIFT;
+/// Low hash bits a tag keeps: every bucket bit of a table of up to 2^20 buckets.
+const LOW_BITS: u32 = 20;
+const LOW_MASK: u64 = (1 << LOW_BITS) - 1;
+/// `hashbrown` takes a bucket's control byte from the hash's top 7 bits.
+const CTRL_SHIFT: u32 = 57;
+const TAG_MASK: u64 = ((1 << (LOW_BITS + 7)) - 1) << TAG_SHIFT;
 
-/// The tag of a hash: bits 32-51, apart from the bucket index (low bits), the table's control
-/// tag (bits 57-63) and the shard (bits 52-56).
+/// The tag of a hash: its low 20 bits and its top 7 (the table's control tag). Together they are
+/// every bit the table takes from a hash while it has at most 2^20 buckets, so a table that
+/// grows rebuilds its entries' hashes from their tags ([`hash_of_tag`]) without reading one key
+/// from the arena. A tag also tells keys apart: its low bits beyond the bucket index, and (with
+/// the bucket's home) the rest.
 fn tag_of(hash: u64) -> u64 {
-    ((hash >> 32) & 0xf_ffff) << TAG_SHIFT
+    ((hash & LOW_MASK) | ((hash >> CTRL_SHIFT) << LOW_BITS)) << TAG_SHIFT
+}
+
+/// A hash that agrees with the key's on every bit a table of up to 2^20 buckets uses, from the
+/// tag in arena reference `r`.
+fn hash_of_tag(r: u64) -> u64 {
+    let t = (r & TAG_MASK) >> TAG_SHIFT;
+    (t & LOW_MASK) | ((t >> LOW_BITS) << CTRL_SHIFT)
 }
 
 /// Shards and their shares of the hash space, in 32nds (bits 52-56 of the hash).
@@ -150,7 +166,7 @@ impl Arena {
                 }
             }
         };
-        // 2^23 chunks is 8 TiB of keys in memory: far beyond any machine this runs on.
+        // 2^16 chunks is 64 GiB of keys in one shard's memory (or 65,536 keys over 256 KiB).
         assert!(idx < 1 << CHUNK_BITS, "keydir arena exhausted");
         let chunk = &mut self.chunks[idx];
         let off = chunk.len();
@@ -169,6 +185,14 @@ impl Arena {
         let off = (r & ((1 << OFFSET_BITS) - 1)) as usize;
         let (len, n) = get_varint(&chunk[off..]);
         &chunk[off + n..off + n + len as usize]
+    }
+
+    /// Starts loading the first bytes of an arena key (not an inline one).
+    fn prefetch(&self, key: &[u32; 2]) {
+        let r = (key[0] as u64) | ((key[1] as u64) << 32);
+        if let Some(chunk) = self.chunks.get(((r >> OFFSET_BITS) & ((1 << CHUNK_BITS) - 1)) as usize) {
+            crate::prefetch::line(chunk.as_ptr() as usize + (r & ((1 << OFFSET_BITS) - 1)) as usize);
+        }
     }
 
     fn release(&mut self, key: &[u32; 2]) {
@@ -297,6 +321,49 @@ pub fn prefetch_bucket(ctrl: usize, mask: usize, hash: u64) {
     }
 }
 
+/// How many entries a grow keeps in flight: enough for the cache misses of that many arena keys
+/// and new buckets to overlap.
+const AHEAD: usize = 8;
+
+/// Entries on their way into a grown table, in two steps `AHEAD` entries apart: an entry's
+/// hash is taken (its arena key was prefetched when it joined, if the hash needs it) and its new
+/// bucket prefetched; `AHEAD` entries later it is written there.
+#[derive(Default)]
+struct Mover {
+    joined: std::collections::VecDeque<Slot>,
+    hashed: std::collections::VecDeque<(u64, Slot)>,
+}
+
+impl Mover {
+    fn push(&mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, slot: Slot, hash_of: &impl Fn(&Slot) -> u64) {
+        self.joined.push_back(slot);
+        if self.joined.len() > AHEAD {
+            self.step(table, ctrl, hash_of);
+        }
+    }
+
+    /// Hashes the oldest joined entry and prefetches its bucket; writes the oldest hashed one.
+    fn step(&mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
+        if let Some(s) = self.joined.pop_front() {
+            let h = hash_of(&s);
+            prefetch_bucket(*ctrl, table.num_buckets() - 1, h);
+            self.hashed.push_back((h, s));
+        }
+        if self.hashed.len() > AHEAD || self.joined.is_empty() {
+            if let Some((h, s)) = self.hashed.pop_front() {
+                let o = table.insert_unique(h, s, hash_of);
+                *ctrl = ctrl_of(o.get(), o.bucket_index());
+            }
+        }
+    }
+
+    fn finish(mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
+        while !self.joined.is_empty() || !self.hashed.is_empty() {
+            self.step(table, ctrl, hash_of);
+        }
+    }
+}
+
 /// One shard: a table and the arena of its longer keys.
 #[derive(Default)]
 pub struct Shard {
@@ -339,9 +406,10 @@ impl Shard {
 
     /// Points `k` at `loc` unless `keep(current)` says the current entry stays.
     pub fn upsert(&mut self, hasher: &KeyHasher, k: &Hashed<'_>, loc: Loc, keep: impl FnOnce(Loc) -> bool) -> Upsert {
-        // `entry` makes room for one more entry first; with none left, that is a rehash.
+        // With no room left, `entry` would rehash through its hasher (reading every key back
+        // from the arena); growing here first rebuilds the hashes from the tags instead.
         if self.table.len() == self.table.capacity() {
-            self.layout += 1;
+            self.grow(hasher, self.table.len() + 1);
         }
         let Shard { table, arena, .. } = self;
         let exact = k.is_inline();
@@ -368,6 +436,42 @@ impl Shard {
         };
         self.ctrl = ctrl;
         outcome
+    }
+
+    /// Moves every entry into a new table with room for `need` entries, as `hashbrown` would
+    /// (twice the buckets, or as many again when removals left the table at most half full),
+    /// with hashes rebuilt from the slots: an inline key is hashed in place, a longer key's hash
+    /// comes from its tag while the new table has at most 2^20 buckets (from its arena bytes
+    /// beyond that). Entries change buckets, so `layout` moves on. Kept out of line: it runs
+    /// once per doubling, and inlined it would crowd the insert's own code.
+    #[inline(never)]
+    #[cold]
+    fn grow(&mut self, hasher: &KeyHasher, need: usize) {
+        let buckets = self.table.num_buckets();
+        // hashbrown's full capacity: 7/8 of the buckets, one less than them below 8.
+        let full = if buckets <= 8 { buckets.saturating_sub(1) } else { buckets / 8 * 7 };
+        let cap = if need <= full / 2 { full.max(need) } else { need.max(full + 1) };
+        let old = std::mem::replace(&mut self.table, HashTable::with_capacity(cap));
+        self.layout += 1;
+        self.ctrl = 0;
+        let Shard { table, arena, ctrl, .. } = self;
+        let from_tags = table.num_buckets() <= 1 << LOW_BITS;
+        let hash_of = |s: &Slot| {
+            let r = s.key_ref();
+            if r & INLINE_BIT == 0 && from_tags {
+                hash_of_tag(r)
+            } else {
+                hasher.hash_one(arena.get(&s.key))
+            }
+        };
+        let mut mover = Mover::default();
+        for slot in old {
+            if slot.key_ref() & INLINE_BIT == 0 && !from_tags {
+                arena.prefetch(&slot.key);
+            }
+            mover.push(table, ctrl, slot, &hash_of);
+        }
+        mover.finish(table, ctrl, &hash_of);
     }
 
     fn remove_where(&mut self, k: &Hashed<'_>, pred: impl FnOnce(Loc) -> bool) -> Option<Loc> {
@@ -471,8 +575,10 @@ impl Keydir {
     }
 
     /// The entry that may hold `k` without comparing key bytes: exact for keys of up to 7 bytes,
-    /// by hash tag (27 bits together with the table's) for longer ones. The caller compares the
-    /// key of the record it reads, and on a mismatch (about one lookup in 10^8) asks [`Keydir::get_hashed`].
+    /// by hash tag for longer ones. The caller compares the key of the record it reads, and on a
+    /// mismatch asks [`Keydir::get_hashed`]. A mismatch needs another key with the same home
+    /// bucket, control byte and tag: about one lookup in 146 * 2^(20 - b) for a shard of 2^b
+    /// buckets (one in 290 at b = 19, a 1 M-key keydir's largest shard), one in 146 past 2^20.
     pub fn probe(&self, k: &Hashed<'_>) -> Option<Loc> {
         let shard = self.shard(k.hash);
         shard.prefetch_slots(k.hash);
@@ -509,10 +615,9 @@ impl Keydir {
         for (s, share) in shards.iter_mut().zip(SHARD_SHARES) {
             // A little over the share: the keys of a shard vary around their expected count.
             let n = additional / 32 * share as usize + additional / 256 + 16;
-            s.layout += 1;
-            s.ctrl = 0;
-            let Shard { table, arena, .. } = s;
-            table.reserve(n, |slot| hasher.hash_one(arena.get(&slot.key)));
+            if s.table.capacity() - s.table.len() < n {
+                s.grow(hasher, s.table.len() + n);
+            }
         }
     }
 
@@ -799,6 +904,65 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_tag_keeps_every_hash_bit_a_table_of_up_to_2_20_buckets_uses() {
+        let used = LOW_MASK | (0x7f << CTRL_SHIFT);
+        let mut h = 0x0123_4567_89ab_cdefu64;
+        for _ in 0..10_000 {
+            h = h.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            // An arena reference: the tag beside a chunk and offset of all ones.
+            let r = tag_of(h) | ((1 << TAG_SHIFT) - 1);
+            assert_eq!(r & INLINE_BIT, 0);
+            assert_eq!(hash_of_tag(r) & used, h & used, "{h:#x}");
+        }
+    }
+
+    #[test]
+    fn tables_grown_past_2_20_buckets_rehash_from_the_keys_and_still_find_every_one() {
+        let mut k = Keydir::new();
+        let key = |i: u32| if i % 4 == 0 { format!("s{i}") } else { format!("long-enough-key-{i:08}") };
+        for i in 0..20_000 {
+            k.insert(key(i).as_bytes(), loc(i));
+        }
+        // Shares 6 and 7 of 32 stay within 2^20 buckets (tags); 9 and 10 go past (keys).
+        k.reserve(3_600_000);
+        let buckets: Vec<usize> = k.shards.iter().map(|s| s.table.num_buckets()).collect();
+        assert!(buckets[0] <= 1 << LOW_BITS && buckets[3] > 1 << LOW_BITS, "{buckets:?}");
+        for i in 0..20_000 {
+            assert_eq!(k.get(key(i).as_bytes()), Some(loc(i)), "key {i}");
+            // Past 2^20 buckets a tag adds nothing to the bucket's home and control byte, so a
+            // probe may stop at another key's entry (its caller compares the record's key).
+            assert!(k.probe(&k.hashed(key(i).as_bytes())).is_some());
+        }
+        for i in 20_000..30_000 {
+            k.insert(key(i).as_bytes(), loc(i));
+        }
+        assert_eq!(k.remove(key(7).as_bytes()), Some(loc(7)));
+        assert_eq!(k.len(), 29_999);
+        assert_eq!(k.get(key(29_999).as_bytes()), Some(loc(29_999)));
+    }
+
+    #[test]
+    fn growing_after_many_removals_keeps_every_key_without_doubling_again_and_again() {
+        let mut k = Keydir::new();
+        let key = |i: u32| format!("churned-key-{i:08}").into_bytes();
+        for i in 0..50_000 {
+            k.insert(&key(i), loc(i));
+        }
+        let buckets = k.num_buckets();
+        // Remove and add in turns: the table fills with deleted markers and rebuilds, doubling
+        // at most once (a shard over half full) and then at its size.
+        for i in 50_000..400_000 {
+            k.remove(&key(i - 50_000));
+            k.insert(&key(i), loc(i));
+        }
+        assert!(k.num_buckets() <= 2 * buckets, "{} buckets, {buckets} before", k.num_buckets());
+        assert_eq!(k.len(), 50_000);
+        for i in (350_000..400_000).step_by(97) {
+            assert_eq!(k.get(&key(i)), Some(loc(i)));
+        }
+    }
+
     /// The largest memory per key beyond the key bytes at any count in `from..=to`, inserting
     /// 16-byte keys one by one (the worst count is just after a shard doubles).
     fn worst_bytes_per_key(k: &mut Keydir, from: usize, to: usize) -> f64 {
@@ -841,6 +1005,42 @@ mod tests {
         }
         println!("worst over 100k..10M: {overall:.1} B/key (target <= 48)");
         assert!(overall <= 48.0);
+    }
+
+    /// `cargo test --release --lib keydir::tests::insert_timing -- --ignored --nocapture`: time
+    /// per insert of 1 M new 16-byte keys, rehashes included (the puts benchmark's keys).
+    #[test]
+    #[ignore]
+    fn insert_timing() {
+        let keys: Vec<[u8; 16]> = (0..1_000_000u64)
+            .map(|i| {
+                let mut b = [0u8; 16];
+                b[..8].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+                b[8..].copy_from_slice(&i.to_be_bytes());
+                b
+            })
+            .collect();
+        for round in 0..6 {
+            // Odd rounds start with room for every key: the cost without growing.
+            let mut k = Keydir::new();
+            if round % 2 == 1 {
+                k.reserve(keys.len());
+            }
+            // Thread CPU time: the machine may be shared.
+            let cpu_ns = || {
+                let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                // SAFETY: ts is a valid timespec for clock_gettime to write.
+                unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+                ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+            };
+            let t = cpu_ns();
+            for (i, key) in keys.iter().enumerate() {
+                k.insert(key, loc(i as u32));
+            }
+            let ns = (cpu_ns() - t) / keys.len() as f64;
+            let how = if round % 2 == 1 { "presized" } else { "growing" };
+            println!("round {round}: {ns:.1} ns of CPU per insert ({how})");
+        }
     }
 
     #[test]

@@ -127,7 +127,7 @@ impl Engine {
 
     /// Reads `key`'s current record for a reader; `Ok(None)` when the key is absent. The key is
     /// compared against the record read, not the keydir's copy (one cache miss less per read);
-    /// a record of another key (two keys sharing a hash tag, about one lookup in 10^8) sends the
+    /// a record of another key (another key sharing its bucket and hash tags, section 5.7) sends the
     /// lookup back to the keydir for an exact comparison. `f` runs with no lock held, so it may
     /// call into the engine.
     pub fn with_current<R>(&self, key: &[u8], f: impl FnOnce(Loc, Record<'_>) -> Result<R>) -> Result<Option<R>> {
