@@ -225,8 +225,8 @@ impl Engine {
         let active = w.active.as_mut().expect("ensure_room created the active file");
         match active.append(buf, !self.space.is_full()) {
             Ok(off) => {
-                if let Some((file, from, to)) = active.writeback_due() {
-                    self.chores.push(Chore::Writeback(file, from, to));
+                if let Some(step) = active.writeback_due() {
+                    self.chores.push(Chore::Writeback(step));
                 }
                 if let Some(stretch) = active.populate_due() {
                     self.prefaults.push(stretch);

@@ -16,7 +16,8 @@ use memmap2::Mmap;
 
 use super::active_map::{grow, grow_ahead, ActiveMap, Grown};
 use super::fs::{
-    create_new, data_name, fsync_dir, open_nofollow, read_at, sync_data, sync_file, truncate, write_at, WRITEBACK_STEP,
+    create_new, data_name, fsync_dir, open_nofollow, read_at, start_writeback, sync_data, sync_file, truncate,
+    wait_writeback, write_at, WRITEBACK_STEP,
 };
 use crate::error::{Error, Result};
 
@@ -182,9 +183,30 @@ pub struct ActiveFile {
     limit: u64,
     /// Writeback has been started for the bytes below here.
     kicked: u64,
+    /// `len` when [`ActiveFile::seal`] last made the file durable and trimmed: a second seal
+    /// with nothing appended since (a merge's swap seals, then adopts) has nothing to flush.
+    sealed_at: Option<u64>,
     /// Room grown ahead of the appends whose pages are still to be faulted in (on the background
     /// thread, [`ActiveFile::populate_due`]).
     unpopulated: Option<(u64, u64)>,
+}
+
+/// A step of the active file to write back early ([`ActiveFile::writeback_due`]).
+pub struct WritebackStep {
+    file: Arc<File>,
+    path: PathBuf,
+    from: u64,
+    to: u64,
+}
+
+impl WritebackStep {
+    /// Starts writing the step back and waits until every byte before it is written. An error
+    /// is a write-back failure the file's next fsync may not report: the caller treats it as a
+    /// failed fsync (docs/DESIGN.md section 5.5).
+    pub fn run(&self) -> Result<()> {
+        start_writeback(&self.file, self.from, self.to);
+        wait_writeback(&self.file, &self.path, 0, self.from)
+    }
 }
 
 /// When the room left after an append drops below this, the file grows by its next step at
@@ -215,7 +237,18 @@ impl ActiveFile {
             true => None,
             false => ActiveMap::new(&file, len).map(Arc::new),
         };
-        ActiveFile { id, path, file: Arc::new(file), len, room, map, limit: u64::MAX, kicked: len, unpopulated: None }
+        ActiveFile {
+            id,
+            path,
+            file: Arc::new(file),
+            len,
+            room,
+            map,
+            limit: u64::MAX,
+            kicked: len,
+            sealed_at: None,
+            unpopulated: None,
+        }
     }
 
     /// Preallocates no room past `limit` bytes (`max_file_size`: a file rotates there, so room
@@ -269,16 +302,17 @@ impl ActiveFile {
         Some((self.map.clone()?, from, to))
     }
 
-    /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`):
-    /// starting their writeback early (on another thread, `start_writeback`) keeps the seal's
-    /// fdatasync, which runs under the writer mutex, down to at most one step even while a merge
-    /// keeps the disk busy.
-    pub fn writeback_due(&mut self) -> Option<(Arc<File>, u64, u64)> {
+    /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`),
+    /// for the background thread to write back (`WritebackStep::run`): off the writer's path,
+    /// it starts that step and waits for everything before it, so the seal's fdatasync, which
+    /// runs under the writer mutex, finds at most the last two steps unwritten even while a
+    /// merge keeps the disk busy.
+    pub fn writeback_due(&mut self) -> Option<WritebackStep> {
         if self.len.saturating_sub(self.kicked) < WRITEBACK_STEP {
             return None;
         }
         let from = std::mem::replace(&mut self.kicked, self.len);
-        Some((self.file.clone(), from, self.len))
+        Some(WritebackStep { file: self.file.clone(), path: self.path.clone(), from, to: self.len })
     }
 
     /// Appends with `pwrite`, cutting a partial write off again.
@@ -306,6 +340,7 @@ impl ActiveFile {
         if let Some(m) = &self.map {
             m.set_readable(len.min(self.len));
         }
+        self.sealed_at = None;
         truncate(&self.file, &self.path, len)?;
         self.len = len;
         self.room = len;
@@ -320,12 +355,16 @@ impl ActiveFile {
     /// after it and fsync (the length changed). Done when the file is sealed or closed cleanly,
     /// so those files hold records only (docs/DESIGN.md section 4.5).
     pub fn seal(&mut self) -> Result<()> {
+        if self.sealed_at == Some(self.len) {
+            return Ok(());
+        }
         self.sync()?;
         if self.room > self.len {
             truncate(&self.file, &self.path, self.len)?;
             self.room = self.len;
             sync_file(&self.file, &self.path)?;
         }
+        self.sealed_at = Some(self.len);
         Ok(())
     }
 }
