@@ -351,18 +351,21 @@ impl ActiveFile {
         sync_data(&self.file, &self.path)
     }
 
-    /// Makes the file end at its last record, durably: fdatasync, then cut the room preallocated
-    /// after it and fsync (the length changed). Done when the file is sealed or closed cleanly,
-    /// so those files hold records only (docs/DESIGN.md section 4.5).
+    /// Makes the file end at its last record, durably: cut the room preallocated after it, then
+    /// one fsync for the records and the new length together (fdatasync alone when there was
+    /// no room). Done when the file is sealed or closed cleanly, so those files hold records
+    /// only (docs/DESIGN.md section 4.5). Until the fsync returns the file is still the newest
+    /// one, whose unsynced tail open judges by the torn-tail rule whatever reached the disk.
     pub fn seal(&mut self) -> Result<()> {
         if self.sealed_at == Some(self.len) {
             return Ok(());
         }
-        self.sync()?;
         if self.room > self.len {
             truncate(&self.file, &self.path, self.len)?;
             self.room = self.len;
             sync_file(&self.file, &self.path)?;
+        } else {
+            self.sync()?;
         }
         self.sealed_at = Some(self.len);
         Ok(())
