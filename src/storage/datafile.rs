@@ -209,6 +209,9 @@ impl WritebackStep {
     }
 }
 
+/// The early write-back step within the last `WRITEBACK_STEP` before the rotation size.
+const WRITEBACK_TAIL_STEP: u64 = 1 << 20;
+
 /// When the room left after an append drops below this, the file grows by its next step at
 /// once, so the background thread faults the new pages in while the writer fills the rest.
 const GROW_AHEAD: u64 = 4 << 20;
@@ -302,13 +305,20 @@ impl ActiveFile {
         Some((self.map.clone()?, from, to))
     }
 
-    /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`),
+    /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`,
+    /// `WRITEBACK_TAIL_STEP` near the rotation size),
     /// for the background thread to write back (`WritebackStep::run`): off the writer's path,
     /// it starts that step and waits for everything before it, so the seal's fdatasync, which
     /// runs under the writer mutex, finds at most the last two steps unwritten even while a
     /// merge keeps the disk busy.
     pub fn writeback_due(&mut self) -> Option<WritebackStep> {
-        if self.len.saturating_sub(self.kicked) < WRITEBACK_STEP {
+        // Finer steps over the last one before the rotation size: what the seal's fdatasync
+        // finds unwritten, and writes itself under the writer mutex, shrinks with them.
+        let step = match self.limit.saturating_sub(self.len) <= WRITEBACK_STEP {
+            true => WRITEBACK_TAIL_STEP,
+            false => WRITEBACK_STEP,
+        };
+        if self.len.saturating_sub(self.kicked) < step {
             return None;
         }
         let from = std::mem::replace(&mut self.kicked, self.len);
@@ -438,6 +448,32 @@ mod tests {
         drop(a);
         let (at, rec) = recs.last().unwrap();
         assert_eq!(&*reader.read(*at, rec.len()).unwrap(), &rec[..], "a reader keeps the map alive");
+    }
+
+    #[test]
+    fn write_back_runs_in_full_steps_then_finer_ones_before_the_rotation_size() {
+        let dir = TempDir::new("steps");
+        let limit = 2 * WRITEBACK_STEP;
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap().limited(limit);
+        let rec = encode(1, 0, 0, b"key", &vec![7u8; 64 << 10]);
+        let mut steps = Vec::new();
+        while a.len + rec.len() as u64 <= limit {
+            a.append(&rec, true).unwrap();
+            if let Some(step) = a.writeback_due() {
+                step.run().unwrap();
+                steps.push((step.from, step.to));
+            }
+        }
+        let (from, to) = steps[0];
+        assert!(from == 0 && to >= WRITEBACK_STEP && to < WRITEBACK_STEP + rec.len() as u64, "{steps:?}");
+        assert!(steps.windows(2).all(|w| w[0].1 == w[1].0), "each step starts where the last ended");
+        let tail = &steps[1..];
+        assert!(tail.len() >= 6, "finer steps over the last stretch: {steps:?}");
+        assert!(tail.iter().all(|(f, t)| t - f < WRITEBACK_TAIL_STEP + rec.len() as u64), "{steps:?}");
+        a.seal().unwrap();
+        assert_eq!(file_len(&a), a.len);
+        a.seal().unwrap();
+        assert_eq!(a.sealed_at, Some(a.len), "a second seal with nothing appended is a no-op");
     }
 
     #[test]
