@@ -466,20 +466,6 @@ struct Run<'a> {
 /// enough that early writeback starts at its usual step.
 const RUN_MAX: usize = 1 << 20;
 
-/// Starts writing back what the output holds since the last step and waits until everything
-/// before that step is on the disk. The merge so keeps at most about two steps of its output
-/// unwritten: an fsync anyone else issues meanwhile (a rotation's seal under the writer mutex,
-/// a group commit) queues behind those, not behind hundreds of megabytes (docs/DESIGN.md
-/// section 7.3).
-fn pace_writeback(c: &mut Current, tmp: &Path) -> Result<()> {
-    let written = c.written - c.data.buffer().len() as u64;
-    let file = c.data.get_ref().file();
-    dfs::start_writeback(file, c.kicked, written);
-    dfs::wait_writeback(file, &tmp.join(data_name(c.id)), 0, c.kicked)?;
-    c.kicked = written;
-    Ok(())
-}
-
 fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |err| Error::io("write merge output", path, err)
 }
@@ -542,7 +528,9 @@ impl<'a> Outputs<'a> {
         c.data.write_all(bytes).map_err(|err| write_err(&tmp.join(data_name(c.id)))(err))?;
         c.written += bytes.len() as u64;
         if c.written - c.kicked >= dfs::WRITEBACK_STEP {
-            pace_writeback(c, tmp)?;
+            let written = c.written - c.data.buffer().len() as u64;
+            dfs::start_writeback(c.data.get_ref().file(), c.kicked, written);
+            c.kicked = written;
         }
         Ok(())
     }
