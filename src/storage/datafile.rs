@@ -306,14 +306,13 @@ impl ActiveFile {
     }
 
     /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`,
-    /// `WRITEBACK_TAIL_STEP` near the rotation size),
-    /// for the background thread to write back (`WritebackStep::run`): off the writer's path,
-    /// it starts that step and waits for everything before it, so the seal's fdatasync, which
-    /// runs under the writer mutex, finds at most the last two steps unwritten even while a
-    /// merge keeps the disk busy.
+    /// `WRITEBACK_TAIL_STEP` near the rotation size), for the background thread to write back
+    /// (`WritebackStep::run`): off the writer's path, it starts that step and waits for
+    /// everything before it, so the seal's fsync, which runs under the writer mutex, finds at
+    /// most the last two steps unwritten even while a merge keeps the disk busy.
     pub fn writeback_due(&mut self) -> Option<WritebackStep> {
-        // Finer steps over the last one before the rotation size: what the seal's fdatasync
-        // finds unwritten, and writes itself under the writer mutex, shrinks with them.
+        // Finer steps over the last one before the rotation size: what the seal's fsync finds
+        // unwritten, and writes itself under the writer mutex, shrinks with them.
         let step = match self.limit.saturating_sub(self.len) <= WRITEBACK_STEP {
             true => WRITEBACK_TAIL_STEP,
             false => WRITEBACK_STEP,

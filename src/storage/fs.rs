@@ -107,6 +107,10 @@ pub fn start_writeback(_file: &File, _from: u64, _to: u64) {}
 #[cfg(target_os = "linux")]
 pub fn wait_writeback(file: &File, path: &Path, from: u64, to: u64) -> Result<()> {
     use std::os::fd::AsRawFd;
+    // A length of 0 would mean "to the end of the file".
+    if to <= from {
+        return Ok(());
+    }
     let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
     // SAFETY: a syscall on a descriptor the caller owns; no memory is passed.
     let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), from as i64, (to - from) as i64, flags) };
