@@ -52,7 +52,6 @@ mod tickets;
 mod write;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -72,8 +71,8 @@ use crate::recovery::{self, OpenReport};
 use crate::snapshot;
 use crate::space::Space;
 use crate::storage::active_map::ActiveMap;
-use crate::storage::datafile::DataFile;
-use crate::storage::fs::{hint_name, start_writeback, LOCK_FILE};
+use crate::storage::datafile::{DataFile, WritebackStep};
+use crate::storage::fs::{hint_name, LOCK_FILE};
 use crate::storage::lock::LockFile;
 use crate::watermark::Tracker;
 
@@ -160,9 +159,9 @@ enum Chore {
     /// Remove the `data.old/` a merge or delete-all left behind: deleting many large files
     /// frees their page cache and blocks, which takes a while.
     RemoveOldGeneration,
-    /// Start writing back this stretch of the active file (a hint to the kernel, which can
+    /// Write back this step of the active file and wait for the steps before it (which can
     /// block while the disk is busy: so not on the writer's thread).
-    Writeback(Arc<File>, u64, u64),
+    Writeback(WritebackStep),
     /// Remove the keydir snapshot open retired (freeing a large file takes a while).
     RemoveRetiredSnapshot,
 }
@@ -284,7 +283,13 @@ impl Engine {
                     }
                 }
                 Chore::Release(files) => drop(files),
-                Chore::Writeback(file, from, to) => start_writeback(&file, from, to),
+                Chore::Writeback(step) => {
+                    if let Err(err) = step.run() {
+                        // The kernel reports a write-back error once: the seal's fdatasync could
+                        // now succeed over lost pages.
+                        self.fsync_failed(&mut self.writer.lock(), format!("early write-back failed: {err}"));
+                    }
+                }
                 Chore::RemoveRetiredSnapshot => {
                     // Not while a merge swaps directories; a failure leaves it to the next open.
                     let _dirs = self.dirs.lock();

@@ -225,8 +225,8 @@ impl Engine {
         let active = w.active.as_mut().expect("ensure_room created the active file");
         match active.append(buf, !self.space.is_full()) {
             Ok(off) => {
-                if let Some((file, from, to)) = active.writeback_due() {
-                    self.chores.push(Chore::Writeback(file, from, to));
+                if let Some(step) = active.writeback_due() {
+                    self.chores.push(Chore::Writeback(step));
                 }
                 if let Some(stretch) = active.populate_due() {
                     self.prefaults.push(stretch);
@@ -345,7 +345,11 @@ impl Engine {
         let sealed = Arc::new(DataFile::sealed(&self.dir, active.id)?);
         let id = active.id;
         w.active = None;
-        self.files.write().insert(id, sealed);
+        // The writer's map goes with the last handle on it: unmapping tens of megabytes of
+        // pages took up to 25 ms, not to be spent under the writer mutex.
+        if let Some(replaced) = self.files.write().insert(id, sealed) {
+            self.chores.push(Chore::Release(vec![replaced]));
+        }
         Ok(Some(id))
     }
 

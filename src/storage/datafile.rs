@@ -16,7 +16,8 @@ use memmap2::Mmap;
 
 use super::active_map::{grow, grow_ahead, ActiveMap, Grown};
 use super::fs::{
-    create_new, data_name, fsync_dir, open_nofollow, read_at, sync_data, sync_file, truncate, write_at, WRITEBACK_STEP,
+    create_new, data_name, fsync_dir, open_nofollow, read_at, start_writeback, sync_data, sync_file, truncate,
+    wait_writeback, write_at, WRITEBACK_STEP,
 };
 use crate::error::{Error, Result};
 
@@ -182,10 +183,34 @@ pub struct ActiveFile {
     limit: u64,
     /// Writeback has been started for the bytes below here.
     kicked: u64,
+    /// `len` when [`ActiveFile::seal`] last made the file durable and trimmed: a second seal
+    /// with nothing appended since (a merge's swap seals, then adopts) has nothing to flush.
+    sealed_at: Option<u64>,
     /// Room grown ahead of the appends whose pages are still to be faulted in (on the background
     /// thread, [`ActiveFile::populate_due`]).
     unpopulated: Option<(u64, u64)>,
 }
+
+/// A step of the active file to write back early ([`ActiveFile::writeback_due`]).
+pub struct WritebackStep {
+    file: Arc<File>,
+    path: PathBuf,
+    from: u64,
+    to: u64,
+}
+
+impl WritebackStep {
+    /// Starts writing the step back and waits until every byte before it is written. An error
+    /// is a write-back failure the file's next fsync may not report: the caller treats it as a
+    /// failed fsync (docs/DESIGN.md section 5.5).
+    pub fn run(&self) -> Result<()> {
+        start_writeback(&self.file, self.from, self.to);
+        wait_writeback(&self.file, &self.path, 0, self.from)
+    }
+}
+
+/// The early write-back step within the last `WRITEBACK_STEP` before the rotation size.
+const WRITEBACK_TAIL_STEP: u64 = 1 << 20;
 
 /// When the room left after an append drops below this, the file grows by its next step at
 /// once, so the background thread faults the new pages in while the writer fills the rest.
@@ -215,7 +240,18 @@ impl ActiveFile {
             true => None,
             false => ActiveMap::new(&file, len).map(Arc::new),
         };
-        ActiveFile { id, path, file: Arc::new(file), len, room, map, limit: u64::MAX, kicked: len, unpopulated: None }
+        ActiveFile {
+            id,
+            path,
+            file: Arc::new(file),
+            len,
+            room,
+            map,
+            limit: u64::MAX,
+            kicked: len,
+            sealed_at: None,
+            unpopulated: None,
+        }
     }
 
     /// Preallocates no room past `limit` bytes (`max_file_size`: a file rotates there, so room
@@ -269,16 +305,23 @@ impl ActiveFile {
         Some((self.map.clone()?, from, to))
     }
 
-    /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`):
-    /// starting their writeback early (on another thread, `start_writeback`) keeps the seal's
-    /// fdatasync, which runs under the writer mutex, down to at most one step even while a merge
-    /// keeps the disk busy.
-    pub fn writeback_due(&mut self) -> Option<(Arc<File>, u64, u64)> {
-        if self.len.saturating_sub(self.kicked) < WRITEBACK_STEP {
+    /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`,
+    /// `WRITEBACK_TAIL_STEP` near the rotation size), for the background thread to write back
+    /// (`WritebackStep::run`): off the writer's path, it starts that step and waits for
+    /// everything before it, so the seal's fsync, which runs under the writer mutex, finds at
+    /// most the last two steps unwritten even while a merge keeps the disk busy.
+    pub fn writeback_due(&mut self) -> Option<WritebackStep> {
+        // Finer steps over the last one before the rotation size: what the seal's fsync finds
+        // unwritten, and writes itself under the writer mutex, shrinks with them.
+        let step = match self.limit.saturating_sub(self.len) <= WRITEBACK_STEP {
+            true => WRITEBACK_TAIL_STEP,
+            false => WRITEBACK_STEP,
+        };
+        if self.len.saturating_sub(self.kicked) < step {
             return None;
         }
         let from = std::mem::replace(&mut self.kicked, self.len);
-        Some((self.file.clone(), from, self.len))
+        Some(WritebackStep { file: self.file.clone(), path: self.path.clone(), from, to: self.len })
     }
 
     /// Appends with `pwrite`, cutting a partial write off again.
@@ -306,6 +349,7 @@ impl ActiveFile {
         if let Some(m) = &self.map {
             m.set_readable(len.min(self.len));
         }
+        self.sealed_at = None;
         truncate(&self.file, &self.path, len)?;
         self.len = len;
         self.room = len;
@@ -316,16 +360,23 @@ impl ActiveFile {
         sync_data(&self.file, &self.path)
     }
 
-    /// Makes the file end at its last record, durably: fdatasync, then cut the room preallocated
-    /// after it and fsync (the length changed). Done when the file is sealed or closed cleanly,
-    /// so those files hold records only (docs/DESIGN.md section 4.5).
+    /// Makes the file end at its last record, durably: cut the room preallocated after it, then
+    /// one fsync for the records and the new length together (fdatasync alone when there was
+    /// no room). Done when the file is sealed or closed cleanly, so those files hold records
+    /// only (docs/DESIGN.md section 4.5). Until the fsync returns the file is still the newest
+    /// one, whose unsynced tail open judges by the torn-tail rule whatever reached the disk.
     pub fn seal(&mut self) -> Result<()> {
-        self.sync()?;
+        if self.sealed_at == Some(self.len) {
+            return Ok(());
+        }
         if self.room > self.len {
             truncate(&self.file, &self.path, self.len)?;
             self.room = self.len;
             sync_file(&self.file, &self.path)?;
+        } else {
+            self.sync()?;
         }
+        self.sealed_at = Some(self.len);
         Ok(())
     }
 }
@@ -396,6 +447,32 @@ mod tests {
         drop(a);
         let (at, rec) = recs.last().unwrap();
         assert_eq!(&*reader.read(*at, rec.len()).unwrap(), &rec[..], "a reader keeps the map alive");
+    }
+
+    #[test]
+    fn write_back_runs_in_full_steps_then_finer_ones_before_the_rotation_size() {
+        let dir = TempDir::new("steps");
+        let limit = 2 * WRITEBACK_STEP;
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap().limited(limit);
+        let rec = encode(1, 0, 0, b"key", &vec![7u8; 64 << 10]);
+        let mut steps = Vec::new();
+        while a.len + rec.len() as u64 <= limit {
+            a.append(&rec, true).unwrap();
+            if let Some(step) = a.writeback_due() {
+                step.run().unwrap();
+                steps.push((step.from, step.to));
+            }
+        }
+        let (from, to) = steps[0];
+        assert!(from == 0 && to >= WRITEBACK_STEP && to < WRITEBACK_STEP + rec.len() as u64, "{steps:?}");
+        assert!(steps.windows(2).all(|w| w[0].1 == w[1].0), "each step starts where the last ended");
+        let tail = &steps[1..];
+        assert!(tail.len() >= 6, "finer steps over the last stretch: {steps:?}");
+        assert!(tail.iter().all(|(f, t)| t - f < WRITEBACK_TAIL_STEP + rec.len() as u64), "{steps:?}");
+        a.seal().unwrap();
+        assert_eq!(file_len(&a), a.len);
+        a.seal().unwrap();
+        assert_eq!(a.sealed_at, Some(a.len), "a second seal with nothing appended is a no-op");
     }
 
     #[test]

@@ -98,6 +98,33 @@ pub fn start_writeback(file: &File, from: u64, to: u64) {
 #[cfg(not(target_os = "linux"))]
 pub fn start_writeback(_file: &File, _from: u64, _to: u64) {}
 
+/// Writes `from..to` of `file` back and waits until it is on the disk (no cache flush, no
+/// metadata): done off the writer's path a step behind the appends, it leaves the fsync that
+/// ends the file (a seal under the writer mutex) at most a step or two to write, and keeps the
+/// file's unwritten backlog, which any fsync on the disk queues behind, short. An error here
+/// is a write-back error the next fsync of the file may no longer report (the kernel reports
+/// each one once): the caller treats it as a failed fsync.
+#[cfg(target_os = "linux")]
+pub fn wait_writeback(file: &File, path: &Path, from: u64, to: u64) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    // A length of 0 would mean "to the end of the file".
+    if to <= from {
+        return Ok(());
+    }
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: a syscall on a descriptor the caller owns; no memory is passed.
+    let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), from as i64, (to - from) as i64, flags) };
+    match rc {
+        0 => Ok(()),
+        _ => Err(Error::io_lost("write back", path, std::io::Error::last_os_error())),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn wait_writeback(_file: &File, _path: &Path, _from: u64, _to: u64) -> Result<()> {
+    Ok(())
+}
+
 /// fdatasync a file.
 pub fn sync_data(f: &File, path: &Path) -> Result<()> {
     gate(Op::Fsync, path)
