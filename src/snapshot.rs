@@ -24,7 +24,7 @@ use crate::storage::fs::{self, atomic_write_with, data_name, tmp_name};
 
 pub use crate::storage::fs::SNAPSHOT_FILE;
 const MAGIC: &[u8; 8] = b"BGKSNAP1";
-const VERSION: u32 = 2;
+const VERSION: u32 = 1;
 /// Keys below which close writes no snapshot: their hints load in a few milliseconds anyway.
 pub const MIN_KEYS: usize = 20_000;
 /// Entries below which one thread loads the whole snapshot.
