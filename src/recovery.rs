@@ -88,6 +88,8 @@ pub(crate) struct Recovered {
     pub report: OpenReport,
     /// What the watermark file said when open began.
     pub known: Known,
+    /// The watermark, settled already (while a keydir snapshot loaded; see [`settle_beside`]).
+    pub settled: Option<Tracker>,
 }
 
 /// Everything open (and reopen) takes from disk.
@@ -114,21 +116,17 @@ pub(crate) fn load(root: &Path, opts: &Options, seed: Option<u64>) -> Result<Loa
     let dir = generation::data_dir(root);
     fs::ensure_dir(&dir)?;
     check_meta(&dir)?;
-    let rec = recover(&dir, opts.hint_files, seed)?;
-    let newest = (rec.max_id > 0).then(|| (rec.max_id, rec.sizes[&rec.max_id]));
-    let watermark = Tracker::settle(&dir, newest, rec.known)?;
-
-    // The highest file keeps being appended while it has room (its hint goes first, since a
-    // hint may only describe a sealed file).
-    // The keydir snapshot goes before the handle can write, used or not (section 6.7).
-    let mut removed = snapshot::retire(&dir)?;
+    let mut rec = recover(&dir, opts, seed)?;
+    let watermark = match rec.settled.take() {
+        Some(w) => w,
+        None => {
+            let newest = (rec.max_id > 0).then(|| (rec.max_id, rec.sizes[&rec.max_id]));
+            let w = Tracker::settle(&dir, newest, rec.known)?;
+            retire(&dir, newest, opts.max_file_size)?;
+            w
+        }
+    };
     let mut active = None;
-    if rec.max_id > 0 && rec.sizes[&rec.max_id] < opts.max_file_size {
-        removed |= fs::remove_if_exists(&dir.join(hint_name(rec.max_id)))?;
-    }
-    if removed {
-        fs::fsync_dir(&dir)?;
-    }
     if rec.max_id > 0 && rec.sizes[&rec.max_id] < opts.max_file_size {
         let reopened = ActiveFile::reopen(&dir, rec.max_id, rec.sizes[&rec.max_id])?;
         active = Some(reopened.limited(opts.max_file_size));
@@ -155,19 +153,56 @@ pub(crate) fn load(root: &Path, opts: &Options, seed: Option<u64>) -> Result<Loa
     })
 }
 
-pub(crate) fn recover(dir: &Path, use_hints: bool, seed: Option<u64>) -> Result<Recovered> {
-    let listing = generation::list(dir)?;
+/// The steps of open that must precede any write, for the newest data file `newest` (id and
+/// valid length): the keydir snapshot retired (section 6.7), the newest file's hint removed when
+/// it will be appended to (a hint may only describe a sealed file), and `data/` fsynced if
+/// either changed it.
+fn retire(dir: &Path, newest: Option<(u32, u64)>, max_file_size: u64) -> Result<()> {
+    let mut removed = snapshot::retire(dir)?;
+    if let Some((id, _)) = newest.filter(|&(_, len)| len < max_file_size) {
+        removed |= fs::remove_if_exists(&dir.join(hint_name(id)))?;
+    }
+    if removed {
+        fs::fsync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// What open does beside the loading of a keydir snapshot whose file list matched: the
+/// watermark settled and the snapshot retired, on a thread of their own, so their fsyncs overlap
+/// the loading instead of following it. Both only need the file list, which the snapshot just
+/// showed to be the directory's, and both are what open does after loading anyway.
+fn settle_beside(dir: &Path, files: &[snapshot::FileStamp], known: Known, max_file_size: u64) -> Result<Tracker> {
+    let newest = files.last().map(|f| (f.id, f.size));
+    let watermark = Tracker::settle(dir, newest, known)?;
+    retire(dir, newest, max_file_size)?;
+    Ok(watermark)
+}
+
+pub(crate) fn recover(dir: &Path, opts: &Options, seed: Option<u64>) -> Result<Recovered> {
+    let mut listing = generation::list(dir)?;
     let known = Known::read(dir)?;
     let mut report =
         OpenReport { files: listing.data.len(), unknown_files: listing.unknown.clone(), ..Default::default() };
+    let use_hints = opts.hint_files;
     if use_hints {
-        match snapshot::load(dir, &listing.data) {
-            Ok(Some(snap)) if seed.is_none_or(|s| s == snap.keys.seed()) => {
-                return from_snapshot(dir, snap, &listing, known, report)
-            }
-            Ok(Some(_)) => report.snapshot_ignored = Some("its hash seed is not this handle's".into()),
-            Ok(None) => {}
-            Err(why) => report.snapshot_ignored = Some(why),
+        let beside = |files: &[snapshot::FileStamp]| settle_beside(dir, files, known, opts.max_file_size);
+        match snapshot::load(dir, &listing.data, seed, beside) {
+            snapshot::Found::Matched(snap, settled) => match *snap {
+                Ok(snap) => {
+                    let mut rec = from_snapshot(dir, snap, &listing, known, report)?;
+                    rec.settled = Some(settled?);
+                    return Ok(rec);
+                }
+                Err(why) => {
+                    // The newest file's hint may be gone: list again (that file is scanned).
+                    settled?;
+                    listing = generation::list(dir)?;
+                    report.snapshot_ignored = Some(why);
+                }
+            },
+            snapshot::Found::Refused(why) => report.snapshot_ignored = Some(why),
+            snapshot::Found::None => {}
         }
     }
 
@@ -264,7 +299,7 @@ pub(crate) fn recover(dir: &Path, use_hints: bool, seed: Option<u64>) -> Result<
         truncate(dir, id, at)?;
         report.unused_tails.push((data_name(id), at, cut));
     }
-    Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report, known })
+    Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report, known, settled: None })
 }
 
 /// Purges what is absent: tombstones, and records expired as their key's newest version.
@@ -316,6 +351,7 @@ fn from_snapshot(
         unhinted,
         report,
         known,
+        settled: None,
     })
 }
 

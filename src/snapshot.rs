@@ -210,29 +210,43 @@ fn build(hasher: &KeyHasher, parsed: &Parsed<'_>, mine: &[usize]) -> std::result
 /// Decodes a whole snapshot (on two threads when it is large and the machine has the cores).
 pub(crate) fn decode(b: &[u8]) -> std::result::Result<Loaded, String> {
     let parsed = parse(b)?;
-    decode_parsed(&parsed)
+    decode_parsed(&parsed, || ()).0
 }
 
-fn decode_parsed(parsed: &Parsed<'_>) -> std::result::Result<Loaded, String> {
+/// Checks and builds the shards (on two threads when they are large and the machine has the
+/// cores), running `beside` on a thread of its own meanwhile; returns both outcomes.
+fn decode_parsed<T: Send>(
+    parsed: &Parsed<'_>,
+    beside: impl FnOnce() -> T + Send,
+) -> (std::result::Result<Loaded, String>, T) {
     let hasher = KeyHasher::with_seed(parsed.seed);
     // Claimed counts, not checked yet: only a hint for how many threads to use.
     let keys = parsed.shards.iter().map(|s| s.0.get(8..16).map_or(0, |n| u64_at(n, 0))).fold(0u64, u64::saturating_add);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let (mut built, live, purge) = if keys < PARALLEL_MIN_KEYS || cores < 2 {
-        build(&hasher, parsed, &[0, 1, 2, 3])?
-    } else {
-        // Shares 6+10 and 7+9 of 32, as the hint loader splits them.
-        let (first, second) = std::thread::scope(|scope| {
+    let (built, other) = std::thread::scope(|scope| {
+        let other = scope.spawn(beside);
+        let built = if keys < PARALLEL_MIN_KEYS || cores < 2 {
+            build(&hasher, parsed, &[0, 1, 2, 3])
+        } else {
+            // Shares 6+10 and 7+9 of 32, as the hint loader splits them.
             let helper = scope.spawn(|| build(&hasher, parsed, &[1, 2]));
-            (build(&hasher, parsed, &[0, 3]), helper.join())
-        });
-        let second = second.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let (mut a, mut live, purge) = first?;
-        let (b, other, p) = second?;
-        a.extend(b);
-        live.iter_mut().zip(other).for_each(|(l, o)| *l = l.wrapping_add(o));
-        (a, live, purge || p)
-    };
+            let first = build(&hasher, parsed, &[0, 3]);
+            let second = helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            first.and_then(|a| second.map(|b| merge_built(a, b)))
+        };
+        (built, other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    (built.map(|b| loaded(parsed, b)), other)
+}
+
+/// What two threads built, together.
+fn merge_built((mut a, mut live, purge): Built, (b, other, p): Built) -> Built {
+    a.extend(b);
+    live.iter_mut().zip(other).for_each(|(l, o)| *l = l.wrapping_add(o));
+    (a, live, purge || p)
+}
+
+fn loaded(parsed: &Parsed<'_>, (mut built, live, purge): Built) -> Loaded {
     built.sort_unstable_by_key(|s| s.0);
     let mut shards = built.into_iter().map(|s| s.1);
     let shards = std::array::from_fn(|_| shards.next().expect("four shards"));
@@ -242,7 +256,7 @@ fn decode_parsed(parsed: &Parsed<'_>) -> std::result::Result<Loaded, String> {
             tally.live.insert(f.id, l);
         }
     }
-    Ok(Loaded { keys: Keydir::from_shards(parsed.seed, shards), tally, files: parsed.files.clone() })
+    Loaded { keys: Keydir::from_shards(parsed.seed, shards), tally, files: parsed.files.clone() }
 }
 
 /// Writes the snapshot of `keys` for the data files of `dir` as they are now (the caller holds
@@ -258,16 +272,56 @@ pub(crate) fn write(dir: &Path, keys: &Keydir, max_ts: u64) -> Result<()> {
     })
 }
 
+/// What [`load`] found.
+pub(crate) enum Found<T> {
+    /// No snapshot.
+    None,
+    /// A snapshot that was not used, and why.
+    Refused(String),
+    /// A snapshot that describes exactly the data files and the seed asked for, with what its
+    /// shards gave (`Err`: a shard was damaged) and what `beside` returned.
+    Matched(Box<std::result::Result<Loaded, String>>, T),
+}
+
 /// The snapshot of `dir`, if there is one that describes exactly its data files (`data`, in id
-/// order) and whose CRCs hold: `Ok(None)` without one, `Err(why)` for one that was not used.
-pub(crate) fn load(dir: &Path, data: &[u32]) -> std::result::Result<Option<Loaded>, String> {
+/// order), has the hash seed `seed` (if one is asked for), and whose CRCs hold. Once the file
+/// list matched, `beside` runs on a thread of its own with that list while the shards are
+/// checked and built (the caller's own work that needs only the list: its result comes back
+/// whatever the shards turn out to be).
+pub(crate) fn load<T: Send>(
+    dir: &Path,
+    data: &[u32],
+    seed: Option<u64>,
+    beside: impl FnOnce(&[FileStamp]) -> T + Send,
+) -> Found<T> {
     let path = dir.join(SNAPSHOT_FILE);
     if std::fs::symlink_metadata(&path).is_err() {
-        return Ok(None);
+        return Found::None;
     }
-    let map = map_populated(&path).map_err(|e| e.to_string())?;
-    let parsed = parse(&map)?;
-    // The files first: a stale snapshot is refused before its shards are read.
+    let map = match map_populated(&path) {
+        Ok(m) => m,
+        Err(e) => return Found::Refused(e.to_string()),
+    };
+    let parsed = match parse(&map).and_then(|p| matches(dir, data, seed, p)) {
+        Ok(p) => p,
+        Err(why) => return Found::Refused(why),
+    };
+    let (keys, other) = decode_parsed(&parsed, || beside(&parsed.files));
+    Found::Matched(Box::new(keys), other)
+}
+
+/// `parsed`, if it names exactly the data files `data` of `dir` as they are now and has the hash
+/// seed `seed` (when one is asked for). The files are compared before any shard is read, so a
+/// stale snapshot costs a few `stat`s.
+fn matches<'a>(
+    dir: &Path,
+    data: &[u32],
+    seed: Option<u64>,
+    parsed: Parsed<'a>,
+) -> std::result::Result<Parsed<'a>, String> {
+    if seed.is_some_and(|s| s != parsed.seed) {
+        return Err("its hash seed is not this handle's".into());
+    }
     if parsed.files.len() != data.len() {
         return Err(format!("{} data files, the snapshot has {}", data.len(), parsed.files.len()));
     }
@@ -277,7 +331,7 @@ pub(crate) fn load(dir: &Path, data: &[u32]) -> std::result::Result<Option<Loade
             return Err(format!("{} changed since the snapshot", data_name(id)));
         }
     }
-    decode_parsed(&parsed).map(Some)
+    Ok(parsed)
 }
 
 /// Maps the whole snapshot with its pages mapped up front: one call instead of a page fault

@@ -215,7 +215,9 @@ fn damaged(damage: impl FnOnce(&mut Vec<u8>)) {
     let db = Db::open(dir.path(), opts()).unwrap();
     let r = db.open_report();
     assert!(!r.snapshot_used && r.snapshot_ignored.is_some(), "{r:?}");
-    assert_eq!(r.files_from_hints, r.files);
+    // Damage in a shard is found while open retires the snapshot beside the loading, which also
+    // removes the hint of the newest file (it is appended to next): that file is scanned.
+    assert!(r.files_from_hints + 1 >= r.files, "{r:?}");
     assert_eq!(db.get(b"a-longer-key-0000005").unwrap().as_deref(), Some(&b"second"[..]));
 }
 
