@@ -70,6 +70,10 @@ struct Copied {
     dropped: Vec<Loc>,
     /// Bytes of input records not copied: what this merge frees.
     reclaimed: u64,
+    /// Bytes of input records a full merge's share copied. A share's spans may cut a record:
+    /// it copies one that starts in its span whole, so its own freed bytes can be negative and
+    /// only the sum over shares is (see [`copy_full`]).
+    kept: u64,
 }
 
 impl Copied {
@@ -79,6 +83,7 @@ impl Copied {
         self.moved.extend(other.moved);
         self.dropped.extend(other.dropped);
         self.reclaimed += other.reclaimed;
+        self.kept += other.kept;
     }
 }
 
@@ -318,6 +323,8 @@ fn copy_full(
             Err(err) => return Err(err),
         }
     }
+    let input_bytes: u64 = files.iter().map(|f| f.1).sum();
+    all.reclaimed = input_bytes.saturating_sub(all.kept);
     stopped.map_or(Ok(all), Err)
 }
 
@@ -452,10 +459,8 @@ fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out
     let mut copied = Copied::default();
     let mut placed = Vec::with_capacity(order.len());
     let mut from = 0;
-    for (&(file, span), &to) in files.iter().zip(&ends) {
-        let kept = copy_live(file, &order[from..to], now, out, &mut placed)?;
-        let len = file.mapped().map_or(0, |b| b.len() as u64);
-        copied.reclaimed += span.to.min(len).saturating_sub(span.from) - kept;
+    for (&(file, _), &to) in files.iter().zip(&ends) {
+        copied.kept += copy_live(file, &order[from..to], now, out, &mut placed)?;
         from = to;
     }
     // The walk's entries are in bucket order, the copy went in file order: `moves` is written
