@@ -4,16 +4,32 @@
 //! do); without it [`installed`] is false and the checks are skipped.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 pub struct Counting;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+// Counted per thread: the replay test runs targets on parallel threads, and the library's
+// background threads allocate too (a keydir snapshot, a merge's buffers); process-wide counts
+// charged their megabytes to whichever call was being measured.
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn live() -> isize {
+    LIVE.try_with(Cell::get).unwrap_or(0)
+}
 
 fn grew(n: usize) {
-    let now = LIVE.fetch_add(n, Ordering::Relaxed) + n;
-    PEAK.fetch_max(now, Ordering::Relaxed);
+    let _ = LIVE.try_with(|l| {
+        let now = l.get() + n as isize;
+        l.set(now);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+    });
+}
+
+fn shrank(n: usize) {
+    let _ = LIVE.try_with(|l| l.set(l.get() - n as isize));
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -35,7 +51,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         System.dealloc(p, l);
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        shrank(l.size());
     }
 
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
@@ -44,7 +60,7 @@ unsafe impl GlobalAlloc for Counting {
             if new >= l.size() {
                 grew(new - l.size());
             } else {
-                LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+                shrank(l.size() - new);
             }
         }
         q
@@ -53,19 +69,20 @@ unsafe impl GlobalAlloc for Counting {
 
 /// Whether the binary counts its allocations (a probe allocation moves the counter).
 pub fn installed() -> bool {
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live();
     let probe = std::hint::black_box(vec![0u8; 64]);
-    let counted = LIVE.load(Ordering::Relaxed) != before;
+    let counted = live() != before;
     drop(probe);
     counted
 }
 
 /// Runs `f` and returns its result with the most heap bytes it had live at once on top of
-/// what was live before it (0 when counting is not installed). Allocations of other threads
-/// in the meantime count too, so bounds checked with it need some slack.
+/// what was live before it (0 when counting is not installed). Only this thread's allocations
+/// count: what other threads allocate meanwhile, even on the call's behalf, does not.
 pub fn peak_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = live();
+    let _ = PEAK.try_with(|p| p.set(base));
     let r = f();
-    (r, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+    let peak = PEAK.try_with(Cell::get).unwrap_or(base);
+    (r, (peak - base).max(0) as usize)
 }
