@@ -202,7 +202,7 @@ test-server: server-deps server-bin
 	tests/server/cli_test.sh $(SERVER_BIN)
 	tests/server/benchmark_smoke.sh $(SERVER_BIN)
 	BITGASK_BIN=$(SERVER_BIN) $(PYTEST) tests/server/test_redis_py.py tests/server/test_abuse.py tests/server/test_restart.py tests/server/test_event_loop.py
-	python3 tests/server/wire_fuzz.py --bin $(SERVER_BIN) --seconds 20
+	python3 tests/server/wire_fuzz.py --bin $(SERVER_BIN) --seconds 10
 
 # The wire-level fuzzer (tests/server/wire_fuzz.py): a server is alive and under its RSS bound
 # after every connection; a finding's sessions and the server log go to build/wire-fuzz-findings/.
