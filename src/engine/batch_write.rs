@@ -84,7 +84,6 @@ impl Engine {
         for (m, loc) in members.iter().zip(locs) {
             w.pending.push_back(Pending { seq, key: m.key.key.to_vec(), loc });
         }
-        self.joined(&mut w);
         self.await_commit(&mut w, seq)
     }
 

@@ -6,7 +6,8 @@
 //! for as many queued writes as the last round brought: the last group plus the writes that
 //! queued while its fsync ran, which is how many writers are busy. The wait ends as soon as
 //! they are there, and at the latest after about one fsync's duration, so a writer that stopped
-//! writing costs one such wait, after which the expectation follows what came. A lone writer
+//! writing costs one such wait, after which the expectation follows what came. The write that
+//! completes the group takes it over ([`Gather::take_over`]) and runs the fsync itself. A lone writer
 //! expects only itself and never waits. The wait changes when an fsync starts, never what it
 //! covers: nothing is acknowledged before its fsync, and publishing stays in append order.
 
@@ -30,11 +31,13 @@ pub(super) struct Gather {
     fsync_ns: u64,
     /// The `queued` count at which a waiting leader must be woken.
     wake_at: Option<u64>,
+    /// Groups taken over from their waiting leader by the write that completed them, ever.
+    taken_over: u64,
 }
 
 impl Default for Gather {
     fn default() -> Gather {
-        Gather { queued: 0, taken: 0, expect: 1, fsync_ns: 0, wake_at: None }
+        Gather { queued: 0, taken: 0, expect: 1, fsync_ns: 0, wake_at: None, taken_over: 0 }
     }
 }
 
@@ -69,6 +72,19 @@ impl Gather {
     pub(super) fn take(&mut self) -> u64 {
         self.wake_at = None;
         self.queued
+    }
+
+    /// The write whose [`Gather::joined`] said it completes the group takes the group over
+    /// from the waiting leader (and with it the fsync): returns the mark as [`Gather::take`].
+    pub(super) fn take_over(&mut self) -> u64 {
+        self.taken_over += 1;
+        self.take()
+    }
+
+    /// How many groups were taken over so far: a waiting leader that sees this change has
+    /// nothing left to do.
+    pub(super) fn taken_over(&self) -> u64 {
+        self.taken_over
     }
 
     /// The group taken at `mark` is durable and published, its fsync took `fsync`: the next
@@ -135,6 +151,22 @@ mod tests {
         assert!(!g.joined());
         assert!(g.joined(), "the fourth write completes the group");
         assert!(!g.joined(), "the leader was woken already");
+    }
+
+    #[test]
+    fn the_write_that_completes_the_group_takes_it_over_up_to_itself() {
+        let mut g = Gather::default();
+        round(&mut g, 4, 0);
+        g.joined();
+        let before = g.taken_over();
+        assert!(g.wait_for().is_some());
+        for _ in 0..2 {
+            g.joined();
+        }
+        assert!(g.joined());
+        assert_eq!(g.take_over(), 8, "the group holds every queued write, the last one too");
+        assert_eq!(g.taken_over(), before + 1, "the waiting leader can tell");
+        assert!(!g.joined(), "no leader waits any more");
     }
 
     #[test]

@@ -61,7 +61,7 @@ impl Engine {
         (r, seq)
     }
 
-    /// After record `seq` joined the pending queue: waits for its group commit, or, inside
+    /// Record `seq` joins the pending queue: waits for its group commit, or, inside
     /// [`Engine::deferring`], notes it and returns at once.
     pub(super) fn await_commit(&self, w: &mut MutexGuard<'_, Writer>, seq: u64) -> Result<()> {
         let me = self.address();
@@ -72,10 +72,7 @@ impl Engine {
             }
             _ => false,
         });
-        if deferred {
-            return Ok(());
-        }
-        MutexGuard::unlocked(w, || self.commit(seq))
+        self.join_and_commit(w, seq, deferred)
     }
 
     /// Records that the pending records `first..=last` were discarded unpublished (the handle

@@ -10,7 +10,8 @@
 //! 4. Otherwise it joins the pending queue and waits in [`Engine::commit`]: one waiting thread
 //!    becomes the leader, waits (bounded) for the writers it expects to queue (`gather.rs`),
 //!    fdatasyncs the file once for everything appended so far, then applies the whole group's
-//!    keydir updates in append order and wakes the group (group commit).
+//!    keydir updates in append order and wakes the group (group commit). The write that
+//!    completes the group the leader waits for runs that fsync itself instead of waking it.
 //!    Inside a deferring scope (`tickets.rs`) the writer does not wait: it returns with its
 //!    sequence number as a ticket, and the record is published by whichever group covers it.
 //! 5. An fsync failure poisons the handle: the group gets `E_IO`, later writes `E_POISONED`, and
@@ -40,6 +41,21 @@ pub(super) struct Pending {
     pub(super) seq: u64,
     pub(super) key: Vec<u8>,
     pub(super) loc: Loc,
+}
+
+/// What one group commit covers, read under the writer mutex when the group is taken: every
+/// record up to `target`, in the active file as it then was.
+struct Group {
+    target: u64,
+    /// The gather mark, for [`Gather::done`].
+    mark: u64,
+    file: Option<(Arc<std::fs::File>, std::path::PathBuf, u32, u64)>,
+}
+
+impl Group {
+    fn of(w: &Writer, mark: u64) -> Group {
+        Group { target: w.seq, mark, file: w.active.as_ref().map(|a| (a.file.clone(), a.path.clone(), a.id, a.len)) }
+    }
 }
 
 /// State owned by the writer mutex.
@@ -213,7 +229,6 @@ impl Engine {
         }
         // Visibility must follow append order, so even a no-sync write queues behind a group.
         w.pending.push_back(Pending { seq, key: k.key.to_vec(), loc });
-        self.joined(w);
         self.await_commit(w, seq)?;
         Ok(loc)
     }
@@ -370,53 +385,87 @@ impl Engine {
             }
             st.syncing = true;
             drop(st);
-            let outcome = self.sync_group();
-            st = self.commit.lock();
-            st.syncing = false;
-            match outcome {
-                Ok(target) => st.durable = st.durable.max(target),
-                Err((target, e)) => {
-                    st.failed_upto = target;
-                    st.failure = e.to_string();
-                }
+            // `None`: the write that completed the group took it over, and the sync with it.
+            if let Some(group) = self.gather() {
+                self.end_group(self.sync_group(group));
             }
-            self.commit_cv.notify_all();
+            st = self.commit.lock();
         }
     }
 
-    /// A write (or a batch) joined the pending queue: wakes the leader if it completes the group
-    /// the leader waits for.
-    pub(super) fn joined(&self, w: &mut Writer) {
-        if w.gather.joined() {
-            self.gather_cv.notify_one();
+    /// A write (or a batch) that joined the pending queue as record `seq` waits for its group
+    /// commit. If it completes the group a leader is waiting for, it does not wake the leader
+    /// to start the fsync: it takes the group over and runs the fsync itself, one wake-up
+    /// less before every fsync (docs/DESIGN.md section 5.3). The leader, woken meanwhile,
+    /// waits like any writer.
+    pub(super) fn join_and_commit(&self, w: &mut MutexGuard<'_, Writer>, seq: u64, deferred: bool) -> Result<()> {
+        if !w.gather.joined() {
+            return match deferred {
+                true => Ok(()),
+                false => MutexGuard::unlocked(w, || self.commit(seq)),
+            };
         }
+        if deferred {
+            // An event loop's thread never blocks on an fsync: the leader runs it.
+            self.gather_cv.notify_one();
+            return Ok(());
+        }
+        let mark = w.gather.take_over();
+        self.gather_cv.notify_one();
+        let group = Group::of(w, mark);
+        MutexGuard::unlocked(w, || {
+            self.end_group(self.sync_group(group));
+            self.commit(seq)
+        })
     }
 
     /// The leader's wait before its fsync (docs/DESIGN.md section 5.3): until the writes it
-    /// expects have queued, the handle is poisoned, or its budget is spent. Returns the mark of
-    /// what it gathered.
-    fn gather(&self, w: &mut MutexGuard<'_, Writer>) -> u64 {
+    /// expects have queued, the handle is poisoned, or its budget is spent. Returns what the
+    /// group covers, or `None` when the write that completed the group took it over.
+    fn gather(&self) -> Option<Group> {
+        let mut w = self.writer.lock();
+        let taken_over = w.gather.taken_over();
         if w.gather.wait_for().is_some() {
             let deadline = Instant::now() + w.gather.budget();
-            while w.gather.wait_for().is_some() && !self.poisoned.load(Ordering::Acquire) {
-                if !MutexGuard::wait_until(w, &self.gather_cv, deadline) {
+            while w.gather.taken_over() == taken_over
+                && w.gather.wait_for().is_some()
+                && !self.poisoned.load(Ordering::Acquire)
+            {
+                if !MutexGuard::wait_until(&mut w, &self.gather_cv, deadline) {
                     break;
                 }
             }
         }
-        w.gather.take()
+        if w.gather.taken_over() != taken_over {
+            return None;
+        }
+        let mark = w.gather.take();
+        Some(Group::of(&w, mark))
     }
 
-    /// One group commit: gather, fdatasync everything appended so far, then publish it in order.
-    fn sync_group(&self) -> std::result::Result<u64, (u64, Error)> {
-        let (target, mark, file) = {
-            let mut w = self.writer.lock();
-            let mark = self.gather(&mut w);
-            (w.seq, mark, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone(), a.id, a.len)))
-        };
+    /// The end of a group commit, whoever ran it: the commit state learns its outcome, the
+    /// sync is no longer running, and every waiter wakes.
+    fn end_group(&self, outcome: std::result::Result<u64, (u64, Error)>) {
+        let mut st = self.commit.lock();
+        st.syncing = false;
+        match outcome {
+            Ok(target) => st.durable = st.durable.max(target),
+            Err((target, e)) => {
+                st.failed_upto = target;
+                st.failure = e.to_string();
+            }
+        }
+        self.commit_cv.notify_all();
+    }
+
+    /// One group commit: fdatasync everything appended up to the group's target, then publish
+    /// it in order.
+    fn sync_group(&self, group: Group) -> std::result::Result<u64, (u64, Error)> {
+        let Group { target, mark, file } = group;
         let started = Instant::now();
         if let Some((file, path, id, len)) = file {
-            if let Err(err) = sync_data(&file, &path) {
+            let synced = sync_data(&file, &path);
+            if let Err(err) = synced {
                 self.fsync_failed(&mut self.writer.lock(), err.to_string());
                 return Err((target, err));
             }
@@ -440,6 +489,8 @@ impl Engine {
             let p = w.pending.pop_front().unwrap();
             self.publish(&mut index, &self.hash_key(&p.key), p.loc);
         }
+        drop(index);
+        drop(w);
         Ok(target)
     }
 
