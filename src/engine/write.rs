@@ -355,6 +355,12 @@ impl Engine {
 
     /// Waits until record `seq` is durable and visible, leading a group fsync if nobody is.
     pub(super) fn commit(&self, seq: u64) -> Result<()> {
+        self.commit_as(seq, true)
+    }
+
+    /// [`Engine::commit`]; a leader with `gather` first waits for the writes it expects
+    /// (section 5.3), without it syncs at once (its caller gathered the group itself).
+    pub(super) fn commit_as(&self, seq: u64, gather: bool) -> Result<()> {
         let mut st = self.commit.lock();
         loop {
             if st.durable >= seq {
@@ -370,7 +376,7 @@ impl Engine {
             }
             st.syncing = true;
             drop(st);
-            let outcome = self.sync_group();
+            let outcome = self.sync_group(gather);
             st = self.commit.lock();
             st.syncing = false;
             match outcome {
@@ -407,11 +413,12 @@ impl Engine {
         w.gather.take()
     }
 
-    /// One group commit: gather, fdatasync everything appended so far, then publish it in order.
-    fn sync_group(&self) -> std::result::Result<u64, (u64, Error)> {
+    /// One group commit: gather (with `gather`), fdatasync everything appended so far, then
+    /// publish it in order.
+    fn sync_group(&self, gather: bool) -> std::result::Result<u64, (u64, Error)> {
         let (target, mark, file) = {
             let mut w = self.writer.lock();
-            let mark = self.gather(&mut w);
+            let mark = if gather { self.gather(&mut w) } else { w.gather.take() };
             (w.seq, mark, w.active.as_ref().map(|a| (a.file.clone(), a.path.clone(), a.id, a.len)))
         };
         let started = Instant::now();
