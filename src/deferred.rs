@@ -50,6 +50,13 @@ impl Db {
         self.engine().wait_ticket(t.0)
     }
 
+    /// [`Db::wait_ticket`], except that a group fsync this call leads starts at once, without
+    /// the leader's wait for more writes (docs/DESIGN.md section 5.3): for a caller that
+    /// gathered its group itself, such as `bitgask serve`'s syncer.
+    pub fn wait_ticket_now(&self, t: Ticket) -> Result<()> {
+        self.engine().wait_ticket_as(t.0, false)
+    }
+
     /// Whether another thread holds the writer mutex for longer than `patience` (waiting that
     /// long at most): a rotation sealing its file, a merge or `delete_all` swapping files, a
     /// long `update`, while appends hold it for microseconds. A thread that must not block can

@@ -134,3 +134,29 @@ mod fault_tests {
         assert_eq!(db.get(b"a").unwrap(), None);
     }
 }
+
+#[test]
+fn wait_ticket_now_makes_the_ticket_durable_and_visible() {
+    let dir = TempDir::new("defer-now");
+    let db = open(&dir);
+    let (_, t) = db.defer_commits(|| db.put(b"k", b"v").unwrap());
+    let t = t.unwrap();
+    db.wait_ticket_now(t).unwrap();
+    assert!(matches!(db.ticket_outcome(t), Some(Ok(()))));
+    assert_eq!(db.get(b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn wait_ticket_now_syncs_everything_appended_before_it() {
+    let dir = TempDir::new("defer-now-group");
+    let db = open(&dir);
+    // A first group of eight makes the engine's leader expect eight writes next time.
+    let tickets: Vec<_> = (0..8).map(|i| db.defer_commits(|| db.put(&[i], b"x").unwrap()).1.unwrap()).collect();
+    db.wait_ticket(tickets[7]).unwrap();
+    let (_, t1) = db.defer_commits(|| db.put(b"a", b"1").unwrap());
+    let (_, t2) = db.defer_commits(|| db.put(b"b", b"2").unwrap());
+    // Two of the eight expected: the group starts at once and takes both.
+    db.wait_ticket_now(t1.unwrap()).unwrap();
+    assert!(matches!(db.ticket_outcome(t2.unwrap()), Some(Ok(()))));
+    assert_eq!(db.get(b"b").unwrap(), Some(b"2".to_vec()));
+}

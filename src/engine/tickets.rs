@@ -99,7 +99,12 @@ impl Engine {
     /// Waits until ticket `seq` is durable and visible (leading a group fsync if nobody is), or
     /// returns the error its writer would have got.
     pub fn wait_ticket(&self, seq: u64) -> Result<()> {
-        let waited = self.commit(seq);
+        self.wait_ticket_as(seq, true)
+    }
+
+    /// [`Engine::wait_ticket`]; without `gather`, a group fsync it leads starts at once.
+    pub fn wait_ticket_as(&self, seq: u64, gather: bool) -> Result<()> {
+        let waited = self.commit_as(seq, gather);
         match self.ticket_outcome(seq) {
             Some(Err(e)) => Err(e),
             _ => waited,

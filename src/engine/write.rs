@@ -370,6 +370,12 @@ impl Engine {
 
     /// Waits until record `seq` is durable and visible, leading a group fsync if nobody is.
     pub(super) fn commit(&self, seq: u64) -> Result<()> {
+        self.commit_as(seq, true)
+    }
+
+    /// [`Engine::commit`]; a leader with `gather` first waits for the writes it expects
+    /// (section 5.3), without it syncs at once (its caller gathered the group itself).
+    pub(super) fn commit_as(&self, seq: u64, gather: bool) -> Result<()> {
         let mut st = self.commit.lock();
         loop {
             if st.durable >= seq {
@@ -386,7 +392,7 @@ impl Engine {
             st.syncing = true;
             drop(st);
             // `None`: the write that completed the group took it over, and the sync with it.
-            if let Some(group) = self.gather() {
+            if let Some(group) = self.gather(gather) {
                 self.end_group(self.sync_group(group));
             }
             st = self.commit.lock();
@@ -420,12 +426,13 @@ impl Engine {
     }
 
     /// The leader's wait before its fsync (docs/DESIGN.md section 5.3): until the writes it
-    /// expects have queued, the handle is poisoned, or its budget is spent. Returns what the
-    /// group covers, or `None` when the write that completed the group took it over.
-    fn gather(&self) -> Option<Group> {
+    /// expects have queued, the handle is poisoned, or its budget is spent; without `wait`, it
+    /// takes what is queued at once. Returns what the group covers, or `None` when the write
+    /// that completed the group took it over.
+    fn gather(&self, wait: bool) -> Option<Group> {
         let mut w = self.writer.lock();
         let taken_over = w.gather.taken_over();
-        if w.gather.wait_for().is_some() {
+        if wait && w.gather.wait_for().is_some() {
             let deadline = Instant::now() + w.gather.budget();
             while w.gather.taken_over() == taken_over
                 && w.gather.wait_for().is_some()

@@ -16,7 +16,9 @@
 //!
 //! The engine's own leader wait (section 5.3) is bounded by one fsync's duration; a server's
 //! clients take longer to come back than that (their replies cross the network stack and the
-//! client's event loop), which is why the server adds this wait in front of it.
+//! client's event loop), which is why the server has this wait instead: the syncer then skips
+//! the engine's (`Db::wait_ticket_now`), which would only lengthen a round whose group differs
+//! from what the engine expects.
 
 use std::time::Duration;
 

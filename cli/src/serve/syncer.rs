@@ -78,7 +78,9 @@ impl Syncer {
                 let _held = sh.sync_hold.lock().unwrap_or_else(PoisonError::into_inner);
                 // The outcome is each ticket's, read by the I/O threads: a failed fsync poisons
                 // the handle, and every later wait fails at once.
-                let _ = sh.db.wait_ticket(target);
+                // The group is what was appended by now: the engine's leader does not wait for
+                // more (the wait, if any, was this thread's).
+                let _ = sh.db.wait_ticket_now(target);
                 done = Some(target);
             }
             for h in homes {
