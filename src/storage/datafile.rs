@@ -537,6 +537,53 @@ mod tests {
     }
 
     #[test]
+    fn readers_and_appends_racing_the_drop_of_written_pages_see_every_byte() {
+        let dir = TempDir::new("race");
+        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
+        let reader = Arc::new(DataFile::active(&a));
+        let first = encode(1, 0, 0, b"first", &[9u8; 300]);
+        a.append(&first, true).unwrap();
+        let (steps, todo) = std::sync::mpsc::channel::<WritebackStep>();
+        let background = std::thread::spawn(move || todo.iter().map(|s| s.run().unwrap()).count());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (r, halt) = (reader.clone(), stop.clone());
+        let reads = std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !halt.load(std::sync::atomic::Ordering::Relaxed) {
+                assert_eq!(&*r.read(0, first.len()).unwrap(), &first[..], "read {n}");
+                n += 1;
+            }
+            n
+        });
+        let mut recs = Vec::new();
+        while a.len < 3 * WRITEBACK_STEP {
+            let i = recs.len() as u64;
+            let rec = encode(i + 2, 0, 0, &i.to_le_bytes(), &vec![(i % 253) as u8; 700]);
+            recs.push((a.append(&rec, true).unwrap(), rec));
+            if let Some(step) = a.writeback_due() {
+                steps.send(step).unwrap();
+            }
+        }
+        drop(steps);
+        assert!(background.join().unwrap() >= 2, "steps ran beside the appends");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reads.join().unwrap() > 0);
+        for (at, rec) in &recs {
+            assert_eq!(&*reader.read(*at, rec.len()).unwrap(), &rec[..], "record at {at}");
+        }
+        a.sync().unwrap();
+        evict(&a);
+        for (at, rec) in &recs {
+            let mut disk = vec![0u8; rec.len()];
+            read_at(&a.file, &a.path, &mut disk, *at).unwrap();
+            assert!(disk == *rec, "record at {at} reached the disk with the fdatasync");
+        }
+        a.seal().unwrap();
+        let sealed = DataFile::sealed(dir.path(), 1).unwrap();
+        assert!(recs.iter().all(|(at, rec)| *sealed.read(*at, rec.len()).unwrap() == rec[..]));
+    }
+
+    #[test]
     fn a_record_larger_than_the_growth_step_is_appended_whole() {
         let dir = TempDir::new("active");
         let mut a = ActiveFile::create(dir.path(), 1).unwrap();
