@@ -556,7 +556,7 @@ mod tests {
             n
         });
         let mut recs = Vec::new();
-        while a.len < 3 * WRITEBACK_STEP {
+        while a.len < 2 * WRITEBACK_STEP + 4096 {
             let i = recs.len() as u64;
             let rec = encode(i + 2, 0, 0, &i.to_le_bytes(), &vec![(i % 253) as u8; 700]);
             recs.push((a.append(&rec, true).unwrap(), rec));
