@@ -279,7 +279,9 @@ impl ActiveFile {
     /// the file grows by its next step once little room is left, for the prefault thread.
     pub fn append(&mut self, buf: &[u8], ahead: bool) -> std::result::Result<u64, (Error, bool)> {
         let at = self.len;
-        if let Some(map) = self.map.clone().filter(|m| m.covers(at, buf.len())) {
+        // Borrowed, not cloned: an `Arc` clone and drop per append were two locked instructions,
+        // and the drop's waited for the copy's stores to reach the cache (about 20 ns a put).
+        if let Some(map) = self.map.as_ref().filter(|m| m.covers(at, buf.len())) {
             let end = at + buf.len() as u64;
             if end > self.room {
                 match grow(&self.file, &self.path, self.room, end, self.limit).map_err(|e| (e, false))? {
