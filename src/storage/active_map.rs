@@ -120,6 +120,18 @@ impl ActiveMap {
         self.raw.as_ptr() as usize
     }
 
+    /// Fetches the cache lines of `len` bytes at `at` ready to be written (a hint: the next
+    /// append's copy then finds them owned by this CPU, instead of waiting for each line of the
+    /// freshly faulted-in page while the next locked instruction drains the stores).
+    pub fn prefetch_for_write(&self, at: u64, len: usize) {
+        let base = self.raw.as_ptr() as usize + at as usize;
+        let mut a = base & !63;
+        while a < base + len {
+            crate::prefetch::line_for_write(a);
+            a += 64;
+        }
+    }
+
     /// Sets the length readers may read up to (after an append, or before a cut).
     pub fn set_readable(&self, len: u64) {
         self.readable.store(len, Ordering::Release);

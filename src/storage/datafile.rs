@@ -298,6 +298,9 @@ impl ActiveFile {
             unsafe { map.write(at, buf) };
             self.len = end;
             map.set_readable(end);
+            // The next record most likely has this one's size; only inside the room, so the
+            // hint is never for a page past the end of the file.
+            map.prefetch_for_write(end, buf.len().min((self.room - end) as usize).min(256));
             if ahead && self.room - end < GROW_AHEAD && self.unpopulated.is_none() {
                 if let Some(room) = grow_ahead(&self.file, self.room, self.limit) {
                     self.unpopulated = Some((self.room, room));
