@@ -22,6 +22,15 @@ use crate::recovery::OpenReport;
 use crate::space::SpaceInfo;
 use crate::storage::fs;
 
+/// A put's record buffer is at most this large to be kept for the thread's next put (so a
+/// thread that puts holds at most this much between puts).
+const SCRATCH_MAX: usize = 4096;
+
+thread_local! {
+    /// The buffer of this thread's last put, reused by its next one.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// Size and garbage figures of a database.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -241,8 +250,15 @@ impl Db {
 
     fn put_expiring(&self, key: &[u8], value: &[u8], expires: u64) -> Result<()> {
         self.check_sizes(key, value.len())?;
-        let enc = self.encode(key, value, expires);
-        self.engine.write(key, enc, self.put_durability()).map(|_| ())
+        let mut enc =
+            Encoded::reusing(SCRATCH.take(), key, value, expires, 0, codec_for(self.engine.opts(), value.len()));
+        let done = self.engine.write(key, &mut enc, self.put_durability()).map(|_| ());
+        // The buffer is kept for this thread's next put (no allocation and free per put),
+        // unless a large value made it large.
+        if enc.buf.capacity() <= SCRATCH_MAX {
+            SCRATCH.set(std::mem::take(&mut enc.buf));
+        }
+        done
     }
 
     /// Deletes `key`; `Ok(false)` when it was absent (or already expired).

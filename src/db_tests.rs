@@ -779,3 +779,32 @@ fn zeros_where_an_unsynced_record_was_and_a_valid_record_after_it_still_open() {
     let db = Db::open(&crashed, fast()).unwrap();
     assert_eq!(db.get(b"after").unwrap().unwrap(), b"ok");
 }
+
+#[test]
+fn puts_reuse_their_threads_record_buffer_but_keep_no_large_one() {
+    let dir = TempDir::new("db");
+    let mut o = Options::default();
+    o.set_sync_on_put(false);
+    let db = Db::open(dir.path(), o).unwrap();
+    db.put(b"a", b"first value").unwrap();
+    let kept = SCRATCH.take();
+    assert!(kept.capacity() > 0, "a small put's buffer is kept");
+    let at = kept.as_ptr();
+    SCRATCH.set(kept);
+    db.put(b"b", b"second").unwrap();
+    let again = SCRATCH.take();
+    assert_eq!(again.as_ptr(), at, "the next put wrote its record into the same buffer");
+    SCRATCH.set(again);
+    let big = vec![7u8; 2 * SCRATCH_MAX];
+    db.put(b"c", &big).unwrap();
+    assert_eq!(SCRATCH.take().capacity(), 0, "a large value's buffer is freed, not kept");
+    db.put(b"a", b"third").unwrap();
+    assert_eq!(db.get(b"a").unwrap().as_deref(), Some(&b"third"[..]));
+    assert_eq!(db.get(b"b").unwrap().as_deref(), Some(&b"second"[..]));
+    assert_eq!(db.get(b"c").unwrap().as_deref(), Some(&big[..]));
+    db.close().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(db.get(b"a").unwrap().as_deref(), Some(&b"third"[..]));
+    assert_eq!(db.get(b"b").unwrap().as_deref(), Some(&b"second"[..]));
+    assert_eq!(db.get(b"c").unwrap().as_deref(), Some(&big[..]));
+}

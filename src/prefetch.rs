@@ -15,6 +15,20 @@ pub fn line(addr: usize) {
     let _ = addr;
 }
 
+/// Asks the CPU to fetch the cache line holding `addr` ready to be written (PREFETCHW, a no-op
+/// where the CPU lacks it): a store there then finds the line owned instead of waiting for it.
+#[inline(always)]
+pub fn line_for_write(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: as for `line`: a hint that never faults and changes no memory.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(addr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
 /// Prefetches every cache line of `len` bytes at `addr` (for short ranges: a record, a few
 /// slots).
 #[inline(always)]

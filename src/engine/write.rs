@@ -170,8 +170,8 @@ impl Exclusive<'_> {
 
     /// Appends `enc` for `key` as [`Engine::write`] does. Lets go of the mutex while it waits
     /// for an fsync, so nothing read before may be relied on after this call.
-    pub fn write(mut self, key: &[u8], enc: Encoded, durability: Durability) -> Result<Loc> {
-        self.e.write_locked(&mut self.w, &self.e.hash_key(key), enc, durability)
+    pub fn write(mut self, key: &[u8], mut enc: Encoded, durability: Durability) -> Result<Loc> {
+        self.e.write_locked(&mut self.w, &self.e.hash_key(key), &mut enc, durability)
     }
 }
 
@@ -182,7 +182,7 @@ impl Engine {
     }
 
     /// Appends `enc` for `key` and makes it durable and visible as `durability` says.
-    pub fn write(&self, key: &[u8], enc: Encoded, durability: Durability) -> Result<Loc> {
+    pub fn write(&self, key: &[u8], enc: &mut Encoded, durability: Durability) -> Result<Loc> {
         // Before the lock: the insert's bucket then loads while the record is appended.
         let k = self.hash_key(key);
         self.bucket_hints.prefetch(k.hash);
@@ -202,7 +202,7 @@ impl Engine {
         &self,
         w: &mut MutexGuard<'_, Writer>,
         k: &Hashed<'_>,
-        mut enc: Encoded,
+        enc: &mut Encoded,
         durability: Durability,
     ) -> Result<Loc> {
         self.check_writable()?;

@@ -298,6 +298,13 @@ impl Encoded {
         Encoded { buf, body_crc }
     }
 
+    /// [`Encoded::new`] into `buf`, emptied first (a buffer kept from an earlier record).
+    pub fn reusing(mut buf: Vec<u8>, key: &[u8], value: &[u8], expires: u64, flags: u8, codec: Codec) -> Encoded {
+        buf.clear();
+        let Placed { body_crc, .. } = Placed::encode(&mut buf, key, value, expires, flags, codec);
+        Encoded { buf, body_crc }
+    }
+
     /// Writes the sequence stamp and the CRC (see [`Placed::stamp`]).
     pub fn stamp(&mut self, ts: u64) {
         let placed = Placed { at: 0, len: self.buf.len(), body_crc: self.body_crc.take() };

@@ -83,10 +83,53 @@ impl ActiveMap {
         }
     }
 
+    /// Drops the map's pages from the one holding `from` to the last one wholly below `to`
+    /// (`MADV_DONTNEED`; best effort): their bytes
+    /// stay in the page cache, a dirty page's dirty bit moves from the map to the page (nothing
+    /// is lost to write-back or an fsync), and a later read faults the page back in read-only.
+    /// Called before a write-back step of bytes the writer has finished with: write-back must
+    /// write-protect every page still mapped writable, one page and one TLB shootdown (an
+    /// interrupt to the writer's CPU) at a time, where the drop flushes the range once.
+    ///
+    /// Only below bytes no one writes again while the file is active (the appended length when
+    /// the step was taken): a store racing with the drop would still land in the page
+    /// cache, but its page could be left clean, unseen by write-back and by an fsync.
+    pub fn drop_pages(&self, from: u64, to: u64) {
+        let page = 4096u64;
+        let start = from / page * page;
+        let end = (to / page * page).min(self.raw.len() as u64);
+        if end <= start {
+            return;
+        }
+        // SAFETY: a range inside the map; on a shared file map the drop only unmaps, no byte of
+        // the file changes (the next access faults the page cache's page in again, or, past the
+        // end of a file cut meanwhile, with SIGBUS, which no reader risks: it reads below
+        // `readable`, and `readable` is lowered before any cut).
+        unsafe {
+            libc::madvise(
+                self.raw.as_mut_ptr().add(start as usize).cast(),
+                (end - start) as usize,
+                libc::MADV_DONTNEED,
+            );
+        }
+    }
+
     /// The address of the map's first byte (for prefetch hints only: bytes are read through
     /// [`ActiveMap::read`]).
     pub fn addr(&self) -> usize {
         self.raw.as_ptr() as usize
+    }
+
+    /// Fetches the cache lines of `len` bytes at `at` ready to be written (a hint: the next
+    /// append's copy then finds them owned by this CPU, instead of waiting for each line of the
+    /// freshly faulted-in page while the next locked instruction drains the stores).
+    pub fn prefetch_for_write(&self, at: u64, len: usize) {
+        let base = self.raw.as_ptr() as usize + at as usize;
+        let mut a = base & !63;
+        while a < base + len {
+            crate::prefetch::line_for_write(a);
+            a += 64;
+        }
     }
 
     /// Sets the length readers may read up to (after an append, or before a cut).
@@ -161,5 +204,43 @@ fn fallocate(file: &File, from: u64, to: u64) -> std::io::Result<()> {
         if err.kind() != std::io::ErrorKind::Interrupted {
             return Err(err);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TempDir;
+    use std::os::unix::fs::FileExt;
+
+    /// Whether the page holding `addr` is mapped in this process (`/proc/self/pagemap`, bit 63).
+    fn mapped(addr: usize) -> bool {
+        let mut entry = [0u8; 8];
+        let pagemap = File::open("/proc/self/pagemap").unwrap();
+        pagemap.read_exact_at(&mut entry, (addr / 4096 * 8) as u64).unwrap();
+        u64::from_le_bytes(entry) >> 63 == 1
+    }
+
+    #[test]
+    fn dropped_pages_leave_the_map_keep_their_bytes_and_spare_the_page_holding_the_end() {
+        let dir = TempDir::new("drop");
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(dir.path().join("f")).unwrap();
+        let Some(map) = ActiveMap::new(&file, 0) else { return };
+        let len = 64u64 << 10;
+        assert!(matches!(grow(&file, &dir.path().join("f"), 0, len, u64::MAX).unwrap(), Grown::To(_)));
+        let bytes: Vec<u8> = (0..len - 100).map(|i| (i * 7 % 251) as u8).collect();
+        // SAFETY: inside the map and the file; no reader.
+        unsafe { map.write(0, &bytes) };
+        map.set_readable(bytes.len() as u64);
+        let page = |n: usize| map.addr() + n * 4096;
+        assert!(mapped(page(0)) && mapped(page(15)), "written pages are mapped");
+        map.drop_pages(100, bytes.len() as u64);
+        assert!((0..15).all(|n| !mapped(page(n))), "every page wholly below the end is dropped");
+        assert!(mapped(page(15)), "the page holding the end stays mapped");
+        assert_eq!(map.read(0, bytes.len()).unwrap(), &bytes[..], "the bytes read back through the map");
+        let mut disk = vec![0u8; bytes.len()];
+        file.read_exact_at(&mut disk, 0).unwrap();
+        assert_eq!(disk, bytes, "and through the file");
     }
 }
