@@ -158,10 +158,10 @@ pub(crate) fn run_with(
         return Ok(false);
     }
     // Steps 4 and 5.
-    let outputs = m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
+    m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
     hint_later.id = hint_later.id.filter(|id| !inputs.contains(id));
     hint_later.skipped.clear();
-    m.repoint(&inputs_files, &outputs, &copied.moved, &copied.dropped);
+    m.repoint(&inputs_files, &copied.moved, &copied.dropped);
     // Unmapped while the files are still linked in data.old/, which is cheap, and off the
     // merge's path: the background thread unmaps them before it removes data.old/. A merge on a
     // full disk removes them itself, now, and needs their blocks back: unmapped first.

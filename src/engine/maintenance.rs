@@ -239,19 +239,19 @@ impl Maintenance<'_> {
     /// at a `moved` record (compare-and-swap, in small batches so no writer waits long for the
     /// index), drop the keys of `dropped` (expired) records, then drop the inputs from the file
     /// table. Until then the inputs stay readable, so every keydir entry stays valid.
-    pub fn repoint(&self, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], moved: &[Moves], dropped: &[Loc]) {
+    pub fn repoint(&self, inputs: &[Arc<DataFile>], moved: &[Moves], dropped: &[Loc]) {
         for moved in moved {
-            self.repoint_moves(outputs, moved);
+            self.repoint_moves(inputs, moved);
         }
         self.drop_expired(inputs, dropped);
         self.drop_inputs(inputs);
     }
 
     /// Repoints one set of moved records, in batches.
-    fn repoint_moves(&self, outputs: &[Arc<DataFile>], moved: &Moves) {
+    fn repoint_moves(&self, inputs: &[Arc<DataFile>], moved: &Moves) {
         let e = self.e;
         match moved {
-            Moves::Keyed(moved) => self.repoint_by_key(outputs, moved),
+            Moves::Keyed(moved) => self.repoint_by_key(inputs, moved),
             Moves::Walked { layout, moves } => {
                 let mut by_key = Vec::new();
                 for batch in moves.chunks(REPOINT_BATCH) {
@@ -268,22 +268,22 @@ impl Maintenance<'_> {
                         }
                     }
                 }
-                self.repoint_by_key(outputs, &by_key);
+                self.repoint_by_key(inputs, &by_key);
             }
         }
     }
 
-    /// Repoints moved records by key, in batches. Each key is read from its output's map and
-    /// hashed, and its bucket loaded, before the index lock is taken: the first read of an
-    /// output's fresh map faults its pages in, which under the lock cost about 4 us a record
-    /// and held a writer beside the merge up for tens of milliseconds.
-    fn repoint_by_key(&self, outputs: &[Arc<DataFile>], moved: &[Moved]) {
+    /// Repoints moved records by key, in batches. Each key is read from its input's map (which
+    /// the copy has just read: an output's fresh map would fault its pages in, about 4 us a
+    /// record) and hashed, and its bucket loaded, before the index lock is taken: read under the
+    /// lock, the keys held a writer beside the merge up for tens of milliseconds.
+    fn repoint_by_key(&self, inputs: &[Arc<DataFile>], moved: &[Moved]) {
         let e = self.e;
         let mut hashed = Vec::with_capacity(KEYED_BATCH.min(moved.len()));
         for batch in moved.chunks(KEYED_BATCH) {
             hashed.clear();
             hashed.extend(batch.iter().filter_map(|m| {
-                let hash = e.hash_key(key_at(outputs, m.new)?).hash;
+                let hash = e.hash_key(key_at(inputs, m.old)?).hash;
                 e.bucket_hints.prefetch(hash);
                 Some((hash, m))
             }));
