@@ -373,6 +373,43 @@ static struct merge_result bench_merge(const char *path, uint64_t keys, bool wit
 /* ---- report ---- */
 
 static bool g_smoke;
+static void row(const char *metric, const char *value, const char *target, bool met);
+
+/* g. and h.: the merge alone, then with a writer putting as fast as it can (taking one of the
+ * cores); prints their lines and returns the writer's result. */
+static struct merge_result run_merges(const struct cfg *c, struct merge_result *alone) {
+    char dir[4200];
+    phase_dir(dir, sizeof dir, "g");
+    *alone = bench_merge(dir, c->merge_keys, false);
+    printf("g. merge of %.0f MB live (of %.0f MB), nothing else running: %.3f s\n", alone->live_mb,
+           2 * alone->live_mb, alone->secs);
+    phase_dir(dir, sizeof dir, "h");
+    struct merge_result mr = bench_merge(dir, c->merge_keys, true);
+    printf("h. the same merge beside an unthrottled writer: %.3f s; the writer did %llu puts, worst %.1f ms\n",
+           mr.secs, (unsigned long long)mr.puts_during, mr.worst_stall_ms);
+    fflush(stdout);
+    return mr;
+}
+
+/* The rows of g. and h. */
+static void merge_rows(const struct merge_result *alone, const struct merge_result *mr) {
+    char a[32];
+    snprintf(a, sizeof a, "%.0f MB/s", alone->live_mb / alone->secs);
+    row("g. merge, live data rewritten", a, NULL, false);
+    snprintf(a, sizeof a, "%.0f MB/s", mr->live_mb / mr->secs);
+    row("h. merge beside an unthrottled writer", a, NULL, false);
+    snprintf(a, sizeof a, "%.1f ms", mr->worst_stall_ms);
+    row("h. worst write stall during merge", a, "<= 50 ms", mr->worst_stall_ms <= 50);
+}
+
+/* --merge: rows g and h alone. */
+static int bench_merge_rows(const struct cfg *c) {
+    struct merge_result alone;
+    struct merge_result mr = run_merges(c, &alone);
+    printf("\n  %-40s %14s   %s\n", "metric", "value", c->smoke ? "(smoke run: no targets)" : "target");
+    merge_rows(&alone, &mr);
+    return 0;
+}
 
 /* A row; `target` (NULL for none) is shown, with whether this run met it, only on full runs: a
  * smoke run's counts are too small to hold against anything. */
@@ -408,11 +445,19 @@ static const char *fmt_count(char *buf, uint64_t n) {
 int main(int argc, char **argv) {
     /* merge: 2 x 512Ki keys of 1 KiB values = 1.1 GB of data files, half of it dead */
     struct cfg c = {false, 1000000, 1000000, 10000, 16, 5000, 512 * 1024};
-    if (argc == 2 && strcmp(argv[1], "--smoke") == 0)
-        c = (struct cfg){true, 2000, 2000, 200, 2, 100, 2000};
-    else if (argc != 1) {
-        fprintf(stderr, "usage: %s [--smoke]\n", argv[0]);
-        return 2;
+    bool merge_only = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--smoke") == 0)
+            c = (struct cfg){true, 2000, 2000, 200, 2, 100, 2000};
+        else if (strcmp(argv[i], "--merge") == 0)
+            merge_only = true;
+        else {
+            fprintf(stderr, "usage: %s [--smoke] [--merge]\n"
+                            "  --smoke  tiny counts: proves every phase runs, measures nothing\n"
+                            "  --merge  rows g and h only (the merge alone, then beside a writer)\n",
+                    argv[0]);
+            return 2;
+        }
     }
     g_smoke = c.smoke;
 
@@ -435,6 +480,8 @@ int main(int argc, char **argv) {
            sysconf(_SC_NPROCESSORS_ONLN), cpu, load_average());
     printf("temp dir: %s on %s\n\n", real_root, fs);
     fflush(stdout);
+    if (merge_only)
+        return bench_merge_rows(&c);
 
     /* a. puts without per-write sync */
     char path_a[4200];
@@ -518,16 +565,9 @@ int main(int argc, char **argv) {
            t_batch_dur);
     fflush(stdout);
 
-    /* g. merge: alone, then with a writer putting as fast as it can (taking one of the cores) */
-    phase_dir(dir, sizeof dir, "g");
-    struct merge_result alone = bench_merge(dir, c.merge_keys, false);
-    printf("g. merge of %.0f MB live (of %.0f MB), nothing else running: %.3f s\n", alone.live_mb,
-           2 * alone.live_mb, alone.secs);
-    phase_dir(dir, sizeof dir, "h");
-    struct merge_result mr = bench_merge(dir, c.merge_keys, true);
-    printf("h. the same merge beside an unthrottled writer: %.3f s; the writer did %llu puts, worst %.1f ms\n",
-           mr.secs, (unsigned long long)mr.puts_during, mr.worst_stall_ms);
-    fflush(stdout);
+    /* g. and h. */
+    struct merge_result alone;
+    struct merge_result mr = run_merges(&c, &alone);
 
     /* The table. */
     double n_dn = (double)(c.threads * c.per_thread);
@@ -553,12 +593,7 @@ int main(int argc, char **argv) {
     row(m, a, NULL, false);
     snprintf(a, sizeof a, "%.1f B/key", per_key);
     row("f. keydir memory beyond the key", a, "<= 48 B/key", per_key <= 48.0);
-    snprintf(a, sizeof a, "%.0f MB/s", alone.live_mb / alone.secs);
-    row("g. merge, live data rewritten", a, NULL, false);
-    snprintf(a, sizeof a, "%.0f MB/s", mr.live_mb / mr.secs);
-    row("h. merge beside an unthrottled writer", a, NULL, false);
-    snprintf(a, sizeof a, "%.1f ms", mr.worst_stall_ms);
-    row("h. worst write stall during merge", a, "<= 50 ms", mr.worst_stall_ms <= 50);
+    merge_rows(&alone, &mr);
     printf("\n");
     printf("e. is a warm-cache open (hint files in the page cache), timed around bitgask_open alone.\n");
     printf("f. = (anonymous RSS after reopen - before) / keys - %d: the keydir (index slots and key\n"

@@ -97,6 +97,22 @@ const fn shard_table() -> [u8; 32] {
     t
 }
 
+/// Each shard's layout counter and the number of its first bucket, as [`Keydir::layouts`] took
+/// them: bucket numbers from a walk stay valid in a shard while its counter has not moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layouts {
+    shards: [(u64, usize); SHARDS],
+    /// Buckets of all shards together.
+    end: usize,
+}
+
+impl Layouts {
+    /// The sum of the counters: [`Keydir::layout`] as it was then.
+    pub fn layout(&self) -> u64 {
+        self.shards.iter().map(|s| s.0).sum()
+    }
+}
+
 /// The shard a hash belongs to.
 pub fn shard_of(hash: u64) -> usize {
     SHARD_OF[((hash >> 52) & 31) as usize] as usize
@@ -727,25 +743,53 @@ impl Keydir {
         end.max(start)
     }
 
-    /// Points the entry in `bucket` at `new` if it points at `old` now; false otherwise (its
-    /// key was written again or removed, or the table moved entries since the bucket was read).
-    /// Since a location names one record and a record has one key, a match is `old`'s key.
-    pub fn replace_at(&mut self, bucket: usize, old: Loc, new: Loc) -> bool {
-        let mut base = 0;
-        for s in &mut self.shards {
-            let n = s.table.num_buckets();
-            if bucket < base + n {
-                return match s.table.get_bucket_mut(bucket - base) {
-                    Some(slot) if slot.loc() == old => {
-                        slot.set_loc(new);
-                        true
-                    }
-                    _ => false,
-                };
-            }
-            base += n;
+    /// Each shard's layout counter and first bucket now: what a walk's bucket numbers mean.
+    pub fn layouts(&self) -> Layouts {
+        let mut start = 0;
+        let shards = self.shards.each_ref().map(|s| {
+            let at = (s.layout, start);
+            start += s.table.num_buckets();
+            at
+        });
+        Layouts { shards, end: start }
+    }
+
+    /// Points the entry in `bucket` (numbered as when `then` was taken) at `new` if it points at
+    /// `old` now; false otherwise (its key was written again or removed). `None` when the
+    /// bucket's shard has moved its entries since `then` (or there is no such bucket): the caller
+    /// looks the key up instead. Shards grow one at a time, so a writer adding keys during a
+    /// merge leaves the other shards' bucket numbers valid. Since a location names one record and
+    /// a record has one key, a match is `old`'s key.
+    pub fn replace_at(&mut self, then: &Layouts, bucket: usize, old: Loc, new: Loc) -> Option<bool> {
+        if bucket >= then.end {
+            return None;
         }
-        false
+        let i = then.shards.partition_point(|&(_, start)| start <= bucket) - 1;
+        let (layout, start) = then.shards[i];
+        let s = &mut self.shards[i];
+        if s.layout != layout {
+            return None;
+        }
+        Some(match s.table.get_bucket_mut(bucket - start) {
+            Some(slot) if slot.loc() == old => {
+                slot.set_loc(new);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    /// Points the entry of the key hashing to `hash` at `new` if it points at `old` now; false
+    /// otherwise (its key was written again or removed). A slot only ever points at a record of
+    /// its own key, so no key bytes are compared: one probe, no read of the key arena.
+    pub fn replace_hashed(&mut self, hash: u64, old: Loc, new: Loc) -> bool {
+        match self.shards[shard_of(hash)].table.find_mut(hash, |s| s.loc() == old) {
+            Some(slot) => {
+                slot.set_loc(new);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Calls `f` for every entry, in no particular order.
@@ -1076,7 +1120,7 @@ mod tests {
         assert_eq!(k.walk_locs(at, 100, |_, _| panic!("past the end")), at);
         // Each bucket holds the entry the walk reported there.
         let (&i, &bucket) = seen.iter().next().unwrap();
-        assert!(k.replace_at(bucket, loc(i), loc(9999)));
+        assert_eq!(k.replace_at(&k.layouts(), bucket, loc(i), loc(9999)), Some(true));
         assert_eq!(k.get(format!("walk-key-{i}").as_bytes()), Some(loc(9999)));
     }
 
@@ -1087,11 +1131,73 @@ mod tests {
         let mut bucket = None;
         k.walk_locs(0, usize::MAX, |b, _| bucket = Some(b));
         let b = bucket.unwrap();
-        assert!(!k.replace_at(b, loc(2), loc(3)), "another location");
-        assert!(!k.replace_at(b + 1, loc(1), loc(3)), "another bucket");
-        assert!(!k.replace_at(usize::MAX, loc(1), loc(3)), "no such bucket");
+        let then = k.layouts();
+        assert_eq!(k.replace_at(&then, b, loc(2), loc(3)), Some(false), "another location");
+        assert_eq!(k.replace_at(&then, b + 1, loc(1), loc(3)), Some(false), "another bucket");
+        assert_eq!(k.replace_at(&then, usize::MAX, loc(1), loc(3)), None, "no such bucket");
         assert_eq!(k.get(b"a-key-longer-than-inline"), Some(loc(1)));
-        assert!(k.replace_at(b, loc(1), loc(3)));
+        assert_eq!(k.replace_at(&then, b, loc(1), loc(3)), Some(true));
         assert_eq!(k.get(b"a-key-longer-than-inline"), Some(loc(3)));
+    }
+
+    #[test]
+    fn replace_hashed_changes_nothing_unless_the_key_points_at_the_expected_location() {
+        let mut k = Keydir::new();
+        let key = b"a-key-longer-than-inline";
+        k.insert(key, loc(1));
+        let h = k.hashed(key).hash;
+        assert!(!k.replace_hashed(h, loc(2), loc(3)), "another location");
+        assert!(!k.replace_hashed(k.hashed(b"another key").hash, loc(1), loc(3)), "another key");
+        assert_eq!(k.get(key), Some(loc(1)));
+        assert!(k.replace_hashed(h, loc(1), loc(3)));
+        assert_eq!(k.get(key), Some(loc(3)));
+        assert_eq!(k.len(), 1);
+    }
+
+    /// A walk's bucket numbers, for each key: (key, bucket, loc).
+    fn walked(k: &Keydir) -> Vec<(Vec<u8>, usize, Loc)> {
+        let mut at = Vec::new();
+        k.walk_locs(0, usize::MAX, |b, l| at.push((b, l)));
+        let mut keys = Vec::new();
+        k.for_each(|key, l| keys.push((key.to_vec(), l)));
+        at.into_iter().map(|(b, l)| (keys.iter().find(|k| k.1 == l).unwrap().0.clone(), b, l)).collect()
+    }
+
+    #[test]
+    fn replace_at_keeps_the_bucket_numbers_of_shards_that_did_not_grow_since() {
+        let mut k = Keydir::new();
+        for i in 0..64 {
+            k.insert(format!("walked-key-{i}").as_bytes(), loc(i));
+        }
+        let then = k.layouts();
+        let before = walked(&k);
+        // Grow one shard only: keys that hash into it, enough to double its table.
+        let grown = shard_of(k.hashed(b"walked-key-0").hash);
+        let mut i = 0;
+        while k.layouts().shards[grown].0 == then.shards[grown].0 {
+            let key = format!("new-key-{i}");
+            if shard_of(k.hashed(key.as_bytes()).hash) == grown {
+                k.insert(key.as_bytes(), loc(100_000 + i));
+            }
+            i += 1;
+        }
+        let (mut kept, mut moved) = (0, 0);
+        for (n, (key, b, l)) in before.into_iter().enumerate() {
+            let new = loc(50_000 + n as u32);
+            match k.replace_at(&then, b, l, new) {
+                Some(true) => {
+                    assert_ne!(shard_of(k.hashed(&key).hash), grown);
+                    assert_eq!(k.get(&key), Some(new));
+                    kept += 1;
+                }
+                None => {
+                    assert_eq!(shard_of(k.hashed(&key).hash), grown);
+                    assert_eq!(k.get(&key), Some(l), "left for a lookup by key");
+                    moved += 1;
+                }
+                Some(false) => panic!("{key:?} still points at {l:?}"),
+            }
+        }
+        assert!(kept > 0 && moved > 0, "{kept} kept, {moved} left to a lookup");
     }
 }

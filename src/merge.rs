@@ -158,13 +158,17 @@ pub(crate) fn run_with(
         return Ok(false);
     }
     // Steps 4 and 5.
-    let outputs = m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
+    m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
     hint_later.id = hint_later.id.filter(|id| !inputs.contains(id));
     hint_later.skipped.clear();
-    m.repoint(&inputs_files, &outputs, &copied.moved, &copied.dropped);
-    // Unmapped while the files are still linked in data.old/, which is cheap; once the merge
-    // returns no map refers to a removed file.
-    drop(inputs_files);
+    m.repoint(&inputs_files, &copied.moved, &copied.dropped);
+    // Unmapped while the files are still linked in data.old/, which is cheap, and off the
+    // merge's path: the background thread unmaps them before it removes data.old/. A merge on a
+    // full disk removes them itself, now, and needs their blocks back: unmapped first.
+    match plan.remove_inputs_now {
+        true => drop(inputs_files),
+        false => e.release_later(inputs_files),
+    }
     m.merged();
     if !hints {
         e.queue_hints(&copied.outputs.iter().map(|&(id, _)| id).collect::<Vec<_>>());

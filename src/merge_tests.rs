@@ -385,11 +385,18 @@ fn files_and_directories_that_are_not_ours_survive_a_merge() {
 }
 
 #[test]
-fn no_map_refers_to_a_removed_file_once_a_merge_returns() {
+fn the_inputs_are_unmapped_before_the_background_thread_removes_them() {
     let dir = TempDir::new("merge");
     let db = Db::open(dir.path(), opts()).unwrap();
     fill(&db, 3, 200);
     db.merge(true).unwrap();
+    // The background thread unmaps the inputs, then removes data.old/ (queued in that order).
+    let old = dir.path().join("data.old");
+    let t0 = std::time::Instant::now();
+    while old.exists() {
+        assert!(t0.elapsed() < std::time::Duration::from_secs(20), "data.old/ never removed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     let root = dir.path().to_string_lossy().into_owned();
     let stale: Vec<&str> =

@@ -14,7 +14,7 @@ use crate::format::merge_done::MergeDone;
 use crate::format::record::{Header, HEADER_LEN};
 use crate::generation;
 use crate::index::Index;
-use crate::keydir::{Keydir, Loc};
+use crate::keydir::{Keydir, Layouts, Loc};
 use crate::storage::datafile::{ActiveFile, DataFile};
 
 /// A live record a merge copied from `old` to `new`.
@@ -35,9 +35,9 @@ pub(crate) struct Relocation {
 pub(crate) enum Moves {
     /// By scanning the inputs: repointed by key.
     Keyed(Vec<Moved>),
-    /// By walking the keydir (full merges): repointed by bucket while the table's layout
-    /// counter is still `layout`, by key after a rehash.
-    Walked { layout: u64, moves: Vec<Relocation> },
+    /// By walking the keydir (full merges): repointed by bucket while the bucket's shard has
+    /// not moved its entries since `layout`, by key after that shard rehashed.
+    Walked { layout: Layouts, moves: Vec<Relocation> },
 }
 
 impl Default for Moves {
@@ -62,6 +62,10 @@ pub(crate) struct Maintenance<'a> {
 /// Keydir entries moved per index lock acquisition: short enough that a writer waiting to
 /// publish its record is not held up for long.
 const REPOINT_BATCH: usize = 4096;
+
+/// Entries repointed by key per index lock acquisition: their buckets are loaded before the lock
+/// is taken, and a batch's worth must still be in the cache once it is.
+const KEYED_BATCH: usize = 1024;
 
 impl Engine {
     /// Waits for any merge, backup or delete-all in progress, then keeps others out.
@@ -235,41 +239,58 @@ impl Maintenance<'_> {
     /// at a `moved` record (compare-and-swap, in small batches so no writer waits long for the
     /// index), drop the keys of `dropped` (expired) records, then drop the inputs from the file
     /// table. Until then the inputs stay readable, so every keydir entry stays valid.
-    pub fn repoint(&self, inputs: &[Arc<DataFile>], outputs: &[Arc<DataFile>], moved: &[Moves], dropped: &[Loc]) {
+    pub fn repoint(&self, inputs: &[Arc<DataFile>], moved: &[Moves], dropped: &[Loc]) {
         for moved in moved {
-            self.repoint_moves(outputs, moved);
+            self.repoint_moves(inputs, moved);
         }
         self.drop_expired(inputs, dropped);
         self.drop_inputs(inputs);
     }
 
     /// Repoints one set of moved records, in batches.
-    fn repoint_moves(&self, outputs: &[Arc<DataFile>], moved: &Moves) {
+    fn repoint_moves(&self, inputs: &[Arc<DataFile>], moved: &Moves) {
         let e = self.e;
         match moved {
-            Moves::Keyed(moved) => {
-                for batch in moved.chunks(REPOINT_BATCH) {
-                    let mut ix = e.index.write();
-                    for m in batch {
-                        repoint_keyed(&mut ix, outputs, m.old, m.new);
-                    }
-                }
-            }
+            Moves::Keyed(moved) => self.repoint_by_key(inputs, moved),
             Moves::Walked { layout, moves } => {
+                let mut by_key = Vec::new();
                 for batch in moves.chunks(REPOINT_BATCH) {
                     let mut ix = e.index.write();
-                    let same = ix.keys.layout() == *layout;
                     for r in batch {
                         let Some((file_id, offset)) = r.new else { continue };
                         let new = Loc { file_id, offset, ..r.old };
-                        // Same layout: the entry is still in its bucket if its key still points
-                        // at the record. After a rehash, look the key up.
-                        if !same {
-                            repoint_keyed(&mut ix, outputs, r.old, new);
-                        } else if ix.keys.replace_at(r.bucket as usize, r.old, new) {
-                            *ix.live.entry(new.file_id).or_insert(0) += new.size as u64;
+                        // The entry is still in its bucket if its key still points at the
+                        // record, unless its shard rehashed since the walk: then by key.
+                        match ix.keys.replace_at(layout, r.bucket as usize, r.old, new) {
+                            Some(true) => *ix.live.entry(new.file_id).or_insert(0) += new.size as u64,
+                            Some(false) => {}
+                            None => by_key.push(Moved { old: r.old, new }),
                         }
                     }
+                }
+                self.repoint_by_key(inputs, &by_key);
+            }
+        }
+    }
+
+    /// Repoints moved records by key, in batches. Each key is read from its input's map (which
+    /// the copy has just read: an output's fresh map would fault its pages in, about 4 us a
+    /// record) and hashed, and its bucket loaded, before the index lock is taken: read under the
+    /// lock, the keys held a writer beside the merge up for tens of milliseconds.
+    fn repoint_by_key(&self, inputs: &[Arc<DataFile>], moved: &[Moved]) {
+        let e = self.e;
+        let mut hashed = Vec::with_capacity(KEYED_BATCH.min(moved.len()));
+        for batch in moved.chunks(KEYED_BATCH) {
+            hashed.clear();
+            hashed.extend(batch.iter().filter_map(|m| {
+                let hash = e.hash_key(key_at(inputs, m.old)?).hash;
+                e.bucket_hints.prefetch(hash);
+                Some((hash, m))
+            }));
+            let mut ix = e.index.write();
+            for &(hash, m) in &hashed {
+                if ix.keys.replace_hashed(hash, m.old, m.new) {
+                    *ix.live.entry(m.new.file_id).or_insert(0) += m.new.size as u64;
                 }
             }
         }
@@ -330,15 +351,6 @@ impl Maintenance<'_> {
         };
         ids.sort_unstable();
         Ok(PointInTime { files: ids, active })
-    }
-}
-
-/// Points the key of the record now at `new` there, if its entry still points at `old`.
-fn repoint_keyed(ix: &mut Index, outputs: &[Arc<DataFile>], old: Loc, new: Loc) {
-    let Some(key) = key_at(outputs, new) else { return };
-    if ix.keys.get(key) == Some(old) {
-        ix.keys.insert(key, new);
-        *ix.live.entry(new.file_id).or_insert(0) += new.size as u64;
     }
 }
 

@@ -154,7 +154,7 @@ pub(crate) struct Engine {
 enum Chore {
     /// Write the hint of this sealed data file.
     Hint(u32),
-    /// Drop these file handles (a reload's old table).
+    /// Drop these file handles (a reload's old table, a merge's inputs).
     Release(Vec<Arc<DataFile>>),
     /// Remove the `data.old/` a merge or delete-all left behind: deleting many large files
     /// frees their page cache and blocks, which takes a while.
@@ -248,6 +248,13 @@ impl Engine {
                 self.chores.push(Chore::Hint(id));
             }
         }
+    }
+
+    /// Drops `files` on the background thread: unmapping a merge's inputs took 5-11 ms. Queued
+    /// before the removal of `data.old/` the same merge queues next, so the files are unmapped
+    /// before they are removed.
+    pub(crate) fn release_later(&self, files: Vec<Arc<DataFile>>) {
+        self.chores.push(Chore::Release(files));
     }
 
     /// Sets the id below which queued hints are skipped (0: none); see [`Engine::queue_missing_hints`].
