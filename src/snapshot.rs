@@ -224,10 +224,7 @@ fn build_one(
     purge: &mut bool,
 ) -> std::result::Result<Shard, String> {
     let (bytes, crc) = parsed.shards[i];
-    if crc32fast::hash(bytes) != crc {
-        return Err(format!("shard {i} CRC mismatch"));
-    }
-    let shard = decode_shard(hasher, i, bytes, |l| {
+    let shard = decode_shard(hasher, i, bytes, crc, |l| {
         *purge |= l.tombstone || l.has_ttl;
         // A few dozen files: a binary search in a cache-resident list beats a hash map.
         let Ok(f) = parsed.files.binary_search_by_key(&l.file_id, |f| f.id) else { return false };
