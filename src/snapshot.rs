@@ -15,6 +15,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::generation;
@@ -181,30 +182,59 @@ fn parse(b: &[u8]) -> std::result::Result<Parsed<'_>, String> {
 /// and whether any entry is a tombstone or expires.
 type Built = (Vec<(usize, Shard)>, Vec<u64>, bool);
 
-/// Checks and builds the shards whose indexes are in `mine`, counting the live bytes of the
-/// files (in the order of `parsed.files`; an entry in a file it does not name refuses it).
-fn build(hasher: &KeyHasher, parsed: &Parsed<'_>, mine: &[usize]) -> std::result::Result<Built, String> {
+/// The shards in the order the loading threads claim them: the largest first, so whichever
+/// thread finishes first takes the next one and the two end close together.
+fn claim_order(parsed: &Parsed<'_>) -> [usize; SHARDS] {
+    let mut order = [0, 1, 2, 3];
+    order.sort_by_key(|&i| std::cmp::Reverse(parsed.shards[i].0.len()));
+    order
+}
+
+/// Checks and builds shards, claiming the next of `order` through `next` until none is left
+/// (a thread that starts late or runs slower leaves the other more shards, not idle time), and
+/// counts the live bytes of the files (in the order of `parsed.files`; an entry in a file it
+/// does not name refuses its shard). A refused shard stops every thread's claims.
+fn build(
+    hasher: &KeyHasher,
+    parsed: &Parsed<'_>,
+    order: &[usize],
+    next: &AtomicUsize,
+) -> std::result::Result<Built, String> {
     let mut live = vec![0u64; parsed.files.len()];
     let mut purge = false;
-    let mut out = Vec::with_capacity(mine.len());
-    for &i in mine {
-        let (bytes, crc) = parsed.shards[i];
-        if crc32fast::hash(bytes) != crc {
-            return Err(format!("shard {i} CRC mismatch"));
-        }
-        let shard = decode_shard(hasher, i, bytes, |l| {
-            purge |= l.tombstone || l.has_ttl;
-            // A few dozen files: a binary search in a cache-resident list beats a hash map.
-            let Ok(f) = parsed.files.binary_search_by_key(&l.file_id, |f| f.id) else { return false };
-            if !l.tombstone {
-                live[f] = live[f].wrapping_add(l.size as u64);
+    let mut out = Vec::with_capacity(order.len());
+    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+        match build_one(hasher, parsed, i, &mut live, &mut purge) {
+            Ok(shard) => out.push((i, shard)),
+            Err(why) => {
+                next.store(order.len(), Ordering::Relaxed);
+                return Err(why);
             }
-            true
-        })
-        .map_err(|e| format!("shard {i}: {}", e.0))?;
-        out.push((i, shard));
+        }
     }
     Ok((out, live, purge))
+}
+
+/// Checks and builds shard `i`, adding its entries' bytes to `live`.
+fn build_one(
+    hasher: &KeyHasher,
+    parsed: &Parsed<'_>,
+    i: usize,
+    live: &mut [u64],
+    purge: &mut bool,
+) -> std::result::Result<Shard, String> {
+    let (bytes, crc) = parsed.shards[i];
+    let shard = decode_shard(hasher, i, bytes, crc, |l| {
+        *purge |= l.tombstone || l.has_ttl;
+        // A few dozen files: a binary search in a cache-resident list beats a hash map.
+        let Ok(f) = parsed.files.binary_search_by_key(&l.file_id, |f| f.id) else { return false };
+        if !l.tombstone {
+            live[f] = live[f].wrapping_add(l.size as u64);
+        }
+        true
+    })
+    .map_err(|e| format!("shard {i}: {}", e.0))?;
+    Ok(shard)
 }
 
 /// Decodes a whole snapshot (on two threads when it is large and the machine has the cores).
@@ -223,16 +253,19 @@ fn decode_parsed<T: Send>(
     // Claimed counts, not checked yet: only a hint for how many threads to use.
     let keys = parsed.shards.iter().map(|s| s.0.get(8..16).map_or(0, |n| u64_at(n, 0))).fold(0u64, u64::saturating_add);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (order, next) = (claim_order(parsed), AtomicUsize::new(0));
     let (built, other) = std::thread::scope(|scope| {
+        // The helper first: `beside` mostly waits on the disk.
+        let helper =
+            (keys >= PARALLEL_MIN_KEYS && cores >= 2).then(|| scope.spawn(|| build(&hasher, parsed, &order, &next)));
         let other = scope.spawn(beside);
-        let built = if keys < PARALLEL_MIN_KEYS || cores < 2 {
-            build(&hasher, parsed, &[0, 1, 2, 3])
-        } else {
-            // Shares 6+10 and 7+9 of 32, as the hint loader splits them.
-            let helper = scope.spawn(|| build(&hasher, parsed, &[1, 2]));
-            let first = build(&hasher, parsed, &[0, 3]);
-            let second = helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            first.and_then(|a| second.map(|b| merge_built(a, b)))
+        let mine = build(&hasher, parsed, &order, &next);
+        let built = match helper {
+            None => mine,
+            Some(h) => {
+                let theirs = h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                mine.and_then(|a| theirs.map(|b| merge_built(a, b)))
+            }
         };
         (built, other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     });
@@ -495,4 +528,64 @@ pub fn sample(n: u32) -> Vec<u8> {
     }
     let files = [1, 2].map(|id| FileStamp { id, size: 4096, ino: 7 + id as u64, mtime_ns: 1, ctime_ns: 2 });
     encode(&k, 99, &files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed_sample(b: &[u8]) -> Parsed<'_> {
+        parse(b).unwrap()
+    }
+
+    fn build_alone(parsed: &Parsed<'_>, next: &AtomicUsize) -> std::result::Result<Built, String> {
+        build(&KeyHasher::with_seed(parsed.seed), parsed, &claim_order(parsed), next)
+    }
+
+    #[test]
+    fn shards_are_claimed_largest_first() {
+        let b = sample(30_000);
+        let parsed = parsed_sample(&b);
+        let order = claim_order(&parsed);
+        let mut sorted = order;
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 1, 2, 3]);
+        let lens = order.map(|i| parsed.shards[i].0.len());
+        assert!(lens.windows(2).all(|w| w[0] >= w[1]), "{lens:?}");
+    }
+
+    #[test]
+    fn a_thread_builds_every_shard_a_late_helper_did_not_claim() {
+        let b = sample(30_000);
+        let parsed = parsed_sample(&b);
+        let next = AtomicUsize::new(0);
+        let (first, live, _) = build_alone(&parsed, &next).unwrap();
+        let mut got: Vec<usize> = first.iter().map(|s| s.0).collect();
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 2, 3]);
+        assert_eq!(live.iter().sum::<u64>(), 30_000 * 40);
+        let (late, live, _) = build_alone(&parsed, &next).unwrap();
+        assert!(late.is_empty() && live.iter().all(|&l| l == 0), "nothing left to claim");
+        assert_eq!(decode(&b).unwrap().keys.len(), 30_000);
+    }
+
+    #[test]
+    fn a_damaged_shard_stops_every_threads_claims() {
+        let mut b = sample(30_000);
+        let order = claim_order(&parsed_sample(&b));
+        // Damage the shard claimed first, past its head: its CRC fails.
+        let (off, len) = {
+            let p = parsed_sample(&b);
+            let s = p.shards[order[0]].0;
+            (s.as_ptr() as usize - b.as_ptr() as usize, s.len())
+        };
+        b[off + len - 1] ^= 1;
+        let parsed = parsed_sample(&b);
+        let next = AtomicUsize::new(0);
+        let Err(err) = build_alone(&parsed, &next) else { panic!("a damaged shard was built") };
+        assert!(err.contains("CRC"), "{err}");
+        let (other, ..) = build_alone(&parsed, &next).unwrap();
+        assert!(other.is_empty(), "the other thread claims nothing after a refusal");
+        assert!(decode(&b).is_err());
+    }
 }

@@ -98,12 +98,21 @@ fn capacity_for(buckets: u64, len: usize) -> usize {
     }
 }
 
+/// Entries whose bytes (and their keys') go into the CRC together, right after they were read:
+/// about 9 KiB for 16-byte keys, still in the cache.
+const CRC_BLOCK: usize = 256;
+
 /// Builds shard `index` of a keydir hashed by `hasher` from the bytes [`Keydir::encode_shard`]
-/// wrote, calling `each` with every entry's location (it refuses the shard by returning false).
+/// wrote, which must have the CRC-32 `crc`, calling `each` with every entry's location (it
+/// refuses the shard by returning false). The CRC is taken on the same pass, block by block
+/// while the bytes are in the cache, instead of on a pass of its own first: whatever the bytes
+/// say, building from them stays in bounds, and a shard whose CRC fails is refused (and its
+/// table dropped) before anything sees it.
 pub fn decode_shard(
     hasher: &KeyHasher,
     index: usize,
     bytes: &[u8],
+    crc: u32,
     mut each: impl FnMut(Loc) -> bool,
 ) -> Result<Shard, SnapshotError> {
     if bytes.len() < HEAD {
@@ -119,30 +128,43 @@ pub fn decode_shard(
     let keys = &bytes[HEAD + entries_len as usize..];
     let mut sh = Shard { table: HashTable::with_capacity(capacity_for(buckets, len as usize)), ..Shard::default() };
     let Shard { table, arena, ctrl, .. } = &mut sh;
+    // The shard's bytes are its head, entries and keys in that order: one CRC runs over the head
+    // and entries, another over the keys, and the two are combined at the end.
+    let (mut crc_entries, mut crc_keys) = (crc32fast::Hasher::new(), crc32fast::Hasher::new());
+    crc_entries.update(&bytes[..HEAD]);
     let mut at = 0;
-    for e in entries.chunks_exact(ENTRY) {
-        let hash = u64_at(e, 0);
-        if shard_of(hash) != index {
-            return refuse("an entry's hash belongs to another shard");
+    for block in entries.chunks(ENTRY * CRC_BLOCK) {
+        let from = at;
+        for e in block.chunks_exact(ENTRY) {
+            let hash = u64_at(e, 0);
+            if shard_of(hash) != index {
+                return refuse("an entry's hash belongs to another shard");
+            }
+            let Some((n, m)) = varint(&keys[at..]) else { return refuse("a key length does not decode") };
+            let Some(key) = keys.get(at + m..at + m + n) else { return refuse("a key runs past the keys") };
+            at += m + n;
+            let r = arena.add(key, tag_of(hash));
+            let slot = Slot {
+                key: [r as u32, (r >> 32) as u32],
+                file_id: u32_at(e, 8),
+                offset: u32_at(e, 12),
+                size_flags: u32_at(e, 16),
+            };
+            if !each(slot.loc()) {
+                return refuse("an entry points at a file the snapshot does not name");
+            }
+            let o = table.insert_unique(hash, slot, |s| hasher.hash_one(arena.get(&s.key)));
+            *ctrl = super::ctrl_of(o.get(), o.bucket_index());
         }
-        let Some((n, m)) = varint(&keys[at..]) else { return refuse("a key length does not decode") };
-        let Some(key) = keys.get(at + m..at + m + n) else { return refuse("a key runs past the keys") };
-        at += m + n;
-        let r = arena.add(key, tag_of(hash));
-        let slot = Slot {
-            key: [r as u32, (r >> 32) as u32],
-            file_id: u32_at(e, 8),
-            offset: u32_at(e, 12),
-            size_flags: u32_at(e, 16),
-        };
-        if !each(slot.loc()) {
-            return refuse("an entry points at a file the snapshot does not name");
-        }
-        let o = table.insert_unique(hash, slot, |s| hasher.hash_one(arena.get(&s.key)));
-        *ctrl = super::ctrl_of(o.get(), o.bucket_index());
+        crc_entries.update(block);
+        crc_keys.update(&keys[from..at]);
     }
     if at != keys.len() {
         return refuse("bytes after the last key");
+    }
+    crc_entries.combine(&crc_keys);
+    if crc_entries.finalize() != crc {
+        return refuse("CRC mismatch");
     }
     Ok(sh)
 }
@@ -168,7 +190,7 @@ mod tests {
         let shards = std::array::from_fn(|i| {
             let mut b = Vec::new();
             k.encode_shard(i, &mut b);
-            decode_shard(&KeyHasher::with_seed(k.seed()), i, &b, |_| true).unwrap()
+            decode_shard(&KeyHasher::with_seed(k.seed()), i, &b, crc32fast::hash(&b), |_| true).unwrap()
         });
         Keydir::from_shards(k.seed(), shards)
     }
@@ -217,18 +239,39 @@ mod tests {
         let mut b = Vec::new();
         k.encode_shard(1, &mut b);
         let h = KeyHasher::with_seed(k.seed());
-        assert!(decode_shard(&h, 0, &b, |_| true).is_err(), "another shard's entries");
-        assert!(decode_shard(&h, 1, &b[..b.len() - 1], |_| true).is_err(), "truncated");
+        // Each damaged copy carries its own CRC: the structure alone must refuse it.
+        let decode = |i, b: &[u8]| decode_shard(&h, i, b, crc32fast::hash(b), |_| true);
+        assert!(decode(0, &b).is_err(), "another shard's entries");
+        assert!(decode(1, &b[..b.len() - 1]).is_err(), "truncated");
         let mut longer = b.clone();
         longer.push(0);
-        assert!(decode_shard(&h, 1, &longer, |_| true).is_err(), "trailing byte");
+        assert!(decode(1, &longer).is_err(), "trailing byte");
         let mut huge = b.clone();
         huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(decode_shard(&h, 1, &huge, |_| true).is_err(), "a key length that overflows");
+        assert!(decode(1, &huge).is_err(), "a key length that overflows");
         for at in (0..b.len()).step_by(7) {
             let mut bad = b.clone();
             bad[at] ^= 0xff;
-            let _ = decode_shard(&h, 1, &bad, |_| true);
+            let _ = decode(1, &bad);
+        }
+    }
+
+    #[test]
+    fn a_shard_whose_crc_fails_anywhere_is_refused_after_its_one_pass() {
+        let k = sample(2_000);
+        let mut b = Vec::new();
+        k.encode_shard(2, &mut b);
+        let h = KeyHasher::with_seed(k.seed());
+        let crc = crc32fast::hash(&b);
+        assert!(decode_shard(&h, 2, &b, crc, |_| true).is_ok());
+        assert_eq!(decode_shard(&h, 2, &b, crc ^ 1, |_| true).err(), Some(SnapshotError("CRC mismatch".into())));
+        // A flipped bit in a location, a key's bytes or the bucket count (all of which decode
+        // fine) is caught by the CRC alone, in the entries' blocks and in the keys alike.
+        let entries_end = HEAD + k.shards[2].table.len() * ENTRY;
+        for at in [1, HEAD + 9, HEAD + ENTRY * CRC_BLOCK + 13, entries_end - 3, entries_end + 5, b.len() - 1] {
+            let mut bad = b.clone();
+            bad[at] ^= 0x10;
+            assert!(decode_shard(&h, 2, &bad, crc, |_| true).is_err(), "a flipped bit at {at}");
         }
     }
     fn thread_cpu_ms() -> f64 {
@@ -263,7 +306,9 @@ mod tests {
             let t0 = thread_cpu_ms();
             let crc = shards.iter().fold(0, |c, b| c ^ crc32fast::hash(b));
             let t1 = thread_cpu_ms();
-            keep.extend(shards.iter().enumerate().map(|(i, b)| decode_shard(&h, i, b, |_| true).unwrap()));
+            keep.extend(
+                shards.iter().enumerate().map(|(i, b)| decode_shard(&h, i, b, crc32fast::hash(b), |_| true).unwrap()),
+            );
             let t2 = thread_cpu_ms();
             println!("round {round}: CRCs {:.2} ms, decode {:.2} ms CPU ({crc:08x})", t1 - t0, t2 - t1);
         }

@@ -54,16 +54,20 @@ impl LockFile {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        // Best effort: the text is informational and a failure to write it changes nothing.
+        // Best effort: the text is informational and a failure to write it changes nothing. It
+        // is written in place, and the file is cut only when an older, longer text outlasts it:
+        // a truncate waits for the file's write-back (0.1-3 ms of every open on a busy disk),
+        // and the last holder, often this same process, wrote a text of the same length.
         let text = format!("pid={}\n", std::process::id());
-        if file.set_len(0).is_ok() {
-            let _ = file.write_all_at(text.as_bytes(), 0);
+        if file.write_all_at(text.as_bytes(), 0).is_ok() && file.metadata().is_ok_and(|m| m.len() > text.len() as u64) {
+            let _ = file.set_len(text.len() as u64);
         }
         Ok(LockFile { file })
     }
 }
 
-/// Who holds the lock, from the "pid=N" its holder wrote (empty for a moment while it writes).
+/// Who holds the lock, from the "pid=N" its holder wrote (for a moment while it writes, an
+/// older holder's or a mix of both).
 fn holder(file: &File) -> String {
     let mut buf = [0u8; 32];
     let n = file.read_at(&mut buf, 0).unwrap_or(0);
@@ -119,5 +123,26 @@ mod tests {
         let p = dir.path().join("LOCK");
         std::fs::write(&p, b"\xff\xfegarbage").unwrap();
         LockFile::acquire(&p, Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_longer_stale_text_is_cut_to_this_holders_pid() {
+        let dir = crate::testutil::TempDir::new("lock");
+        let p = dir.path().join("LOCK");
+        std::fs::write(&p, b"pid=123456789012345678901234567890\n").unwrap();
+        let held = LockFile::acquire(&p, Duration::ZERO).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("pid={}\n", std::process::id()));
+        assert_eq!(holder(&held.file), format!("another handle in this process (pid {})", std::process::id()));
+    }
+
+    #[test]
+    fn a_shorter_stale_text_is_overwritten_whole() {
+        let dir = crate::testutil::TempDir::new("lock");
+        let p = dir.path().join("LOCK");
+        std::fs::write(&p, b"pid=1\n").unwrap();
+        drop(LockFile::acquire(&p, Duration::ZERO).unwrap());
+        // Again: the same text of the same length, written in place.
+        LockFile::acquire(&p, Duration::ZERO).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("pid={}\n", std::process::id()));
     }
 }
