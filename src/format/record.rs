@@ -293,9 +293,7 @@ impl Placed {
 impl Encoded {
     /// `value` is stored compressed with `codec` when that makes it smaller.
     pub fn new(key: &[u8], value: &[u8], expires: u64, flags: u8, codec: Codec) -> Encoded {
-        let mut buf = Vec::new();
-        let Placed { body_crc, .. } = Placed::encode(&mut buf, key, value, expires, flags, codec);
-        Encoded { buf, body_crc }
+        Encoded::reusing(Vec::new(), key, value, expires, flags, codec)
     }
 
     /// [`Encoded::new`] into `buf`, emptied first (a buffer kept from an earlier record).
