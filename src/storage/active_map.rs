@@ -29,6 +29,8 @@ const MAP_LEN: u64 = 1 << 32;
 /// so a small database does not reserve megabytes and a large one calls `fallocate` rarely.
 const MIN_STEP: u64 = 64 << 10;
 const MAX_STEP: u64 = 4 << 20;
+/// The page size the map's advice rounds to.
+const PAGE: u64 = 4096;
 
 pub struct ActiveMap {
     raw: MmapRaw,
@@ -66,21 +68,9 @@ impl ActiveMap {
     /// as unwritten are written once, early: an fdatasync after an append then has no extent to
     /// convert, only data to flush (the "pre-written blocks" limit of `make bench-peers`).
     pub fn populate(&self, from: u64, to: u64) {
-        let page = 4096u64;
-        let start = from / page * page;
-        let end = to.min(self.raw.len() as u64);
-        if end <= start {
-            return;
-        }
-        // SAFETY: a range inside the map and the file; populating only faults pages in, it
-        // changes no byte (and past the end of the file it fails with EFAULT, not SIGBUS).
-        unsafe {
-            libc::madvise(
-                self.raw.as_mut_ptr().add(start as usize).cast(),
-                (end - start) as usize,
-                libc::MADV_POPULATE_WRITE,
-            );
-        }
+        // Populating only faults pages in, it changes no byte (and past the end of the file it
+        // fails with EFAULT, not SIGBUS).
+        self.advise(from, to, libc::MADV_POPULATE_WRITE);
     }
 
     /// Drops the map's pages from the one holding `from` to the last one wholly below `to`
@@ -95,22 +85,25 @@ impl ActiveMap {
     /// the step was taken): a store racing with the drop would still land in the page
     /// cache, but its page could be left clean, unseen by write-back and by an fsync.
     pub fn drop_pages(&self, from: u64, to: u64) {
-        let page = 4096u64;
-        let start = from / page * page;
-        let end = (to / page * page).min(self.raw.len() as u64);
+        // On a shared file map the drop only unmaps, no byte of the file changes (the next
+        // access faults the page cache's page in again, or, past the end of a file cut
+        // meanwhile, with SIGBUS, which no reader risks: it reads below `readable`, and
+        // `readable` is lowered before any cut).
+        self.advise(from, to / PAGE * PAGE, libc::MADV_DONTNEED);
+    }
+
+    /// `madvise(advice)` from the page holding `from` up to `to`, cut at the map's end (best
+    /// effort: a refused advice changes nothing). Only for the two advices above, which change
+    /// no byte of the file.
+    fn advise(&self, from: u64, to: u64, advice: libc::c_int) {
+        let start = from / PAGE * PAGE;
+        let end = to.min(self.raw.len() as u64);
         if end <= start {
             return;
         }
-        // SAFETY: a range inside the map; on a shared file map the drop only unmaps, no byte of
-        // the file changes (the next access faults the page cache's page in again, or, past the
-        // end of a file cut meanwhile, with SIGBUS, which no reader risks: it reads below
-        // `readable`, and `readable` is lowered before any cut).
+        // SAFETY: a range inside the map, and an advice that changes no byte (see the callers).
         unsafe {
-            libc::madvise(
-                self.raw.as_mut_ptr().add(start as usize).cast(),
-                (end - start) as usize,
-                libc::MADV_DONTNEED,
-            );
+            libc::madvise(self.raw.as_mut_ptr().add(start as usize).cast(), (end - start) as usize, advice);
         }
     }
 
