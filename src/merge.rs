@@ -455,16 +455,10 @@ fn copy_file<'a>(
 
 /// A full merge's copy of the live records `walked` found in `files` (section 7.3): each read
 /// front to back, only where the keydir points, each record CRC-checked before it is copied.
-fn copy_walked<'a>(
-    files: &[(&'a DataFile, Span)],
-    mut walked: Walked,
-    now: u64,
-    out: &mut Outputs<'a>,
-) -> Result<Copied> {
-    let mut moves = walked.moves();
-    let layout = walked.layout;
+fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out: &mut Outputs<'a>) -> Result<Copied> {
+    let Walked { layout, mut runs } = walked;
     let ids: Vec<u32> = files.iter().map(|f| f.0.id).collect();
-    let (order, ends) = merge_live::copy_order(&ids, &moves);
+    let (order, ends) = merge_live::copy_order(&ids, &runs);
     let mut copied = Copied::default();
     let mut placed = Vec::with_capacity(order.len());
     let mut from = 0;
@@ -472,11 +466,11 @@ fn copy_walked<'a>(
         copied.kept += copy_live(file, &order[from..to], now, out, &mut placed)?;
         from = to;
     }
-    // The walk's entries are in bucket order, the copy went in file order: `moves` is written
+    // The walk's entries are in bucket order, the copy went in file order: each entry is written
     // only now, in a loop of independent stores, not read record by record while copying (a
     // cache miss each).
     for (&k, p) in order.iter().zip(&placed) {
-        let m = &mut moves[k as u32 as usize];
+        let m = merge_live::entry(&mut runs, k as u32 as usize);
         if p.len == 0 {
             copied.dropped.push(m.old);
         } else if p.len != m.old.size {
@@ -488,7 +482,7 @@ fn copy_walked<'a>(
             m.new = Some((p.file_id, p.offset));
         }
     }
-    copied.moved = vec![Moves::Walked { layout, moves }];
+    copied.moved = runs.into_iter().map(|moves| Moves::Walked { layout, moves }).collect();
     Ok(copied)
 }
 

@@ -33,21 +33,21 @@ pub(crate) struct Walked {
     /// The table's shards during the walk: a bucket number stays valid while its shard's
     /// layout counter holds.
     pub layout: Layouts,
-    /// What each run of buckets found, runs in bucket order: joined by [`Walked::moves`] on the
-    /// share's own thread.
-    runs: Vec<Vec<Relocation>>,
+    /// What each run of buckets found, runs in bucket order. Not joined into one vector: the
+    /// copy numbers the entries across the runs (see [`entry`]), and each run is repointed as a
+    /// set of its own.
+    pub runs: Vec<Vec<Relocation>>,
 }
 
-impl Walked {
-    /// The entries, in bucket order.
-    pub fn moves(&mut self) -> Vec<Relocation> {
-        let mut runs = std::mem::take(&mut self.runs).into_iter();
-        let mut all = runs.next().unwrap_or_default();
-        for run in runs {
-            all.extend(run);
+/// Entry `i` of `runs` numbered one after the other.
+pub(crate) fn entry(runs: &mut [Vec<Relocation>], mut i: usize) -> &mut Relocation {
+    for run in runs {
+        if i < run.len() {
+            return &mut run[i];
         }
-        all
+        i -= run.len();
     }
+    panic!("entry {i} past the runs' ends")
 }
 
 /// A stretch of one input: the records starting at offsets `from..to`.
@@ -129,7 +129,7 @@ fn walk_run(
     parts: usize,
     len: usize,
 ) -> Option<Vec<Vec<Relocation>>> {
-    // Reserved, not touched: the first run's vectors take the other runs' entries when joined.
+    // Reserved, not touched: pages are only used as entries are found.
     let mut found: Vec<Vec<Relocation>> = (0..parts).map(|_| Vec::with_capacity(len)).collect();
     let mut at = range.start;
     while at < range.end {
@@ -181,12 +181,14 @@ pub(crate) fn shares(files: &[(u32, u64, u64)], parts: usize) -> Vec<Vec<Span>> 
     out
 }
 
-/// The copy order: for each of `inputs` (ascending ids), `offset << 32 | index into moves` of
-/// its live records, ascending. Returns the keys and where each input's run ends.
-pub(crate) fn copy_order(inputs: &[u32], moves: &[Relocation]) -> (Vec<u64>, Vec<usize>) {
+/// The copy order: for each of `inputs` (ascending ids), `offset << 32 | index` of its live
+/// records, ascending, where `index` numbers the entries of `runs` one after the other (see
+/// [`entry`]). Returns the keys and where each input's run ends.
+pub(crate) fn copy_order(inputs: &[u32], runs: &[Vec<Relocation>]) -> (Vec<u64>, Vec<usize>) {
+    let moves = || runs.iter().flatten();
     let rank: IdMap<usize> = inputs.iter().enumerate().map(|(r, &id)| (id, r)).collect();
     let mut ends = vec![0usize; inputs.len()];
-    for m in moves {
+    for m in moves() {
         ends[rank[&m.old.file_id]] += 1;
     }
     let mut start = 0;
@@ -196,8 +198,8 @@ pub(crate) fn copy_order(inputs: &[u32], moves: &[Relocation]) -> (Vec<u64>, Vec
     }
     // Filled from each run's end backwards (a counting sort on the input).
     let mut fill = ends.clone();
-    let mut order = vec![0u64; moves.len()];
-    for (i, m) in moves.iter().enumerate() {
+    let mut order = vec![0u64; runs.iter().map(Vec::len).sum()];
+    for (i, m) in moves().enumerate() {
         let r = rank[&m.old.file_id];
         fill[r] -= 1;
         order[fill[r]] = (m.old.offset as u64) << 32 | i as u64;
@@ -221,13 +223,13 @@ mod tests {
 
     #[test]
     fn the_copy_order_is_by_file_then_offset() {
-        let moves = vec![reloc(7, 50), reloc(3, 20), reloc(7, 0), reloc(3, 10), reloc(7, 30)];
-        let (order, ends) = copy_order(&[3, 5, 7], &moves);
+        let mut runs = vec![vec![reloc(7, 50), reloc(3, 20)], vec![reloc(7, 0), reloc(3, 10), reloc(7, 30)]];
+        let (order, ends) = copy_order(&[3, 5, 7], &runs);
         assert_eq!(ends, vec![2, 2, 5]);
         let got: Vec<(u32, u32)> = order
             .iter()
             .map(|&k| {
-                let m = &moves[k as u32 as usize];
+                let m = entry(&mut runs, k as u32 as usize);
                 assert_eq!((k >> 32) as u32, m.old.offset);
                 (m.old.file_id, m.old.offset)
             })
