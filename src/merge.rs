@@ -292,9 +292,9 @@ fn build(e: &Engine, kind: MergeKind, hints: bool, inputs: &[Arc<DataFile>], liv
 /// merge, so that the kill-point and fault tests go through the two-share copy.
 const SPLIT_MIN: u64 = if cfg!(any(test, feature = "kill-points", feature = "fault-injection")) { 1 } else { 16 << 20 };
 
-/// A full merge's copy (section 7.3): the live records found by walking the keydir, in two
-/// shares of about equal live bytes, each walked, copied and fsynced by its own thread into its
-/// own outputs; by scanning every input when a walk could not finish.
+/// A full merge's copy (section 7.3): the live records found by walking the keydir (once, half
+/// the buckets on each thread), in two shares of about equal live bytes, each copied and fsynced
+/// by its own thread into its own outputs; by scanning every input when a walk could not finish.
 fn copy_full(
     e: &Engine,
     tmp: &Path,
@@ -307,8 +307,7 @@ fn copy_full(
         inputs.iter().zip(live).map(|(f, &(_, l))| (f.id, f.mapped().map_or(0, |b| b.len() as u64), l)).collect();
     let parts = if live.iter().map(|l| l.1).sum::<u64>() >= SPLIT_MIN { 2 } else { 1 };
     let shares = merge_live::shares(&files, parts);
-    let walks = in_parallel(shares.iter().map(|share| || merge_live::walk(e, share)).collect());
-    let Some(walks) = walks.into_iter().collect::<Option<Vec<Walked>>>() else {
+    let Some(walks) = merge_live::walk(e, &shares) else {
         return copy_scanned(e, MergeKind::Full, tmp, stream_hints, inputs, now);
     };
     // A share that fails stops the other at its next record.
@@ -383,7 +382,7 @@ fn copy_scanned(
 
 /// Runs each job on its own thread, the first on this one, and returns their results in order. A
 /// job whose thread cannot be started runs on this thread after the others.
-fn in_parallel<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
+pub(crate) fn in_parallel<T: Send, F: FnOnce() -> T + Send>(jobs: Vec<F>) -> Vec<T> {
     let slots: Vec<Mutex<Option<F>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
     let run = |slot: &Mutex<Option<F>>| {
         let job = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -457,9 +456,9 @@ fn copy_file<'a>(
 /// A full merge's copy of the live records `walked` found in `files` (section 7.3): each read
 /// front to back, only where the keydir points, each record CRC-checked before it is copied.
 fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out: &mut Outputs<'a>) -> Result<Copied> {
-    let Walked { layout, mut moves } = walked;
+    let Walked { layout, mut runs } = walked;
     let ids: Vec<u32> = files.iter().map(|f| f.0.id).collect();
-    let (order, ends) = merge_live::copy_order(&ids, &moves);
+    let (order, ends) = merge_live::copy_order(&ids, &runs);
     let mut copied = Copied::default();
     let mut placed = Vec::with_capacity(order.len());
     let mut from = 0;
@@ -467,11 +466,11 @@ fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out
         copied.kept += copy_live(file, &order[from..to], now, out, &mut placed)?;
         from = to;
     }
-    // The walk's entries are in bucket order, the copy went in file order: `moves` is written
+    // The walk's entries are in bucket order, the copy went in file order: each entry is written
     // only now, in a loop of independent stores, not read record by record while copying (a
     // cache miss each).
     for (&k, p) in order.iter().zip(&placed) {
-        let m = &mut moves[k as u32 as usize];
+        let m = merge_live::entry(&mut runs, k as u32 as usize);
         if p.len == 0 {
             copied.dropped.push(m.old);
         } else if p.len != m.old.size {
@@ -483,7 +482,7 @@ fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out
             m.new = Some((p.file_id, p.offset));
         }
     }
-    copied.moved = vec![Moves::Walked { layout, moves }];
+    copied.moved = runs.into_iter().map(|moves| Moves::Walked { layout, moves }).collect();
     Ok(copied)
 }
 

@@ -16,7 +16,8 @@
 
 use crate::engine::{Engine, Relocation};
 use crate::idmap::IdMap;
-use crate::keydir::Layouts;
+use crate::keydir::{Layouts, Loc};
+use crate::merge::in_parallel;
 
 /// Buckets looked at per hold of the index read lock: about 128 KiB of slots, tens of
 /// microseconds. A writer waiting for the write lock spins, then yields, until the walk lets
@@ -27,12 +28,26 @@ const WALK_CHUNK: usize = 1 << 13;
 /// Walks started over because the table rehashed, before the merge falls back to scanning.
 const MAX_WALKS: u32 = 4;
 
-/// The keydir entries pointing into a full merge's inputs, in bucket order.
+/// The keydir entries pointing into one share of a full merge's inputs, in bucket order.
 pub(crate) struct Walked {
     /// The table's shards during the walk: a bucket number stays valid while its shard's
     /// layout counter holds.
     pub layout: Layouts,
-    pub moves: Vec<Relocation>,
+    /// What each run of buckets found, runs in bucket order. Not joined into one vector: the
+    /// copy numbers the entries across the runs (see [`entry`]), and each run is repointed as a
+    /// set of its own.
+    pub runs: Vec<Vec<Relocation>>,
+}
+
+/// Entry `i` of `runs` numbered one after the other.
+pub(crate) fn entry(runs: &mut [Vec<Relocation>], mut i: usize) -> &mut Relocation {
+    for run in runs {
+        if i < run.len() {
+            return &mut run[i];
+        }
+        i -= run.len();
+    }
+    panic!("entry {i} past the runs' ends")
 }
 
 /// A stretch of one input: the records starting at offsets `from..to`.
@@ -43,34 +58,88 @@ pub(crate) struct Span {
     pub to: u64,
 }
 
-/// Collects every keydir entry pointing into one of `spans`; `None` when the table kept
-/// rehashing under the walk (or has more buckets than a `u32` numbers): then the caller scans.
-pub(crate) fn walk(e: &Engine, spans: &[Span]) -> Option<Walked> {
-    let wanted: IdMap<(u64, u64)> = spans.iter().map(|s| (s.file_id, (s.from, s.to))).collect();
+/// Which share an entry's record belongs to: by input, its spans as (from, to, share).
+struct Wanted(IdMap<Vec<(u64, u64, usize)>>);
+
+impl Wanted {
+    fn new(shares: &[Vec<Span>]) -> Wanted {
+        let mut map: IdMap<Vec<(u64, u64, usize)>> = IdMap::default();
+        for (share, spans) in shares.iter().enumerate() {
+            for s in spans {
+                map.entry(s.file_id).or_default().push((s.from, s.to, share));
+            }
+        }
+        Wanted(map)
+    }
+
+    fn share_of(&self, at: Loc) -> Option<usize> {
+        let offset = at.offset as u64;
+        let spans = self.0.get(&at.file_id)?;
+        spans.iter().find(|s| (s.0..s.1).contains(&offset)).map(|s| s.2)
+    }
+}
+
+/// Collects, for each of `shares`, every keydir entry pointing into one of its spans. The table
+/// is walked once, its buckets cut into one run per share, each run walked on its own thread:
+/// walking the whole table once per share took each thread through every bucket. `None` when
+/// the table kept rehashing under the walk (or has more buckets than a `u32` numbers): then the
+/// caller scans.
+pub(crate) fn walk(e: &Engine, shares: &[Vec<Span>]) -> Option<Vec<Walked>> {
+    let wanted = Wanted::new(shares);
     for _ in 0..MAX_WALKS {
-        if let Some(w) = walk_once(e, &wanted) {
+        if let Some(w) = walk_once(e, &wanted, shares.len()) {
             return Some(w);
         }
     }
     None
 }
 
-fn walk_once(e: &Engine, wanted: &IdMap<(u64, u64)>) -> Option<Walked> {
+fn walk_once(e: &Engine, wanted: &Wanted, parts: usize) -> Option<Vec<Walked>> {
     let (layouts, len, buckets) = e.read_index(|ix| (ix.keys.layouts(), ix.keys.len(), ix.keys.num_buckets()));
-    let layout = layouts.layout();
     if u32::try_from(buckets).is_err() {
         return None;
     }
-    let mut moves = Vec::with_capacity(len);
-    let mut at = 0;
-    while at < buckets {
+    let parts = parts.max(1);
+    let layout = layouts.layout();
+    let runs: Vec<_> = (0..parts)
+        .map(|r| {
+            let (from, to) = (buckets * r / parts, buckets * (r + 1) / parts);
+            move || walk_run(e, wanted, layout, from..to, parts, len)
+        })
+        .collect();
+    let runs = in_parallel(runs).into_iter().collect::<Option<Vec<_>>>()?;
+    // Every run saw the same layout counter at each of its holds, and the counter only grows:
+    // no rehash happened between the first hold of any run and the last of any other.
+    let mut walked: Vec<Walked> = (0..parts).map(|_| Walked { layout: layouts, runs: Vec::new() }).collect();
+    for run in runs {
+        for (w, found) in walked.iter_mut().zip(run) {
+            w.runs.push(found);
+        }
+    }
+    Some(walked)
+}
+
+/// Walks the buckets `range` in chunks, each under one hold of the index read lock, sorting the
+/// entries that point into the inputs by share. `None` when the table's layout left `layout`.
+fn walk_run(
+    e: &Engine,
+    wanted: &Wanted,
+    layout: u64,
+    range: std::ops::Range<usize>,
+    parts: usize,
+    len: usize,
+) -> Option<Vec<Vec<Relocation>>> {
+    // Reserved, not touched: pages are only used as entries are found.
+    let mut found: Vec<Vec<Relocation>> = (0..parts).map(|_| Vec::with_capacity(len)).collect();
+    let mut at = range.start;
+    while at < range.end {
         let same = e.read_index(|ix| {
             if ix.keys.layout() != layout {
                 return false;
             }
-            at = ix.keys.walk_locs(at, WALK_CHUNK, |bucket, old| {
-                if wanted.get(&old.file_id).is_some_and(|&(from, to)| (from..to).contains(&(old.offset as u64))) {
-                    moves.push(Relocation { bucket: bucket as u32, old, new: None });
+            at = ix.keys.walk_locs(at, WALK_CHUNK.min(range.end - at), |bucket, old| {
+                if let Some(share) = wanted.share_of(old) {
+                    found[share].push(Relocation { bucket: bucket as u32, old, new: None });
                 }
             });
             true
@@ -79,7 +148,7 @@ fn walk_once(e: &Engine, wanted: &IdMap<(u64, u64)>) -> Option<Walked> {
             return None;
         }
     }
-    Some(Walked { layout: layouts, moves })
+    Some(found)
 }
 
 /// Cuts the inputs, given as (id, length, live bytes) in ascending ids, into at most `parts`
@@ -112,12 +181,14 @@ pub(crate) fn shares(files: &[(u32, u64, u64)], parts: usize) -> Vec<Vec<Span>> 
     out
 }
 
-/// The copy order: for each of `inputs` (ascending ids), `offset << 32 | index into moves` of
-/// its live records, ascending. Returns the keys and where each input's run ends.
-pub(crate) fn copy_order(inputs: &[u32], moves: &[Relocation]) -> (Vec<u64>, Vec<usize>) {
+/// The copy order: for each of `inputs` (ascending ids), `offset << 32 | index` of its live
+/// records, ascending, where `index` numbers the entries of `runs` one after the other (see
+/// [`entry`]). Returns the keys and where each input's run ends.
+pub(crate) fn copy_order(inputs: &[u32], runs: &[Vec<Relocation>]) -> (Vec<u64>, Vec<usize>) {
+    let moves = || runs.iter().flatten();
     let rank: IdMap<usize> = inputs.iter().enumerate().map(|(r, &id)| (id, r)).collect();
     let mut ends = vec![0usize; inputs.len()];
-    for m in moves {
+    for m in moves() {
         ends[rank[&m.old.file_id]] += 1;
     }
     let mut start = 0;
@@ -127,8 +198,8 @@ pub(crate) fn copy_order(inputs: &[u32], moves: &[Relocation]) -> (Vec<u64>, Vec
     }
     // Filled from each run's end backwards (a counting sort on the input).
     let mut fill = ends.clone();
-    let mut order = vec![0u64; moves.len()];
-    for (i, m) in moves.iter().enumerate() {
+    let mut order = vec![0u64; runs.iter().map(Vec::len).sum()];
+    for (i, m) in moves().enumerate() {
         let r = rank[&m.old.file_id];
         fill[r] -= 1;
         order[fill[r]] = (m.old.offset as u64) << 32 | i as u64;
@@ -144,7 +215,6 @@ pub(crate) fn copy_order(inputs: &[u32], moves: &[Relocation]) -> (Vec<u64>, Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keydir::Loc;
 
     fn reloc(file_id: u32, offset: u32) -> Relocation {
         let old = Loc { file_id, offset, size: 10, tombstone: false, has_ttl: false };
@@ -153,18 +223,26 @@ mod tests {
 
     #[test]
     fn the_copy_order_is_by_file_then_offset() {
-        let moves = vec![reloc(7, 50), reloc(3, 20), reloc(7, 0), reloc(3, 10), reloc(7, 30)];
-        let (order, ends) = copy_order(&[3, 5, 7], &moves);
+        let mut runs = vec![vec![reloc(7, 50), reloc(3, 20)], vec![reloc(7, 0), reloc(3, 10), reloc(7, 30)]];
+        let (order, ends) = copy_order(&[3, 5, 7], &runs);
         assert_eq!(ends, vec![2, 2, 5]);
         let got: Vec<(u32, u32)> = order
             .iter()
             .map(|&k| {
-                let m = &moves[k as u32 as usize];
+                let m = entry(&mut runs, k as u32 as usize);
                 assert_eq!((k >> 32) as u32, m.old.offset);
                 (m.old.file_id, m.old.offset)
             })
             .collect();
         assert_eq!(got, vec![(3, 10), (3, 20), (7, 0), (7, 30), (7, 50)]);
+    }
+
+    #[test]
+    fn an_entry_goes_to_the_share_whose_span_holds_its_offset() {
+        let wanted = Wanted::new(&[vec![span(1, 0, u64::MAX), span(3, 0, 100)], vec![span(3, 100, u64::MAX)]]);
+        let at = |file_id, offset| wanted.share_of(reloc(file_id, offset).old);
+        assert_eq!((at(1, 5000), at(3, 99), at(3, 100), at(3, 7000)), (Some(0), Some(0), Some(1), Some(1)));
+        assert_eq!(at(2, 0), None);
     }
 
     fn span(file_id: u32, from: u64, to: u64) -> Span {
