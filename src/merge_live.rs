@@ -129,8 +129,10 @@ fn walk_run(
     parts: usize,
     len: usize,
 ) -> Option<Vec<Vec<Relocation>>> {
-    // Reserved, not touched: pages are only used as entries are found.
-    let mut found: Vec<Vec<Relocation>> = (0..parts).map(|_| Vec::with_capacity(len)).collect();
+    // Reserved, not touched: pages are only used as entries are found. A run sees about
+    // `len / parts` entries, spread over the shares: `parts` times the even share each, and all runs'
+    // reservations together stay at `parts * len`, what one walk per share reserved.
+    let mut found: Vec<Vec<Relocation>> = (0..parts).map(|_| Vec::with_capacity(len / parts)).collect();
     let mut at = range.start;
     while at < range.end {
         let same = e.read_index(|ix| {
