@@ -471,8 +471,7 @@ impl Engine {
         let Group { target, mark, file } = group;
         let started = Instant::now();
         if let Some((file, path, id, len)) = file {
-            let synced = sync_data(&file, &path);
-            if let Err(err) = synced {
+            if let Err(err) = sync_data(&file, &path) {
                 self.fsync_failed(&mut self.writer.lock(), err.to_string());
                 return Err((target, err));
             }
@@ -496,8 +495,6 @@ impl Engine {
             let p = w.pending.pop_front().unwrap();
             self.publish(&mut index, &self.hash_key(&p.key), p.loc);
         }
-        drop(index);
-        drop(w);
         Ok(target)
     }
 
