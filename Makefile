@@ -23,6 +23,8 @@
 #                      WIRE_FUZZ_SECONDS (default 600)
 #   make test-cluster  three bitgask serve processes behind twemproxy (nutcracker)
 #   make bench-server  bitgask serve against redis-server (redis-benchmark, medians of 5 rounds)
+#   make bench-uring   the -P 1 row against Redis, bitgask serve and an io_uring prototype, with
+#                      system calls, switches and CPU per request (bench/uring-serve/README.md)
 #   make install   prefix=/usr/local DESTDIR= debuginfo= : stripped libraries, headers (C and C++), bitgask.pc
 #   make test-python, make test-cxx, make test-go   the language bindings (part of make test)
 
@@ -51,7 +53,7 @@ C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
 .PHONY: bench-deps bench-peers bench-peers-smoke keydir-curve
-.PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-server server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-server bench-uring server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -223,6 +225,12 @@ test-gofixtures: server-deps
 
 bench-server: server-deps server-bin
 	tests/server/bench_server.sh $(SERVER_BIN)
+
+# A measurement tool, not part of the server: its own crate and workspace (io-uring stays out of
+# the command's dependencies), built into target/uring-serve.
+bench-uring: server-deps server-bin
+	CARGO_TARGET_DIR=$(abspath target/uring-serve) $(CARGO) build --release --manifest-path bench/uring-serve/Cargo.toml
+	bench/uring-serve/compare.sh $(SERVER_BIN) $(abspath target/uring-serve/release/uring-serve)
 
 # Fuzzing (fuzz/README.md): cargo-fuzz, installed when missing, on the stable toolchain. make fuzz
 # runs every target FUZZ_SECONDS (default 60) each; make fuzz-smoke (part of make test) replays
