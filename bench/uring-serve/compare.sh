@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Unpipelined GET/SET (issue 16's -P 1 row) against several servers, in alternating order over
 # ROUNDS rounds: redis-server, `bitgask serve` (default and --io-threads 1) and uring-serve (one
-# and two threads, and one thread polling before it sleeps). For each run it prints the SET and
-# GET rates and, counted by `perf stat` on the server process for the whole run, system calls,
-# context switches and CPU time per request, and the client's (redis-benchmark's) CPU, context switches and system calls per
-# request. Medians per server at the end (docs/DESIGN.md section 13.6 has a run).
+# and two threads; one polling before it sleeps; one and two gathering completions). For each
+# run it prints the SET and GET rates and, counted by `perf stat` for the whole run, the
+# server's system calls, context switches and CPU time per request and the client's
+# (redis-benchmark's) CPU, context switches and system calls per request. Medians per server at
+# the end (docs/DESIGN.md section 13.6 has a run).
 #
 #   bench/uring-serve/compare.sh BITGASK URING_SERVE
-#   (ROUNDS=3 N=1000000 CHRT="chrt -f 10" SPIN_US=50
-#    SERVERS="redis bitgask bitgask-io1 uring1 uring2 uring1-spin uring2-spin")
+#   (ROUNDS=3 N=1000000 CHRT="chrt -f 10" SPIN_US=50 WAIT_US=20
+#    SERVERS="redis bitgask bitgask-io1 uring1 uring2 uring1-spin uring1-wait uring2-wait uring2-spin")
 # The -spin servers poll their ring for SPIN_US microseconds after the last completion before
 # they sleep. Two polling threads and the client need three cores: at real-time priority on two
 # the polling threads hold the client off until they give up (uring2-spin is not in the default).
+# The -wait servers set io_uring's minimum batch wait to WAIT_US microseconds (--min-wait-us,
+# kernel 6.12 and later).
 #
 # CHRT runs the servers and the client at real-time priority, so on a machine loaded by other
 # work they are not preempted by it (set CHRT= to run at normal priority). Needs perf with
@@ -22,8 +25,9 @@ URING=${2:?path to the uring-serve binary}
 ROUNDS=${ROUNDS:-3}
 N=${N:-1000000}
 CHRT=${CHRT-chrt -f 10}
-SERVERS=${SERVERS:-redis bitgask bitgask-io1 uring1 uring2 uring1-spin}
+SERVERS=${SERVERS:-redis bitgask bitgask-io1 uring1 uring2 uring1-spin uring1-wait uring2-wait}
 SPIN_US=${SPIN_US:-50}
+WAIT_US=${WAIT_US:-20}
 command -v perf >/dev/null 2>&1 || {
     echo "compare.sh: perf missing: apt-get install linux-perf" >&2
     exit 1
@@ -48,6 +52,8 @@ start() {
         uring1) $CHRT "$URING" --dir "$2" --port "$3" --threads 1 >"$TMP/server.log" 2>&1 & ;;
         uring2) $CHRT "$URING" --dir "$2" --port "$3" --threads 2 >"$TMP/server.log" 2>&1 & ;;
         uring1-spin) $CHRT "$URING" --dir "$2" --port "$3" --threads 1 --spin-us "$SPIN_US" >"$TMP/server.log" 2>&1 & ;;
+        uring1-wait) $CHRT "$URING" --dir "$2" --port "$3" --threads 1 --min-wait-us "$WAIT_US" >"$TMP/server.log" 2>&1 & ;;
+        uring2-wait) $CHRT "$URING" --dir "$2" --port "$3" --threads 2 --min-wait-us "$WAIT_US" >"$TMP/server.log" 2>&1 & ;;
         uring2-spin) $CHRT "$URING" --dir "$2" --port "$3" --threads 2 --spin-us "$SPIN_US" >"$TMP/server.log" 2>&1 & ;;
     esac
     PID=$!

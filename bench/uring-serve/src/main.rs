@@ -38,9 +38,13 @@ const BUF_SIZE: usize = 4096;
 struct Config {
     dir: String,
     port: u16,
+    /// Threads, each with its own ring; they share the listening socket.
     threads: usize,
+    /// io_uring's minimum batch wait (`min_wait_usec`, kernel 6.12) for every wait; 0: none.
     min_wait_us: u32,
+    /// Poll the ring without sleeping until this long passes without a completion; 0: never.
     spin_us: u64,
+    /// `DEFER_TASKRUN` (completions posted only when the thread waits), else `COOP_TASKRUN`.
     defer_taskrun: bool,
 }
 
