@@ -188,10 +188,10 @@ pub(crate) fn shares(files: &[(u32, u64, u64)], parts: usize) -> Vec<Vec<Span>> 
 /// [`entry`]). Returns the keys and where each input's run ends.
 pub(crate) fn copy_order(inputs: &[u32], runs: &[Vec<Relocation>]) -> (Vec<u64>, Vec<usize>) {
     let moves = || runs.iter().flatten();
-    let rank: IdMap<usize> = inputs.iter().enumerate().map(|(r, &id)| (id, r)).collect();
+    let rank = Ranks::new(inputs);
     let mut ends = vec![0usize; inputs.len()];
     for m in moves() {
-        ends[rank[&m.old.file_id]] += 1;
+        ends[rank.of(m.old.file_id)] += 1;
     }
     let mut start = 0;
     for n in ends.iter_mut() {
@@ -202,7 +202,7 @@ pub(crate) fn copy_order(inputs: &[u32], runs: &[Vec<Relocation>]) -> (Vec<u64>,
     let mut fill = ends.clone();
     let mut order = vec![0u64; runs.iter().map(Vec::len).sum()];
     for (i, m) in moves().enumerate() {
-        let r = rank[&m.old.file_id];
+        let r = rank.of(m.old.file_id);
         fill[r] -= 1;
         order[fill[r]] = (m.old.offset as u64) << 32 | i as u64;
     }
@@ -212,6 +212,43 @@ pub(crate) fn copy_order(inputs: &[u32], runs: &[Vec<Relocation>]) -> (Vec<u64>,
         from = to;
     }
     (order, ends)
+}
+
+/// Each input's place among the inputs (ascending ids), looked up twice per live record: by
+/// a table indexed by id when the ids span a small range (hash lookups took about a fifth of
+/// building the copy order: 3-4 ms of 17 for 500,000 records), else by binary search.
+struct Ranks<'a> {
+    inputs: &'a [u32],
+    table: Vec<u32>,
+}
+
+/// The widest span of ids looked up by table: 256 KiB of it.
+const RANK_TABLE_MAX: usize = 1 << 16;
+
+impl<'a> Ranks<'a> {
+    fn new(inputs: &'a [u32]) -> Ranks<'a> {
+        let span = match (inputs.first(), inputs.last()) {
+            (Some(&lo), Some(&hi)) => (hi - lo) as usize + 1,
+            _ => 0,
+        };
+        let mut table = Vec::new();
+        if span <= RANK_TABLE_MAX {
+            table.resize(span, 0);
+            for (r, &id) in inputs.iter().enumerate() {
+                table[(id - inputs[0]) as usize] = r as u32;
+            }
+        }
+        Ranks { inputs, table }
+    }
+
+    /// The rank of `id`, which must be one of the inputs.
+    #[inline]
+    fn of(&self, id: u32) -> usize {
+        match self.table.get(id.wrapping_sub(self.inputs[0]) as usize) {
+            Some(&r) => r as usize,
+            None => self.inputs.partition_point(|&i| i < id),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +274,17 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec![(3, 10), (3, 20), (7, 0), (7, 30), (7, 50)]);
+    }
+
+    #[test]
+    fn an_input_has_the_same_rank_by_table_and_by_search() {
+        for inputs in [vec![3u32, 4, 9], vec![7, 7 + RANK_TABLE_MAX as u32, u32::MAX]] {
+            let ranks = Ranks::new(&inputs);
+            for (r, &id) in inputs.iter().enumerate() {
+                assert_eq!(ranks.of(id), r, "{inputs:?}");
+            }
+        }
+        assert!(Ranks::new(&[3, 4, 9]).table.len() == 7 && Ranks::new(&[1, u32::MAX]).table.is_empty());
     }
 
     #[test]

@@ -254,6 +254,7 @@ impl Maintenance<'_> {
             Moves::Keyed(moved) => self.repoint_by_key(inputs, moved),
             Moves::Walked { layout, moves } => {
                 let mut by_key = Vec::new();
+                let mut live = LiveTally::default();
                 for batch in moves.chunks(REPOINT_BATCH) {
                     let mut ix = e.index.write();
                     for r in batch {
@@ -262,11 +263,12 @@ impl Maintenance<'_> {
                         // The entry is still in its bucket if its key still points at the
                         // record, unless its shard rehashed since the walk: then by key.
                         match ix.keys.replace_at(layout, r.bucket as usize, r.old, new) {
-                            Some(true) => *ix.live.entry(new.file_id).or_insert(0) += new.size as u64,
+                            Some(true) => live.add(new.file_id, new.size),
                             Some(false) => {}
                             None => by_key.push(Moved { old: r.old, new }),
                         }
                     }
+                    live.settle(&mut ix);
                 }
                 self.repoint_by_key(inputs, &by_key);
             }
@@ -351,6 +353,28 @@ impl Maintenance<'_> {
         };
         ids.sort_unstable();
         Ok(PointInTime { files: ids, active })
+    }
+}
+
+/// Live bytes repointed into each output during one batch, added to the index's accounting
+/// once per output at the batch's end: a merge has a few outputs, and a map update per record
+/// took about a tenth of the repoint's time (1 ms of 15 for 1 M records).
+#[derive(Default)]
+struct LiveTally(Vec<(u32, u64)>);
+
+impl LiveTally {
+    fn add(&mut self, file_id: u32, size: u32) {
+        match self.0.iter_mut().find(|t| t.0 == file_id) {
+            Some(t) => t.1 += size as u64,
+            None => self.0.push((file_id, size as u64)),
+        }
+    }
+
+    /// Adds the tally to `ix` and empties it (before the index lock is let go).
+    fn settle(&mut self, ix: &mut Index) {
+        for (id, bytes) in self.0.drain(..) {
+            *ix.live.entry(id).or_insert(0) += bytes;
+        }
     }
 }
 
