@@ -29,6 +29,11 @@ use foldhash::quality::{FixedState, RandomState};
 
 use hashbrown::hash_table::{Entry, HashTable};
 
+use table_alloc::TableAlloc;
+
+/// A shard's table: slots in memory from [`TableAlloc`] (2 MiB pages for a large table).
+type Table = HashTable<Slot, TableAlloc>;
+
 /// Where a key's newest record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loc {
@@ -351,7 +356,7 @@ struct Mover {
 }
 
 impl Mover {
-    fn push(&mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, slot: Slot, hash_of: &impl Fn(&Slot) -> u64) {
+    fn push(&mut self, table: &mut Table, ctrl: &mut usize, slot: Slot, hash_of: &impl Fn(&Slot) -> u64) {
         self.joined.push_back(slot);
         if self.joined.len() > AHEAD {
             self.step(table, ctrl, hash_of);
@@ -359,7 +364,7 @@ impl Mover {
     }
 
     /// Hashes the oldest joined entry and prefetches its bucket; writes the oldest hashed one.
-    fn step(&mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
+    fn step(&mut self, table: &mut Table, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
         if let Some(s) = self.joined.pop_front() {
             let h = hash_of(&s);
             prefetch_bucket(*ctrl, table.num_buckets() - 1, h);
@@ -373,7 +378,7 @@ impl Mover {
         }
     }
 
-    fn finish(mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
+    fn finish(mut self, table: &mut Table, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
         while !self.joined.is_empty() || !self.hashed.is_empty() {
             self.step(table, ctrl, hash_of);
         }
@@ -383,7 +388,7 @@ impl Mover {
 /// One shard: a table and the arena of its longer keys.
 #[derive(Default)]
 pub struct Shard {
-    table: HashTable<Slot>,
+    table: Table,
     arena: Arena,
     /// Bumped whenever the table may rehash (entries may change buckets).
     layout: u64,
@@ -467,7 +472,7 @@ impl Shard {
         // hashbrown's full capacity: 7/8 of the buckets, one less than them below 8.
         let full = if buckets <= 8 { buckets.saturating_sub(1) } else { buckets / 8 * 7 };
         let cap = if need <= full / 2 { full.max(need) } else { need.max(full + 1) };
-        let old = std::mem::replace(&mut self.table, HashTable::with_capacity(cap));
+        let old = std::mem::replace(&mut self.table, HashTable::with_capacity_in(cap, TableAlloc));
         self.layout += 1;
         self.ctrl = 0;
         let Shard { table, arena, ctrl, .. } = self;
@@ -810,6 +815,7 @@ impl Keydir {
 }
 
 mod snapshot;
+mod table_alloc;
 pub(crate) use snapshot::decode_shard;
 
 #[cfg(test)]
