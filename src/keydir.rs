@@ -1028,6 +1028,37 @@ mod tests {
     }
 
     #[test]
+    fn a_table_past_the_huge_page_threshold_starts_on_a_2_mib_boundary_and_keeps_its_keys() {
+        let mut k = Keydir::new();
+        k.reserve(1_000_000);
+        let keys: Vec<Vec<u8>> = (0..20_000u32).map(|i| format!("huge-page-key-{i}").into_bytes()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            k.insert(key, loc(i as u32));
+        }
+        let mut mapped = 0;
+        for s in &k.shards {
+            if s.table.allocation_size() >= table_alloc::HUGE_MIN {
+                // hashbrown keeps the slots right below the control bytes, from the block's start.
+                let start = s.ctrl - s.table.num_buckets() * SLOT_SIZE;
+                assert_eq!(start % (2 << 20), 0, "a mapped table starts on a huge page");
+                mapped += 1;
+            }
+        }
+        assert!(mapped > 0, "a 1 M-key reservation maps some shard's table on its own");
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(k.get(key), Some(loc(i as u32)));
+        }
+        // Growing past the reservation moves the entries into a larger mapped table.
+        let s = shard_of(k.hashed(&keys[0]).hash);
+        let need = k.shards[s].table.capacity() + 1;
+        let (hasher, shards) = k.shards_mut();
+        shards[s].grow(hasher, need);
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(k.get(key), Some(loc(i as u32)));
+        }
+    }
+
+    #[test]
     fn memory_per_key_stays_within_48_bytes_beyond_the_key() {
         let mut k = Keydir::new();
         let worst = worst_bytes_per_key(&mut k, 5_000, 150_000);
