@@ -29,6 +29,11 @@ use foldhash::quality::{FixedState, RandomState};
 
 use hashbrown::hash_table::{Entry, HashTable};
 
+use table_alloc::TableAlloc;
+
+/// A shard's table: slots in memory from [`TableAlloc`] (2 MiB pages for a large table).
+type Table = HashTable<Slot, TableAlloc>;
+
 /// Where a key's newest record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loc {
@@ -351,7 +356,7 @@ struct Mover {
 }
 
 impl Mover {
-    fn push(&mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, slot: Slot, hash_of: &impl Fn(&Slot) -> u64) {
+    fn push(&mut self, table: &mut Table, ctrl: &mut usize, slot: Slot, hash_of: &impl Fn(&Slot) -> u64) {
         self.joined.push_back(slot);
         if self.joined.len() > AHEAD {
             self.step(table, ctrl, hash_of);
@@ -359,7 +364,7 @@ impl Mover {
     }
 
     /// Hashes the oldest joined entry and prefetches its bucket; writes the oldest hashed one.
-    fn step(&mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
+    fn step(&mut self, table: &mut Table, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
         if let Some(s) = self.joined.pop_front() {
             let h = hash_of(&s);
             prefetch_bucket(*ctrl, table.num_buckets() - 1, h);
@@ -373,7 +378,7 @@ impl Mover {
         }
     }
 
-    fn finish(mut self, table: &mut HashTable<Slot>, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
+    fn finish(mut self, table: &mut Table, ctrl: &mut usize, hash_of: &impl Fn(&Slot) -> u64) {
         while !self.joined.is_empty() || !self.hashed.is_empty() {
             self.step(table, ctrl, hash_of);
         }
@@ -383,7 +388,7 @@ impl Mover {
 /// One shard: a table and the arena of its longer keys.
 #[derive(Default)]
 pub struct Shard {
-    table: HashTable<Slot>,
+    table: Table,
     arena: Arena,
     /// Bumped whenever the table may rehash (entries may change buckets).
     layout: u64,
@@ -467,7 +472,7 @@ impl Shard {
         // hashbrown's full capacity: 7/8 of the buckets, one less than them below 8.
         let full = if buckets <= 8 { buckets.saturating_sub(1) } else { buckets / 8 * 7 };
         let cap = if need <= full / 2 { full.max(need) } else { need.max(full + 1) };
-        let old = std::mem::replace(&mut self.table, HashTable::with_capacity(cap));
+        let old = std::mem::replace(&mut self.table, HashTable::with_capacity_in(cap, TableAlloc));
         self.layout += 1;
         self.ctrl = 0;
         let Shard { table, arena, ctrl, .. } = self;
@@ -810,6 +815,7 @@ impl Keydir {
 }
 
 mod snapshot;
+mod table_alloc;
 pub(crate) use snapshot::decode_shard;
 
 #[cfg(test)]
@@ -1019,6 +1025,37 @@ mod tests {
             }
         }
         worst
+    }
+
+    #[test]
+    fn a_table_past_the_huge_page_threshold_starts_on_a_2_mib_boundary_and_keeps_its_keys() {
+        let mut k = Keydir::new();
+        k.reserve(1_000_000);
+        let keys: Vec<Vec<u8>> = (0..20_000u32).map(|i| format!("huge-page-key-{i}").into_bytes()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            k.insert(key, loc(i as u32));
+        }
+        let mut mapped = 0;
+        for s in &k.shards {
+            if s.table.allocation_size() >= table_alloc::HUGE_MIN {
+                // hashbrown keeps the slots right below the control bytes, from the block's start.
+                let start = s.ctrl - s.table.num_buckets() * SLOT_SIZE;
+                assert_eq!(start % (2 << 20), 0, "a mapped table starts on a huge page");
+                mapped += 1;
+            }
+        }
+        assert!(mapped > 0, "a 1 M-key reservation maps some shard's table on its own");
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(k.get(key), Some(loc(i as u32)));
+        }
+        // Growing past the reservation moves the entries into a larger mapped table.
+        let s = shard_of(k.hashed(&keys[0]).hash);
+        let need = k.shards[s].table.capacity() + 1;
+        let (hasher, shards) = k.shards_mut();
+        shards[s].grow(hasher, need);
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(k.get(key), Some(loc(i as u32)));
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! result is a keydir that answers without panicking (a lying hash only makes its key unfindable;
 //! the snapshot's CRCs keep honest damage out before this runs).
 
-use super::{put_varint, shard_of, tag_of, HashTable, KeyHasher, Keydir, Loc, Shard, Slot, SHARDS};
+use super::{put_varint, shard_of, tag_of, HashTable, KeyHasher, Keydir, Loc, Shard, Slot, TableAlloc, SHARDS};
 use std::hash::BuildHasher;
 
 /// Bytes before the entries: bucket count, entry count, key bytes (u64 each).
@@ -126,7 +126,10 @@ pub fn decode_shard(
     }
     let entries = &bytes[HEAD..HEAD + entries_len as usize];
     let keys = &bytes[HEAD + entries_len as usize..];
-    let mut sh = Shard { table: HashTable::with_capacity(capacity_for(buckets, len as usize)), ..Shard::default() };
+    let mut sh = Shard {
+        table: HashTable::with_capacity_in(capacity_for(buckets, len as usize), TableAlloc),
+        ..Shard::default()
+    };
     let Shard { table, arena, ctrl, .. } = &mut sh;
     // The shard's bytes are its head, entries and keys in that order: one CRC runs over the head
     // and entries, another over the keys, and the two are combined at the end.
