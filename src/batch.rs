@@ -268,8 +268,7 @@ pub(crate) fn write_ops<'a>(
     let (mut sync_put, mut sync_delete) = (false, false);
     // Every member encoded into one buffer, sized once (compression only makes a record
     // smaller): no allocation per record, and the append is that buffer as it is
-    // (docs/DESIGN.md section 5.12).
-    // Every limit checked before anything is allocated.
+    // (docs/DESIGN.md section 5.12). Every limit is checked before anything is allocated.
     let (count, bytes) = ops
         .clone()
         .try_fold((0, COMMIT_LEN), |(n, b), op| check_limits(o, op).map(|()| (n + 1, b + encoded_len(op))))?;

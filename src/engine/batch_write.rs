@@ -71,10 +71,11 @@ impl Engine {
         w.seq += 1;
         let seq = w.seq;
         if durability == Durability::NoSync && w.pending.is_empty() {
-            let mut index = self.index.write();
-            // The commit record's bytes belong to the file but to no key: dead from the start.
+            // The whole run counted once; the commit record's bytes belong to the file but to no
+            // key: dead from the start, as a tombstone's are.
             let live: u64 =
                 members.iter().filter(|m| !is_tombstone(m.placed.bytes(&buf))).map(|m| m.placed.len as u64).sum();
+            let mut index = self.index.write();
             index.count(file_id, total, live);
             self.publish_members(&mut index, &members, locs);
             return Ok(());
