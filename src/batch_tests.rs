@@ -407,3 +407,51 @@ fn a_long_batch_that_grows_the_keydir_ends_each_key_with_its_last_operation() {
     assert_eq!(s.total_bytes, s1.total_bytes + crate::format::batch::COMMIT_LEN as u64);
     assert_eq!(s.dead_bytes, s1.dead_bytes + crate::format::batch::COMMIT_LEN as u64);
 }
+
+/// Each operation is kept as its member record as it is added (section 5.12): the bytes
+/// `Placed::encode` would give, unstamped, uncompressed and with no expiry yet.
+#[test]
+fn each_added_operation_is_its_member_record_unstamped() {
+    use crate::format::batch::FLAG_MEMBER;
+    use crate::format::record::{Codec, Placed, FLAG_TOMBSTONE};
+    let mut b = Batch::new();
+    b.put(b"key-1", b"value").unwrap();
+    b.put_ttl(b"key-2", b"", 5).unwrap();
+    b.delete(b"key-3").unwrap();
+    let mut want = Vec::new();
+    Placed::encode(&mut want, b"key-1", b"value", 0, FLAG_MEMBER, Codec::None);
+    Placed::encode(&mut want, b"key-2", b"", 0, FLAG_MEMBER, Codec::None);
+    Placed::encode(&mut want, b"key-3", b"", 0, FLAG_MEMBER | FLAG_TOMBSTONE, Codec::None);
+    assert_eq!(b.bytes, want);
+}
+
+/// A handle that compresses large values re-encodes the batch (its records were kept
+/// uncompressed); one that compresses none of them writes the kept records with their expiry.
+#[test]
+fn a_compressing_handle_compresses_a_batchs_large_values_and_ttls_count_from_the_write() {
+    let dir = TempDir::new("batch");
+    let mut o = opts(false, 1 << 20);
+    o.set_compression(crate::format::record::Codec::Snappy).set_compression_threshold(1024);
+    let db = Db::open(dir.path(), o).unwrap();
+    let big = "abcd".repeat(4096);
+    db.write(&batch_of(&["big"], &big)).unwrap();
+    let file: u64 = files_with_ext(dir.path(), "data").iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    drop(db);
+    let db = Db::open(dir.path(), opts(false, 1 << 20)).unwrap();
+    assert_eq!(get(&db, "big"), Some(big.clone()));
+    let on_disk: u64 = files_with_ext(dir.path(), "data").iter().map(|f| std::fs::metadata(f).unwrap().len()).sum();
+    assert!(on_disk < big.len() as u64 / 4, "{on_disk} bytes on disk for {} of value (file {file})", big.len());
+    let mut o = opts(false, 1 << 20);
+    o.set_default_ttl_ms(60_000);
+    let db2 = TempDir::new("batch");
+    let db2 = Db::open(db2.path(), o).unwrap();
+    let mut b = batch_of(&["default"], "1");
+    b.put_ttl(b"own", b"2", 5_000).unwrap();
+    db2.write(&b).unwrap();
+    let remaining = |k: &[u8]| match db2.ttl(k).unwrap() {
+        Some(crate::Ttl::Remaining(ms)) => ms,
+        other => panic!("{other:?}"),
+    };
+    assert!((55_000..=60_000).contains(&remaining(b"default")));
+    assert!((1..=5_000).contains(&remaining(b"own")));
+}

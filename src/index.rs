@@ -18,18 +18,25 @@ impl Index {
     #[cfg(test)]
     pub fn apply(&mut self, key: &[u8], loc: Loc) {
         let k = self.keys.hashed(key);
-        self.apply_hashed(&k, loc);
+        let live = if loc.tombstone { 0 } else { loc.size as u64 };
+        self.count(loc.file_id, loc.size as u64, live);
+        self.point(&k, loc);
     }
 
-    /// [`Index::apply`] of a key hashed already.
-    pub fn apply_hashed(&mut self, k: &Hashed<'_>, loc: Loc) {
-        *self.sizes.entry(loc.file_id).or_insert(0) += loc.size as u64;
-        let old = if loc.tombstone {
-            self.keys.remove_hashed(k)
-        } else {
-            *self.live.entry(loc.file_id).or_insert(0) += loc.size as u64;
-            self.keys.insert_hashed(k, loc)
-        };
+    /// Counts `bytes` appended to file `file_id`, `live` of them in records the keydir is about
+    /// to point at ([`Index::point`]): a batch counts its whole run once.
+    pub fn count(&mut self, file_id: u32, bytes: u64, live: u64) {
+        *self.sizes.entry(file_id).or_insert(0) += bytes;
+        if live > 0 {
+            *self.live.entry(file_id).or_insert(0) += live;
+        }
+    }
+
+    /// Applies one appended record to the keydir, in append order: `k` points at `loc` (or goes, for a
+    /// tombstone), and the record it pointed at before becomes dead bytes. The bytes of `loc`
+    /// were counted by [`Index::count`] (a record's own, or its batch's run with it).
+    pub fn point(&mut self, k: &Hashed<'_>, loc: Loc) {
+        let old = if loc.tombstone { self.keys.remove_hashed(k) } else { self.keys.insert_hashed(k, loc) };
         if let Some(old) = old {
             self.forget(old);
         }

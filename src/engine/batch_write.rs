@@ -4,7 +4,7 @@
 
 use super::write::{Durability, Pending};
 use super::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::batch::{Commit, COMMIT_LEN};
 use crate::format::record::{u64_at, Placed, FLAG_TOMBSTONE};
 use crate::index::Index;
@@ -48,10 +48,7 @@ impl Engine {
         let member_bytes = buf.len() as u64;
         let total = member_bytes + COMMIT_LEN as u64;
         if total > self.opts.max_file_size {
-            return Err(Error::TooLarge(format!(
-                "a batch of {total} bytes does not fit in one data file (max_file_size {})",
-                self.opts.max_file_size
-            )));
+            return Err(crate::batch::too_long(total as usize, self.opts.max_file_size));
         }
         let commit = Commit { members: members.len() as u32, member_bytes }.place(&mut buf);
         let mut w = self.writer.lock();
@@ -74,9 +71,12 @@ impl Engine {
         w.seq += 1;
         let seq = w.seq;
         if durability == Durability::NoSync && w.pending.is_empty() {
+            // The whole run counted once; the commit record's bytes belong to the file but to no
+            // key: dead from the start, as a tombstone's are.
+            let live: u64 =
+                members.iter().filter(|m| !is_tombstone(m.placed.bytes(&buf))).map(|m| m.placed.len as u64).sum();
             let mut index = self.index.write();
-            // The commit record's bytes belong to the file but to no key: dead from the start.
-            *index.sizes.entry(file_id).or_insert(0) += COMMIT_LEN as u64;
+            index.count(file_id, total, live);
             self.publish_members(&mut index, &members, locs);
             return Ok(());
         }
@@ -87,7 +87,8 @@ impl Engine {
         self.await_commit(&mut w, seq)
     }
 
-    /// Publishes `members` at `locs` in batch order, each bucket prefetched [`AHEAD`] inserts
+    /// Publishes `members` at `locs` in batch order (their bytes counted already, with the run's),
+    /// each bucket prefetched [`AHEAD`] inserts
     /// before its own, from where the table is now (a rehash during the batch moves it).
     fn publish_members(&self, index: &mut Index, members: &[Member<'_>], locs: impl Iterator<Item = Loc>) {
         for m in members.iter().take(AHEAD) {
@@ -97,7 +98,7 @@ impl Engine {
             if let Some(next) = members.get(i + AHEAD) {
                 index.keys.prefetch(&next.key);
             }
-            self.publish(index, &m.key, loc);
+            self.publish_counted(index, &m.key, loc);
         }
     }
 }

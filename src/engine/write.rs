@@ -278,9 +278,17 @@ impl Engine {
     /// Makes one appended record visible: the keydir update, in append order, under the index
     /// lock (the caller holds the writer mutex), noted for open transactions' commit checks.
     pub(super) fn publish(&self, index: &mut Index, k: &Hashed<'_>, loc: Loc) {
+        let live = if loc.tombstone { 0 } else { loc.size as u64 };
+        index.count(loc.file_id, loc.size as u64, live);
+        self.publish_counted(index, k, loc);
+    }
+
+    /// [`Engine::publish`] of a record whose bytes [`Index::count`] counted already (a batch
+    /// counts its run once).
+    pub(super) fn publish_counted(&self, index: &mut Index, k: &Hashed<'_>, loc: Loc) {
         // `k` was hashed with the handle's seed: every keydir the handle installs has it.
         debug_assert_eq!(index.keys.seed(), self.seed, "a keydir hashed unlike its handle");
-        index.apply_hashed(k, loc);
+        index.point(k, loc);
         self.bucket_hints.learn(&index.keys, k.hash);
         self.conflicts.note(k.key);
     }

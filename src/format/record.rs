@@ -227,6 +227,19 @@ pub struct Encoded {
 /// Records at least this long get their body CRC computed outside the writer lock.
 const COMBINE_ABOVE: usize = 8192;
 
+/// Appends a record of `key` and the stored value `stored` to `buf` with its CRC and stamp left
+/// zero (written by [`Placed::stamp`] under the writer mutex).
+pub fn put_unstamped(buf: &mut Vec<u8>, key: &[u8], stored: &[u8], expires: u64, flags: u8, codec: Codec) {
+    buf.reserve(HEADER_LEN + key.len() + stored.len());
+    buf.extend_from_slice(&[0u8; 12]); // crc + ts, filled in by `stamp`
+    buf.extend_from_slice(&expires.to_le_bytes());
+    buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&(stored.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&[flags, codec as u8, 0, 0]);
+    buf.extend_from_slice(key);
+    buf.extend_from_slice(stored);
+}
+
 /// A record encoded at the end of a buffer shared with others (a batch's members): where it is,
 /// and its body CRC when it is large enough to want one before the lock (as [`Encoded`]).
 pub struct Placed {
@@ -249,18 +262,16 @@ impl Placed {
             None => (value, flags, Codec::None),
         };
         let at = buf.len();
-        buf.reserve(HEADER_LEN + key.len() + stored.len());
-        buf.extend_from_slice(&[0u8; 12]); // crc + ts, filled in by `stamp`
-        buf.extend_from_slice(&expires.to_le_bytes());
-        buf.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        buf.extend_from_slice(&(stored.len() as u32).to_le_bytes());
-        buf.extend_from_slice(&[flags, codec as u8, 0, 0]);
-        buf.extend_from_slice(key);
-        buf.extend_from_slice(stored);
-        let len = buf.len() - at;
+        put_unstamped(buf, key, stored, expires, flags, codec);
+        Placed::at(buf, at, buf.len() - at)
+    }
+
+    /// The record already encoded (unstamped) at `buf[at..at + len]`, its body CRC taken now
+    /// when it is long enough to want one before the lock.
+    pub fn at(buf: &[u8], at: usize, len: usize) -> Placed {
         let body_crc = (len >= COMBINE_ABOVE).then(|| {
             let mut h = crc32fast::Hasher::new();
-            h.update(&buf[at + HEADER_LEN..]);
+            h.update(&buf[at + HEADER_LEN..at + len]);
             h
         });
         Placed { at, len, body_crc }
