@@ -195,9 +195,17 @@ impl Maintenance<'_> {
         }
         e.swap_generations(inputs)?;
         // The new generation is live: a handle that failed to take it in half-knows its files.
-        self.adopt(&mut w, outputs, next_active).inspect_err(|err| {
+        let files = self.adopt(&mut w, outputs, next_active).inspect_err(|err| {
             e.poison(format!("taking in the merge's new generation failed, reopen to recover: {err}"))
-        })
+        })?;
+        drop(w);
+        drop(_no_hint_writes);
+        // Every file of the new generation is durable: the mark may name its newest, so that
+        // open never takes a merge output for a file whose seal a crash interrupted
+        // (docs/DESIGN.md section 4.5). Flushed outside the writer mutex; a failure leaves the
+        // older mark, which stays true.
+        e.watermark.flush();
+        Ok(files)
     }
 
     /// Step 11 of the swap: the outputs readable, the old active file sealed, the empty file in.
@@ -211,6 +219,10 @@ impl Maintenance<'_> {
         e.files.write().extend(files.iter().map(|f| (f.id, f.clone())));
         e.seal_active(w)?;
         self.adopt_empty(w, next_active)?;
+        let ix = e.index.read();
+        if let Some((&newest, &size)) = ix.sizes.iter().max_by_key(|(&id, _)| id) {
+            e.watermark.advance(newest, size);
+        }
         Ok(files)
     }
 
