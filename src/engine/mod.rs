@@ -75,7 +75,7 @@ use crate::recovery::{self, OpenReport};
 use crate::snapshot;
 use crate::space::Space;
 use crate::storage::active_map::ActiveMap;
-use crate::storage::datafile::{DataFile, WritebackStep};
+use crate::storage::datafile::DataFile;
 use crate::storage::fs::{fsync_dir, hint_name, sync_data, sync_file, LOCK_FILE};
 use crate::storage::lock::LockFile;
 use crate::watermark::Tracker;
@@ -136,7 +136,7 @@ pub(crate) struct Engine {
     /// Room for the prefault thread to fault in.
     prefaults: WorkQueue<Prefault>,
     /// Full files for the seal thread to make durable after a rotation (section 5.6).
-    seal_jobs: WorkQueue<seal::SealJob>,
+    seal_jobs: WorkQueue<seal::SealWork>,
     /// The rotation seals begun and ended.
     seals: seal::Seals,
     merges: AtomicU64,
@@ -167,9 +167,9 @@ enum Chore {
     /// Remove the `data.old/` a merge or delete-all left behind: deleting many large files
     /// frees their page cache and blocks, which takes a while.
     RemoveOldGeneration,
-    /// Write back this step of the active file and wait for the steps before it (which can
-    /// block while the disk is busy: so not on the writer's thread).
-    Writeback(WritebackStep),
+    /// Drop (and cut off) the records awaiting their group commit: the handle was poisoned by
+    /// a failed early write-back on the seal thread.
+    Discard,
     /// Remove the keydir snapshot open retired (freeing a large file takes a while).
     RemoveRetiredSnapshot,
     /// Make the last watermark durable (after a merge's swap named the new generation's newest
@@ -303,12 +303,9 @@ impl Engine {
                     }
                 }
                 Chore::Release(files) => drop(files),
-                Chore::Writeback(step) => {
-                    if let Err(err) = step.run() {
-                        // The kernel reports a write-back error once: the seal's fdatasync could
-                        // now succeed over lost pages.
-                        self.fsync_failed(&mut self.writer.lock(), format!("early write-back failed: {err}"));
-                    }
+                Chore::Discard => {
+                    let why = self.poison.lock().clone().unwrap_or_default();
+                    self.fsync_failed(&mut self.writer.lock(), why);
                 }
                 Chore::RemoveRetiredSnapshot => {
                     // Not while a merge swaps directories; a failure leaves it to the next open.
@@ -338,25 +335,43 @@ impl Engine {
     /// awaiting their group commit. Nothing here takes the writer mutex: a rotation waits for
     /// the seal while holding it.
     pub fn run_seals(&self) {
-        while let Some(job) = self.seal_jobs.pop() {
-            let synced = match job.trimmed {
-                true => sync_file(&job.file, &job.path),
-                false => sync_data(&job.file, &job.path),
-            };
-            let outcome = synced.and_then(|()| {
-                killpoint::hit("rotation-file-synced");
-                fsync_dir(&self.dir)
-            });
-            match outcome {
-                Ok(()) => {
-                    self.seals.end(job.n, Ok(()));
-                    self.queue_hints(&[job.id]);
+        while let Some(work) = self.seal_jobs.pop() {
+            match work {
+                seal::SealWork::Seal(job) => self.run_seal(job),
+                seal::SealWork::Writeback(step) => {
+                    if let Err(err) = step.run() {
+                        // The kernel reports a write-back error once: the seal's fsync could now
+                        // succeed over lost pages. Poisoned at once (nothing is acknowledged
+                        // from here); the records awaiting their commit are dropped on the
+                        // background thread, which may take the writer mutex (this thread must
+                        // not: a rotation holding it may be waiting for a seal queued here).
+                        self.poison(format!("early write-back failed: {err}"));
+                        self.chores.push(Chore::Discard);
+                    }
                 }
-                Err(err) => {
-                    let why = format!("fsync while sealing {} failed: {err}", job.path.display());
-                    self.poison(why.clone());
-                    self.seals.end(job.n, Err(why));
-                }
+            }
+        }
+    }
+
+    /// One rotation seal ([`Engine::run_seals`]).
+    fn run_seal(&self, job: seal::SealJob) {
+        let synced = match job.trimmed {
+            true => sync_file(&job.file, &job.path),
+            false => sync_data(&job.file, &job.path),
+        };
+        let outcome = synced.and_then(|()| {
+            killpoint::hit("rotation-file-synced");
+            fsync_dir(&self.dir)
+        });
+        match outcome {
+            Ok(()) => {
+                self.seals.end(job.n, Ok(()));
+                self.queue_hints(&[job.id]);
+            }
+            Err(err) => {
+                let why = format!("fsync while sealing {} failed: {err}", job.path.display());
+                self.poison(why.clone());
+                self.seals.end(job.n, Err(why));
             }
         }
     }

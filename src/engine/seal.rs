@@ -14,6 +14,16 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
+/// Work for the seal thread: the file I/O that paces the writer's files.
+pub(super) enum SealWork {
+    /// A full file to make durable.
+    Seal(SealJob),
+    /// A step of the active file to write back early (docs/DESIGN.md section 5.6): here rather
+    /// than on the background thread, where it queued behind hint writes, so that the file
+    /// reached its seal with much of it still dirty and the seal outlasted the next file's fill.
+    Writeback(crate::storage::datafile::WritebackStep),
+}
+
 /// A full file to make durable.
 pub(super) struct SealJob {
     pub id: u32,

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use super::gather::Gather;
 use super::lock_order::MutexGuard;
+use super::seal::SealWork;
 use super::{Chore, Engine};
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
@@ -245,7 +246,7 @@ impl Engine {
         match active.append(buf, !self.space.is_full()) {
             Ok(off) => {
                 if let Some(step) = active.writeback_due() {
-                    self.chores.push(Chore::Writeback(step));
+                    self.seal_jobs.push(SealWork::Writeback(step));
                 }
                 if let Some(stretch) = active.populate_due() {
                     self.prefaults.push(stretch);
@@ -353,7 +354,8 @@ impl Engine {
         }
         let created = w.allocate_id().and_then(|id| ActiveFile::create_unsynced(&self.dir, id));
         // After the creation, so that the seal's fsync of `data/` covers the new entry.
-        self.seal_jobs.push(self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed));
+        let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed);
+        self.seal_jobs.push(SealWork::Seal(job));
         killpoint::hit("rotation-created");
         let fresh = created?.limited(self.opts.max_file_size);
         self.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
