@@ -124,6 +124,8 @@ impl Db {
         self.workers.push(spawn("bitgask-background", move || e.run_chores()));
         let e = self.engine.clone();
         self.workers.push(spawn("bitgask-prefault", move || e.run_prefaults()));
+        let e = self.engine.clone();
+        self.workers.push(spawn("bitgask-seal", move || e.run_seals()));
         self.periodic("bitgask-flush", self.engine.opts().sync_interval_ms, |e| {
             // Errors poison the handle; the next write reports them.
             let _ = e.sync_all();

@@ -91,6 +91,8 @@ mod storage;
 mod testutil;
 mod txn;
 #[cfg(test)]
+mod unsealed_tests;
+#[cfg(test)]
 mod unused_tail_tests;
 mod validate;
 mod version;

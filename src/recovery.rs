@@ -121,7 +121,8 @@ pub(crate) fn load(root: &Path, opts: &Options, seed: Option<u64>) -> Result<Loa
         Some(w) => w,
         None => {
             let newest = (rec.max_id > 0).then(|| (rec.max_id, rec.sizes[&rec.max_id]));
-            let w = Tracker::settle(&dir, newest, rec.known)?;
+            let second = rec.sizes.keys().copied().filter(|&id| id < rec.max_id).max();
+            let w = Tracker::settle(&dir, newest, second, rec.known)?;
             retire(&dir, newest, opts.max_file_size)?;
             w
         }
@@ -174,7 +175,8 @@ fn retire(dir: &Path, newest: Option<(u32, u64)>, max_file_size: u64) -> Result<
 /// showed to be the directory's, and both are what open does after loading anyway.
 fn settle_beside(dir: &Path, files: &[snapshot::FileStamp], known: Known, max_file_size: u64) -> Result<Tracker> {
     let newest = files.last().map(|f| (f.id, f.size));
-    let watermark = Tracker::settle(dir, newest, known)?;
+    let second = files.len().checked_sub(2).map(|i| files[i].id);
+    let watermark = Tracker::settle(dir, newest, second, known)?;
     retire(dir, newest, max_file_size)?;
     Ok(watermark)
 }
@@ -237,16 +239,28 @@ pub(crate) fn recover(dir: &Path, opts: &Options, seed: Option<u64>) -> Result<R
     loader.keys.reserve(views.values().map(HintView::len).sum());
 
     let last = listing.data.last().copied();
+    let second = listing.data.len().checked_sub(2).map(|i| listing.data[i]);
+    // Where a crash may have left bytes unsynced: from here through the end of the newest file.
+    let region = last.map(|newest| known.unsynced_from(second, newest));
     let mut sizes = IdMap::default();
-    let mut torn = None;
-    let mut unsynced = None;
-    let mut unused = None;
+    let mut cuts = Vec::new();
     let mut unhinted = Vec::new();
     // Consecutive hinted files are offered together (on two threads when large), before the
     // next scanned file: offers keep their file order either way.
     let mut run = Vec::new();
     for (i, &id) in listing.data.iter().enumerate() {
         let len = maps[&id].len() as u64;
+        if Some(id) == last && cuts.iter().any(|c: &(u32, u64, u64, Tail)| Some(c.0) == second) {
+            // The second-newest file was cut: nothing written after the cut may stay (a point in
+            // time), so the whole newest file goes, unread.
+            let tail = if zero_tail(&maps[&id], 0) { Tail::Unused } else { Tail::Unsynced };
+            if len > 0 {
+                cuts.push((id, 0, len, tail));
+            }
+            sizes.insert(id, 0);
+            unhinted.push(id);
+            continue;
+        }
         if let Some(view) = views.get(&id) {
             run.push((id, view));
             report.files_from_hints += 1;
@@ -258,13 +272,15 @@ pub(crate) fn recover(dir: &Path, opts: &Options, seed: Option<u64>) -> Result<R
             }
             continue;
         }
-        let newest = (Some(id) == last).then_some(&known);
-        let (valid, tail) = scan_file(dir, id, newest, &maps, &mut loader, &mut report)?;
-        match tail {
-            Tail::Clean => {}
-            Tail::Torn => torn = Some((id, valid, len - valid)),
-            Tail::Unsynced => unsynced = Some((id, valid, len - valid)),
-            Tail::Unused => unused = Some((id, valid, len - valid)),
+        let judge = match region {
+            Some((from, _)) if id < from => Judge::Sealed,
+            Some((from, at)) if id == from => Judge::Unsynced { durable: at, newest: Some(id) == last },
+            Some(_) => Judge::Unsynced { durable: 0, newest: true },
+            None => Judge::Sealed,
+        };
+        let (valid, tail) = scan_file(dir, id, judge, &known, &maps, &mut loader, &mut report)?;
+        if tail != Tail::Clean {
+            cuts.push((id, valid, len - valid, tail));
         }
         sizes.insert(id, valid);
         unhinted.push(id);
@@ -274,9 +290,9 @@ pub(crate) fn recover(dir: &Path, opts: &Options, seed: Option<u64>) -> Result<R
     let Loader { keys, tally } = loader;
     let (max_ts, live) = (tally.max_ts, tally.live);
     drop(views);
-    // The unsynced tail goes into quarantine before it is cut off: a crash in between leaves it
+    // An unsynced tail goes into quarantine before it is cut off: a crash in between leaves it
     // in both places, and the next open sets it aside again.
-    if let Some((id, at, length)) = unsynced {
+    for &(id, at, length, _) in cuts.iter().filter(|c| c.3 == Tail::Unsynced) {
         let into = quarantine::append(dir, id, &maps[&id][at as usize..])?;
         report.quarantined.push(Quarantined {
             file: data_name(id),
@@ -288,16 +304,13 @@ pub(crate) fn recover(dir: &Path, opts: &Options, seed: Option<u64>) -> Result<R
     }
     drop(maps);
 
-    if let Some((id, at, cut)) = torn {
+    for &(id, at, cut, tail) in &cuts {
         truncate(dir, id, at)?;
-        report.torn_tails.push((data_name(id), at, cut));
-    }
-    if let Some((id, at, _)) = unsynced {
-        truncate(dir, id, at)?;
-    }
-    if let Some((id, at, cut)) = unused {
-        truncate(dir, id, at)?;
-        report.unused_tails.push((data_name(id), at, cut));
+        match tail {
+            Tail::Torn => report.torn_tails.push((data_name(id), at, cut)),
+            Tail::Unused => report.unused_tails.push((data_name(id), at, cut)),
+            Tail::Unsynced | Tail::Clean => {}
+        }
     }
     Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report, known, settled: None })
 }
@@ -356,29 +369,42 @@ fn from_snapshot(
 }
 
 /// How a scan of a data file ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tail {
     /// At the end of the file.
     Clean,
     /// At damage with nothing newer after it, in the newest file: a torn write, cut off.
     Torn,
-    /// At damage after the durable watermark with newer records after it, in the newest file:
-    /// writes a power loss persisted out of order, set aside.
+    /// At damage after the durable watermark with newer records after it, in the newest file,
+    /// or at any damage in the second-newest one: writes a power loss persisted out of order
+    /// (or never persisted), set aside.
     Unsynced,
-    /// At zeros running to the end of the newest file, from a record boundary at or after the
+    /// At zeros running to the end of the file, from a record boundary at or after the
     /// watermark: the preallocated room a crash left unused, trimmed.
     Unused,
 }
 
+/// How a scan judges damage in a file (docs/DESIGN.md section 4.5).
+#[derive(Debug, Clone, Copy)]
+enum Judge {
+    /// Below the region a crash may have left unsynced: any damage is corruption.
+    Sealed,
+    /// In that region from offset `durable` on: one of the two newest files. Only the `newest`
+    /// may end in a torn write; damage in the second-newest is always set aside whole.
+    Unsynced { durable: u64, newest: bool },
+}
+
 /// Scans a data file, returning the length of its valid prefix and how the scan ended. In the
-/// newest file (`newest` is then its watermark), damage with nothing newer after it is a torn
-/// tail, damage at or after the watermark with newer records after it an unsynced tail, and
-/// zeros from a record boundary to the end (not over flushed bytes) the unused preallocated tail;
-/// anything else is corruption (docs/DESIGN.md section 4.5).
+/// region a crash may have left unsynced (`judge`), from its durable offset on: damage with
+/// nothing newer after it is a torn tail in the newest file, damage with newer records after it
+/// (and any damage in the second-newest file) an unsynced tail, and zeros from a record boundary
+/// to the end (not over flushed bytes) the unused preallocated tail; anything else is
+/// corruption (docs/DESIGN.md section 4.5).
 fn scan_file(
     dir: &Path,
     id: u32,
-    newest: Option<&Known>,
+    judge: Judge,
+    known: &Known,
     maps: &Maps,
     loader: &mut Loader,
     report: &mut OpenReport,
@@ -391,10 +417,9 @@ fn scan_file(
     }
     let Some(&(at, ref bad)) = scan.stopped_at() else { return Ok((scan.valid_len(), Tail::Clean)) };
     let path = dir.join(data_name(id));
-    let Some(known) = newest else {
+    let Judge::Unsynced { durable, newest } = judge else {
         return Err(Error::corrupt_at(&path, at, format!("{bad} (in a sealed file; run repair)")));
     };
-    let durable = known.durable_below(id);
     // Bytes that were on disk, in a file still as long as it was, changed (rule 2).
     let flushed_changed = at < durable && bytes.len() as u64 >= durable;
     if zero_tail(bytes, at) && !flushed_changed {
@@ -405,12 +430,13 @@ fn scan_file(
         None if flushed_changed => {
             Err(Error::corrupt_at(&path, at, format!("{bad}, below the {} (run repair)", known.describe(id))))
         }
-        None => {
+        None if newest => {
             if let Some(members) = scan.unfinished_batch() {
                 report.torn_batches.push((data_name(id), at, members));
             }
             Ok((at, Tail::Torn))
         }
+        None => Ok((at, Tail::Unsynced)),
         Some(_) if at >= durable => Ok((at, Tail::Unsynced)),
         Some(next) => Err(Error::corrupt_at(
             &path,

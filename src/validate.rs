@@ -63,11 +63,10 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
         maps.insert(id, map_for_scan(&dir.join(data_name(id)))?);
     }
     let mut loader = Loader::default();
-    let newest = listing.data.last().copied();
     let known = Known::read(&dir)?;
     for &id in &listing.data {
         let bytes = &maps[&id];
-        let w = walk(bytes, (Some(id) == newest).then(|| known.durable_below(id)));
+        let w = walk(bytes, known.durable_in(&listing.data, id));
         report_damage(id, &w, &mut report);
         offer_records(id, bytes, &w, &maps, &mut loader);
         report.records += w.records.len() as u64;
@@ -402,7 +401,6 @@ fn repair_hints(dir: &Path, listing: &Listing, newest: Option<u32>, opts: &Optio
 /// The hint problems of the data directory as it is now.
 fn validate_hints_only(dir: &Path, listing: &Listing) -> Result<Report> {
     let mut report = Report::default();
-    let newest = listing.data.last().copied();
     for &id in &listing.hints {
         if !dir.join(data_name(id)).exists() {
             report.add(ProblemKind::StaleHint, rel(id, "hint"), 0, 0, "hint without a data file");
@@ -410,7 +408,7 @@ fn validate_hints_only(dir: &Path, listing: &Listing) -> Result<Report> {
         }
         let bytes = map_for_scan(&dir.join(data_name(id)))?;
         let known = Known::read(dir)?;
-        let w = walk(&bytes, (Some(id) == newest).then(|| known.durable_below(id)));
+        let w = walk(&bytes, known.durable_in(&listing.data, id));
         check_hint(dir, id, &bytes, &w, &mut report);
     }
     Ok(report)

@@ -59,6 +59,36 @@ impl Known {
         }
     }
 
+    /// Where the region a crash may have left unsynced begins (docs/DESIGN.md section 4.5):
+    /// `(file id, offset)` in one of the two newest data files, `second` (the second-newest, if
+    /// any) and `newest`. A file below the two newest is always durable; the second-newest is
+    /// durable unless the mark says otherwise (its seal may still have been running: section
+    /// 5.6). A mark of the newest file makes the second-newest durable (a mark is only written
+    /// once every file below the one it names is durable); a mark of the second-newest starts
+    /// the region there; any other mark (older, or naming a file that is gone) and an unreadable
+    /// file start it at the second-newest's first byte. No watermark file: nothing is unsynced
+    /// (`(newest, u64::MAX)`), the rule before watermarks.
+    pub fn unsynced_from(&self, second: Option<u32>, newest: u32) -> (u32, u64) {
+        match self {
+            Known::Absent => (newest, u64::MAX),
+            Known::At(m) if m.file_id == newest => (newest, m.len),
+            Known::At(m) if Some(m.file_id) == second => (m.file_id, m.len),
+            _ => (second.unwrap_or(newest), 0),
+        }
+    }
+
+    /// For validate: `None` when data file `id` of the listing `data` (ascending ids) is below
+    /// the region [`Known::unsynced_from`] gives, else the offset the region starts at in it.
+    pub fn durable_in(&self, data: &[u32], id: u32) -> Option<u64> {
+        let newest = *data.last()?;
+        let second = data.len().checked_sub(2).map(|i| data[i]);
+        match self.unsynced_from(second, newest) {
+            (from, _) if id < from => None,
+            (from, at) if id == from => Some(at),
+            _ => Some(0),
+        }
+    }
+
     /// For messages: where the durable region of `file_id` ends.
     pub fn describe(&self, file_id: u32) -> String {
         match self {
@@ -85,8 +115,19 @@ pub(crate) struct Tracker {
 impl Tracker {
     /// Makes `newest` (id and valid length; `None`: no data file) durable and records it as
     /// the watermark, durably, replacing what `known` (read before) said.
-    pub fn settle(dir: &Path, newest: Option<(u32, u64)>, known: Known) -> Result<Tracker> {
+    ///
+    /// The new mark says every file below the newest is durable, so when `known` did not name
+    /// the newest file, the second-newest (`second`), whose seal a crash may have interrupted
+    /// (docs/DESIGN.md section 5.6), is fsynced first, and `data/` with it (the newest file's
+    /// entry may not have been flushed yet).
+    pub fn settle(dir: &Path, newest: Option<(u32, u64)>, second: Option<u32>, known: Known) -> Result<Tracker> {
         let (file_id, len) = newest.unwrap_or((0, 0));
+        let names_newest = matches!(known, Known::At(m) if m.file_id == file_id);
+        if let Some(second) = second.filter(|_| !names_newest) {
+            let data = dir.join(data_name(second));
+            fs::sync_file(&fs::open_nofollow(&data, false)?, &data)?;
+            fs::fsync_dir(dir)?;
+        }
         if file_id != 0 {
             let data = dir.join(data_name(file_id));
             fs::sync_data(&fs::open_nofollow(&data, false)?, &data)?;

@@ -184,6 +184,8 @@ impl Maintenance<'_> {
         let _no_hint_writes = e.dirs.lock();
         e.presync_active()?;
         let mut w = e.writer.lock();
+        // Every linked file must be durable at step 6: the one a rotation is sealing too.
+        e.settle_seals(&mut w)?;
         // Trimmed too, before the swap: the outputs and the empty file come in with higher ids,
         // and a crash after the swap must find the active file ending at its last record, as
         // every file below the newest does (docs/DESIGN.md section 4.5, rule 1).
@@ -195,9 +197,18 @@ impl Maintenance<'_> {
         }
         e.swap_generations(inputs)?;
         // The new generation is live: a handle that failed to take it in half-knows its files.
-        self.adopt(&mut w, outputs, next_active).inspect_err(|err| {
+        let files = self.adopt(&mut w, outputs, next_active).inspect_err(|err| {
             e.poison(format!("taking in the merge's new generation failed, reopen to recover: {err}"))
-        })
+        })?;
+        drop(w);
+        drop(_no_hint_writes);
+        // Every file of the new generation is durable: the mark (advanced in `adopt`) may name
+        // its newest, so that open never takes a merge output for a file whose seal a crash
+        // interrupted (docs/DESIGN.md section 4.5). Flushed by the background thread: an
+        // fdatasync with a device flush here cost the merge tens of milliseconds on a busy
+        // disk. A failure leaves the older mark, which stays true.
+        e.chores.push(Chore::FlushWatermark);
+        Ok(files)
     }
 
     /// Step 11 of the swap: the outputs readable, the old active file sealed, the empty file in.
@@ -211,6 +222,10 @@ impl Maintenance<'_> {
         e.files.write().extend(files.iter().map(|f| (f.id, f.clone())));
         e.seal_active(w)?;
         self.adopt_empty(w, next_active)?;
+        let ix = e.index.read();
+        if let Some((&newest, &size)) = ix.sizes.iter().max_by_key(|(&id, _)| id) {
+            e.watermark.advance(newest, size);
+        }
         Ok(files)
     }
 

@@ -46,6 +46,9 @@ mod lock_order;
 mod maintenance;
 mod multi_read;
 mod read;
+mod seal;
+#[cfg(all(test, feature = "fault-injection"))]
+mod seal_tests;
 mod spread_lock;
 mod tail;
 mod tickets;
@@ -66,13 +69,14 @@ use crate::hints::write_hint;
 use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::keydir::KeyHasher;
+use crate::killpoint;
 use crate::options::Options;
 use crate::recovery::{self, OpenReport};
 use crate::snapshot;
 use crate::space::Space;
 use crate::storage::active_map::ActiveMap;
-use crate::storage::datafile::{DataFile, WritebackStep};
-use crate::storage::fs::{hint_name, LOCK_FILE};
+use crate::storage::datafile::DataFile;
+use crate::storage::fs::{fsync_dir, hint_name, sync_data, sync_file, LOCK_FILE};
 use crate::storage::lock::LockFile;
 use crate::watermark::Tracker;
 
@@ -131,6 +135,10 @@ pub(crate) struct Engine {
     chores: WorkQueue<Chore>,
     /// Room for the prefault thread to fault in.
     prefaults: WorkQueue<Prefault>,
+    /// Full files for the seal thread to make durable after a rotation (section 5.6).
+    seal_jobs: WorkQueue<seal::SealWork>,
+    /// The rotation seals begun and ended.
+    seals: seal::Seals,
     merges: AtomicU64,
     last_merge_ns: AtomicU64,
     /// Files numbered below this get no hint from the background thread: a full merge is
@@ -159,11 +167,14 @@ enum Chore {
     /// Remove the `data.old/` a merge or delete-all left behind: deleting many large files
     /// frees their page cache and blocks, which takes a while.
     RemoveOldGeneration,
-    /// Write back this step of the active file and wait for the steps before it (which can
-    /// block while the disk is busy: so not on the writer's thread).
-    Writeback(WritebackStep),
+    /// Drop (and cut off) the records awaiting their group commit: the handle was poisoned by
+    /// a failed early write-back on the seal thread.
+    Discard,
     /// Remove the keydir snapshot open retired (freeing a large file takes a while).
     RemoveRetiredSnapshot,
+    /// Make the last watermark durable (after a merge's swap named the new generation's newest
+    /// file in it).
+    FlushWatermark,
 }
 
 /// A stretch of room the active file grew by ahead of its appends, to fault in (its own thread:
@@ -202,6 +213,8 @@ impl Engine {
             closing: AtomicBool::new(false),
             chores: WorkQueue::default(),
             prefaults: WorkQueue::default(),
+            seal_jobs: WorkQueue::default(),
+            seals: seal::Seals::default(),
             merges: AtomicU64::new(0),
             last_merge_ns: AtomicU64::new(0),
             hint_floor: AtomicU32::new(0),
@@ -290,18 +303,16 @@ impl Engine {
                     }
                 }
                 Chore::Release(files) => drop(files),
-                Chore::Writeback(step) => {
-                    if let Err(err) = step.run() {
-                        // The kernel reports a write-back error once: the seal's fdatasync could
-                        // now succeed over lost pages.
-                        self.fsync_failed(&mut self.writer.lock(), format!("early write-back failed: {err}"));
-                    }
+                Chore::Discard => {
+                    let why = self.poison.lock().clone().unwrap_or_default();
+                    self.fsync_failed(&mut self.writer.lock(), why);
                 }
                 Chore::RemoveRetiredSnapshot => {
                     // Not while a merge swaps directories; a failure leaves it to the next open.
                     let _dirs = self.dirs.lock();
                     let _ = snapshot::remove_retired(&self.dir);
                 }
+                Chore::FlushWatermark => self.watermark.flush(),
                 Chore::RemoveOldGeneration => {
                     // Failures are retried by the next merge, delete-all or open.
                     let _ = self.maintenance().remove_old_generation();
@@ -318,6 +329,53 @@ impl Engine {
         }
     }
 
+    /// The seal thread's loop: makes each full file a rotation handed over durable, with
+    /// `data/` (the next file's entry), then queues its hint (docs/DESIGN.md section 5.6). A
+    /// failure poisons the handle; whoever waits for the seal drops and cuts off the records
+    /// awaiting their group commit. Nothing here takes the writer mutex: a rotation waits for
+    /// the seal while holding it.
+    pub fn run_seals(&self) {
+        while let Some(work) = self.seal_jobs.pop() {
+            match work {
+                seal::SealWork::Seal(job) => self.run_seal(job),
+                seal::SealWork::Writeback(step) => {
+                    if let Err(err) = step.run() {
+                        // The kernel reports a write-back error once: the seal's fsync could now
+                        // succeed over lost pages. Poisoned at once (nothing is acknowledged
+                        // from here); the records awaiting their commit are dropped on the
+                        // background thread, which may take the writer mutex (this thread must
+                        // not: a rotation holding it may be waiting for a seal queued here).
+                        self.poison(format!("early write-back failed: {err}"));
+                        self.chores.push(Chore::Discard);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One rotation seal ([`Engine::run_seals`]).
+    fn run_seal(&self, job: seal::SealJob) {
+        let synced = match job.trimmed {
+            true => sync_file(&job.file, &job.path),
+            false => sync_data(&job.file, &job.path),
+        };
+        let outcome = synced.and_then(|()| {
+            killpoint::hit("rotation-file-synced");
+            fsync_dir(&self.dir)
+        });
+        match outcome {
+            Ok(()) => {
+                self.seals.end(job.n, Ok(()));
+                self.queue_hints(&[job.id]);
+            }
+            Err(err) => {
+                let why = format!("fsync while sealing {} failed: {err}", job.path.display());
+                self.poison(why.clone());
+                self.seals.end(job.n, Err(why));
+            }
+        }
+    }
+
     /// `Db::reopen`: flush, then load everything from disk again, keeping the LOCK.
     pub fn reload(&self) -> Result<()> {
         let _no_merge = self.maintenance.lock();
@@ -327,6 +385,10 @@ impl Engine {
         if let (true, Some(a)) = (healthy, &mut w.active) {
             a.seal()?;
         }
+        // A failed seal poisoned the handle, which the reload clears: it is reported, and
+        // recovery judges that file again.
+        let _ = self.seals.wait_all();
+        self.seals.reset();
         w.active = None;
         let loaded = recovery::load(&self.root, &self.opts, Some(self.seed))?;
         *self.index.write() = loaded.index;
@@ -357,8 +419,12 @@ impl Engine {
             return Ok(());
         }
         self.closing.store(true, Ordering::Release);
+        // Before the background thread stops: a seal that ends queues its file's hint. (A
+        // failure poisoned the handle, and the sync below reports it.)
+        let _ = self.seals.wait_all();
         self.chores.stop();
         self.prefaults.stop();
+        self.seal_jobs.stop();
         stop_workers();
         let result = self.check_writable().and_then(|()| self.sync_all());
         if result.is_ok() {

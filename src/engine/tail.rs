@@ -56,6 +56,8 @@ impl Maintenance<'_> {
             e.ensure_room(&mut w, buf.len() as u64)?;
             e.append_locked(&mut w, buf)
         })?;
+        // A rotation for the copies: the new file's entry is durable once the seal has ended.
+        e.settle_seals(&mut w)?;
         let active = w.active.as_ref().expect("just appended");
         if let Err(err) = active.sync() {
             let why = format!("fdatasync of copied records in {} failed: {err}", active.path.display());
@@ -127,6 +129,8 @@ impl Maintenance<'_> {
         e.presync_active()?;
         let mut w = e.quiesce()?;
         e.check_writable()?;
+        // The files below the active one are durable too (a rotation's seal may be running).
+        e.settle_seals(&mut w)?;
         let Some(active) = w.active.as_ref() else { return Ok(None) };
         let (id, len) = (active.id, active.len);
         if let Err(err) = active.sync() {

@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use super::gather::Gather;
 use super::lock_order::MutexGuard;
+use super::seal::SealWork;
 use super::{Chore, Engine};
 use crate::clock::now_ns;
 use crate::error::{Error, Result};
@@ -33,7 +34,7 @@ use crate::index::Index;
 use crate::keydir::{hashed_with, Hashed, Loc};
 use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
-use crate::storage::fs::{sync_data, sync_file};
+use crate::storage::fs::{sync_data, sync_file, truncate};
 
 /// A record appended but not yet visible, waiting for its group's fsync. The members of a
 /// batch share one sequence number, so one group publishes all of them.
@@ -50,11 +51,15 @@ struct Group {
     /// The gather mark, for [`Gather::done`].
     mark: u64,
     file: Option<(Arc<std::fs::File>, std::path::PathBuf, u32, u64)>,
+    /// The last rotation seal begun by then: the group's records may lie in that file too, so
+    /// it is acknowledged only once that seal has ended (docs/DESIGN.md section 5.6).
+    seal: u64,
 }
 
 impl Group {
-    fn of(w: &Writer, mark: u64) -> Group {
-        Group { target: w.seq, mark, file: w.active.as_ref().map(|a| (a.file.clone(), a.path.clone(), a.id, a.len)) }
+    fn of(e: &Engine, w: &Writer, mark: u64) -> Group {
+        let file = w.active.as_ref().map(|a| (a.file.clone(), a.path.clone(), a.id, a.len));
+        Group { target: w.seq, mark, file, seal: e.seals.begun() }
     }
 }
 
@@ -241,7 +246,7 @@ impl Engine {
         match active.append(buf, !self.space.is_full()) {
             Ok(off) => {
                 if let Some(step) = active.writeback_due() {
-                    self.chores.push(Chore::Writeback(step));
+                    self.seal_jobs.push(SealWork::Writeback(step));
                 }
                 if let Some(stretch) = active.populate_due() {
                     self.prefaults.push(stretch);
@@ -317,20 +322,77 @@ impl Engine {
         }
     }
 
-    /// Makes sure the active file exists and can take `len` more bytes, rotating if not: the old
-    /// file is sealed before the next id is created, so every file below the highest one is
-    /// complete on disk.
+    /// Makes sure the active file exists and can take `len` more bytes, rotating if not.
     pub(super) fn ensure_room(&self, w: &mut Writer, len: u64) -> Result<()> {
         match &w.active {
-            Some(a) if a.len == 0 || a.len + len <= self.opts.max_file_size => return Ok(()),
-            Some(_) => self.seal_active(w)?,
-            None => {}
+            Some(a) if a.len == 0 || a.len + len <= self.opts.max_file_size => Ok(()),
+            Some(_) => self.rotate(w),
+            None => {
+                let id = w.allocate_id()?;
+                let fresh = ActiveFile::create(&self.dir, id)?.limited(self.opts.max_file_size);
+                self.files.write().insert(id, Arc::new(DataFile::active(&fresh)));
+                w.active = Some(fresh);
+                Ok(())
+            }
         }
-        let id = w.allocate_id()?;
-        let fresh = ActiveFile::create(&self.dir, id)?.limited(self.opts.max_file_size);
-        self.files.write().insert(id, Arc::new(DataFile::active(&fresh)));
+    }
+
+    /// Rotation (docs/DESIGN.md section 5.6): under the writer mutex, wait for the previous seal
+    /// (at most one runs, so a crash leaves at most the two newest files unsynced), trim the
+    /// full file, read it through a read-only map, create the next file; then hand the full
+    /// file to the seal thread, which fsyncs it and `data/` (the new file's entry) and queues
+    /// its hint.
+    fn rotate(&self, w: &mut Writer) -> Result<()> {
+        self.settle_seals(w)?;
+        let active = w.active.as_mut().expect("rotating the active file");
+        let trimmed = match active.trim() {
+            Ok(trimmed) => trimmed,
+            Err(e) => {
+                let why = format!("trimming {} for its seal failed: {e}", active.path.display());
+                self.fsync_failed(w, why);
+                return Err(e);
+            }
+        };
+        // The file stops being the active one only once its map exists.
+        let sealed = Arc::new(DataFile::sealed(&self.dir, active.id)?);
+        let full = w.active.take().expect("the active file");
+        // The writer's map goes with the last handle on it, on the background thread.
+        if let Some(replaced) = self.files.write().insert(full.id, sealed) {
+            self.chores.push(Chore::Release(vec![replaced]));
+        }
+        let created = w.allocate_id().and_then(|id| ActiveFile::create_unsynced(&self.dir, id));
+        // After the creation, so that the seal's fsync of `data/` covers the new entry.
+        let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed);
+        self.seal_jobs.push(SealWork::Seal(job));
+        killpoint::hit("rotation-created");
+        let fresh = created?.limited(self.opts.max_file_size);
+        self.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
         w.active = Some(fresh);
         Ok(())
+    }
+
+    /// Waits (holding the writer mutex) until every rotation seal begun has ended. A failed
+    /// seal poisoned the handle; the records awaiting their group commit are dropped and cut
+    /// off, as after any failed fsync of the files they are in (docs/DESIGN.md section 5.5).
+    pub(super) fn settle_seals(&self, w: &mut Writer) -> Result<()> {
+        match self.seals.wait_all() {
+            Ok(()) => Ok(()),
+            Err(why) => {
+                self.fsync_failed(w, why.clone());
+                Err(Error::Io { context: why, source: std::io::Error::other("fsync failed") })
+            }
+        }
+    }
+
+    /// [`Engine::settle_seals`] for seal `n`, without the writer mutex (taken on failure only).
+    fn wait_seal(&self, n: u64) -> Result<()> {
+        match self.seals.wait_for(n) {
+            Ok(()) => Ok(()),
+            Err(why) => {
+                self.fsync_failed(&mut self.writer.lock(), why.clone());
+                Err(Error::Io { context: why, source: std::io::Error::other("fsync failed") })
+            }
+        }
     }
 
     /// fdatasyncs the active file without holding the writer mutex, so that the sync a caller
@@ -358,6 +420,8 @@ impl Engine {
     /// [`Engine::seal_active`] leaving the hint to the caller: returns the id of the file it
     /// sealed, if there was an active file.
     pub(super) fn seal_active_unhinted(&self, w: &mut Writer) -> Result<Option<u32>> {
+        // The file below first: a seal makes the file the newest durable one (section 4.5).
+        self.settle_seals(w)?;
         let Some(active) = &mut w.active else { return Ok(None) };
         if let Err(e) = active.seal() {
             let why = format!("fdatasync while sealing {} failed: {e}", active.path.display());
@@ -426,7 +490,7 @@ impl Engine {
         }
         let mark = w.gather.take_over();
         self.gather_cv.notify_one();
-        let group = Group::of(w, mark);
+        let group = Group::of(self, w, mark);
         MutexGuard::unlocked(w, || {
             self.end_group(self.sync_group(group));
             self.commit(seq)
@@ -455,7 +519,7 @@ impl Engine {
             return None;
         }
         let mark = w.gather.take();
-        Some(Group::of(&w, mark))
+        Some(Group::of(self, &w, mark))
     }
 
     /// The end of a group commit, whoever ran it: the commit state learns its outcome, the
@@ -476,14 +540,19 @@ impl Engine {
     /// One group commit: fdatasync everything appended up to the group's target, then publish
     /// it in order.
     fn sync_group(&self, group: Group) -> std::result::Result<u64, (u64, Error)> {
-        let Group { target, mark, file } = group;
+        let Group { target, mark, file, seal } = group;
         let started = Instant::now();
-        if let Some((file, path, id, len)) = file {
-            if let Err(err) = sync_data(&file, &path) {
+        if let Some((file, path, _, _)) = &file {
+            if let Err(err) = sync_data(file, path) {
                 self.fsync_failed(&mut self.writer.lock(), err.to_string());
                 return Err((target, err));
             }
-            // Everything appended before the target is durable now: the watermark may say so.
+        }
+        // Records of the group may lie in the file a rotation is sealing.
+        self.wait_seal(seal).map_err(|err| (target, err))?;
+        if let Some((_, _, id, len)) = file {
+            // Everything appended before the target is durable now, and every file below: the
+            // watermark may say so.
             self.watermark.advance(id, len);
         }
         killpoint::hit("group-synced");
@@ -522,6 +591,15 @@ impl Engine {
     fn discard_pending(&self, w: &mut Writer) {
         let active_id = w.active.as_ref().map(|a| a.id);
         let cut = w.pending.iter().filter(|p| Some(p.loc.file_id) == active_id).map(|p| p.loc.offset as u64).min();
+        // And those in a file whose rotation seal failed.
+        if let Some((id, file, path)) = self.seals.failed_file() {
+            let below = w.pending.iter().filter(|p| p.loc.file_id == id).map(|p| p.loc.offset as u64).min();
+            if let Some(at) = below {
+                if truncate(&file, &path, at).is_ok() {
+                    let _ = sync_file(&file, &path);
+                }
+            }
+        }
         if let (Some(first), Some(last)) = (w.pending.front(), w.pending.back()) {
             self.note_lost(first.seq, last.seq);
         }
@@ -536,7 +614,12 @@ impl Engine {
     /// Flushes everything appended so far (explicit `sync()` and the interval flusher).
     pub fn sync_all(&self) -> Result<()> {
         self.check_writable()?;
-        let seq = self.writer.lock().seq;
-        self.commit(seq)
+        let (seq, seal) = {
+            let w = self.writer.lock();
+            (w.seq, self.seals.begun())
+        };
+        self.commit(seq)?;
+        // A commit with nothing new to flush does not wait for a running seal itself.
+        self.wait_seal(seal)
     }
 }

@@ -235,6 +235,15 @@ impl ActiveFile {
         Ok(ActiveFile::with_map(id, path, file, 0, 0))
     }
 
+    /// Creates the next data file at a rotation, leaving its directory entry to the seal of the
+    /// file before it, which fsyncs the directory once that file is durable
+    /// (docs/DESIGN.md section 5.6).
+    pub fn create_unsynced(dir: &Path, id: u32) -> Result<ActiveFile> {
+        let path = dir.join(data_name(id));
+        let file = create_new(&path)?;
+        Ok(ActiveFile::with_map(id, path, file, 0, 0))
+    }
+
     /// Continues appending to an existing file whose valid length is `len` (recovery trimmed
     /// anything after it).
     pub fn reopen(dir: &Path, id: u32, len: u64) -> Result<ActiveFile> {
@@ -374,6 +383,19 @@ impl ActiveFile {
 
     pub fn sync(&self) -> Result<()> {
         sync_data(&self.file, &self.path)
+    }
+
+    /// Cuts the room preallocated after the last record, without a flush: a rotation does this
+    /// under the writer mutex, so that after a process crash the full file ends at its last
+    /// record (the fsync follows on the seal thread, docs/DESIGN.md section 5.6). Returns
+    /// whether the length changed (the fsync must then carry it: a full fsync, not fdatasync).
+    pub fn trim(&mut self) -> Result<bool> {
+        if self.room <= self.len {
+            return Ok(false);
+        }
+        truncate(&self.file, &self.path, self.len)?;
+        self.room = self.len;
+        Ok(true)
     }
 
     /// Makes the file end at its last record, durably: cut the room preallocated after it, then

@@ -1,0 +1,207 @@
+//! Open after a crash that interrupted a rotation's seal (docs/DESIGN.md sections 4.5 and 5.6):
+//! the second-newest file may then hold bytes that were never flushed, and the region a power
+//! loss may have left unsynced starts in it (at the watermark when the mark names it, at its
+//! first byte when the mark is older) and runs through the newest file. Damage there is cut at
+//! its first byte and everything after it set aside, the whole newest file included; damage
+//! below the mark, or in a file below the two newest, is still corruption.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::status;
+use crate::format::watermark::{Mark, WATERMARK_FILE};
+use crate::testutil::TempDir;
+use crate::watermark::Known;
+use crate::{Db, Options};
+
+/// Three values of about 1 KiB fill one 4 KiB file.
+const VALUE: usize = 1000;
+
+fn opts() -> Options {
+    let mut o = Options::default();
+    o.set_max_file_size(4096).unwrap().set_merge_interval_ms(0);
+    o
+}
+
+fn value(i: u32) -> Vec<u8> {
+    vec![b'a' + (i % 26) as u8; VALUE]
+}
+
+fn data(root: &Path, id: u32) -> PathBuf {
+    root.join("data").join(format!("{id:09}.data"))
+}
+
+/// A closed database of `n` puts `k0..` (three to a file); returns each key's (file, offset, size).
+fn written(root: &Path, n: u32) -> Vec<(u32, u64, u64)> {
+    let db = Db::open(root, opts()).unwrap();
+    let mut locs = Vec::new();
+    for i in 0..n {
+        let key = format!("k{i}");
+        db.put(key.as_bytes(), &value(i)).unwrap();
+        let m = db.meta(key.as_bytes()).unwrap().unwrap();
+        locs.push((m.file_id, m.offset, m.size));
+    }
+    db.close().unwrap();
+    locs
+}
+
+/// Makes file `id` look as a crash during its seal leaves it: no hint (it is written after the
+/// seal), and no keydir snapshot (a crash leaves none).
+fn unseal(root: &Path, id: u32) {
+    let _ = std::fs::remove_file(data(root, id).with_extension("hint"));
+    let _ = std::fs::remove_file(root.join("data").join("keydir.snapshot"));
+}
+
+fn set_mark(root: &Path, id: u32, len: u64) {
+    let seq = match Known::read(&root.join("data")).unwrap() {
+        Known::At(m) => m.seq + 1,
+        _ => 1,
+    };
+    std::fs::write(root.join("data").join(WATERMARK_FILE), Mark { seq, file_id: id, len }.encode_file()).unwrap();
+}
+
+fn edit(root: &Path, id: u32, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut b = std::fs::read(data(root, id)).unwrap();
+    f(&mut b);
+    std::fs::write(data(root, id), b).unwrap();
+}
+
+fn present(db: &Db, i: u32) -> bool {
+    db.get(format!("k{i}").as_bytes()).unwrap().is_some_and(|v| v == value(i))
+}
+
+#[test]
+fn an_unsealed_second_newest_file_that_scans_clean_keeps_everything() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    assert_eq!((locs[2].0, locs[3].0), (1, 2), "three puts to a file");
+    unseal(dir.path(), 1);
+    set_mark(dir.path(), 1, locs[0].2);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(db.open_report().quarantined.is_empty());
+    assert!((0..5).all(|i| present(&db, i)));
+    drop(db);
+    assert!(crate::validate(dir.path()).unwrap().clean());
+}
+
+#[test]
+fn a_zero_room_tail_in_the_second_newest_file_is_trimmed_and_the_newest_file_set_aside() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    // The seal's trim never reached the disk, nor did anything after the last group commit.
+    set_mark(dir.path(), 1, locs[1].1 + locs[1].2);
+    let end1 = std::fs::metadata(data(dir.path(), 1)).unwrap().len();
+    edit(dir.path(), 1, |b| b.resize(8192, 0));
+    let newest = std::fs::read(data(dir.path(), 2)).unwrap();
+
+    let report = crate::validate(dir.path()).unwrap();
+    assert!(!report.problems.iter().any(|p| p.kind == crate::ProblemKind::CorruptRecord), "{}", report.text());
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let r = db.open_report();
+    assert_eq!(r.unused_tails, vec![("000000001.data".to_string(), end1, 8192 - end1)]);
+    assert_eq!(r.quarantined.len(), 1, "{r:?}");
+    let q = &r.quarantined[0];
+    assert_eq!((q.file.as_str(), q.offset, q.length), ("000000002.data", 0, newest.len() as u64));
+    assert!((0..3).all(|i| present(&db, i)), "the second-newest file's records stay");
+    assert!(!present(&db, 3) && !present(&db, 4), "nothing written after the cut stays");
+    assert_eq!(std::fs::read(dir.path().join("data/000000002.corrupt")).unwrap(), newest, "kept, not deleted");
+    assert_eq!(std::fs::metadata(data(dir.path(), 1)).unwrap().len(), end1);
+    db.put(b"after", b"x").unwrap();
+    drop(db);
+    let report = crate::validate(dir.path()).unwrap();
+    assert!(report.clean(), "{}", report.text());
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.get(b"after").unwrap().as_deref(), Some(&b"x"[..]));
+    assert!((0..3).all(|i| present(&db, i)));
+}
+
+#[test]
+fn out_of_order_writes_in_the_second_newest_file_cut_it_and_set_aside_the_newest() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    // An older mark: the whole second-newest file is in the region.
+    set_mark(dir.path(), 1, 0);
+    let (_, off, size) = locs[1];
+    let old1 = std::fs::read(data(dir.path(), 1)).unwrap();
+    edit(dir.path(), 1, |b| b[off as usize..(off + size) as usize].fill(0));
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let q = &db.open_report().quarantined;
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!((q[0].file.as_str(), q[0].offset, q[0].length), ("000000001.data", off, old1.len() as u64 - off));
+    assert_eq!((q[1].file.as_str(), q[1].offset), ("000000002.data", 0));
+    assert!(present(&db, 0));
+    assert!((1..5).all(|i| !present(&db, i)), "a point in time: nothing after the first lost record");
+    assert_eq!(std::fs::metadata(data(dir.path(), 2)).unwrap().len(), 0, "the newest file stays, empty");
+}
+
+#[test]
+fn garbage_at_the_end_of_the_second_newest_file_is_set_aside_not_cut_away() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    set_mark(dir.path(), 0, 0);
+    let (_, off, size) = locs[2];
+    edit(dir.path(), 1, |b| b[(off + size / 2) as usize] ^= 0x55);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let r = db.open_report();
+    assert!(r.torn_tails.is_empty(), "only the newest file can hold a torn write: {r:?}");
+    assert_eq!(r.quarantined.len(), 2, "{r:?}");
+    assert_eq!((r.quarantined[0].offset, r.quarantined[0].length), (off, size));
+    assert!(present(&db, 0) && present(&db, 1));
+    assert!((2..5).all(|i| !present(&db, i)));
+}
+
+#[test]
+fn damage_below_the_mark_of_the_second_newest_file_is_corruption() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    let end1 = std::fs::metadata(data(dir.path(), 1)).unwrap().len();
+    set_mark(dir.path(), 1, end1);
+    let (_, off, size) = locs[1];
+    edit(dir.path(), 1, |b| b[off as usize..(off + size) as usize].fill(0));
+    let err = Db::open(dir.path(), opts()).err().expect("refused");
+    assert_eq!(err.status(), status::E_CORRUPT, "{err}");
+    assert!(std::fs::metadata(data(dir.path(), 2)).unwrap().len() > 0, "a refused open changes nothing");
+}
+
+#[test]
+fn a_mark_of_the_newest_file_makes_the_second_newest_durable() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    set_mark(dir.path(), 2, 0);
+    edit(dir.path(), 1, |b| b.resize(8192, 0));
+    let err = Db::open(dir.path(), opts()).err().expect("refused");
+    assert_eq!(err.status(), status::E_CORRUPT, "{err}");
+    let _ = locs;
+}
+
+#[test]
+fn a_file_below_the_two_newest_is_sealed_whatever_the_mark() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 8);
+    assert_eq!(locs[7].0, 3);
+    unseal(dir.path(), 1);
+    unseal(dir.path(), 2);
+    set_mark(dir.path(), 1, 0);
+    let (_, off, size) = locs[1];
+    edit(dir.path(), 1, |b| b[off as usize..(off + size) as usize].fill(0));
+    let err = Db::open(dir.path(), opts()).err().expect("refused");
+    assert_eq!(err.status(), status::E_CORRUPT, "{err}");
+}
+
+#[test]
+fn open_makes_the_second_newest_file_durable_before_its_mark_names_the_newest() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    set_mark(dir.path(), 1, 0);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    match Known::read(&dir.path().join("data")).unwrap() {
+        Known::At(m) => assert_eq!((m.file_id, m.len), (2, locs[4].1 + locs[4].2)),
+        other => panic!("{other:?}"),
+    }
+    drop(db);
+}
