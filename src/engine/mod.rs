@@ -365,8 +365,10 @@ impl Engine {
         });
         match outcome {
             Ok(()) => {
-                self.seals.end(job.n, Ok(()));
+                // The hint is queued before the seal is said to have ended: close waits for the
+                // seal and then stops the background queue, which still drains what was queued.
                 self.queue_hints(&[job.id]);
+                self.seals.end(job.n, Ok(()));
             }
             Err(err) => {
                 let why = format!("fsync while sealing {} failed: {err}", job.path.display());
