@@ -229,10 +229,9 @@ const GROW_AHEAD: u64 = 4 << 20;
 impl ActiveFile {
     /// Creates the next data file and makes its directory entry durable.
     pub fn create(dir: &Path, id: u32) -> Result<ActiveFile> {
-        let path = dir.join(data_name(id));
-        let file = create_new(&path)?;
+        let fresh = ActiveFile::create_unsynced(dir, id)?;
         fsync_dir(dir)?;
-        Ok(ActiveFile::with_map(id, path, file, 0, 0))
+        Ok(fresh)
     }
 
     /// Creates the next data file at a rotation, leaving its directory entry to the seal of the
