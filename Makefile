@@ -107,7 +107,7 @@ test-debug:
 # simulated power loss at a random operation, unsynced writes dropped, garbled or persisted out of
 # order, with one writer and with four (100 cycles each in make test, 1,000 in make soak). Then the
 # server's parked writes answered with an error when their fsync fails.
-FAULT_TEST := $(CARGO) test --release --features fault-injection --lib fault_tests
+FAULT_TEST := $(CARGO) test --release --features fault-injection --lib -- fault_tests seal_tests
 fault-tests:
 	BITGASK_FAULT_STRIDE=4 $(FAULT_TEST)
 	$(CARGO) test --release -p bitgask-cli --features fault-injection --lib failed_fsync
@@ -172,7 +172,7 @@ soak: $(BUILD)/c_tests_killpoints $(BUILD)/c_tests_static valgrind
 	  kill9_loop_with_merges_keeps_acknowledged_puts_and_deletes kill9_loop_interval_sync_keeps_every_returned_write \
 	  batch_kill9_loop_keeps_batches_whole_with_sync batch_kill9_loop_keeps_batches_whole_without_sync
 	@echo "== fault sweep (soak: every operation)"
-	BITGASK_FAULT_STRIDE=1 BITGASK_POWERLOSS_CYCLES=1000 BITGASK_MODEL_RUNS=500 $(FAULT_TEST) -- --nocapture
+	BITGASK_FAULT_STRIDE=1 BITGASK_POWERLOSS_CYCLES=1000 BITGASK_MODEL_RUNS=500 $(FAULT_TEST) --nocapture
 	$(MAKE) --no-print-directory wire-fuzz
 
 # The bitgask command: its unit tests, then every subcommand driven end to end from a script.

@@ -42,8 +42,9 @@ fn a_no_sync_put_does_not_wait_for_the_seal_of_the_file_it_rotated_away_from() {
     fault::arm(dir.path(), None);
     fault::slow_fsyncs(dir.path(), SLOW);
     let (rotating, worst) = put_until_file(&db, 2);
-    assert!(rotating < SLOW / 4, "the rotating put took {rotating:?} beside a {SLOW:?} seal");
-    assert!(worst < SLOW / 4, "a put took {worst:?}");
+    // Waiting for the seal would take at least one slow fsync; the margin is for a loaded machine.
+    assert!(rotating < SLOW / 2, "the rotating put took {rotating:?} beside a {SLOW:?} seal");
+    assert!(worst < SLOW / 2, "a put took {worst:?}");
     // The next rotation waits for that seal (at most one runs): by now it has long ended or
     // is about to, so only check that everything reads back and syncs.
     let t = Instant::now();
