@@ -10,11 +10,21 @@ use crate::{Db, Options};
 
 const SLOW: Duration = Duration::from_millis(400);
 
-fn opts(sync: bool) -> Options {
+fn opts() -> Options {
     let mut o = Options::default();
     o.set_max_file_size(16 << 10).unwrap().set_merge_interval_ms(0);
-    o.set_sync_on_put(sync).set_sync_on_delete(sync);
+    o.set_sync_on_put(false).set_sync_on_delete(false);
     o
+}
+
+/// A no-sync database written once, then every fsync made [`SLOW`] slower.
+fn on_a_slow_disk() -> (TempDir, Db) {
+    let dir = TempDir::new("seal");
+    let db = Db::open(dir.path().join("db"), opts()).unwrap();
+    db.put(b"warm", b"up").unwrap();
+    fault::arm(dir.path(), None);
+    fault::slow_fsyncs(dir.path(), SLOW);
+    (dir, db)
 }
 
 /// Puts 100-byte values until the put that created file `id` returns: (that put's time, the
@@ -36,11 +46,7 @@ fn put_until_file(db: &Db, id: u32) -> (Duration, Duration) {
 
 #[test]
 fn a_no_sync_put_does_not_wait_for_the_seal_of_the_file_it_rotated_away_from() {
-    let dir = TempDir::new("seal");
-    let db = Db::open(dir.path().join("db"), opts(false)).unwrap();
-    db.put(b"warm", b"up").unwrap();
-    fault::arm(dir.path(), None);
-    fault::slow_fsyncs(dir.path(), SLOW);
+    let (dir, db) = on_a_slow_disk();
     let (rotating, worst) = put_until_file(&db, 2);
     // Waiting for the seal would take at least one slow fsync; the margin is for a loaded machine.
     assert!(rotating < SLOW / 2, "the rotating put took {rotating:?} beside a {SLOW:?} seal");
@@ -56,11 +62,7 @@ fn a_no_sync_put_does_not_wait_for_the_seal_of_the_file_it_rotated_away_from() {
 
 #[test]
 fn a_second_rotation_waits_for_the_first_seal() {
-    let dir = TempDir::new("seal");
-    let db = Db::open(dir.path().join("db"), opts(false)).unwrap();
-    db.put(b"warm", b"up").unwrap();
-    fault::arm(dir.path(), None);
-    fault::slow_fsyncs(dir.path(), SLOW);
+    let (dir, db) = on_a_slow_disk();
     let started = Instant::now();
     put_until_file(&db, 2);
     let (rotating, _) = put_until_file(&db, 3);
@@ -72,11 +74,7 @@ fn a_second_rotation_waits_for_the_first_seal() {
 
 #[test]
 fn a_durable_put_after_a_rotation_is_acknowledged_only_once_the_seal_ended() {
-    let dir = TempDir::new("seal");
-    let db = Db::open(dir.path().join("db"), opts(false)).unwrap();
-    db.put(b"warm", b"up").unwrap();
-    fault::arm(dir.path(), None);
-    fault::slow_fsyncs(dir.path(), SLOW);
+    let (dir, db) = on_a_slow_disk();
     let started = Instant::now();
     put_until_file(&db, 2);
     db.sync().unwrap();
