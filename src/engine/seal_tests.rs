@@ -65,10 +65,9 @@ fn a_second_rotation_waits_for_the_first_seal() {
     let (dir, db) = on_a_slow_disk();
     let started = Instant::now();
     put_until_file(&db, 2);
-    let (rotating, _) = put_until_file(&db, 3);
+    put_until_file(&db, 3);
     // The seal of file 1 fsyncs the file and `data/`: two slow fsyncs.
     assert!(started.elapsed() >= SLOW * 2, "file 3 was created before file 1's seal ended");
-    assert!(rotating > Duration::ZERO);
     fault::disarm(dir.path());
 }
 

@@ -375,24 +375,18 @@ impl Engine {
     /// seal poisoned the handle; the records awaiting their group commit are dropped and cut
     /// off, as after any failed fsync of the files they are in (docs/DESIGN.md section 5.5).
     pub(super) fn settle_seals(&self, w: &mut Writer) -> Result<()> {
-        match self.seals.wait_all() {
-            Ok(()) => Ok(()),
-            Err(why) => {
-                self.fsync_failed(w, why.clone());
-                Err(Error::Io { context: why, source: std::io::Error::other("fsync failed") })
-            }
-        }
+        self.seals.wait_all().map_err(|why| self.seal_failed(w, why))
     }
 
     /// [`Engine::settle_seals`] for seal `n`, without the writer mutex (taken on failure only).
     fn wait_seal(&self, n: u64) -> Result<()> {
-        match self.seals.wait_for(n) {
-            Ok(()) => Ok(()),
-            Err(why) => {
-                self.fsync_failed(&mut self.writer.lock(), why.clone());
-                Err(Error::Io { context: why, source: std::io::Error::other("fsync failed") })
-            }
-        }
+        self.seals.wait_for(n).map_err(|why| self.seal_failed(&mut self.writer.lock(), why))
+    }
+
+    /// A failed seal, as a failed fsync of the active file: the pending records go.
+    fn seal_failed(&self, w: &mut Writer, why: String) -> Error {
+        self.fsync_failed(w, why.clone());
+        Error::Io { context: why, source: std::io::Error::other("fsync failed") }
     }
 
     /// fdatasyncs the active file without holding the writer mutex, so that the sync a caller
