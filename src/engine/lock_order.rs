@@ -82,12 +82,8 @@ impl<'a, T> MutexGuard<'a, T> {
         out
     }
 
-    /// Waits on `cv`, which releases the mutex meanwhile (the thread takes nothing else then).
-    pub fn wait(guard: &mut Self, cv: &parking_lot::Condvar) {
-        cv.wait(&mut guard.inner);
-    }
-
-    /// [`MutexGuard::wait`] until `deadline` at the latest; false when the deadline passed.
+    /// Waits on `cv`, which releases the mutex meanwhile (the thread takes nothing else then),
+    /// until `deadline` at the latest; false when the deadline passed.
     pub fn wait_until(guard: &mut Self, cv: &parking_lot::Condvar, deadline: std::time::Instant) -> bool {
         !cv.wait_until(&mut guard.inner, deadline).timed_out()
     }

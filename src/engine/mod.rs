@@ -42,6 +42,7 @@ mod conflicts;
 mod gather;
 #[cfg(all(test, feature = "fault-injection"))]
 mod gather_tests;
+mod group_wake;
 mod lock_order;
 mod maintenance;
 mod multi_read;
@@ -61,6 +62,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Condvar;
+
+use group_wake::GroupEnds;
 
 use crate::background::WorkQueue;
 use crate::error::{Error, Result};
@@ -112,7 +115,8 @@ pub(crate) struct Engine {
     dirs: Mutex<()>,
     writer: Mutex<Writer>,
     commit: Mutex<CommitState>,
-    commit_cv: Condvar,
+    /// Wakes the writers waiting for a group commit when it ends.
+    group_ends: GroupEnds,
     /// Wakes a group commit leader that waits for writes to gather (writer mutex).
     gather_cv: Condvar,
     /// Sealed files a selective merge found nothing to reclaim in (all their dead bytes are
@@ -199,7 +203,7 @@ impl Engine {
             dirs: Mutex::new(Rank::Dirs, ()),
             writer: Mutex::new(Rank::Writer, writer),
             commit: Mutex::new(Rank::Commit, CommitState::default()),
-            commit_cv: Condvar::new(),
+            group_ends: GroupEnds::default(),
             gather_cv: Condvar::new(),
             irreducible: Mutex::new(Rank::Irreducible, HashMap::new()),
             index: RwLock::new(Rank::Index, loaded.index),
@@ -405,6 +409,7 @@ impl Engine {
         // Ids may be taken again (the counter restarts above the highest file on disk).
         self.irreducible.lock().clear();
         *self.commit.lock() = CommitState::settled(w.seq);
+        self.group_ends.settle(w.seq);
         *self.poison.lock() = None;
         self.poisoned.store(false, Ordering::Release);
         drop(w);

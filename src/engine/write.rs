@@ -452,7 +452,13 @@ impl Engine {
             }
             self.check_writable()?;
             if st.syncing {
-                MutexGuard::wait(&mut st, &self.commit_cv);
+                let count = self.group_ends.count();
+                drop(st);
+                self.group_ends.wait(count);
+                if self.group_ends.durable() >= seq {
+                    return Ok(());
+                }
+                st = self.commit.lock();
                 continue;
             }
             st.syncing = true;
@@ -528,7 +534,9 @@ impl Engine {
                 st.failure = e.to_string();
             }
         }
-        self.commit_cv.notify_all();
+        let durable = st.durable;
+        drop(st);
+        self.group_ends.end(durable);
     }
 
     /// One group commit: fdatasync everything appended up to the group's target, then publish
