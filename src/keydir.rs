@@ -1155,6 +1155,28 @@ mod tests {
         assert_eq!(k.len(), 30_000);
     }
 
+    #[test]
+    fn keys_sharing_one_hash_keep_their_own_entries_through_a_growth() {
+        let mut k = Keydir::new();
+        let base = k.hashed(b"the first colliding key");
+        let keys: Vec<Vec<u8>> = (0..40).map(|i| format!("colliding key number {i:04}").into_bytes()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(k.insert_hashed(&Hashed { key, ..base }, loc(i as u32)), None);
+        }
+        let s = shard_of(base.hash);
+        let layout = k.shards[s].layout;
+        let mut i = 0;
+        while k.shards[s].layout == layout {
+            k.insert(format!("filler-{i}").as_bytes(), loc(7));
+            i += 1;
+        }
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(k.get_hashed(&Hashed { key, ..base }), Some(loc(i as u32)), "key {i}");
+        }
+        assert_eq!(k.insert_hashed(&Hashed { key: &keys[3], ..base }, loc(99)), Some(loc(3)));
+        assert_eq!(k.get_hashed(&Hashed { key: &keys[4], ..base }), Some(loc(4)));
+    }
+
     /// `cargo test --release --lib keydir::tests::grow_timing -- --ignored --nocapture`: CPU per
     /// moved entry of rebuilding every shard of a 900 k-key keydir (16-byte keys, tables of up
     /// to 2^20 buckets: hashes from the tags), the new tables' page faults included.
