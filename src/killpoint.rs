@@ -54,11 +54,18 @@ fn chosen() -> Option<(String, u64)> {
 /// The points of a rotation and its seal on the `bitgask-seal` thread (docs/DESIGN.md section
 /// 5.6), in the order one rotation reaches them: the next file created (writer mutex held), the
 /// full file fsynced, `data/` fsynced (the group commits waiting for the seal still held), its
-/// hint written on the background thread (any sealed file's hint: open and the synchronous seals
-/// queue them too); and a step of the active file's early write-back done on the seal thread.
+/// hint filled into `<id>.hint.tmp` (not yet synced nor renamed) and then written, on the
+/// background thread (any hint: open, the synchronous seals, close and merges write them too);
+/// and a step of the active file's early write-back done on the seal thread.
 /// `c_tests/killpoints/test_rotation_kill.c` sweeps every one (and checks it knows this list).
-pub const ROTATION_POINTS: &[&str] =
-    &["rotation-created", "rotation-file-synced", "rotation-dir-synced", "hint-written", "writeback-step-done"];
+pub const ROTATION_POINTS: &[&str] = &[
+    "rotation-created",
+    "rotation-file-synced",
+    "rotation-dir-synced",
+    "hint-tmp-written",
+    "hint-written",
+    "writeback-step-done",
+];
 
 /// Every merge point, for tests that sweep them all.
 pub const MERGE_POINTS: &[&str] = &[

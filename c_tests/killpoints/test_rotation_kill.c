@@ -12,7 +12,8 @@
  *
  * Points (src/killpoint.rs ROTATION_POINTS): the next file created under the writer mutex, the
  * full file fsynced, data/ fsynced (group commits waiting for the seal still held), a sealed
- * file's hint written on the background thread, and a step of the active file's early
+ * file's hint filled into its temporary file and then written on the background thread (after a
+ * reopen and a close no temporary file is left), and a step of the active file's early
  * write-back done (files of 2 MiB for that one: a step is 1 MiB). Each runs in the default
  * sync-on-put mode and without per-write sync, where every write that returned must survive a
  * kill -9 since it is in the page cache (the active file is a shared map).
@@ -22,6 +23,7 @@
  */
 #include "crash_model.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -120,17 +122,37 @@ static bool rt_validate(const char *root, const char *when) {
     return ok;
 }
 
+/* How many files in root/data/ end in `suffix`. */
+static size_t rt_count_suffix(const char *root, const char *suffix) {
+    char p[T_PATH_MAX];
+    DIR *d = opendir(t_pathf(p, "%s/data", root));
+    struct dirent *e;
+    size_t n = 0, sl = strlen(suffix);
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        n += len > sl && strcmp(e->d_name + len - sl, suffix) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
 /* What the directory shows of the point right after the kill: a rotation leaves at least two
- * data files, a written hint its file. */
+ * data files, a written hint its file, a hint killed before its rename its temporary file. */
 static bool rt_point_left_its_trace(const char *root, const char *point, const char *when) {
     size_t data = t_list_ids(root, "data", NULL, 0), hints = t_list_ids(root, "hint", NULL, 0);
-    bool rotated = strncmp(point, "rotation-", 9) == 0 || strcmp(point, "hint-written") == 0;
+    bool rotated = strncmp(point, "writeback-", 10) != 0;
     if (rotated && data < 2) {
         t_note("%s: %zu data files after a kill at a rotation point", when, data);
         return false;
     }
     if (strcmp(point, "hint-written") == 0 && hints == 0) {
         t_note("%s: no hint file after a kill once a hint was written", when);
+        return false;
+    }
+    if (strcmp(point, "hint-tmp-written") == 0 && rt_count_suffix(root, ".hint.tmp") == 0) {
+        t_note("%s: no .hint.tmp file after a kill before a hint's rename", when);
         return false;
     }
     return true;
@@ -164,6 +186,11 @@ static bool rt_recovered(const char *root, const char *point, bool sync, cm_mode
     ok = ok && cm_check(db, md, true, when);
     ok = (db == NULL || t_close(db)) && ok;
     ok = ok && rt_validate(root, when);
+    /* Open queued the hint the kill interrupted, and close wrote it, replacing the leftover. */
+    if (ok && rt_count_suffix(root, ".tmp") != 0) {
+        t_note("%s: %zu temporary files in data/ after a reopen and a close", when, rt_count_suffix(root, ".tmp"));
+        ok = false;
+    }
     bitgask_options_free(o);
     return ok;
 }
@@ -258,6 +285,8 @@ TEST(rotation_kill_file_synced) { rt_sweep("rotation-file-synced", 1, true); }
 TEST(rotation_kill_file_synced_3) { rt_sweep("rotation-file-synced", 3, true); }
 TEST(rotation_kill_dir_synced) { rt_sweep("rotation-dir-synced", 1, true); }
 TEST(rotation_kill_dir_synced_3) { rt_sweep("rotation-dir-synced", 3, true); }
+TEST(rotation_kill_hint_tmp_written) { rt_sweep("hint-tmp-written", 1, true); }
+TEST(rotation_kill_hint_tmp_written_3) { rt_sweep("hint-tmp-written", 3, true); }
 TEST(rotation_kill_hint_written) { rt_sweep("hint-written", 1, true); }
 TEST(rotation_kill_hint_written_3) { rt_sweep("hint-written", 3, true); }
 
@@ -265,6 +294,7 @@ TEST(rotation_kill_hint_written_3) { rt_sweep("hint-written", 3, true); }
 TEST(rotation_kill_nosync_created) { rt_sweep("rotation-created", 2, false); }
 TEST(rotation_kill_nosync_file_synced) { rt_sweep("rotation-file-synced", 2, false); }
 TEST(rotation_kill_nosync_dir_synced) { rt_sweep("rotation-dir-synced", 2, false); }
+TEST(rotation_kill_nosync_hint_tmp_written) { rt_sweep("hint-tmp-written", 2, false); }
 TEST(rotation_kill_nosync_hint_written) { rt_sweep("hint-written", 2, false); }
 TEST(rotation_kill_nosync_writeback_step_done) { rt_sweep("writeback-step-done", 1, false); }
 TEST(rotation_kill_nosync_writeback_step_done_3) { rt_sweep("writeback-step-done", 3, false); }
@@ -273,7 +303,7 @@ TEST(rotation_kill_nosync_writeback_step_done_3) { rt_sweep("writeback-step-done
  * src/killpoint.rs (found from this file's compile-time path; skipped with a note when the
  * sources are absent). */
 static const char *const rt_points[] = {"rotation-created", "rotation-file-synced", "rotation-dir-synced",
-                                        "hint-written", "writeback-step-done"};
+                                        "hint-tmp-written", "hint-written",     "writeback-step-done"};
 #define RT_NPOINTS (sizeof rt_points / sizeof rt_points[0])
 
 static bool rt_knows(const char *name) {
