@@ -52,13 +52,15 @@ fn chosen() -> Option<(String, u64)> {
 }
 
 /// The points of a rotation and its seal on the `bitgask-seal` thread (docs/DESIGN.md section
-/// 5.6), in the order one rotation reaches them: the next file created (writer mutex held), the
+/// 5.6), in the order one rotation reaches them: the full file trimmed and the next file
+/// created (writer mutex held), the
 /// full file fsynced, `data/` fsynced (the group commits waiting for the seal still held), its
 /// hint filled into `<id>.hint.tmp` (not yet synced nor renamed) and then written, on the
 /// background thread (any hint: open, the synchronous seals, close and merges write them too);
 /// and a step of the active file's early write-back done on the seal thread.
 /// `c_tests/killpoints/test_rotation_kill.c` sweeps every one (and checks it knows this list).
 pub const ROTATION_POINTS: &[&str] = &[
+    "rotation-trimmed",
     "rotation-created",
     "rotation-file-synced",
     "rotation-dir-synced",

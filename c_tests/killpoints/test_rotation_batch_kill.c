@@ -281,6 +281,7 @@ static void rb_sweep(const char *spec, bool sync) {
     CHECK_MSG(md.batches > 0, "%s: no batch was acknowledged before the kills", spec);
 }
 
+TEST(rotation_batch_kill_trimmed) { rb_sweep("rotation-trimmed:2", true); }
 TEST(rotation_batch_kill_created) { rb_sweep("rotation-created:2", true); }
 TEST(rotation_batch_kill_file_synced) { rb_sweep("rotation-file-synced:2", true); }
 TEST(rotation_batch_kill_dir_synced) { rb_sweep("rotation-dir-synced:2", true); }
