@@ -1,9 +1,9 @@
 /*
  * Write batches killed at the rotation points (test_rotation_kill.c has the single puts): a
- * child opens the database with 16 KiB data files and BITGASK_KILL_POINT=<point>:<N> set; two
+ * child opens the database with 8 KiB data files and BITGASK_KILL_POINT=<point>:<N> set; two
  * threads each write batches that put every one of their 20 keys with the batch's version (a
- * batch of about 3 KiB, so a rotation every few batches; a batch never spans two files) and
- * announce each batch before bitgask_write and once it returned. The library SIGKILLs the child
+ * batch of about 3 KiB, so a rotation every two or three batches; a batch never spans two
+ * files) and announce each batch before bitgask_write and once it returned. The library SIGKILLs the child
  * at the point; the parent checks the point was reached, opens the database and checks that
  * each thread's keys all hold one version: the last acknowledged batch's or the one in flight
  * (never a mix), and no other key exists; then validates, and runs the next round on the same
@@ -20,7 +20,7 @@
 #define RB_WRITERS 2u
 #define RB_KEYS 20u
 #define RB_KEY_BASE 200000u
-#define RB_FILE (16u << 10)
+#define RB_FILE (8u << 10)
 #define RB_GIVE_UP_MS 10000u
 
 enum { RB_INTENT = 1, RB_ACK = 2 };

@@ -1,7 +1,7 @@
 /*
  * Crash safety of a rotation and of its seal on the bitgask-seal thread (docs/DESIGN.md section
- * 5.6): a child process opens the database with small data files, so that it rotates every few
- * dozen puts, and with BITGASK_KILL_POINT=<point>:<N> set (the library is built with the
+ * 5.6): a child process opens the database with small data files, so that it rotates every
+ * twenty-odd puts, and with BITGASK_KILL_POINT=<point>:<N> set (the library is built with the
  * kill-points feature, see the Makefile); writer threads put and delete keys until the library
  * SIGKILLs the process at the point. The parent then checks that the point was reached (a child
  * that was not killed fails the test) and left its trace (two data files; a hint), validates
@@ -33,7 +33,7 @@
 #define RT_KEYS_PER_WRITER 150u
 #define RT_STATICS 200u
 #define RT_WRITER_BASE 100000u
-#define RT_SMALL_FILE (16u << 10)
+#define RT_SMALL_FILE (4u << 10)
 /* Above the 1 MiB early write-back step near the rotation size. */
 #define RT_WRITEBACK_FILE (2u << 20)
 /* A child that was not killed by then gives up: the point was not reached. */
