@@ -2,10 +2,11 @@
 #
 #   make run       build the library and run examples/quickstart.c in a fresh directory
 #   make test      header check + lints (rustfmt, clippy) + Rust tests in release and in debug (with the C
-#                  programs built by tests/c_abi.rs) + every C test variant + valgrind + merge and adopt
-#                  kill-point sweeps + the bitgask command's and server's tests + the Go bitgask's
+#                  programs built by tests/c_abi.rs) + every C test variant + valgrind + merge, adopt and
+#                  rotation-seal kill-point sweeps + the bitgask command's and server's tests + the Go bitgask's
 #                  directories (test-gofixtures) + fuzz smoke
-#   make soak      the merge kill-point sweep with its full workload (more keys, hits and rounds)
+#   make soak      the merge and rotation-seal kill-point sweeps with their full workload (more
+#                  keys, hits and rounds)
 #                  the fault sweep over every operation and 1,000 power-loss cycles
 #                  the C kill -9 loops (sync on put, with merges, interval sync, write batches with
 #                  and without sync), 1,000 cycles each
@@ -149,7 +150,7 @@ valgrind: $(BUILD)/c_tests_shared
 	  ./$(BUILD)/c_tests_shared $(VALGRIND_TESTS)
 
 # The library with named crash points (cargo feature kill-points) in its own target directory,
-# and a runner that kills a merging process at each point, then reopens and checks.
+# and a runner that kills a merging (or rotating) process at each point, then reopens and checks.
 KP_REL        := target/killpoints/release
 KP_TEST_SRCS  := $(wildcard c_tests/killpoints/*.c) c_tests/main.c c_tests/util.c c_tests/crash_model.c
 
@@ -161,11 +162,11 @@ $(BUILD)/c_tests_killpoints: $(KP_TEST_SRCS) $(C_TEST_HDRS) $(KP_REL)/libbitgask
 	$(CC) $(ALL_CFLAGS) -std=c11 $(KP_TEST_SRCS) -o $@ $(KP_REL)/libbitgask.a $(SYSLIBS)
 
 kill-tests: $(BUILD)/c_tests_killpoints
-	@echo "== merge, tail-first reclaim and adopt kill-point sweeps"
+	@echo "== merge, tail-first reclaim, adopt and rotation-seal kill-point sweeps"
 	./$(BUILD)/c_tests_killpoints
 
 soak: $(BUILD)/c_tests_killpoints $(BUILD)/c_tests_static valgrind
-	@echo "== merge kill-point sweep (soak)"
+	@echo "== merge and rotation-seal kill-point sweeps (soak)"
 	BITGASK_SOAK=1 ./$(BUILD)/c_tests_killpoints
 	@echo "== C kill -9 loops (soak: 1,000 cycles each)"
 	BITGASK_SOAK=1 BITGASK_TEST_TIMEOUT=1800 ./$(BUILD)/c_tests_static kill9_loop_keeps_every_acknowledged_put \

@@ -5,7 +5,7 @@
 //! empty inline function. The library's own tests can also run code of their own at a point
 //! ([`on_hit`]), to make a race or a panic happen exactly there; `iter-next` (an iterator about
 //! to visit a key) and `group-synced` (a group commit's fsync returned) are such points, outside
-//! [`MERGE_POINTS`].
+//! [`MERGE_POINTS`] and [`ROTATION_POINTS`].
 
 /// Crash point `name` (and, in the library's tests, the hook set for it on this thread).
 #[inline(always)]
@@ -51,7 +51,25 @@ fn chosen() -> Option<(String, u64)> {
     })
 }
 
-/// Every point, for tests that sweep them all.
+/// The points of a rotation and its seal on the `bitgask-seal` thread (docs/DESIGN.md section
+/// 5.6), in the order one rotation reaches them: the full file trimmed and the next file
+/// created (writer mutex held), the
+/// full file fsynced, `data/` fsynced (the group commits waiting for the seal still held), its
+/// hint filled into `<id>.hint.tmp` (not yet synced nor renamed) and then written, on the
+/// background thread (any hint: open, the synchronous seals, close and merges write them too);
+/// and a step of the active file's early write-back done on the seal thread.
+/// `c_tests/killpoints/test_rotation_kill.c` sweeps every one (and checks it knows this list).
+pub const ROTATION_POINTS: &[&str] = &[
+    "rotation-trimmed",
+    "rotation-created",
+    "rotation-file-synced",
+    "rotation-dir-synced",
+    "hint-tmp-written",
+    "hint-written",
+    "writeback-step-done",
+];
+
+/// Every merge point, for tests that sweep them all.
 pub const MERGE_POINTS: &[&str] = &[
     "merge-tmp-created",
     "merge-output-synced",

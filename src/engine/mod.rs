@@ -303,7 +303,9 @@ impl Engine {
                     let _dirs = self.dirs.lock();
                     if self.files.read().contains_key(&id) {
                         // A failed hint only costs a slower open; the file is scanned instead.
-                        let _ = write_hint(&self.dir, id);
+                        if write_hint(&self.dir, id).is_ok() {
+                            killpoint::hit("hint-written");
+                        }
                     }
                 }
                 Chore::Release(files) => drop(files),
@@ -343,7 +345,9 @@ impl Engine {
             match work {
                 seal::SealWork::Seal(job) => self.run_seal(job),
                 seal::SealWork::Writeback(step) => {
-                    if let Err(err) = step.run() {
+                    let ran = step.run();
+                    killpoint::hit("writeback-step-done");
+                    if let Err(err) = ran {
                         // The kernel reports a write-back error once: the seal's fsync could now
                         // succeed over lost pages. Poisoned at once (nothing is acknowledged
                         // from here); the records awaiting their commit are dropped on the
@@ -369,6 +373,8 @@ impl Engine {
         });
         match outcome {
             Ok(()) => {
+                // Group commits waiting for this seal are still held here.
+                killpoint::hit("rotation-dir-synced");
                 // The hint is queued before the seal is said to have ended: close waits for the
                 // seal and then stops the background queue, which still drains what was queued.
                 self.queue_hints(&[job.id]);

@@ -360,6 +360,8 @@ impl Engine {
         if let Some(replaced) = self.files.write().insert(full.id, sealed) {
             self.chores.push(Chore::Release(vec![replaced]));
         }
+        // The full file ends at its last record and is still the newest file.
+        killpoint::hit("rotation-trimmed");
         let created = w.allocate_id().and_then(|id| ActiveFile::create_unsynced(&self.dir, id));
         // After the creation, so that the seal's fsync of `data/` covers the new entry.
         let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed);
