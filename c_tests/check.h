@@ -196,5 +196,12 @@ bool t_key_number(const uint8_t *key, size_t klen, uint32_t *n);
 int t_count_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 /* Puts keys first..first+count-1 with their t_value of the given version; false on an error. */
 bool t_put_keys(bitgask_db *db, uint32_t first, uint32_t count, uint32_t version);
+/* bitgask_validate on root reports it clean; otherwise a note naming `when`, and false. */
+bool t_validate_clean(const char *root, const char *when);
+/* The kill-point sweeps' coverage check: every name in the `pub const <list>` array of
+ * src/killpoint.rs (found from `self`, the caller's __FILE__, two folders up) is one of
+ * known[0..n), and the array has n names. False after a note when not; true with a note when the
+ * sources are absent (an installed test binary). */
+bool t_points_covered(const char *self, const char *list, const char *const *known, size_t n);
 
 #endif /* BITGASK_C_TESTS_CHECK_H */

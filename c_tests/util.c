@@ -649,3 +649,74 @@ bool t_go_dir_adopted(bitgask_db *db) {
     return t_go_dir_value_is(db, "k", "older stamp, appended last") && t_go_dir_value_is(db, "gone", NULL) &&
            t_go_dir_value_is(db, "plain", "p");
 }
+
+bool t_validate_clean(const char *root, const char *when) {
+    bitgask_report *r = NULL;
+    bitgask_error *err = NULL;
+    bitgask_status s = bitgask_validate(root, NULL, &r, &err);
+    bool ok = s == BITGASK_OK && r != NULL && bitgask_report_clean(r);
+    if (!ok)
+        t_note("%s: validate: status %d %s\n%s", when, (int)s, err ? bitgask_error_message(err) : "",
+               r ? bitgask_report_text(r) : "");
+    bitgask_error_free(err);
+    bitgask_report_free(r);
+    return ok;
+}
+
+static bool t_is_known(const char *name, const char *const *known, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (strcmp(known[i], name) == 0)
+            return true;
+    return false;
+}
+
+bool t_points_covered(const char *self, const char *list, const char *const *known, size_t n) {
+    char path[T_PATH_MAX], decl[96], name[96];
+    const char *slash = strrchr(self, '/'), *p, *end;
+    unsigned char *src;
+    size_t len = 0, found = 0;
+    bool ok = true;
+    if (slash == NULL)
+        t_pathf(path, "../../src/killpoint.rs");
+    else
+        t_pathf(path, "%.*s/../../src/killpoint.rs", (int)(slash - self), self);
+    if (!t_file_exists(path)) {
+        t_note("%s not found: coverage of the point list not checked", path);
+        return true;
+    }
+    if ((src = t_read_file(path, &len)) == NULL) {
+        t_note("cannot read %s", path);
+        return false;
+    }
+    snprintf(decl, sizeof decl, "pub const %s", list);
+    p = strstr((const char *)src, decl);
+    end = p ? strstr(p, "];") : NULL;
+    if (p == NULL || end == NULL) {
+        t_note("no %s list in %s", list, path);
+        free(src);
+        return false;
+    }
+    for (p = strchr(p, '['); ok && p != NULL && p < end;) {
+        const char *q = strchr(p, '"'), *qe;
+        if (q == NULL || q > end)
+            break;
+        qe = strchr(q + 1, '"');
+        if (qe == NULL || qe > end || (size_t)(qe - q - 1) >= sizeof name)
+            break;
+        memcpy(name, q + 1, (size_t)(qe - q - 1));
+        name[qe - q - 1] = '\0';
+        found++;
+        if (!t_is_known(name, known, n)) {
+            t_note("kill point %s (src/killpoint.rs %s) has no sweep in %s", name, list, self);
+            ok = false;
+        }
+        p = qe + 1;
+    }
+    free(src);
+    if (ok && found != n) {
+        t_note("src/killpoint.rs %s lists %zu points, the sweep knows %zu", list, found, n);
+        ok = false;
+    }
+    return ok;
+}

@@ -452,46 +452,9 @@ TEST(selective_merge_kill_old_removed) { kp_sweep("merge-old-removed", 1, KP_SEL
 /* Every point the library declares has a sweep here: reads MERGE_POINTS from src/killpoint.rs
  * (found from this file's compile-time path; skipped with a note when the sources are absent). */
 TEST(kill_points_cover_every_merge_point) {
-    char path[T_PATH_MAX];
-    const char *self = __FILE__, *slash = strrchr(self, '/');
-    unsigned char *src;
-    size_t len = 0, found = 0;
-    const char *p, *end;
-    if (slash == NULL)
-        t_pathf(path, "../../src/killpoint.rs");
-    else
-        t_pathf(path, "%.*s/../../src/killpoint.rs", (int)(slash - self), self);
-    if (!t_file_exists(path)) {
-        t_note("%s not found: coverage of the point list not checked", path);
-        return;
-    }
-    src = t_read_file(path, &len);
-    CHECK(src != NULL);
-    p = strstr((const char *)src, "pub const MERGE_POINTS");
-    end = p ? strstr(p, "];") : NULL;
-    if (p == NULL || end == NULL) {
-        free(src);
-        CHECK_MSG(false, "no MERGE_POINTS list in %s", path);
-    }
-    p = strchr(p, '[');
-    while (p != NULL && p < end) {
-        const char *q = strchr(p, '"'), *qe;
-        char name[96];
-        if (q == NULL || q > end)
-            break;
-        qe = strchr(q + 1, '"');
-        if (qe == NULL || qe > end || (size_t)(qe - q - 1) >= sizeof name)
-            break;
-        memcpy(name, q + 1, (size_t)(qe - q - 1));
-        name[qe - q - 1] = '\0';
-        found++;
-        if (kp_find_point(name) == NULL) {
-            free(src);
-            CHECK_MSG(false, "kill point %s (src/killpoint.rs) has no sweep in %s", name, __FILE__);
-        }
-        p = qe + 1;
-    }
-    free(src);
-    CHECK_MSG(found == KP_NPOINTS, "src/killpoint.rs lists %zu merge points, the sweep knows %zu", found,
-              (size_t)KP_NPOINTS);
+    const char *names[KP_NPOINTS];
+    size_t i;
+    for (i = 0; i < KP_NPOINTS; i++)
+        names[i] = kp_points[i].name;
+    CHECK(t_points_covered(__FILE__, "MERGE_POINTS", names, KP_NPOINTS));
 }

@@ -214,16 +214,6 @@ static bool rb_check(bitgask_db *db, rb_model *md, const char *when) {
     return true;
 }
 
-static bool rb_validate(const char *root, const char *when) {
-    bitgask_report *r = NULL;
-    bitgask_status s = bitgask_validate(root, NULL, &r, NULL);
-    bool ok = s == BITGASK_OK && r != NULL && bitgask_report_clean(r);
-    if (!ok)
-        t_note("%s: validate: status %d\n%s", when, (int)s, r ? bitgask_report_text(r) : "");
-    bitgask_report_free(r);
-    return ok;
-}
-
 /* One crash + recovery cycle. */
 static bool rb_cycle(const char *root, const char *spec, bool sync, rb_model *md, unsigned round) {
     int fds[2], status = 0;
@@ -259,13 +249,13 @@ static bool rb_cycle(const char *root, const char *spec, bool sync, rb_model *md
                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         return false;
     }
-    if (!rb_validate(root, when) || (o = rb_opts(sync)) == NULL)
+    if (!t_validate_clean(root, when) || (o = rb_opts(sync)) == NULL)
         return false;
     db = t_open(root, o);
     ok = db != NULL && rb_check(db, md, when);
     ok = (db == NULL || t_close(db)) && ok;
     bitgask_options_free(o);
-    return ok && rb_validate(root, when);
+    return ok && t_validate_clean(root, when);
 }
 
 static void rb_sweep(const char *spec, bool sync) {

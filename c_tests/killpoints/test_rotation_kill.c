@@ -109,19 +109,6 @@ static void rt_child(const char *root, int fd, const char *point, const char *sp
 
 /* ---- the parent ---- */
 
-static bool rt_validate(const char *root, const char *when) {
-    bitgask_report *r = NULL;
-    bitgask_error *err = NULL;
-    bitgask_status s = bitgask_validate(root, NULL, &r, &err);
-    bool ok = s == BITGASK_OK && r != NULL && bitgask_report_clean(r);
-    if (!ok)
-        t_note("%s: validate: status %d %s\n%s", when, (int)s, err ? bitgask_error_message(err) : "",
-               r ? bitgask_report_text(r) : "");
-    bitgask_error_free(err);
-    bitgask_report_free(r);
-    return ok;
-}
-
 /* How many files in root/data/ end in `suffix`. */
 static size_t rt_count_suffix(const char *root, const char *suffix) {
     char p[T_PATH_MAX];
@@ -185,7 +172,7 @@ static bool rt_recovered(const char *root, const char *point, bool sync, cm_mode
         t_note("%s: open after the kill failed", when);
     ok = ok && cm_check(db, md, true, when);
     ok = (db == NULL || t_close(db)) && ok;
-    ok = ok && rt_validate(root, when);
+    ok = ok && t_validate_clean(root, when);
     /* Open queued the hint the kill interrupted, and close wrote it, replacing the leftover. */
     if (ok && rt_count_suffix(root, ".tmp") != 0) {
         t_note("%s: %zu temporary files in data/ after a reopen and a close", when, rt_count_suffix(root, ".tmp"));
@@ -229,7 +216,7 @@ static bool rt_cycle(const char *root, const char *point, const char *spec, bool
     if (!t_wait(pid, &status) || !ok)
         return false;
     return rt_killed_at_the_point(status, md, when) && rt_point_left_its_trace(root, point, when) &&
-           rt_validate(root, raw) && rt_recovered(root, point, sync, md, when);
+           t_validate_clean(root, raw) && rt_recovered(root, point, sync, md, when);
 }
 
 /* The statics, without per-write sync (close makes them durable): 200 fsyncs in a row took
@@ -310,54 +297,6 @@ static const char *const rt_points[] = {"rotation-trimmed", "rotation-created", 
                                         "writeback-step-done"};
 #define RT_NPOINTS (sizeof rt_points / sizeof rt_points[0])
 
-static bool rt_knows(const char *name) {
-    size_t i;
-    for (i = 0; i < RT_NPOINTS; i++)
-        if (strcmp(rt_points[i], name) == 0)
-            return true;
-    return false;
-}
-
 TEST(kill_points_cover_every_rotation_point) {
-    char path[T_PATH_MAX], name[96];
-    const char *self = __FILE__, *slash = strrchr(self, '/');
-    unsigned char *src;
-    size_t len = 0, found = 0;
-    const char *p, *end;
-    if (slash == NULL)
-        t_pathf(path, "../../src/killpoint.rs");
-    else
-        t_pathf(path, "%.*s/../../src/killpoint.rs", (int)(slash - self), self);
-    if (!t_file_exists(path)) {
-        t_note("%s not found: coverage of the point list not checked", path);
-        return;
-    }
-    src = t_read_file(path, &len);
-    CHECK(src != NULL);
-    p = strstr((const char *)src, "pub const ROTATION_POINTS");
-    end = p ? strstr(p, "];") : NULL;
-    if (p == NULL || end == NULL) {
-        free(src);
-        CHECK_MSG(false, "no ROTATION_POINTS list in %s", path);
-    }
-    p = strchr(p, '[');
-    while (p != NULL && p < end) {
-        const char *q = strchr(p, '"'), *qe;
-        if (q == NULL || q > end)
-            break;
-        qe = strchr(q + 1, '"');
-        if (qe == NULL || qe > end || (size_t)(qe - q - 1) >= sizeof name)
-            break;
-        memcpy(name, q + 1, (size_t)(qe - q - 1));
-        name[qe - q - 1] = '\0';
-        found++;
-        if (!rt_knows(name)) {
-            free(src);
-            CHECK_MSG(false, "kill point %s (src/killpoint.rs) has no sweep in %s", name, __FILE__);
-        }
-        p = qe + 1;
-    }
-    free(src);
-    CHECK_MSG(found == RT_NPOINTS, "src/killpoint.rs lists %zu rotation points, the sweep knows %zu", found,
-              (size_t)RT_NPOINTS);
+    CHECK(t_points_covered(__FILE__, "ROTATION_POINTS", rt_points, RT_NPOINTS));
 }

@@ -188,19 +188,6 @@ static bool kt_check(bitgask_db *db, uint32_t acked, uint32_t deleted, uint32_t 
     return true;
 }
 
-static bool kt_validate(const char *root, const char *when) {
-    bitgask_report *r = NULL;
-    bitgask_error *err = NULL;
-    bitgask_status s = bitgask_validate(root, NULL, &r, &err);
-    bool ok = s == BITGASK_OK && r != NULL && bitgask_report_clean(r);
-    if (!ok)
-        t_note("%s: validate: status %d %s\n%s", when, (int)s, err ? bitgask_error_message(err) : "",
-               r ? bitgask_report_text(r) : "");
-    bitgask_error_free(err);
-    bitgask_report_free(r);
-    return ok;
-}
-
 /* The merge that finishes the reclaim. `*full` says whether the handle is still full after it:
  * not when the deletes freed room for the reserve twice over (the usual run), but still in the
  * odd run that deleted only about a quarter of the keys. */
@@ -231,7 +218,7 @@ static bool kt_recovered(const char *root, const char *spec, uint32_t acked, uin
     if (!ok)
         t_note("%s: open after the kill failed", spec);
     ok = ok && kt_check(db, acked, deleted, 0, spec);
-    ok = ok && kt_validate(root, spec);
+    ok = ok && t_validate_clean(root, spec);
     ok = ok && kt_finish(db, spec, &full);
     ok = ok && kt_check(db, acked, deleted, 0, "after the merge that follows recovery");
     /* Puts resume once the reclaim gave the reserve its room back. */
@@ -241,7 +228,7 @@ static bool kt_recovered(const char *root, const char *spec, uint32_t acked, uin
             ok = false;
         }
     ok = (db == NULL || t_close(db)) && ok;
-    ok = ok && kt_validate(root, "closed at the end");
+    ok = ok && t_validate_clean(root, "closed at the end");
     db = ok ? t_open(root, o) : NULL;
     ok = ok && db != NULL && kt_check(db, acked, deleted, after, "reopened at the end");
     ok = (db == NULL || t_close(db)) && ok;
