@@ -2,7 +2,8 @@
 //! files in `merge.tmp/`, then swap generations with directory renames.
 //!
 //! Step by step:
-//! 1. Seal the active file (full merge) and publish every pending write, so each input is
+//! 1. Seal the active file (full merge; its fsync on the seal thread, which the swap waits for)
+//!    and publish every pending write, so each input is
 //!    immutable and the keydir says exactly which of its records are live.
 //! 2. Copy each live record, byte for byte (stamp and expiry preserved), into output files with
 //!    fresh ids from the shared counter. A full merge drops dead versions, tombstones and
@@ -196,7 +197,11 @@ impl Drop for HintLater<'_> {
             self.e.set_hint_floor(0);
         }
         self.e.queue_missing_hints(&self.skipped);
-        self.e.queue_hints(self.id.as_slice());
+        // The file sealed for the merge is fsynced by the seal thread: a hint must not be
+        // durable before the records it describes (none if that seal failed).
+        if self.id.is_some() && self.e.seals_settled() {
+            self.e.queue_hints(self.id.as_slice());
+        }
     }
 }
 

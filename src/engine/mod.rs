@@ -367,7 +367,9 @@ impl Engine {
             Ok(()) => {
                 // The hint is queued before the seal is said to have ended: close waits for the
                 // seal and then stops the background queue, which still drains what was queued.
-                self.queue_hints(&[job.id]);
+                if job.hint {
+                    self.queue_hints(&[job.id]);
+                }
                 self.seals.end(job.n, Ok(()));
             }
             Err(err) => {
