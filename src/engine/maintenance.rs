@@ -3,6 +3,7 @@
 //! work on cannot be merged away underneath them.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::sync::Arc;
 
 use super::lock_order::MutexGuard;
@@ -13,9 +14,12 @@ use crate::error::Result;
 use crate::format::merge_done::MergeDone;
 use crate::format::record::{Header, HEADER_LEN};
 use crate::generation;
+use crate::hints::write_hint;
 use crate::index::Index;
 use crate::keydir::{Keydir, Layouts, Loc};
+use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
+use crate::storage::fs::{fsync_dir, hint_name, remove_if_exists, rename, sync_file, tmp_name};
 
 /// A live record a merge copied from `old` to `new`.
 pub(crate) struct Moved {
@@ -384,6 +388,51 @@ impl Maintenance<'_> {
         };
         ids.sort_unstable();
         Ok(PointInTime { files: ids, active })
+    }
+}
+
+impl Engine {
+    /// Hands a full merge's hints to the background thread, after its swap: each was written
+    /// as `data/<id>.hint.tmp` (it came in with `merge.tmp/`) and not synced
+    /// (docs/DESIGN.md section 7.3). A crash first leaves the output without a hint, which
+    /// costs a scan at the next open, as after a crash while any hint is written.
+    pub(crate) fn place_hints_later(&self, hints: Vec<(u32, File)>) {
+        if !hints.is_empty() {
+            self.chores.push(Chore::PlaceHints(hints));
+        }
+    }
+
+    /// Makes each hint durable and renames it to `<id>.hint`, as the atomic replace of section
+    /// 1.5 does, for the outputs still in the file table. Under the maintenance lock, so that no
+    /// merge or delete-all runs meanwhile (no generation is renamed under it, and the directory
+    /// states the kill-point sweeps expect hold). A hint that cannot be placed is removed and
+    /// written again by scanning its output (the file is scanned at open otherwise).
+    pub(super) fn place_hints(&self, hints: Vec<(u32, File)>) {
+        let _m = self.maintenance();
+        let _dirs = self.dirs.lock();
+        let mut placed = false;
+        for (id, file) in hints {
+            if !self.files.read().contains_key(&id) {
+                continue;
+            }
+            let tmp = self.dir.join(tmp_name(&hint_name(id)));
+            match sync_file(&file, &tmp).and_then(|()| rename(&tmp, &self.dir.join(hint_name(id)))) {
+                Ok(()) => {
+                    placed = true;
+                    killpoint::hit("merge-hint-placed");
+                }
+                Err(_) => {
+                    let _ = remove_if_exists(&tmp);
+                    if !self.space.is_low() {
+                        let _ = write_hint(&self.dir, id);
+                    }
+                }
+            }
+        }
+        if placed {
+            // A failure costs a scan at the next open, nothing else.
+            let _ = fsync_dir(&self.dir);
+        }
     }
 }
 

@@ -175,6 +175,9 @@ enum Chore {
     /// Make the last watermark durable (after a merge's swap named the new generation's newest
     /// file in it).
     FlushWatermark,
+    /// Make a full merge's hints durable and put them in place, after its swap (see
+    /// [`Engine::place_hints_later`]).
+    PlaceHints(Vec<(u32, std::fs::File)>),
 }
 
 /// A stretch of room the active file grew by ahead of its appends, to fault in (its own thread:
@@ -313,6 +316,7 @@ impl Engine {
                     let _ = snapshot::remove_retired(&self.dir);
                 }
                 Chore::FlushWatermark => self.watermark.flush(),
+                Chore::PlaceHints(hints) => self.place_hints(hints),
                 Chore::RemoveOldGeneration => {
                     // Failures are retried by the next merge, delete-all or open.
                     let _ = self.maintenance().remove_old_generation();
