@@ -471,11 +471,13 @@ fn copy_file<'a>(
 fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out: &mut Outputs<'a>) -> Result<Copied> {
     let Walked { layout, mut runs } = walked;
     let ids: Vec<u32> = files.iter().map(|f| f.0.id).collect();
-    let (order, ends) = merge_live::copy_order(&ids, &runs);
+    let (mut order, ends) = merge_live::copy_order(&ids, &runs);
     let mut copied = Copied::default();
     let mut placed = Vec::with_capacity(order.len());
     let mut from = 0;
     for (&(file, _), &to) in files.iter().zip(&ends) {
+        // Sorted only now: the previous input's writes are on their way to the disk meanwhile.
+        order[from..to].sort_unstable();
         copied.kept += copy_live(file, &order[from..to], now, out, &mut placed)?;
         from = to;
     }
