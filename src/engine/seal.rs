@@ -64,7 +64,12 @@ pub(super) struct Seals {
 impl Seals {
     /// Registers a seal of `id` (the caller holds the writer mutex, so seals begin in rotation
     /// order and never two at once); returns the job for the seal thread.
-    pub fn begin(&self, id: u32, file: Arc<File>, path: PathBuf, trimmed: bool, hint: bool) -> SealJob {
+    pub fn begin(&self, id: u32, file: Arc<File>, path: PathBuf, trimmed: bool) -> SealJob {
+        self.begin_with(id, file, path, trimmed, true)
+    }
+
+    /// [`Seals::begin`], saying whether the seal thread queues the file's hint.
+    pub fn begin_with(&self, id: u32, file: Arc<File>, path: PathBuf, trimmed: bool, hint: bool) -> SealJob {
         let mut s = self.state.lock();
         debug_assert_eq!(s.begun, s.finished, "a seal began while another ran");
         s.begun += 1;
@@ -145,7 +150,7 @@ impl Engine {
         if let Some(replaced) = self.files.write().insert(full.id, sealed) {
             self.chores.push(Chore::Release(vec![replaced]));
         }
-        let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed, false);
+        let job = self.seals.begin_with(full.id, full.file.clone(), full.path.clone(), trimmed, false);
         self.seal_jobs.push(SealWork::Seal(job));
         Ok(Some(full.id))
     }

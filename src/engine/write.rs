@@ -362,7 +362,7 @@ impl Engine {
         }
         let created = w.allocate_id().and_then(|id| ActiveFile::create_unsynced(&self.dir, id));
         // After the creation, so that the seal's fsync of `data/` covers the new entry.
-        let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed, true);
+        let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed);
         self.seal_jobs.push(SealWork::Seal(job));
         killpoint::hit("rotation-created");
         let fresh = created?.limited(self.opts.max_file_size);
