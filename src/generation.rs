@@ -96,11 +96,13 @@ pub fn list(dir: &Path) -> Result<Listing> {
     Ok(out)
 }
 
-/// Step 1: a fresh, empty `merge.tmp/`, durable in the root before anything is written in it (so
-/// that no file system ordering between its creation and step 3's renames is assumed). Returns
-/// its path.
+/// Step 1: a fresh, empty `merge.tmp/` (a stale one removed first). Not durable yet: its entry
+/// in the root is fsynced with `MERGE_DONE` ([`mark_complete`]), before step 3 renames anything,
+/// so that no file system ordering between its creation and those renames is assumed. Fsynced
+/// here, the root waited 10-90 ms for the device flush behind the active file's seal, which a
+/// full merge now leaves running (docs/DESIGN.md section 7.2). Returns its path.
 pub fn begin(root: &Path) -> Result<PathBuf> {
-    dfs::fresh_dir(root, MERGE_TMP)
+    dfs::fresh_dir_unsynced(root, MERGE_TMP)
 }
 
 /// Undoes steps 1 and 2: nothing outside `merge.tmp/` has changed yet.
@@ -118,7 +120,12 @@ pub fn mark_complete(tmp: &Path, done: &MergeDone) -> Result<()> {
     let path = tmp.join(MERGE_DONE);
     let mut w = Checked::new(dfs::create_new(&path)?, &path);
     w.write_all(&done.encode()).map_err(|e| Error::io("write", &path, e))?;
-    dfs::sync_file(w.file(), &path)
+    dfs::sync_file(w.file(), &path)?;
+    // `merge.tmp/` itself, in the root ([`begin`]).
+    match tmp.parent() {
+        Some(root) => fsync_dir(root),
+        None => Ok(()),
+    }
 }
 
 /// Step 3, for a caller that keeps every other writer out of `data/`: link what survives (every

@@ -79,6 +79,7 @@ pub const MERGE_POINTS: &[&str] = &[
     "merge-data-renamed",
     "merge-tmp-renamed",
     "merge-old-removed",
+    "merge-hint-placed",
 ];
 
 /// Runs `f` on this thread each time it reaches point `name`, until [`clear_hook`].

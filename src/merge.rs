@@ -2,7 +2,8 @@
 //! files in `merge.tmp/`, then swap generations with directory renames.
 //!
 //! Step by step:
-//! 1. Seal the active file (full merge) and publish every pending write, so each input is
+//! 1. Seal the active file (full merge; its fsync on the seal thread, which the swap waits for)
+//!    and publish every pending write, so each input is
 //!    immutable and the keydir says exactly which of its records are live.
 //! 2. Copy each live record, byte for byte (stamp and expiry preserved), into output files with
 //!    fresh ids from the shared counter. A full merge drops dead versions, tombstones and
@@ -27,6 +28,7 @@
 //! The directories and the steps between generations are `generation`'s; a crash anywhere leaves
 //! a state that open settles (`generation::settle`).
 
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +76,9 @@ struct Copied {
     /// it copies one that starts in its span whole, so its own freed bytes can be negative and
     /// only the sum over shares is (see [`copy_full`]).
     kept: u64,
+    /// Streamed hints, written as `<id>.hint.tmp` beside their outputs but not synced: made
+    /// durable and put in place by the background thread after the swap (section 7.3).
+    hints: Vec<(u32, File)>,
 }
 
 impl Copied {
@@ -84,6 +89,7 @@ impl Copied {
         self.dropped.extend(other.dropped);
         self.reclaimed += other.reclaimed;
         self.kept += other.kept;
+        self.hints.extend(other.hints);
     }
 }
 
@@ -143,7 +149,7 @@ pub(crate) fn run_with(
         // Nothing outside merge.tmp changed yet.
         let _ = generation::discard(e.root());
     };
-    let copied = match built {
+    let mut copied = match built {
         Ok(c) => c,
         Err(err) => {
             discard();
@@ -159,6 +165,9 @@ pub(crate) fn run_with(
     }
     // Steps 4 and 5.
     m.swap_in(&inputs, &copied.outputs, copied.next_active)?;
+    // Off the merge's path: a third more bytes than the outputs' for 16-byte keys and 100-byte
+    // values, which the disk took before the swap (docs/DESIGN.md section 7.3).
+    e.place_hints_later(std::mem::take(&mut copied.hints));
     hint_later.id = hint_later.id.filter(|id| !inputs.contains(id));
     hint_later.skipped.clear();
     m.repoint(&inputs_files, &copied.moved, &copied.dropped);
@@ -196,7 +205,11 @@ impl Drop for HintLater<'_> {
             self.e.set_hint_floor(0);
         }
         self.e.queue_missing_hints(&self.skipped);
-        self.e.queue_hints(self.id.as_slice());
+        // The file sealed for the merge is fsynced by the seal thread: a hint must not be
+        // durable before the records it describes (none if that seal failed).
+        if self.id.is_some() && self.e.seals_settled() {
+            self.e.queue_hints(self.id.as_slice());
+        }
     }
 }
 
@@ -349,7 +362,7 @@ impl Share<'_> {
         let files: Vec<(&DataFile, Span)> =
             spans.iter().map(|s| (&*inputs[inputs.partition_point(|f| f.id < s.file_id)], *s)).collect();
         let copied = copy_walked(&files, walked, self.now, &mut out).and_then(|mut c| {
-            c.outputs = out.finish()?;
+            (c.outputs, c.hints) = out.finish()?;
             Ok(c)
         });
         if copied.is_err() {
@@ -376,7 +389,7 @@ fn copy_scanned(
         copy_file(e, kind, file, now, &mut out, &mut copied, &mut moved)?;
     }
     copied.moved = vec![Moves::Keyed(moved)];
-    copied.outputs = out.finish()?;
+    (copied.outputs, copied.hints) = out.finish()?;
     Ok(copied)
 }
 
@@ -458,11 +471,13 @@ fn copy_file<'a>(
 fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out: &mut Outputs<'a>) -> Result<Copied> {
     let Walked { layout, mut runs } = walked;
     let ids: Vec<u32> = files.iter().map(|f| f.0.id).collect();
-    let (order, ends) = merge_live::copy_order(&ids, &runs);
+    let (mut order, ends) = merge_live::copy_order(&ids, &runs);
     let mut copied = Copied::default();
     let mut placed = Vec::with_capacity(order.len());
     let mut from = 0;
     for (&(file, _), &to) in files.iter().zip(&ends) {
+        // Sorted only now: the previous input's writes are on their way to the disk meanwhile.
+        order[from..to].sort_unstable();
         copied.kept += copy_live(file, &order[from..to], now, out, &mut placed)?;
         from = to;
     }
@@ -544,13 +559,13 @@ struct Current {
     len: u64,
     /// Bytes handed to `data`.
     written: u64,
-    hint: Option<HintBuilder<BufWriter<Paced>>>,
+    /// Not paced: it is synced only after the swap, by the background thread.
+    hint: Option<HintBuilder<BufWriter<Checked>>>,
 }
 
 /// An output file written front to back whose writeback is started every `WRITEBACK_STEP`
 /// bytes (on Linux, `sync_file_range`), and for the rest when it is closed: the disk works
-/// while the merge copies, and the fsyncs at the end find little left to write. Hints too: a
-/// hint is about a third of its data file's size.
+/// while the merge copies, and the fsyncs at the end find little left to write.
 struct Paced {
     out: Checked,
     /// Bytes handed to the kernel.
@@ -587,14 +602,7 @@ impl Write for Paced {
     }
 }
 
-impl std::io::Seek for Paced {
-    /// Only a hint seeks, once, to patch its first bytes: `written` stays a byte count.
-    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        self.out.seek(pos)
-    }
-}
-
-/// A written output: data file and (streamed) hint tmp file, both still to be fsynced.
+/// A written output: data file, still to be fsynced, and (streamed) hint tmp file.
 struct Finished {
     id: u32,
     data: Checked,
@@ -710,7 +718,7 @@ impl<'a> Outputs<'a> {
         let hint = match self.stream_hints {
             true => {
                 let hpath = self.tmp.join(hint_tmp_name(id));
-                let f = BufWriter::with_capacity(1 << 16, Paced::new(Checked::new(create_new(&hpath)?, &hpath)));
+                let f = BufWriter::with_capacity(1 << 16, Checked::new(create_new(&hpath)?, &hpath));
                 // The covered length is patched in when the file is closed.
                 Some(HintBuilder::new(f, id, 0).map_err(write_err(&self.tmp.join(hint_tmp_name(id))))?)
             }
@@ -729,7 +737,7 @@ impl<'a> Outputs<'a> {
             Some(h) => {
                 let hpath = self.tmp.join(hint_tmp_name(c.id));
                 let w = h.finish_covering(c.len).map_err(write_err(&hpath))?;
-                Some(w.into_inner().map_err(|err| write_err(&hpath)(err.into_error()))?.done())
+                Some(w.into_inner().map_err(|err| write_err(&hpath)(err.into_error()))?)
             }
             None => None,
         };
@@ -737,23 +745,22 @@ impl<'a> Outputs<'a> {
         Ok(())
     }
 
-    /// Flushes and fsyncs every output and puts streamed hints in place; returns (id, size) of
-    /// each output. The caller fsyncs the directory once every share has finished.
-    fn finish(mut self) -> Result<Vec<(u32, u64)>> {
+    /// Flushes and fsyncs every output; returns (id, size) of each output, and each streamed
+    /// hint's file, written but not synced (section 7.3: the background thread makes it durable
+    /// after the swap). `merge.tmp/` is fsynced by the swap.
+    #[allow(clippy::type_complexity)]
+    fn finish(mut self) -> Result<(Vec<(u32, u64)>, Vec<(u32, File)>)> {
         self.close_current()?;
-        let mut done = Vec::new();
+        let (mut done, mut hints) = (Vec::new(), Vec::new());
         for f in self.finished {
             dfs::sync_file(f.data.file(), &self.tmp.join(data_name(f.id)))?;
             killpoint::hit("merge-output-synced");
             if let Some(h) = f.hint {
-                let tmp_path = self.tmp.join(hint_tmp_name(f.id));
-                dfs::sync_file(h.file(), &tmp_path)?;
-                dfs::rename(&tmp_path, &self.tmp.join(hint_name(f.id)))?;
-                killpoint::hit("merge-hint-written");
+                hints.push((f.id, h.into_file()));
             }
             done.push((f.id, f.len));
         }
-        Ok(done)
+        Ok((done, hints))
     }
 }
 

@@ -184,8 +184,10 @@ pub(crate) fn shares(files: &[(u32, u64, u64)], parts: usize) -> Vec<Vec<Span>> 
 }
 
 /// The copy order: for each of `inputs` (ascending ids), `offset << 32 | index` of its live
-/// records, ascending, where `index` numbers the entries of `runs` one after the other (see
-/// [`entry`]). Returns the keys and where each input's run ends.
+/// records, where `index` numbers the entries of `runs` one after the other (see [`entry`]).
+/// Returns the keys and where each input's run ends. Each input's run is left for the caller to
+/// sort just before it copies that input: the disk, idle until the first write, then starts
+/// taking the first input's records while the others are still unsorted.
 pub(crate) fn copy_order(inputs: &[u32], runs: &[Vec<Relocation>]) -> (Vec<u64>, Vec<usize>) {
     let moves = || runs.iter().flatten();
     let rank = Ranks::new(inputs);
@@ -205,11 +207,6 @@ pub(crate) fn copy_order(inputs: &[u32], runs: &[Vec<Relocation>]) -> (Vec<u64>,
         let r = rank.of(m.old.file_id);
         fill[r] -= 1;
         order[fill[r]] = (m.old.offset as u64) << 32 | i as u64;
-    }
-    let mut from = 0;
-    for &to in &ends {
-        order[from..to].sort_unstable();
-        from = to;
     }
     (order, ends)
 }
@@ -263,8 +260,13 @@ mod tests {
     #[test]
     fn the_copy_order_is_by_file_then_offset() {
         let mut runs = vec![vec![reloc(7, 50), reloc(3, 20)], vec![reloc(7, 0), reloc(3, 10), reloc(7, 30)]];
-        let (order, ends) = copy_order(&[3, 5, 7], &runs);
+        let (mut order, ends) = copy_order(&[3, 5, 7], &runs);
         assert_eq!(ends, vec![2, 2, 5]);
+        let mut from = 0;
+        for &to in &ends {
+            order[from..to].sort_unstable();
+            from = to;
+        }
         let got: Vec<(u32, u32)> = order
             .iter()
             .map(|&k| {

@@ -76,6 +76,9 @@ fn a_full_merge_keeps_every_live_value_and_frees_the_dead_bytes() {
     assert_matches(&db, &model);
     db.close().unwrap();
     assert!(!dir.path().join("merge.tmp").exists() && !dir.path().join("data.old").exists());
+    // The hints, written unsynced beside the outputs, were placed after the swap.
+    let left: Vec<String> = names(&dir.path().join("data")).into_iter().filter(|n| n.ends_with(".tmp")).collect();
+    assert!(left.is_empty(), "{left:?}");
     let db = Db::open(dir.path(), opts()).unwrap();
     assert_matches(&db, &model);
     let report = db.open_report();
@@ -679,9 +682,6 @@ fn a_file_rotated_out_while_the_merge_waits_for_its_commit_is_not_an_input() {
     o.set_sync_on_put(true);
     let db = Arc::new(Db::open(dir.path(), o.clone()).unwrap());
     let mut model = fill(&db, 2, 50);
-    // Published without a group commit, so the merge's own commit leads one.
-    db.delete(b"key0049").unwrap();
-    model.remove(&b"key0049"[..]);
     let copied = Arc::new(AtomicBool::new(false));
     let e = db.engine().clone();
     let (wdb, wcopied) = (db.clone(), copied.clone());
@@ -694,30 +694,43 @@ fn a_file_rotated_out_while_the_merge_waits_for_its_commit_is_not_an_input() {
         })
     };
     let writers = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (held, done) = (writers.clone(), copied.clone());
-    let mut first = true;
-    crate::killpoint::on_hit("group-synced", move || {
-        if !std::mem::take(&mut first) {
-            return;
-        }
-        // The merge sealed the active file and is publishing what came before: one write opens
-        // a file, a second fills it past the limit and rotates it out, both awaiting a commit.
-        held.lock().unwrap().push(spawn_writer(b"key0001", 1));
-        let a = wait_for_active(&e, |id| id.is_some());
-        held.lock().unwrap().push(spawn_writer(b"key0002", 2));
-        wait_for_active(&e, |id| id.is_some() && id != a);
-        let done = done.clone();
-        crate::killpoint::on_hit("merge-done-written", move || done.store(true, Ordering::Release));
+    // A durable write held between its fsync and its publication: the merge seals the file that
+    // holds it, finds it awaiting its group commit and waits for that commit (with nothing
+    // awaiting one, the merge does not commit at all).
+    let in_commit = Arc::new(AtomicBool::new(false));
+    let (pdb, pe, held, flag) = (db.clone(), e.clone(), writers.clone(), in_commit.clone());
+    let pending = std::thread::spawn(move || {
+        let mut first = true;
+        crate::killpoint::on_hit("group-synced", move || {
+            if !std::mem::take(&mut first) {
+                return;
+            }
+            flag.store(true, Ordering::Release);
+            // The merge has sealed the active file and waits for this commit: one write opens a
+            // file, a second fills it past the limit and rotates it out, both awaiting a commit.
+            wait_for_active(&pe, |id| id.is_none());
+            held.lock().unwrap().push(spawn_writer(b"key0001", 1));
+            let a = wait_for_active(&pe, |id| id.is_some());
+            held.lock().unwrap().push(spawn_writer(b"key0002", 2));
+            wait_for_active(&pe, |id| id.is_some() && id != a);
+        });
+        pdb.put(b"key0003", &[3; 10]).unwrap();
+        crate::killpoint::clear_hook();
     });
+    wait_for(&in_commit, "a durable write in its group commit");
+    let done = copied.clone();
+    crate::killpoint::on_hit("merge-done-written", move || done.store(true, Ordering::Release));
     let merged = db.merge(true);
     crate::killpoint::clear_hook();
     copied.store(true, Ordering::Release);
+    pending.join().unwrap();
     for w in std::mem::take(&mut *writers.lock().unwrap()) {
         w.join().unwrap();
     }
     assert!(merged.unwrap());
     model.insert(b"key0001".to_vec(), vec![1; 3000]);
     model.insert(b"key0002".to_vec(), vec![2; 3000]);
+    model.insert(b"key0003".to_vec(), vec![3; 10]);
     assert_eq!(db.get(b"key0001").unwrap(), Some(vec![1; 3000]));
     assert_matches(&db, &model);
     Arc::try_unwrap(db).ok().unwrap().close().unwrap();

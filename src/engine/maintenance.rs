@@ -3,6 +3,7 @@
 //! work on cannot be merged away underneath them.
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::sync::Arc;
 
 use super::lock_order::MutexGuard;
@@ -13,9 +14,12 @@ use crate::error::Result;
 use crate::format::merge_done::MergeDone;
 use crate::format::record::{Header, HEADER_LEN};
 use crate::generation;
+use crate::hints::write_hint;
 use crate::index::Index;
 use crate::keydir::{Keydir, Layouts, Loc};
+use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
+use crate::storage::fs::{fsync_dir, hint_name, remove_if_exists, rename, sync_file, tmp_name};
 
 /// A live record a merge copied from `old` to `new`.
 pub(crate) struct Moved {
@@ -122,34 +126,50 @@ impl Maintenance<'_> {
     /// returns the files sealed by then, ascending: each is immutable, and the keydir says
     /// exactly which of its records are live.
     pub fn sealed_files(&self, seal_active: bool) -> Result<Vec<u32>> {
-        let (sealed, unhinted) = self.sealed_files_unhinted(seal_active)?;
+        let (sealed, unhinted) = self.listed(seal_active, false)?;
         self.e.queue_hints(unhinted.as_slice());
         Ok(sealed)
     }
 
-    /// [`Maintenance::sealed_files`], leaving the hint of the file it sealed (returned) to the
-    /// caller: a full merge consumes that file, and writing its hint beside the merge took a
-    /// fifth to a third of the CPU a merge of freshly written data used.
+    /// [`Maintenance::sealed_files`] for a full merge: the active file is sealed as a rotation
+    /// seals (its fsync on the seal thread, which the merge's swap waits for), and its hint is
+    /// left to the caller (the id returned): the merge consumes that file, and writing its hint
+    /// beside the merge took a fifth to a third of the CPU a merge of freshly written data used.
     pub fn sealed_files_unhinted(&self, seal_active: bool) -> Result<(Vec<u32>, Option<u32>)> {
+        self.listed(seal_active, true)
+    }
+
+    /// The files sealed once every write so far is visible, sealing the active file first if
+    /// `seal_active` (on the seal thread if `later`); returns the id of the file it sealed.
+    fn listed(&self, seal_active: bool, later: bool) -> Result<(Vec<u32>, Option<u32>)> {
         let e = self.e;
-        e.presync_active()?;
+        if seal_active && !later {
+            e.presync_active()?;
+        }
         // The files and the sequence number are read under one hold of the writer mutex, so
         // every record in a file listed here is at or below `seq`, which the commit below
         // publishes. A file that rotation seals after this hold may hold records still awaiting
         // their group commit: as an input, the merge would find them dead and drop them, and
         // their publication would then point the keydir into a file the swap removed.
-        let (seq, mut sealed, unhinted) = {
+        // With no record awaiting its group commit, every write up to `seq` is visible already,
+        // and the commit is skipped: with the active file's seal still running it would wait
+        // for it (a group's records may lie in the file being sealed).
+        let (seq, settled, mut sealed, unhinted) = {
             let mut w = e.writer.lock();
-            let unhinted = match seal_active {
-                true => e.seal_active_unhinted(&mut w)?,
-                false => None,
+            let unhinted = match (seal_active, later) {
+                (true, true) => e.seal_active_later(&mut w)?,
+                (true, false) => e.seal_active_unhinted(&mut w)?,
+                (false, _) => None,
             };
             let active = w.active.as_ref().map(|a| a.id);
             let sealed: Vec<u32> = e.files.read().keys().copied().filter(|&id| Some(id) != active).collect();
-            (w.seq, sealed, unhinted)
+            (w.seq, w.pending.is_empty(), sealed, unhinted)
         };
-        if let Err(err) = e.commit(seq) {
-            e.queue_hints(unhinted.as_slice());
+        if let Err(err) = if settled { Ok(()) } else { e.commit(seq) } {
+            // A hint is never durable before the records it describes.
+            if !later || e.seals_settled() {
+                e.queue_hints(unhinted.as_slice());
+            }
             return Err(err);
         }
         sealed.sort_unstable();
@@ -368,6 +388,51 @@ impl Maintenance<'_> {
         };
         ids.sort_unstable();
         Ok(PointInTime { files: ids, active })
+    }
+}
+
+impl Engine {
+    /// Hands a full merge's hints to the background thread, after its swap: each was written
+    /// as `data/<id>.hint.tmp` (it came in with `merge.tmp/`) and not synced
+    /// (docs/DESIGN.md section 7.3). A crash first leaves the output without a hint, which
+    /// costs a scan at the next open, as after a crash while any hint is written.
+    pub(crate) fn place_hints_later(&self, hints: Vec<(u32, File)>) {
+        if !hints.is_empty() {
+            self.chores.push(Chore::PlaceHints(hints));
+        }
+    }
+
+    /// Makes each hint durable and renames it to `<id>.hint`, as the atomic replace of section
+    /// 1.5 does, for the outputs still in the file table. Under the maintenance lock, so that no
+    /// merge or delete-all runs meanwhile (no generation is renamed under it, and the directory
+    /// states the kill-point sweeps expect hold). A hint that cannot be placed is removed and
+    /// written again by scanning its output (the file is scanned at open otherwise).
+    pub(super) fn place_hints(&self, hints: Vec<(u32, File)>) {
+        let _m = self.maintenance();
+        let _dirs = self.dirs.lock();
+        let mut placed = false;
+        for (id, file) in hints {
+            if !self.files.read().contains_key(&id) {
+                continue;
+            }
+            let tmp = self.dir.join(tmp_name(&hint_name(id)));
+            match sync_file(&file, &tmp).and_then(|()| rename(&tmp, &self.dir.join(hint_name(id)))) {
+                Ok(()) => {
+                    placed = true;
+                    killpoint::hit("merge-hint-placed");
+                }
+                Err(_) => {
+                    let _ = remove_if_exists(&tmp);
+                    if !self.space.is_low() {
+                        let _ = write_hint(&self.dir, id);
+                    }
+                }
+            }
+        }
+        if placed {
+            // A failure costs a scan at the next open, nothing else.
+            let _ = fsync_dir(&self.dir);
+        }
     }
 }
 

@@ -179,6 +179,9 @@ enum Chore {
     /// Make the last watermark durable (after a merge's swap named the new generation's newest
     /// file in it).
     FlushWatermark,
+    /// Make a full merge's hints durable and put them in place, after its swap (see
+    /// [`Engine::place_hints_later`]).
+    PlaceHints(Vec<(u32, std::fs::File)>),
 }
 
 /// A stretch of room the active file grew by ahead of its appends, to fault in (its own thread:
@@ -319,6 +322,7 @@ impl Engine {
                     let _ = snapshot::remove_retired(&self.dir);
                 }
                 Chore::FlushWatermark => self.watermark.flush(),
+                Chore::PlaceHints(hints) => self.place_hints(hints),
                 Chore::RemoveOldGeneration => {
                     // Failures are retried by the next merge, delete-all or open.
                     let _ = self.maintenance().remove_old_generation();
@@ -377,7 +381,9 @@ impl Engine {
                 killpoint::hit("rotation-dir-synced");
                 // The hint is queued before the seal is said to have ended: close waits for the
                 // seal and then stops the background queue, which still drains what was queued.
-                self.queue_hints(&[job.id]);
+                if job.hint {
+                    self.queue_hints(&[job.id]);
+                }
                 self.seals.end(job.n, Ok(()));
             }
             Err(err) => {

@@ -14,6 +14,11 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::write::Writer;
+use super::{Chore, Engine};
+use crate::error::Result;
+use crate::storage::datafile::DataFile;
+
 /// Work for the seal thread: the file I/O that paces the writer's files.
 pub(super) enum SealWork {
     /// A full file to make durable.
@@ -31,6 +36,9 @@ pub(super) struct SealJob {
     pub path: PathBuf,
     /// The rotation cut its room: the fsync must carry the new length too.
     pub trimmed: bool,
+    /// Queue the file's hint once it is durable. A full merge that seals the active file to
+    /// take it as an input does not: it queues the hint itself if it does not swap the file out.
+    pub hint: bool,
     /// The number of this seal ([`Seals::begin`]).
     pub n: u64,
 }
@@ -57,11 +65,16 @@ impl Seals {
     /// Registers a seal of `id` (the caller holds the writer mutex, so seals begin in rotation
     /// order and never two at once); returns the job for the seal thread.
     pub fn begin(&self, id: u32, file: Arc<File>, path: PathBuf, trimmed: bool) -> SealJob {
+        self.begin_with(id, file, path, trimmed, true)
+    }
+
+    /// [`Seals::begin`], saying whether the seal thread queues the file's hint.
+    pub fn begin_with(&self, id: u32, file: Arc<File>, path: PathBuf, trimmed: bool, hint: bool) -> SealJob {
         let mut s = self.state.lock();
         debug_assert_eq!(s.begun, s.finished, "a seal began while another ran");
         s.begun += 1;
         s.last = Some((id, file.clone(), path.clone()));
-        SealJob { id, file, path, trimmed, n: s.begun }
+        SealJob { id, file, path, trimmed, hint, n: s.begun }
     }
 
     /// The seal thread is done with seal `n`: `Err` carries why it failed.
@@ -107,5 +120,45 @@ impl Seals {
         let mut s = self.state.lock();
         s.failed = None;
         s.last = None;
+    }
+}
+
+impl Engine {
+    /// Seals the active file as a rotation does (docs/DESIGN.md section 5.6), without creating a
+    /// successor: under the writer mutex, waits for a running seal, trims the file's unused room
+    /// (no flush) and reads it through a read-only map; its fsync and `data/`'s run on the seal
+    /// thread, which does not queue its hint. Returns the id of the file, if there was an active
+    /// file. A full merge seals its last input so (section 7.2): it needs the file immutable at
+    /// once, durable only at its swap, which waits for every seal begun; the fsync under the
+    /// mutex held the merge up 9-67 ms before its walk.
+    pub(super) fn seal_active_later(&self, w: &mut Writer) -> Result<Option<u32>> {
+        // At most one seal at a time: the file below first (section 4.5).
+        self.settle_seals(w)?;
+        let Some(active) = &mut w.active else { return Ok(None) };
+        let trimmed = match active.trim() {
+            Ok(trimmed) => trimmed,
+            Err(e) => {
+                let why = format!("trimming {} for its seal failed: {e}", active.path.display());
+                self.fsync_failed(w, why);
+                return Err(e);
+            }
+        };
+        // The file stops being the active one only once its map exists.
+        let sealed = Arc::new(DataFile::sealed(&self.dir, active.id)?);
+        let full = w.active.take().expect("the active file");
+        // The writer's map goes with the last handle on it, on the background thread.
+        if let Some(replaced) = self.files.write().insert(full.id, sealed) {
+            self.chores.push(Chore::Release(vec![replaced]));
+        }
+        let job = self.seals.begin_with(full.id, full.file.clone(), full.path.clone(), trimmed, false);
+        self.seal_jobs.push(SealWork::Seal(job));
+        Ok(Some(full.id))
+    }
+
+    /// Waits, without the writer mutex, for every seal begun so far; false when one failed (the
+    /// handle is poisoned then, and whoever next waits with the writer mutex drops the records
+    /// awaiting their group commit).
+    pub(crate) fn seals_settled(&self) -> bool {
+        self.seals.wait_all().is_ok()
     }
 }

@@ -195,12 +195,19 @@ pub fn remove_tree(path: &Path) -> Result<()> {
 /// A fresh, empty directory `root/name`, durable in `root` (one an interrupted attempt left is
 /// removed first): the staging directory a merge or an adoption starts with. Returns its path.
 pub fn fresh_dir(root: &Path, name: &str) -> Result<PathBuf> {
+    let dir = fresh_dir_unsynced(root, name)?;
+    fsync_dir(root)?;
+    Ok(dir)
+}
+
+/// [`fresh_dir`] without the fsync of `root`: the caller makes the entry durable before
+/// anything depends on it.
+pub fn fresh_dir_unsynced(root: &Path, name: &str) -> Result<PathBuf> {
     let dir = root.join(name);
     if dir.exists() {
         remove_tree(&dir)?;
     }
     create_dir(&dir)?;
-    fsync_dir(root)?;
     Ok(dir)
 }
 
