@@ -323,6 +323,10 @@ fn copy_full(
     let Some(walks) = merge_live::walk(e, &shares) else {
         return copy_scanned(e, MergeKind::Full, tmp, stream_hints, inputs, now);
     };
+    // The active file this merge sealed is flushed on the seal thread while the keydir is
+    // walked; the copy starts once it is done. Behind the copy's writes that flush took tens of
+    // milliseconds, and a writer's next rotation waits for it (`make bench` row h).
+    e.wait_seals()?;
     // A share that fails stops the other at its next record.
     let stop = AtomicBool::new(false);
     let (stop, share) = (&stop, Share { e, tmp, stream_hints, inputs, now });

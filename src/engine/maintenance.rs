@@ -19,7 +19,7 @@ use crate::index::Index;
 use crate::keydir::{Keydir, Layouts, Loc};
 use crate::killpoint;
 use crate::storage::datafile::{ActiveFile, DataFile};
-use crate::storage::fs::{fsync_dir, hint_name, remove_if_exists, rename, sync_file, tmp_name};
+use crate::storage::fs::{fsync_dir, hint_name, remove_if_exists, rename, sync_file, tmp_name, write_back_stepwise};
 
 /// A live record a merge copied from `old` to `new`.
 pub(crate) struct Moved {
@@ -416,7 +416,10 @@ impl Engine {
                 continue;
             }
             let tmp = self.dir.join(tmp_name(&hint_name(id)));
-            match sync_file(&file, &tmp).and_then(|()| rename(&tmp, &self.dir.join(hint_name(id)))) {
+            let placed_now = write_back_stepwise(&file, &tmp)
+                .and_then(|()| sync_file(&file, &tmp))
+                .and_then(|()| rename(&tmp, &self.dir.join(hint_name(id))));
+            match placed_now {
                 Ok(()) => {
                     placed = true;
                     killpoint::hit("merge-hint-placed");

@@ -155,6 +155,12 @@ impl Engine {
         Ok(Some(full.id))
     }
 
+    /// Waits, without the writer mutex, for every seal begun so far; a failed one is the
+    /// handle's fsync failure, as for a group commit.
+    pub(crate) fn wait_seals(&self) -> Result<()> {
+        self.wait_seal(self.seals.begun())
+    }
+
     /// Waits, without the writer mutex, for every seal begun so far; false when one failed (the
     /// handle is poisoned then, and whoever next waits with the writer mutex drops the records
     /// awaiting their group commit).

@@ -381,7 +381,7 @@ impl Engine {
     }
 
     /// [`Engine::settle_seals`] for seal `n`, without the writer mutex (taken on failure only).
-    fn wait_seal(&self, n: u64) -> Result<()> {
+    pub(super) fn wait_seal(&self, n: u64) -> Result<()> {
         self.seals.wait_for(n).map_err(|why| self.seal_failed(&mut self.writer.lock(), why))
     }
 

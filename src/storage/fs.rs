@@ -125,6 +125,20 @@ pub fn wait_writeback(_file: &File, _path: &Path, _from: u64, _to: u64) -> Resul
     Ok(())
 }
 
+/// Writes all of `file` back one `WRITEBACK_STEP` at a time, each step waited for: an fsync
+/// anyone else issues meanwhile (a rotation's seal, which a writer may be waiting for) queues
+/// behind one step instead of the whole file.
+pub fn write_back_stepwise(file: &File, path: &Path) -> Result<()> {
+    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let mut from = 0;
+    while from < len {
+        let to = (from + WRITEBACK_STEP).min(len);
+        wait_writeback(file, path, from, to)?;
+        from = to;
+    }
+    Ok(())
+}
+
 /// fdatasync a file.
 pub fn sync_data(f: &File, path: &Path) -> Result<()> {
     gate(Op::Fsync, path)
