@@ -1150,7 +1150,9 @@ mod tests {
         }
         for i in 0..30_000 {
             assert_eq!(k.get(key(i).as_bytes()), Some(loc(i)), "key {i}");
-            assert_eq!(k.probe(&k.hashed(key(i).as_bytes())), Some(loc(i)), "key {i}");
+            // By tag only: another key sharing the tag may come first (the read path then asks
+            // `get`), but never none.
+            assert!(k.probe(&k.hashed(key(i).as_bytes())).is_some(), "key {i}");
         }
         assert_eq!(k.remove(key(5).as_bytes()), Some(loc(5)));
         assert_eq!(k.insert(key(5).as_bytes(), loc(9)), None);
