@@ -15,9 +15,8 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use super::write::Writer;
-use super::{Chore, Engine};
+use super::Engine;
 use crate::error::Result;
-use crate::storage::datafile::DataFile;
 
 /// Work for the seal thread: the file I/O that paces the writer's files.
 pub(super) enum SealWork {
@@ -133,23 +132,7 @@ impl Engine {
     /// mutex held the merge up 9-67 ms before its walk.
     pub(super) fn seal_active_later(&self, w: &mut Writer) -> Result<Option<u32>> {
         // At most one seal at a time: the file below first (section 4.5).
-        self.settle_seals(w)?;
-        let Some(active) = &mut w.active else { return Ok(None) };
-        let trimmed = match active.trim() {
-            Ok(trimmed) => trimmed,
-            Err(e) => {
-                let why = format!("trimming {} for its seal failed: {e}", active.path.display());
-                self.fsync_failed(w, why);
-                return Err(e);
-            }
-        };
-        // The file stops being the active one only once its map exists.
-        let sealed = Arc::new(DataFile::sealed(&self.dir, active.id)?);
-        let full = w.active.take().expect("the active file");
-        // The writer's map goes with the last handle on it, on the background thread.
-        if let Some(replaced) = self.files.write().insert(full.id, sealed) {
-            self.chores.push(Chore::Release(vec![replaced]));
-        }
+        let Some((full, trimmed)) = self.retire_active(w)? else { return Ok(None) };
         let job = self.seals.begin_with(full.id, full.file.clone(), full.path.clone(), trimmed, false);
         self.seal_jobs.push(SealWork::Seal(job));
         Ok(Some(full.id))

@@ -343,8 +343,27 @@ impl Engine {
     /// file to the seal thread, which fsyncs it and `data/` (the new file's entry) and queues
     /// its hint.
     fn rotate(&self, w: &mut Writer) -> Result<()> {
+        let (full, trimmed) = self.retire_active(w)?.expect("rotating the active file");
+        // The full file ends at its last record and is still the newest file.
+        killpoint::hit("rotation-trimmed");
+        let created = w.allocate_id().and_then(|id| ActiveFile::create_unsynced(&self.dir, id));
+        // After the creation, so that the seal's fsync of `data/` covers the new entry.
+        let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed);
+        self.seal_jobs.push(SealWork::Seal(job));
+        killpoint::hit("rotation-created");
+        let fresh = created?.limited(self.opts.max_file_size);
+        self.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
+        w.active = Some(fresh);
+        Ok(())
+    }
+
+    /// The first half of a seal, under the writer mutex: waits for the previous seal (at most
+    /// one runs), trims the active file's unused room (a failure poisons) and puts a read-only
+    /// map of it in the file table. Returns the file, no longer active, and whether the trim cut
+    /// anything (its fsync must then carry the length); `None` without an active file.
+    pub(super) fn retire_active(&self, w: &mut Writer) -> Result<Option<(ActiveFile, bool)>> {
         self.settle_seals(w)?;
-        let active = w.active.as_mut().expect("rotating the active file");
+        let Some(active) = w.active.as_mut() else { return Ok(None) };
         let trimmed = match active.trim() {
             Ok(trimmed) => trimmed,
             Err(e) => {
@@ -360,17 +379,7 @@ impl Engine {
         if let Some(replaced) = self.files.write().insert(full.id, sealed) {
             self.chores.push(Chore::Release(vec![replaced]));
         }
-        // The full file ends at its last record and is still the newest file.
-        killpoint::hit("rotation-trimmed");
-        let created = w.allocate_id().and_then(|id| ActiveFile::create_unsynced(&self.dir, id));
-        // After the creation, so that the seal's fsync of `data/` covers the new entry.
-        let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed);
-        self.seal_jobs.push(SealWork::Seal(job));
-        killpoint::hit("rotation-created");
-        let fresh = created?.limited(self.opts.max_file_size);
-        self.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
-        w.active = Some(fresh);
-        Ok(())
+        Ok(Some((full, trimmed)))
     }
 
     /// Waits (holding the writer mutex) until every rotation seal begun has ended. A failed
