@@ -196,6 +196,11 @@ bool t_key_number(const uint8_t *key, size_t klen, uint32_t *n);
 int t_count_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 /* Puts keys first..first+count-1 with their t_value of the given version; false on an error. */
 bool t_put_keys(bitgask_db *db, uint32_t first, uint32_t count, uint32_t version);
+/* BITGASK_SOAK is set and not "0" (make soak): the long versions of the loops and sweeps. */
+bool t_soak(void);
+/* A kill-point child's wait status says SIGKILL; otherwise a note naming `when` (a child that
+ * exited 0 gave up: its point was never reached), and false. */
+bool t_killed_at_point(int status, const char *when);
 /* bitgask_validate on root reports it clean; otherwise a note naming `when`, and false. */
 bool t_validate_clean(const char *root, const char *when);
 /* The kill-point sweeps' coverage check: every name in the `pub const <list>` array of

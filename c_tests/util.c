@@ -650,6 +650,23 @@ bool t_go_dir_adopted(bitgask_db *db) {
            t_go_dir_value_is(db, "plain", "p");
 }
 
+bool t_soak(void) {
+    const char *soak = getenv("BITGASK_SOAK");
+    return soak != NULL && strcmp(soak, "0") != 0;
+}
+
+bool t_killed_at_point(int status, const char *when) {
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        return true;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        t_note("%s: the point was never reached", when);
+    else
+        t_note("%s: the child %s %d instead of being killed at the point", when,
+               WIFEXITED(status) ? "exited with" : "died of signal",
+               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    return false;
+}
+
 bool t_validate_clean(const char *root, const char *when) {
     bitgask_report *r = NULL;
     bitgask_error *err = NULL;

@@ -44,7 +44,7 @@ typedef struct kp_cfg {
 } kp_cfg;
 
 static void kp_config(kp_cfg *c) {
-    bool soak = getenv("BITGASK_SOAK") != NULL && strcmp(getenv("BITGASK_SOAK"), "0") != 0;
+    bool soak = t_soak();
     c->statics = soak ? 600 : 250;
     c->keys_per_writer = soak ? 250 : 120;
     c->rounds = soak ? 3 : 2;

@@ -243,12 +243,8 @@ static bool rb_cycle(const char *root, const char *spec, bool sync, rb_model *md
         kill(pid, SIGKILL);
     if (!t_wait(pid, &status) || !ok)
         return false;
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
-        t_note("%s: the child %s %d instead of being killed at the point", when,
-               WIFEXITED(status) ? "exited with" : "died of signal",
-               WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    if (!t_killed_at_point(status, when))
         return false;
-    }
     if (!t_validate_clean(root, when) || (o = rb_opts(sync)) == NULL)
         return false;
     db = t_open(root, o);
@@ -261,7 +257,7 @@ static bool rb_cycle(const char *root, const char *spec, bool sync, rb_model *md
 static void rb_sweep(const char *spec, bool sync) {
     const char *root = t_tmpdir();
     rb_model md;
-    unsigned r, rounds = getenv("BITGASK_SOAK") != NULL && strcmp(getenv("BITGASK_SOAK"), "0") != 0 ? 12 : 3;
+    unsigned r, rounds = t_soak() ? 12 : 3;
     unsetenv("BITGASK_KILL_POINT");
     CHECK(root != NULL);
     memset(&md, 0, sizeof md);

@@ -46,7 +46,7 @@ typedef struct rt_cfg {
 } rt_cfg;
 
 static void rt_config(rt_cfg *c) {
-    bool soak = getenv("BITGASK_SOAK") != NULL && strcmp(getenv("BITGASK_SOAK"), "0") != 0;
+    bool soak = t_soak();
     c->rounds = soak ? 5 : 3;
     c->hits = soak ? 4 : 1;
     c->verbose = getenv("BITGASK_TEST_VERBOSE") != NULL;
@@ -147,15 +147,8 @@ static bool rt_point_left_its_trace(const char *root, const char *point, const c
 
 /* The child's end: killed at the point, after it opened the database. */
 static bool rt_killed_at_the_point(int status, const cm_model *md, const char *when) {
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-            t_note("%s: the point was never reached in %u ms", when, RT_GIVE_UP_MS);
-        else
-            t_note("%s: the child %s %d instead of being killed at the point", when,
-                   WIFEXITED(status) ? "exited with" : "died of signal",
-                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    if (!t_killed_at_point(status, when))
         return false;
-    }
     if (!md->ready) {
         t_note("%s: the child was killed before it opened the database", when);
         return false;
