@@ -10,10 +10,11 @@
 //! looking at at all. Removed keys leave garbage in the arena, which is compacted when it
 //! outgrows the live keys.
 //!
-//! The keys are split over four shards of unequal shares (6, 7, 9 and 10 of 32) chosen by hash
+//! The keys are split over sixteen shards of unequal shares (11 to 22 of 256) chosen by hash
 //! bits: each shard is a table that doubles on its own, at different key counts, so memory per
-//! key never jumps by the whole 2x of a single table; and open loads disjoint shards on several
-//! threads (docs/DESIGN.md section 6.3).
+//! key never jumps by the whole 2x of a single table, and a doubling, which holds the index lock
+//! while it moves the shard's entries, moves at most 22/256 of the keys; and open loads disjoint
+//! shards on several threads (docs/DESIGN.md sections 6.1, 6.3).
 //!
 //! Lookups hash once with a random seed (keys come from network clients via the server), fixed
 //! for the life of a database handle (every keydir it builds takes the same seed, see
@@ -82,15 +83,31 @@ fn hash_of_tag(r: u64) -> u64 {
     (t & LOW_MASK) | ((t >> LOW_BITS) << CTRL_SHIFT)
 }
 
-/// Shards and their shares of the hash space, in 32nds (bits 52-56 of the hash).
-pub const SHARDS: usize = 4;
-const SHARD_SHARES: [u8; SHARDS] = [6, 7, 9, 10];
-const SHARD_OF: [u8; 32] = shard_table();
+/// Shards and their shares of the hash space, in 256ths (bits 49-56 of the hash). The shares
+/// grow by about 2^(1/16) from one shard to the next, so each shard doubles its table at its own
+/// key count, spread evenly over every doubling of the whole. Sixteen of them keep a growth,
+/// which holds the index lock while it moves the shard's entries, to a sixteenth of the keys.
+pub const SHARDS: usize = 16;
+const SHARD_SLOTS: usize = 256;
+const SHARD_SHARES: [u8; SHARDS] = [11, 12, 12, 13, 13, 14, 15, 15, 16, 17, 18, 18, 19, 20, 21, 22];
+const SHARD_OF: [u8; SHARD_SLOTS] = shard_table();
+/// The shards open's first loading thread takes (the other takes the rest): half the hash
+/// space each (pairs of shards i and 15 - i, about 32 each).
+pub const FIRST_HALF: [bool; SHARDS] = {
+    let mut t = [false; SHARDS];
+    let mut i = 0;
+    while i < SHARDS {
+        let pair = if i < SHARDS / 2 { i } else { SHARDS - 1 - i };
+        t[i] = matches!(pair, 0 | 2 | 5 | 7);
+        i += 1;
+    }
+    t
+};
 
-const fn shard_table() -> [u8; 32] {
-    let mut t = [0u8; 32];
+const fn shard_table() -> [u8; SHARD_SLOTS] {
+    let mut t = [0u8; SHARD_SLOTS];
     let (mut i, mut s, mut left) = (0, 0, SHARD_SHARES[0]);
-    while i < 32 {
+    while i < SHARD_SLOTS {
         if left == 0 {
             s += 1;
             left = SHARD_SHARES[s];
@@ -120,7 +137,7 @@ impl Layouts {
 
 /// The shard a hash belongs to.
 pub fn shard_of(hash: u64) -> usize {
-    SHARD_OF[((hash >> 52) & 31) as usize] as usize
+    SHARD_OF[((hash >> 49) as usize) & (SHARD_SLOTS - 1)] as usize
 }
 
 #[derive(Clone, Copy)]
@@ -646,7 +663,7 @@ impl Keydir {
         let Keydir { shards, hasher, .. } = self;
         for (s, share) in shards.iter_mut().zip(SHARD_SHARES) {
             // A little over the share: the keys of a shard vary around their expected count.
-            let n = additional / 32 * share as usize + additional / 256 + 16;
+            let n = additional / SHARD_SLOTS * share as usize + additional / 256 + 16;
             if s.table.capacity() - s.table.len() < n {
                 s.grow(hasher, s.table.len() + n);
             }
@@ -900,9 +917,21 @@ mod tests {
     }
 
     #[test]
+    fn the_first_loading_thread_takes_half_the_hash_space() {
+        let first: u32 = (0..SHARDS).filter(|&i| FIRST_HALF[i]).map(|i| SHARD_SHARES[i] as u32).sum();
+        assert_eq!(first, SHARD_SLOTS as u32 / 2);
+    }
+
+    #[test]
+    fn shares_grow_from_shard_to_shard_within_a_doubling() {
+        assert!(SHARD_SHARES.windows(2).all(|w| w[0] <= w[1]), "{SHARD_SHARES:?}");
+        assert!(SHARD_SHARES[SHARDS - 1] <= 2 * SHARD_SHARES[0], "{SHARD_SHARES:?}");
+    }
+
+    #[test]
     fn shard_shares_add_up_to_the_whole_hash_space() {
-        let counts = (0..32u64).fold([0u8; SHARDS], |mut c, i| {
-            c[shard_of(i << 52)] += 1;
+        let counts = (0..SHARD_SLOTS as u64).fold([0u8; SHARDS], |mut c, i| {
+            c[shard_of(i << 49)] += 1;
             c
         });
         assert_eq!(counts, SHARD_SHARES);
@@ -985,10 +1014,11 @@ mod tests {
         for i in 0..20_000 {
             k.insert(key(i).as_bytes(), loc(i));
         }
-        // Shares 6 and 7 of 32 stay within 2^20 buckets (tags); 9 and 10 go past (keys).
-        k.reserve(3_600_000);
+        // The smallest share (11 of 256) stays within 2^20 buckets (tags); the largest (22)
+        // goes past (keys).
+        k.reserve(14_000_000);
         let buckets: Vec<usize> = k.shards.iter().map(|s| s.table.num_buckets()).collect();
-        assert!(buckets[0] <= 1 << LOW_BITS && buckets[3] > 1 << LOW_BITS, "{buckets:?}");
+        assert!(buckets[0] <= 1 << LOW_BITS && buckets[SHARDS - 1] > 1 << LOW_BITS, "{buckets:?}");
         for i in 0..20_000 {
             assert_eq!(k.get(key(i).as_bytes()), Some(loc(i)), "key {i}");
             // Past 2^20 buckets a tag adds nothing to the bucket's home and control byte, so a

@@ -10,7 +10,7 @@
 use crate::format::hint::{HintError, HintView};
 use crate::format::record::{Header, Record, FLAG_TOMBSTONE};
 use crate::idmap::IdMap;
-use crate::keydir::{hashed_with, shard_of, Hashed, KeyHasher, Keydir, Loc, Shard, Upsert, SHARDS};
+use crate::keydir::{hashed_with, shard_of, Hashed, KeyHasher, Keydir, Loc, Shard, Upsert, FIRST_HALF, SHARDS};
 use crate::storage::datafile::MappedFile;
 
 /// Every data file, mapped for the duration of recovery.
@@ -131,10 +131,14 @@ impl Loader {
             return;
         }
         let (hasher, shards) = self.keys.shards_mut();
-        let [a, b, c, d] = shards;
-        // Shares 6+10 and 7+9 of 32: the two threads get half the keys each.
-        let mut first = [Some(a), None, None, Some(d)];
-        let mut second = [None, Some(b), Some(c), None];
+        // The two threads get half the keys each (`FIRST_HALF`).
+        let (mut first, mut second): ([Option<&mut Shard>; SHARDS], [Option<&mut Shard>; SHARDS]) = Default::default();
+        for (i, shard) in shards.iter_mut().enumerate() {
+            match FIRST_HALF[i] {
+                true => first[i] = Some(shard),
+                false => second[i] = Some(shard),
+            }
+        }
         let other = std::thread::scope(|scope| {
             let helper = scope.spawn(|| {
                 let mut t = Tally::default();

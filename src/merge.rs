@@ -501,7 +501,7 @@ fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out
             m.new = Some((p.file_id, p.offset));
         }
     }
-    copied.moved = runs.into_iter().map(|moves| Moves::Walked { layout, moves }).collect();
+    copied.moved = runs.into_iter().map(|moves| Moves::Walked { layout: Box::new(layout), moves }).collect();
     Ok(copied)
 }
 

@@ -8,8 +8,8 @@
 //! ```text
 //! magic "BGKSNAP1" | version u32 | file count u32 | seed u64 | max stamp u64
 //! | files: id u32, reserved u32, size u64, inode u64, mtime ns i64, ctime ns i64
-//! | shards: offset u64, length u64, crc32 u32, reserved u32 (four)
-//! | crc32 of everything before it u32 | the four shards (keydir::snapshot)
+//! | shards: offset u64, length u64, crc32 u32, reserved u32 (one per keydir shard, sixteen)
+//! | crc32 of everything before it u32 | the shards (keydir::snapshot)
 //! ```
 //! All integers are little-endian.
 
@@ -25,7 +25,8 @@ use crate::storage::fs::{self, atomic_write_with, data_name, tmp_name};
 
 pub use crate::storage::fs::SNAPSHOT_FILE;
 const MAGIC: &[u8; 8] = b"BGKSNAP1";
-const VERSION: u32 = 1;
+/// 2: sixteen shards (version 1 had four; such a snapshot is not used, open loads from hints).
+const VERSION: u32 = 2;
 /// Keys below which close writes no snapshot: their hints load in a few milliseconds anyway.
 pub const MIN_KEYS: usize = 20_000;
 /// Entries below which one thread loads the whole snapshot.
@@ -97,7 +98,7 @@ pub fn encode(keys: &Keydir, max_ts: u64, files: &[FileStamp]) -> Vec<u8> {
     out
 }
 
-/// The header and the four shards, apart (close writes them one after the other, without
+/// The header and the shards, apart (close writes them one after the other, without
 /// copying the shards into one buffer).
 fn encode_parts(keys: &Keydir, max_ts: u64, files: &[FileStamp]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let shards: Vec<Vec<u8>> = (0..SHARDS)
@@ -185,7 +186,7 @@ type Built = (Vec<(usize, Shard)>, Vec<u64>, bool);
 /// The shards in the order the loading threads claim them: the largest first, so whichever
 /// thread finishes first takes the next one and the two end close together.
 fn claim_order(parsed: &Parsed<'_>) -> [usize; SHARDS] {
-    let mut order = [0, 1, 2, 3];
+    let mut order: [usize; SHARDS] = std::array::from_fn(|i| i);
     order.sort_by_key(|&i| std::cmp::Reverse(parsed.shards[i].0.len()));
     order
 }
@@ -282,7 +283,7 @@ fn merge_built((mut a, mut live, purge): Built, (b, other, p): Built) -> Built {
 fn loaded(parsed: &Parsed<'_>, (mut built, live, purge): Built) -> Loaded {
     built.sort_unstable_by_key(|s| s.0);
     let mut shards = built.into_iter().map(|s| s.1);
-    let shards = std::array::from_fn(|_| shards.next().expect("four shards"));
+    let shards = std::array::from_fn(|_| shards.next().expect("every shard"));
     let mut tally = Tally { max_ts: parsed.max_ts, purge, ..Tally::default() };
     for (f, l) in parsed.files.iter().zip(live) {
         if l != 0 {
@@ -549,7 +550,7 @@ mod tests {
         let order = claim_order(&parsed);
         let mut sorted = order;
         sorted.sort_unstable();
-        assert_eq!(sorted, [0, 1, 2, 3]);
+        assert_eq!(sorted, std::array::from_fn(|i| i));
         let lens = order.map(|i| parsed.shards[i].0.len());
         assert!(lens.windows(2).all(|w| w[0] >= w[1]), "{lens:?}");
     }
@@ -562,7 +563,7 @@ mod tests {
         let (first, live, _) = build_alone(&parsed, &next).unwrap();
         let mut got: Vec<usize> = first.iter().map(|s| s.0).collect();
         got.sort_unstable();
-        assert_eq!(got, [0, 1, 2, 3]);
+        assert_eq!(got, (0..SHARDS).collect::<Vec<_>>());
         assert_eq!(live.iter().sum::<u64>(), 30_000 * 40);
         let (late, live, _) = build_alone(&parsed, &next).unwrap();
         assert!(late.is_empty() && live.iter().all(|&l| l == 0), "nothing left to claim");

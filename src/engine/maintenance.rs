@@ -41,7 +41,8 @@ pub(crate) enum Moves {
     Keyed(Vec<Moved>),
     /// By walking the keydir (full merges): repointed by bucket while the bucket's shard has
     /// not moved its entries since `layout`, by key after that shard rehashed.
-    Walked { layout: Layouts, moves: Vec<Relocation> },
+    /// (The layouts boxed: one per shard, they outweigh the vector.)
+    Walked { layout: Box<Layouts>, moves: Vec<Relocation> },
 }
 
 impl Default for Moves {

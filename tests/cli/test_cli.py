@@ -554,7 +554,7 @@ def test_dump_snapshot(tmp):
     check("dump snapshot text", b"25,000 keys" in r.out or b"25000 keys" in r.out, r)
     check("dump snapshot says open would use it", b"open would use it" in r.out, r)
     (j,) = json_lines_ok("dump snapshot --json", expect("dump snapshot --json", run("--json", "dump", snap), OK))
-    check("dump snapshot json", j.get("type") == "keydir_snapshot" and j.get("keys") == 25_000 and j.get("usable") is True and len(j.get("shards", [])) == 4, j)
+    check("dump snapshot json", j.get("type") == "keydir_snapshot" and j.get("keys") == 25_000 and j.get("usable") is True and len(j.get("shards", [])) == 16, j)
     expect("validate with a snapshot", run("validate", "--dir", db), OK)
     with open(snap, "r+b") as f:
         f.seek(-3, os.SEEK_END)
