@@ -3,7 +3,9 @@
 //! watermark, in bytes never flushed) from corruption of data that was flushed (before it).
 //!
 //! - At open, reopen and after repair ([`Tracker::settle`]): the newest file is fdatasynced and
-//!   its whole valid length recorded, durably, before anything is appended.
+//!   its whole valid length recorded, durably, before anything is appended. After a clean close
+//!   whose mark already names the newest file at that length, it is taken over as it is
+//!   ([`Tracker::resume`]): no fsync.
 //! - After each group commit ([`Tracker::advance`]): the length that commit made durable is
 //!   written into the other slot, without an fsync of its own. It reaches the disk with the
 //!   kernel's writeback or at close ([`Tracker::flush`]); until then the previous mark holds,
@@ -148,6 +150,24 @@ impl Tracker {
             fs::open_nofollow(&path, true)?
         };
         Ok(Tracker { slots: Mutex::new(Some(Slots { file, path, seq, last: (file_id, len) })) })
+    }
+
+    /// [`Tracker::settle`] for files exactly as a clean close left them (the keydir snapshot's
+    /// file list matched every data file's id, size, inode and times): when `known` names the
+    /// newest file at its length, that mark is true as it stands (it was written after the
+    /// fdatasync that made it so, and close fsynced every file before it wrote the snapshot),
+    /// so it is taken over with no fsync and not rewritten; the next mark goes in the other
+    /// slot. Anything else settles. The open of a cleanly closed database then issues none of
+    /// the two flushes (data file and mark) whose latency varied most on a busy disk.
+    pub fn resume(dir: &Path, newest: Option<(u32, u64)>, second: Option<u32>, known: Known) -> Result<Tracker> {
+        match (known, newest) {
+            (Known::At(m), Some(last)) if (m.file_id, m.len) == last => {
+                let path = dir.join(WATERMARK_FILE);
+                let file = fs::open_nofollow(&path, true)?;
+                Ok(Tracker { slots: Mutex::new(Some(Slots { file, path, seq: m.seq, last })) })
+            }
+            _ => Tracker::settle(dir, newest, second, known),
+        }
     }
 
     /// Records that data file `file_id` is durable up to `len` (called after the fdatasync that

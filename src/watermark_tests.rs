@@ -362,3 +362,53 @@ fn a_batch_whose_commit_is_damaged_below_the_watermark_is_corruption() {
     assert_eq!(err.status(), status::E_CORRUPT, "{err}");
     assert!(!dir.path().join("data/000000001.corrupt").exists());
 }
+
+/// A database of enough keys for close to write the keydir snapshot, closed cleanly; returns
+/// the watermark file's bytes and the mark.
+fn closed_with_snapshot(root: &Path) -> (Vec<u8>, Mark) {
+    let mut o = opts(false);
+    o.set_max_file_size(1 << 20).unwrap();
+    let db = Db::open(root, o).unwrap();
+    for i in 0..crate::snapshot::MIN_KEYS as u32 + 10 {
+        db.put(format!("k{i}").as_bytes(), b"v").unwrap();
+    }
+    db.close().unwrap();
+    let Known::At(m) = mark(root) else { panic!("no mark after close") };
+    (std::fs::read(root.join("data").join(WATERMARK_FILE)).unwrap(), m)
+}
+
+fn reopened(root: &Path) -> Db {
+    let mut o = opts(true);
+    o.set_max_file_size(1 << 20).unwrap();
+    let db = Db::open(root, o).unwrap();
+    assert!(db.open_report().snapshot_used, "{:?}", db.open_report());
+    db
+}
+
+#[test]
+fn a_clean_reopen_takes_the_mark_over_as_it_stands() {
+    let dir = TempDir::new("wm");
+    let (bytes, m) = closed_with_snapshot(dir.path());
+    let db = reopened(dir.path());
+    assert_eq!(std::fs::read(dir.path().join("data").join(WATERMARK_FILE)).unwrap(), bytes, "not rewritten");
+    // The next mark goes in the other slot, past the one taken over.
+    db.put(b"after", b"reopen").unwrap();
+    let Known::At(next) = mark(dir.path()) else { panic!("no mark") };
+    assert_eq!((next.seq, next.file_id), (m.seq + 1, m.file_id));
+    assert!(next.len > m.len);
+    db.close().unwrap();
+    assert_eq!(reopened(dir.path()).get(b"after").unwrap().as_deref(), Some(&b"reopen"[..]));
+}
+
+#[test]
+fn a_reopen_whose_mark_is_short_of_the_newest_file_settles_a_new_one() {
+    let dir = TempDir::new("wm");
+    let (_, m) = closed_with_snapshot(dir.path());
+    // As a power loss that lost the last mark would leave it: the file list still matches.
+    set_mark(dir.path(), m.file_id, m.len - 1);
+    let db = reopened(dir.path());
+    let Known::At(now) = mark(dir.path()) else { panic!("no mark") };
+    assert_eq!((now.file_id, now.len), (m.file_id, m.len), "settled at the valid length");
+    assert_eq!(now.seq, m.seq + 2, "written by this open");
+    drop(db);
+}
