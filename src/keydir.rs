@@ -86,7 +86,7 @@ fn hash_of_tag(r: u64) -> u64 {
 /// Shards and their shares of the hash space, in 256ths (bits 49-56 of the hash). The shares
 /// grow by about 2^(1/16) from one shard to the next, so each shard doubles its table at its own
 /// key count, spread evenly over every doubling of the whole. Sixteen of them keep a growth,
-/// which holds the index lock while it moves the shard's entries, to a sixteenth of the keys.
+/// which holds the index lock while it moves the shard's entries, to at most 22/256 of the keys.
 pub const SHARDS: usize = 16;
 const SHARD_SLOTS: usize = 256;
 const SHARD_SHARES: [u8; SHARDS] = [11, 12, 12, 13, 13, 14, 15, 15, 16, 17, 18, 18, 19, 20, 21, 22];

@@ -157,8 +157,8 @@ impl Tracker {
     /// newest file at its length, that mark is true as it stands (it was written after the
     /// fdatasync that made it so, and close fsynced every file before it wrote the snapshot),
     /// so it is taken over with no fsync and not rewritten; the next mark goes in the other
-    /// slot. Anything else settles. The open of a cleanly closed database then issues none of
-    /// the two flushes (data file and mark) whose latency varied most on a busy disk.
+    /// slot. Anything else settles. The open of a cleanly closed database then issues neither
+    /// of those two flushes (data file and mark).
     pub fn resume(dir: &Path, newest: Option<(u32, u64)>, second: Option<u32>, known: Known) -> Result<Tracker> {
         match (known, newest) {
             (Known::At(m), Some(last)) if (m.file_id, m.len) == last => {
