@@ -172,8 +172,8 @@ fn retire(dir: &Path, newest: Option<(u32, u64)>, max_file_size: u64) -> Result<
 /// What open does beside the loading of a keydir snapshot whose file list matched: the
 /// watermark settled (or resumed: the files are as a clean close left them) and the snapshot
 /// retired, on a thread of their own, so their fsyncs overlap the loading instead of following
-/// it. Both only need the file list, which the snapshot just
-/// showed to be the directory's, and both are what open does after loading anyway.
+/// it. Both only need the file list, which the snapshot just showed to be the directory's, and
+/// both are what open does after loading anyway.
 fn settle_beside(dir: &Path, files: &[snapshot::FileStamp], known: Known, max_file_size: u64) -> Result<Tracker> {
     let newest = files.last().map(|f| (f.id, f.size));
     let second = files.len().checked_sub(2).map(|i| files[i].id);
