@@ -3,7 +3,7 @@
 //! Memory is the budget that matters here (the whole key set lives in RAM), so a slot is 20
 //! bytes: an 8-byte key reference, file id, offset, and record size with two flag bits. Keys of up
 //! to 7 bytes are stored inline in the reference; longer keys live in an append-only arena of
-//! 1 MiB chunks, prefixed by a varint length, and their reference carries 27 bits of the key's
+//! chunks (64 KiB, then each twice the last up to 1 MiB), prefixed by a varint length, and their reference carries 27 bits of the key's
 //! hash (the tag: its low 20 bits and the table's 7 control bits), enough for a table of up to
 //! 2^20 buckets to grow without reading any key back from the arena. Sequence stamps and expiry times are not kept in memory: they are in the
 //! record header on disk, one map or `pread` away, and `HAS_TTL` says whether the expiry needs
@@ -55,6 +55,9 @@ const SIZE_MASK: u32 = TTL_BIT - 1;
 const INLINE_BIT: u64 = 1 << 63;
 const INLINE_MAX: usize = 7;
 const CHUNK: usize = 1 << 20;
+/// A shard's first chunk of small keys; each next one is twice the last, up to [`CHUNK`]. A
+/// small keydir's sixteen shards then take 1 MiB of key storage between them, not 16 MiB.
+const FIRST_CHUNK: usize = 64 << 10;
 
 /// An arena reference: bits 0-19 the offset in its chunk, 20-35 the chunk, 36-62 the tag.
 const OFFSET_BITS: u32 = 20;
@@ -198,7 +201,8 @@ impl Arena {
             match self.current {
                 Some(i) if self.chunks[i].capacity() - self.chunks[i].len() >= need => i,
                 _ => {
-                    self.chunks.push(Vec::with_capacity(CHUNK));
+                    let next = self.current.map_or(FIRST_CHUNK, |i| (self.chunks[i].capacity() * 2).min(CHUNK));
+                    self.chunks.push(Vec::with_capacity(next.max(need)));
                     self.current = Some(self.chunks.len() - 1);
                     self.chunks.len() - 1
                 }
@@ -858,6 +862,44 @@ mod tests {
     #[test]
     fn slots_stay_at_twenty_bytes() {
         assert_eq!(std::mem::size_of::<Slot>(), 20);
+    }
+
+    #[test]
+    fn an_arena_takes_its_chunks_64_kib_first_then_doubling_up_to_1_mib() {
+        let mut a = Arena::default();
+        let key = [7u8; 1000];
+        let mut refs = Vec::new();
+        while a.chunks.len() < 7 {
+            refs.push(a.add(&key, 0));
+        }
+        let sizes: Vec<usize> = a.chunks.iter().map(|c| c.capacity()).collect();
+        assert_eq!(sizes, [64 << 10, 128 << 10, 256 << 10, 512 << 10, CHUNK, CHUNK, CHUNK]);
+        let slot = |r: u64| [r as u32, (r >> 32) as u32];
+        assert!(refs.iter().all(|&r| a.get(&slot(r)) == key), "every key reads back");
+    }
+
+    #[test]
+    fn a_small_keydir_reserves_one_first_chunk_per_shard() {
+        // The server's fuzzer found a batch of a few SETs into a fresh database allocating a
+        // megabyte per shard it touched, with sixteen shards over its per-batch bound.
+        let mut k = Keydir::new();
+        let mut i = 0u32;
+        while k.shards.iter().any(|s| s.arena.chunks.is_empty()) {
+            k.insert(format!("a-longer-key-{i}").as_bytes(), loc(i));
+            i += 1;
+        }
+        let reserved: usize = k.shards.iter().flat_map(|s| &s.arena.chunks).map(|c| c.capacity()).sum();
+        assert_eq!(reserved, SHARDS * FIRST_CHUNK, "after {i} keys");
+    }
+
+    #[test]
+    fn a_key_bigger_than_the_next_chunk_gets_a_chunk_that_holds_it() {
+        let mut a = Arena::default();
+        a.add(b"a small key", 0);
+        let big = vec![9u8; CHUNK / 4 - 10];
+        let r = a.add(&big, 0);
+        assert!(a.chunks.iter().all(|c| c.capacity() <= CHUNK));
+        assert_eq!(a.get(&[r as u32, (r >> 32) as u32]), &big[..]);
     }
 
     #[test]

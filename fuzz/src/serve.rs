@@ -320,8 +320,9 @@ impl Write for Sink {
 
 /// Heap bytes a batch may allocate beyond the connection's budget, for the engine: its copies
 /// of a value (a read, the new value, the encoded record: three values of at most 4 KiB here)
-/// and the index, whose four shards each take their key storage 1 MiB at a time (`keydir.rs`)
-/// and grow their tables with the keys (counted per input byte), and a merge's 1 MiB output
+/// and the index, whose sixteen shards each take their key storage in chunks of 64 KiB first,
+/// doubling up to 1 MiB (`keydir.rs`; an input's database starts empty, so 1 MiB in all), and
+/// grow their tables with the keys (counted per input byte), and a merge's 1 MiB output
 /// buffer (BGREWRITEAOF). The harness's own copy of the replies is counted separately.
 const DISPATCH_SLACK: usize = 3 * 4096 + (5 << 20);
 
