@@ -3,9 +3,10 @@
 //! Memory is the budget that matters here (the whole key set lives in RAM), so a slot is 20
 //! bytes: an 8-byte key reference, file id, offset, and record size with two flag bits. Keys of up
 //! to 7 bytes are stored inline in the reference; longer keys live in an append-only arena of
-//! chunks (64 KiB, then each twice the last up to 1 MiB), prefixed by a varint length, and their reference carries 27 bits of the key's
-//! hash (the tag: its low 20 bits and the table's 7 control bits), enough for a table of up to
-//! 2^20 buckets to grow without reading any key back from the arena. Sequence stamps and expiry times are not kept in memory: they are in the
+//! chunks (64 KiB, then each twice the last up to 1 MiB), prefixed by a varint length, and
+//! their reference carries 27 bits of the key's hash (the tag: its low 20 bits and the table's
+//! 7 control bits), enough for a table of up to 2^20 buckets to grow without reading any key
+//! back from the arena. Sequence stamps and expiry times are not kept in memory: they are in the
 //! record header on disk, one map or `pread` away, and `HAS_TTL` says whether the expiry needs
 //! looking at at all. Removed keys leave garbage in the arena, which is compacted when it
 //! outgrows the live keys.
