@@ -1353,7 +1353,13 @@ mod tests {
         k.insert(key, loc(1));
         let h = k.hashed(key).hash;
         assert!(!k.replace_hashed(h, loc(2), loc(3)), "another location");
-        assert!(!k.replace_hashed(k.hashed(b"another key").hash, loc(1), loc(3)), "another key");
+        // Another key in another shard: within one shard a hash whose 7-bit tag matches could
+        // reach this slot, which is sound only because no other key can point at loc(1).
+        let other = (0..)
+            .map(|i| k.hashed(format!("another key {i}").as_bytes()).hash)
+            .find(|&o| shard_of(o) != shard_of(h))
+            .unwrap();
+        assert!(!k.replace_hashed(other, loc(1), loc(3)), "another key");
         assert_eq!(k.get(key), Some(loc(1)));
         assert!(k.replace_hashed(h, loc(1), loc(3)));
         assert_eq!(k.get(key), Some(loc(3)));
