@@ -739,7 +739,8 @@ fn a_file_rotated_out_while_the_merge_waits_for_its_commit_is_not_an_input() {
 }
 
 /// Flips one byte inside the first occurrence of `needle` in the database's data files; returns
-/// whether it found one.
+/// whether it found one. A needle of the key's bytes and then its value's is one record's: a value
+/// alone may also match a shorter value followed by the next record's CRC byte.
 fn flip_in_data(dir: &Path, needle: &[u8]) -> bool {
     let data = dir.join("data");
     for name in names(&data).iter().filter(|n| n.ends_with(".data")) {
@@ -761,7 +762,7 @@ fn a_bit_flipped_in_a_live_record_stops_a_full_merge_with_corruption() {
     let model = fill(&db, 2, 200);
     db.close().unwrap();
     // Open reads the hints, not the damaged record: only the merge's own check can see it.
-    assert!(flip_in_data(dir.path(), b"value-1-123"));
+    assert!(flip_in_data(dir.path(), b"key0123value-1-123"));
     let db = Db::open(dir.path(), opts()).unwrap();
     let err = db.merge(true).unwrap_err();
     assert_eq!(err.status(), crate::status::E_CORRUPT, "{err}");
@@ -780,7 +781,7 @@ fn a_full_merge_drops_a_damaged_dead_record_with_the_rest_of_the_garbage() {
     let db = Db::open(dir.path(), opts()).unwrap();
     let model = fill(&db, 2, 200);
     db.close().unwrap();
-    assert!(flip_in_data(dir.path(), b"value-0-123"));
+    assert!(flip_in_data(dir.path(), b"key0123value-0-123"));
     let db = Db::open(dir.path(), opts()).unwrap();
     assert!(db.merge(true).unwrap());
     assert_eq!(db.stats().unwrap().dead_bytes, 0);
@@ -923,7 +924,7 @@ fn a_full_merge_that_fails_leaves_every_input_with_its_hint() {
     }
     let db = Db::open(dir.path(), opts()).unwrap();
     // Damage a live record in place (the maps see it; the length stays), so the merge fails.
-    let needle = b"value-1-123";
+    let needle = b"key0123value-1-123";
     let hit = names(&data).into_iter().filter(|n| n.ends_with(".data")).find_map(|n| {
         let b = std::fs::read(data.join(&n)).unwrap();
         b.windows(needle.len()).position(|w| w == needle).map(|at| (n, at + needle.len() - 1, b[at + needle.len() - 1]))
