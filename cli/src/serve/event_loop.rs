@@ -454,6 +454,33 @@ mod tests {
         srv.stop();
     }
 
+    /// The EXEC gate is each server's own: another server's EXEC holding its gate (here, the
+    /// test holding it) sends none of this server's durable writes to a worker, where they would
+    /// be acknowledged after a fsync of the worker's own (what made the test above fail one run
+    /// in twelve while the other tests of this process ran EXECs of their own).
+    #[test]
+    fn another_servers_exec_leaves_this_servers_durable_writes_parked() {
+        let other = TestServer::start("parked-other-gate", &["--io-threads", "1"]);
+        let srv = TestServer::start("parked-own-gate", &["--io-threads", "1"]);
+        let sh = Arc::clone(srv.sh.as_ref().unwrap());
+        let other_sh = Arc::clone(other.sh.as_ref().unwrap());
+        let hold = sh.sync_hold.lock().unwrap();
+        let mut writer = srv.connect();
+        let gate = other_sh.exec_gate.write().unwrap();
+        writer.write_all(b"SET k v\r\n").unwrap();
+        // Long enough for the I/O thread to take the SET; a worker given it would now run it.
+        std::thread::sleep(Duration::from_millis(100));
+        drop(gate);
+        assert_eq!(read_now(&mut writer, Duration::from_millis(300)), b"", "acknowledged before its fsync");
+        drop(hold);
+        let mut ok = [0u8; 5];
+        writer.read_exact(&mut ok).unwrap();
+        assert_eq!(&ok, b"+OK\r\n");
+        drop((other_sh, sh));
+        srv.stop();
+        other.stop();
+    }
+
     #[test]
     fn parked_writes_keep_the_pipelines_reply_order() {
         let srv = TestServer::start("parked-order", &["--io-threads", "1"]);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -198,6 +198,13 @@ pub struct Shared {
     /// Whether the last BGREWRITEAOF merge succeeded.
     pub merge_ok: AtomicBool,
     pub merge_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Taken for reading by every write command and for writing by EXEC, so that no other
+    /// client's write lands between EXEC's commands (or between its WATCH check, its reads and
+    /// its commit). Readers are not held up, and never see part of an EXEC: its writes go to an
+    /// overlay that is committed as one batch. While EXEC holds it, other clients' writes wait.
+    /// One per server: the tests run many servers in one process, and one's EXEC must not send
+    /// another's writes to a worker.
+    pub exec_gate: RwLock<()>,
     /// Tests hold it to keep the syncer's fsyncs from starting (`syncer.rs`).
     #[cfg(test)]
     pub sync_hold: Mutex<()>,
@@ -218,6 +225,7 @@ impl Shared {
             merge_running: Arc::new(AtomicBool::new(false)),
             merge_ok: AtomicBool::new(true),
             merge_thread: Mutex::new(None),
+            exec_gate: RwLock::new(()),
             #[cfg(test)]
             sync_hold: Mutex::new(()),
         }

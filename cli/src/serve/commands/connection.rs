@@ -5,13 +5,13 @@
 
 use std::cell::Cell;
 use std::io;
-use std::sync::{PoisonError, RwLock};
+use std::sync::PoisonError;
 
 use super::store::Overlay;
 use super::{db_err, eq, execute, int_arg, shown, subcommand, Ctx, Multi, E_SYNTAX};
 use crate::serve::budget::Part;
 use crate::serve::resp::{parse_i64, Args};
-use crate::serve::state::ClientMeta;
+use crate::serve::state::{ClientMeta, Shared};
 
 const E_WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
@@ -331,12 +331,6 @@ pub fn queue(c: &mut Ctx<'_, '_>, a: Args<'_>) {
     c.out.simple("QUEUED");
 }
 
-/// Taken for reading by every write command and for writing by EXEC, so that no other client's
-/// write lands between EXEC's commands (or between its WATCH check, its reads and its commit).
-/// Readers are not held up, and never see part of an EXEC: its writes go to an overlay that is
-/// committed as one batch. While EXEC holds it, other clients' writes wait.
-pub static EXEC_GATE: RwLock<()> = RwLock::new(());
-
 thread_local! {
     /// Set while this thread runs an EXEC, or holds the gate for an event loop's write
     /// ([`with_gate_if_free`]): its own write commands already hold the gate.
@@ -350,14 +344,14 @@ pub fn in_exec() -> bool {
 
 /// Runs `f` holding the gate for reading, if no EXEC holds or waits for it now (`None`: an
 /// event loop, which must not wait, gives the write to a worker instead).
-pub fn with_gate_if_free<R>(f: impl FnOnce() -> R) -> Option<R> {
+pub fn with_gate_if_free<R>(sh: &Shared, f: impl FnOnce() -> R) -> Option<R> {
     struct Unset;
     impl Drop for Unset {
         fn drop(&mut self) {
             IN_EXEC.with(|x| x.set(false));
         }
     }
-    let _gate = match EXEC_GATE.try_read() {
+    let _gate = match sh.exec_gate.try_read() {
         Ok(g) => g,
         Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         Err(std::sync::TryLockError::WouldBlock) => return None,
@@ -383,7 +377,7 @@ pub fn exec(c: &mut Ctx<'_, '_>, _a: Args<'_>) -> io::Result<()> {
         c.out.err("EXECABORT Transaction discarded because of previous errors.");
         return Ok(());
     }
-    let _gate = EXEC_GATE.write().unwrap_or_else(PoisonError::into_inner);
+    let _gate = c.sh.exec_gate.write().unwrap_or_else(PoisonError::into_inner);
     if c.sh.cfg.sync_on_put {
         // Other clients' writes parked on their I/O threads (appended, not yet durable nor
         // visible) are made visible first, so that every command of the EXEC (SCAN and DBSIZE

@@ -675,7 +675,7 @@ pub fn execute(c: &mut Ctx<'_, '_>, a: Args<'_>) -> io::Result<()> {
     c.s.tally.commands += 1;
     if spec.flags.contains(&"write") && !connection::in_exec() {
         // No write lands while an EXEC runs (see `connection::exec`).
-        let _gate = connection::EXEC_GATE.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _gate = c.sh.exec_gate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         return (spec.run)(c, a);
     }
     (spec.run)(c, a)
@@ -727,7 +727,7 @@ pub fn execute_deferred(c: &mut Ctx<'_, '_>, a: Args<'_>) -> Option<io::Result<O
     if sh.db.writer_busy(WRITER_PATIENCE) {
         return None;
     }
-    connection::with_gate_if_free(|| {
+    connection::with_gate_if_free(sh, || {
         let (r, ticket) = sh.db.defer_commits(|| execute(c, a));
         r.map(|()| ticket)
     })
