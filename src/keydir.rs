@@ -154,7 +154,7 @@ struct Slot {
 
 impl Slot {
     fn key_ref(&self) -> u64 {
-        (self.key[0] as u64) | ((self.key[1] as u64) << 32)
+        ref_of(&self.key)
     }
 
     fn loc(&self) -> Loc {
@@ -220,7 +220,7 @@ impl Arena {
 
     /// The key bytes of a slot's reference (inline keys are borrowed from the slot itself).
     fn get<'a>(&'a self, key: &'a [u32; 2]) -> &'a [u8] {
-        let r = (key[0] as u64) | ((key[1] as u64) << 32);
+        let r = ref_of(key);
         if r & INLINE_BIT != 0 {
             return &inline_bytes(key)[..((r >> 56) & 0x7f) as usize];
         }
@@ -232,7 +232,7 @@ impl Arena {
 
     /// Starts loading the first bytes of an arena key (not an inline one).
     fn prefetch(&self, key: &[u32; 2]) {
-        let r = (key[0] as u64) | ((key[1] as u64) << 32);
+        let r = ref_of(key);
         if let Some(chunk) = self.chunks.get(((r >> OFFSET_BITS) & ((1 << CHUNK_BITS) - 1)) as usize) {
             crate::prefetch::line(chunk.as_ptr() as usize + (r & ((1 << OFFSET_BITS) - 1)) as usize);
         }
@@ -262,6 +262,11 @@ impl Arena {
 /// A reference as the two words a slot keeps it in.
 fn ref_words(r: u64) -> [u32; 2] {
     [r as u32, (r >> 32) as u32]
+}
+
+/// The reference a slot's two words hold ([`ref_words`] undone).
+fn ref_of(words: &[u32; 2]) -> u64 {
+    (words[0] as u64) | ((words[1] as u64) << 32)
 }
 
 /// The reference of a key of at most 7 bytes: the key itself, with its length.

@@ -11,7 +11,9 @@
 //! result is a keydir that answers without panicking (a lying hash only makes its key unfindable;
 //! the snapshot's CRCs keep honest damage out before this runs).
 
-use super::{put_varint, shard_of, tag_of, HashTable, KeyHasher, Keydir, Loc, Shard, Slot, TableAlloc, SHARDS};
+use super::{
+    put_varint, ref_words, shard_of, tag_of, HashTable, KeyHasher, Keydir, Loc, Shard, Slot, TableAlloc, SHARDS,
+};
 use std::hash::BuildHasher;
 
 /// Bytes before the entries: bucket count, entry count, key bytes (u64 each).
@@ -147,12 +149,8 @@ pub fn decode_shard(
             let Some(key) = keys.get(at + m..at + m + n) else { return refuse("a key runs past the keys") };
             at += m + n;
             let r = arena.add(key, tag_of(hash));
-            let slot = Slot {
-                key: [r as u32, (r >> 32) as u32],
-                file_id: u32_at(e, 8),
-                offset: u32_at(e, 12),
-                size_flags: u32_at(e, 16),
-            };
+            let slot =
+                Slot { key: ref_words(r), file_id: u32_at(e, 8), offset: u32_at(e, 12), size_flags: u32_at(e, 16) };
             if !each(slot.loc()) {
                 return refuse("an entry points at a file the snapshot does not name");
             }
