@@ -34,6 +34,8 @@
 #define RT_STATICS 200u
 #define RT_WRITER_BASE 100000u
 #define RT_SMALL_FILE (4u << 10)
+/* The statics' file: larger than RT_SMALL_FILE and than the statics (rt_preload). */
+#define RT_PRELOAD_FILE (1u << 20)
 /* Above the 1 MiB early write-back step near the rotation size. */
 #define RT_WRITEBACK_FILE (2u << 20)
 /* A child that was not killed by then gives up: the point was not reached. */
@@ -65,8 +67,7 @@ static uint64_t rt_file_size(const char *point) {
     return strcmp(point, "writeback-step-done") == 0 ? RT_WRITEBACK_FILE : RT_SMALL_FILE;
 }
 
-static bitgask_options *rt_opts(const char *point, bool sync) {
-    uint64_t size = rt_file_size(point);
+static bitgask_options *rt_opts_sized(uint64_t size, bool sync) {
     bitgask_options *o = sync ? t_opts(size) : t_opts_nosync(size);
     /* No merge of its own: the rotations are what this sweep is about. */
     if (o != NULL && bitgask_options_set_merge_interval_ms(o, 0, NULL) != BITGASK_OK) {
@@ -75,6 +76,8 @@ static bitgask_options *rt_opts(const char *point, bool sync) {
     }
     return o;
 }
+
+static bitgask_options *rt_opts(const char *point, bool sync) { return rt_opts_sized(rt_file_size(point), sync); }
 
 /* ---- the child ---- */
 
@@ -213,9 +216,13 @@ static bool rt_cycle(const char *root, const char *point, const char *spec, bool
 }
 
 /* The statics, without per-write sync (close makes them durable): 200 fsyncs in a row took
- * most of a sweep's time on a loaded disk. */
+ * most of a sweep's time on a loaded disk. In a file larger than the sweep's small ones, so that
+ * the first child starts a file of its own: appending to the preload's last file, which could
+ * have room for a record or two, its first rotation (a kill at "rotation-trimmed") could come
+ * before any write was acknowledged, and every later round's child starts from that full file. */
 static bool rt_preload(const char *root, const char *point) {
-    bitgask_options *o = rt_opts(point, false);
+    uint64_t size = rt_file_size(point) == RT_SMALL_FILE ? RT_PRELOAD_FILE : rt_file_size(point);
+    bitgask_options *o = rt_opts_sized(size, false);
     bitgask_db *db = o ? t_open(root, o) : NULL;
     bool ok = db != NULL && t_put_keys(db, 0, RT_STATICS, 0);
     ok = (db == NULL || t_close(db)) && ok;
