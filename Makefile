@@ -54,7 +54,7 @@ C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
 .PHONY: bench-deps bench-peers bench-peers-smoke keydir-curve
-.PHONY: all lib header-check lint test cargo-test test-debug fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-server bench-uring server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header-check lint test cargo-test test-debug stack-dumper fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-server bench-uring server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -100,8 +100,13 @@ cargo-test:
 
 # The Rust tests once more in a debug build, where overflow checks and debug_assert! are on, and
 # the C test programs against the debug library (tests/c_abi.rs compiles them with the cc crate).
-test-debug:
+test-debug: stack-dumper
 	$(CARGO) test --lib --test c_abi
+
+# gdb, with which a C test runner that times out prints every thread's stack (c_tests/main.c).
+# Optional: without it the runner only reports the timeout.
+stack-dumper:
+	@command -v gdb >/dev/null 2>&1 || apt-get install -y gdb >/dev/null 2>&1 || echo "gdb not installed: a C test that times out prints no stacks"
 
 # The fault campaign (storage/fault.rs, cargo feature fault-injection): ENOSPC, EIO and short
 # writes injected at a workload's operations (make test samples every 4th, make soak all), and
@@ -124,7 +129,7 @@ $(BUILD)/c_tests_asan: $(C_TEST_SRCS) $(C_TEST_HDRS) lib
 	$(CC) $(ALL_CFLAGS) -std=c11 $(SAN) $(C_TEST_SRCS) -o $@ $(LIBDIR)/libbitgask.a $(SYSLIBS)
 
 C_VARIANTS := shared static cxx asan
-c-tests: $(addprefix $(BUILD)/c_tests_,$(C_VARIANTS))
+c-tests: $(addprefix $(BUILD)/c_tests_,$(C_VARIANTS)) stack-dumper
 	@for v in $(C_VARIANTS); do \
 	  echo "== C tests ($$v)"; \
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./$(BUILD)/c_tests_$$v || exit 1; \
@@ -161,7 +166,7 @@ $(BUILD)/c_tests_killpoints: $(KP_TEST_SRCS) $(C_TEST_HDRS) $(KP_REL)/libbitgask
 	mkdir -p $(BUILD)
 	$(CC) $(ALL_CFLAGS) -std=c11 $(KP_TEST_SRCS) -o $@ $(KP_REL)/libbitgask.a $(SYSLIBS)
 
-kill-tests: $(BUILD)/c_tests_killpoints
+kill-tests: $(BUILD)/c_tests_killpoints stack-dumper
 	@echo "== merge, tail-first reclaim, adopt and rotation-seal kill-point sweeps"
 	./$(BUILD)/c_tests_killpoints
 

@@ -7,14 +7,18 @@
  *   c_tests_xxx name...         run the named tests (an unknown name counts as a failure)
  *   c_tests_xxx --list          print the test names
  *
- * A watchdog (BITGASK_TEST_TIMEOUT seconds per test, default 120) turns a hang into a failure.
+ * A watchdog (BITGASK_TEST_TIMEOUT seconds per test, default 120) turns a hang into a failure and
+ * prints every thread's stack (with gdb, when installed).
  * BITGASK_TEST_TIMES=1 prints each test's duration (stderr), BITGASK_TEST_VERBOSE=1 extra notes,
  * BITGASK_KEEP_TMP=1 keeps the temporary directories.
  */
 #include "check.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define T_MAX_TESTS 512
@@ -109,10 +113,29 @@ bool t_status_is(const char *file, int line, const char *expr, bitgask_status go
     return ok;
 }
 
+/* This process's id as text, for gdb (written before any test runs: the alarm handler may only
+ * make async-signal-safe calls). */
+static char t_self_pid[24];
+
+/* Every thread's stack, printed by gdb (when the machine has it; bounded to a minute): a hang
+ * seen once in hundreds of runs is otherwise gone with the process. */
+static void t_dump_stacks(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(1, 2);
+        execlp("timeout", "timeout", "60", "gdb", "-p", t_self_pid, "-batch", "-nx", "-ex", "thread apply all bt",
+               (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+}
+
 static void t_on_alarm(int sig) {
     /* Only async-signal-safe calls here. */
     static const char a[] = "FAIL ";
-    static const char b[] = " (timed out)\n";
+    static const char b[] = " (timed out); the stacks follow\n";
     ssize_t n;
     (void)sig;
     t_kill_children_now();
@@ -120,6 +143,7 @@ static void t_on_alarm(int sig) {
     n = write(1, t_running, strlen(t_running));
     n = write(1, b, sizeof b - 1);
     (void)n;
+    t_dump_stacks();
     _exit(3);
 }
 
@@ -165,6 +189,9 @@ int main(int argc, char **argv) {
 
     if (env && atoi(env) > 0)
         timeout_s = (unsigned)atoi(env);
+    snprintf(t_self_pid, sizeof t_self_pid, "%d", (int)getpid());
+    /* Lets gdb, a child, attach where the Yama module restricts ptrace to ancestors. */
+    (void)prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
     signal(SIGALRM, t_on_alarm);
     signal(SIGPIPE, SIG_IGN);
     qsort(t_tests, t_ntests, sizeof t_tests[0], t_by_file_then_line);
