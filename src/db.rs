@@ -100,7 +100,10 @@ pub struct Db {
     engine: Arc<Engine>,
     /// Stops the periodic workers (flusher, merger).
     stop: Arc<WorkQueue<()>>,
-    workers: Vec<JoinHandle<()>>,
+    periodic: Vec<JoinHandle<()>>,
+    /// The engine's background threads (chores, prefaults, seals): close stops their queues
+    /// after the periodic workers, which may still queue work for them.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Db {
@@ -111,7 +114,7 @@ impl Db {
         // Absolute from here on: the process may change its working directory while open.
         let root = std::fs::canonicalize(path.as_ref()).map_err(|e| Error::io("resolve", path.as_ref(), e))?;
         let engine = Arc::new(Engine::open(root, opts)?);
-        let mut db = Db { engine, stop: Arc::new(WorkQueue::default()), workers: Vec::new() };
+        let mut db = Db { engine, stop: Arc::new(WorkQueue::default()), periodic: Vec::new(), background: Vec::new() };
         db.start_workers();
         if db.engine.opts().merge.on_open {
             db.compact_if_needed()?;
@@ -121,11 +124,11 @@ impl Db {
 
     fn start_workers(&mut self) {
         let e = self.engine.clone();
-        self.workers.push(spawn("bitgask-background", move || e.run_chores()));
+        self.background.push(spawn("bitgask-background", move || e.run_chores()));
         let e = self.engine.clone();
-        self.workers.push(spawn("bitgask-prefault", move || e.run_prefaults()));
+        self.background.push(spawn("bitgask-prefault", move || e.run_prefaults()));
         let e = self.engine.clone();
-        self.workers.push(spawn("bitgask-seal", move || e.run_seals()));
+        self.background.push(spawn("bitgask-seal", move || e.run_seals()));
         self.periodic("bitgask-flush", self.engine.opts().sync_interval_ms, |e| {
             // Errors poison the handle; the next write reports them.
             let _ = e.sync_all();
@@ -143,7 +146,7 @@ impl Db {
         }
         let (e, stop) = (self.engine.clone(), self.stop.clone());
         let period = Duration::from_millis(period_ms);
-        self.workers.push(spawn(name, move || {
+        self.periodic.push(spawn(name, move || {
             while stop.sleep(period) {
                 f(&e);
             }
@@ -202,13 +205,19 @@ impl Db {
     }
 
     fn shutdown(&mut self) -> Result<()> {
-        let (stop, workers) = (&self.stop, &mut self.workers);
-        self.engine.close(|| {
-            stop.stop();
-            for w in workers.drain(..) {
-                let _ = w.join();
+        let (stop, periodic, background) = (&self.stop, &mut self.periodic, &mut self.background);
+        let join = |threads: &mut Vec<JoinHandle<()>>| {
+            for t in threads.drain(..) {
+                let _ = t.join();
             }
-        })
+        };
+        self.engine.close(
+            || {
+                stop.stop();
+                join(periodic);
+            },
+            || join(background),
+        )
     }
 
     // ---- writes ----

@@ -808,3 +808,33 @@ fn puts_reuse_their_threads_record_buffer_but_keep_no_large_one() {
     assert_eq!(db.get(b"b").unwrap().as_deref(), Some(&b"second"[..]));
     assert_eq!(db.get(b"c").unwrap().as_deref(), Some(&big[..]));
 }
+
+/// A merge that the periodic merger runs while the handle closes may queue the seal of the
+/// active file (a full merge's first step) after close began: close stops the periodic workers
+/// while the seal thread still runs. Stopping the seal thread first left the merger waiting for
+/// its seal for ever, and close with it (seen once as a C test that timed out).
+#[test]
+fn a_merge_running_as_close_begins_gets_its_seal_and_close_returns() {
+    let dir = TempDir::new("db");
+    let mut o = fast();
+    o.set_merge_interval_ms(0);
+    let mut db = Db::open(dir.path(), o).unwrap();
+    for i in 0..200u32 {
+        db.put(format!("k{}", i % 20).as_bytes(), &[7u8; 100]).unwrap();
+    }
+    // A periodic worker whose merge starts once close has begun. The pause gives a seal thread
+    // stopped before it time to exit (the window was once that wide); the merge itself gives up
+    // once it sees the handle closing, after its first step.
+    let e = db.engine.clone();
+    db.periodic.push(spawn("late-merge", move || {
+        while !e.is_closing() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = reclaim::merge(&e, true);
+    }));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(db.close()));
+    let closed = rx.recv_timeout(Duration::from_secs(60)).expect("close waited for the merge's seal for a minute");
+    closed.unwrap();
+}

@@ -429,22 +429,27 @@ impl Engine {
         Ok(())
     }
 
-    /// Closes the handle: stops the background thread, runs `stop_workers` (the caller's
-    /// periodic threads), flushes, writes the active file's hint, and releases the LOCK. A second
-    /// call does nothing. A poisoned handle is closed all the same, without the flush and the
-    /// hint (nothing written since the failure is known durable), and reports `Poisoned`.
-    pub fn close(&self, stop_workers: impl FnOnce()) -> Result<()> {
+    /// Closes the handle: runs `stop_workers` (the caller's periodic threads), stops the
+    /// background threads' queues and runs `join_background` (which waits for those threads to
+    /// drain them), flushes, writes the active file's hint, and releases the LOCK. A second call
+    /// does nothing. A poisoned handle is closed all the same, without the flush and the hint
+    /// (nothing written since the failure is known durable), and reports `Poisoned`.
+    pub fn close(&self, stop_workers: impl FnOnce(), join_background: impl FnOnce()) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
         self.closing.store(true, Ordering::Release);
+        // First: a merge the periodic merger is running may still queue a seal (a full merge
+        // seals the active file on the seal thread and waits for it), which a stopped seal
+        // thread would never run, and the merger's join would wait for ever.
+        stop_workers();
         // Before the background thread stops: a seal that ends queues its file's hint. (A
         // failure poisoned the handle, and the sync below reports it.)
         let _ = self.seals.wait_all();
         self.chores.stop();
         self.prefaults.stop();
         self.seal_jobs.stop();
-        stop_workers();
+        join_background();
         let result = self.check_writable().and_then(|()| self.sync_all());
         if result.is_ok() {
             self.watermark.flush();
