@@ -82,6 +82,7 @@ mod reclaim;
 mod reclaim_tail;
 mod recovery;
 mod report;
+mod rotation_link;
 mod snapshot;
 #[cfg(test)]
 mod snapshot_tests;

@@ -24,6 +24,7 @@ use crate::loader::header_of;
 pub(crate) use crate::loader::{Loader, Maps, Seen};
 use crate::options::Options;
 use crate::quarantine;
+use crate::rotation_link;
 use crate::snapshot;
 use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::map_for_scan;
@@ -251,9 +252,11 @@ pub(crate) fn recover(dir: &Path, opts: &Options, seed: Option<u64>) -> Result<R
     let mut run = Vec::new();
     for (i, &id) in listing.data.iter().enumerate() {
         let len = maps[&id].len() as u64;
-        if Some(id) == last && cuts.iter().any(|c: &(u32, u64, u64, Tail)| Some(c.0) == second) {
-            // The second-newest file was cut: nothing written after the cut may stay (a point in
-            // time), so the whole newest file goes, unread.
+        let second_cut = || cuts.iter().any(|c: &(u32, u64, u64, Tail)| Some(c.0) == second);
+        if Some(id) == last && (second_cut() || lost_link(&known, id, second, &maps, &sizes)) {
+            // The second-newest file was cut, or lost its end (the stamp link says so): nothing
+            // written after the loss may stay (a point in time), so the whole newest file goes,
+            // unread.
             let tail = if zero_tail(&maps[&id], 0) { Tail::Unused } else { Tail::Unsynced };
             if len > 0 {
                 cuts.push((id, 0, len, tail));
@@ -314,6 +317,17 @@ pub(crate) fn recover(dir: &Path, opts: &Options, seed: Option<u64>) -> Result<R
         }
     }
     Ok(Recovered { keys, live, sizes, max_ts, max_id: last.unwrap_or(0), unhinted, report, known, settled: None })
+}
+
+/// Whether the second-newest file (`second`, loaded already: its valid length is in `sizes`)
+/// lost its unsynced end while the newest file `newest` kept records written after it
+/// (`crate::rotation_link`).
+fn lost_link(known: &Known, newest: u32, second: Option<u32>, maps: &Maps, sizes: &IdMap<u64>) -> bool {
+    let Some(second) = second else { return false };
+    let below = &maps[&second];
+    rotation_link::broken(known, newest, &maps[&newest], || {
+        rotation_link::newest_stamp(below, rotation_link::records(below, sizes[&second]))
+    })
 }
 
 /// Purges what is absent: tombstones, and records expired as their key's newest version.

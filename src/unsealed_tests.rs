@@ -56,7 +56,8 @@ fn set_mark(root: &Path, id: u32, len: u64) {
         Known::At(m) => m.seq + 1,
         _ => 1,
     };
-    std::fs::write(root.join("data").join(WATERMARK_FILE), Mark { seq, file_id: id, len }.encode_file()).unwrap();
+    std::fs::write(root.join("data").join(WATERMARK_FILE), Mark { seq, file_id: id, len, links: true }.encode_file())
+        .unwrap();
 }
 
 fn edit(root: &Path, id: u32, f: impl FnOnce(&mut Vec<u8>)) {
@@ -204,4 +205,105 @@ fn open_makes_the_second_newest_file_durable_before_its_mark_names_the_newest() 
         other => panic!("{other:?}"),
     }
     drop(db);
+}
+
+/// A power loss during a rotation's seal that dropped the full file's last records cleanly (the
+/// file back at a record boundary, nothing damaged) while the next file's records reached the
+/// disk: a state the database was never in. The newest file's first record is linked to a
+/// stamp no longer in the file below (docs/DESIGN.md section 4.5), so the whole newest file is
+/// set aside, by open and by repair, and validate reports it. (The soak's power-loss cycles
+/// found this state: open had kept the newest file.)
+#[test]
+fn a_second_newest_file_that_lost_its_last_records_cleanly_sets_the_newest_aside() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    set_mark(dir.path(), 1, locs[0].2);
+    edit(dir.path(), 1, |b| b.truncate(locs[2].1 as usize));
+    let newest = std::fs::read(data(dir.path(), 2)).unwrap();
+
+    let report = crate::validate(dir.path()).unwrap();
+    let aside = |kind| report.problems.iter().any(|p| p.kind == kind && p.file == "data/000000002.data");
+    assert!(aside(crate::ProblemKind::UnsyncedTail), "{}", report.text());
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let r = db.open_report();
+    assert_eq!(r.quarantined.len(), 1, "{r:?}");
+    let q = &r.quarantined[0];
+    assert_eq!((q.file.as_str(), q.offset, q.length), ("000000002.data", 0, newest.len() as u64));
+    assert!(present(&db, 0) && present(&db, 1), "what stayed durable stays");
+    assert!((2..5).all(|i| !present(&db, i)), "nothing written after the lost records stays");
+    assert_eq!(std::fs::read(dir.path().join("data/000000002.corrupt")).unwrap(), newest, "kept, not deleted");
+    db.put(b"after", b"x").unwrap();
+    drop(db);
+    assert!(crate::validate(dir.path()).unwrap().clean());
+}
+
+#[test]
+fn repair_sets_the_newest_file_aside_as_open_would_when_the_file_below_lost_its_end() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    set_mark(dir.path(), 1, locs[0].2);
+    edit(dir.path(), 1, |b| b.truncate(locs[2].1 as usize));
+    let done = crate::repair(dir.path(), &opts()).unwrap();
+    assert!(done.text().starts_with("repair: clean"), "{}", done.text());
+    assert_eq!(std::fs::metadata(data(dir.path(), 2)).unwrap().len(), 0);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(db.open_report().quarantined.is_empty());
+    assert!(present(&db, 0) && present(&db, 1) && (2..5).all(|i| !present(&db, i)));
+}
+
+/// A mark written by a version without rotation links (version byte 0) promises no link: the
+/// newest file stays, as before links existed.
+#[test]
+fn without_rotation_links_a_clean_end_of_the_file_below_keeps_the_newest_file() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    let old = Mark { seq: 100, file_id: 1, len: locs[0].2, links: false };
+    std::fs::write(dir.path().join("data").join(WATERMARK_FILE), old.encode_file()).unwrap();
+    edit(dir.path(), 1, |b| b.truncate(locs[2].1 as usize));
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(db.open_report().quarantined.is_empty());
+    assert!(present(&db, 3) && present(&db, 4) && !present(&db, 2));
+}
+
+fn stamp(db: &Db, i: u32) -> u64 {
+    db.meta(format!("k{i}").as_bytes()).unwrap().unwrap().ts_unix_nano
+}
+
+fn no_sync() -> Options {
+    let mut o = opts();
+    o.set_sync_on_put(false).set_sync_on_delete(false);
+    o
+}
+
+/// The link itself (docs/DESIGN.md section 5.6): without sync, so that no group commit moves the
+/// watermark, a rotation leaves the mark where open put it and stamps the next file's first
+/// record exactly one above the full file's newest.
+#[test]
+fn a_rotation_stamps_the_next_files_first_record_one_above_the_full_files_newest() {
+    let dir = TempDir::new("unsealed");
+    let db = Db::open(dir.path(), no_sync()).unwrap();
+    for i in 0..7 {
+        db.put(format!("k{i}").as_bytes(), &value(i)).unwrap();
+    }
+    let file = |i: u32| db.meta(format!("k{i}").as_bytes()).unwrap().unwrap().file_id;
+    assert_eq!((file(2), file(3), file(5), file(6)), (1, 2, 2, 3), "three puts to a file");
+    assert_eq!(stamp(&db, 3), stamp(&db, 2) + 1);
+    assert_eq!(stamp(&db, 6), stamp(&db, 5) + 1);
+    assert!(!Known::read(&dir.path().join("data")).unwrap().vouches_below(2), "no rotation moved the mark");
+}
+
+/// A rotation whose full file was reopened (its newest stamp need not be the writer's last)
+/// cannot link: it waits for the seal, and the watermark names the next file before it exists.
+#[test]
+fn a_rotation_that_cannot_link_names_the_next_file_in_the_watermark() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 6);
+    assert_eq!(locs[5].0, 2, "file 2 is full");
+    let db = Db::open(dir.path(), no_sync()).unwrap();
+    db.put(b"k6", &value(6)).unwrap();
+    assert_eq!(db.meta(b"k6").unwrap().unwrap().file_id, 3);
+    assert!(Known::read(&dir.path().join("data")).unwrap().vouches_below(3));
 }

@@ -64,9 +64,13 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
     }
     let mut loader = Loader::default();
     let known = Known::read(&dir)?;
+    let aside = newest_set_aside(&listing.data, &known, &maps);
     for &id in &listing.data {
         let bytes = &maps[&id];
-        let w = walk(bytes, known.durable_in(&listing.data, id));
+        let w = match aside {
+            Some(newest) if newest == id => set_aside_whole(bytes.len() as u64),
+            _ => walk(bytes, known.durable_in(&listing.data, id)),
+        };
         report_damage(id, &w, &mut report);
         offer_records(id, bytes, &w, &maps, &mut loader);
         report.records += w.records.len() as u64;
@@ -80,6 +84,23 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
     report.files = listing.data.len() as u64;
     report.live_keys = loader.live_keys(&maps, now_ns());
     Ok(report)
+}
+
+/// The newest data file, when open sets it aside whole because the second-newest file lost its
+/// unsynced end (`crate::rotation_link`): `maps` holds both files.
+fn newest_set_aside(data: &[u32], known: &Known, maps: &Maps) -> Option<u32> {
+    let (&newest, below) = data.split_last()?;
+    let &second = below.last()?;
+    let bytes = &maps[&second];
+    let broken = crate::rotation_link::broken(known, newest, &maps[&newest], || {
+        crate::rotation_link::newest_stamp(bytes, walk(bytes, known.durable_in(data, second)).kept)
+    });
+    broken.then_some(newest)
+}
+
+/// A whole file as one unsynced tail: what open sets aside.
+fn set_aside_whole(len: u64) -> Walk {
+    Walk { damage: vec![(0, len)], unsynced_tail: len > 0, ..Walk::default() }
 }
 
 fn merge_leftovers(root: &Path, report: &mut Report) {
@@ -147,7 +168,7 @@ fn report_damage(id: u32, w: &Walk, report: &mut Report) {
                 rel(id, "data"),
                 off,
                 len,
-                "writes a power loss persisted out of order, after the durable watermark; open sets them aside",
+                "writes a power loss persisted out of order, or after writes it lost, beyond the durable watermark; open sets them aside",
             );
         } else if w.torn_tail && i == w.damage.len() - 1 {
             report.add(
@@ -242,9 +263,16 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
     }
     let newest = listing.data.last().copied();
     let known = Known::read(&dir)?;
+    let aside = {
+        let mut maps = Maps::default();
+        for &id in listing.data.iter().rev().take(2) {
+            maps.insert(id, map_for_scan(&dir.join(data_name(id)))?);
+        }
+        newest_set_aside(&listing.data, &known, &maps)
+    };
     for &id in &listing.data {
         let durable = (Some(id) == newest).then(|| known.durable_below(id));
-        repair_file(&dir, id, durable, opts, &mut done)?;
+        repair_file(&dir, id, durable, aside == Some(id), opts, &mut done)?;
     }
     repair_hints(&dir, &generation::list(&dir)?, newest, opts, &mut done)?;
     let after = validate(root)?;
@@ -283,13 +311,20 @@ fn remove_leftovers(dir: &Path, unknown: &[String], done: &mut Report) -> Result
 }
 
 /// Cuts a torn tail, or rewrites the file without its damaged ranges after quarantining them
-/// (an unsynced tail is one such range, running to the end). `durable`: the newest file's
-/// watermark.
-fn repair_file(dir: &Path, id: u32, durable: Option<u64>, opts: &Options, done: &mut Report) -> Result<()> {
+/// (an unsynced tail is one such range, running to the end; with `whole`, the whole file).
+/// `durable`: the newest file's watermark.
+fn repair_file(
+    dir: &Path,
+    id: u32,
+    durable: Option<u64>,
+    whole: bool,
+    opts: &Options,
+    done: &mut Report,
+) -> Result<()> {
     let newest = durable.is_some();
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
-    let w = walk(&bytes, durable);
+    let w = if whole { set_aside_whole(bytes.len() as u64) } else { walk(&bytes, durable) };
     if w.damage.is_empty() {
         return Ok(());
     }

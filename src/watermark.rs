@@ -50,6 +50,17 @@ impl Known {
         Ok(Mark::parse_file(&b).map_or(Known::Unreadable, Known::At))
     }
 
+    /// Whether the mark's writer links each rotation's files by their stamps (section 5.6).
+    pub fn links(&self) -> bool {
+        matches!(self, Known::At(m) if m.links)
+    }
+
+    /// Whether the mark says data file `file_id` and every file below it were durable: it names
+    /// that file or a higher id (a file named before it was created, whose creation failed).
+    pub fn vouches_below(&self, file_id: u32) -> bool {
+        matches!(self, Known::At(m) if m.file_id >= file_id)
+    }
+
     /// The offset in data file `file_id` (the newest) below which its bytes are known durable,
     /// so that damage there is corruption rather than a power loss's unflushed tail.
     pub fn durable_below(&self, file_id: u32) -> u64 {
@@ -106,6 +117,29 @@ struct Slots {
     path: PathBuf,
     seq: u64,
     last: (u32, u64),
+    /// A file [`Tracker::name`] named whose mark may not be on the disk yet.
+    unflushed_name: Option<u32>,
+}
+
+impl Slots {
+    /// Writes the mark (file_id, len) into the other slot, if it is above the last one.
+    fn write(&mut self, file_id: u32, len: u64) -> Result<()> {
+        if (file_id, len) <= self.last {
+            return Ok(());
+        }
+        let mark = Mark { seq: self.seq + 1, file_id, len, links: true };
+        fs::write_at(&self.file, &self.path, &mark.encode(), mark.slot_offset())
+            .map_err(|e| Error::io("write", &self.path, e))?;
+        self.seq = mark.seq;
+        self.last = (file_id, len);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        fs::sync_data(&self.file, &self.path)?;
+        self.unflushed_name = None;
+        Ok(())
+    }
 }
 
 /// Writes the marks of one handle; every method takes only its own mutex, a leaf lock.
@@ -139,7 +173,7 @@ impl Tracker {
             Known::At(m) => m.seq + 1,
             _ => 1,
         };
-        let mark = Mark { seq, file_id, len };
+        let mark = Mark { seq, file_id, len, links: true };
         let file = if matches!(known, Known::At(_)) {
             let f = fs::open_nofollow(&path, true)?;
             fs::write_at(&f, &path, &mark.encode(), mark.slot_offset()).map_err(|e| Error::io("write", &path, e))?;
@@ -149,7 +183,7 @@ impl Tracker {
             fs::atomic_write(dir, WATERMARK_FILE, &mark.encode_file())?;
             fs::open_nofollow(&path, true)?
         };
-        Ok(Tracker { slots: Mutex::new(Some(Slots { file, path, seq, last: (file_id, len) })) })
+        Ok(Tracker { slots: Mutex::new(Some(Slots { file, path, seq, last: (file_id, len), unflushed_name: None })) })
     }
 
     /// [`Tracker::settle`] for files exactly as a clean close left them (the keydir snapshot's
@@ -157,14 +191,16 @@ impl Tracker {
     /// newest file at its length, that mark is true as it stands (it was written after the
     /// fdatasync that made it so, and close fsynced every file before it wrote the snapshot),
     /// so it is taken over with no fsync and not rewritten; the next mark goes in the other
-    /// slot. Anything else settles. The open of a cleanly closed database then issues neither
+    /// slot. Anything else settles, a mark of a version without rotation links too: until this
+    /// handle's first mark reached the disk, it would keep open from checking the links of the
+    /// rotations this handle makes (docs/DESIGN.md section 4.5). The open of a cleanly closed database then issues neither
     /// of those two flushes (data file and mark).
     pub fn resume(dir: &Path, newest: Option<(u32, u64)>, second: Option<u32>, known: Known) -> Result<Tracker> {
         match (known, newest) {
-            (Known::At(m), Some(last)) if (m.file_id, m.len) == last => {
+            (Known::At(m), Some(last)) if (m.file_id, m.len) == last && m.links => {
                 let path = dir.join(WATERMARK_FILE);
                 let file = fs::open_nofollow(&path, true)?;
-                Ok(Tracker { slots: Mutex::new(Some(Slots { file, path, seq: m.seq, last })) })
+                Ok(Tracker { slots: Mutex::new(Some(Slots { file, path, seq: m.seq, last, unflushed_name: None })) })
             }
             _ => Tracker::settle(dir, newest, second, known),
         }
@@ -173,20 +209,43 @@ impl Tracker {
     /// Records that data file `file_id` is durable up to `len` (called after the fdatasync that
     /// made it so). Not synced; a failed write leaves the previous mark, which stays true.
     pub fn advance(&self, file_id: u32, len: u64) {
-        let mut g = self.slots.lock();
-        let Some(s) = g.as_mut().filter(|s| (file_id, len) > s.last) else { return };
-        let mark = Mark { seq: s.seq + 1, file_id, len };
-        if fs::write_at(&s.file, &s.path, &mark.encode(), mark.slot_offset()).is_ok() {
-            s.seq = mark.seq;
-            s.last = (file_id, len);
+        if let Some(s) = self.slots.lock().as_mut() {
+            let _ = s.write(file_id, len);
         }
     }
 
-    /// Makes the last mark durable (close). A failure leaves an older mark, which stays true.
-    pub fn flush(&self) {
-        if let Some(s) = self.slots.lock().as_ref() {
-            let _ = fs::sync_data(&s.file, &s.path);
+    /// Names data file `file_id`, empty (or about to be created), with every file below it
+    /// durable, as the newest (its length 0), for a file whose first record will not be linked
+    /// to the file below it by its stamp (docs/DESIGN.md section 5.6). Not synced: [`Tracker::flush_name`]
+    /// does that before a write in the file is acknowledged as durable. A failure is returned:
+    /// without the mark, open would take that first record for a sign that the file below lost
+    /// its end.
+    pub fn name(&self, file_id: u32) -> Result<()> {
+        let mut g = self.slots.lock();
+        let Some(s) = g.as_mut() else { return Ok(()) };
+        s.write(file_id, 0)?;
+        s.unflushed_name = Some(file_id);
+        Ok(())
+    }
+
+    /// Before a write in data file `file_id` is acknowledged as durable: makes durable a name
+    /// ([`Tracker::name`]) of that file or one below that is not yet.
+    pub fn flush_name(&self, file_id: u32) -> Result<()> {
+        match self.slots.lock().as_mut() {
+            Some(s) if s.unflushed_name.is_some_and(|n| n <= file_id) => s.sync(),
+            _ => Ok(()),
         }
+    }
+
+    /// Makes the last mark durable.
+    pub fn sync(&self) -> Result<()> {
+        self.slots.lock().as_mut().map_or(Ok(()), Slots::sync)
+    }
+
+    /// [`Tracker::sync`] where a failure does not matter (close): it leaves an older mark, which
+    /// stays true.
+    pub fn flush(&self) {
+        let _ = self.sync();
     }
 
     /// Takes over `other`'s file (after a reopen settled a new mark).

@@ -51,7 +51,8 @@ fn set_mark(root: &Path, id: u32, len: u64) {
         Known::At(m) => m.seq + 1,
         _ => 1,
     };
-    std::fs::write(root.join("data").join(WATERMARK_FILE), Mark { seq, file_id: id, len }.encode_file()).unwrap();
+    std::fs::write(root.join("data").join(WATERMARK_FILE), Mark { seq, file_id: id, len, links: true }.encode_file())
+        .unwrap();
 }
 
 /// Zeros the record of `key` in the newest file (the handle is closed).

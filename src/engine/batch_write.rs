@@ -59,13 +59,16 @@ impl Engine {
         }
         let deletes_only = members.iter().all(|m| is_tombstone(m.placed.bytes(&buf)));
         self.space.admit(deletes_only)?;
-        for m in &members {
-            m.placed.stamp(&mut buf, w.next_ts_at(now)?);
-        }
-        commit.stamp(&mut buf, w.next_ts_at(now)?);
         let (file_id, start) = self.with_room(deletes_only, || {
+            // Stamped once the file the batch goes to is known: a rotation may link its first
+            // member (docs/DESIGN.md section 5.6).
             self.ensure_room(&mut w, total)?;
-            self.append_locked(&mut w, &buf)
+            for (i, m) in members.iter().enumerate() {
+                let ts = if i == 0 { w.first_ts_at(now)? } else { w.next_ts_at(now)? };
+                m.placed.stamp(&mut buf, ts);
+            }
+            commit.stamp(&mut buf, w.next_ts_at(now)?);
+            self.append_stamped(&mut w, &buf)
         })?;
         let locs = members.iter().map(|m| loc_of(&m.placed, &buf, file_id, start));
         w.seq += 1;

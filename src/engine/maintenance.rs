@@ -99,6 +99,8 @@ impl Engine {
         *self.index.write() = Index { keys: Keydir::with_seed(self.seed), ..Default::default() };
         self.conflicts().note_everything();
         let old_files = std::mem::take(&mut *self.files.write());
+        // No file is left for the next one to be linked to.
+        w.unlinked();
         drop(w);
         drop(old_files);
         self.chores.push(Chore::RemoveOldGeneration);
@@ -246,6 +248,12 @@ impl Maintenance<'_> {
         let ix = e.index.read();
         if let Some((&newest, &size)) = ix.sizes.iter().max_by_key(|(&id, _)| id) {
             e.watermark.advance(newest, size);
+            if newest != next_active {
+                // The empty file is the second-newest now: without this mark on the disk, open
+                // would find no stamp in it for the newest file's first record to be linked to
+                // (docs/DESIGN.md section 4.5), and set that durable file aside.
+                e.watermark.sync()?;
+            }
         }
         Ok(files)
     }
@@ -262,6 +270,9 @@ impl Maintenance<'_> {
                 let fresh = ActiveFile::reopen(&e.dir, id, 0)?.limited(e.opts.max_file_size);
                 let f = DataFile::active(&fresh);
                 w.active = Some(fresh);
+                // Not linked to the merge output below it (not in stamp order).
+                w.unlinked();
+                e.watermark.name(id)?;
                 f
             }
             false => DataFile::sealed(&e.dir, id)?,

@@ -414,6 +414,7 @@ impl Engine {
         let old_files = std::mem::replace(&mut *self.files.write(), loaded.files);
         self.chores.push(Chore::Release(old_files.into_values().collect()));
         w.active = loaded.active;
+        w.unlinked();
         w.next_id = loaded.next_id;
         w.last_ts = w.last_ts.max(loaded.max_ts);
         *self.open_report.lock() = loaded.report;

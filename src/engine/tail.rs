@@ -52,6 +52,7 @@ impl Maintenance<'_> {
         e.presync_active()?;
         let mut w = e.quiesce()?;
         e.check_writable()?;
+        let before = w.active.as_ref().map(|a| a.id);
         let (file_id, offset) = e.with_room(false, || {
             e.ensure_room(&mut w, buf.len() as u64)?;
             e.append_locked(&mut w, buf)
@@ -65,6 +66,12 @@ impl Maintenance<'_> {
             return Err(err);
         }
         e.watermark.advance(active.id, active.len);
+        if Some(file_id) != before {
+            // The copies keep their old stamps: as the first records of a new file they are not
+            // linked to the file below (docs/DESIGN.md section 5.6), so the mark naming their
+            // file must be on the disk before their originals go.
+            e.watermark.sync()?;
+        }
         let mut ix = e.index.write();
         *ix.sizes.entry(file_id).or_insert(0) += buf.len() as u64;
         for c in copies {

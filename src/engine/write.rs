@@ -73,22 +73,54 @@ pub(super) struct Writer {
     pub(super) pending: VecDeque<Pending>,
     /// When a group commit leader starts its fsync.
     gather: Gather,
+    /// The active file's newest record carries `last_ts` (or, with no active file, the newest
+    /// file's, sealed since): the next file can be linked to it (docs/DESIGN.md section 5.6).
+    linkable: bool,
+    /// The active file is the file a linked rotation made, none of whose records took a stamp
+    /// yet: the first must carry this one, the full file's newest plus one.
+    link: Option<u64>,
 }
 
 impl Writer {
     pub(super) fn new(active: Option<ActiveFile>, next_id: u32, last_ts: u64) -> Writer {
-        Writer { active, next_id, last_ts, seq: 0, pending: VecDeque::new(), gather: Gather::default() }
+        Writer {
+            active,
+            next_id,
+            last_ts,
+            seq: 0,
+            pending: VecDeque::new(),
+            gather: Gather::default(),
+            linkable: false,
+            link: None,
+        }
     }
 
-    /// The next sequence stamp: wall clock, but always above the last one. A database already
-    /// holding a record stamped at the maximum (year 2554, so only a crafted or damaged file)
-    /// cannot order a newer write after it: the write is refused rather than lost.
-    pub(super) fn next_ts(&mut self) -> Result<u64> {
-        self.next_ts_at(now_ns())
+    /// The active file is one no rotation linked, and its newest stamp is not known to be the
+    /// writer's last (a file open or a merge gave, a fresh one nothing linked).
+    pub(super) fn unlinked(&mut self) {
+        self.linkable = false;
+        self.link = None;
     }
 
-    /// [`Writer::next_ts`] with the clock read once by the caller (a batch stamps all its
-    /// records from one reading: they still get increasing stamps above every earlier one).
+    /// The stamp of an append's first record: in the file a linked rotation made, until a
+    /// stamped record is in it, the link's (docs/DESIGN.md section 5.6); else
+    /// [`Writer::next_ts_at`] with the clock reading `now`. (An append that failed was cut off
+    /// again, so the stamps it took are free.)
+    pub(super) fn first_ts_at(&mut self, now: u64) -> Result<u64> {
+        match self.link {
+            Some(ts) => {
+                self.last_ts = ts;
+                Ok(ts)
+            }
+            None => self.next_ts_at(now),
+        }
+    }
+
+    /// The next sequence stamp, from the clock reading `now` (a batch stamps all its records
+    /// from one reading: they still get increasing stamps above every earlier one): wall clock,
+    /// but always above the last one. A database already holding a record stamped at the
+    /// maximum (year 2554, so only a crafted or damaged file) cannot order a newer write after
+    /// it: the write is refused rather than lost.
     pub(super) fn next_ts_at(&mut self, now: u64) -> Result<u64> {
         let next = self.last_ts.checked_add(1).ok_or_else(|| {
             Error::Corrupt("sequence stamps exhausted: a record carries the largest possible stamp".into())
@@ -213,11 +245,11 @@ impl Engine {
         self.check_writable()?;
         let deletes_only = enc.is_tombstone();
         self.space.admit(deletes_only)?;
-        let ts = w.next_ts()?;
-        enc.stamp(ts);
         let (file_id, offset) = self.with_room(deletes_only, || {
+            // Stamped once the file it goes to is known: a rotation may link it (section 5.6).
             self.ensure_room(w, enc.len() as u64)?;
-            self.append_locked(w, &enc.buf)
+            enc.stamp(w.first_ts_at(now_ns())?);
+            self.append_stamped(w, &enc.buf)
         })?;
         let loc = Loc {
             file_id,
@@ -262,6 +294,19 @@ impl Engine {
                 Err(err)
             }
         }
+    }
+
+    /// [`Engine::append_locked`] for records just stamped from the writer's counter: the active
+    /// file's newest stamp is then the writer's last, so the next rotation can link the file it
+    /// makes to this one (docs/DESIGN.md section 5.6). A failed append took stamps the file
+    /// does not hold.
+    pub(super) fn append_stamped(&self, w: &mut Writer, buf: &[u8]) -> Result<(u32, u64)> {
+        let appended = self.append_locked(w, buf);
+        w.linkable = appended.is_ok();
+        if appended.is_ok() {
+            w.link = None;
+        }
+        appended
     }
 
     /// Runs `append` (rotation and the append, under the writer mutex). When it fails for lack
@@ -327,13 +372,15 @@ impl Engine {
         match &w.active {
             Some(a) if a.len == 0 || a.len + len <= self.opts.max_file_size => Ok(()),
             Some(_) => self.rotate(w),
-            None => {
+            // The highest file was sealed without a successor (a full merge's first step, say):
+            // as a rotation's, the next file links to it when it can.
+            None if w.linkable => {
                 let id = w.allocate_id()?;
                 let fresh = ActiveFile::create(&self.dir, id)?.limited(self.opts.max_file_size);
-                self.files.write().insert(id, Arc::new(DataFile::active(&fresh)));
-                w.active = Some(fresh);
+                self.activate(w, fresh, true);
                 Ok(())
             }
+            None => self.create_named(w),
         }
     }
 
@@ -341,19 +388,48 @@ impl Engine {
     /// (at most one runs, so a crash leaves at most the two newest files unsynced), trim the
     /// full file, read it through a read-only map, create the next file; then hand the full
     /// file to the seal thread, which fsyncs it and `data/` (the new file's entry) and queues
-    /// its hint.
+    /// its hint. The new file's first record is linked to the full file's newest stamp when
+    /// that is the writer's last; otherwise the rotation waits for the seal and names the new
+    /// file in the watermark.
     fn rotate(&self, w: &mut Writer) -> Result<()> {
+        let linked = std::mem::take(&mut w.linkable);
         let (full, trimmed) = self.retire_active(w)?.expect("rotating the active file");
         // The full file ends at its last record and is still the newest file.
         killpoint::hit("rotation-trimmed");
+        if !linked {
+            let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed);
+            self.seal_jobs.push(SealWork::Seal(job));
+            return self.create_named(w);
+        }
         let created = w.allocate_id().and_then(|id| ActiveFile::create_unsynced(&self.dir, id));
         // After the creation, so that the seal's fsync of `data/` covers the new entry.
         let job = self.seals.begin(full.id, full.file.clone(), full.path.clone(), trimmed);
         self.seal_jobs.push(SealWork::Seal(job));
         killpoint::hit("rotation-created");
-        let fresh = created?.limited(self.opts.max_file_size);
+        self.activate(w, created?.limited(self.opts.max_file_size), true);
+        Ok(())
+    }
+
+    /// Makes `fresh`, a new file, the active one; `linked`: its first record is to carry the
+    /// stamp link to the file below, whose newest stamp is the writer's last (section 5.6).
+    fn activate(&self, w: &mut Writer, fresh: ActiveFile, linked: bool) {
         self.files.write().insert(fresh.id, Arc::new(DataFile::active(&fresh)));
         w.active = Some(fresh);
+        w.linkable = false;
+        w.link = if linked { w.last_ts.checked_add(1) } else { None };
+    }
+
+    /// Makes the next data file when its first record will not be linked to the file below by
+    /// its stamp (docs/DESIGN.md section 5.6): once every file below is durable (a seal may be
+    /// running), the watermark names the new id, and then the file is created (`data/`
+    /// fsynced), so that open never takes that first record for a sign that the file below
+    /// lost its end. A failure leaves no file behind.
+    fn create_named(&self, w: &mut Writer) -> Result<()> {
+        self.settle_seals(w)?;
+        let id = w.allocate_id()?;
+        self.watermark.name(id)?;
+        let fresh = ActiveFile::create(&self.dir, id)?.limited(self.opts.max_file_size);
+        self.activate(w, fresh, false);
         Ok(())
     }
 
@@ -565,8 +641,12 @@ impl Engine {
         self.wait_seal(seal).map_err(|err| (target, err))?;
         if let Some((_, _, id, len)) = file {
             // Everything appended before the target is durable now, and every file below: the
-            // watermark may say so.
+            // watermark may say so. A file named unlinked needs that name on the disk first.
             self.watermark.advance(id, len);
+            if let Err(err) = self.watermark.flush_name(id) {
+                self.fsync_failed(&mut self.writer.lock(), err.to_string());
+                return Err((target, err));
+            }
         }
         killpoint::hit("group-synced");
         let mut w = self.writer.lock();
