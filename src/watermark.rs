@@ -10,6 +10,9 @@
 //!   written into the other slot, without an fsync of its own. It reaches the disk with the
 //!   kernel's writeback or at close ([`Tracker::flush`]); until then the previous mark holds,
 //!   which is always true, only less informative.
+//! - When a new file whose first record will not be linked to the file below it is made
+//!   ([`Tracker::name`], docs/DESIGN.md section 5.6): the file, at length 0, made durable by the
+//!   first group commit in it ([`Tracker::flush_name`]).
 //!
 //! A mark is only ever written after the bytes it covers were flushed, so whatever version of
 //! the file a power loss leaves never claims more than is durable. Marks for one handle only
@@ -193,8 +196,8 @@ impl Tracker {
     /// so it is taken over with no fsync and not rewritten; the next mark goes in the other
     /// slot. Anything else settles, a mark of a version without rotation links too: until this
     /// handle's first mark reached the disk, it would keep open from checking the links of the
-    /// rotations this handle makes (docs/DESIGN.md section 4.5). The open of a cleanly closed database then issues neither
-    /// of those two flushes (data file and mark).
+    /// rotations this handle makes (docs/DESIGN.md section 4.5). The open of a cleanly closed
+    /// database then issues neither of those two flushes (data file and mark).
     pub fn resume(dir: &Path, newest: Option<(u32, u64)>, second: Option<u32>, known: Known) -> Result<Tracker> {
         match (known, newest) {
             (Known::At(m), Some(last)) if (m.file_id, m.len) == last && m.links => {
@@ -216,10 +219,10 @@ impl Tracker {
 
     /// Names data file `file_id`, empty (or about to be created), with every file below it
     /// durable, as the newest (its length 0), for a file whose first record will not be linked
-    /// to the file below it by its stamp (docs/DESIGN.md section 5.6). Not synced: [`Tracker::flush_name`]
-    /// does that before a write in the file is acknowledged as durable. A failure is returned:
-    /// without the mark, open would take that first record for a sign that the file below lost
-    /// its end.
+    /// to the file below it by its stamp (docs/DESIGN.md section 5.6). Not synced:
+    /// [`Tracker::flush_name`] does that before a write in the file is acknowledged as durable.
+    /// A failure is returned: without the mark, open would take that first record for a sign
+    /// that the file below lost its end.
     pub fn name(&self, file_id: u32) -> Result<()> {
         let mut g = self.slots.lock();
         let Some(s) = g.as_mut() else { return Ok(()) };

@@ -484,7 +484,7 @@ def test_validate_repair_dump(tmp):
     r = expect("dump watermark", run("dump", mark), OK)
     check("dump watermark text", b"000000001.data durable up to " + str(os.path.getsize(data)).encode() in r.out, r)
     lines = json_lines_ok("dump watermark --json", expect("dump watermark --json", run("--json", "dump", mark), OK))
-    check("dump watermark json", lines and lines[0].get("durable_len") == os.path.getsize(data), lines)
+    check("dump watermark json", lines and lines[0].get("durable_len") == os.path.getsize(data) and lines[0].get("links") is True, lines)
     lines = json_lines_ok("dump --json", expect("dump data --json", run("--json", "dump", data), OK))
     recs = [l for l in lines if l.get("type") == "record"]
     check("dump: every record", len(recs) == 11, len(recs))

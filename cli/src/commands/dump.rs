@@ -54,11 +54,16 @@ fn dump_watermark(bytes: &[u8], ctx: &Ctx) -> CmdResult {
     match (mark, ctx.json) {
         (Some(m), true) => json_line(
             &mut out,
-            &json!({"type": "watermark", "seq": m.seq, "file_id": m.file_id, "durable_len": m.len}),
+            &json!({"type": "watermark", "seq": m.seq, "file_id": m.file_id, "durable_len": m.len, "links": m.links}),
         )?,
-        (Some(m), false) => {
-            writeln!(out, "watermark seq={}: {} durable up to {} bytes", m.seq, data_name(m.file_id), m.len)?
-        }
+        (Some(m), false) => writeln!(
+            out,
+            "watermark seq={}: {} durable up to {} bytes{}",
+            m.seq,
+            data_name(m.file_id),
+            m.len,
+            if m.links { "" } else { " (an earlier version's: no rotation links)" }
+        )?,
         (None, true) => json_line(&mut out, &json!({"type": "bad", "offset": 0, "error": "no valid watermark slot"}))?,
         (None, false) => writeln!(out, "BAD watermark file: no valid slot (open counts nothing as durable)")?,
     }
