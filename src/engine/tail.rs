@@ -52,7 +52,6 @@ impl Maintenance<'_> {
         e.presync_active()?;
         let mut w = e.quiesce()?;
         e.check_writable()?;
-        let before = w.active.as_ref().map(|a| a.id);
         let (file_id, offset) = e.with_room(false, || {
             e.ensure_room(&mut w, buf.len() as u64)?;
             e.append_locked(&mut w, buf)
@@ -66,12 +65,6 @@ impl Maintenance<'_> {
             return Err(err);
         }
         e.watermark.advance(active.id, active.len);
-        if Some(file_id) != before {
-            // The copies keep their old stamps: as the first records of a new file they are not
-            // linked to the file below (docs/DESIGN.md section 5.6), so the mark naming their
-            // file must be on the disk before their originals go.
-            e.watermark.sync()?;
-        }
         let mut ix = e.index.write();
         *ix.sizes.entry(file_id).or_insert(0) += buf.len() as u64;
         for c in copies {
@@ -149,12 +142,29 @@ impl Maintenance<'_> {
         Ok(Some((id, len)))
     }
 
+    /// Makes the watermark name the newest data file at a durable length, on the disk: the file
+    /// a reclaim shortens may be the second-newest, whose newest stamp the newest file's first
+    /// record may be linked to (or copies with old stamps may have opened the newest file), and
+    /// a mark that vouches for the newest file keeps open from checking that link
+    /// (docs/DESIGN.md sections 4.5 and 7.11).
+    fn vouch_for_newest(&self) -> Result<()> {
+        let e = self.e;
+        if self.synced_active()?.is_none() {
+            // Every sealed file is durable now (its seal settled).
+            if let Some((&id, &len)) = e.index.read().sizes.iter().max_by_key(|(&id, _)| id) {
+                e.watermark.advance(id, len);
+            }
+        }
+        e.watermark.sync()
+    }
+
     /// Makes sealed file `id` end at `cut` (a record boundary outside any batch), once the keydir
     /// points at none of its records from there on: readers get a map of the shorter file, the
     /// old map is dropped once no reader holds it (a read of a mapped page past the end of a file
     /// is a SIGBUS), then the file is truncated and fsynced. Returns whether it was cut.
     pub fn shorten(&self, id: u32, cut: u64) -> Result<bool> {
         let e = self.e;
+        self.vouch_for_newest()?;
         // The hint writer maps data files too.
         let _no_hint_writes = e.dirs.lock();
         let short = Arc::new(DataFile::sealed_prefix(&e.dir, id, cut)?);
