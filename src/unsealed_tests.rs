@@ -307,3 +307,21 @@ fn a_rotation_that_cannot_link_names_the_next_file_in_the_watermark() {
     assert_eq!(db.meta(b"k6").unwrap().unwrap().file_id, 3);
     assert!(Known::read(&dir.path().join("data")).unwrap().vouches_below(3));
 }
+
+/// Repair judges the stamp link before it changes anything, then writes a mark that vouches for
+/// the files below the newest: removing a corrupt last record of the second-newest file breaks
+/// the link, and the next open must not set the newest file aside for it.
+#[test]
+fn after_repair_removed_the_last_record_below_the_newest_file_open_keeps_the_newest() {
+    let dir = TempDir::new("unsealed");
+    let locs = written(dir.path(), 5);
+    unseal(dir.path(), 1);
+    set_mark(dir.path(), 1, locs[2].1 + locs[2].2);
+    edit(dir.path(), 1, |b| b[locs[2].1 as usize + 40] ^= 1);
+    let done = crate::repair(dir.path(), &opts()).unwrap();
+    assert!(done.text().starts_with("repair: clean"), "{}", done.text());
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert!(db.open_report().quarantined.is_empty(), "{:?}", db.open_report());
+    let got: Vec<bool> = (0..5).map(|i| present(&db, i)).collect();
+    assert_eq!(got, [true, true, false, true, true]);
+}

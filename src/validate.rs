@@ -33,7 +33,7 @@ use crate::report::{show_key, ProblemKind, Report};
 use crate::storage::datafile::map_for_scan;
 use crate::storage::fs::{self as dfs, data_name, hint_name, parse_name, LOCK_FILE, META_FILE};
 use crate::storage::lock::LockFile;
-use crate::watermark::Known;
+use crate::watermark::{Known, Tracker};
 
 fn rel(id: u32, ext: &str) -> String {
     format!("{DATA_DIR}/{id:09}.{ext}")
@@ -87,15 +87,21 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
 }
 
 /// The newest data file, when open sets it aside whole because the second-newest file lost its
-/// unsynced end (`crate::rotation_link`): `maps` holds both files.
+/// unsynced end (docs/DESIGN.md section 4.5, rule 3): open cuts it there, or the stamp link
+/// says so (`crate::rotation_link`). `maps` holds both files. Corruption in the second-newest
+/// file decides nothing: open refuses it, and repair mends it and then vouches for the files
+/// below the newest.
 fn newest_set_aside(data: &[u32], known: &Known, maps: &Maps) -> Option<u32> {
     let (&newest, below) = data.split_last()?;
     let &second = below.last()?;
     let bytes = &maps[&second];
-    let broken = crate::rotation_link::broken(known, newest, &maps[&newest], || {
-        crate::rotation_link::newest_stamp(bytes, walk(bytes, known.durable_in(data, second)).kept)
-    });
-    broken.then_some(newest)
+    let w = walk(bytes, known.durable_in(data, second));
+    let cut = w.unsynced_tail || w.torn_tail || w.unused_tail.is_some_and(|at| at < bytes.len() as u64);
+    let broken = w.damage.is_empty()
+        && crate::rotation_link::broken(known, newest, &maps[&newest], || {
+            crate::rotation_link::newest_stamp(bytes, w.kept.iter().copied())
+        });
+    (cut || broken).then_some(newest)
 }
 
 /// A whole file as one unsynced tail: what open sets aside.
@@ -275,12 +281,28 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
         repair_file(&dir, id, durable, aside == Some(id), opts, &mut done)?;
     }
     repair_hints(&dir, &generation::list(&dir)?, newest, opts, &mut done)?;
+    if !done.problems.is_empty() {
+        vouch_after_repair(&dir)?;
+    }
     let after = validate(root)?;
     done.files = after.files;
     done.records = after.records;
     done.live_keys = after.live_keys;
     done.problems.extend(after.problems.into_iter().filter(|p| !p.kind.is_note()));
     Ok(done)
+}
+
+/// After repair changed something (every file it changed fsynced): a watermark naming the
+/// newest file at length 0, durably, when there is a watermark. It vouches for every file below
+/// the newest, so the next open checks no stamp link that repair's changes broke (repair judged
+/// the link before changing anything, docs/DESIGN.md section 4.5), and it counts no byte of the
+/// newest file as durable, so no mark is left past a shortened end.
+fn vouch_after_repair(dir: &Path) -> Result<()> {
+    let listing = generation::list(dir)?;
+    let known = Known::read(dir)?;
+    let (Some(&newest), Known::At(_)) = (listing.data.last(), known) else { return Ok(()) };
+    let second = listing.data.len().checked_sub(2).map(|i| listing.data[i]);
+    Tracker::settle(dir, Some((newest, 0)), second, known).map(drop)
 }
 
 fn repair_meta(dir: &Path, before: &Report, done: &mut Report) -> Result<()> {
