@@ -218,6 +218,9 @@ impl Maintenance<'_> {
                 return Err(err);
             }
         }
+        if w.next_id.checked_sub(1) != Some(next_active) {
+            self.vouch_before_swap(&w)?;
+        }
         e.swap_generations(inputs)?;
         // The new generation is live: a handle that failed to take it in half-knows its files.
         let files = self.adopt(&mut w, outputs, next_active).inspect_err(|err| {
@@ -248,14 +251,26 @@ impl Maintenance<'_> {
         let ix = e.index.read();
         if let Some((&newest, &size)) = ix.sizes.iter().max_by_key(|(&id, _)| id) {
             e.watermark.advance(newest, size);
-            if newest != next_active {
-                // The empty file is the second-newest now: without this mark on the disk, open
-                // would find no stamp in it for the newest file's first record to be linked to
-                // (docs/DESIGN.md section 4.5), and set that durable file aside.
-                e.watermark.sync()?;
-            }
         }
         Ok(files)
+    }
+
+    /// Before a swap that puts the merge's empty file below files writers made meanwhile: the
+    /// mark names the newest of them (durable: the active file was just sealed, every seal
+    /// settled), on the disk. The empty file becomes the second-newest and holds no stamp the
+    /// newest file's first record could be linked to, so without a mark that vouches for the
+    /// newest file, open after a power loss would set that durable file aside
+    /// (docs/DESIGN.md section 4.5).
+    fn vouch_before_swap(&self, w: &Writer) -> Result<()> {
+        let e = self.e;
+        let newest = match &w.active {
+            Some(a) => Some((a.id, a.len)),
+            None => e.index.read().sizes.iter().max_by_key(|(&id, _)| id).map(|(&id, &len)| (id, len)),
+        };
+        if let Some((id, len)) = newest {
+            e.watermark.advance(id, len);
+        }
+        e.watermark.sync()
     }
 
     /// Makes the merge's empty file `id` part of the handle. It becomes the active file only if
