@@ -324,10 +324,8 @@ pub(crate) fn recover(dir: &Path, opts: &Options, seed: Option<u64>) -> Result<R
 /// (`crate::rotation_link`).
 fn lost_link(known: &Known, newest: u32, second: Option<u32>, maps: &Maps, sizes: &IdMap<u64>) -> bool {
     let Some(second) = second else { return false };
-    let below = &maps[&second];
-    rotation_link::broken(known, newest, &maps[&newest], || {
-        rotation_link::newest_stamp(below, rotation_link::records(below, sizes[&second]))
-    })
+    let below = &maps[&second][..sizes[&second] as usize];
+    rotation_link::broken(known, newest, &maps[&newest], || rotation_link::newest_stamp(below))
 }
 
 /// Purges what is absent: tombstones, and records expired as their key's newest version.

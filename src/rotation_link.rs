@@ -18,6 +18,7 @@
 //! durable, so that the rule never applies to it.
 
 use crate::format::record::Record;
+use crate::storage::scan::Scan;
 use crate::watermark::Known;
 
 /// Whether the newest data file `newest` (its bytes) must be set aside whole because the
@@ -39,24 +40,11 @@ pub(crate) fn broken(
     second_newest_stamp().and_then(|ts| ts.checked_add(1)) != Some(first.header.ts)
 }
 
-/// The greatest stamp among the records at `ranges` (offset, length) of `bytes`, commit
-/// records of batches included (a batch's commit record carries its newest stamp).
-pub(crate) fn newest_stamp(bytes: &[u8], ranges: impl IntoIterator<Item = (u64, u64)>) -> Option<u64> {
-    ranges.into_iter().filter_map(|(at, _)| Record::decode(bytes.get(at as usize..)?).ok()).map(|r| r.header.ts).max()
-}
-
-/// The (offset, length) of each record in `bytes[..valid]`, a run of valid records.
-pub(crate) fn records(bytes: &[u8], valid: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
-    let mut at = 0u64;
-    std::iter::from_fn(move || {
-        if at >= valid {
-            return None;
-        }
-        let len = Record::decode(&bytes[at as usize..valid as usize]).ok()?.header.record_len();
-        let here = at;
-        at += len;
-        Some((here, len))
-    })
+/// The greatest stamp among the valid records from the start of `bytes` (commit records of
+/// batches included: a batch's commit record carries its newest stamp); `None` when there are
+/// none.
+pub(crate) fn newest_stamp(bytes: &[u8]) -> Option<u64> {
+    Scan::new(bytes).map(|(_, r)| r.header.ts).max()
 }
 
 #[cfg(test)]
@@ -107,9 +95,7 @@ mod tests {
         let mut b = record(5);
         b.extend(record(9));
         b.extend(record(7));
-        let ranges: Vec<_> = records(&b, b.len() as u64).collect();
-        assert_eq!(ranges.len(), 3);
-        assert_eq!(newest_stamp(&b, ranges), Some(9));
-        assert_eq!(newest_stamp(&b, records(&b, 0)), None);
+        assert_eq!(newest_stamp(&b), Some(9));
+        assert_eq!(newest_stamp(&b[..0]), None);
     }
 }

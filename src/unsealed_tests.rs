@@ -52,11 +52,16 @@ fn unseal(root: &Path, id: u32) {
 }
 
 fn set_mark(root: &Path, id: u32, len: u64) {
+    set_mark_links(root, id, len, true);
+}
+
+/// [`set_mark`] by a writer that links rotations (`links`) or an earlier version.
+fn set_mark_links(root: &Path, id: u32, len: u64, links: bool) {
     let seq = match Known::read(&root.join("data")).unwrap() {
         Known::At(m) => m.seq + 1,
         _ => 1,
     };
-    std::fs::write(root.join("data").join(WATERMARK_FILE), Mark { seq, file_id: id, len, links: true }.encode_file())
+    std::fs::write(root.join("data").join(WATERMARK_FILE), Mark { seq, file_id: id, len, links }.encode_file())
         .unwrap();
 }
 
@@ -207,6 +212,16 @@ fn open_makes_the_second_newest_file_durable_before_its_mark_names_the_newest() 
     drop(db);
 }
 
+/// Five puts (k0-k2 in file 1, k3 and k4 in file 2), then file 1 as a power loss during its seal
+/// can leave it: no hint, the mark naming it after its first record (written by a version that
+/// links rotations, or not), and k2 gone cleanly, the file ending at a record boundary.
+fn lost_the_end_of_file_1(root: &Path, links: bool) {
+    let locs = written(root, 5);
+    unseal(root, 1);
+    set_mark_links(root, 1, locs[0].2, links);
+    edit(root, 1, |b| b.truncate(locs[2].1 as usize));
+}
+
 /// A power loss during a rotation's seal that dropped the full file's last records cleanly (the
 /// file back at a record boundary, nothing damaged) while the next file's records reached the
 /// disk: a state the database was never in. The newest file's first record is linked to a
@@ -216,10 +231,7 @@ fn open_makes_the_second_newest_file_durable_before_its_mark_names_the_newest() 
 #[test]
 fn a_second_newest_file_that_lost_its_last_records_cleanly_sets_the_newest_aside() {
     let dir = TempDir::new("unsealed");
-    let locs = written(dir.path(), 5);
-    unseal(dir.path(), 1);
-    set_mark(dir.path(), 1, locs[0].2);
-    edit(dir.path(), 1, |b| b.truncate(locs[2].1 as usize));
+    lost_the_end_of_file_1(dir.path(), true);
     let newest = std::fs::read(data(dir.path(), 2)).unwrap();
 
     let report = crate::validate(dir.path()).unwrap();
@@ -241,10 +253,7 @@ fn a_second_newest_file_that_lost_its_last_records_cleanly_sets_the_newest_aside
 #[test]
 fn repair_sets_the_newest_file_aside_as_open_would_when_the_file_below_lost_its_end() {
     let dir = TempDir::new("unsealed");
-    let locs = written(dir.path(), 5);
-    unseal(dir.path(), 1);
-    set_mark(dir.path(), 1, locs[0].2);
-    edit(dir.path(), 1, |b| b.truncate(locs[2].1 as usize));
+    lost_the_end_of_file_1(dir.path(), true);
     let done = crate::repair(dir.path(), &opts()).unwrap();
     assert!(done.text().starts_with("repair: clean"), "{}", done.text());
     assert_eq!(std::fs::metadata(data(dir.path(), 2)).unwrap().len(), 0);
@@ -258,11 +267,7 @@ fn repair_sets_the_newest_file_aside_as_open_would_when_the_file_below_lost_its_
 #[test]
 fn without_rotation_links_a_clean_end_of_the_file_below_keeps_the_newest_file() {
     let dir = TempDir::new("unsealed");
-    let locs = written(dir.path(), 5);
-    unseal(dir.path(), 1);
-    let old = Mark { seq: 100, file_id: 1, len: locs[0].2, links: false };
-    std::fs::write(dir.path().join("data").join(WATERMARK_FILE), old.encode_file()).unwrap();
-    edit(dir.path(), 1, |b| b.truncate(locs[2].1 as usize));
+    lost_the_end_of_file_1(dir.path(), false);
     let db = Db::open(dir.path(), opts()).unwrap();
     assert!(db.open_report().quarantined.is_empty());
     assert!(present(&db, 3) && present(&db, 4) && !present(&db, 2));

@@ -97,10 +97,9 @@ fn newest_set_aside(data: &[u32], known: &Known, maps: &Maps) -> Option<u32> {
     let bytes = &maps[&second];
     let w = walk(bytes, known.durable_in(data, second));
     let cut = w.unsynced_tail || w.torn_tail || w.unused_tail.is_some_and(|at| at < bytes.len() as u64);
+    // Undamaged: its valid records run from its start.
     let broken = w.damage.is_empty()
-        && crate::rotation_link::broken(known, newest, &maps[&newest], || {
-            crate::rotation_link::newest_stamp(bytes, w.kept.iter().copied())
-        });
+        && crate::rotation_link::broken(known, newest, &maps[&newest], || crate::rotation_link::newest_stamp(bytes));
     (cut || broken).then_some(newest)
 }
 
