@@ -461,6 +461,46 @@ fn files_rotated_while_a_merge_finishes_stay_below_the_file_being_appended() {
     assert_matches(&db, &model);
 }
 
+/// A swap that puts the merge's empty file right below the one file writers rotated into during
+/// the merge: that file's first record is linked to the stamps of the file it followed, which
+/// is no longer below it, so the mark on the disk must name it before the swap (docs/DESIGN.md
+/// section 1.6), or a power loss right after the swap makes open set that durable file aside.
+#[test]
+fn a_swap_below_the_file_writers_rotated_into_leaves_a_mark_naming_that_file() {
+    let dir = TempDir::new("merge");
+    let db = Arc::new(Db::open(dir.path(), opts()).unwrap());
+    fill(&db, 3, 100);
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let (wdb, data, wseen) = (db.clone(), dir.path().join("data"), seen.clone());
+    crate::killpoint::on_hit("merge-done-written", move || {
+        // The merge has taken its empty file's id: one rotation (or first write) now makes the
+        // only file above it.
+        let before = wdb.engine().active_id();
+        for i in 0.. {
+            if wdb.engine().active_id() != before {
+                break;
+            }
+            wdb.put(format!("during{i:04}").as_bytes(), &[7u8; 100]).unwrap();
+        }
+        let newest = wdb.engine().active_id().unwrap();
+        let (data, seen) = (data.clone(), wseen.clone());
+        crate::killpoint::on_hit("merge-tmp-renamed", move || {
+            *seen.lock().unwrap() = Some((newest, crate::watermark::Known::read(&data).unwrap()));
+        });
+    });
+    let merged = db.merge(true);
+    crate::killpoint::clear_hook();
+    assert!(merged.unwrap());
+    let (newest, known) = seen.lock().unwrap().take().expect("the swap was reached");
+    let mut ids: Vec<u32> =
+        names(&dir.path().join("data")).iter().filter_map(|n| n.strip_suffix(".data")?.parse().ok()).collect();
+    ids.sort_unstable();
+    let below = ids[ids.iter().position(|&id| id == newest).unwrap() - 1];
+    let empty = std::fs::metadata(dir.path().join("data").join(crate::storage::fs::data_name(below))).unwrap();
+    assert_eq!(empty.len(), 0, "the merge's empty file is right below the writers' file");
+    assert!(known.vouches_below(newest), "the mark at the swap does not name file {newest}: {known:?}");
+}
+
 #[test]
 fn writers_rotating_through_merges_lose_nothing_even_with_a_torn_last_write() {
     let dir = TempDir::new("merge");
