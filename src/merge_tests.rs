@@ -463,8 +463,9 @@ fn files_rotated_while_a_merge_finishes_stay_below_the_file_being_appended() {
 
 /// A swap that puts the merge's empty file right below the one file writers rotated into during
 /// the merge: that file's first record is linked to the stamps of the file it followed, which
-/// is no longer below it, so the mark on the disk must name it before the swap (docs/DESIGN.md
-/// section 1.6), or a power loss right after the swap makes open set that durable file aside.
+/// is no longer below it, so the mark on the disk must name it before the swap
+/// (docs/DESIGN.md section 1.6), or a power loss right after the swap makes open set that
+/// durable file aside.
 #[test]
 fn a_swap_below_the_file_writers_rotated_into_leaves_a_mark_naming_that_file() {
     let dir = TempDir::new("merge");
