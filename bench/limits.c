@@ -107,6 +107,52 @@ double limit_dsync_write(const char *dir, uint64_t n, bool prewritten) {
     return write_records(dir, n, prewritten, RWF_DSYNC_WRITE);
 }
 
+struct syncer {
+    int fd, index, threads;
+    uint64_t n;
+    const char *path;
+    pthread_barrier_t *bar;
+};
+
+/* Record i of this thread goes in slot i * threads + index, so the threads fill one region. */
+static void *syncer_main(void *arg) {
+    struct syncer *s = arg;
+    uint8_t rec[LIMIT_RECORD];
+    memset(rec, 'r', sizeof rec);
+    pthread_barrier_wait(s->bar);
+    for (uint64_t i = 0; i < s->n; i++) {
+        pwrite_all(s->fd, rec, sizeof rec, (off_t)((i * (uint64_t)s->threads + (uint64_t)s->index) * LIMIT_RECORD),
+                   s->path);
+        datasync(s->fd, s->path);
+    }
+    return NULL;
+}
+
+double limit_parallel_fdatasync(const char *dir, uint64_t n, int threads) {
+    char path[4200];
+    int fd = create(dir, path, sizeof path);
+    uint64_t each = n / (uint64_t)threads;
+    fill_file(fd, (each * (uint64_t)threads * LIMIT_RECORD + MIB) / MIB * MIB, 0, path);
+    datasync(fd, path);
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)threads + 1);
+    struct syncer s[LIMIT_SYNC_THREADS_MAX];
+    pthread_t tid[LIMIT_SYNC_THREADS_MAX];
+    for (int i = 0; i < threads; i++) {
+        s[i] = (struct syncer){.fd = fd, .index = i, .threads = threads, .n = each, .path = path, .bar = &bar};
+        if (pthread_create(&tid[i], NULL, syncer_main, &s[i]) != 0)
+            bench_die("bench-peers", "pthread_create failed");
+    }
+    pthread_barrier_wait(&bar);
+    double t0 = now_s();
+    for (int i = 0; i < threads; i++)
+        pthread_join(tid[i], NULL);
+    double r = (double)(each * (uint64_t)threads) / (now_s() - t0);
+    pthread_barrier_destroy(&bar);
+    finish(fd, path);
+    return r;
+}
+
 struct mmap_reader {
     const uint8_t *map;
     uint64_t records, reads, seed, sum;

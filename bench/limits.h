@@ -25,6 +25,12 @@ double limit_prewritten_fdatasync(const char *dir, uint64_t n);
  * into pre-written blocks when `prewritten`: records/s. */
 double limit_dsync_write(const char *dir, uint64_t n, bool prewritten);
 
+/* n records into pre-written blocks of one file by `threads` threads at once (at most
+ * LIMIT_SYNC_THREADS_MAX), each record followed by the writing thread's fdatasync: fdatasyncs/s in
+ * all. Above limit_prewritten_fdatasync when the disk overlaps fdatasyncs. */
+#define LIMIT_SYNC_THREADS_MAX 16
+double limit_parallel_fdatasync(const char *dir, uint64_t n, int threads);
+
 /* `reads` random 100-byte reads (memcpy) from a MAP_SHARED mapping of a file of `records`
  * records, its pages resident and mapped beforehand, split over `threads` threads: reads/s. */
 double limit_mmap_reads(const char *dir, uint64_t records, uint64_t reads, int threads);

@@ -51,6 +51,7 @@
 #define BATCH 100
 #define MULTI 32                      /* keys per batched read */
 #define READERS 2                     /* the second random-get row */
+#define SYNC_THREADS 4                /* the machine limit of fdatasyncs from several threads */
 #define OVERWRITE_VBASE (1ULL << 40) /* value index offset of the second version of each key */
 
 /* ---- counting syncs ----
@@ -141,6 +142,7 @@ enum limit {
     L_PREWRITTEN_SYNC,
     L_APPEND_DSYNC,
     L_PREWRITTEN_DSYNC,
+    L_PARALLEL_SYNC,
     L_MMAP1,
     L_MMAP2,
     L_SEQ,
@@ -189,6 +191,8 @@ static const struct row_def LIMITS[N_LIMITS] = {
     [L_APPEND_DSYNC] = {"append_rwf_dsync", "append 132 B, pwritev2 RWF_DSYNC (/s)", U_RATE, false, false, -1},
     [L_PREWRITTEN_DSYNC] = {"prewritten_rwf_dsync", "132 B into pre-written blocks, RWF_DSYNC (/s)", U_RATE,
                             false, false, -1},
+    [L_PARALLEL_SYNC] = {"prewritten_fdatasync_4", "pre-written blocks + fdatasync, 4 threads (/s)", U_RATE, false,
+                         false, -1},
     [L_MMAP1] = {"mmap_reads1", "random 100 B reads via mmap, 1 thread (/s)", U_RATE, false, false, -1},
     [L_MMAP2] = {"mmap_reads2", "random 100 B reads via mmap, 2 threads (/s)", U_RATE, false, false, -1},
     [L_SEQ] = {"seq_write", "sequential 1 MiB writes + fdatasync (MB/s)", U_MBS, false, false, -1},
@@ -499,6 +503,7 @@ static void suite_limits(int round) {
     g_lim[L_PREWRITTEN_SYNC][round] = limit_prewritten_fdatasync(dir, g_cfg.durable);
     g_lim[L_APPEND_DSYNC][round] = limit_dsync_write(dir, g_cfg.durable, false);
     g_lim[L_PREWRITTEN_DSYNC][round] = limit_dsync_write(dir, g_cfg.durable, true);
+    g_lim[L_PARALLEL_SYNC][round] = limit_parallel_fdatasync(dir, g_cfg.durable, SYNC_THREADS);
     g_lim[L_MMAP1][round] = limit_mmap_reads(dir, g_cfg.keys, g_cfg.gets, 1);
     g_lim[L_MMAP2][round] = limit_mmap_reads(dir, g_cfg.keys, g_cfg.gets, READERS);
     g_lim[L_SEQ][round] = limit_seq_write(dir, g_cfg.seq_mb);
