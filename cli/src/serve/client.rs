@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::budget::Part;
 use super::commands::{self, Ctx, Multi, Session};
+use super::read_ahead;
 use super::reply::Out;
 use super::resp::{Args, Parsed, Parser};
 use super::state::{ClientHandle, Shared};
@@ -75,8 +76,11 @@ impl Client {
         input: &[u8],
         out: &mut Out<'_>,
     ) -> io::Result<Batch> {
-        let (mut used, mut ran) = (0, 0);
+        let (mut used, mut ran, mut read_ahead) = (0, 0, 0);
         loop {
+            if used >= read_ahead && self.sess.authed {
+                read_ahead = used + read_ahead::prefetch_gets(&sh.db, &input[used..]);
+            }
             let (lim, _) = self.sess.limits(sh);
             let n = match self.parser.parse(&input[used..], lim) {
                 Parsed::Command(n) => n,

@@ -49,6 +49,7 @@ mod conn;
 mod event_loop;
 pub mod glob;
 mod info;
+mod read_ahead;
 mod regroup;
 pub mod reply;
 pub mod resp;
