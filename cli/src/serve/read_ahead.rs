@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn a_pipeline_of_gets_is_read_ahead_up_to_its_first_other_command() {
-        let (sh, _, _) = crate::serve::test_state::shared("read-ahead", "pipeline", &[]);
+        let (sh, _, dir) = crate::serve::test_state::shared("read-ahead", "pipeline", &[]);
         let db = &sh.db;
         db.put(b"a", b"1").unwrap();
         let mut input = [get(b"a"), get(b"b"), get(b"a")].concat();
@@ -102,13 +102,15 @@ mod tests {
         input.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
         input.extend_from_slice(&get(b"a"));
         assert_eq!(prefetch_gets(db, &input), gets);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_lone_get_or_more_than_sixteen_are_handled() {
-        let (sh, _, _) = crate::serve::test_state::shared("read-ahead", "counts", &[]);
+        let (sh, _, dir) = crate::serve::test_state::shared("read-ahead", "counts", &[]);
         assert_eq!(prefetch_gets(&sh.db, &get(b"a")), 0);
         let many: Vec<u8> = (0..40).flat_map(|i: u32| get(&i.to_le_bytes())).collect();
         assert_eq!(prefetch_gets(&sh.db, &many), 16 * get(&0u32.to_le_bytes()).len());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
