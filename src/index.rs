@@ -57,6 +57,11 @@ impl Index {
         }
     }
 
+    /// The highest-numbered data file and its size, if there is one.
+    pub fn newest_file(&self) -> Option<(u32, u64)> {
+        self.sizes.iter().max_by_key(|(&id, _)| id).map(|(&id, &len)| (id, len))
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.sizes.values().sum()
     }

@@ -248,8 +248,7 @@ impl Maintenance<'_> {
         e.files.write().extend(files.iter().map(|f| (f.id, f.clone())));
         e.seal_active(w)?;
         self.adopt_empty(w, next_active)?;
-        let ix = e.index.read();
-        if let Some((&newest, &size)) = ix.sizes.iter().max_by_key(|(&id, _)| id) {
+        if let Some((newest, size)) = e.index.read().newest_file() {
             e.watermark.advance(newest, size);
         }
         Ok(files)
@@ -265,7 +264,7 @@ impl Maintenance<'_> {
         let e = self.e;
         let newest = match &w.active {
             Some(a) => Some((a.id, a.len)),
-            None => e.index.read().sizes.iter().max_by_key(|(&id, _)| id).map(|(&id, &len)| (id, len)),
+            None => e.index.read().newest_file(),
         };
         if let Some((id, len)) = newest {
             e.watermark.advance(id, len);

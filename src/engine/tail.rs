@@ -151,7 +151,7 @@ impl Maintenance<'_> {
         let e = self.e;
         if self.synced_active()?.is_none() {
             // Every sealed file is durable now (its seal settled).
-            if let Some((&id, &len)) = e.index.read().sizes.iter().max_by_key(|(&id, _)| id) {
+            if let Some((id, len)) = e.index.read().newest_file() {
                 e.watermark.advance(id, len);
             }
         }
