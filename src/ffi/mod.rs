@@ -1,7 +1,7 @@
 //! The C ABI (docs/DESIGN.md section 9). One module per C object; every export goes through the
 //! boundary helpers in `boundary`, which check pointers, catch panics and fill `err_out` (a test
 //! there holds every export to it).
-//! `include/bitgask.h` is generated from these modules by cbindgen (see build.rs).
+//! `include/bitgask.h` is generated from these modules by cbindgen (`make header`, tools/gen-header).
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
