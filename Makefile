@@ -54,7 +54,7 @@ C_TEST_SRCS := $(wildcard c_tests/*.c)
 C_TEST_HDRS := $(wildcard c_tests/*.h)
 
 .PHONY: bench-deps bench-peers bench-peers-smoke keydir-curve
-.PHONY: all lib header-check lint test cargo-test test-debug stack-dumper fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-server bench-uring server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
+.PHONY: all lib header header-check lint test cargo-test test-debug stack-dumper fault-tests c-tests valgrind kill-tests test-cli test-full-disk test-server test-cluster test-gofixtures bench-server bench-uring server-deps server-bin wire-fuzz soak run bench bench-smoke install uninstall install-check clean
 
 all: lib
 
@@ -74,7 +74,6 @@ $(LIBDIR)/.stamp: $(shell find src -name '*.rs') build.rs Cargo.toml
 # `make header` rewrites it, and header-check fails if that changes the committed file. It must
 # also compile in the oldest dialects it claims (its API convention 9), warnings as errors.
 HEADER_STRICT := -Wall -Wextra -Wpedantic -Werror -Iinclude -fsyntax-only c_tests/dialect/header_only.c
-.PHONY: header
 header:
 	$(CARGO) run -q -p bitgask-gen-header
 header-check: header
