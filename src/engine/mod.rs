@@ -68,7 +68,7 @@ use group_wake::GroupEnds;
 use crate::background::WorkQueue;
 use crate::error::{Error, Result};
 use crate::generation;
-use crate::hints::write_hint;
+use crate::hints::{write_hint, write_hint_unless};
 use crate::idmap::IdMap;
 use crate::index::Index;
 use crate::keydir::KeyHasher;
@@ -298,15 +298,17 @@ impl Engine {
                     if self.space.is_low() {
                         continue;
                     }
-                    // Nor for a file a full merge is about to swap out (queued again if it fails).
-                    if id < self.hint_floor.load(Ordering::Acquire) {
+                    // Nor for a file a full merge is about to swap out (queued again if it
+                    // fails), even once begun.
+                    let swapped_out = || id < self.hint_floor.load(Ordering::Acquire);
+                    if swapped_out() {
                         continue;
                     }
                     // Not while a merge swaps directories, and not for a file a merge removed.
                     let _dirs = self.dirs.lock();
                     if self.files.read().contains_key(&id) {
                         // A failed hint only costs a slower open; the file is scanned instead.
-                        if write_hint(&self.dir, id).is_ok() {
+                        if matches!(write_hint_unless(&self.dir, id, swapped_out), Ok(true)) {
                             killpoint::hit("hint-written");
                         }
                     }
