@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::clock::now_ns;
-use crate::engine::{Engine, Maintenance, Moved, Moves};
+use crate::engine::{Engine, Maintenance, Moved, Moves, Relocation};
 use crate::error::{Error, Result};
 use crate::format::batch::{as_plain, FLAG_MEMBER};
 use crate::format::hint::{HintBuilder, HintEntry};
@@ -46,6 +46,7 @@ use crate::hints::write_hint;
 use crate::keydir::Loc;
 use crate::killpoint;
 use crate::merge_live::{self, Span, Walked};
+use crate::prefetch;
 use crate::storage::batch_scan::BatchScan;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{self as dfs, create_new, data_name, hint_name, tmp_name, Checked};
@@ -487,8 +488,13 @@ fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out
     }
     // The walk's entries are in bucket order, the copy went in file order: each entry is written
     // only now, in a loop of independent stores, not read record by record while copying (a
-    // cache miss each).
-    for (&k, p) in order.iter().zip(&placed) {
+    // cache miss each). Entries are still visited in random order, so each is fetched well
+    // ahead: waiting for them was half of this loop's time, 8% of the merge's CPU.
+    for (j, (&k, p)) in order.iter().zip(&placed).enumerate() {
+        if let Some(&ahead) = order.get(j + FETCH_AHEAD) {
+            let m: *const Relocation = merge_live::entry(&mut runs, ahead as u32 as usize);
+            prefetch::range(m as usize, std::mem::size_of::<Relocation>());
+        }
         let m = merge_live::entry(&mut runs, k as u32 as usize);
         if p.len == 0 {
             copied.dropped.push(m.old);
@@ -504,6 +510,9 @@ fn copy_walked<'a>(files: &[(&'a DataFile, Span)], walked: Walked, now: u64, out
     copied.moved = runs.into_iter().map(|moves| Moves::Walked { layout: Box::new(layout), moves }).collect();
     Ok(copied)
 }
+
+/// How many entries ahead of its update [`copy_walked`] fetches a keydir entry's relocation.
+const FETCH_AHEAD: usize = 16;
 
 /// Where [`copy_live`] put one record: (file, offset) and its length, 0 when it was not copied
 /// (expired).
