@@ -69,7 +69,14 @@ pub struct HintBuilder<W: Write> {
     out: W,
     prefix: [u8; PREFIX_LEN],
     body_crc: crc32fast::Hasher,
+    /// Entry bytes not yet checksummed nor written (see [`CRC_BLOCK`]).
+    block: Vec<u8>,
 }
+
+/// Entries are checksummed (and handed to the writer) in blocks of about this many bytes, not one
+/// by one: every update of a CRC pays a fixed setup and final reduction, and for entries of
+/// 16-byte keys that was half the CRC time of a full merge streaming its hints.
+const CRC_BLOCK: usize = 16 << 10;
 
 impl<W: Write> HintBuilder<W> {
     pub fn new(mut out: W, file_id: u32, data_len: u64) -> io::Result<HintBuilder<W>> {
@@ -79,12 +86,16 @@ impl<W: Write> HintBuilder<W> {
         prefix[12..16].copy_from_slice(&file_id.to_le_bytes());
         prefix[16..24].copy_from_slice(&data_len.to_le_bytes());
         out.write_all(&prefix)?;
-        Ok(HintBuilder { out, prefix, body_crc: crc32fast::Hasher::new() })
+        let block = Vec::with_capacity(2 * CRC_BLOCK);
+        Ok(HintBuilder { out, prefix, body_crc: crc32fast::Hasher::new(), block })
     }
 
-    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.body_crc.update(bytes);
-        self.out.write_all(bytes)
+    /// Checksums and writes the entries held in `block`.
+    fn put_block(&mut self) -> io::Result<()> {
+        self.body_crc.update(&self.block);
+        let written = self.out.write_all(&self.block);
+        self.block.clear();
+        written
     }
 
     fn crc(&self) -> u32 {
@@ -102,12 +113,17 @@ impl<W: Write> HintBuilder<W> {
         fixed[20..24].copy_from_slice(&e.record_len.to_le_bytes());
         fixed[24] = e.flags;
         fixed[25..29].copy_from_slice(&(e.key.len() as u32).to_le_bytes());
-        self.put(&fixed)?;
-        self.put(e.key)
+        self.block.extend_from_slice(&fixed);
+        self.block.extend_from_slice(e.key);
+        if self.block.len() >= CRC_BLOCK {
+            self.put_block()?;
+        }
+        Ok(())
     }
 
     /// Writes the CRC trailer and hands the writer back.
     pub fn finish(mut self) -> io::Result<W> {
+        self.put_block()?;
         let crc = self.crc();
         self.out.write_all(&crc.to_le_bytes())?;
         Ok(self.out)
@@ -118,6 +134,7 @@ impl<W: Write + Seek> HintBuilder<W> {
     /// Like [`HintBuilder::finish`], first setting the covered data length, for hints written
     /// while their data file was still growing.
     pub fn finish_covering(mut self, data_len: u64) -> io::Result<W> {
+        self.put_block()?;
         self.prefix[16..24].copy_from_slice(&data_len.to_le_bytes());
         let crc = self.crc();
         self.out.write_all(&crc.to_le_bytes())?;
@@ -275,6 +292,33 @@ mod tests {
         h.push(&HintEntry { ts: 1, expires: 0, offset: 0, record_len: 40, flags: 0, key: b"a" }).unwrap();
         h.push(&HintEntry { ts: 2, expires: 9, offset: 40, record_len: 33, flags: 1, key: b"b" }).unwrap();
         assert_eq!(h.finish_covering(1000).unwrap().into_inner(), sample());
+    }
+
+    /// Entries of keys from 1 byte to a whole block and more, so that blocks end at every
+    /// kind of place: their bytes, CRC and order are exactly those of entries taken one by one.
+    #[test]
+    fn entries_spanning_many_crc_blocks_read_back_in_order() {
+        let keys: Vec<Vec<u8>> =
+            (0..3000).map(|i| vec![b'k'; 1 + (i * 37) % 300]).chain([vec![b'x'; 2 * CRC_BLOCK]]).collect();
+        let entry = |i: usize| HintEntry {
+            ts: i as u64,
+            expires: 0,
+            offset: 0,
+            record_len: 40 + keys[i].len() as u32,
+            flags: 0,
+            key: &keys[i],
+        };
+        let mut h = HintBuilder::new(io::Cursor::new(Vec::new()), 3, 0).unwrap();
+        for i in 0..keys.len() {
+            h.push(&entry(i)).unwrap();
+        }
+        let bytes = h.finish_covering(1 << 20).unwrap().into_inner();
+        assert!(bytes.len() > 20 * CRC_BLOCK);
+        let v = HintView::check(&bytes, 3, 1 << 20).unwrap();
+        assert_eq!(v.len(), keys.len());
+        for (i, e) in v.entries().enumerate() {
+            assert_eq!((e.ts, e.record_len, e.key), (i as u64, entry(i).record_len, &keys[i][..]));
+        }
     }
 
     #[test]
