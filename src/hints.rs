@@ -30,9 +30,9 @@ pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
 const LOOK_EVERY: usize = 4096;
 
 /// [`write_hint`], given up as soon as `unwanted()` says so (asked every [`LOOK_EVERY`] records):
-/// then nothing is left behind and it returns `Ok(false)`. The background thread's hints give
-/// way so to a full merge that will remove their file: on two cores a hint written beside the
-/// merge's two copy threads took a sixth of the merge's CPU.
+/// then nothing is left behind and it returns `Ok(false)`. This is how the background thread's
+/// hint gives way to a full merge that will remove its file: on two cores a hint written beside
+/// the merge's two copy threads took a sixth of the merge's CPU.
 pub fn write_hint_unless(dir: &Path, id: u32, unwanted: impl Fn() -> bool) -> Result<bool> {
     let path = dir.join(data_name(id));
     let bytes = map_for_scan(&path)?;
