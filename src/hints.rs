@@ -26,7 +26,8 @@ pub fn write_hint(dir: &Path, id: u32) -> Result<()> {
     write_hint_unless(dir, id, || false).map(|_| ())
 }
 
-/// Records between two looks at whether a hint is still wanted: a few hundred microseconds.
+/// Records between two looks at whether a hint is still wanted (the background thread's look is
+/// one atomic load): a hint given up stops within this many records of any of its three passes.
 const LOOK_EVERY: usize = 4096;
 
 /// [`write_hint`], given up as soon as `unwanted()` says so (asked every [`LOOK_EVERY`] records):

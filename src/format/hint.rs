@@ -294,8 +294,8 @@ mod tests {
         assert_eq!(h.finish_covering(1000).unwrap().into_inner(), sample());
     }
 
-    /// Entries of keys from 1 byte to a whole block and more, so that blocks end at every
-    /// kind of place: their bytes, CRC and order are exactly those of entries taken one by one.
+    /// Entries of keys from 1 byte to two whole blocks, so that blocks end at every kind of
+    /// place: the reader, which checks the CRC over the whole file, gets each entry back in order.
     #[test]
     fn entries_spanning_many_crc_blocks_read_back_in_order() {
         let keys: Vec<Vec<u8>> =
