@@ -64,11 +64,12 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
     }
     let mut loader = Loader::default();
     let known = Known::read(&dir)?;
-    let aside = newest_set_aside(&listing.data, &known, &maps);
+    let (aside, mut second) = newest_set_aside(&listing.data, &known, &maps);
     for &id in &listing.data {
         let bytes = &maps[&id];
-        let w = match aside {
-            Some(newest) if newest == id => set_aside_whole(bytes.len() as u64),
+        let w = match (aside, second.take_if(|(s, _)| *s == id)) {
+            (Some(newest), _) if newest == id => set_aside_whole(bytes.len() as u64),
+            (_, Some((_, walked))) => walked,
             _ => walk(bytes, known.durable_in(&listing.data, id)),
         };
         report_damage(id, &w, &mut report);
@@ -90,17 +91,17 @@ pub fn validate(path: impl AsRef<Path>) -> Result<Report> {
 /// unsynced end (docs/DESIGN.md section 4.5, rule 3): open cuts it there, or the stamp link
 /// says so (`crate::rotation_link`). `maps` holds both files. Corruption in the second-newest
 /// file decides nothing: open refuses it, and repair mends it and then vouches for the files
-/// below the newest.
-fn newest_set_aside(data: &[u32], known: &Known, maps: &Maps) -> Option<u32> {
-    let (&newest, below) = data.split_last()?;
-    let &second = below.last()?;
+/// below the newest. Also returns the second-newest file's id and walk, so that validate does
+/// not walk it again.
+fn newest_set_aside(data: &[u32], known: &Known, maps: &Maps) -> (Option<u32>, Option<(u32, Walk)>) {
+    let [.., second, newest] = *data else { return (None, None) };
     let bytes = &maps[&second];
     let w = walk(bytes, known.durable_in(data, second));
     let cut = w.unsynced_tail || w.torn_tail || w.unused_tail.is_some_and(|at| at < bytes.len() as u64);
     // Undamaged: its valid records run from its start.
     let broken = w.damage.is_empty()
         && crate::rotation_link::broken(known, newest, &maps[&newest], || crate::rotation_link::newest_stamp(bytes));
-    (cut || broken).then_some(newest)
+    ((cut || broken).then_some(newest), Some((second, w)))
 }
 
 /// A whole file as one unsynced tail: what open sets aside.
@@ -273,7 +274,7 @@ pub fn repair(path: impl AsRef<Path>, opts: &Options) -> Result<Report> {
         for &id in listing.data.iter().rev().take(2) {
             maps.insert(id, map_for_scan(&dir.join(data_name(id)))?);
         }
-        newest_set_aside(&listing.data, &known, &maps)
+        newest_set_aside(&listing.data, &known, &maps).0
     };
     for &id in &listing.data {
         let durable = (Some(id) == newest).then(|| known.durable_below(id));
