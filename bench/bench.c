@@ -308,6 +308,7 @@ struct stall_probe {
 static void *stall_writer(void *arg) {
     struct stall_probe *p = arg;
     uint8_t key[KEY_LEN], val[VAL_LEN];
+    pthread_setname_np(pthread_self(), "stall-writer"); /* findable in perf sched timehist */
     for (uint64_t i = 0; !p->stop; i++) {
         make_key(key, 99, i % 100000);
         make_value(val, i);

@@ -77,9 +77,9 @@ use crate::options::Options;
 use crate::recovery::{self, OpenReport};
 use crate::snapshot;
 use crate::space::Space;
-use crate::storage::active_map::ActiveMap;
 use crate::storage::datafile::DataFile;
 use crate::storage::fs::{fsync_dir, hint_name, sync_data, sync_file, LOCK_FILE};
+use crate::storage::growth::Growth;
 use crate::storage::lock::LockFile;
 use crate::watermark::Tracker;
 
@@ -137,8 +137,8 @@ pub(crate) struct Engine {
     closing: AtomicBool,
     /// Work for the background thread: hints to write, files to let go of.
     chores: WorkQueue<Chore>,
-    /// Room for the prefault thread to fault in.
-    prefaults: WorkQueue<Prefault>,
+    /// Steps of room for the prefault thread to allocate and fault in.
+    prefaults: WorkQueue<Growth>,
     /// Full files for the seal thread to make durable after a rotation (section 5.6).
     seal_jobs: WorkQueue<seal::SealWork>,
     /// The rotation seals begun and ended.
@@ -183,10 +183,6 @@ enum Chore {
     /// [`Engine::place_hints_later`]).
     PlaceHints(Vec<(u32, std::fs::File)>),
 }
-
-/// A stretch of room the active file grew by ahead of its appends, to fault in (its own thread:
-/// a hint being written must not hold it up until the writer gets there).
-type Prefault = (Arc<ActiveMap>, u64, u64);
 
 impl Engine {
     /// Takes the LOCK of the database at `root` (an absolute path) and loads it from disk.
@@ -333,11 +329,12 @@ impl Engine {
         }
     }
 
-    /// The prefault thread's loop: faults in the room the active file grew by ahead of its
-    /// appends, until the handle closes.
+    /// The prefault thread's loop: grows the active file ahead of its appends and faults the
+    /// new room in, until the handle closes (its own thread: a hint being written must not hold
+    /// a step up until the writer gets there).
     pub fn run_prefaults(&self) {
-        while let Some((map, from, to)) = self.prefaults.pop() {
-            map.populate(from, to);
+        while let Some(step) = self.prefaults.pop() {
+            step.run();
         }
     }
 

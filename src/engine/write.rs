@@ -280,8 +280,8 @@ impl Engine {
                 if let Some(step) = active.writeback_due() {
                     self.seal_jobs.push(SealWork::Writeback(step));
                 }
-                if let Some(stretch) = active.populate_due() {
-                    self.prefaults.push(stretch);
+                if let Some(step) = active.growth_due() {
+                    self.prefaults.push(step);
                 }
                 Ok((active.id, off))
             }

@@ -156,8 +156,7 @@ pub enum Grown {
 /// room for that, by exactly what the append needs. `ENOSPC` or `EDQUOT` for that too is
 /// `NoSpace` (docs/DESIGN.md section 5.14); nothing was written.
 pub fn grow(file: &File, path: &Path, room: u64, end: u64, limit: u64) -> Result<Grown> {
-    let step = room.clamp(MIN_STEP, MAX_STEP);
-    let want = (room + step).min(MAP_LEN).min(limit).max(end);
+    let want = step_ahead(room, limit).max(end);
     let mut err = match fallocate(file, room, want) {
         Ok(()) => return Ok(Grown::To(want)),
         Err(e) => e,
@@ -174,13 +173,17 @@ pub fn grow(file: &File, path: &Path, room: u64, end: u64, limit: u64) -> Result
     }
 }
 
-/// Grows the file from `room` bytes by a step, ahead of any append that needs it, so the new
-/// room can be faulted in before the writer gets there; `None` (nothing changed) when the file
-/// is at `limit` or the step cannot be allocated: the append that needs the room then grows the
-/// file itself, and reports what stops it.
-pub fn grow_ahead(file: &File, room: u64, limit: u64) -> Option<u64> {
-    let want = (room + room.clamp(MIN_STEP, MAX_STEP)).min(MAP_LEN).min(limit);
-    (want > room && fallocate(file, room, want).is_ok()).then_some(want)
+/// Where the file's next step from `room` bytes ends: a step of its size (64 KiB to 4 MiB), but
+/// not past `limit` (the rotation size) or the map; `room` itself when there is no room to grow.
+pub fn step_ahead(room: u64, limit: u64) -> u64 {
+    (room + room.clamp(MIN_STEP, MAX_STEP)).min(MAP_LEN).min(limit).max(room)
+}
+
+/// Grows the file from `from` bytes to `to`, ahead of any append that needs it (the prefault
+/// thread's step, `growth.rs`); false when it cannot (nothing changed): the append that needs the
+/// room then grows the file itself, and reports what stops it.
+pub fn grow_to(file: &File, from: u64, to: u64) -> bool {
+    to > from && fallocate(file, from, to).is_ok()
 }
 
 /// `fallocate` mode 0 of `from..to`: blocks allocated, the file's length raised to `to`.

@@ -14,11 +14,12 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use super::active_map::{grow, grow_ahead, ActiveMap, Grown};
+use super::active_map::{grow, step_ahead, ActiveMap, Grown};
 use super::fs::{
     create_new, data_name, fsync_dir, open_nofollow, read_at, start_writeback, sync_data, sync_file, truncate,
     wait_writeback, write_at, WRITEBACK_STEP,
 };
+use super::growth::{Extent, Growth};
 use crate::error::{Error, Result};
 
 /// Bytes read from a data file: borrowed from a map, or owned after a `pread`.
@@ -175,8 +176,11 @@ pub struct ActiveFile {
     pub file: Arc<File>,
     /// Bytes of whole records written; the next record goes here.
     pub len: u64,
-    /// The file's length: `len` plus the room preallocated after it.
+    /// The file's length as the writer knows it: `len` plus the room preallocated after it (a
+    /// step the prefault thread allocated may have made the file longer already).
     room: u64,
+    /// The file's length, locked while it changes (`growth.rs`).
+    extent: Arc<Extent>,
     /// The shared map appends go through, while the file system preallocates.
     map: Option<Arc<ActiveMap>>,
     /// Room is never preallocated past this length (the rotation size).
@@ -186,9 +190,10 @@ pub struct ActiveFile {
     /// `len` when [`ActiveFile::seal`] last made the file durable and trimmed: a second seal
     /// with nothing appended since (a merge's swap seals, then adopts) has nothing to flush.
     sealed_at: Option<u64>,
-    /// Room grown ahead of the appends whose pages are still to be faulted in (on the background
-    /// thread, [`ActiveFile::populate_due`]).
-    unpopulated: Option<(u64, u64)>,
+    /// A step of room for the prefault thread to allocate ([`ActiveFile::growth_due`]).
+    due: Option<Growth>,
+    /// A step was handed over and the writer has not taken its room yet.
+    stepping: bool,
 }
 
 /// A step of the active file to write back early ([`ActiveFile::writeback_due`]).
@@ -222,8 +227,8 @@ impl WritebackStep {
 /// The early write-back step within the last `WRITEBACK_STEP` before the rotation size.
 const WRITEBACK_TAIL_STEP: u64 = 1 << 20;
 
-/// When the room left after an append drops below this, the file grows by its next step at
-/// once, so the background thread faults the new pages in while the writer fills the rest.
+/// When the room left after an append drops below this, the file's next step goes to the prefault
+/// thread, which allocates it and faults its pages in while the writer fills the rest.
 const GROW_AHEAD: u64 = 4 << 20;
 
 impl ActiveFile {
@@ -264,11 +269,13 @@ impl ActiveFile {
             file: Arc::new(file),
             len,
             room,
+            extent: Extent::new(room),
             map,
             limit: u64::MAX,
             kicked: len,
             sealed_at: None,
-            unpopulated: None,
+            due: None,
+            stepping: false,
         }
     }
 
@@ -284,21 +291,39 @@ impl ActiveFile {
     /// next append does not land after garbage; `Err(.., true)` means cutting a partial write
     /// off failed and the handle must be poisoned.
     /// With `ahead` (not on a full disk, where the room would take what deletes need),
-    /// the file grows by its next step once little room is left, for the prefault thread.
+    /// the file's next step goes to the prefault thread once little room is left.
     pub fn append(&mut self, buf: &[u8], ahead: bool) -> std::result::Result<u64, (Error, bool)> {
         let at = self.len;
         // Borrowed, not cloned: an `Arc` clone and drop per append were two locked instructions,
         // and the drop's waited for the copy's stores to reach the cache (about 20 ns a put).
         if let Some(map) = self.map.as_ref().filter(|m| m.covers(at, buf.len())) {
             let end = at + buf.len() as u64;
+            if self.stepping {
+                // The room of a step the prefault thread has allocated.
+                let grown = self.extent.grown();
+                if grown > self.room {
+                    self.room = grown;
+                    self.stepping = false;
+                }
+            }
             if end > self.room {
-                match grow(&self.file, &self.path, self.room, end, self.limit).map_err(|e| (e, false))? {
-                    Grown::To(room) => {
-                        // Before the copy, so the record's own page needs no fault either.
-                        map.populate(self.room, room);
-                        self.room = room;
+                // Waits for a step being allocated, which may make the room.
+                let mut len = self.extent.lock();
+                self.room = self.room.max(len.get());
+                self.stepping = false;
+                if end > self.room {
+                    match grow(&self.file, &self.path, self.room, end, self.limit).map_err(|e| (e, false))? {
+                        Grown::To(room) => {
+                            len.set(room);
+                            // Before the copy, so the record's own page needs no fault either.
+                            map.populate(self.room, room);
+                            self.room = room;
+                        }
+                        Grown::Unsupported => {
+                            drop(len);
+                            return self.write(buf);
+                        }
                     }
-                    Grown::Unsupported => return self.write(buf),
                 }
             }
             // SAFETY: covered by the map, below the file's length (`room`), and at or after
@@ -309,10 +334,11 @@ impl ActiveFile {
             // The next record most likely has this one's size; only inside the room, so the
             // hint is never for a page past the end of the file.
             map.prefetch_for_write(end, buf.len().min((self.room - end) as usize).min(256));
-            if ahead && self.room - end < GROW_AHEAD && self.unpopulated.is_none() {
-                if let Some(room) = grow_ahead(&self.file, self.room, self.limit) {
-                    self.unpopulated = Some((self.room, room));
-                    self.room = room;
+            if ahead && !self.stepping && self.room - end < GROW_AHEAD {
+                let to = step_ahead(self.room, self.limit);
+                if to > self.room {
+                    self.due = Some(self.extent.step(&self.file, map, self.room, to));
+                    self.stepping = true;
                 }
             }
             return Ok(at);
@@ -320,12 +346,12 @@ impl ActiveFile {
         self.write(buf)
     }
 
-    /// The map and the stretch of room grown ahead of the appends, once, for the background
-    /// thread to fault in writable (`ActiveMap::populate`): the writer then takes no page fault
-    /// there, nor the system call. If it gets there first, its copy faults the pages in itself.
-    pub fn populate_due(&mut self) -> Option<(Arc<ActiveMap>, u64, u64)> {
-        let (from, to) = self.unpopulated.take()?;
-        Some((self.map.clone()?, from, to))
+    /// The next step of room, once, for the prefault thread to allocate and fault in writable
+    /// ([`Growth::run`]): the writer then makes neither the system call, which can wait for the
+    /// disk, nor the page faults. If it gets there first, it grows the file and faults the pages
+    /// in itself.
+    pub fn growth_due(&mut self) -> Option<Growth> {
+        self.due.take()
     }
 
     /// The bytes appended since the last call once they make a full step (`WRITEBACK_STEP`,
@@ -355,6 +381,7 @@ impl ActiveFile {
             Ok(()) => {
                 self.len += buf.len() as u64;
                 self.room = self.room.max(self.len);
+                self.extent.lock().set(self.room);
                 if let Some(m) = &self.map {
                     m.set_readable(self.len);
                 }
@@ -374,10 +401,27 @@ impl ActiveFile {
             m.set_readable(len.min(self.len));
         }
         self.sealed_at = None;
-        truncate(&self.file, &self.path, len)?;
+        self.truncate_to(len)?;
         self.len = len;
+        Ok(())
+    }
+
+    /// Cuts the file to `len` bytes, with no step of room allocated meanwhile or afterwards from
+    /// the length it had: one queued then finds its start gone (`growth.rs`).
+    fn truncate_to(&mut self, len: u64) -> Result<()> {
+        let mut locked = self.extent.lock();
+        self.due = None;
+        self.stepping = false;
+        truncate(&self.file, &self.path, len)?;
+        locked.set(len);
         self.room = len;
         Ok(())
+    }
+
+    /// The file's length, a step the prefault thread allocated included.
+    fn length(&mut self) -> u64 {
+        self.room = self.room.max(self.extent.lock().get());
+        self.room
     }
 
     pub fn sync(&self) -> Result<()> {
@@ -389,11 +433,10 @@ impl ActiveFile {
     /// record (the fsync follows on the seal thread, docs/DESIGN.md section 5.6). Returns
     /// whether the length changed (the fsync must then carry it: a full fsync, not fdatasync).
     pub fn trim(&mut self) -> Result<bool> {
-        if self.room <= self.len {
+        if self.length() <= self.len {
             return Ok(false);
         }
-        truncate(&self.file, &self.path, self.len)?;
-        self.room = self.len;
+        self.truncate_to(self.len)?;
         Ok(true)
     }
 
@@ -406,9 +449,8 @@ impl ActiveFile {
         if self.sealed_at == Some(self.len) {
             return Ok(());
         }
-        if self.room > self.len {
-            truncate(&self.file, &self.path, self.len)?;
-            self.room = self.len;
+        if self.length() > self.len {
+            self.truncate_to(self.len)?;
             sync_file(&self.file, &self.path)?;
         } else {
             self.sync()?;
@@ -440,28 +482,106 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn room_grows_ahead_for_the_prefault_thread_once_per_step_but_not_on_a_full_disk() {
-        let dir = TempDir::new("ahead");
-        let mut a = ActiveFile::create(dir.path(), 1).unwrap();
-        if a.map.is_none() {
-            return; // pwrite appends (fault-injection builds) have no room to grow
+    /// An active file whose appends go through its map (not in fault-injection builds), and a
+    /// record for it.
+    fn mapped(dir: &TempDir, id: u32) -> Option<(ActiveFile, Vec<u8>)> {
+        let a = ActiveFile::create(dir.path(), id).unwrap();
+        a.map.is_some().then(|| (a, encode(1, 0, 0, b"key", &[7u8; 100])))
+    }
+
+    /// Appends `rec` with `ahead` until a step of room is due for the prefault thread.
+    fn until_step(a: &mut ActiveFile, rec: &[u8]) -> Growth {
+        loop {
+            a.append(rec, true).unwrap();
+            if let Some(step) = a.growth_due() {
+                return step;
+            }
         }
-        let rec = encode(1, 0, 0, b"key", &[7u8; 100]);
+    }
+
+    #[test]
+    fn the_next_step_goes_to_the_prefault_thread_once_and_not_on_a_full_disk() {
+        let dir = TempDir::new("ahead");
+        let Some((mut a, rec)) = mapped(&dir, 1) else { return };
         a.append(&rec, false).unwrap();
-        assert!(a.populate_due().is_none(), "without `ahead` the room grows only when needed");
+        assert!(a.growth_due().is_none(), "without `ahead` the room grows only when needed");
         let room = a.room;
+        let step = until_step(&mut a, &rec);
+        let (from, to) = step.range();
+        assert_eq!((from, to), (room, step_ahead(room, u64::MAX)));
+        assert_eq!(file_len(&a), room, "the writer does not allocate the step");
         a.append(&rec, true).unwrap();
-        let (_, from, to) = a.populate_due().expect("little room left: a step ahead");
-        assert_eq!((from, to), (room, a.room));
-        assert!(to > from && file_len(&a) == to, "the step is allocated in the file");
-        assert!(a.populate_due().is_none(), "each stretch is handed out once");
-        let mut b = ActiveFile::create(dir.path(), 2).unwrap().limited(a.room);
+        assert!(a.growth_due().is_none(), "one step at a time");
+        step.run();
+        assert_eq!(file_len(&a), to, "the prefault thread allocates it");
+        a.append(&rec, true).unwrap();
+        assert_eq!(a.room, to, "and the writer takes its room");
+        let mut b = ActiveFile::create(dir.path(), 2).unwrap().limited(to);
         b.append(&rec, true).unwrap();
-        while b.populate_due().is_some() {
+        while let Some(step) = b.growth_due() {
+            step.run();
             b.append(&rec, true).unwrap();
         }
-        assert!(b.room <= a.room, "never past the rotation size");
+        assert!(b.room <= to && file_len(&b) <= to, "never past the rotation size");
+    }
+
+    #[test]
+    fn a_step_queued_before_a_trim_or_a_cut_allocates_nothing() {
+        let dir = TempDir::new("stale");
+        for (id, cut) in [(1, false), (2, true)] {
+            let Some((mut a, rec)) = mapped(&dir, id) else { return };
+            let step = until_step(&mut a, &rec);
+            match cut {
+                true => a.cut(a.len - rec.len() as u64).unwrap(),
+                false => assert!(a.trim().unwrap()),
+            }
+            let len = file_len(&a);
+            step.run();
+            assert_eq!(file_len(&a), len, "cut: {cut}");
+            // The file grows again from where it ends now: no hole below the room.
+            a.append(&rec, true).unwrap();
+            assert_eq!(file_len(&a), a.room, "cut: {cut}");
+        }
+    }
+
+    #[test]
+    fn a_writer_that_outruns_its_step_grows_the_file_itself_and_the_late_step_does_nothing() {
+        let dir = TempDir::new("outrun");
+        let Some((mut a, rec)) = mapped(&dir, 1) else { return };
+        let step = until_step(&mut a, &rec);
+        let (from, _) = step.range();
+        while a.len <= from {
+            a.append(&rec, true).unwrap();
+        }
+        let grown = file_len(&a);
+        assert!(grown > from && grown == a.room);
+        step.run();
+        assert_eq!(file_len(&a), grown);
+    }
+
+    #[test]
+    fn steps_allocated_on_another_thread_while_appending_lose_no_record_and_seal_to_the_last() {
+        let dir = TempDir::new("racing");
+        let Some((mut a, _)) = mapped(&dir, 1) else { return };
+        let reader = DataFile::active(&a);
+        let (tx, rx) = std::sync::mpsc::channel::<Growth>();
+        let prefault = std::thread::spawn(move || rx.into_iter().for_each(Growth::run));
+        let mut recs = Vec::new();
+        for i in 0..200_000u64 {
+            let rec = encode(i + 1, 0, 0, &i.to_le_bytes(), &[i as u8; 100]);
+            recs.push((a.append(&rec, true).unwrap(), rec));
+            if let Some(step) = a.growth_due() {
+                tx.send(step).unwrap();
+            }
+            assert!(file_len(&a) >= a.len);
+        }
+        drop(tx);
+        prefault.join().unwrap();
+        for (at, rec) in &recs {
+            assert_eq!(&*reader.read(*at, rec.len()).unwrap(), &rec[..]);
+        }
+        a.seal().unwrap();
+        assert_eq!(file_len(&a), a.len, "a sealed file ends at its last record");
     }
 
     #[test]

@@ -5,5 +5,6 @@ pub mod batch_scan;
 pub mod datafile;
 pub mod fault;
 pub mod fs;
+pub mod growth;
 pub mod lock;
 pub mod scan;
