@@ -401,27 +401,27 @@ impl ActiveFile {
             m.set_readable(len.min(self.len));
         }
         self.sealed_at = None;
-        self.truncate_to(len)?;
+        self.end_at(len, true)?;
         self.len = len;
         Ok(())
     }
 
-    /// Cuts the file to `len` bytes, with no step of room allocated meanwhile or afterwards from
-    /// the length it had: one queued then finds its start gone (`growth.rs`).
-    fn truncate_to(&mut self, len: u64) -> Result<()> {
+    /// Makes the file end at `len` bytes if it is longer (a step the prefault thread allocated
+    /// included), or `always`; returns whether it was longer. Every step queued so far is
+    /// retired first, so none grows the file afterwards (`growth.rs`).
+    fn end_at(&mut self, len: u64, always: bool) -> Result<bool> {
         let mut locked = self.extent.lock();
+        locked.retire();
         self.due = None;
         self.stepping = false;
-        truncate(&self.file, &self.path, len)?;
-        locked.set(len);
-        self.room = len;
-        Ok(())
-    }
-
-    /// The file's length, a step the prefault thread allocated included.
-    fn length(&mut self) -> u64 {
-        self.room = self.room.max(self.extent.lock().get());
-        self.room
+        self.room = self.room.max(locked.get());
+        let longer = self.room > len;
+        if longer || always {
+            truncate(&self.file, &self.path, len)?;
+            locked.set(len);
+            self.room = len;
+        }
+        Ok(longer)
     }
 
     pub fn sync(&self) -> Result<()> {
@@ -433,11 +433,7 @@ impl ActiveFile {
     /// record (the fsync follows on the seal thread, docs/DESIGN.md section 5.6). Returns
     /// whether the length changed (the fsync must then carry it: a full fsync, not fdatasync).
     pub fn trim(&mut self) -> Result<bool> {
-        if self.length() <= self.len {
-            return Ok(false);
-        }
-        self.truncate_to(self.len)?;
-        Ok(true)
+        self.end_at(self.len, false)
     }
 
     /// Makes the file end at its last record, durably: cut the room preallocated after it, then
@@ -449,8 +445,7 @@ impl ActiveFile {
         if self.sealed_at == Some(self.len) {
             return Ok(());
         }
-        if self.length() > self.len {
-            self.truncate_to(self.len)?;
+        if self.end_at(self.len, false)? {
             sync_file(&self.file, &self.path)?;
         } else {
             self.sync()?;
@@ -463,7 +458,7 @@ impl ActiveFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::record::encode;
+    use crate::format::record::{encode, HEADER_LEN};
     use crate::testutil::TempDir;
 
     fn file_len(a: &ActiveFile) -> u64 {
@@ -542,6 +537,24 @@ mod tests {
             a.append(&rec, true).unwrap();
             assert_eq!(file_len(&a), a.room, "cut: {cut}");
         }
+    }
+
+    /// A step queued by the append that used the room up to the byte starts where the file
+    /// still ends after a trim with nothing to cut: the trim retires it all the same.
+    #[test]
+    fn a_step_queued_when_the_room_is_used_up_exactly_does_not_grow_a_trimmed_file() {
+        let dir = TempDir::new("exact");
+        let Some((mut a, rec)) = mapped(&dir, 1) else { return };
+        a.append(&rec, false).unwrap();
+        let fill = (a.room - a.len) as usize;
+        let last = encode(2, 0, 0, b"k", &vec![1u8; fill - HEADER_LEN - 1]);
+        assert_eq!(last.len(), fill);
+        a.append(&last, true).unwrap();
+        let step = a.growth_due().expect("no room left: a step ahead");
+        assert_eq!(step.range().0, a.len, "the step starts where the file ends");
+        assert!(!a.trim().unwrap(), "nothing to cut");
+        step.run();
+        assert_eq!(file_len(&a), a.len, "a trimmed file ends at its last record");
     }
 
     #[test]
